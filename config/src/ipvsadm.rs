@@ -1,0 +1,554 @@
+//! ipvsadm's command syntax, parsed into a [`Command`].
+//!
+//! Short and long options are spelled as ipvsadm 1.31 spells them
+//! (`-A|--add-service`, `-t|--tcp-service`, `-r|--real-server`, …), flag letters
+//! may be grouped (`-Ln`), and values may follow as the next word or after `=`.
+//! Scheduler names are checked here, so a bad `-s` never reaches the rules.
+
+use crate::{Error, FwdMethod, Protocol, ServiceKey};
+use std::net::Ipv4Addr;
+
+/// A service as `-A`/`-E` state it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// Protocol, VIP and port.
+    pub key: ServiceKey,
+    /// `-s NAME`, if given.
+    pub scheduler: Option<String>,
+    /// `-p [TIMEOUT]`, if given.
+    pub persistence: Option<u32>,
+}
+
+/// A real server as `-a`/`-e`/`-d` state it; absent options keep their value
+/// (edit) or take ipvsadm's default (add).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DestSpec {
+    /// RIP.
+    pub addr: Ipv4Addr,
+    /// Port; absent means the service's port.
+    pub port: Option<u16>,
+    /// `-g|-m|-i`.
+    pub fwd: Option<FwdMethod>,
+    /// `-w`.
+    pub weight: Option<u32>,
+    /// `-x`.
+    pub u_threshold: Option<u32>,
+    /// `-y`.
+    pub l_threshold: Option<u32>,
+}
+
+/// What `-L` should show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListOpts {
+    /// `-n`: numeric addresses and ports (ours are always numeric).
+    pub numeric: bool,
+    /// `-c`: list connections.
+    pub connections: bool,
+    /// `--stats`.
+    pub stats: bool,
+    /// `--rate`.
+    pub rate: bool,
+    /// `--exact`.
+    pub exact: bool,
+    /// One service only, when `-t|-u` was given.
+    pub service: Option<ServiceKey>,
+}
+
+/// One ipvsadm command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `-A`: add a virtual service.
+    AddService(ServiceSpec),
+    /// `-E`: edit a virtual service.
+    EditService(ServiceSpec),
+    /// `-D`: delete a virtual service.
+    DelService(ServiceKey),
+    /// `-a`: add a real server.
+    AddDest(ServiceKey, DestSpec),
+    /// `-e`: edit a real server.
+    EditDest(ServiceKey, DestSpec),
+    /// `-d`: delete a real server.
+    DelDest(ServiceKey, DestSpec),
+    /// `-C`: clear every service.
+    Clear,
+    /// `-L|-l`: list.
+    List(ListOpts),
+}
+
+impl Command {
+    /// Return whether the command changes the rules.
+    pub fn changes_rules(&self) -> bool {
+        !matches!(self, Self::List(_))
+    }
+}
+
+/// ipvsadm's default persistence timeout, seconds.
+pub const DEFAULT_PERSISTENCE: u32 = 300;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Verb {
+    AddService,
+    EditService,
+    DelService,
+    AddDest,
+    EditDest,
+    DelDest,
+    Clear,
+    List,
+}
+
+#[derive(Default)]
+struct Seen {
+    verb: Option<Verb>,
+    service: Option<ServiceKey>,
+    scheduler: Option<String>,
+    persistence: Option<u32>,
+    real: Option<(Ipv4Addr, Option<u16>)>,
+    fwd: Option<FwdMethod>,
+    weight: Option<u32>,
+    u_threshold: Option<u32>,
+    l_threshold: Option<u32>,
+    list: ListOpts,
+}
+
+/// Parse one ipvsadm command line (without the program name).
+///
+/// # Errors
+/// An unknown option, a missing or malformed value, a scheduler we do not
+/// know, or options that do not belong to the command.
+///
+/// # Examples
+/// ```
+/// use config::ipvsadm::{parse, Command};
+/// let cmd = parse(&["-A", "-t", "10.0.0.100:80", "-s", "rr"]).unwrap();
+/// assert!(matches!(cmd, Command::AddService(_)));
+/// ```
+pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Command, Error> {
+    let mut seen = Seen::default();
+    let mut words = args.iter().map(AsRef::as_ref).peekable();
+    while let Some(word) = words.next() {
+        if let Some(long) = word.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            let opt = long_to_short(name)
+                .ok_or_else(|| Error::new(format!("unknown option --{name}")))?;
+            let value = if takes_value(opt) == Arity::None {
+                None
+            } else {
+                inline.or_else(|| next_value(opt, &mut words))
+            };
+            seen.take(opt, value)?;
+        } else if let Some(letters) = word.strip_prefix('-').filter(|l| !l.is_empty()) {
+            let mut chars = letters.char_indices();
+            while let Some((i, c)) = chars.next() {
+                let opt =
+                    Opt::from_short(c).ok_or_else(|| Error::new(format!("unknown option -{c}")))?;
+                if takes_value(opt) == Arity::None {
+                    seen.take(opt, None)?;
+                    continue;
+                }
+                // A value may be glued on (`-w2`) or be the next word.
+                let rest = &letters[i + c.len_utf8()..];
+                let value = if rest.is_empty() {
+                    next_value(opt, &mut words)
+                } else {
+                    Some(rest)
+                };
+                seen.take(opt, value)?;
+                break;
+            }
+        } else {
+            return Err(Error::new(format!("unexpected argument \"{word}\"")));
+        }
+    }
+    seen.finish()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Opt {
+    Verb(Verb),
+    Tcp,
+    Udp,
+    Scheduler,
+    Persistent,
+    Real,
+    Fwd(FwdMethod),
+    Weight,
+    UThreshold,
+    LThreshold,
+    Numeric,
+    Connections,
+    Stats,
+    Rate,
+    Exact,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arity {
+    None,
+    Required,
+    Optional,
+}
+
+impl Opt {
+    fn from_short(c: char) -> Option<Self> {
+        Some(match c {
+            'A' => Self::Verb(Verb::AddService),
+            'E' => Self::Verb(Verb::EditService),
+            'D' => Self::Verb(Verb::DelService),
+            'a' => Self::Verb(Verb::AddDest),
+            'e' => Self::Verb(Verb::EditDest),
+            'd' => Self::Verb(Verb::DelDest),
+            'C' => Self::Verb(Verb::Clear),
+            'L' | 'l' => Self::Verb(Verb::List),
+            't' => Self::Tcp,
+            'u' => Self::Udp,
+            's' => Self::Scheduler,
+            'p' => Self::Persistent,
+            'r' => Self::Real,
+            'g' => Self::Fwd(FwdMethod::Dr),
+            'm' => Self::Fwd(FwdMethod::Nat),
+            'i' => Self::Fwd(FwdMethod::Tun),
+            'w' => Self::Weight,
+            'x' => Self::UThreshold,
+            'y' => Self::LThreshold,
+            'n' => Self::Numeric,
+            'c' => Self::Connections,
+            _ => return None,
+        })
+    }
+}
+
+fn long_to_short(name: &str) -> Option<Opt> {
+    let short = match name {
+        "add-service" => 'A',
+        "edit-service" => 'E',
+        "delete-service" => 'D',
+        "add-server" => 'a',
+        "edit-server" => 'e',
+        "delete-server" => 'd',
+        "clear" => 'C',
+        "list" => 'L',
+        "tcp-service" => 't',
+        "udp-service" => 'u',
+        "scheduler" => 's',
+        "persistent" => 'p',
+        "real-server" => 'r',
+        "gatewaying" => 'g',
+        "masquerading" => 'm',
+        "ipip" => 'i',
+        "weight" => 'w',
+        "u-threshold" => 'x',
+        "l-threshold" => 'y',
+        "numeric" => 'n',
+        "connection" => 'c',
+        "stats" => return Some(Opt::Stats),
+        "rate" => return Some(Opt::Rate),
+        "exact" => return Some(Opt::Exact),
+        _ => return None,
+    };
+    Opt::from_short(short)
+}
+
+fn takes_value(opt: Opt) -> Arity {
+    match opt {
+        Opt::Tcp | Opt::Udp | Opt::Scheduler | Opt::Real => Arity::Required,
+        Opt::Weight | Opt::UThreshold | Opt::LThreshold => Arity::Required,
+        Opt::Persistent => Arity::Optional,
+        _ => Arity::None,
+    }
+}
+
+fn next_value<'a>(
+    opt: Opt,
+    words: &mut std::iter::Peekable<impl Iterator<Item = &'a str>>,
+) -> Option<&'a str> {
+    match takes_value(opt) {
+        Arity::None => None,
+        Arity::Required => words.next(),
+        // `-p` takes a timeout only when the next word is a number.
+        Arity::Optional => {
+            words.next_if(|w| w.bytes().all(|b| b.is_ascii_digit()) && !w.is_empty())
+        }
+    }
+}
+
+impl Seen {
+    fn take(&mut self, opt: Opt, value: Option<&str>) -> Result<(), Error> {
+        let need = |v: Option<&str>, what: &str| {
+            v.ok_or_else(|| Error::new(format!("option {what} needs a value")))
+                .map(str::to_string)
+        };
+        match opt {
+            Opt::Verb(v) => {
+                if self.verb.is_some_and(|old| old != v) {
+                    return Err(Error::new("more than one command given"));
+                }
+                self.verb = Some(v);
+            }
+            Opt::Tcp | Opt::Udp => {
+                let proto = if opt == Opt::Tcp {
+                    Protocol::Tcp
+                } else {
+                    Protocol::Udp
+                };
+                let v = need(value, if opt == Opt::Tcp { "-t" } else { "-u" })?;
+                let (addr, port) = parse_addr_port(&v)?;
+                let port =
+                    port.ok_or_else(|| Error::new(format!("service address \"{v}\" has no port")))?;
+                self.service = Some(ServiceKey { proto, addr, port });
+            }
+            Opt::Scheduler => {
+                let name = need(value, "-s")?;
+                sched::AnySched::new(&name).map_err(|e| Error::new(e.to_string()))?;
+                self.scheduler = Some(name);
+            }
+            Opt::Persistent => {
+                self.persistence = Some(match value {
+                    Some(v) => parse_num(v, "persistence timeout", 1, u32::MAX)?,
+                    None => DEFAULT_PERSISTENCE,
+                });
+            }
+            Opt::Real => self.real = Some(parse_addr_port(&need(value, "-r")?)?),
+            Opt::Fwd(m) => self.fwd = Some(m),
+            Opt::Weight => self.weight = Some(parse_num(&need(value, "-w")?, "weight", 0, 65535)?),
+            Opt::UThreshold => {
+                self.u_threshold = Some(parse_num(
+                    &need(value, "-x")?,
+                    "upper threshold",
+                    0,
+                    u32::MAX,
+                )?)
+            }
+            Opt::LThreshold => {
+                self.l_threshold = Some(parse_num(
+                    &need(value, "-y")?,
+                    "lower threshold",
+                    0,
+                    u32::MAX,
+                )?)
+            }
+            Opt::Numeric => self.list.numeric = true,
+            Opt::Connections => self.list.connections = true,
+            Opt::Stats => self.list.stats = true,
+            Opt::Rate => self.list.rate = true,
+            Opt::Exact => self.list.exact = true,
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Command, Error> {
+        let verb = self
+            .verb
+            .ok_or_else(|| Error::new("no command given (one of -A -E -D -a -e -d -C -L)"))?;
+        let service = || {
+            self.service
+                .ok_or_else(|| Error::new("no service given (-t VIP:PORT or -u VIP:PORT)"))
+        };
+        let dest = || -> Result<DestSpec, Error> {
+            let (addr, port) = self
+                .real
+                .ok_or_else(|| Error::new("no real server given (-r RIP[:PORT])"))?;
+            Ok(DestSpec {
+                addr,
+                port,
+                fwd: self.fwd,
+                weight: self.weight,
+                u_threshold: self.u_threshold,
+                l_threshold: self.l_threshold,
+            })
+        };
+        let dest_opts = self.real.is_some()
+            || self.fwd.is_some()
+            || self.weight.is_some()
+            || self.u_threshold.is_some()
+            || self.l_threshold.is_some();
+        let service_opts = self.scheduler.is_some() || self.persistence.is_some();
+        let list_opts = self.list != ListOpts::default();
+        let illegal = |what: &str| Err(Error::new(format!("{what} not allowed with this command")));
+        match verb {
+            Verb::AddService | Verb::EditService => {
+                if dest_opts {
+                    return illegal("real-server options");
+                }
+                let spec = ServiceSpec {
+                    key: service()?,
+                    scheduler: self.scheduler.clone(),
+                    persistence: self.persistence,
+                };
+                Ok(if verb == Verb::AddService {
+                    Command::AddService(spec)
+                } else {
+                    Command::EditService(spec)
+                })
+            }
+            Verb::DelService => {
+                if dest_opts || service_opts {
+                    return illegal("options other than the service");
+                }
+                Ok(Command::DelService(service()?))
+            }
+            Verb::AddDest | Verb::EditDest | Verb::DelDest => {
+                if service_opts {
+                    return illegal("service options (-s, -p)");
+                }
+                let (key, d) = (service()?, dest()?);
+                Ok(match verb {
+                    Verb::AddDest => Command::AddDest(key, d),
+                    Verb::EditDest => Command::EditDest(key, d),
+                    _ => Command::DelDest(key, d),
+                })
+            }
+            Verb::Clear => {
+                if dest_opts || service_opts || list_opts || self.service.is_some() {
+                    return illegal("options");
+                }
+                Ok(Command::Clear)
+            }
+            Verb::List => {
+                if dest_opts || service_opts {
+                    return illegal("service and real-server options");
+                }
+                Ok(Command::List(ListOpts {
+                    service: self.service,
+                    ..self.list
+                }))
+            }
+        }
+    }
+}
+
+fn parse_num(s: &str, what: &str, min: u32, max: u32) -> Result<u32, Error> {
+    s.parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| Error::new(format!("illegal {what} \"{s}\" (expected {min}..{max})")))
+}
+
+/// Parse `A.B.C.D[:PORT]`.
+fn parse_addr_port(s: &str) -> Result<(Ipv4Addr, Option<u16>), Error> {
+    let bad = || Error::new(format!("illegal address \"{s}\" (expected A.B.C.D[:PORT])"));
+    let (addr, port) = match s.rsplit_once(':') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().map_err(|_| bad())?),
+        None => None,
+    };
+    Ok((addr, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(line: &str) -> Result<Command, Error> {
+        parse(&line.split_whitespace().collect::<Vec<_>>())
+    }
+
+    fn key(port: u16) -> ServiceKey {
+        ServiceKey {
+            proto: Protocol::Tcp,
+            addr: Ipv4Addr::new(10, 0, 0, 100),
+            port,
+        }
+    }
+
+    #[test]
+    fn add_service_short_and_long() {
+        let want = Command::AddService(ServiceSpec {
+            key: key(80),
+            scheduler: Some("rr".into()),
+            persistence: None,
+        });
+        assert_eq!(p("-A -t 10.0.0.100:80 -s rr").unwrap(), want);
+        assert_eq!(
+            p("--add-service --tcp-service=10.0.0.100:80 --scheduler rr").unwrap(),
+            want
+        );
+    }
+
+    #[test]
+    fn add_server_with_every_option() {
+        let got = p("-a -t 10.0.0.100:80 -r 10.0.0.11:8080 -g -w 3 -x 100 -y 50").unwrap();
+        let Command::AddDest(k, d) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(k, key(80));
+        assert_eq!(d.addr, Ipv4Addr::new(10, 0, 0, 11));
+        assert_eq!(d.port, Some(8080));
+        assert_eq!(d.fwd, Some(FwdMethod::Dr));
+        assert_eq!(
+            (d.weight, d.u_threshold, d.l_threshold),
+            (Some(3), Some(100), Some(50))
+        );
+        let Command::AddDest(_, d) = p("-a -t 10.0.0.100:80 -r 10.0.0.11 -m -w2").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (d.port, d.fwd, d.weight),
+            (None, Some(FwdMethod::Nat), Some(2))
+        );
+    }
+
+    #[test]
+    fn grouped_list_flags() {
+        let Command::List(o) = p("-Ln").unwrap() else {
+            panic!()
+        };
+        assert!(o.numeric && !o.connections);
+        let Command::List(o) = p("-L -n -c --stats").unwrap() else {
+            panic!()
+        };
+        assert!(o.numeric && o.connections && o.stats);
+    }
+
+    #[test]
+    fn persistence_value_is_optional() {
+        let Command::AddService(s) = p("-A -t 10.0.0.100:80 -s rr -p").unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.persistence, Some(DEFAULT_PERSISTENCE));
+        let Command::AddService(s) = p("-A -t 10.0.0.100:80 -p 60 -s rr").unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.persistence, Some(60));
+    }
+
+    #[test]
+    fn bad_input_names_the_problem() {
+        let cases = [
+            ("-A -t 10.0.0.100:80 -s wlcc", "unknown scheduler \"wlcc\""),
+            (
+                "-A -t 10.0.0.300:80 -s rr",
+                "illegal address \"10.0.0.300:80\"",
+            ),
+            ("-A -t 10.0.0.100 -s rr", "has no port"),
+            (
+                "-a -t 10.0.0.100:80 -r 10.0.0.11 -w 70000",
+                "illegal weight",
+            ),
+            (
+                "-a -t 10.0.0.100:80 -r nohost",
+                "illegal address \"nohost\"",
+            ),
+            ("-a -t 10.0.0.100:80", "no real server"),
+            ("-A -s rr", "no service"),
+            ("-t 10.0.0.100:80", "no command"),
+            ("-A -L", "more than one command"),
+            ("-A -t 10.0.0.100:80 -q", "unknown option -q"),
+            ("--frobnicate", "unknown option --frobnicate"),
+            ("-A -t 10.0.0.100:80 -r 10.0.0.11", "not allowed"),
+            ("-A -t 10.0.0.100:80 -s", "-s needs a value"),
+            ("-A stray", "unexpected argument"),
+        ];
+        for (line, want) in cases {
+            let err = p(line).unwrap_err().to_string();
+            assert!(err.contains(want), "{line}: {err}");
+        }
+    }
+}

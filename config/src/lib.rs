@@ -1,0 +1,19 @@
+//! The rules: virtual services and their real servers, as an operator states
+//! them, and the ipvsadm syntax that states them.
+//!
+//! Owns: the rules model ([`Rules`], [`VirtualService`], [`RealServer`]), its
+//! validation, the ipvsadm command parser ([`ipvsadm::parse`]) and the
+//! ipvsadm-style listing. A change is checked completely before it touches the
+//! rules; a refused change leaves them as they were.
+//!
+//! Must not touch: sockets, AF_XDP, threads or the clock. The daemon decides
+//! what a forwarding method needs from the dataplane; this crate only models it.
+
+mod error;
+pub mod ipvsadm;
+mod list;
+mod model;
+
+pub use error::Error;
+pub use list::{Counts, render_list};
+pub use model::{FwdMethod, Protocol, RealServer, Rules, ServiceKey, VirtualService};

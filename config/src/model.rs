@@ -1,0 +1,308 @@
+//! The rules model: what the director should do, independent of how.
+
+use crate::Error;
+use crate::ipvsadm::{Command, DestSpec, ServiceSpec};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// Transport protocol of a virtual service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// TCP (`-t`).
+    #[doc(alias = "-t")]
+    Tcp,
+    /// UDP (`-u`).
+    #[doc(alias = "-u")]
+    Udp,
+}
+
+impl Protocol {
+    /// Return the IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::Tcp => 6,
+            Self::Udp => 17,
+        }
+    }
+
+    /// Return the name ipvsadm prints ("TCP", "UDP").
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+        }
+    }
+}
+
+/// Identify a virtual service: protocol, VIP and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceKey {
+    /// Protocol.
+    pub proto: Protocol,
+    /// Virtual IP.
+    pub addr: Ipv4Addr,
+    /// Virtual port.
+    pub port: u16,
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}:{}", self.proto.name(), self.addr, self.port)
+    }
+}
+
+/// How a packet reaches the real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FwdMethod {
+    /// Direct routing: rewrite MACs only ("Route").
+    #[doc(alias = "-g")]
+    Dr,
+    /// NAT: rewrite addresses and ports both ways ("Masq").
+    #[doc(alias = "-m")]
+    Nat,
+    /// IP-in-IP tunnel ("Tunnel").
+    #[doc(alias = "-i")]
+    Tun,
+}
+
+impl FwdMethod {
+    /// Return the word ipvsadm prints in its Forward column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dr => "Route",
+            Self::Nat => "Masq",
+            Self::Tun => "Tunnel",
+        }
+    }
+
+    /// Return the ipvsadm flag that selects the method.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Self::Dr => "-g",
+            Self::Nat => "-m",
+            Self::Tun => "-i",
+        }
+    }
+}
+
+/// A backend of a virtual service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealServer {
+    /// Stable id, unique over the life of the rules; ids start at 1 so that 0
+    /// never names a server.
+    pub id: u32,
+    /// Real server IP (RIP).
+    pub addr: Ipv4Addr,
+    /// Real server port.
+    pub port: u16,
+    /// Forwarding method.
+    pub fwd: FwdMethod,
+    /// Weight; 0 is quiesced.
+    pub weight: u32,
+    /// Upper connection threshold (`-x`), 0 = none.
+    pub u_threshold: u32,
+    /// Lower connection threshold (`-y`), 0 = none.
+    pub l_threshold: u32,
+}
+
+/// A virtual service and its real servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualService {
+    /// Protocol, VIP and port.
+    pub key: ServiceKey,
+    /// Scheduler name, as `-s` gave it (validated).
+    pub scheduler: String,
+    /// Persistence timeout in seconds (`-p`), if persistent.
+    pub persistence: Option<u32>,
+    /// Real servers, in the order they were added.
+    pub dests: Vec<RealServer>,
+}
+
+/// Every virtual service of the director.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// Services, in the order they were added.
+    pub services: Vec<VirtualService>,
+    last_id: u32,
+}
+
+impl Rules {
+    /// Return the service with `key`.
+    pub fn service(&self, key: &ServiceKey) -> Option<&VirtualService> {
+        self.services.iter().find(|s| s.key == *key)
+    }
+
+    fn service_mut(&mut self, key: &ServiceKey) -> Result<&mut VirtualService, Error> {
+        self.services
+            .iter_mut()
+            .find(|s| s.key == *key)
+            .ok_or_else(|| Error::new(format!("Service not defined: {key}")))
+    }
+
+    /// Apply one rules-changing command; on error nothing changes.
+    ///
+    /// Listing commands change nothing and are accepted.
+    ///
+    /// # Errors
+    /// The service or real server does not exist, or already exists.
+    pub fn apply(&mut self, cmd: &Command) -> Result<(), Error> {
+        let mut next = self.clone();
+        next.apply_in_place(cmd)?;
+        *self = next;
+        Ok(())
+    }
+
+    fn apply_in_place(&mut self, cmd: &Command) -> Result<(), Error> {
+        match cmd {
+            Command::AddService(spec) => {
+                if self.service(&spec.key).is_some() {
+                    return Err(Error::new(format!("Service already exists: {}", spec.key)));
+                }
+                // ipvsadm's default scheduler is wlc.
+                let scheduler = spec.scheduler.clone().unwrap_or_else(|| "wlc".into());
+                sched::AnySched::new(&scheduler).map_err(|e| Error::new(e.to_string()))?;
+                self.services.push(VirtualService {
+                    key: spec.key,
+                    scheduler,
+                    persistence: spec.persistence,
+                    dests: Vec::new(),
+                });
+            }
+            Command::EditService(spec) => {
+                let svc = self.service_mut(&spec.key)?;
+                if let Some(s) = &spec.scheduler {
+                    svc.scheduler = s.clone();
+                }
+                svc.persistence = spec.persistence;
+            }
+            Command::DelService(key) => {
+                self.service_mut(key)?;
+                self.services.retain(|s| s.key != *key);
+            }
+            Command::AddDest(key, d) => {
+                let id = self.last_id + 1;
+                let svc = self.service_mut(key)?;
+                let port = d.port.unwrap_or(svc.key.port);
+                if svc.dests.iter().any(|r| r.addr == d.addr && r.port == port) {
+                    return Err(Error::new(format!(
+                        "Destination already exists: {}:{port}",
+                        d.addr
+                    )));
+                }
+                svc.dests.push(RealServer {
+                    id,
+                    addr: d.addr,
+                    port,
+                    fwd: d.fwd.unwrap_or(FwdMethod::Dr),
+                    weight: d.weight.unwrap_or(1),
+                    u_threshold: d.u_threshold.unwrap_or(0),
+                    l_threshold: d.l_threshold.unwrap_or(0),
+                });
+                self.last_id = id;
+            }
+            Command::EditDest(key, d) => {
+                let dest = find_dest(self.service_mut(key)?, d)?;
+                let DestSpec {
+                    fwd,
+                    weight,
+                    u_threshold,
+                    l_threshold,
+                    ..
+                } = *d;
+                dest.fwd = fwd.unwrap_or(dest.fwd);
+                dest.weight = weight.unwrap_or(dest.weight);
+                dest.u_threshold = u_threshold.unwrap_or(dest.u_threshold);
+                dest.l_threshold = l_threshold.unwrap_or(dest.l_threshold);
+            }
+            Command::DelDest(key, d) => {
+                let svc = self.service_mut(key)?;
+                let port = find_dest(svc, d)?.port;
+                svc.dests.retain(|r| !(r.addr == d.addr && r.port == port));
+            }
+            Command::Clear => self.services.clear(),
+            Command::List(_) => {}
+        }
+        Ok(())
+    }
+}
+
+fn find_dest<'a>(svc: &'a mut VirtualService, d: &DestSpec) -> Result<&'a mut RealServer, Error> {
+    let port = d.port.unwrap_or(svc.key.port);
+    svc.dests
+        .iter_mut()
+        .find(|r| r.addr == d.addr && r.port == port)
+        .ok_or_else(|| Error::new(format!("No such destination: {}:{port}", d.addr)))
+}
+
+/// Build a service spec with just a key (tests and callers that only need one).
+impl From<ServiceKey> for ServiceSpec {
+    fn from(key: ServiceKey) -> Self {
+        Self {
+            key,
+            scheduler: None,
+            persistence: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipvsadm::parse;
+
+    fn run(rules: &mut Rules, line: &str) -> Result<(), Error> {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        rules.apply(&parse(&args)?)
+    }
+
+    #[test]
+    fn add_service_and_servers() {
+        let mut r = Rules::default();
+        run(&mut r, "-A -t 10.0.0.100:80 -s rr").unwrap();
+        run(&mut r, "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 1").unwrap();
+        run(&mut r, "-a -t 10.0.0.100:80 -r 10.0.0.12 -g -w 3").unwrap();
+        let s = &r.services[0];
+        assert_eq!(s.scheduler, "rr");
+        assert_eq!(s.dests.len(), 2);
+        assert_eq!((s.dests[1].port, s.dests[1].weight), (80, 3));
+        assert_eq!((s.dests[0].id, s.dests[1].id), (1, 2));
+    }
+
+    #[test]
+    fn refused_changes_leave_rules_untouched() {
+        let mut r = Rules::default();
+        run(&mut r, "-A -t 10.0.0.100:80 -s rr").unwrap();
+        let before = r.clone();
+        let e = run(&mut r, "-a -t 10.0.0.200:80 -r 10.0.0.11:80 -g").unwrap_err();
+        assert!(e.problem.contains("Service not defined"), "{e}");
+        let e = run(&mut r, "-A -t 10.0.0.100:80 -s rr").unwrap_err();
+        assert!(e.problem.contains("already exists"), "{e}");
+        assert_eq!(r, before);
+    }
+
+    #[test]
+    fn edit_and_delete_servers() {
+        let mut r = Rules::default();
+        run(&mut r, "-A -u 10.0.0.100:53 -s rr").unwrap();
+        run(&mut r, "-a -u 10.0.0.100:53 -r 10.0.0.11 -w 2").unwrap();
+        run(&mut r, "-e -u 10.0.0.100:53 -r 10.0.0.11 -w 0").unwrap();
+        assert_eq!(r.services[0].dests[0].weight, 0);
+        run(&mut r, "-d -u 10.0.0.100:53 -r 10.0.0.11").unwrap();
+        assert!(r.services[0].dests.is_empty());
+        assert!(run(&mut r, "-d -u 10.0.0.100:53 -r 10.0.0.11").is_err());
+        // Ids are never reused, so old connections never name a new server.
+        run(&mut r, "-a -u 10.0.0.100:53 -r 10.0.0.11").unwrap();
+        assert_eq!(r.services[0].dests[0].id, 2);
+    }
+
+    #[test]
+    fn delete_service_and_clear() {
+        let mut r = Rules::default();
+        run(&mut r, "-A -t 10.0.0.100:80 -s rr").unwrap();
+        run(&mut r, "-A -t 10.0.0.100:443 -s rr").unwrap();
+        run(&mut r, "-D -t 10.0.0.100:80").unwrap();
+        assert_eq!(r.services.len(), 1);
+        run(&mut r, "-C").unwrap();
+        assert!(r.services.is_empty());
+    }
+}
