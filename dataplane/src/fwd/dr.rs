@@ -1,0 +1,13 @@
+//! Direct routing (`-g`, "Route"): the frame goes to the real server unchanged
+//! but for its MACs. The real server holds the VIP on `lo` and answers the
+//! client directly, so the director only ever sees one direction.
+
+use crate::wire::Ethernet;
+
+/// Rewrite the MACs: from the director's interface to the real server.
+pub fn rewrite(frame: &mut [u8], director_mac: [u8; 6], rs_mac: [u8; 6]) {
+    if let Ok(mut eth) = Ethernet::new_checked(frame) {
+        eth.set_src(director_mac);
+        eth.set_dst(rs_mac);
+    }
+}

@@ -1,0 +1,250 @@
+//! Control side: turn `config::Rules` into the immutable [`Snapshot`] the
+//! workers read, with everything precomputed (service index, RS MACs, counter
+//! slots), so the hot path only indexes.
+//!
+//! Workers pick up the newest [`Update`] at a batch boundary and send the old
+//! one back, so that nothing is freed on the hot path.
+
+use crate::stats::MAX_DESTS;
+use config::{FwdMethod, Rules};
+use hashbrown::HashMap;
+use sched::AnySched;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// One real server as the workers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestSnap {
+    /// Stable id (never 0).
+    pub id: u32,
+    /// Counter slot on every worker.
+    pub slot: u16,
+    /// RIP (host order).
+    pub addr: u32,
+    /// Real port.
+    pub port: u16,
+    /// Forwarding method.
+    pub fwd: FwdMethod,
+    /// Weight.
+    pub weight: u32,
+    /// MAC from the neighbour table, if resolved.
+    pub mac: Option<[u8; 6]>,
+}
+
+/// One virtual service as the workers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SvcSnap {
+    /// IP protocol number.
+    pub proto: u8,
+    /// VIP (host order).
+    pub vip: u32,
+    /// Virtual port.
+    pub vport: u16,
+    /// Scheduler name.
+    pub scheduler: String,
+    /// Real servers.
+    pub dests: Vec<DestSnap>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SlotPos {
+    owner: u32,
+    svc: u32,
+    idx: u32,
+}
+
+/// The rules as one immutable, versioned value.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increases with every publication.
+    pub version: u64,
+    /// MAC of the director's interface.
+    pub director_mac: [u8; 6],
+    /// Virtual services.
+    pub services: Vec<SvcSnap>,
+    index: HashMap<(u8, u32, u16), u32>,
+    slots: Box<[SlotPos]>,
+}
+
+/// Assigns each real server a counter slot, reusing slots of deleted servers.
+#[derive(Debug, Default)]
+pub struct SlotMap {
+    by_id: HashMap<u32, u16>,
+    free: Vec<u16>,
+    next: u16,
+}
+
+/// More real servers than there are counter slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyDests;
+
+impl std::fmt::Display for TooManyDests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "too many real servers (at most {MAX_DESTS})")
+    }
+}
+
+impl SlotMap {
+    /// Give every server of `rules` a slot and free the slots of the others.
+    ///
+    /// # Errors
+    /// [`TooManyDests`] when the rules hold more servers than slots; the map is
+    /// unchanged then.
+    pub fn assign(&mut self, rules: &Rules) -> Result<(), TooManyDests> {
+        let ids: Vec<u32> = rules
+            .services
+            .iter()
+            .flat_map(|s| s.dests.iter().map(|d| d.id))
+            .collect();
+        if ids.len() > MAX_DESTS {
+            return Err(TooManyDests);
+        }
+        let gone: Vec<u32> = self
+            .by_id
+            .keys()
+            .copied()
+            .filter(|id| !ids.contains(id))
+            .collect();
+        for id in gone {
+            if let Some(slot) = self.by_id.remove(&id) {
+                self.free.push(slot);
+            }
+        }
+        for id in ids {
+            if !self.by_id.contains_key(&id) {
+                let slot = match self.free.pop() {
+                    Some(s) => s,
+                    None => {
+                        let s = self.next;
+                        self.next += 1;
+                        s
+                    }
+                };
+                self.by_id.insert(id, slot);
+            }
+        }
+        Ok(())
+    }
+
+    /// Return the slot of server `id`.
+    pub fn slot(&self, id: u32) -> Option<u16> {
+        self.by_id.get(&id).copied()
+    }
+}
+
+impl Snapshot {
+    /// Build a snapshot of `rules`; `neigh` resolves a RIP to its MAC.
+    ///
+    /// Servers without a slot (call [`SlotMap::assign`] first) are left out.
+    pub fn build(
+        version: u64,
+        director_mac: [u8; 6],
+        rules: &Rules,
+        slots: &SlotMap,
+        neigh: impl Fn(Ipv4Addr) -> Option<[u8; 6]>,
+    ) -> Self {
+        let mut snap = Self {
+            version,
+            director_mac,
+            services: Vec::with_capacity(rules.services.len()),
+            index: HashMap::with_capacity(rules.services.len()),
+            slots: vec![SlotPos::default(); MAX_DESTS].into_boxed_slice(),
+        };
+        for (si, svc) in rules.services.iter().enumerate() {
+            let dests = svc
+                .dests
+                .iter()
+                .filter_map(|d| {
+                    Some(DestSnap {
+                        id: d.id,
+                        slot: slots.slot(d.id)?,
+                        addr: u32::from(d.addr),
+                        port: d.port,
+                        fwd: d.fwd,
+                        weight: d.weight,
+                        mac: neigh(d.addr),
+                    })
+                })
+                .collect::<Vec<_>>();
+            for (di, d) in dests.iter().enumerate() {
+                snap.slots[usize::from(d.slot)] = SlotPos {
+                    owner: d.id,
+                    svc: si as u32,
+                    idx: di as u32,
+                };
+            }
+            let key = (
+                svc.key.proto.number(),
+                u32::from(svc.key.addr),
+                svc.key.port,
+            );
+            snap.index.insert(key, si as u32);
+            snap.services.push(SvcSnap {
+                proto: key.0,
+                vip: key.1,
+                vport: key.2,
+                scheduler: svc.scheduler.clone(),
+                dests,
+            });
+        }
+        snap
+    }
+
+    /// Return the index of the service for (protocol, VIP, port).
+    #[inline]
+    pub fn service(&self, proto: u8, vip: u32, vport: u16) -> Option<usize> {
+        self.index.get(&(proto, vip, vport)).map(|&i| i as usize)
+    }
+
+    /// Return (service, server) indices of server `id` in `slot`, if it still
+    /// exists.
+    #[inline]
+    pub fn dest_of(&self, id: u32, slot: u16) -> Option<(usize, usize)> {
+        let p = self.slots.get(usize::from(slot))?;
+        (p.owner == id && id != 0).then_some((p.svc as usize, p.idx as usize))
+    }
+
+    /// Return the id of the server that owns `slot` (0 when none).
+    #[inline]
+    pub fn slot_owner(&self, slot: u16) -> u32 {
+        self.slots.get(usize::from(slot)).map_or(0, |p| p.owner)
+    }
+
+    /// Return the virtual addresses and (protocol, VIP, port) of every service,
+    /// for the steering program.
+    pub fn steering_keys(&self) -> Vec<(u8, u32, u16)> {
+        self.services
+            .iter()
+            .map(|s| (s.proto, s.vip, s.vport))
+            .collect()
+    }
+
+    /// Make fresh per-worker scheduler state for every service.
+    pub fn schedulers(&self) -> Box<[AnySched]> {
+        self.services
+            .iter()
+            .map(|s| {
+                // Names were validated when the rules were changed; rr is the
+                // harmless fallback should that ever not hold.
+                AnySched::new(&s.scheduler).unwrap_or_else(|_| AnySched::Rr(sched::Rr::default()))
+            })
+            .collect()
+    }
+}
+
+/// What a worker receives: the rules plus its own scheduler state.
+#[derive(Debug)]
+pub struct Update {
+    /// The rules.
+    pub snap: Arc<Snapshot>,
+    /// One scheduler per service, owned by the receiving worker.
+    pub scheds: Box<[AnySched]>,
+}
+
+impl Update {
+    /// Make an update for one worker from a shared snapshot.
+    pub fn new(snap: Arc<Snapshot>) -> Self {
+        let scheds = snap.schedulers();
+        Self { snap, scheds }
+    }
+}

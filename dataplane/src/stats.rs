@@ -1,0 +1,209 @@
+//! Per-worker counters: one writer (the worker), read by the control plane.
+//!
+//! As firecracker's `metrics.rs` explains, `fetch_add(Relaxed)` is still a
+//! `LOCK`ed instruction; a counter with a single writer only needs a relaxed
+//! load and store, and the control plane sums the workers when it reads.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A counter written by one thread only.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Add `n` (the owning worker only).
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    /// Subtract `n`, stopping at zero (the owning worker only).
+    #[inline]
+    pub fn sub(&self, n: u64) {
+        self.0
+            .store(self.0.load(Relaxed).saturating_sub(n), Relaxed);
+    }
+
+    /// Set to zero (the owning worker only).
+    #[inline]
+    pub fn reset(&self) {
+        self.0.store(0, Relaxed);
+    }
+
+    /// Return the current value.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// Why a frame was dropped; each reason has its own counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Reason {
+    /// Shorter than an Ethernet header.
+    TruncatedEthernet,
+    /// Not IPv4 (the steering program sends only IPv4).
+    NotIpv4,
+    /// Shorter than an IPv4 header.
+    TruncatedIp,
+    /// IP version field is not 4.
+    BadVersion,
+    /// IHL below 5.
+    BadIhl,
+    /// IP options present (not supported).
+    IpOptions,
+    /// Total length past the end of the frame, or shorter than the header.
+    BadTotalLength,
+    /// A non-first fragment: it has no ports to schedule on.
+    Fragment,
+    /// TCP or UDP header does not fit.
+    TruncatedL4,
+    /// Neither TCP nor UDP.
+    UnsupportedProtocol,
+    /// No virtual service for (protocol, VIP, port).
+    NoService,
+    /// A TCP segment other than SYN for a connection we do not know.
+    NoConnection,
+    /// The scheduler found no available real server.
+    NoDestination,
+    /// The real server's MAC is not (yet) in the neighbour table.
+    NoNeighbour,
+    /// The connection's real server was deleted.
+    DestGone,
+    /// The forwarding method is not supported by this build.
+    UnsupportedMethod,
+    /// The TX ring had no room.
+    TxFull,
+}
+
+impl Reason {
+    /// Every reason, in counter order.
+    pub const ALL: [Reason; 17] = [
+        Self::TruncatedEthernet,
+        Self::NotIpv4,
+        Self::TruncatedIp,
+        Self::BadVersion,
+        Self::BadIhl,
+        Self::IpOptions,
+        Self::BadTotalLength,
+        Self::Fragment,
+        Self::TruncatedL4,
+        Self::UnsupportedProtocol,
+        Self::NoService,
+        Self::NoConnection,
+        Self::NoDestination,
+        Self::NoNeighbour,
+        Self::DestGone,
+        Self::UnsupportedMethod,
+        Self::TxFull,
+    ];
+
+    /// Return the counter name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TruncatedEthernet => "truncated_ethernet",
+            Self::NotIpv4 => "not_ipv4",
+            Self::TruncatedIp => "truncated_ip",
+            Self::BadVersion => "bad_version",
+            Self::BadIhl => "bad_ihl",
+            Self::IpOptions => "ip_options",
+            Self::BadTotalLength => "bad_total_length",
+            Self::Fragment => "fragment",
+            Self::TruncatedL4 => "truncated_l4",
+            Self::UnsupportedProtocol => "unsupported_protocol",
+            Self::NoService => "no_service",
+            Self::NoConnection => "no_connection",
+            Self::NoDestination => "no_destination",
+            Self::NoNeighbour => "no_neighbour",
+            Self::DestGone => "dest_gone",
+            Self::UnsupportedMethod => "unsupported_method",
+            Self::TxFull => "tx_full",
+        }
+    }
+}
+
+/// Counters of one real server on one worker, indexed by the server's slot.
+#[derive(Debug, Default)]
+pub struct DestCounters {
+    /// ESTABLISHED connections now.
+    pub active: Counter,
+    /// Connections in other states now.
+    pub inactive: Counter,
+    /// Connections scheduled, ever.
+    pub conns: Counter,
+    /// Packets forwarded.
+    pub in_pkts: Counter,
+    /// Bytes forwarded.
+    pub in_bytes: Counter,
+}
+
+impl DestCounters {
+    fn reset(&self) {
+        for c in [
+            &self.active,
+            &self.inactive,
+            &self.conns,
+            &self.in_pkts,
+            &self.in_bytes,
+        ] {
+            c.reset();
+        }
+    }
+}
+
+/// Most real servers the director holds at once (counter slots per worker).
+pub const MAX_DESTS: usize = 4096;
+
+/// Everything one worker counts.
+#[derive(Debug)]
+pub struct WorkerStats {
+    /// Frames received.
+    pub rx: Counter,
+    /// Frames sent.
+    pub tx: Counter,
+    /// New connections that found the table full and were forwarded without
+    /// an entry.
+    pub table_full: Counter,
+    /// Connections in the table now.
+    pub conns: Counter,
+    drops: [Counter; Reason::ALL.len()],
+    dests: Box<[DestCounters]>,
+}
+
+impl Default for WorkerStats {
+    fn default() -> Self {
+        Self {
+            rx: Counter::default(),
+            tx: Counter::default(),
+            table_full: Counter::default(),
+            conns: Counter::default(),
+            drops: Default::default(),
+            dests: (0..MAX_DESTS).map(|_| DestCounters::default()).collect(),
+        }
+    }
+}
+
+impl WorkerStats {
+    /// Count `n` drops for `reason`.
+    #[inline]
+    pub fn count_drops(&self, reason: Reason, n: u64) {
+        self.drops[reason as usize].add(n);
+    }
+
+    /// Return the drops counted for `reason`.
+    pub fn drops(&self, reason: Reason) -> u64 {
+        self.drops[reason as usize].get()
+    }
+
+    /// Return the counters of the real server in `slot`.
+    #[inline]
+    pub fn dest(&self, slot: u16) -> &DestCounters {
+        &self.dests[usize::from(slot) % MAX_DESTS]
+    }
+
+    /// Zero the counters of `slot` (its server changed; owning worker only).
+    pub fn reset_dest(&self, slot: u16) {
+        self.dest(slot).reset();
+    }
+}

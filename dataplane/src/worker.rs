@@ -1,0 +1,368 @@
+//! HOT PATH ENTRY: one worker's loop, rx batch → classify → conntrack/sched →
+//! rewrite → tx.
+//!
+//! Rules for everything reachable from [`Forwarder::handle`] and [`run`]: no
+//! allocation, no locks, no syscalls but the ring's one kick per batch, no
+//! logging. Drops are counted by [`Reason`]; a frame never causes a panic.
+//! Time is read once per batch and passed in as `now`.
+
+use crate::fwd::dr;
+use crate::snapshot::{SvcSnap, Update};
+use crate::stats::{Reason, WorkerStats};
+use crate::wire::{ETHERTYPE_IPV4, Ethernet, Ipv4, PROTO_TCP, PROTO_UDP, Tcp, Udp};
+use config::FwdMethod;
+use conntrack::{Conn, ConnState, ConnTable, FlowKey, TcpFlags, Timeouts};
+use crossbeam_channel::{Receiver, Sender};
+use sched::{Dest, Dests, Flow, Scheduler};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// What to do with a frame after [`Forwarder::handle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send it (rewritten in place) on the same socket.
+    Tx,
+    /// Drop it; the reason was counted.
+    Drop(Reason),
+}
+
+/// A source and sink of frames: AF_XDP rings in the daemon, memory in tests.
+pub trait PacketIo {
+    /// Receive one batch, let `f` rewrite each frame in place, send those it
+    /// returns [`Verdict::Tx`] for and recycle the rest.
+    fn poll(&mut self, f: impl FnMut(&mut [u8]) -> Verdict) -> Batch;
+}
+
+/// What one [`PacketIo::poll`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Frames received.
+    pub rx: usize,
+    /// Frames queued for sending.
+    pub tx: usize,
+    /// Frames the handler wanted sent that found the TX ring full.
+    pub tx_full: usize,
+}
+
+/// The fields of a frame the forwarder decides on (host byte order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed {
+    /// IP protocol.
+    pub proto: u8,
+    /// Source address.
+    pub src: u32,
+    /// Destination address.
+    pub dst: u32,
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// TCP flags (all false for UDP).
+    pub flags: TcpFlags,
+}
+
+/// Check and read a frame's Ethernet, IPv4 and TCP/UDP headers.
+///
+/// # Errors
+/// The [`Reason`] the frame cannot be forwarded.
+pub fn parse(frame: &[u8]) -> Result<Parsed, Reason> {
+    let eth = Ethernet::new_checked(frame).map_err(|_| Reason::TruncatedEthernet)?;
+    if eth.ethertype() != ETHERTYPE_IPV4 {
+        return Err(Reason::NotIpv4);
+    }
+    let l3 = eth.payload();
+    let ip = Ipv4::new_checked(l3).map_err(|_| Reason::TruncatedIp)?;
+    if ip.version() != 4 {
+        return Err(Reason::BadVersion);
+    }
+    let hlen = ip.header_len();
+    if hlen < 20 {
+        return Err(Reason::BadIhl);
+    }
+    let total = ip.total_len();
+    if total > l3.len() || total < hlen {
+        return Err(Reason::BadTotalLength);
+    }
+    if hlen > 20 {
+        return Err(Reason::IpOptions);
+    }
+    if ip.frag_offset() != 0 {
+        return Err(Reason::Fragment);
+    }
+    // Ethernet padding may follow the IP packet; the L4 view ends at total_len.
+    let l4 = &l3[hlen..total];
+    let proto = ip.protocol();
+    let (sport, dport, flags) = match proto {
+        PROTO_TCP => {
+            let t = Tcp::new_checked(l4).map_err(|_| Reason::TruncatedL4)?;
+            let flags = TcpFlags {
+                syn: t.syn(),
+                ack: t.ack(),
+                fin: t.fin(),
+                rst: t.rst(),
+            };
+            (t.src_port(), t.dst_port(), flags)
+        }
+        PROTO_UDP => {
+            let u = Udp::new_checked(l4).map_err(|_| Reason::TruncatedL4)?;
+            (u.src_port(), u.dst_port(), TcpFlags::default())
+        }
+        _ => return Err(Reason::UnsupportedProtocol),
+    };
+    Ok(Parsed {
+        proto,
+        src: ip.src(),
+        dst: ip.dst(),
+        sport,
+        dport,
+        flags,
+    })
+}
+
+/// The scheduler's view of one service: weights from the snapshot, counts
+/// from this worker's counters.
+struct View<'a> {
+    svc: &'a SvcSnap,
+    stats: &'a WorkerStats,
+}
+
+impl Dests for View<'_> {
+    fn len(&self) -> usize {
+        self.svc.dests.len()
+    }
+    fn dest(&self, i: usize) -> Dest {
+        let d = &self.svc.dests[i];
+        let c = self.stats.dest(d.slot);
+        Dest {
+            weight: d.weight,
+            active_conns: c.active.get() as u32,
+            inactive_conns: c.inactive.get() as u32,
+            overloaded: false,
+        }
+    }
+}
+
+/// One worker's forwarding state: the rules it reads, its schedulers, its
+/// connection table and its counters.
+///
+/// Connection counts that lc-style schedulers read are this worker's only:
+/// with N workers each sees about 1/N of the connections, which balances the
+/// same as long as flows spread evenly over queues.
+#[derive(Debug)]
+pub struct Forwarder {
+    update: Update,
+    table: ConnTable,
+    stats: Arc<WorkerStats>,
+    timeouts: Timeouts,
+}
+
+/// Connection-table slots the clock hand looks at per batch.
+pub const SWEEP_BUDGET: usize = 64;
+
+impl Forwarder {
+    /// Make a forwarder with a table of `capacity` connections.
+    pub fn new(update: Update, capacity: usize, stats: Arc<WorkerStats>) -> Self {
+        Self {
+            update,
+            table: ConnTable::with_capacity(capacity),
+            stats,
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    /// Return this worker's counters.
+    pub fn stats(&self) -> &Arc<WorkerStats> {
+        &self.stats
+    }
+
+    /// Return the connection table (control plane listings, tests).
+    pub fn table(&self) -> &ConnTable {
+        &self.table
+    }
+
+    /// Switch to newer rules at a batch boundary; return the old ones so the
+    /// control thread frees them.
+    pub fn install(&mut self, update: Update) -> Update {
+        let old = std::mem::replace(&mut self.update, update);
+        let new = &self.update.snap;
+        // A slot that now belongs to another server starts from zero; the old
+        // server's connections no longer count against it (see `expire`).
+        for svc in &new.services {
+            for d in &svc.dests {
+                if old.snap.slot_owner(d.slot) != d.id {
+                    self.stats.reset_dest(d.slot);
+                }
+            }
+        }
+        old
+    }
+
+    /// Expire connections due at `now`, looking at up to `budget` slots.
+    pub fn expire(&mut self, now: u32, budget: usize) {
+        let snap = &self.update.snap;
+        let stats = &self.stats;
+        self.table.sweep(now, budget, |_, conn| {
+            stats.conns.sub(1);
+            if snap.slot_owner(conn.slot) == conn.dest_id {
+                uncount(stats, conn);
+            }
+        });
+    }
+
+    /// Decide on one frame and rewrite it in place.
+    #[inline]
+    pub fn handle(&mut self, frame: &mut [u8], now: u32) -> Verdict {
+        self.stats.rx.add(1);
+        match self.forward(frame, now) {
+            Ok(()) => Verdict::Tx,
+            Err(reason) => {
+                self.stats.count_drops(reason, 1);
+                Verdict::Drop(reason)
+            }
+        }
+    }
+
+    fn forward(&mut self, frame: &mut [u8], now: u32) -> Result<(), Reason> {
+        let p = parse(frame)?;
+        let snap = &self.update.snap;
+        let si = snap
+            .service(p.proto, p.dst, p.dport)
+            .ok_or(Reason::NoService)?;
+        let key = FlowKey {
+            proto: p.proto,
+            cip: p.src,
+            cport: p.sport,
+            vip: p.dst,
+            vport: p.dport,
+        };
+        let tcp = p.proto == PROTO_TCP;
+        let stats = &*self.stats;
+        let di = if let Some(conn) = self.table.get_mut(&key) {
+            let (csi, di) = snap
+                .dest_of(conn.dest_id, conn.slot)
+                .ok_or(Reason::DestGone)?;
+            debug_assert_eq!(csi, si);
+            let next = if tcp {
+                conn.state.on_tcp(p.flags)
+            } else {
+                ConnState::Udp
+            };
+            if next != conn.state {
+                uncount(stats, conn);
+                conn.state = next;
+                count(stats, conn);
+            }
+            conn.expires = now.wrapping_add(self.timeouts.of(next));
+            di
+        } else {
+            // As IPVS (without sloppy_tcp): only a SYN starts a TCP connection,
+            // so a mid-flow segment is never sent to a server that has no state.
+            if tcp && !(p.flags.syn && !p.flags.ack && !p.flags.rst) {
+                return Err(Reason::NoConnection);
+            }
+            let svc = &snap.services[si];
+            let flow = Flow {
+                cip: p.src,
+                cport: p.sport,
+                vip: p.dst,
+                vport: p.dport,
+            };
+            let view = View { svc, stats };
+            let di = self.update.scheds[si]
+                .pick(&view, &flow)
+                .ok_or(Reason::NoDestination)?;
+            let d = &svc.dests[di];
+            let state = if tcp {
+                ConnState::SynRecv
+            } else {
+                ConnState::Udp
+            };
+            let conn = Conn {
+                dest_id: d.id,
+                slot: d.slot,
+                state,
+                expires: now.wrapping_add(self.timeouts.of(state)),
+            };
+            stats.dest(d.slot).conns.add(1);
+            match self.table.insert(key, conn) {
+                Ok(_) => {
+                    stats.conns.add(1);
+                    count(stats, &conn);
+                }
+                // Forward the first packet anyway; later ones are scheduled
+                // anew (issue: stateless fallback for a full table).
+                Err(conntrack::Full) => stats.table_full.add(1),
+            }
+            di
+        };
+        let d = &snap.services[si].dests[di];
+        let mac = d.mac.ok_or(Reason::NoNeighbour)?;
+        match d.fwd {
+            FwdMethod::Dr => dr::rewrite(frame, snap.director_mac, mac),
+            FwdMethod::Nat | FwdMethod::Tun => return Err(Reason::UnsupportedMethod),
+        }
+        let c = stats.dest(d.slot);
+        c.in_pkts.add(1);
+        c.in_bytes.add(frame.len() as u64);
+        Ok(())
+    }
+}
+
+fn count(stats: &WorkerStats, conn: &Conn) {
+    let c = stats.dest(conn.slot);
+    if conn.state.is_active() {
+        &c.active
+    } else {
+        &c.inactive
+    }
+    .add(1);
+}
+
+fn uncount(stats: &WorkerStats, conn: &Conn) {
+    let c = stats.dest(conn.slot);
+    if conn.state.is_active() {
+        &c.active
+    } else {
+        &c.inactive
+    }
+    .sub(1);
+}
+
+/// The channels that join a worker to the control thread.
+#[derive(Debug)]
+pub struct WorkerCtl {
+    /// Newer rules, published by the control thread.
+    pub updates: Receiver<Update>,
+    /// Old rules, handed back to be freed off the hot path.
+    pub retired: Sender<Update>,
+    /// Set by the control thread to end the loop.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Busy-poll `io` until told to stop.
+pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch: Instant) {
+    let mut pending: Option<Update> = None;
+    while !ctl.stop.load(Ordering::Relaxed) {
+        // A full return queue keeps the old rules here until the next batch,
+        // rather than freeing them on the hot path.
+        if let Some(old) = pending.take() {
+            pending = ctl.retired.try_send(old).err().map(|e| e.into_inner());
+        }
+        if pending.is_none() {
+            if let Ok(update) = ctl.updates.try_recv() {
+                let old = fwd.install(update);
+                pending = ctl.retired.try_send(old).err().map(|e| e.into_inner());
+            }
+        }
+        let now = epoch.elapsed().as_secs() as u32;
+        let b = io.poll(|frame| fwd.handle(frame, now));
+        let stats = fwd.stats();
+        stats.tx.add(b.tx as u64);
+        stats.count_drops(Reason::TxFull, b.tx_full as u64);
+        fwd.expire(now, SWEEP_BUDGET);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,16 @@
+//! THE `unsafe` module: AF_XDP UMEM and rings (through xsk-rs) and the libbpf
+//! loader of our steering program.
+//!
+//! Heads up: everything outside this module is safe Rust. Each `unsafe` block
+//! here says which invariant it relies on. Frame descriptors never leave this
+//! module; the rest of the dataplane sees `&mut [u8]` for the time of one call.
+#![expect(
+    unsafe_code,
+    reason = "AF_XDP rings, UMEM and libbpf are FFI over shared memory"
+)]
+
+mod port;
+mod steer;
+
+pub use port::{BindMode, Port, PortConfig};
+pub use steer::Steer;
