@@ -1,1 +1,83 @@
-fn main() {}
+//! `ferrovs`: the director's command line.
+//!
+//! `ferrovs daemon …` runs the dataplane and the control socket; every other
+//! invocation is an ipvsadm-style command (`ferrovs -A -t VIP:PORT -s rr`)
+//! sent to the running daemon. The binary only wires crates together: rules
+//! live in `config`, forwarding in `dataplane`.
+
+mod ctl;
+mod daemon;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+ferrovs: Linux Virtual Server director on AF_XDP
+
+Run the director:
+  ferrovs daemon --interface IF [--queues N] [--cpus LIST] [--socket PATH]
+  (ferrovs daemon --help for every option)
+
+Manage it as with ipvsadm:
+  ferrovs -A|-E -t|-u VIP:PORT [-s SCHEDULER] [-p [TIMEOUT]]
+  ferrovs -D -t|-u VIP:PORT
+  ferrovs -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-g|-m|-i] [-w WEIGHT] [-x UPPER] [-y LOWER]
+  ferrovs -d -t|-u VIP:PORT -r RIP[:PORT]
+  ferrovs -C
+  ferrovs -L|-l [-n] [-t|-u VIP:PORT]
+
+Commands reach the daemon on FERROVS_SOCKET (default /run/ferrovs/ferrovs.sock);
+`--socket PATH` before the command overrides it.
+";
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "daemon") {
+        let opts = daemon::Opts::parse_from(
+            std::iter::once("ferrovs daemon".to_string()).chain(args.into_iter().skip(1)),
+        );
+        return match daemon::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ferrovs daemon: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let mut socket = ctl::default_path();
+    if args.first().is_some_and(|a| a == "--socket") {
+        if args.len() < 2 {
+            eprintln!("ferrovs: --socket needs a path");
+            return ExitCode::from(2);
+        }
+        socket = args.remove(1);
+        args.remove(0);
+    }
+    // ipvsadm with no arguments lists the table.
+    if args.is_empty() {
+        args.push("-L".into());
+    }
+    // Refuse bad input here, before bothering the daemon; it checks again.
+    if let Err(e) = config::ipvsadm::parse(&args) {
+        eprintln!("ferrovs: {e}");
+        return ExitCode::from(2);
+    }
+    match ctl::call(&socket, &args) {
+        Ok(Ok(out)) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(msg)) => {
+            eprintln!("ferrovs: {msg}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("ferrovs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

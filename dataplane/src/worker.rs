@@ -184,8 +184,25 @@ impl Forwarder {
     /// Switch to newer rules at a batch boundary; return the old ones so the
     /// control thread frees them.
     pub fn install(&mut self, update: Update) -> Update {
-        let old = std::mem::replace(&mut self.update, update);
+        let mut old = std::mem::replace(&mut self.update, update);
         let new = &self.update.snap;
+        // A service whose scheduler and servers are unchanged (say, only a
+        // MAC moved) keeps its scheduler state, so rr does not restart its
+        // lap on every publication.
+        for (si, svc) in new.services.iter().enumerate() {
+            let Some(oi) = old.snap.service(svc.proto, svc.vip, svc.vport) else {
+                continue;
+            };
+            let o = &old.snap.services[oi];
+            let same_dests = o
+                .dests
+                .iter()
+                .map(|d| d.id)
+                .eq(svc.dests.iter().map(|d| d.id));
+            if o.scheduler == svc.scheduler && same_dests {
+                std::mem::swap(&mut self.update.scheds[si], &mut old.scheds[oi]);
+            }
+        }
         // A slot that now belongs to another server starts from zero; the old
         // server's connections no longer count against it (see `expire`).
         for svc in &new.services {
@@ -273,6 +290,9 @@ impl Forwarder {
                 .pick(&view, &flow)
                 .ok_or(Reason::NoDestination)?;
             let d = &svc.dests[di];
+            // No entry without a MAC: the client's retransmission is
+            // scheduled afresh once the neighbour is resolved.
+            d.mac.ok_or(Reason::NoNeighbour)?;
             let state = if tcp {
                 ConnState::SynRecv
             } else {

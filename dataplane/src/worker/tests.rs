@@ -177,6 +177,7 @@ fn unresolved_neighbour_is_dropped_and_counted() {
     let (v, _) = send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
     assert_eq!(v, Verdict::Drop(Reason::NoNeighbour));
     assert_eq!(f.stats().drops(Reason::NoNeighbour), 1);
+    assert!(f.table().is_empty(), "no connection without a MAC");
 }
 
 #[test]
@@ -212,6 +213,22 @@ fn quiesced_server_keeps_its_connections_but_takes_no_new_ones() {
         let (_, out) = send(&mut f, &tcp(cport, 80, Seg::Syn), 1);
         assert_eq!(dst_mac(&out), RS2_MAC);
     }
+}
+
+#[test]
+fn scheduler_state_survives_an_update_that_changes_no_server() {
+    let r = rules(TWO_RS);
+    let mut slots = SlotMap::default();
+    let mut f = Forwarder::new(
+        update(&r, &mut slots, 1),
+        64,
+        Arc::new(WorkerStats::default()),
+    );
+    let (_, out) = send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
+    assert_eq!(dst_mac(&out), RS1_MAC);
+    f.install(update(&r, &mut slots, 2));
+    let (_, out) = send(&mut f, &tcp(40001, 80, Seg::Syn), 0);
+    assert_eq!(dst_mac(&out), RS2_MAC, "rr restarted its lap");
 }
 
 #[test]

@@ -1,0 +1,372 @@
+//! `ferrovs daemon`: attach the steering program, start one pinned worker per
+//! queue, and serve the control socket.
+//!
+//! The control thread (this one) owns the rules. A change is validated in
+//! full on a copy, then published to every worker as an immutable snapshot;
+//! workers hand the old one back here to be freed. Neighbour entries are
+//! re-read every second and a changed RS MAC is published the same way.
+
+use crate::ctl;
+use clap::Parser;
+use config::ipvsadm::{Command, ListOpts};
+use config::{Counts, FwdMethod, Rules};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use dataplane::neigh::{self, Neighbours};
+use dataplane::worker::{self, Forwarder, WorkerCtl};
+use dataplane::xsk::{BindMode, Port, PortConfig, Steer};
+use dataplane::{SlotMap, Snapshot, Update, WorkerStats};
+use hashbrown::HashMap;
+use std::net::Ipv4Addr;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Options of `ferrovs daemon`.
+#[derive(Debug, Parser)]
+#[command(about = "Run the ferrovs director: AF_XDP workers plus the control socket")]
+pub struct Opts {
+    /// Interface that receives traffic for the VIPs (and reaches the real servers).
+    #[arg(short, long)]
+    pub interface: String,
+    /// Number of queues, one worker each (queues 0..N of the interface).
+    #[arg(short, long, default_value_t = 1)]
+    pub queues: u32,
+    /// Cores for the workers, by queue: worker q runs on the q-th core of the
+    /// list (e.g. `--cpus 2,3`). Default: worker q on core q.
+    #[arg(long, value_delimiter = ',')]
+    pub cpus: Vec<usize>,
+    /// Control socket path.
+    #[arg(long, default_value_t = ctl::default_path())]
+    pub socket: String,
+    /// UMEM frames per queue (2 KiB each).
+    #[arg(long, default_value_t = PortConfig::default().frames)]
+    pub frames: u32,
+    /// Connection table capacity per worker.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub conn_max: usize,
+    /// AF_XDP bind mode.
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    pub bind_mode: Mode,
+}
+
+/// `--bind-mode` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Mode {
+    /// Zero-copy where the driver has it, else copy.
+    Auto,
+    /// Copy mode.
+    Copy,
+    /// Zero-copy, or fail.
+    Zerocopy,
+}
+
+/// How often the control loop wakes when idle.
+const TICK: Duration = Duration::from_millis(20);
+/// How often the neighbour table is re-read.
+const NEIGH_EVERY: Duration = Duration::from_secs(1);
+/// How often it is re-read while a real server has no MAC yet: a SYN to an
+/// unresolved server is dropped, and the client retransmits only after 1 s.
+const NEIGH_PENDING_EVERY: Duration = Duration::from_millis(20);
+
+struct WorkerHandle {
+    stats: Arc<WorkerStats>,
+    updates: Sender<Update>,
+    retired: Receiver<Update>,
+    pending: Option<Update>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Control {
+    ifname: String,
+    mac: [u8; 6],
+    rules: Rules,
+    slots: SlotMap,
+    neigh: Neighbours,
+    solicited: HashMap<Ipv4Addr, Instant>,
+    unresolved: bool,
+    version: u64,
+    steer: Steer,
+    workers: Vec<WorkerHandle>,
+    conn_max: usize,
+}
+
+/// Run the daemon until SIGTERM or SIGINT.
+///
+/// # Errors
+/// Set-up failed: no such interface, the program or a socket could not be
+/// attached, the control socket is taken.
+pub fn run(opts: Opts) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    let ifname = opts.interface.clone();
+    let ifindex = neigh::ifindex(&ifname).map_err(|e| format!("interface {ifname}: {e}"))?;
+    let mac = neigh::link_mac(&ifname).map_err(|e| format!("interface {ifname}: {e}"))?;
+    let socket = PathBuf::from(&opts.socket);
+    let listener =
+        ctl::listen(&socket).map_err(|e| format!("control socket {}: {e}", opts.socket))?;
+    let steer = Steer::attach(ifindex).map_err(|e| format!("{ifname}: {e}"))?;
+    let mut control = Control {
+        ifname: ifname.clone(),
+        mac,
+        rules: Rules::default(),
+        slots: SlotMap::default(),
+        neigh: Neighbours::read(&ifname).unwrap_or_default(),
+        solicited: HashMap::new(),
+        unresolved: false,
+        version: 0,
+        steer,
+        workers: Vec::new(),
+        conn_max: opts.conn_max,
+    };
+    let workers_stop = Arc::new(AtomicBool::new(false));
+    let result = control.start_workers(&opts, &workers_stop).and_then(|()| {
+        eprintln!(
+            "ferrovs: forwarding on {ifname} with {} worker(s); control socket {}",
+            opts.queues, opts.socket
+        );
+        control.serve(&listener, &stop);
+        Ok(())
+    });
+    workers_stop.store(true, Ordering::Relaxed);
+    for w in &mut control.workers {
+        if let Some(t) = w.thread.take() {
+            let _ = t.join();
+        }
+    }
+    let _ = std::fs::remove_file(&socket);
+    eprintln!("ferrovs: stopped; {}", control.counters_line());
+    // Dropping `control` destroys the bpf_link: the program leaves the interface.
+    drop(control);
+    result
+}
+
+impl Control {
+    fn snapshot(&mut self) -> Arc<Snapshot> {
+        self.version += 1;
+        let neigh = &self.neigh;
+        Arc::new(Snapshot::build(
+            self.version,
+            self.mac,
+            &self.rules,
+            &self.slots,
+            |a| neigh.mac(a),
+        ))
+    }
+
+    fn start_workers(&mut self, opts: &Opts, stop: &Arc<AtomicBool>) -> Result<(), String> {
+        let cfg = PortConfig {
+            frames: opts.frames,
+            mode: match opts.bind_mode {
+                Mode::Auto => BindMode::Auto,
+                Mode::Copy => BindMode::Copy,
+                Mode::Zerocopy => BindMode::ZeroCopy,
+            },
+            ..PortConfig::default()
+        };
+        let epoch = Instant::now();
+        let snap = self.snapshot();
+        for q in 0..opts.queues {
+            let core = opts
+                .cpus
+                .get(q as usize)
+                .copied()
+                .or_else(|| opts.cpus.is_empty().then_some(q as usize));
+            let stats = Arc::new(WorkerStats::default());
+            let (up_tx, up_rx) = bounded(1);
+            let (ret_tx, ret_rx) = bounded(4);
+            let (fd_tx, fd_rx) = bounded(1);
+            let ctl = WorkerCtl {
+                updates: up_rx,
+                retired: ret_tx,
+                stop: stop.clone(),
+            };
+            let update = Update::new(snap.clone());
+            let ifname = self.ifname.clone();
+            let conn_max = self.conn_max;
+            let wstats = stats.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("ferrovs-q{q}"))
+                .spawn(move || {
+                    // Pin first, so the UMEM and table are touched on this core.
+                    if let Some(id) = core {
+                        if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+                            eprintln!("ferrovs: worker {q}: cannot pin to core {id}");
+                        }
+                    }
+                    let mut port = match Port::open(&ifname, q, &cfg) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let _ = fd_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    let _ = fd_tx.send(Ok(port.fd()));
+                    let mut fwd = Forwarder::new(update, conn_max, wstats);
+                    worker::run(&mut port, &mut fwd, &ctl, epoch);
+                })
+                .map_err(|e| format!("spawn worker {q}: {e}"))?;
+            self.workers.push(WorkerHandle {
+                stats,
+                updates: up_tx,
+                retired: ret_rx,
+                pending: None,
+                thread: Some(thread),
+            });
+            let fd = fd_rx
+                .recv_timeout(Duration::from_secs(10))
+                .map_err(|_| format!("worker {q} did not start"))??;
+            self.steer
+                .set_socket(q, fd)
+                .map_err(|e| format!("queue {q}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn serve(&mut self, listener: &UnixListener, stop: &AtomicBool) {
+        let mut last_neigh = Instant::now() - NEIGH_EVERY;
+        while !stop.load(Ordering::Relaxed) {
+            let mut changed = false;
+            while let Ok((mut s, _)) = listener.accept() {
+                let reply = match ctl::read_request(&mut s) {
+                    Ok(args) => self.handle(&args, &mut changed),
+                    Err(e) => Err(format!("bad request: {e}")),
+                };
+                let _ = ctl::write_reply(&mut s, &reply);
+            }
+            let every = if self.unresolved {
+                NEIGH_PENDING_EVERY
+            } else {
+                NEIGH_EVERY
+            };
+            if changed || last_neigh.elapsed() >= every {
+                last_neigh = Instant::now();
+                changed |= self.refresh_neighbours();
+            }
+            if changed {
+                self.publish();
+            }
+            self.deliver();
+            std::thread::sleep(TICK);
+        }
+    }
+
+    /// Re-read the neighbour table and solicit RIPs without a MAC; return
+    /// whether any RS MAC changed.
+    fn refresh_neighbours(&mut self) -> bool {
+        let Ok(fresh) = Neighbours::read(&self.ifname) else {
+            return false;
+        };
+        let rips: Vec<Ipv4Addr> = self
+            .rules
+            .services
+            .iter()
+            .flat_map(|s| s.dests.iter().map(|d| d.addr))
+            .collect();
+        let changed = rips.iter().any(|&a| fresh.mac(a) != self.neigh.mac(a));
+        self.unresolved = rips.iter().any(|&a| fresh.mac(a).is_none());
+        for &a in &rips {
+            let due = self
+                .solicited
+                .get(&a)
+                .is_none_or(|t| t.elapsed() >= NEIGH_EVERY);
+            if fresh.mac(a).is_none() && due {
+                let _ = neigh::solicit(a);
+                self.solicited.insert(a, Instant::now());
+            }
+        }
+        self.neigh = fresh;
+        changed
+    }
+
+    fn publish(&mut self) {
+        let snap = self.snapshot();
+        let keys = snap.steering_keys();
+        for w in &mut self.workers {
+            // A worker that has not taken the previous update gets this one
+            // instead; the older one is dropped here, off the hot path.
+            w.pending = Some(Update::new(snap.clone()));
+        }
+        self.deliver();
+        if let Err(e) = self.steer.set_services(&keys) {
+            eprintln!("ferrovs: steering map update: {e}");
+        }
+    }
+
+    fn deliver(&mut self) {
+        for w in &mut self.workers {
+            if let Some(u) = w.pending.take() {
+                w.pending = w.updates.try_send(u).err().map(|e| e.into_inner());
+            }
+            while w.retired.try_recv().is_ok() {}
+        }
+    }
+
+    fn handle(&mut self, args: &[String], changed: &mut bool) -> Result<String, String> {
+        let cmd = config::ipvsadm::parse(args).map_err(|e| e.to_string())?;
+        match &cmd {
+            Command::List(opts) => return self.list(opts),
+            Command::AddDest(_, d) | Command::EditDest(_, d) => {
+                if let Some(m @ (FwdMethod::Nat | FwdMethod::Tun)) = d.fwd {
+                    return Err(format!(
+                        "forwarding method {} ({}) is not supported yet; use -g (Route)",
+                        m.name(),
+                        m.flag()
+                    ));
+                }
+            }
+            _ => {}
+        }
+        let mut next = self.rules.clone();
+        next.apply(&cmd).map_err(|e| e.to_string())?;
+        self.slots.assign(&next).map_err(|e| e.to_string())?;
+        self.rules = next;
+        *changed = true;
+        Ok(String::new())
+    }
+
+    /// Return the workers' counters summed, on one line: rx, tx and every
+    /// non-zero drop reason.
+    fn counters_line(&self) -> String {
+        let sum =
+            |f: &dyn Fn(&WorkerStats) -> u64| self.workers.iter().map(|w| f(&w.stats)).sum::<u64>();
+        let mut line = format!("rx {} tx {}", sum(&|s| s.rx.get()), sum(&|s| s.tx.get()));
+        for r in dataplane::Reason::ALL {
+            let n = sum(&|s| s.drops(r));
+            if n > 0 {
+                line.push_str(&format!(" {} {n}", r.name()));
+            }
+        }
+        line
+    }
+
+    fn list(&self, opts: &ListOpts) -> Result<String, String> {
+        if opts.connections || opts.stats || opts.rate {
+            return Err("-c, --stats and --rate are not supported yet".into());
+        }
+        if let Some(k) = opts.service {
+            if self.rules.service(&k).is_none() {
+                return Err(format!("Service not defined: {k}"));
+            }
+        }
+        let counts = |id: u32| {
+            let Some(slot) = self.slots.slot(id) else {
+                return Counts::default();
+            };
+            self.workers.iter().fold(Counts::default(), |c, w| {
+                let d = w.stats.dest(slot);
+                Counts {
+                    active: c.active + d.active.get(),
+                    inactive: c.inactive + d.inactive.get(),
+                }
+            })
+        };
+        let size = self.conn_max * self.workers.len().max(1);
+        Ok(config::render_list(&self.rules, opts, size, counts))
+    }
+}
