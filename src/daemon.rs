@@ -125,13 +125,12 @@ pub fn run(opts: Opts) -> Result<(), String> {
         conn_max: opts.conn_max,
     };
     let workers_stop = Arc::new(AtomicBool::new(false));
-    let result = control.start_workers(&opts, &workers_stop).and_then(|()| {
+    let result = control.start_workers(&opts, &workers_stop).map(|()| {
         eprintln!(
             "ferrovs: forwarding on {ifname} with {} worker(s); control socket {}",
             opts.queues, opts.socket
         );
         control.serve(&listener, &stop);
-        Ok(())
     });
     workers_stop.store(true, Ordering::Relaxed);
     for w in &mut control.workers {

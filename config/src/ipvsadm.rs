@@ -141,8 +141,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Command, Error> {
             };
             seen.take(opt, value)?;
         } else if let Some(letters) = word.strip_prefix('-').filter(|l| !l.is_empty()) {
-            let mut chars = letters.char_indices();
-            while let Some((i, c)) = chars.next() {
+            for (i, c) in letters.char_indices() {
                 let opt =
                     Opt::from_short(c).ok_or_else(|| Error::new(format!("unknown option -{c}")))?;
                 if takes_value(opt) == Arity::None {

@@ -77,11 +77,8 @@ impl Steer {
             e
         };
         // SAFETY: `obj` is a valid, not yet loaded object.
-        check(
-            unsafe { bpf::bpf_object__load(obj.as_ptr()) },
-            "load steering program",
-        )
-        .map_err(close)?;
+        let rc = unsafe { bpf::bpf_object__load(obj.as_ptr()) };
+        check(rc, "load steering program").map_err(close)?;
         let map_fd = |name: &CStr| {
             // SAFETY: `obj` is loaded and `name` is NUL-terminated.
             let fd = unsafe { bpf::bpf_object__find_map_fd_by_name(obj.as_ptr(), name.as_ptr()) };
@@ -125,13 +122,12 @@ impl Steer {
     /// # Errors
     /// The map update failed (queue index past the map size).
     pub fn set_socket(&mut self, queue: u32, fd: RawFd) -> io::Result<()> {
-        let fd = fd as u32;
-        // SAFETY: key and value are u32 as the XSKMAP declares; both pointers
-        // are valid for the call.
-        let rc = unsafe {
-            bpf::bpf_map_update_elem(self.xsks_fd, ptr(&queue), ptr(&fd), bpf::BPF_ANY as u64)
-        };
-        check(rc, "insert AF_XDP socket into XSKMAP")
+        map_update(
+            self.xsks_fd,
+            &queue,
+            &(fd as u32),
+            "insert AF_XDP socket into XSKMAP",
+        )
     }
 
     /// Steer exactly these (protocol, VIP, port) services (host order) to the
@@ -154,35 +150,16 @@ impl Steer {
         let one = 1u32;
         // Add before removing, so a service being re-added never gaps.
         for k in want.difference(&self.services) {
-            // SAFETY: key layout matches struct svc_key; value is a u32.
-            check(
-                unsafe {
-                    bpf::bpf_map_update_elem(
-                        self.services_fd,
-                        ptr(k),
-                        ptr(&one),
-                        bpf::BPF_ANY as u64,
-                    )
-                },
-                "add service",
-            )?;
+            map_update(self.services_fd, k, &one, "add service")?;
         }
         for v in want_vips.difference(&self.vips) {
-            // SAFETY: key and value are u32 as the map declares.
-            check(
-                unsafe {
-                    bpf::bpf_map_update_elem(self.vips_fd, ptr(v), ptr(&one), bpf::BPF_ANY as u64)
-                },
-                "add VIP",
-            )?;
+            map_update(self.vips_fd, v, &one, "add VIP")?;
         }
         for k in self.services.difference(&want) {
-            // SAFETY: key layout matches struct svc_key.
-            let _ = unsafe { bpf::bpf_map_delete_elem(self.services_fd, ptr(k)) };
+            map_delete(self.services_fd, k);
         }
         for v in self.vips.difference(&want_vips) {
-            // SAFETY: key is a u32 as the map declares.
-            let _ = unsafe { bpf::bpf_map_delete_elem(self.vips_fd, ptr(v)) };
+            map_delete(self.vips_fd, v);
         }
         self.services = want;
         self.vips = want_vips;
@@ -192,6 +169,22 @@ impl Steer {
 
 fn ptr<T>(v: &T) -> *const c_void {
     (v as *const T).cast()
+}
+
+/// Set `key` to `value` in the map behind `fd`. `K` and `V` must be the key
+/// and value types the map was declared with in steer.bpf.c (callers in this
+/// file pass `SvcKey` or `u32` to the maps that declare them).
+fn map_update<K, V>(fd: RawFd, key: &K, value: &V, what: &str) -> io::Result<()> {
+    // SAFETY: both pointers are valid for the call and point to values of the
+    // sizes the map declares (the kernel copies exactly key_size/value_size).
+    let rc = unsafe { bpf::bpf_map_update_elem(fd, ptr(key), ptr(value), u64::from(bpf::BPF_ANY)) };
+    check(rc, what)
+}
+
+/// Delete `key` from the map behind `fd`; a key already gone is fine.
+fn map_delete<K>(fd: RawFd, key: &K) {
+    // SAFETY: the pointer is valid for the call and `K` is the map's key type.
+    let _ = unsafe { bpf::bpf_map_delete_elem(fd, ptr(key)) };
 }
 
 impl Drop for Steer {

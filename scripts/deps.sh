@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the system packages ferrovs needs to build, run its lab and test:
+#   clang + libbpf-dev      compile the XDP steering program (build.rs)
+#   gcc make m4 pkg-config libelf-dev zlib1g-dev
+#                           build the libxdp/libbpf that xsk-rs vendors
+#   iproute2 ethtool curl python3 iputils-ping procps
+#                           the netns lab: veths, HTTP servers, clients
+# Debian/Ubuntu (apt). Installs only what is missing; needs root for that.
+set -euo pipefail
+
+PKGS=(clang gcc make m4 pkg-config libelf-dev zlib1g-dev libbpf-dev
+	iproute2 ethtool curl python3 iputils-ping procps)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "deps: installing ${missing[*]}"
+	SUDO=()
+	[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+	export DEBIAN_FRONTEND=noninteractive
+	"${SUDO[@]}" apt-get update -qq
+	"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+	echo "deps: cargo not found: install a Rust toolchain (rustup) first" >&2
+	exit 1
+fi

@@ -1,0 +1,166 @@
+//! LVS-DR end to end: a real client, the director on AF_XDP, two real HTTP
+//! servers, all in network namespaces made by the test.
+
+mod lab;
+
+use lab::{DIP, Daemon, Lab, RS1, RS2, VIP};
+
+/// Configure the lab's DR service: rr over rs1 and rs2.
+fn dr_service(d: &Daemon) {
+    d.ok(&["-A", "-t", &format!("{VIP}:80"), "-s", "rr"]);
+    for rs in [RS1, RS2] {
+        d.ok(&[
+            "-a",
+            "-t",
+            &format!("{VIP}:80"),
+            "-r",
+            &format!("{rs}:80"),
+            "-g",
+            "-w",
+            "1",
+        ]);
+    }
+}
+
+#[test]
+fn rr_spreads_ten_connections_five_and_five() {
+    let lab = Lab::up();
+    let d = Daemon::start(&lab);
+    dr_service(&d);
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        let (bodies, connects) = lab.http_get(&[format!("http://{VIP}/")]);
+        assert_eq!(connects, 1);
+        answers.extend(bodies);
+    }
+    let n1 = answers.iter().filter(|a| *a == "server1").count();
+    let n2 = answers.iter().filter(|a| *a == "server2").count();
+    assert_eq!(
+        (n1, n2),
+        (5, 5),
+        "answers: {answers:?}\ndaemon log:\n{}",
+        d.log()
+    );
+    // Each server took five connections; listings show them.
+    let list = d.ok(&["-L", "-n"]);
+    assert!(list.contains(&format!("TCP  {VIP}:80 rr")), "{list}");
+    for rs in [RS1, RS2] {
+        let line = list
+            .lines()
+            .find(|l| l.contains(&format!("-> {rs}:80")))
+            .unwrap_or_else(|| panic!("{rs} missing from:\n{list}"));
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols[2..4], ["Route", "1"], "{line}");
+        let conns: u32 = cols[4].parse::<u32>().unwrap() + cols[5].parse::<u32>().unwrap();
+        assert_eq!(conns, 5, "{line}");
+    }
+}
+
+#[test]
+fn keepalive_connection_stays_on_one_server() {
+    let lab = Lab::up();
+    let d = Daemon::start(&lab);
+    dr_service(&d);
+    let urls: Vec<String> = (0..5).map(|i| format!("http://{VIP}/r{i}")).collect();
+    let (bodies, connects) = lab.http_get(&urls);
+    assert_eq!(connects, 1, "curl opened more than one connection");
+    assert_eq!(bodies.len(), 5, "{bodies:?}\n{}", d.log());
+    assert!(
+        bodies[0] == "server1" || bodies[0] == "server2",
+        "{bodies:?}"
+    );
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "one connection, several servers: {bodies:?}"
+    );
+}
+
+#[test]
+fn director_keeps_its_own_traffic_and_detaches_on_exit() {
+    let lab = Lab::up();
+    let mut d = Daemon::start(&lab);
+    dr_service(&d);
+    assert!(
+        !lab.xdp_programs().is_empty(),
+        "no XDP program attached while running"
+    );
+    let ping = lab.exec("client", &["ping", "-c", "2", "-W", "2", DIP]);
+    assert!(
+        ping.status.success(),
+        "director's own IP did not answer ping"
+    );
+    // The director's own TCP (not a service port) still reaches its kernel:
+    // port 22 on the DIP answers with a RST, so curl fails fast with
+    // "connection refused" (exit 7) rather than timing out (28).
+    let refused = lab.exec(
+        "client",
+        &["curl", "-s", "-m", "3", &format!("http://{DIP}:22/")],
+    );
+    assert_eq!(
+        refused.status.code(),
+        Some(7),
+        "director's stack did not answer"
+    );
+    assert!(d.stop_with("TERM"), "daemon did not exit on SIGTERM");
+    assert_eq!(
+        lab.xdp_programs(),
+        Vec::<String>::new(),
+        "XDP left after SIGTERM"
+    );
+    assert!(!lab::exists(&d.socket), "control socket left behind");
+
+    // SIGKILL: nothing runs our cleanup, the bpf_link must still go.
+    let mut d = Daemon::start(&lab);
+    dr_service(&d);
+    assert!(!lab.xdp_programs().is_empty());
+    assert!(d.stop_with("KILL"), "daemon did not die on SIGKILL");
+    let gone = lab::wait_for(std::time::Duration::from_secs(5), || {
+        lab.xdp_programs().is_empty()
+    });
+    assert!(gone, "XDP left after SIGKILL: {:?}", lab.xdp_programs());
+}
+
+#[test]
+fn bad_commands_are_refused_and_change_nothing() {
+    let lab = Lab::up();
+    let d = Daemon::start(&lab);
+    dr_service(&d);
+    let before = d.ok(&["-L", "-n"]);
+    let svc = format!("{VIP}:80");
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["-A", "-t", "10.99.0.101:80", "-s", "wlcc"],
+            "unknown scheduler \"wlcc\"",
+        ),
+        (
+            &["-A", "-t", "10.99.0.300:80", "-s", "rr"],
+            "illegal address \"10.99.0.300:80\"",
+        ),
+        (
+            &["-a", "-t", "10.99.0.200:80", "-r", "10.99.0.13:80", "-g"],
+            "Service not defined",
+        ),
+        (
+            &["-a", "-t", &svc, "-r", "10.99.0.11:80", "-g"],
+            "Destination already exists",
+        ),
+        (
+            &["-a", "-t", &svc, "-r", "10.99.0.13:80", "-m"],
+            "not supported yet",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = d.cmd(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    assert_eq!(
+        d.ok(&["-L", "-n"]),
+        before,
+        "a refused command changed the rules"
+    );
+    // And forwarding still works.
+    let (bodies, _) = lab.http_get(&[format!("http://{VIP}/")]);
+    assert_eq!(bodies.len(), 1);
+}

@@ -1,0 +1,255 @@
+//! The end-to-end tests' lab: `scripts/lab.sh` under a unique name, a daemon
+//! in its director namespace, and bounded waits.
+//!
+//! Every guard cleans up on drop, so a failing assertion (a panic) still
+//! tears the namespaces down and stops the daemon. Labs in one test binary run
+//! one at a time: each holds a busy-polling worker, and this machine has two
+//! cores.
+
+#![allow(dead_code, reason = "each test binary uses part of the lab")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The VIP of the lab's virtual service.
+pub const VIP: &str = "10.99.0.100";
+/// The director's own address.
+pub const DIP: &str = "10.99.0.10";
+/// Real servers.
+pub const RS1: &str = "10.99.0.11";
+pub const RS2: &str = "10.99.0.12";
+
+static SERIAL: Mutex<()> = Mutex::new(());
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Path of the ferrovs binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ferrovs")
+}
+
+/// Run a command and return its output; panics only if it cannot be started.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// A lab of namespaces `NAME-{sw,client,dir,rs1,rs2}`, removed on drop.
+pub struct Lab {
+    pub name: String,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Lab {
+    /// Build a fresh lab with a name no other lab on this host uses.
+    pub fn up() -> Self {
+        let out = run(Command::new("id").arg("-u"));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "0",
+            "the end-to-end tests need root (network namespaces, XDP)"
+        );
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let name = format!(
+            "fvt{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let lab = Self {
+            name,
+            _serial: serial,
+        };
+        let out = lab.script("up");
+        assert!(
+            out.status.success(),
+            "lab up failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lab
+    }
+
+    fn script(&self, verb: &str) -> Output {
+        run(Command::new(root().join("scripts/lab.sh"))
+            .arg(verb)
+            .env("LAB", &self.name))
+    }
+
+    /// Return the full namespace name of a role.
+    pub fn ns(&self, role: &str) -> String {
+        format!("{}-{role}", self.name)
+    }
+
+    /// Run `args` inside the namespace of `role`.
+    pub fn exec(&self, role: &str, args: &[&str]) -> Output {
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.ns(role)])
+            .args(args))
+    }
+
+    /// GET `urls` from the client over one curl run; return the bodies (one
+    /// line each) and the number of TCP connections curl opened.
+    pub fn http_get(&self, urls: &[String]) -> (Vec<String>, u32) {
+        let mut args = vec!["curl", "-s", "-m", "5", "-w", "connects=%{num_connects}\n"];
+        args.extend(urls.iter().map(String::as_str));
+        let out = self.exec("client", &args);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut bodies = Vec::new();
+        let mut connects = 0;
+        for line in text.lines() {
+            match line.strip_prefix("connects=") {
+                Some(n) => connects += n.parse::<u32>().unwrap_or(0),
+                None => bodies.push(line.to_string()),
+            }
+        }
+        (bodies, connects)
+    }
+
+    /// Return every interface line of every lab namespace that shows an XDP
+    /// program.
+    pub fn xdp_programs(&self) -> Vec<String> {
+        ["sw", "client", "dir", "rs1", "rs2"]
+            .iter()
+            .flat_map(|r| {
+                let out = run(Command::new("ip").args(["-n", &self.ns(r), "-d", "link", "show"]));
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| l.contains("xdp"))
+                    .map(|l| format!("{r}: {l}"))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let out = self.script("down");
+        if !out.status.success() {
+            eprintln!("lab down failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
+
+/// A ferrovs daemon in the lab's director namespace, stopped on drop.
+pub struct Daemon {
+    child: Option<Child>,
+    pub socket: String,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Start the daemon on the director's eth0 and wait until it answers.
+    pub fn start(lab: &Lab) -> Self {
+        let socket = format!("/tmp/{}.sock", lab.name);
+        let log = std::env::temp_dir().join(format!("{}.daemon.log", lab.name));
+        let err = std::fs::File::create(&log).expect("daemon log file");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &lab.ns("dir"),
+                bin(),
+                "daemon",
+                "--interface",
+                "eth0",
+                "--socket",
+                &socket,
+            ])
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("start daemon");
+        let d = Self {
+            child: Some(child),
+            socket,
+            log,
+        };
+        let ready = wait_for(Duration::from_secs(20), || {
+            d.cmd(&["-L", "-n"]).status.success()
+        });
+        assert!(
+            ready,
+            "daemon did not answer within 20 s; log:\n{}",
+            d.log()
+        );
+        d
+    }
+
+    /// Return the daemon's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Run `ferrovs ARGS` against this daemon.
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        run(Command::new(bin())
+            .args(args)
+            .env("FERROVS_SOCKET", &self.socket))
+    }
+
+    /// Run `ferrovs ARGS` and insist it succeeds; return stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args);
+        assert!(
+            out.status.success(),
+            "ferrovs {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Return the process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Send `signal` and wait (bounded) for the process to exit; return
+    /// whether it exited in time.
+    pub fn stop_with(&mut self, signal: &str) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let _ = run(Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]));
+        let exited = wait_for(Duration::from_secs(10), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        });
+        if !exited {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        exited
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop_with("TERM");
+        let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Poll `f` every 50 ms until it holds or `limit` passes.
+pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether `path` exists.
+pub fn exists(path: &str) -> bool {
+    Path::new(path).exists()
+}
