@@ -70,6 +70,9 @@ const NEIGH_EVERY: Duration = Duration::from_secs(1);
 /// How often it is re-read while a real server has no MAC yet: a SYN to an
 /// unresolved server is dropped, and the client retransmits only after 1 s.
 const NEIGH_PENDING_EVERY: Duration = Duration::from_millis(20);
+/// How long a rules change waits for new servers' MACs before it is published
+/// without them (an unreachable server must not stall the control socket).
+const RESOLVE_WAIT: Duration = Duration::from_millis(200);
 
 struct WorkerHandle {
     stats: Arc<WorkerStats>,
@@ -230,12 +233,19 @@ impl Control {
     fn serve(&mut self, listener: &UnixListener, stop: &AtomicBool) {
         let mut last_neigh = Instant::now() - NEIGH_EVERY;
         while !stop.load(Ordering::Relaxed) {
-            let mut changed = false;
             while let Ok((mut s, _)) = listener.accept() {
+                let mut changed = false;
                 let reply = match ctl::read_request(&mut s) {
                     Ok(args) => self.handle(&args, &mut changed),
                     Err(e) => Err(format!("bad request: {e}")),
                 };
+                if changed {
+                    // Publish before replying: when the command returns, the
+                    // rules are live, MACs of new servers included.
+                    self.resolve_new_servers();
+                    last_neigh = Instant::now();
+                    self.publish();
+                }
                 let _ = ctl::write_reply(&mut s, &reply);
             }
             let every = if self.unresolved {
@@ -243,15 +253,25 @@ impl Control {
             } else {
                 NEIGH_EVERY
             };
-            if changed || last_neigh.elapsed() >= every {
+            if last_neigh.elapsed() >= every {
                 last_neigh = Instant::now();
-                changed |= self.refresh_neighbours();
-            }
-            if changed {
-                self.publish();
+                if self.refresh_neighbours() {
+                    self.publish();
+                }
             }
             self.deliver();
             std::thread::sleep(TICK);
+        }
+    }
+
+    /// Solicit servers without a MAC and wait, bounded, for the kernel to
+    /// resolve them.
+    fn resolve_new_servers(&mut self) {
+        let end = Instant::now() + RESOLVE_WAIT;
+        self.refresh_neighbours();
+        while self.unresolved && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(2));
+            self.refresh_neighbours();
         }
     }
 
