@@ -7,8 +7,8 @@
 #   rs1 10.99.0.11 (VIP on lo) ──┤
 #   rs2 10.99.0.12 (VIP on lo) ──┘
 #
-# rs1/rs2 run an HTTP server on port 80 that answers its own name ("server1",
-# "server2") and have the DR setup of the LVS books: VIP on lo as /32,
+# rs1/rs2 run an HTTP server on port 80 and a UDP responder on VIP:53 that
+# answer their own name ("server1", "server2"), and have the DR setup of the LVS books: VIP on lo as /32,
 # arp_ignore=1, arp_announce=2. Each namespace's interface is eth0.
 #
 # Usage: scripts/lab.sh up|down|status
@@ -28,10 +28,19 @@ ns() { echo "$LAB-$1"; }
 in_ns() { local n; n=$(ns "$1"); shift; ip netns exec "$n" "$@"; }
 have_ns() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
 
-# The real servers' HTTP server: HTTP/1.1 keep-alive, body = its name.
+# The real servers' HTTP server (port 80: HTTP/1.1 keep-alive, body = its
+# name) and UDP responder (VIP port 53: answers each datagram with its name,
+# from the VIP, as a DR real server must).
 HTTPD='
-import http.server, socketserver, sys
-NAME = sys.argv[1]
+import http.server, socket, socketserver, sys, threading
+NAME, VIP = sys.argv[1], sys.argv[2]
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((VIP, 53))
+    while True:
+        _, peer = s.recvfrom(2048)
+        s.sendto(NAME.encode(), peer)
+threading.Thread(target=udp, daemon=True).start()
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
@@ -106,7 +115,7 @@ up() {
 			in_ns "$r" sysctl -qw "net.ipv4.conf.$k.arp_announce=2"
 		done
 		name="server${r#rs}"
-		in_ns "$r" setsid "$PY" -c "$HTTPD" "$name" </dev/null >/dev/null 2>&1 &
+		in_ns "$r" setsid "$PY" -c "$HTTPD" "$name" "$VIP" </dev/null >/dev/null 2>&1 &
 	done
 	wait_listening rs1
 	wait_listening rs2

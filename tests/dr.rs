@@ -180,3 +180,27 @@ fn bad_commands_are_refused_and_change_nothing() {
     let (bodies, _) = lab.http_get(&[format!("http://{VIP}/")]);
     assert_eq!(bodies.len(), 1);
 }
+
+#[test]
+fn udp_service_spreads_flows_and_keeps_each_flow() {
+    let lab = Lab::up();
+    let d = Daemon::start(&lab);
+    let svc = format!("{VIP}:53");
+    d.ok(&["-A", "-u", &svc, "-s", "rr"]);
+    for rs in [RS1, RS2] {
+        d.ok(&["-a", "-u", &svc, "-r", &format!("{rs}:53"), "-g"]);
+    }
+    let answers: Vec<String> = (0..4).map(|i| lab.udp_ask(40000 + i)).collect();
+    assert_eq!(
+        answers,
+        ["server1", "server2", "server1", "server2"],
+        "{}",
+        d.log()
+    );
+    // The same client port is the same flow: it keeps its server.
+    for _ in 0..3 {
+        assert_eq!(lab.udp_ask(40001), "server2");
+    }
+    let list = d.ok(&["-L", "-n"]);
+    assert!(list.contains(&format!("UDP  {svc} rr")), "{list}");
+}

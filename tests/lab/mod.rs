@@ -110,6 +110,18 @@ impl Lab {
         (bodies, connects)
     }
 
+    /// Send one UDP datagram from the client's port `sport` to `VIP:53`;
+    /// return the answer, or an empty string after a 3 s timeout.
+    pub fn udp_ask(&self, sport: u16) -> String {
+        let py = format!(
+            "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             s.bind(('0.0.0.0', {sport}))\ns.settimeout(3)\ns.sendto(b'q', ('{VIP}', 53))\n\
+             try:\n    print(s.recv(100).decode())\nexcept OSError:\n    print('')\n"
+        );
+        let out = self.exec("client", &["python3", "-c", &py]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// Return every interface line of every lab namespace that shows an XDP
     /// program.
     pub fn xdp_programs(&self) -> Vec<String> {
