@@ -51,7 +51,11 @@ impl ConnTable {
             used: false,
         };
         Self {
-            index: HashMap::with_capacity(capacity),
+            // Twice the entries: hashbrown grows (allocates) when deleted
+            // markers exhaust its room and it is over half full; at under half
+            // it only rehashes in place, and at this load deleted markers
+            // stay rare (an erase leaves EMPTY when its group has room).
+            index: HashMap::with_capacity(capacity * 2),
             slab: vec![empty; capacity],
             free: (0..capacity as u32).rev().collect(),
             hand: 0,
