@@ -110,6 +110,14 @@ pub fn run(opts: Opts) -> Result<(), String> {
     let ifname = opts.interface.clone();
     let ifindex = neigh::ifindex(&ifname).map_err(|e| format!("interface {ifname}: {e}"))?;
     let mac = neigh::link_mac(&ifname).map_err(|e| format!("interface {ifname}: {e}"))?;
+    let have = neigh::rx_queues(&ifname).map_err(|e| format!("interface {ifname}: {e}"))?;
+    if opts.queues == 0 || opts.queues > have {
+        return Err(format!(
+            "--queues {} but {ifname} has {have} receive queue(s); raise them with \
+             `ethtool -L {ifname} combined N` (or `rx N tx N`), N at most the cores",
+            opts.queues
+        ));
+    }
     let socket = PathBuf::from(&opts.socket);
     let listener =
         ctl::listen(&socket).map_err(|e| format!("control socket {}: {e}", opts.socket))?;
@@ -142,7 +150,9 @@ pub fn run(opts: Opts) -> Result<(), String> {
         }
     }
     let _ = std::fs::remove_file(&socket);
-    eprintln!("ferrovs: stopped; {}", control.counters_line());
+    if result.is_ok() {
+        eprintln!("ferrovs: stopped; {}", control.counters_line());
+    }
     // Dropping `control` destroys the bpf_link: the program leaves the interface.
     drop(control);
     result

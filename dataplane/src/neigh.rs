@@ -94,6 +94,19 @@ pub fn ifindex(ifname: &str) -> io::Result<u32> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad ifindex"))
 }
 
+/// Return how many receive queues interface `ifname` has.
+///
+/// # Errors
+/// No such interface.
+pub fn rx_queues(ifname: &str) -> io::Result<u32> {
+    let dir = std::fs::read_dir(Path::new("/sys/class/net").join(ifname).join("queues"))?;
+    let n = dir
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+        .count();
+    Ok(n as u32)
+}
+
 /// Parse `aa:bb:cc:dd:ee:ff`.
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut mac = [0u8; 6];

@@ -112,13 +112,13 @@ impl Port {
         let iface = ifname.parse().map_err(|e| err("interface name", e))?;
         // SAFETY: this UMEM is new and not shared, so the (interface, queue)
         // pair is bound from it once; INHIBIT_PROG_LOAD is set regardless.
-        let (tx, rx, rings) =
-            unsafe { Socket::new(sock_cfg, &umem, &iface, queue) }.map_err(|e| {
-                io::Error::other(format!(
-                    "AF_XDP socket on {ifname} queue {queue}: {e}: {:?}",
-                    std::error::Error::source(&e)
-                ))
-            })?;
+        let socket = unsafe { Socket::new(sock_cfg, &umem, &iface, queue) };
+        let (tx, rx, rings) = socket.map_err(|e| {
+            let cause = std::error::Error::source(&e).map_or(String::new(), |c| format!(": {c}"));
+            io::Error::other(format!(
+                "AF_XDP socket on {ifname} queue {queue}: {e}{cause}"
+            ))
+        })?;
         let (mut fq, cq) =
             rings.ok_or_else(|| io::Error::other("UMEM returned no fill/completion ring"))?;
         // SAFETY: every descriptor comes from this UMEM and none is on any
