@@ -10,6 +10,7 @@
 //! Must not touch: the daemon's control plane; it builds its own rules.
 
 use dataplane::stats::WorkerStats;
+use dataplane::wire::tcp_frame;
 use dataplane::{Forwarder, SlotMap, Snapshot, Update, Verdict};
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,34 +33,26 @@ fn main() {
     }
 }
 
-/// A 64-byte TCP ACK from client port `cport` to 10.0.0.100:80.
-fn frame(cport: u16, syn: bool) -> Vec<u8> {
-    let mut f = vec![0u8; 64];
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&40u16.to_be_bytes());
-    f[22] = 64;
-    f[23] = 6;
-    f[26..30].copy_from_slice(&[10, 1, (cport >> 8) as u8, cport as u8]);
-    f[30..34].copy_from_slice(&[10, 0, 0, 100]);
-    f[34..36].copy_from_slice(&cport.to_be_bytes());
-    f[36..38].copy_from_slice(&80u16.to_be_bytes());
-    f[46] = 0x50;
-    f[47] = if syn { 0x02 } else { 0x10 };
-    f
+/// A 64-byte TCP segment from 10.1.x.y:`cport` to the service.
+fn frame(cport: u16, syn: bool) -> [u8; 64] {
+    let cip = [10, 1, (cport >> 8) as u8, cport as u8];
+    tcp_frame(
+        cip,
+        cport,
+        [10, 0, 0, 100],
+        80,
+        if syn { 0x02 } else { 0x10 },
+    )
 }
 
 fn forwarder(flows: usize, packets: usize) {
-    let mut rules = config::Rules::default();
-    for line in [
-        "-A -t 10.0.0.100:80 -s rr",
-        "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g",
-        "-a -t 10.0.0.100:80 -r 10.0.0.12:80 -g",
-    ] {
-        let args: Vec<&str> = line.split_whitespace().collect();
-        let cmd = config::ipvsadm::parse(&args).expect("valid rule");
-        rules.apply(&cmd).expect("valid rule");
-    }
+    let rules = config::Rules::from_commands(
+        "bench",
+        "-A -t 10.0.0.100:80 -s rr\n\
+         -a -t 10.0.0.100:80 -r 10.0.0.11:80 -g\n\
+         -a -t 10.0.0.100:80 -r 10.0.0.12:80 -g",
+    )
+    .expect("valid rules");
     let mut slots = SlotMap::default();
     slots.assign(&rules).expect("two servers fit");
     let snap = Snapshot::build(1, [2, 0, 0, 0, 0, 1], &rules, &slots, |_| {
@@ -74,7 +67,7 @@ fn forwarder(flows: usize, packets: usize) {
     for cport in 0..flows as u16 {
         assert_eq!(fwd.handle(&mut frame(cport, true), 0), Verdict::Tx);
     }
-    let mut frames: Vec<Vec<u8>> = (0..flows as u16).map(|p| frame(p, false)).collect();
+    let mut frames: Vec<[u8; 64]> = (0..flows as u16).map(|p| frame(p, false)).collect();
     let start = Instant::now();
     let mut sent = 0usize;
     for i in 0..packets {

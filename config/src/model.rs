@@ -152,6 +152,33 @@ impl Rules {
         Ok(())
     }
 
+    /// Build rules from ipvsadm commands, one per line as `ipvsadm -S` writes
+    /// them; blank lines and `#` comments are skipped.
+    ///
+    /// # Errors
+    /// The first bad line, as `SOURCE:LINE: problem`; nothing is returned then.
+    ///
+    /// # Examples
+    /// ```
+    /// let rules = config::Rules::from_commands("rules", "-A -t 10.0.0.100:80 -s rr\n").unwrap();
+    /// assert_eq!(rules.services.len(), 1);
+    /// let err = config::Rules::from_commands("rules", "\n-A -t 10.0.0.100:80 -s nope\n").unwrap_err();
+    /// assert!(err.to_string().starts_with("rules:2: unknown scheduler"));
+    /// ```
+    pub fn from_commands(source: &str, text: &str) -> Result<Self, Error> {
+        let mut rules = Self::default();
+        for (i, line) in text.lines().enumerate() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if words.is_empty() || words[0].starts_with('#') {
+                continue;
+            }
+            crate::ipvsadm::parse(&words)
+                .and_then(|cmd| rules.apply_in_place(&cmd))
+                .map_err(|e| e.at(source, i + 1))?;
+        }
+        Ok(rules)
+    }
+
     fn apply_in_place(&mut self, cmd: &Command) -> Result<(), Error> {
         match cmd {
             Command::AddService(spec) => {

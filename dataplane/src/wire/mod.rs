@@ -26,3 +26,22 @@ pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
 pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
+
+/// Build a 64-byte Ethernet/IPv4/TCP frame (no payload, zero checksums) from
+/// `cip:cport` to `vip:vport` with TCP `flags`: the frame benchmarks and
+/// allocation tests feed the forwarder.
+pub fn tcp_frame(cip: [u8; 4], cport: u16, vip: [u8; 4], vport: u16, flags: u8) -> [u8; 64] {
+    let mut f = [0u8; 64];
+    f[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&40u16.to_be_bytes());
+    f[22] = 64;
+    f[23] = PROTO_TCP;
+    f[26..30].copy_from_slice(&cip);
+    f[30..34].copy_from_slice(&vip);
+    f[34..36].copy_from_slice(&cport.to_be_bytes());
+    f[36..38].copy_from_slice(&vport.to_be_bytes());
+    f[46] = 0x50;
+    f[47] = flags;
+    f
+}

@@ -15,12 +15,7 @@ const CIP: [u8; 4] = [10, 0, 0, 2];
 const VIP: [u8; 4] = [10, 0, 0, 100];
 
 fn rules(lines: &[&str]) -> Rules {
-    let mut r = Rules::default();
-    for l in lines {
-        let args: Vec<&str> = l.split_whitespace().collect();
-        r.apply(&config::ipvsadm::parse(&args).unwrap()).unwrap();
-    }
-    r
+    Rules::from_commands("test", &lines.join("\n")).unwrap()
 }
 
 fn neigh(a: Ipv4Addr) -> Option<[u8; 6]> {
@@ -169,25 +164,27 @@ fn frame_for_no_service_is_dropped() {
 }
 
 #[test]
-fn unresolved_neighbour_is_dropped_and_counted() {
-    let (mut f, _) = forwarder(&[
-        "-A -t 10.0.0.100:80 -s rr",
-        "-a -t 10.0.0.100:80 -r 10.0.0.99:80 -g",
-    ]);
-    let (v, _) = send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
-    assert_eq!(v, Verdict::Drop(Reason::NoNeighbour));
-    assert_eq!(f.stats().drops(Reason::NoNeighbour), 1);
-    assert!(f.table().is_empty(), "no connection without a MAC");
-}
-
-#[test]
-fn no_available_server_is_no_destination() {
-    let (mut f, _) = forwarder(&[
-        "-A -t 10.0.0.100:80 -s rr",
-        "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 0",
-    ]);
-    let (v, _) = send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
-    assert_eq!(v, Verdict::Drop(Reason::NoDestination));
+fn first_packet_without_a_usable_server_is_dropped_and_counted() {
+    let cases = [
+        (
+            "-a -t 10.0.0.100:80 -r 10.0.0.99:80 -g",
+            Reason::NoNeighbour,
+        ),
+        (
+            "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 0",
+            Reason::NoDestination,
+        ),
+    ];
+    for (dest, reason) in cases {
+        let (mut f, _) = forwarder(&["-A -t 10.0.0.100:80 -s rr", dest]);
+        let (v, _) = send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
+        assert_eq!(v, Verdict::Drop(reason), "{dest}");
+        assert_eq!(f.stats().drops(reason), 1, "{dest}");
+        assert!(
+            f.table().is_empty(),
+            "{dest}: a connection without a server"
+        );
+    }
 }
 
 #[test]
