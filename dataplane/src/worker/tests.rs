@@ -54,6 +54,37 @@ fn forwarder(lines: &[&str]) -> (Forwarder, SlotMap) {
     )
 }
 
+/// A forwarder whose rules change under it, as the control plane changes them.
+struct Live {
+    f: Forwarder,
+    rules: Rules,
+    slots: SlotMap,
+    version: u64,
+}
+
+impl Live {
+    fn new(lines: &[&str]) -> Self {
+        let (f, slots) = forwarder(lines);
+        Self {
+            f,
+            rules: rules(lines),
+            slots,
+            version: 1,
+        }
+    }
+
+    /// Apply an ipvsadm command and install the result; return the old rules.
+    fn change(&mut self, line: &str) -> Update {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        self.rules
+            .apply(&config::ipvsadm::parse(&args).unwrap())
+            .unwrap();
+        self.version += 1;
+        let u = update(&self.rules, &mut self.slots, self.version);
+        self.f.install(u)
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Seg {
     Syn,
@@ -189,59 +220,36 @@ fn first_packet_without_a_usable_server_is_dropped_and_counted() {
 
 #[test]
 fn quiesced_server_keeps_its_connections_but_takes_no_new_ones() {
-    let mut r = rules(TWO_RS);
-    let mut slots = SlotMap::default();
-    let mut f = Forwarder::new(
-        update(&r, &mut slots, 1),
-        64,
-        Arc::new(WorkerStats::default()),
-    );
-    let (_, out) = send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
+    let mut l = Live::new(TWO_RS);
+    let (_, out) = send(&mut l.f, &tcp(40000, 80, Seg::Syn), 0);
     assert_eq!(dst_mac(&out), RS1_MAC);
-    let edit =
-        config::ipvsadm::parse(&["-e", "-t", "10.0.0.100:80", "-r", "10.0.0.11:80", "-w", "0"])
-            .unwrap();
-    r.apply(&edit).unwrap();
-    let old = f.install(update(&r, &mut slots, 2));
+    let old = l.change("-e -t 10.0.0.100:80 -r 10.0.0.11:80 -w 0");
     assert_eq!(old.snap.version, 1);
-    let (v, out) = send(&mut f, &tcp(40000, 80, Seg::Ack), 1);
+    let (v, out) = send(&mut l.f, &tcp(40000, 80, Seg::Ack), 1);
     assert_eq!((v, dst_mac(&out)), (Verdict::Tx, RS1_MAC));
     for cport in 40001..40005 {
-        let (_, out) = send(&mut f, &tcp(cport, 80, Seg::Syn), 1);
+        let (_, out) = send(&mut l.f, &tcp(cport, 80, Seg::Syn), 1);
         assert_eq!(dst_mac(&out), RS2_MAC);
     }
 }
 
 #[test]
 fn scheduler_state_survives_an_update_that_changes_no_server() {
-    let r = rules(TWO_RS);
-    let mut slots = SlotMap::default();
-    let mut f = Forwarder::new(
-        update(&r, &mut slots, 1),
-        64,
-        Arc::new(WorkerStats::default()),
-    );
-    let (_, out) = send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
+    let mut l = Live::new(TWO_RS);
+    let (_, out) = send(&mut l.f, &tcp(40000, 80, Seg::Syn), 0);
     assert_eq!(dst_mac(&out), RS1_MAC);
-    f.install(update(&r, &mut slots, 2));
-    let (_, out) = send(&mut f, &tcp(40001, 80, Seg::Syn), 0);
+    // Editing another service's server changes nothing for this one.
+    l.change("-e -u 10.0.0.100:53 -r 10.0.0.11:53 -w 2");
+    let (_, out) = send(&mut l.f, &tcp(40001, 80, Seg::Syn), 0);
     assert_eq!(dst_mac(&out), RS2_MAC, "rr restarted its lap");
 }
 
 #[test]
 fn deleted_server_connections_are_dropped_as_dest_gone() {
-    let mut r = rules(TWO_RS);
-    let mut slots = SlotMap::default();
-    let mut f = Forwarder::new(
-        update(&r, &mut slots, 1),
-        64,
-        Arc::new(WorkerStats::default()),
-    );
-    send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
-    let del = config::ipvsadm::parse(&["-d", "-t", "10.0.0.100:80", "-r", "10.0.0.11:80"]).unwrap();
-    r.apply(&del).unwrap();
-    f.install(update(&r, &mut slots, 2));
-    let (v, _) = send(&mut f, &tcp(40000, 80, Seg::Ack), 1);
+    let mut l = Live::new(TWO_RS);
+    send(&mut l.f, &tcp(40000, 80, Seg::Syn), 0);
+    l.change("-d -t 10.0.0.100:80 -r 10.0.0.11:80");
+    let (v, _) = send(&mut l.f, &tcp(40000, 80, Seg::Ack), 1);
     assert_eq!(v, Verdict::Drop(Reason::DestGone));
 }
 
