@@ -7,8 +7,7 @@ use std::process::Command;
 fn main() {
     let src = "src/xdp/steer.bpf.c";
     println!("cargo:rerun-if-changed={src}");
-    let out =
-        PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("steer.bpf.o");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("steer.bpf.o");
     // Without the multiarch include directory clang for BPF cannot find
     // <asm/types.h> on Debian.
     let multiarch = Command::new("gcc")

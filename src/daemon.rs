@@ -47,9 +47,22 @@ pub struct Opts {
     /// Connection table capacity per worker.
     #[arg(long, default_value_t = 1 << 20)]
     pub conn_max: usize,
+    /// Lookup table size of mh (Maglev) services; a prime, ideally over 100x
+    /// the servers of a service.
+    #[arg(long, default_value_t = sched::DEFAULT_MH_TABLE_SIZE, value_parser = prime)]
+    pub mh_table_size: u32,
     /// AF_XDP bind mode.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     pub bind_mode: Mode,
+}
+
+fn prime(s: &str) -> Result<u32, String> {
+    let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
+    if sched::is_prime(n) && n < u32::from(u16::MAX) {
+        Ok(n)
+    } else {
+        Err(format!("{n} is not a prime below 65535"))
+    }
 }
 
 /// `--bind-mode` values.
@@ -94,6 +107,7 @@ struct Control {
     steer: Steer,
     workers: Vec<WorkerHandle>,
     conn_max: usize,
+    mh_table_size: u32,
 }
 
 /// Run the daemon until SIGTERM or SIGINT.
@@ -104,8 +118,7 @@ struct Control {
 pub fn run(opts: Opts) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, stop.clone())
-            .map_err(|e| format!("signal handler: {e}"))?;
+        signal_hook::flag::register(sig, stop.clone()).map_err(|e| format!("signal handler: {e}"))?;
     }
     let ifname = opts.interface.clone();
     let ifindex = neigh::ifindex(&ifname).map_err(|e| format!("interface {ifname}: {e}"))?;
@@ -119,8 +132,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
         ));
     }
     let socket = PathBuf::from(&opts.socket);
-    let listener =
-        ctl::listen(&socket).map_err(|e| format!("control socket {}: {e}", opts.socket))?;
+    let listener = ctl::listen(&socket).map_err(|e| format!("control socket {}: {e}", opts.socket))?;
     let steer = Steer::attach(ifindex).map_err(|e| format!("{ifname}: {e}"))?;
     let mut control = Control {
         ifname: ifname.clone(),
@@ -134,6 +146,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
         steer,
         workers: Vec::new(),
         conn_max: opts.conn_max,
+        mh_table_size: opts.mh_table_size,
     };
     let workers_stop = Arc::new(AtomicBool::new(false));
     let result = control.start_workers(&opts, &workers_stop).map(|()| {
@@ -162,13 +175,9 @@ impl Control {
     fn snapshot(&mut self) -> Arc<Snapshot> {
         self.version += 1;
         let neigh = &self.neigh;
-        Arc::new(Snapshot::build(
-            self.version,
-            self.mac,
-            &self.rules,
-            &self.slots,
-            |a| neigh.mac(a),
-        ))
+        let mut snap = Snapshot::build(self.version, self.mac, &self.rules, &self.slots, |a| neigh.mac(a));
+        snap.mh_table_size = self.mh_table_size;
+        Arc::new(snap)
     }
 
     fn start_workers(&mut self, opts: &Opts, stop: &Arc<AtomicBool>) -> Result<(), String> {
@@ -300,10 +309,7 @@ impl Control {
         let changed = rips.iter().any(|&a| fresh.mac(a) != self.neigh.mac(a));
         self.unresolved = rips.iter().any(|&a| fresh.mac(a).is_none());
         for &a in &rips {
-            let due = self
-                .solicited
-                .get(&a)
-                .is_none_or(|t| t.elapsed() >= NEIGH_EVERY);
+            let due = self.solicited.get(&a).is_none_or(|t| t.elapsed() >= NEIGH_EVERY);
             if fresh.mac(a).is_none() && due {
                 let _ = neigh::solicit(a);
                 self.solicited.insert(a, Instant::now());
@@ -362,8 +368,7 @@ impl Control {
     /// Return the workers' counters summed, on one line: rx, tx and every
     /// non-zero drop reason.
     fn counters_line(&self) -> String {
-        let sum =
-            |f: &dyn Fn(&WorkerStats) -> u64| self.workers.iter().map(|w| f(&w.stats)).sum::<u64>();
+        let sum = |f: &dyn Fn(&WorkerStats) -> u64| self.workers.iter().map(|w| f(&w.stats)).sum::<u64>();
         let mut line = format!("rx {} tx {}", sum(&|s| s.rx.get()), sum(&|s| s.tx.get()));
         for r in dataplane::Reason::ALL {
             let n = sum(&|s| s.drops(r));

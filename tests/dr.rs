@@ -64,10 +64,7 @@ fn rr_spreads_ten_connections_five_and_five() {
         .split(' ')
         .collect();
     assert!(
-        counters.len() == 4
-            && counters[0] == "rx"
-            && counters[2] == "tx"
-            && counters[1] == counters[3],
+        counters.len() == 4 && counters[0] == "rx" && counters[2] == "tx" && counters[1] == counters[3],
         "drops or missing counters: {last}"
     );
 }
@@ -81,10 +78,7 @@ fn keepalive_connection_stays_on_one_server() {
     let (bodies, connects) = lab.http_get(&urls);
     assert_eq!(connects, 1, "curl opened more than one connection");
     assert_eq!(bodies.len(), 5, "{bodies:?}\n{}", d.log());
-    assert!(
-        bodies[0] == "server1" || bodies[0] == "server2",
-        "{bodies:?}"
-    );
+    assert!(bodies[0] == "server1" || bodies[0] == "server2", "{bodies:?}");
     assert!(
         bodies.iter().all(|b| *b == bodies[0]),
         "one connection, several servers: {bodies:?}"
@@ -101,28 +95,14 @@ fn director_keeps_its_own_traffic_and_detaches_on_exit() {
         "no XDP program attached while running"
     );
     let ping = lab.exec("client", &["ping", "-c", "2", "-W", "2", DIP]);
-    assert!(
-        ping.status.success(),
-        "director's own IP did not answer ping"
-    );
+    assert!(ping.status.success(), "director's own IP did not answer ping");
     // The director's own TCP (not a service port) still reaches its kernel:
     // port 22 on the DIP answers with a RST, so curl fails fast with
     // "connection refused" (exit 7) rather than timing out (28).
-    let refused = lab.exec(
-        "client",
-        &["curl", "-s", "-m", "3", &format!("http://{DIP}:22/")],
-    );
-    assert_eq!(
-        refused.status.code(),
-        Some(7),
-        "director's stack did not answer"
-    );
+    let refused = lab.exec("client", &["curl", "-s", "-m", "3", &format!("http://{DIP}:22/")]);
+    assert_eq!(refused.status.code(), Some(7), "director's stack did not answer");
     assert!(d.stop_with("TERM"), "daemon did not exit on SIGTERM");
-    assert_eq!(
-        lab.xdp_programs(),
-        Vec::<String>::new(),
-        "XDP left after SIGTERM"
-    );
+    assert_eq!(lab.xdp_programs(), Vec::<String>::new(), "XDP left after SIGTERM");
     assert!(!lab::exists(&d.socket), "control socket left behind");
 
     // SIGKILL: nothing runs our cleanup, the bpf_link must still go.
@@ -171,11 +151,7 @@ fn bad_commands_are_refused_and_change_nothing() {
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(err.contains(want), "{args:?}: {err}");
     }
-    assert_eq!(
-        d.ok(&["-L", "-n"]),
-        before,
-        "a refused command changed the rules"
-    );
+    assert_eq!(d.ok(&["-L", "-n"]), before, "a refused command changed the rules");
     // And forwarding still works.
     let (bodies, _) = lab.http_get(&[format!("http://{VIP}/")]);
     assert_eq!(bodies.len(), 1);

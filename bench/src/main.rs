@@ -21,9 +21,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("forwarder") => {
-            let num = |i: usize, default: usize| {
-                args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default)
-            };
+            let num = |i: usize, default: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
             forwarder(num(1, 1024), num(2, 20_000_000));
         }
         _ => {
@@ -36,13 +34,7 @@ fn main() {
 /// A 64-byte TCP segment from 10.1.x.y:`cport` to the service.
 fn frame(cport: u16, syn: bool) -> [u8; 64] {
     let cip = [10, 1, (cport >> 8) as u8, cport as u8];
-    tcp_frame(
-        cip,
-        cport,
-        [10, 0, 0, 100],
-        80,
-        if syn { 0x02 } else { 0x10 },
-    )
+    tcp_frame(cip, cport, [10, 0, 0, 100], 80, if syn { 0x02 } else { 0x10 })
 }
 
 fn forwarder(flows: usize, packets: usize) {

@@ -17,6 +17,8 @@ pub struct ServiceSpec {
     pub scheduler: Option<String>,
     /// `-p [TIMEOUT]`, if given.
     pub persistence: Option<u32>,
+    /// `-b FLAGS`, if given.
+    pub sched_flags: Option<sched::SchedFlags>,
 }
 
 /// A real server as `-a`/`-e`/`-d` state it; absent options keep their value
@@ -103,6 +105,7 @@ struct Seen {
     service: Option<ServiceKey>,
     scheduler: Option<String>,
     persistence: Option<u32>,
+    sched_flags: Option<sched::SchedFlags>,
     real: Option<(Ipv4Addr, Option<u16>)>,
     fwd: Option<FwdMethod>,
     weight: Option<u32>,
@@ -132,8 +135,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Command, Error> {
                 Some((n, v)) => (n, Some(v)),
                 None => (long, None),
             };
-            let opt = long_to_short(name)
-                .ok_or_else(|| Error::new(format!("unknown option --{name}")))?;
+            let opt = long_to_short(name).ok_or_else(|| Error::new(format!("unknown option --{name}")))?;
             let value = if takes_value(opt) == Arity::None {
                 None
             } else {
@@ -142,8 +144,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Command, Error> {
             seen.take(opt, value)?;
         } else if let Some(letters) = word.strip_prefix('-').filter(|l| !l.is_empty()) {
             for (i, c) in letters.char_indices() {
-                let opt =
-                    Opt::from_short(c).ok_or_else(|| Error::new(format!("unknown option -{c}")))?;
+                let opt = Opt::from_short(c).ok_or_else(|| Error::new(format!("unknown option -{c}")))?;
                 if takes_value(opt) == Arity::None {
                     seen.take(opt, None)?;
                     continue;
@@ -171,6 +172,7 @@ enum Opt {
     Tcp,
     Udp,
     Scheduler,
+    SchedFlags,
     Persistent,
     Real,
     Fwd(FwdMethod),
@@ -205,6 +207,7 @@ impl Opt {
             't' => Self::Tcp,
             'u' => Self::Udp,
             's' => Self::Scheduler,
+            'b' => Self::SchedFlags,
             'p' => Self::Persistent,
             'r' => Self::Real,
             'g' => Self::Fwd(FwdMethod::Dr),
@@ -233,6 +236,7 @@ fn long_to_short(name: &str) -> Option<Opt> {
         "tcp-service" => 't',
         "udp-service" => 'u',
         "scheduler" => 's',
+        "sched-flags" => 'b',
         "persistent" => 'p',
         "real-server" => 'r',
         "gatewaying" => 'g',
@@ -253,7 +257,7 @@ fn long_to_short(name: &str) -> Option<Opt> {
 
 fn takes_value(opt: Opt) -> Arity {
     match opt {
-        Opt::Tcp | Opt::Udp | Opt::Scheduler | Opt::Real => Arity::Required,
+        Opt::Tcp | Opt::Udp | Opt::Scheduler | Opt::SchedFlags | Opt::Real => Arity::Required,
         Opt::Weight | Opt::UThreshold | Opt::LThreshold => Arity::Required,
         Opt::Persistent => Arity::Optional,
         _ => Arity::None,
@@ -268,9 +272,7 @@ fn next_value<'a>(
         Arity::None => None,
         Arity::Required => words.next(),
         // `-p` takes a timeout only when the next word is a number.
-        Arity::Optional => {
-            words.next_if(|w| w.bytes().all(|b| b.is_ascii_digit()) && !w.is_empty())
-        }
+        Arity::Optional => words.next_if(|w| w.bytes().all(|b| b.is_ascii_digit()) && !w.is_empty()),
     }
 }
 
@@ -295,14 +297,17 @@ impl Seen {
                 };
                 let v = need(value, if opt == Opt::Tcp { "-t" } else { "-u" })?;
                 let (addr, port) = parse_addr_port(&v)?;
-                let port =
-                    port.ok_or_else(|| Error::new(format!("service address \"{v}\" has no port")))?;
+                let port = port.ok_or_else(|| Error::new(format!("service address \"{v}\" has no port")))?;
                 self.service = Some(ServiceKey { proto, addr, port });
             }
             Opt::Scheduler => {
                 let name = need(value, "-s")?;
                 sched::AnySched::new(&name).map_err(|e| Error::new(e.to_string()))?;
                 self.scheduler = Some(name);
+            }
+            Opt::SchedFlags => {
+                let list = need(value, "-b")?;
+                self.sched_flags = Some(sched::SchedFlags::parse(&list).map_err(Error::new)?);
             }
             Opt::Persistent => {
                 self.persistence = Some(match value {
@@ -314,20 +319,10 @@ impl Seen {
             Opt::Fwd(m) => self.fwd = Some(m),
             Opt::Weight => self.weight = Some(parse_num(&need(value, "-w")?, "weight", 0, 65535)?),
             Opt::UThreshold => {
-                self.u_threshold = Some(parse_num(
-                    &need(value, "-x")?,
-                    "upper threshold",
-                    0,
-                    u32::MAX,
-                )?)
+                self.u_threshold = Some(parse_num(&need(value, "-x")?, "upper threshold", 0, u32::MAX)?)
             }
             Opt::LThreshold => {
-                self.l_threshold = Some(parse_num(
-                    &need(value, "-y")?,
-                    "lower threshold",
-                    0,
-                    u32::MAX,
-                )?)
+                self.l_threshold = Some(parse_num(&need(value, "-y")?, "lower threshold", 0, u32::MAX)?)
             }
             Opt::Numeric => self.list.numeric = true,
             Opt::Connections => self.list.connections = true,
@@ -364,7 +359,8 @@ impl Seen {
             || self.weight.is_some()
             || self.u_threshold.is_some()
             || self.l_threshold.is_some();
-        let service_opts = self.scheduler.is_some() || self.persistence.is_some();
+        let service_opts =
+            self.scheduler.is_some() || self.persistence.is_some() || self.sched_flags.is_some();
         let list_opts = self.list != ListOpts::default();
         let illegal = |what: &str| Err(Error::new(format!("{what} not allowed with this command")));
         match verb {
@@ -376,6 +372,7 @@ impl Seen {
                     key: service()?,
                     scheduler: self.scheduler.clone(),
                     persistence: self.persistence,
+                    sched_flags: self.sched_flags,
                 };
                 Ok(if verb == Verb::AddService {
                     Command::AddService(spec)
@@ -463,6 +460,7 @@ mod tests {
             key: key(80),
             scheduler: Some("rr".into()),
             persistence: None,
+            sched_flags: None,
         });
         assert_eq!(p("-A -t 10.0.0.100:80 -s rr").unwrap(), want);
         assert_eq!(
@@ -488,10 +486,7 @@ mod tests {
         let Command::AddDest(_, d) = p("-a -t 10.0.0.100:80 -r 10.0.0.11 -m -w2").unwrap() else {
             panic!()
         };
-        assert_eq!(
-            (d.port, d.fwd, d.weight),
-            (None, Some(FwdMethod::Nat), Some(2))
-        );
+        assert_eq!((d.port, d.fwd, d.weight), (None, Some(FwdMethod::Nat), Some(2)));
     }
 
     #[test]
@@ -504,6 +499,17 @@ mod tests {
             panic!()
         };
         assert!(o.numeric && o.connections && o.stats);
+    }
+
+    #[test]
+    fn sched_flags() {
+        let Command::AddService(s) = p("-A -t 10.0.0.100:80 -s sh -b sh-fallback,sh-port").unwrap() else {
+            panic!()
+        };
+        let f = s.sched_flags.unwrap();
+        assert!(f.fallback && f.port);
+        let err = p("-A -t 10.0.0.100:80 -s sh --sched-flags sh-nope").unwrap_err();
+        assert!(err.to_string().contains("sh-nope"), "{err}");
     }
 
     #[test]
@@ -522,19 +528,10 @@ mod tests {
     fn bad_input_names_the_problem() {
         let cases = [
             ("-A -t 10.0.0.100:80 -s wlcc", "unknown scheduler \"wlcc\""),
-            (
-                "-A -t 10.0.0.300:80 -s rr",
-                "illegal address \"10.0.0.300:80\"",
-            ),
+            ("-A -t 10.0.0.300:80 -s rr", "illegal address \"10.0.0.300:80\""),
             ("-A -t 10.0.0.100 -s rr", "has no port"),
-            (
-                "-a -t 10.0.0.100:80 -r 10.0.0.11 -w 70000",
-                "illegal weight",
-            ),
-            (
-                "-a -t 10.0.0.100:80 -r nohost",
-                "illegal address \"nohost\"",
-            ),
+            ("-a -t 10.0.0.100:80 -r 10.0.0.11 -w 70000", "illegal weight"),
+            ("-a -t 10.0.0.100:80 -r nohost", "illegal address \"nohost\""),
             ("-a -t 10.0.0.100:80", "no real server"),
             ("-A -s rr", "no service"),
             ("-t 10.0.0.100:80", "no command"),

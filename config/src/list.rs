@@ -20,18 +20,10 @@ const IPVS_VERSION: &str = "1.2.1";
 
 /// Render the listing; `counts(id)` gives a real server's counts by id and
 /// `size` is the connection table size shown in the header.
-pub fn render_list(
-    rules: &Rules,
-    opts: &ListOpts,
-    size: usize,
-    counts: impl Fn(u32) -> Counts,
-) -> String {
+pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(u32) -> Counts) -> String {
     let mut out = String::new();
     // `write!` to a String cannot fail.
-    let _ = writeln!(
-        out,
-        "IP Virtual Server version {IPVS_VERSION} (size={size})"
-    );
+    let _ = writeln!(out, "IP Virtual Server version {IPVS_VERSION} (size={size})");
     out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
     out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
     for svc in &rules.services {
@@ -46,6 +38,10 @@ pub fn render_list(
             svc.key.port,
             svc.scheduler
         );
+        let flags = svc.sched_flags.names(&svc.scheduler);
+        if !flags.is_empty() {
+            let _ = write!(out, " ({})", flags.join(","));
+        }
         if let Some(p) = svc.persistence {
             let _ = write!(out, " persistent {p}");
         }

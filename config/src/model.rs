@@ -114,6 +114,8 @@ pub struct VirtualService {
     pub scheduler: String,
     /// Persistence timeout in seconds (`-p`), if persistent.
     pub persistence: Option<u32>,
+    /// Scheduler flags (`-b`).
+    pub sched_flags: sched::SchedFlags,
     /// Real servers, in the order they were added.
     pub dests: Vec<RealServer>,
 }
@@ -192,6 +194,7 @@ impl Rules {
                     key: spec.key,
                     scheduler,
                     persistence: spec.persistence,
+                    sched_flags: spec.sched_flags.unwrap_or_default(),
                     dests: Vec::new(),
                 });
             }
@@ -199,6 +202,9 @@ impl Rules {
                 let svc = self.service_mut(&spec.key)?;
                 if let Some(s) = &spec.scheduler {
                     svc.scheduler = s.clone();
+                }
+                if let Some(f) = spec.sched_flags {
+                    svc.sched_flags = f;
                 }
                 svc.persistence = spec.persistence;
             }
@@ -268,6 +274,7 @@ impl From<ServiceKey> for ServiceSpec {
             key,
             scheduler: None,
             persistence: None,
+            sched_flags: None,
         }
     }
 }

@@ -156,11 +156,7 @@ mod tests {
 
     #[test]
     fn rst_closes_from_any_state() {
-        for s in [
-            ConnState::SynRecv,
-            ConnState::Established,
-            ConnState::FinWait,
-        ] {
+        for s in [ConnState::SynRecv, ConnState::Established, ConnState::FinWait] {
             assert_eq!(s.on_tcp(RST), ConnState::Close);
         }
     }

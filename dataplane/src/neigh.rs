@@ -28,10 +28,7 @@ impl Neighbours {
     /// # Errors
     /// The file cannot be read.
     pub fn read(ifname: &str) -> io::Result<Self> {
-        Ok(Self::parse(
-            &std::fs::read_to_string("/proc/net/arp")?,
-            ifname,
-        ))
+        Ok(Self::parse(&std::fs::read_to_string("/proc/net/arp")?, ifname))
     }
 
     /// Parse the text of `/proc/net/arp`, keeping complete entries of `ifname`.
@@ -75,12 +72,8 @@ pub fn solicit(addr: Ipv4Addr) -> io::Result<()> {
 /// No such interface, or its address is not a MAC.
 pub fn link_mac(ifname: &str) -> io::Result<[u8; 6]> {
     let text = std::fs::read_to_string(Path::new("/sys/class/net").join(ifname).join("address"))?;
-    parse_mac(text.trim()).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{ifname} has no MAC address"),
-        )
-    })
+    parse_mac(text.trim())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{ifname} has no MAC address")))
 }
 
 /// Return the index of interface `ifname`.
@@ -131,10 +124,7 @@ IP address       HW type     Flags       HW address            Mask     Device
     #[test]
     fn keeps_complete_entries_of_the_interface() {
         let n = Neighbours::parse(ARP, "eth0");
-        assert_eq!(
-            n.mac(Ipv4Addr::new(10, 0, 0, 11)),
-            Some([2, 0, 0, 0, 0, 0x11])
-        );
+        assert_eq!(n.mac(Ipv4Addr::new(10, 0, 0, 11)), Some([2, 0, 0, 0, 0, 0x11]));
         assert_eq!(n.mac(Ipv4Addr::new(10, 0, 0, 12)), None, "incomplete entry");
         assert_eq!(n.mac(Ipv4Addr::new(10, 0, 0, 13)), None, "other interface");
     }

@@ -8,7 +8,7 @@
 use crate::stats::MAX_DESTS;
 use config::{FwdMethod, Rules};
 use hashbrown::HashMap;
-use sched::AnySched;
+use sched::{AnySched, Scheduler};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -27,6 +27,10 @@ pub struct DestSnap {
     pub fwd: FwdMethod,
     /// Weight.
     pub weight: u32,
+    /// Upper connection threshold (`-x`), 0 = none.
+    pub u_threshold: u32,
+    /// Lower connection threshold (`-y`), 0 = none.
+    pub l_threshold: u32,
     /// MAC from the neighbour table, if resolved.
     pub mac: Option<[u8; 6]>,
 }
@@ -42,6 +46,8 @@ pub struct SvcSnap {
     pub vport: u16,
     /// Scheduler name.
     pub scheduler: String,
+    /// Scheduler flags (`-b`).
+    pub sched_flags: sched::SchedFlags,
     /// Real servers.
     pub dests: Vec<DestSnap>,
 }
@@ -62,6 +68,8 @@ pub struct Snapshot {
     pub director_mac: [u8; 6],
     /// Virtual services.
     pub services: Vec<SvcSnap>,
+    /// Maglev table size for mh services (a prime).
+    pub mh_table_size: u32,
     index: HashMap<(u8, u32, u16), u32>,
     slots: Box<[SlotPos]>,
 }
@@ -147,6 +155,7 @@ impl Snapshot {
             version,
             director_mac,
             services: Vec::with_capacity(rules.services.len()),
+            mh_table_size: sched::DEFAULT_MH_TABLE_SIZE,
             index: HashMap::with_capacity(rules.services.len()),
             slots: vec![SlotPos::default(); MAX_DESTS].into_boxed_slice(),
         };
@@ -162,6 +171,8 @@ impl Snapshot {
                         port: d.port,
                         fwd: d.fwd,
                         weight: d.weight,
+                        u_threshold: d.u_threshold,
+                        l_threshold: d.l_threshold,
                         mac: neigh(d.addr),
                     })
                 })
@@ -173,17 +184,14 @@ impl Snapshot {
                     idx: di as u32,
                 };
             }
-            let key = (
-                svc.key.proto.number(),
-                u32::from(svc.key.addr),
-                svc.key.port,
-            );
+            let key = (svc.key.proto.number(), u32::from(svc.key.addr), svc.key.port);
             snap.index.insert(key, si as u32);
             snap.services.push(SvcSnap {
                 proto: key.0,
                 vip: key.1,
                 vport: key.2,
                 scheduler: svc.scheduler.clone(),
+                sched_flags: svc.sched_flags,
                 dests,
             });
         }
@@ -213,20 +221,35 @@ impl Snapshot {
     /// Return the virtual addresses and (protocol, VIP, port) of every service,
     /// for the steering program.
     pub fn steering_keys(&self) -> Vec<(u8, u32, u16)> {
-        self.services
-            .iter()
-            .map(|s| (s.proto, s.vip, s.vport))
-            .collect()
+        self.services.iter().map(|s| (s.proto, s.vip, s.vport)).collect()
     }
 
-    /// Make fresh per-worker scheduler state for every service.
+    /// Make fresh per-worker scheduler state for every service, with its
+    /// tables built (control side: this allocates).
     pub fn schedulers(&self) -> Box<[AnySched]> {
         self.services
             .iter()
             .map(|s| {
+                let opts = sched::SchedOpts {
+                    flags: s.sched_flags,
+                    mh_table_size: self.mh_table_size,
+                };
                 // Names were validated when the rules were changed; rr is the
                 // harmless fallback should that ever not hold.
-                AnySched::new(&s.scheduler).unwrap_or_else(|_| AnySched::Rr(sched::Rr::default()))
+                let mut sched = AnySched::with_opts(&s.scheduler, &opts)
+                    .unwrap_or_else(|_| AnySched::Rr(sched::Rr::default()));
+                let dests: Vec<sched::Dest> = s
+                    .dests
+                    .iter()
+                    .map(|d| sched::Dest {
+                        addr: d.addr,
+                        port: d.port,
+                        weight: d.weight,
+                        ..sched::Dest::default()
+                    })
+                    .collect();
+                sched.update(&dests[..]);
+                sched
             })
             .collect()
     }

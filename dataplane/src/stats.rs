@@ -20,8 +20,13 @@ impl Counter {
     /// Subtract `n`, stopping at zero (the owning worker only).
     #[inline]
     pub fn sub(&self, n: u64) {
-        self.0
-            .store(self.0.load(Relaxed).saturating_sub(n), Relaxed);
+        self.0.store(self.0.load(Relaxed).saturating_sub(n), Relaxed);
+    }
+
+    /// Set to `v` (the owning worker only).
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
     }
 
     /// Set to zero (the owning worker only).
@@ -136,6 +141,8 @@ pub struct DestCounters {
     pub in_pkts: Counter,
     /// Bytes forwarded.
     pub in_bytes: Counter,
+    /// 1 while over the upper threshold (IPVS `IP_VS_DEST_F_OVERLOAD`).
+    pub overloaded: Counter,
 }
 
 impl DestCounters {

@@ -7,7 +7,7 @@
 //! Time is read once per batch and passed in as `now`.
 
 use crate::fwd::dr;
-use crate::snapshot::{SvcSnap, Update};
+use crate::snapshot::{DestSnap, SvcSnap, Update};
 use crate::stats::{Reason, WorkerStats};
 use crate::wire::{ETHERTYPE_IPV4, Ethernet, Ipv4, PROTO_TCP, PROTO_UDP, Tcp, Udp};
 use config::FwdMethod;
@@ -135,10 +135,12 @@ impl Dests for View<'_> {
         let d = &self.svc.dests[i];
         let c = self.stats.dest(d.slot);
         Dest {
+            addr: d.addr,
+            port: d.port,
             weight: d.weight,
             active_conns: c.active.get() as u32,
             inactive_conns: c.inactive.get() as u32,
-            overloaded: false,
+            overloaded: c.overloaded.get() != 0,
         }
     }
 }
@@ -194,13 +196,24 @@ impl Forwarder {
                 continue;
             };
             let o = &old.snap.services[oi];
-            let same_dests = o
-                .dests
-                .iter()
-                .map(|d| d.id)
-                .eq(svc.dests.iter().map(|d| d.id));
-            if o.scheduler == svc.scheduler && same_dests {
+            let same_servers = o.dests.len() == svc.dests.len()
+                && o.dests
+                    .iter()
+                    .zip(&svc.dests)
+                    .all(|(a, b)| (a.id, a.weight) == (b.id, b.weight));
+            if o.scheduler == svc.scheduler && o.sched_flags == svc.sched_flags && same_servers {
                 std::mem::swap(&mut self.update.scheds[si], &mut old.scheds[oi]);
+            }
+            // __ip_vs_update_dest: a lowered or removed upper threshold clears
+            // the overload flag.
+            for d in &svc.dests {
+                let was = old
+                    .snap
+                    .dest_of(d.id, d.slot)
+                    .map(|(s, i)| old.snap.services[s].dests[i].u_threshold);
+                if was.is_some_and(|u| d.u_threshold == 0 || d.u_threshold > u) {
+                    self.stats.dest(d.slot).overloaded.reset();
+                }
             }
         }
         // A slot that now belongs to another server starts from zero; the old
@@ -221,8 +234,9 @@ impl Forwarder {
         let stats = &self.stats;
         self.table.sweep(now, budget, |_, conn| {
             stats.conns.sub(1);
-            if snap.slot_owner(conn.slot) == conn.dest_id {
+            if let Some((si, di)) = snap.dest_of(conn.dest_id, conn.slot) {
                 uncount(stats, conn);
+                unbind(stats, &snap.services[si].dests[di]);
             }
         });
     }
@@ -243,9 +257,7 @@ impl Forwarder {
     fn forward(&mut self, frame: &mut [u8], now: u32) -> Result<(), Reason> {
         let p = parse(frame)?;
         let snap = &self.update.snap;
-        let si = snap
-            .service(p.proto, p.dst, p.dport)
-            .ok_or(Reason::NoService)?;
+        let si = snap.service(p.proto, p.dst, p.dport).ok_or(Reason::NoService)?;
         let key = FlowKey {
             proto: p.proto,
             cip: p.src,
@@ -256,9 +268,7 @@ impl Forwarder {
         let tcp = p.proto == PROTO_TCP;
         let stats = &*self.stats;
         let di = if let Some(conn) = self.table.get_mut(&key) {
-            let (csi, di) = snap
-                .dest_of(conn.dest_id, conn.slot)
-                .ok_or(Reason::DestGone)?;
+            let (csi, di) = snap.dest_of(conn.dest_id, conn.slot).ok_or(Reason::DestGone)?;
             debug_assert_eq!(csi, si);
             let next = if tcp {
                 conn.state.on_tcp(p.flags)
@@ -284,6 +294,7 @@ impl Forwarder {
                 cport: p.sport,
                 vip: p.dst,
                 vport: p.dport,
+                now,
             };
             let view = View { svc, stats };
             let di = self.update.scheds[si]
@@ -293,11 +304,7 @@ impl Forwarder {
             // No entry without a MAC: the client's retransmission is
             // scheduled afresh once the neighbour is resolved.
             d.mac.ok_or(Reason::NoNeighbour)?;
-            let state = if tcp {
-                ConnState::SynRecv
-            } else {
-                ConnState::Udp
-            };
+            let state = if tcp { ConnState::SynRecv } else { ConnState::Udp };
             let conn = Conn {
                 dest_id: d.id,
                 slot: d.slot,
@@ -309,6 +316,7 @@ impl Forwarder {
                 Ok(_) => {
                     stats.conns.add(1);
                     count(stats, &conn);
+                    bind(stats, d);
                 }
                 // Forward the first packet anyway; later ones are scheduled
                 // anew (issue: stateless fallback for a full table).
@@ -337,6 +345,31 @@ fn count(stats: &WorkerStats, conn: &Conn) {
         &c.inactive
     }
     .add(1);
+}
+
+/// `ip_vs_bind_dest()`: a server reaching its upper threshold is overloaded.
+fn bind(stats: &WorkerStats, d: &DestSnap) {
+    let c = stats.dest(d.slot);
+    if d.u_threshold != 0 && c.active.get() + c.inactive.get() >= u64::from(d.u_threshold) {
+        c.overloaded.set(1);
+    }
+}
+
+/// `ip_vs_unbind_dest()`: an overloaded server recovers below its lower
+/// threshold, or below 3/4 of its upper one when no lower one is set.
+fn unbind(stats: &WorkerStats, d: &DestSnap) {
+    let c = stats.dest(d.slot);
+    let total = c.active.get() + c.inactive.get();
+    let clear = if d.l_threshold != 0 {
+        total < u64::from(d.l_threshold)
+    } else if d.u_threshold != 0 {
+        total * 4 < u64::from(d.u_threshold) * 3
+    } else {
+        true
+    };
+    if clear {
+        c.overloaded.reset();
+    }
 }
 
 fn uncount(stats: &WorkerStats, conn: &Conn) {

@@ -24,14 +24,8 @@ fn forwarding_allocates_nothing() {
     let snap = Snapshot::build(1, [2, 0, 0, 0, 0, 1], &rules, &slots, |_| {
         Some([2, 0, 0, 0, 0, 2])
     });
-    let mut fwd = Forwarder::new(
-        Update::new(Arc::new(snap)),
-        512,
-        Arc::new(WorkerStats::default()),
-    );
-    let mut frames: Vec<([u8; 64], [u8; 64])> = (0..2000)
-        .map(|p| (frame(p, 0x02), frame(p, 0x10)))
-        .collect();
+    let mut fwd = Forwarder::new(Update::new(Arc::new(snap)), 512, Arc::new(WorkerStats::default()));
+    let mut frames: Vec<([u8; 64], [u8; 64])> = (0..2000).map(|p| (frame(p, 0x02), frame(p, 0x10))).collect();
     let mut junk = frame(1, 0x02);
     junk[14] = 0x46;
     let mut tx = 0;

@@ -2,37 +2,77 @@
 //! connection.
 //!
 //! Owns: the [`Scheduler`] trait, the [`AnySched`] dispatch enum and one file per
-//! scheduler, named as ipvsadm names it (`rr.rs` holds [`Rr`], whose name is
-//! `"rr"`), each following the kernel's `net/netfilter/ipvs/ip_vs_<name>.c`.
+//! scheduler, named as ipvsadm names it (`wlc.rs` holds [`Wlc`], whose name is
+//! `"wlc"`), each following the kernel's `net/netfilter/ipvs/ip_vs_<name>.c`:
+//! rr wrr lc wlc lblc lblcr dh sh sed nq, and the newer mh fo ovf twos.
 //!
 //! Must not touch: I/O, clocks, threads or locks. A scheduler has two halves, as
-//! IPVS's ops do: the control half ([`AnySched::new`], [`Scheduler::update`]) may
-//! allocate; the pick half ([`Scheduler::pick`]) runs once per new connection on
-//! a worker's hot path and never allocates. Each worker owns its own scheduler
-//! state, so a cursor such as rr's is per worker, as in DPVS.
+//! IPVS's ops do: the control half ([`AnySched::new`], [`Scheduler::update`])
+//! may allocate; the pick half ([`Scheduler::pick`]) runs once per new
+//! connection on a worker's hot path and never allocates. Each worker owns its
+//! own scheduler state, so rr's cursor or lblc's cache are per worker, as in
+//! DPVS, and connection counts are the worker's own (see [`Dest`]).
 
+mod dh;
+mod fo;
+mod hash;
+mod lblc;
+mod lblcr;
+mod lc;
+mod mh;
+mod nq;
+mod ovf;
 mod rr;
+mod sed;
+mod sh;
+mod twos;
+mod wlc;
+mod wrr;
 
+pub use dh::Dh;
+pub use fo::Fo;
+pub use lblc::Lblc;
+pub use lblcr::Lblcr;
+pub use lc::Lc;
+pub use mh::{DEFAULT_MH_TABLE_SIZE, Mh, is_prime};
+pub use nq::Nq;
+pub use ovf::Ovf;
 pub use rr::Rr;
+pub use sed::Sed;
+pub use sh::Sh;
+pub use twos::Twos;
+pub use wlc::Wlc;
+pub use wrr::Wrr;
 
 use std::fmt;
 
-/// Flow fields a scheduler may hash on (dh, sh, mh); all in host byte order.
+/// Flow fields a scheduler may use, in host byte order, plus the time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Flow {
-    /// Client IPv4 address.
+    /// Client IPv4 address (sh, mh hash on it).
     pub cip: u32,
-    /// Client port.
+    /// Client port (sh-port, mh-port).
     pub cport: u16,
-    /// Virtual IPv4 address.
+    /// Virtual (destination) IPv4 address (dh, lblc, lblcr key on it).
     pub vip: u32,
     /// Virtual port.
     pub vport: u16,
+    /// The worker's clock in seconds (lblc/lblcr cache expiry).
+    pub now: u32,
 }
 
 /// Read-only view of one real server as the scheduler sees it.
+///
+/// Connection counts are those of the picking worker only: with N workers each
+/// sees about 1/N of a server's connections. Least-connection schedulers then
+/// balance each worker's share, which balances the whole as long as flows
+/// spread evenly over the queues.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Dest {
+    /// RIP (host order); dh/sh/mh tables are built from it.
+    pub addr: u32,
+    /// Real port.
+    pub port: u16,
     /// Weight; 0 means quiesced: no new connections, old ones stay.
     pub weight: u32,
     /// Established connections this worker tracks to the server.
@@ -45,11 +85,16 @@ pub struct Dest {
 }
 
 impl Dest {
-    /// Return whether the server may take a new connection.
-    ///
-    /// Every IPVS scheduler skips `IP_VS_DEST_F_OVERLOAD` and weight 0.
+    /// Return whether the server may take a new connection: not quiesced and
+    /// not over its threshold, the test every IPVS scheduler makes.
     pub fn available(&self) -> bool {
         self.weight > 0 && !self.overloaded
+    }
+
+    /// Return IPVS's connection overhead, `ip_vs_dest_conn_overhead()`:
+    /// active × 256 + inactive, so that established connections dominate.
+    pub fn overhead(&self) -> u64 {
+        (u64::from(self.active_conns) << 8) + u64::from(self.inactive_conns)
     }
 }
 
@@ -78,12 +123,71 @@ impl Dests for [Dest] {
 pub trait Scheduler {
     /// Return the name ipvsadm uses for this scheduler (`-s NAME`).
     fn name(&self) -> &'static str;
-    /// Rebuild derived state after the server list changed (control plane:
-    /// may allocate).
+    /// Rebuild derived state after the server list or weights changed
+    /// (control plane: may allocate).
     fn update<D: Dests + ?Sized>(&mut self, dests: &D);
     /// Pick a server for a new connection, or `None` for "no destination"
     /// (hot path: must not allocate).
     fn pick<D: Dests + ?Sized>(&mut self, dests: &D, flow: &Flow) -> Option<usize>;
+}
+
+/// Scheduler flags (`ipvsadm -b`): IPVS's `IP_VS_SVC_F_SCHED1`/`SCHED2` bits,
+/// spelled `sh-fallback`/`mh-fallback` and `sh-port`/`mh-port`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct SchedFlags {
+    /// On an unavailable server, hash on to another one (sh, mh).
+    pub fallback: bool,
+    /// Hash the client port too, not only its address (sh, mh).
+    pub port: bool,
+}
+
+impl SchedFlags {
+    /// Parse ipvsadm's comma-separated `-b` list.
+    ///
+    /// # Errors
+    /// A flag ipvsadm does not know, named in the message.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut f = Self::default();
+        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match name {
+                "sh-fallback" | "mh-fallback" | "flag-1" => f.fallback = true,
+                "sh-port" | "mh-port" | "flag-2" => f.port = true,
+                _ => return Err(format!("unknown scheduler flag \"{name}\"")),
+            }
+        }
+        Ok(f)
+    }
+
+    /// Return the flags as `ipvsadm -L` names them for scheduler `sched`.
+    pub fn names(&self, sched: &str) -> Vec<String> {
+        let prefix = if sched == "mh" { "mh" } else { "sh" };
+        let mut v = Vec::new();
+        if self.fallback {
+            v.push(format!("{prefix}-fallback"));
+        }
+        if self.port {
+            v.push(format!("{prefix}-port"));
+        }
+        v
+    }
+}
+
+/// Settings a scheduler is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedOpts {
+    /// `-b` flags.
+    pub flags: SchedFlags,
+    /// Maglev lookup table size (prime).
+    pub mh_table_size: u32,
+}
+
+impl Default for SchedOpts {
+    fn default() -> Self {
+        Self {
+            flags: SchedFlags::default(),
+            mh_table_size: DEFAULT_MH_TABLE_SIZE,
+        }
+    }
 }
 
 /// Every scheduler, dispatched without a `Box<dyn>` per service.
@@ -91,10 +195,38 @@ pub trait Scheduler {
 pub enum AnySched {
     /// Round robin.
     Rr(Rr),
+    /// Weighted round robin.
+    Wrr(Wrr),
+    /// Least connection.
+    Lc(Lc),
+    /// Weighted least connection.
+    Wlc(Wlc),
+    /// Locality-based least connection.
+    Lblc(Lblc),
+    /// Locality-based least connection with replication.
+    Lblcr(Lblcr),
+    /// Destination hashing.
+    Dh(Dh),
+    /// Source hashing.
+    Sh(Sh),
+    /// Shortest expected delay.
+    Sed(Sed),
+    /// Never queue.
+    Nq(Nq),
+    /// Maglev hashing.
+    Mh(Mh),
+    /// Weighted failover.
+    Fo(Fo),
+    /// Weighted overflow.
+    Ovf(Ovf),
+    /// Power of two choices.
+    Twos(Twos),
 }
 
 /// Names accepted by `-s`, in ipvsadm's spelling.
-pub const NAMES: &[&str] = &["rr"];
+pub const NAMES: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",
+];
 
 /// The name given to `-s` is not a scheduler we know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,50 +234,161 @@ pub struct UnknownScheduler(pub String);
 
 impl fmt::Display for UnknownScheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown scheduler \"{}\" (known: {})",
-            self.0,
-            NAMES.join(" ")
-        )
+        write!(f, "unknown scheduler \"{}\" (known: {})", self.0, NAMES.join(" "))
     }
 }
 
 impl std::error::Error for UnknownScheduler {}
 
+/// Call `$body` with `$s` bound to the inner scheduler, whatever its kind.
+macro_rules! each {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            AnySched::Rr($s) => $body,
+            AnySched::Wrr($s) => $body,
+            AnySched::Lc($s) => $body,
+            AnySched::Wlc($s) => $body,
+            AnySched::Lblc($s) => $body,
+            AnySched::Lblcr($s) => $body,
+            AnySched::Dh($s) => $body,
+            AnySched::Sh($s) => $body,
+            AnySched::Sed($s) => $body,
+            AnySched::Nq($s) => $body,
+            AnySched::Mh($s) => $body,
+            AnySched::Fo($s) => $body,
+            AnySched::Ovf($s) => $body,
+            AnySched::Twos($s) => $body,
+        }
+    };
+}
+
 impl AnySched {
-    /// Create the scheduler ipvsadm calls `name`.
+    /// Create the scheduler ipvsadm calls `name`, with default settings.
     ///
     /// # Errors
     /// [`UnknownScheduler`] when no scheduler has that name.
     pub fn new(name: &str) -> Result<Self, UnknownScheduler> {
-        match name {
-            "rr" => Ok(Self::Rr(Rr::default())),
-            _ => Err(UnknownScheduler(name.to_string())),
-        }
+        Self::with_opts(name, &SchedOpts::default())
+    }
+
+    /// Create the scheduler ipvsadm calls `name` with `opts`; call
+    /// [`Scheduler::update`] before the first pick.
+    ///
+    /// # Errors
+    /// [`UnknownScheduler`] when no scheduler has that name.
+    pub fn with_opts(name: &str, opts: &SchedOpts) -> Result<Self, UnknownScheduler> {
+        Ok(match name {
+            "rr" => Self::Rr(Rr::default()),
+            "wrr" => Self::Wrr(Wrr::default()),
+            "lc" => Self::Lc(Lc),
+            "wlc" => Self::Wlc(Wlc),
+            "lblc" => Self::Lblc(Lblc::default()),
+            "lblcr" => Self::Lblcr(Lblcr::default()),
+            "dh" => Self::Dh(Dh::default()),
+            "sh" => Self::Sh(Sh::new(opts.flags)),
+            "sed" => Self::Sed(Sed),
+            "nq" => Self::Nq(Nq),
+            "mh" => Self::Mh(Mh::new(opts.mh_table_size, opts.flags)),
+            "fo" => Self::Fo(Fo),
+            "ovf" => Self::Ovf(Ovf),
+            "twos" => Self::Twos(Twos::default()),
+            _ => return Err(UnknownScheduler(name.to_string())),
+        })
     }
 }
 
 impl Scheduler for AnySched {
     fn name(&self) -> &'static str {
-        match self {
-            Self::Rr(s) => s.name(),
-        }
+        each!(self, s => s.name())
     }
     fn update<D: Dests + ?Sized>(&mut self, dests: &D) {
-        match self {
-            Self::Rr(s) => s.update(dests),
+        each!(self, s => s.update(dests))
+    }
+    #[inline]
+    fn pick<D: Dests + ?Sized>(&mut self, dests: &D, flow: &Flow) -> Option<usize> {
+        each!(self, s => s.pick(dests, flow))
+    }
+}
+
+/// The weighted least-load loop shared by wlc, sed, lblc and lblcr: the first
+/// available server, then any later one with a strictly smaller
+/// `overhead / weight`, compared as products because (`ip_vs_wlc.c`)
+/// "Remember -- no floats in kernel mode!!! The comparison of h1*w2 > h2*w1
+/// is equivalent to that of h1/w1 > h2/w2".
+pub(crate) fn weighted_least<D: Dests + ?Sized>(
+    dests: &D,
+    members: impl Iterator<Item = usize>,
+    overhead: impl Fn(&Dest) -> u64,
+) -> Option<usize> {
+    let mut least: Option<(usize, u64, u64)> = None;
+    for i in members {
+        let d = dests.dest(i);
+        if !d.available() {
+            continue;
+        }
+        let (doh, dw) = (overhead(&d), u64::from(d.weight));
+        match least {
+            Some((_, loh, lw)) if u128::from(loh) * u128::from(dw) <= u128::from(doh) * u128::from(lw) => {}
+            _ => least = Some((i, doh, dw)),
         }
     }
-    fn pick<D: Dests + ?Sized>(&mut self, dests: &D, flow: &Flow) -> Option<usize> {
-        match self {
-            Self::Rr(s) => s.pick(dests, flow),
+    least.map(|(i, _, _)| i)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers for the schedulers' table-driven tests.
+    use super::*;
+
+    /// A server with `weight` and `active` established connections.
+    pub fn d(weight: u32, active: u32) -> Dest {
+        Dest {
+            addr: 0x0a00_0000,
+            port: 80,
+            weight,
+            active_conns: active,
+            ..Dest::default()
         }
+    }
+
+    /// Servers with distinct addresses 10.0.1.i and the given weights.
+    pub fn weighted(weights: &[u32]) -> Vec<Dest> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| Dest {
+                addr: 0x0a00_0100 + i as u32,
+                ..d(w, 0)
+            })
+            .collect()
+    }
+
+    /// Pick `n` times with a flow from client `cip`.
+    pub fn picks<S: Scheduler>(s: &mut S, dests: &[Dest], n: usize, cip: u32) -> Vec<Option<usize>> {
+        (0..n)
+            .map(|_| {
+                s.pick(
+                    dests,
+                    &Flow {
+                        cip,
+                        ..Flow::default()
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Build scheduler `name`, update it with `dests`, pick once.
+    pub fn pick_once(name: &str, dests: &[Dest]) -> Option<usize> {
+        let mut s = AnySched::new(name).unwrap();
+        s.update(dests);
+        s.pick(dests, &Flow::default())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::testing::*;
     use super::*;
 
     #[test]
@@ -159,5 +402,61 @@ mod tests {
     fn unknown_name_is_refused_with_the_name() {
         let err = AnySched::new("wlcc").unwrap_err();
         assert!(err.to_string().contains("\"wlcc\""), "{err}");
+    }
+
+    #[test]
+    fn no_scheduler_picks_a_quiesced_or_overloaded_server_or_from_nothing() {
+        let mut over = d(5, 0);
+        over.overloaded = true;
+        for name in NAMES {
+            assert_eq!(pick_once(name, &[]), None, "{name}: empty service");
+            assert_eq!(pick_once(name, &[d(0, 0), over]), None, "{name}: none available");
+            // Only server 2 may take the connection, whatever the hashes say.
+            let mut s = AnySched::with_opts(
+                name,
+                &SchedOpts {
+                    flags: SchedFlags {
+                        fallback: true,
+                        port: false,
+                    },
+                    mh_table_size: 251,
+                },
+            )
+            .unwrap();
+            let dests = [
+                Dest { addr: 1, ..d(0, 0) },
+                Dest { addr: 2, ..over },
+                Dest { addr: 3, ..d(1, 0) },
+            ];
+            s.update(&dests[..]);
+            for cip in 0..50 {
+                let f = Flow {
+                    cip,
+                    cport: cip as u16,
+                    vip: cip * 7,
+                    ..Flow::default()
+                };
+                if let Some(i) = s.pick(&dests[..], &f) {
+                    assert_eq!(i, 2, "{name} picked an unavailable server");
+                } else {
+                    // Static hash schedulers without a fallback may find none.
+                    assert!(["dh", "sh", "mh"].contains(name), "{name} found no server");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sched_flags_parse_and_print() {
+        let f = SchedFlags::parse("sh-fallback,sh-port").unwrap();
+        assert!(f.fallback && f.port);
+        assert_eq!(f.names("mh"), ["mh-fallback", "mh-port"]);
+        assert!(SchedFlags::parse("sh-nope").unwrap_err().contains("sh-nope"));
+    }
+
+    #[test]
+    fn weighted_least_breaks_ties_to_the_first() {
+        let dests = weighted(&[1, 1, 1]);
+        assert_eq!(weighted_least(&dests[..], 0..3, Dest::overhead), Some(0));
     }
 }

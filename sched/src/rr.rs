@@ -61,10 +61,7 @@ mod tests {
     fn cycles_through_servers_in_order() {
         let mut rr = Rr::default();
         let d = [up(1), up(1), up(1)];
-        assert_eq!(
-            picks(&mut rr, &d, 7),
-            [0, 1, 2, 0, 1, 2, 0].map(Some).to_vec()
-        );
+        assert_eq!(picks(&mut rr, &d, 7), [0, 1, 2, 0, 1, 2, 0].map(Some).to_vec());
     }
 
     #[test]

@@ -36,8 +36,7 @@ pub fn bin() -> &'static str {
 
 /// Run a command and return its output; panics only if it cannot be started.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// A lab of namespaces `NAME-{sw,client,dir,rs1,rs2}`, removed on drop.
@@ -182,14 +181,8 @@ impl Daemon {
             socket,
             log,
         };
-        let ready = wait_for(Duration::from_secs(20), || {
-            d.cmd(&["-L", "-n"]).status.success()
-        });
-        assert!(
-            ready,
-            "daemon did not answer within 20 s; log:\n{}",
-            d.log()
-        );
+        let ready = wait_for(Duration::from_secs(20), || d.cmd(&["-L", "-n"]).status.success());
+        assert!(ready, "daemon did not answer within 20 s; log:\n{}", d.log());
         d
     }
 
@@ -200,9 +193,7 @@ impl Daemon {
 
     /// Run `ferrovs ARGS` against this daemon.
     pub fn cmd(&self, args: &[&str]) -> Output {
-        run(Command::new(bin())
-            .args(args)
-            .env("FERROVS_SOCKET", &self.socket))
+        run(Command::new(bin()).args(args).env("FERROVS_SOCKET", &self.socket))
     }
 
     /// Run `ferrovs ARGS` and insist it succeeds; return stdout.

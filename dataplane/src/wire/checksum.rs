@@ -50,11 +50,7 @@ mod tests {
             let mut d = data;
             let old = u16::from_be_bytes([d[16], d[17]]);
             d[16..18].copy_from_slice(&new.to_be_bytes());
-            assert_eq!(
-                checksum_adjust(before, old, new),
-                checksum(&d),
-                "new={new:#x}"
-            );
+            assert_eq!(checksum_adjust(before, old, new), checksum(&d), "new={new:#x}");
         }
         data[0] = 0x46;
         assert_ne!(checksum(&data), before);

@@ -28,13 +28,7 @@ fn neigh(a: Ipv4Addr) -> Option<[u8; 6]> {
 
 fn update(r: &Rules, slots: &mut SlotMap, version: u64) -> Update {
     slots.assign(r).unwrap();
-    Update::new(Arc::new(Snapshot::build(
-        version,
-        DIRECTOR_MAC,
-        r,
-        slots,
-        neigh,
-    )))
+    Update::new(Arc::new(Snapshot::build(version, DIRECTOR_MAC, r, slots, neigh)))
 }
 
 const TWO_RS: &[&str] = &[
@@ -48,10 +42,7 @@ const TWO_RS: &[&str] = &[
 fn forwarder(lines: &[&str]) -> (Forwarder, SlotMap) {
     let mut slots = SlotMap::default();
     let u = update(&rules(lines), &mut slots, 1);
-    (
-        Forwarder::new(u, 1024, Arc::new(WorkerStats::default())),
-        slots,
-    )
+    (Forwarder::new(u, 1024, Arc::new(WorkerStats::default())), slots)
 }
 
 /// A forwarder whose rules change under it, as the control plane changes them.
@@ -76,9 +67,7 @@ impl Live {
     /// Apply an ipvsadm command and install the result; return the old rules.
     fn change(&mut self, line: &str) -> Update {
         let args: Vec<&str> = line.split_whitespace().collect();
-        self.rules
-            .apply(&config::ipvsadm::parse(&args).unwrap())
-            .unwrap();
+        self.rules.apply(&config::ipvsadm::parse(&args).unwrap()).unwrap();
         self.version += 1;
         let u = update(&self.rules, &mut self.slots, self.version);
         self.f.install(u)
@@ -197,10 +186,7 @@ fn frame_for_no_service_is_dropped() {
 #[test]
 fn first_packet_without_a_usable_server_is_dropped_and_counted() {
     let cases = [
-        (
-            "-a -t 10.0.0.100:80 -r 10.0.0.99:80 -g",
-            Reason::NoNeighbour,
-        ),
+        ("-a -t 10.0.0.100:80 -r 10.0.0.99:80 -g", Reason::NoNeighbour),
         (
             "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 0",
             Reason::NoDestination,
@@ -211,10 +197,7 @@ fn first_packet_without_a_usable_server_is_dropped_and_counted() {
         let (v, _) = send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
         assert_eq!(v, Verdict::Drop(reason), "{dest}");
         assert_eq!(f.stats().drops(reason), 1, "{dest}");
-        assert!(
-            f.table().is_empty(),
-            "{dest}: a connection without a server"
-        );
+        assert!(f.table().is_empty(), "{dest}: a connection without a server");
     }
 }
 
@@ -251,6 +234,29 @@ fn deleted_server_connections_are_dropped_as_dest_gone() {
     l.change("-d -t 10.0.0.100:80 -r 10.0.0.11:80");
     let (v, _) = send(&mut l.f, &tcp(40000, 80, Seg::Ack), 1);
     assert_eq!(v, Verdict::Drop(Reason::DestGone));
+}
+
+#[test]
+fn upper_threshold_overloads_and_expiry_clears_it() {
+    let (mut f, slots) = forwarder(&[
+        "-A -t 10.0.0.100:80 -s rr",
+        "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -x 2",
+        "-a -t 10.0.0.100:80 -r 10.0.0.12:80 -g",
+    ]);
+    let rs1 = slots.slot(1).unwrap();
+    let mut macs = Vec::new();
+    for cport in 40000..40006 {
+        let (_, out) = send(&mut f, &tcp(cport, 80, Seg::Syn), 0);
+        macs.push(dst_mac(&out));
+    }
+    // rr alternates until rs1 holds 2 connections, then only rs2 is used.
+    assert_eq!(macs, [RS1_MAC, RS2_MAC, RS1_MAC, RS2_MAC, RS2_MAC, RS2_MAC]);
+    assert_eq!(f.stats().dest(rs1).overloaded.get(), 1);
+    // SYN_RECV entries live 60 s: all expire, rs1 drops below 3/4 of 2.
+    f.expire(61, 1024);
+    assert_eq!(f.stats().dest(rs1).overloaded.get(), 0);
+    let (_, out) = send(&mut f, &tcp(41000, 80, Seg::Syn), 61);
+    assert_eq!(dst_mac(&out), RS1_MAC);
 }
 
 #[test]
@@ -324,11 +330,7 @@ fn malformed_frames_are_counted_per_reason() {
             Reason::TruncatedEthernet,
         ),
         ("arp", arp, Reason::NotIpv4),
-        (
-            "truncated ip",
-            good[..14 + 12].to_vec(),
-            Reason::TruncatedIp,
-        ),
+        ("truncated ip", good[..14 + 12].to_vec(), Reason::TruncatedIp),
         ("ip version 6", v6, Reason::BadVersion),
         ("ihl < 5", ihl4, Reason::BadIhl),
         (
@@ -436,11 +438,7 @@ impl PacketIo for MemIo {
 fn run_loop_forwards_picks_up_updates_and_retires_old_rules() {
     let mut slots = SlotMap::default();
     let r = rules(TWO_RS);
-    let mut f = Forwarder::new(
-        update(&r, &mut slots, 1),
-        64,
-        Arc::new(WorkerStats::default()),
-    );
+    let mut f = Forwarder::new(update(&r, &mut slots, 1), 64, Arc::new(WorkerStats::default()));
     let (up_tx, up_rx) = crossbeam_channel::bounded(2);
     let (ret_tx, ret_rx) = crossbeam_channel::bounded(2);
     let stop = Arc::new(AtomicBool::new(false));

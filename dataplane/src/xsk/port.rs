@@ -115,12 +115,9 @@ impl Port {
         let socket = unsafe { Socket::new(sock_cfg, &umem, &iface, queue) };
         let (tx, rx, rings) = socket.map_err(|e| {
             let cause = std::error::Error::source(&e).map_or(String::new(), |c| format!(": {c}"));
-            io::Error::other(format!(
-                "AF_XDP socket on {ifname} queue {queue}: {e}{cause}"
-            ))
+            io::Error::other(format!("AF_XDP socket on {ifname} queue {queue}: {e}{cause}"))
         })?;
-        let (mut fq, cq) =
-            rings.ok_or_else(|| io::Error::other("UMEM returned no fill/completion ring"))?;
+        let (mut fq, cq) = rings.ok_or_else(|| io::Error::other("UMEM returned no fill/completion ring"))?;
         // SAFETY: every descriptor comes from this UMEM and none is on any
         // ring yet; each is handed to the fill ring once.
         let filled = unsafe { fq.produce(&frames) };

@@ -66,9 +66,8 @@ impl Steer {
     pub fn attach(ifindex: u32) -> io::Result<Self> {
         // SAFETY: OBJECT is a 'static buffer, valid for as long as libbpf may
         // read it; NULL options ask for the defaults.
-        let obj = unsafe {
-            bpf::bpf_object__open_mem(OBJECT.as_ptr().cast(), OBJECT.len() as _, std::ptr::null())
-        };
+        let obj =
+            unsafe { bpf::bpf_object__open_mem(OBJECT.as_ptr().cast(), OBJECT.len() as _, std::ptr::null()) };
         let obj = NonNull::new(obj).ok_or_else(|| last_err("open steering program"))?;
         let close = |e: io::Error| {
             // SAFETY: `obj` came from bpf_object__open_mem and is closed once,
@@ -83,9 +82,7 @@ impl Steer {
             // SAFETY: `obj` is loaded and `name` is NUL-terminated.
             let fd = unsafe { bpf::bpf_object__find_map_fd_by_name(obj.as_ptr(), name.as_ptr()) };
             if fd < 0 {
-                Err(io::Error::other(format!(
-                    "steering program has no map {name:?}"
-                )))
+                Err(io::Error::other(format!("steering program has no map {name:?}")))
             } else {
                 Ok(fd)
             }
@@ -94,12 +91,9 @@ impl Steer {
             (|| Ok::<_, io::Error>((map_fd(c"services")?, map_fd(c"vips")?, map_fd(c"xsks")?)))()
                 .map_err(close)?;
         // SAFETY: `obj` is loaded; the name is NUL-terminated.
-        let prog =
-            unsafe { bpf::bpf_object__find_program_by_name(obj.as_ptr(), c"steer".as_ptr()) };
+        let prog = unsafe { bpf::bpf_object__find_program_by_name(obj.as_ptr(), c"steer".as_ptr()) };
         if prog.is_null() {
-            return Err(close(io::Error::other(
-                "steering program has no function steer",
-            )));
+            return Err(close(io::Error::other("steering program has no function steer")));
         }
         // SAFETY: `prog` belongs to the loaded `obj`, which outlives the link
         // (Drop destroys the link first).
