@@ -58,10 +58,12 @@ pub struct Opts {
 
 fn prime(s: &str) -> Result<u32, String> {
     let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
-    if sched::is_prime(n) && n < u32::from(u16::MAX) {
+    // 2^24 slots (64 MiB of table per service and worker) is far past any
+    // useful size; the bound keeps a typo from exhausting memory.
+    if sched::is_prime(n) && n < 1 << 24 {
         Ok(n)
     } else {
-        Err(format!("{n} is not a prime below 65535"))
+        Err(format!("{n} is not a prime below 2^24"))
     }
 }
 

@@ -180,3 +180,32 @@ fn udp_service_spreads_flows_and_keeps_each_flow() {
     let list = d.ok(&["-L", "-n"]);
     assert!(list.contains(&format!("UDP  {svc} rr")), "{list}");
 }
+
+#[test]
+fn wlc_with_weights_1_3_splits_short_connections_1_3() {
+    let lab = Lab::up();
+    let d = Daemon::start(&lab);
+    let svc = format!("{VIP}:80");
+    // No -s: ipvsadm's default scheduler, wlc.
+    d.ok(&["-A", "-t", &svc]);
+    d.ok(&["-a", "-t", &svc, "-r", &format!("{RS1}:80"), "-g", "-w", "1"]);
+    d.ok(&["-a", "-t", &svc, "-r", &format!("{RS2}:80"), "-g", "-w", "3"]);
+    assert!(d.ok(&["-L", "-n"]).contains(&format!("TCP  {svc} wlc")));
+    // 200 short connections: `Connection: close` makes curl open a new one
+    // for every URL.
+    let urls: Vec<String> = (0..200).map(|i| format!("http://{VIP}/{i}")).collect();
+    let out = lab.exec(
+        "client",
+        &[
+            &["curl", "-s", "-m", "30", "-H", "Connection: close"],
+            &urls.iter().map(String::as_str).collect::<Vec<_>>()[..],
+        ]
+        .concat(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let n1 = text.lines().filter(|l| *l == "server1").count();
+    let n2 = text.lines().filter(|l| *l == "server2").count();
+    assert_eq!(n1 + n2, 200, "{text}");
+    // 1:3 is 50:150; within 10 %.
+    assert!((45..=55).contains(&n1), "server1 {n1}, server2 {n2}");
+}

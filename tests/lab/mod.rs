@@ -181,7 +181,19 @@ impl Daemon {
             socket,
             log,
         };
-        let ready = wait_for(Duration::from_secs(20), || d.cmd(&["-L", "-n"]).status.success());
+        let mut d = d;
+        let ready = wait_for(Duration::from_secs(20), || {
+            let exited = d
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            exited || d.cmd(&["-L", "-n"]).status.success()
+        });
+        let exited = d
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+        assert!(!exited, "daemon exited at start; log:\n{}", d.log());
         assert!(ready, "daemon did not answer within 20 s; log:\n{}", d.log());
         d
     }
