@@ -25,6 +25,9 @@ pub(crate) const EXPIRATION: u32 = 24 * 60 * 60;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Cache<V> {
     map: HashMap<u32, (V, u32)>,
+    /// `now` of the last collection: a full cache of fresh entries is
+    /// scanned at most once a second, not on every miss.
+    collected: Option<u32>,
 }
 
 impl<V> Cache<V> {
@@ -48,8 +51,11 @@ impl<V> Cache<V> {
     /// return false if there was still no room.
     pub(crate) fn insert(&mut self, key: u32, v: V, now: u32) -> bool {
         if self.map.len() >= MAX_ENTRIES && !self.map.contains_key(&key) {
-            self.map
-                .retain(|_, (_, used)| now.wrapping_sub(*used) < ENTRY_TIMEOUT);
+            if self.collected != Some(now) {
+                self.collected = Some(now);
+                self.map
+                    .retain(|_, (_, used)| now.wrapping_sub(*used) < ENTRY_TIMEOUT);
+            }
             if self.map.len() >= MAX_ENTRIES {
                 return false;
             }

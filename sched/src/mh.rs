@@ -74,27 +74,32 @@ impl Scheduler for Mh {
             return;
         }
         let g = live.iter().map(|&i| dests.dest(i).weight).fold(0, gcd);
-        // (offset, skip, next j, turns per round) per live server.
-        let mut perm: Vec<(u64, u64, u64, u32)> = live
+        // (next slot in the permutation, skip, turns per round) per live server.
+        let mut perm: Vec<(u64, u64, u32)> = live
             .iter()
             .map(|&i| {
                 let d = dests.dest(i);
                 let key = u64::from(d.addr) << 16 | u64::from(d.port);
                 let offset = mix64(key, 1) % m;
                 let skip = mix64(key, 2) % (m - 1) + 1;
-                (offset, skip, 0, d.weight / g)
+                (offset, skip, d.weight / g)
             })
             .collect();
         let mut table = vec![EMPTY; self.size as usize];
         let mut filled = 0u64;
         'rounds: loop {
             for (k, p) in perm.iter_mut().enumerate() {
-                for _ in 0..p.3 {
+                for _ in 0..p.2 {
                     // Each server's permutation visits every slot (M prime,
-                    // 0 < skip < M), so this finds a free one.
+                    // 0 < skip < M), so this finds a free one. Stepping by
+                    // `skip` with a conditional subtract avoids a division
+                    // per probe.
                     let slot = loop {
-                        let c = ((p.0 + p.2 * p.1) % m) as usize;
-                        p.2 += 1;
+                        let c = p.0 as usize;
+                        p.0 += p.1;
+                        if p.0 >= m {
+                            p.0 -= m;
+                        }
                         if table[c] == EMPTY {
                             break c;
                         }
