@@ -48,6 +48,10 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            # Say so, as real servers do, or a client may race the close and
+            # send its next request on this connection.
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
     def log_message(self, *a):

@@ -31,6 +31,12 @@ impl ConnState {
         }
     }
 
+    /// Return whether the connection is closing or closed: a new SYN on it
+    /// starts a new connection (IPVS `is_new_conn_expected()`).
+    pub fn is_closing(self) -> bool {
+        matches!(self, Self::FinWait | Self::Close)
+    }
+
     /// Return whether IPVS counts the state as active (only ESTABLISHED is).
     pub fn is_active(self) -> bool {
         self == Self::Established

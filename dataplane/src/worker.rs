@@ -7,13 +7,13 @@
 //! Time is read once per batch and passed in as `now`.
 
 use crate::fwd::dr;
-use crate::snapshot::{DestSnap, SvcSnap, Update};
+use crate::snapshot::{DestSnap, Snapshot, SvcSnap, Update};
 use crate::stats::{Reason, WorkerStats};
 use crate::wire::{ETHERTYPE_IPV4, Ethernet, Ipv4, PROTO_TCP, PROTO_UDP, Tcp, Udp};
 use config::FwdMethod;
 use conntrack::{Conn, ConnState, ConnTable, FlowKey, TcpFlags, Timeouts};
 use crossbeam_channel::{Receiver, Sender};
-use sched::{Dest, Dests, Flow, Scheduler};
+use sched::{AnySched, Dest, Dests, Flow, Scheduler};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -225,20 +225,24 @@ impl Forwarder {
                 }
             }
         }
+        // Schedulers built on the control side saw no connections: let every
+        // one read this worker's counts (no allocation; O(servers)).
+        let Update { snap, scheds } = &mut self.update;
+        for (svc, sched) in snap.services.iter().zip(scheds.iter_mut()) {
+            sched.sync(&View {
+                svc,
+                stats: &self.stats,
+            });
+        }
         old
     }
 
     /// Expire connections due at `now`, looking at up to `budget` slots.
     pub fn expire(&mut self, now: u32, budget: usize) {
-        let snap = &self.update.snap;
-        let stats = &self.stats;
-        self.table.sweep(now, budget, |_, conn| {
-            stats.conns.sub(1);
-            if let Some((si, di)) = snap.dest_of(conn.dest_id, conn.slot) {
-                uncount(stats, conn);
-                unbind(stats, &snap.services[si].dests[di]);
-            }
-        });
+        let Update { snap, scheds } = &mut self.update;
+        let stats = &*self.stats;
+        self.table
+            .sweep(now, budget, |_, conn| release(stats, snap, scheds, conn));
     }
 
     /// Decide on one frame and rewrite it in place.
@@ -267,6 +271,15 @@ impl Forwarder {
         };
         let tcp = p.proto == PROTO_TCP;
         let stats = &*self.stats;
+        let syn = tcp && p.flags.syn && !p.flags.ack && !p.flags.rst;
+        // IPVS's conn_reuse_mode: a SYN on a connection that is closing is a
+        // new connection from a reused client port; end the old one and
+        // schedule afresh, or the port would stick to its old server.
+        if syn && self.table.get_mut(&key).is_some_and(|c| c.state.is_closing()) {
+            if let Some(old) = self.table.remove(&key) {
+                release(stats, snap, &mut self.update.scheds, &old);
+            }
+        }
         let di = if let Some(conn) = self.table.get_mut(&key) {
             let (csi, di) = snap.dest_of(conn.dest_id, conn.slot).ok_or(Reason::DestGone)?;
             debug_assert_eq!(csi, si);
@@ -279,13 +292,18 @@ impl Forwarder {
                 uncount(stats, conn);
                 conn.state = next;
                 count(stats, conn);
+                let view = View {
+                    svc: &snap.services[si],
+                    stats,
+                };
+                self.update.scheds[si].on_change(&view, di);
             }
             conn.expires = now.wrapping_add(self.timeouts.of(next));
             di
         } else {
             // As IPVS (without sloppy_tcp): only a SYN starts a TCP connection,
             // so a mid-flow segment is never sent to a server that has no state.
-            if tcp && !(p.flags.syn && !p.flags.ack && !p.flags.rst) {
+            if tcp && !syn {
                 return Err(Reason::NoConnection);
             }
             let svc = &snap.services[si];
@@ -317,6 +335,7 @@ impl Forwarder {
                     stats.conns.add(1);
                     count(stats, &conn);
                     bind(stats, d);
+                    self.update.scheds[si].on_change(&view, di);
                 }
                 // Forward the first packet anyway; later ones are scheduled
                 // anew (issue: stateless fallback for a full table).
@@ -345,6 +364,18 @@ fn count(stats: &WorkerStats, conn: &Conn) {
         &c.inactive
     }
     .add(1);
+}
+
+/// A connection left the table: take it off its server's counts (if that
+/// server still exists) and tell the scheduler.
+fn release(stats: &WorkerStats, snap: &Snapshot, scheds: &mut [AnySched], conn: &Conn) {
+    stats.conns.sub(1);
+    if let Some((si, di)) = snap.dest_of(conn.dest_id, conn.slot) {
+        let svc = &snap.services[si];
+        uncount(stats, conn);
+        unbind(stats, &svc.dests[di]);
+        scheds[si].on_change(&View { svc, stats }, di);
+    }
 }
 
 /// `ip_vs_bind_dest()`: a server reaching its upper threshold is overloaded.

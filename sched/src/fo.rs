@@ -3,28 +3,54 @@
 //! The available server with the highest weight takes every new connection;
 //! the first of equals wins. Lowering its weight (or quiescing it) fails over.
 
+use crate::index::{Heaviest, IndexedHeap};
 use crate::{Dests, Flow, Scheduler};
 
-/// Weighted-failover scheduler (stateless).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Fo;
+/// Weighted-failover state: available servers by weight.
+#[derive(Debug, Clone, Default)]
+pub struct Fo {
+    heaviest: IndexedHeap<Heaviest>,
+}
+
+/// Pick the heaviest server for which `eligible` holds: from the index when
+/// it was built for this list, else by the kernel's scan.
+pub(crate) fn heaviest<D: Dests + ?Sized>(
+    index: &IndexedHeap<Heaviest>,
+    dests: &D,
+    eligible: impl Fn(&crate::Dest) -> bool,
+) -> Option<usize> {
+    if index.capacity() == dests.len() {
+        return index.top();
+    }
+    let mut best: Option<(usize, u32)> = None;
+    for i in 0..dests.len() {
+        let d = dests.dest(i);
+        if eligible(&d) && best.is_none_or(|(_, w)| d.weight > w) {
+            best = Some((i, d.weight));
+        }
+    }
+    best.map(|(i, _)| i)
+}
 
 impl Scheduler for Fo {
     fn name(&self) -> &'static str {
         "fo"
     }
 
-    fn update<D: Dests + ?Sized>(&mut self, _dests: &D) {}
+    fn update<D: Dests + ?Sized>(&mut self, dests: &D) {
+        self.heaviest.reset(dests.len());
+        self.sync(dests);
+    }
 
+    #[inline]
     fn pick<D: Dests + ?Sized>(&mut self, dests: &D, _flow: &Flow) -> Option<usize> {
-        let mut best: Option<(usize, u32)> = None;
-        for i in 0..dests.len() {
-            let d = dests.dest(i);
-            if d.available() && best.is_none_or(|(_, w)| d.weight > w) {
-                best = Some((i, d.weight));
-            }
-        }
-        best.map(|(i, _)| i)
+        heaviest(&self.heaviest, dests, crate::Dest::available)
+    }
+
+    fn on_change<D: Dests + ?Sized>(&mut self, dests: &D, i: usize) {
+        let d = dests.dest(i);
+        self.heaviest
+            .set(i, d.available().then(|| Heaviest::new(d.weight, i)));
     }
 }
 

@@ -11,7 +11,7 @@
 //! full, entries unused for six minutes are dropped (the kernel's periodic
 //! collector does the same), and if none is, the pick stands uncached.
 
-use crate::{Dest, Dests, Flow, Scheduler, weighted_least};
+use crate::{Dests, Flow, Least, LoadKind, Scheduler};
 use hashbrown::HashMap;
 
 /// Cache capacity: the kernel's `IP_VS_LBLC_TAB_SIZE * 16`.
@@ -70,21 +70,79 @@ impl<V> Cache<V> {
     }
 }
 
-/// `is_overloaded()` of lblc/lblcr: busier than its weight while some server
-/// is under half its weight.
-pub(crate) fn is_overloaded<D: Dests + ?Sized>(dests: &D, i: usize) -> bool {
-    let d = dests.dest(i);
-    d.active_conns > d.weight
-        && (0..dests.len()).any(|j| {
+/// What lblc and lblcr need besides their cache: wlc for new picks, and how
+/// many servers are under half their weight, which `is_overloaded()` asks.
+#[derive(Debug, Clone)]
+pub(crate) struct Fallback {
+    least: Least,
+    under_half: Vec<bool>,
+    n_under_half: usize,
+}
+
+impl Default for Fallback {
+    fn default() -> Self {
+        Self {
+            least: Least::new(LoadKind::Wlc),
+            under_half: Vec::new(),
+            n_under_half: 0,
+        }
+    }
+}
+
+impl Fallback {
+    pub(crate) fn reset<D: Dests + ?Sized>(&mut self, dests: &D) {
+        self.least = Least::new(LoadKind::Wlc);
+        self.least.reset(dests);
+        self.under_half = vec![false; dests.len()];
+        self.n_under_half = 0;
+        for i in 0..dests.len() {
+            self.on_change(dests, i);
+        }
+    }
+
+    pub(crate) fn on_change<D: Dests + ?Sized>(&mut self, dests: &D, i: usize) {
+        self.least.on_change(dests, i);
+        let d = dests.dest(i);
+        let under = u64::from(d.active_conns) * 2 < u64::from(d.weight);
+        if let Some(u) = self.under_half.get_mut(i) {
+            if *u != under {
+                *u = under;
+                if under {
+                    self.n_under_half += 1;
+                } else {
+                    self.n_under_half -= 1;
+                }
+            }
+        }
+    }
+
+    /// wlc's pick.
+    pub(crate) fn pick<D: Dests + ?Sized>(&self, dests: &D) -> Option<usize> {
+        self.least.pick(dests)
+    }
+
+    /// `is_overloaded()` of lblc/lblcr: busier than its weight while some
+    /// server (any, available or not) is under half its weight.
+    pub(crate) fn is_overloaded<D: Dests + ?Sized>(&self, dests: &D, i: usize) -> bool {
+        let d = dests.dest(i);
+        if d.active_conns <= d.weight {
+            return false;
+        }
+        if self.under_half.len() == dests.len() {
+            return self.n_under_half > 0;
+        }
+        (0..dests.len()).any(|j| {
             let o = dests.dest(j);
             u64::from(o.active_conns) * 2 < u64::from(o.weight)
         })
+    }
 }
 
 /// Locality-based least-connection state: the cache.
 #[derive(Debug, Clone, Default)]
 pub struct Lblc {
     cache: Cache<u16>,
+    fallback: Fallback,
 }
 
 impl Scheduler for Lblc {
@@ -92,19 +150,24 @@ impl Scheduler for Lblc {
         "lblc"
     }
 
-    fn update<D: Dests + ?Sized>(&mut self, _dests: &D) {
+    fn update<D: Dests + ?Sized>(&mut self, dests: &D) {
         // Server indices change with the list: start a new cache.
         self.cache.reset();
+        self.fallback.reset(dests);
+    }
+
+    fn on_change<D: Dests + ?Sized>(&mut self, dests: &D, i: usize) {
+        self.fallback.on_change(dests, i);
     }
 
     fn pick<D: Dests + ?Sized>(&mut self, dests: &D, flow: &Flow) -> Option<usize> {
         if let Some(&mut cached) = self.cache.get_mut(flow.vip, flow.now) {
             let i = usize::from(cached);
-            if i < dests.len() && dests.dest(i).available() && !is_overloaded(dests, i) {
+            if i < dests.len() && dests.dest(i).available() && !self.fallback.is_overloaded(dests, i) {
                 return Some(i);
             }
         }
-        let i = weighted_least(dests, 0..dests.len(), Dest::overhead)?;
+        let i = self.fallback.pick(dests)?;
         self.cache.insert(flow.vip, i as u16, flow.now);
         Some(i)
     }
@@ -131,6 +194,7 @@ mod tests {
         assert_eq!(s.pick(&dests[..], &flow(7, 0)), Some(0));
         // Server 0 is now busier, but destination 7 stays with it.
         dests[0].active_conns = 1;
+        s.sync(&dests[..]);
         assert_eq!(s.pick(&dests[..], &flow(7, 1)), Some(0));
         // A new destination goes to the least loaded.
         assert_eq!(s.pick(&dests[..], &flow(8, 1)), Some(1));
@@ -146,6 +210,7 @@ mod tests {
         // 0 has 3 active > weight 2, and 1 has 1 active < 4/2: overloaded.
         dests[0].active_conns = 3;
         dests[1].active_conns = 1;
+        s.sync(&dests[..]);
         assert_eq!(s.pick(&dests[..], &flow(7, 1)), Some(1));
         assert_eq!(s.pick(&dests[..], &flow(7, 2)), Some(1), "cache not updated");
     }
@@ -157,9 +222,11 @@ mod tests {
         s.update(&dests[..]);
         assert_eq!(s.pick(&dests[..], &flow(7, 0)), Some(0));
         dests[0].weight = 0;
+        s.sync(&dests[..]);
         assert_eq!(s.pick(&dests[..], &flow(7, 1)), Some(1));
         dests[0].weight = 1;
         dests[1].active_conns = 1;
+        s.sync(&dests[..]);
         // Fresh: stays on 1 though 0 is idler. A day idle: wlc again, so 0.
         assert_eq!(s.pick(&dests[..], &flow(7, 2)), Some(1));
         assert_eq!(s.pick(&dests[..], &flow(7, 3 + EXPIRATION)), Some(0));

@@ -10,7 +10,7 @@
 //! A set holds at most [`SET_MAX`] servers (the kernel's list is unbounded):
 //! a full set replaces its most loaded member.
 
-use crate::lblc::{Cache, EXPIRATION, is_overloaded};
+use crate::lblc::{Cache, EXPIRATION, Fallback};
 use crate::{Dest, Dests, Flow, Scheduler, weighted_least};
 
 /// Most servers one destination's set holds.
@@ -73,6 +73,7 @@ impl Set {
 #[derive(Debug, Clone, Default)]
 pub struct Lblcr {
     cache: Cache<Set>,
+    fallback: Fallback,
 }
 
 impl Scheduler for Lblcr {
@@ -80,8 +81,13 @@ impl Scheduler for Lblcr {
         "lblcr"
     }
 
-    fn update<D: Dests + ?Sized>(&mut self, _dests: &D) {
+    fn update<D: Dests + ?Sized>(&mut self, dests: &D) {
         self.cache.reset();
+        self.fallback.reset(dests);
+    }
+
+    fn on_change<D: Dests + ?Sized>(&mut self, dests: &D, i: usize) {
+        self.fallback.on_change(dests, i);
     }
 
     fn pick<D: Dests + ?Sized>(&mut self, dests: &D, flow: &Flow) -> Option<usize> {
@@ -94,14 +100,14 @@ impl Scheduler for Lblcr {
                     set.remove_at(k, now);
                 }
             }
-            if let Some(i) = least.filter(|&i| !is_overloaded(dests, i)) {
+            if let Some(i) = least.filter(|&i| !self.fallback.is_overloaded(dests, i)) {
                 return Some(i);
             }
-            let i = weighted_least(dests, 0..dests.len(), Dest::overhead)?;
+            let i = self.fallback.pick(dests)?;
             set.add(dests, i, now);
             return Some(i);
         }
-        let i = weighted_least(dests, 0..dests.len(), Dest::overhead)?;
+        let i = self.fallback.pick(dests)?;
         let mut set = Set::default();
         set.add(dests, i, now);
         self.cache.insert(flow.vip, set, now);
@@ -131,13 +137,16 @@ mod tests {
         // Overload 0 (3 > 2 while 1 has 1 < 4/2): 1 joins the set.
         dests[0].active_conns = 3;
         dests[1].active_conns = 1;
+        s.sync(&dests[..]);
         assert_eq!(s.pick(&dests[..], &flow(1)), Some(1));
         assert_eq!(s.cache.get_mut(7, 1).unwrap().len, 2);
         // Both members serve: the less loaded one wins.
         dests[0].active_conns = 0;
+        s.sync(&dests[..]);
         assert_eq!(s.pick(&dests[..], &flow(2)), Some(0));
         // After a quiet day the most loaded member leaves.
         dests[1].active_conns = 3;
+        s.sync(&dests[..]);
         s.pick(&dests[..], &flow(3 + EXPIRATION));
         let set = *s.cache.get_mut(7, 3 + EXPIRATION).unwrap();
         assert_eq!((set.len, set.members[0]), (1, 0));

@@ -4,33 +4,15 @@
 //! other than 0 do not matter. Ties go to the first server in the list, since
 //! the kernel replaces its candidate only on a strictly smaller overhead.
 
-use crate::{Dests, Flow, Scheduler};
+use crate::{Least, LoadKind};
 
-/// Least-connection scheduler (stateless).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Lc;
-
-impl Scheduler for Lc {
-    fn name(&self) -> &'static str {
-        "lc"
-    }
-
-    fn update<D: Dests + ?Sized>(&mut self, _dests: &D) {}
-
-    fn pick<D: Dests + ?Sized>(&mut self, dests: &D, _flow: &Flow) -> Option<usize> {
-        let mut least: Option<(usize, u64)> = None;
-        for i in 0..dests.len() {
-            let d = dests.dest(i);
-            if !d.available() {
-                continue;
-            }
-            if least.is_none_or(|(_, loh)| d.overhead() < loh) {
-                least = Some((i, d.overhead()));
-            }
-        }
-        least.map(|(i, _)| i)
-    }
+/// Least-connection scheduler: an index of servers by overhead.
+#[derive(Debug, Clone)]
+pub struct Lc {
+    least: Least,
 }
+
+crate::least_scheduler!(Lc, "lc", LoadKind::Lc);
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,7 @@
 mod dh;
 mod fo;
 mod hash;
+mod index;
 mod lblc;
 mod lblcr;
 mod lc;
@@ -129,6 +130,16 @@ pub trait Scheduler {
     /// Pick a server for a new connection, or `None` for "no destination"
     /// (hot path: must not allocate).
     fn pick<D: Dests + ?Sized>(&mut self, dests: &D, flow: &Flow) -> Option<usize>;
+    /// Server `i`'s connection counts or overload flag changed (hot path:
+    /// must not allocate). Schedulers that index servers by load update here.
+    fn on_change<D: Dests + ?Sized>(&mut self, _dests: &D, _i: usize) {}
+    /// Re-read every server's counts, as when this state takes over a worker
+    /// whose counts are not zero (no allocation).
+    fn sync<D: Dests + ?Sized>(&mut self, dests: &D) {
+        for i in 0..dests.len() {
+            self.on_change(dests, i);
+        }
+    }
 }
 
 /// Scheduler flags (`ipvsadm -b`): IPVS's `IP_VS_SVC_F_SCHED1`/`SCHED2` bits,
@@ -280,17 +291,17 @@ impl AnySched {
         Ok(match name {
             "rr" => Self::Rr(Rr::default()),
             "wrr" => Self::Wrr(Wrr::default()),
-            "lc" => Self::Lc(Lc),
-            "wlc" => Self::Wlc(Wlc),
+            "lc" => Self::Lc(Lc::default()),
+            "wlc" => Self::Wlc(Wlc::default()),
             "lblc" => Self::Lblc(Lblc::default()),
             "lblcr" => Self::Lblcr(Lblcr::default()),
             "dh" => Self::Dh(Dh::default()),
             "sh" => Self::Sh(Sh::new(opts.flags)),
-            "sed" => Self::Sed(Sed),
-            "nq" => Self::Nq(Nq),
+            "sed" => Self::Sed(Sed::default()),
+            "nq" => Self::Nq(Nq::default()),
             "mh" => Self::Mh(Mh::new(opts.mh_table_size, opts.flags)),
-            "fo" => Self::Fo(Fo),
-            "ovf" => Self::Ovf(Ovf),
+            "fo" => Self::Fo(Fo::default()),
+            "ovf" => Self::Ovf(Ovf::default()),
             "twos" => Self::Twos(Twos::default()),
             _ => return Err(UnknownScheduler(name.to_string())),
         })
@@ -307,6 +318,118 @@ impl Scheduler for AnySched {
     #[inline]
     fn pick<D: Dests + ?Sized>(&mut self, dests: &D, flow: &Flow) -> Option<usize> {
         each!(self, s => s.pick(dests, flow))
+    }
+    #[inline]
+    fn on_change<D: Dests + ?Sized>(&mut self, dests: &D, i: usize) {
+        each!(self, s => s.on_change(dests, i))
+    }
+    fn sync<D: Dests + ?Sized>(&mut self, dests: &D) {
+        each!(self, s => s.sync(dests))
+    }
+}
+
+/// Implement [`Scheduler`] for `$ty { least: Least }`: the schedulers whose
+/// pick is the least-loaded available server by one [`LoadKind`].
+macro_rules! least_scheduler {
+    ($ty:ident, $name:literal, $kind:expr) => {
+        impl Default for $ty {
+            fn default() -> Self {
+                Self {
+                    least: $crate::Least::new($kind),
+                }
+            }
+        }
+
+        impl $crate::Scheduler for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn update<D: $crate::Dests + ?Sized>(&mut self, dests: &D) {
+                self.least = $crate::Least::new($kind);
+                self.least.reset(dests);
+            }
+
+            #[inline]
+            fn pick<D: $crate::Dests + ?Sized>(&mut self, dests: &D, _flow: &$crate::Flow) -> Option<usize> {
+                self.least.pick(dests)
+            }
+
+            fn on_change<D: $crate::Dests + ?Sized>(&mut self, dests: &D, i: usize) {
+                self.least.on_change(dests, i);
+            }
+        }
+    };
+}
+pub(crate) use least_scheduler;
+
+/// How a [`Least`] index weighs a server's load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoadKind {
+    /// lc: overhead, weights ignored.
+    Lc,
+    /// wlc: overhead / weight.
+    Wlc,
+    /// sed: (active + 1) / weight.
+    Sed,
+}
+
+/// The least-loaded available server, kept in an indexed heap so a pick is
+/// O(1) and a count change O(log n). Until sized by `reset` (or if the server
+/// list no longer matches), it falls back to the kernel's linear scan.
+#[derive(Debug, Clone)]
+pub(crate) struct Least {
+    heap: index::IndexedHeap<index::Ratio>,
+    kind: LoadKind,
+}
+
+impl Least {
+    pub(crate) fn new(kind: LoadKind) -> Self {
+        Self {
+            heap: index::IndexedHeap::default(),
+            kind,
+        }
+    }
+
+    fn key(&self, d: &Dest, i: usize) -> Option<index::Ratio> {
+        let (load, weight) = match self.kind {
+            LoadKind::Lc => (d.overhead(), 1),
+            LoadKind::Wlc => (d.overhead(), u64::from(d.weight)),
+            LoadKind::Sed => (sed::sed_overhead(d), u64::from(d.weight)),
+        };
+        d.available().then_some(index::Ratio {
+            load,
+            weight,
+            idx: i as u32,
+        })
+    }
+
+    pub(crate) fn reset<D: Dests + ?Sized>(&mut self, dests: &D) {
+        self.heap.reset(dests.len());
+        for i in 0..dests.len() {
+            self.on_change(dests, i);
+        }
+    }
+
+    pub(crate) fn on_change<D: Dests + ?Sized>(&mut self, dests: &D, i: usize) {
+        if i < dests.len() {
+            let k = self.key(&dests.dest(i), i);
+            self.heap.set(i, k);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn pick<D: Dests + ?Sized>(&self, dests: &D) -> Option<usize> {
+        if self.heap.capacity() == dests.len() {
+            return self.heap.top();
+        }
+        match self.kind {
+            LoadKind::Lc => (0..dests.len())
+                .filter(|&i| dests.dest(i).available())
+                .min_by_key(|&i| dests.dest(i).overhead()),
+            LoadKind::Wlc => weighted_least(dests, 0..dests.len(), Dest::overhead),
+            LoadKind::Sed => weighted_least(dests, 0..dests.len(), sed::sed_overhead),
+        }
     }
 }
 
@@ -458,5 +581,57 @@ mod tests {
     fn weighted_least_breaks_ties_to_the_first() {
         let dests = weighted(&[1, 1, 1]);
         assert_eq!(weighted_least(&dests[..], 0..3, Dest::overhead), Some(0));
+    }
+}
+
+#[cfg(test)]
+mod differential {
+    //! The indexed schedulers against the kernel's scans: two instances see
+    //! the same servers and flows; one is built with `update` and told of
+    //! every change, the other never built, so it scans. Their picks must
+    //! agree, ties included.
+    use super::*;
+
+    #[test]
+    fn indexed_picks_equal_linear_scans_under_random_changes() {
+        for name in ["lc", "wlc", "sed", "nq", "fo", "ovf", "lblc", "lblcr", "twos"] {
+            let n = 23;
+            let mut dests: Vec<Dest> = (0..n as u32)
+                .map(|i| Dest {
+                    addr: i,
+                    weight: 1 + i % 4,
+                    ..Dest::default()
+                })
+                .collect();
+            let mut indexed = AnySched::new(name).unwrap();
+            indexed.update(&dests[..]);
+            let mut scan = AnySched::new(name).unwrap();
+            let mut x: u64 = 0x1234_5678_9abc_def1;
+            for step in 0..20_000u32 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let i = (x % n as u64) as usize;
+                let d = &mut dests[i];
+                match (x >> 8) % 8 {
+                    0..=2 => d.active_conns += 1,
+                    3 => d.active_conns = d.active_conns.saturating_sub(2),
+                    4 => d.inactive_conns += 1,
+                    5 => d.inactive_conns = d.inactive_conns.saturating_sub(1),
+                    6 => d.overloaded = (x >> 16) % 4 == 0,
+                    _ => {}
+                }
+                indexed.on_change(&dests[..], i);
+                let f = Flow {
+                    cip: (x >> 20) as u32,
+                    vip: ((x >> 40) % 64) as u32,
+                    now: step / 100,
+                    ..Flow::default()
+                };
+                let a = indexed.pick(&dests[..], &f);
+                let b = scan.pick(&dests[..], &f);
+                assert_eq!(a, b, "{name} at step {step}");
+            }
+        }
     }
 }

@@ -4,31 +4,39 @@
 //! weight takes the connection: a server overflows to the next once it holds
 //! more active connections than its weight.
 
-use crate::{Dests, Flow, Scheduler};
+use crate::fo::heaviest;
+use crate::index::{Heaviest, IndexedHeap};
+use crate::{Dest, Dests, Flow, Scheduler};
 
-/// Weighted-overflow scheduler (stateless).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Ovf;
+/// Weighted-overflow state: servers with room, by weight.
+#[derive(Debug, Clone, Default)]
+pub struct Ovf {
+    heaviest: IndexedHeap<Heaviest>,
+}
+
+fn has_room(d: &Dest) -> bool {
+    d.available() && d.active_conns <= d.weight
+}
 
 impl Scheduler for Ovf {
     fn name(&self) -> &'static str {
         "ovf"
     }
 
-    fn update<D: Dests + ?Sized>(&mut self, _dests: &D) {}
+    fn update<D: Dests + ?Sized>(&mut self, dests: &D) {
+        self.heaviest.reset(dests.len());
+        self.sync(dests);
+    }
 
+    #[inline]
     fn pick<D: Dests + ?Sized>(&mut self, dests: &D, _flow: &Flow) -> Option<usize> {
-        let mut best: Option<(usize, u32)> = None;
-        for i in 0..dests.len() {
-            let d = dests.dest(i);
-            if !d.available() || d.active_conns > d.weight {
-                continue;
-            }
-            if best.is_none_or(|(_, w)| d.weight > w) {
-                best = Some((i, d.weight));
-            }
-        }
-        best.map(|(i, _)| i)
+        heaviest(&self.heaviest, dests, has_room)
+    }
+
+    fn on_change<D: Dests + ?Sized>(&mut self, dests: &D, i: usize) {
+        let d = dests.dest(i);
+        self.heaviest
+            .set(i, has_room(&d).then(|| Heaviest::new(d.weight, i)));
     }
 }
 

@@ -3,28 +3,20 @@
 //! Expected delay of a server is `(active + 1) / weight`: the connection
 //! would be its `active + 1`-th. Inactive connections do not count.
 
-use crate::{Dest, Dests, Flow, Scheduler, weighted_least};
+use crate::{Dest, Least, LoadKind};
 
-/// Shortest-expected-delay scheduler (stateless).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Sed;
+/// Shortest-expected-delay scheduler: an index of servers by load per weight.
+#[derive(Debug, Clone)]
+pub struct Sed {
+    least: Least,
+}
 
 /// `ip_vs_sed_dest_overhead()`: active connections plus the new one.
 pub(crate) fn sed_overhead(d: &Dest) -> u64 {
     u64::from(d.active_conns) + 1
 }
 
-impl Scheduler for Sed {
-    fn name(&self) -> &'static str {
-        "sed"
-    }
-
-    fn update<D: Dests + ?Sized>(&mut self, _dests: &D) {}
-
-    fn pick<D: Dests + ?Sized>(&mut self, dests: &D, _flow: &Flow) -> Option<usize> {
-        weighted_least(dests, 0..dests.len(), sed_overhead)
-    }
-}
+crate::least_scheduler!(Sed, "sed", LoadKind::Sed);
 
 #[cfg(test)]
 mod tests {

@@ -5,18 +5,24 @@
 //! source is a per-worker xorshift generator: cheap, and deterministic in
 //! tests.
 
+use crate::index::Fenwick;
 use crate::{Dests, Flow, Scheduler};
 
-/// Two-choices state: the random generator.
+/// Two-choices state: the random generator and a Fenwick tree of available
+/// servers' weights, so a weighted draw is O(log n) instead of a scan.
 #[derive(Debug, Clone)]
 pub struct Twos {
     rng: u64,
+    weights: Fenwick,
+    built_for: usize,
 }
 
 impl Default for Twos {
     fn default() -> Self {
         Self {
             rng: 0x2545_F491_4F6C_DD1D,
+            weights: Fenwick::default(),
+            built_for: usize::MAX,
         }
     }
 }
@@ -31,30 +37,16 @@ impl Twos {
     }
 }
 
-impl Scheduler for Twos {
-    fn name(&self) -> &'static str {
-        "twos"
-    }
-
-    fn update<D: Dests + ?Sized>(&mut self, _dests: &D) {}
-
-    fn pick<D: Dests + ?Sized>(&mut self, dests: &D, _flow: &Flow) -> Option<usize> {
-        let avail = |i: usize| dests.dest(i).available();
-        let total: u64 = (0..dests.len())
-            .filter(|&i| avail(i))
-            .map(|i| u64::from(dests.dest(i).weight))
-            .sum();
-        if total == 0 {
-            return None;
-        }
-        // As the kernel: random weights in [0, total], a server is chosen when
-        // the running weight reaches them.
-        let (mut r1, mut r2) = (
-            (self.next() % (total + 1)) as i64,
-            (self.next() % (total + 1)) as i64,
-        );
+impl Twos {
+    /// The kernel's loop: walk available servers subtracting weights from
+    /// both random values; each picks the server where it reaches zero.
+    fn draw_by_scan<D: Dests + ?Sized>(
+        dests: &D,
+        mut r1: i64,
+        mut r2: i64,
+    ) -> (Option<usize>, Option<usize>) {
         let (mut c1, mut c2) = (None, None);
-        for i in (0..dests.len()).filter(|&i| avail(i)) {
+        for i in (0..dests.len()).filter(|&i| dests.dest(i).available()) {
             let w = i64::from(dests.dest(i).weight);
             r1 -= w;
             r2 -= w;
@@ -68,11 +60,54 @@ impl Scheduler for Twos {
                 break;
             }
         }
+        (c1, c2)
+    }
+}
+
+impl Scheduler for Twos {
+    fn name(&self) -> &'static str {
+        "twos"
+    }
+
+    fn update<D: Dests + ?Sized>(&mut self, dests: &D) {
+        self.weights.reset(dests.len());
+        self.built_for = dests.len();
+        self.sync(dests);
+    }
+
+    fn pick<D: Dests + ?Sized>(&mut self, dests: &D, _flow: &Flow) -> Option<usize> {
+        let indexed = self.built_for == dests.len();
+        let total = if indexed {
+            self.weights.total()
+        } else {
+            (0..dests.len())
+                .filter(|&i| dests.dest(i).available())
+                .map(|i| u64::from(dests.dest(i).weight))
+                .sum()
+        };
+        if total == 0 {
+            return None;
+        }
+        // As the kernel: random weights in [0, total] inclusive.
+        let r1 = self.next() % (total + 1);
+        let r2 = self.next() % (total + 1);
+        let (c1, c2) = if indexed {
+            // A draw of 0 lands on the first server, as a draw of 1 does.
+            (self.weights.select(r1.max(1)), self.weights.select(r2.max(1)))
+        } else {
+            Self::draw_by_scan(dests, r1 as i64, r2 as i64)
+        };
         let (a, b) = (c1?, c2?);
         let (da, db) = (dests.dest(a), dests.dest(b));
         let lighter = u128::from(db.weight) * u128::from(da.overhead())
             > u128::from(da.weight) * u128::from(db.overhead());
         Some(if lighter { b } else { a })
+    }
+
+    fn on_change<D: Dests + ?Sized>(&mut self, dests: &D, i: usize) {
+        let d = dests.dest(i);
+        self.weights
+            .set(i, if d.available() { u64::from(d.weight) } else { 0 });
     }
 }
 

@@ -4,23 +4,15 @@
 //! The server with the least `overhead / weight` wins, overhead being
 //! active × 256 + inactive; compared as `h1 * w2 > h2 * w1`, no division.
 
-use crate::{Dest, Dests, Flow, Scheduler, weighted_least};
+use crate::{Least, LoadKind};
 
-/// Weighted least-connection scheduler (stateless).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Wlc;
-
-impl Scheduler for Wlc {
-    fn name(&self) -> &'static str {
-        "wlc"
-    }
-
-    fn update<D: Dests + ?Sized>(&mut self, _dests: &D) {}
-
-    fn pick<D: Dests + ?Sized>(&mut self, dests: &D, _flow: &Flow) -> Option<usize> {
-        weighted_least(dests, 0..dests.len(), Dest::overhead)
-    }
+/// Weighted least-connection scheduler: an index of servers by load per weight.
+#[derive(Debug, Clone)]
+pub struct Wlc {
+    least: Least,
 }
+
+crate::least_scheduler!(Wlc, "wlc", LoadKind::Wlc);
 
 #[cfg(test)]
 mod tests {

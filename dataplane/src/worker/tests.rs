@@ -64,6 +64,13 @@ impl Live {
         }
     }
 
+    /// Publish the same rules again.
+    fn republish(&mut self) -> Update {
+        self.version += 1;
+        let u = update(&self.rules, &mut self.slots, self.version);
+        self.f.install(u)
+    }
+
     /// Apply an ipvsadm command and install the result; return the old rules.
     fn change(&mut self, line: &str) -> Update {
         let args: Vec<&str> = line.split_whitespace().collect();
@@ -457,4 +464,60 @@ fn run_loop_forwards_picks_up_updates_and_retires_old_rules() {
     assert_eq!(io.output.len(), 4);
     assert_eq!(f.stats().tx.get(), 4);
     assert_eq!(ret_rx.try_recv().unwrap().snap.version, 1);
+}
+
+#[test]
+fn wlc_splits_new_connections_by_weight() {
+    let (mut f, _) = forwarder(&[
+        "-A -t 10.0.0.100:80 -s wlc",
+        "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 1",
+        "-a -t 10.0.0.100:80 -r 10.0.0.12:80 -g -w 3",
+    ]);
+    let mut n1 = 0;
+    for cport in 0..200 {
+        let (_, out) = send(&mut f, &tcp(10000 + cport, 80, Seg::Syn), 0);
+        n1 += usize::from(dst_mac(&out) == RS1_MAC);
+        // Each connection completes: ACK, then FIN (inactive from then on).
+        send(&mut f, &tcp(10000 + cport, 80, Seg::Ack), 0);
+        send(&mut f, &tcp(10000 + cport, 80, Seg::Fin), 0);
+    }
+    assert_eq!(n1, 50);
+}
+
+#[test]
+fn wlc_split_survives_republished_rules() {
+    let mut l = Live::new(&[
+        "-A -t 10.0.0.100:80 -s wlc",
+        "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 1",
+        "-a -t 10.0.0.100:80 -r 10.0.0.12:80 -g -w 3",
+    ]);
+    let mut n1 = 0;
+    for cport in 0..200u16 {
+        if cport % 7 == 3 {
+            // A publication that changes nothing for the service, as a MAC
+            // refresh does.
+            l.republish();
+        }
+        let (_, out) = send(&mut l.f, &tcp(10000 + cport, 80, Seg::Syn), 0);
+        n1 += usize::from(dst_mac(&out) == RS1_MAC);
+        send(&mut l.f, &tcp(10000 + cport, 80, Seg::Ack), 0);
+        send(&mut l.f, &tcp(10000 + cport, 80, Seg::Fin), 0);
+    }
+    assert_eq!(n1, 50);
+}
+
+#[test]
+fn syn_on_a_closing_connection_is_scheduled_afresh() {
+    let (mut f, slots) = forwarder(TWO_RS);
+    let (_, out) = send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
+    assert_eq!(dst_mac(&out), RS1_MAC);
+    send(&mut f, &tcp(40000, 80, Seg::Ack), 0);
+    send(&mut f, &tcp(40000, 80, Seg::Fin), 0);
+    // The client port comes back with a new SYN: rr moves on to rs2, and the
+    // old connection no longer counts against rs1.
+    let (_, out) = send(&mut f, &tcp(40000, 80, Seg::Syn), 1);
+    assert_eq!(dst_mac(&out), RS2_MAC);
+    let rs1 = f.stats().dest(slots.slot(1).unwrap());
+    assert_eq!((rs1.active.get(), rs1.inactive.get()), (0, 0));
+    assert_eq!(f.table().len(), 1);
 }
