@@ -11,7 +11,7 @@ import sys
 root = pathlib.Path(__file__).resolve().parent.parent / "target" / "criterion"
 group = sys.argv[1] if len(sys.argv) > 1 else ""
 rows, cols = {}, []
-for est in sorted(root.glob(f"{group}*/**/new/estimates.json")):
+for est in sorted(root.glob(f"{group}/**/new/estimates.json")):
     rel = est.relative_to(root).parts[:-2]
     name, param = (rel[1], rel[2]) if len(rel) >= 3 else (rel[0], "")
     ns = json.loads(est.read_text())["median"]["point_estimate"]

@@ -51,6 +51,33 @@ fn picks(c: &mut Criterion) {
     g.finish();
 }
 
+/// What a new connection costs the scheduler in the dataplane: the pick, then
+/// the count change the worker reports back.
+fn pick_and_count(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pick+count");
+    for n in [256usize, 4096] {
+        for name in ["wlc", "lc", "sed", "nq", "twos"] {
+            let mut d = dests(n);
+            let mut s = AnySched::new(name).expect("known scheduler");
+            s.update(&d[..]);
+            g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+                b.iter(|| {
+                    let i = s.pick(&d[..], &Flow::default()).expect("a server");
+                    // Alternate up and down so counts stay bounded.
+                    let x = &mut d[i];
+                    x.active_conns = if x.active_conns > 60 {
+                        3
+                    } else {
+                        x.active_conns + 1
+                    };
+                    s.on_change(&d[..], i);
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 fn maglev_build(c: &mut Criterion) {
     let d = dests(1000);
     c.bench_function("mh build 1000 servers, 65537 slots", |b| {
@@ -68,6 +95,6 @@ criterion_group! {
         .warm_up_time(std::time::Duration::from_millis(300))
         .measurement_time(std::time::Duration::from_millis(700))
         .sample_size(30);
-    targets = picks, maglev_build
+    targets = picks, pick_and_count, maglev_build
 }
 criterion_main!(benches);

@@ -173,6 +173,7 @@ impl Heaviest {
 pub(crate) struct Fenwick {
     tree: Vec<u64>,
     values: Vec<u64>,
+    sum: u64,
 }
 
 impl Fenwick {
@@ -180,6 +181,7 @@ impl Fenwick {
     pub(crate) fn reset(&mut self, n: usize) {
         self.tree = vec![0; n + 1];
         self.values = vec![0; n];
+        self.sum = 0;
     }
 
     /// Set server `i`'s value.
@@ -188,6 +190,7 @@ impl Fenwick {
             return;
         };
         self.values[i] = v;
+        self.sum = self.sum.wrapping_add(v).wrapping_sub(old);
         let mut k = i + 1;
         while k < self.tree.len() {
             self.tree[k] = self.tree[k].wrapping_add(v).wrapping_sub(old);
@@ -197,23 +200,19 @@ impl Fenwick {
 
     /// Return the sum of all values.
     pub(crate) fn total(&self) -> u64 {
-        self.prefix(self.values.len())
-    }
-
-    fn prefix(&self, mut k: usize) -> u64 {
-        let mut s = 0u64;
-        while k > 0 {
-            s = s.wrapping_add(self.tree[k]);
-            k &= k - 1;
-        }
-        s
+        self.sum
     }
 
     /// Return the first server whose running sum reaches `target` (≥ 1).
     pub(crate) fn select(&self, target: u64) -> Option<usize> {
         let n = self.values.len();
         let (mut pos, mut rem) = (0usize, target);
-        let mut step = n.next_power_of_two();
+        // The highest power of two not above n.
+        let mut step = if n == 0 {
+            0
+        } else {
+            1 << (usize::BITS - 1 - n.leading_zeros())
+        };
         while step > 0 {
             let next = pos + step;
             if next <= n && self.tree[next] < rem {
