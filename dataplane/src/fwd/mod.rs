@@ -3,3 +3,4 @@
 //! Pure functions over `&mut [u8]` whose headers the caller already checked.
 
 pub mod dr;
+pub mod nat;

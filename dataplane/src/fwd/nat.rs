@@ -1,0 +1,172 @@
+//! NAT (`-m`, "Masq"): rewrite the destination of client→server packets
+//! (VIP:vport → RIP:rport) and the source of server→client replies (RIP:rport
+//! → VIP:vport), fixing the IPv4 and TCP/UDP checksums incrementally.
+//!
+//! Incremental update per RFC 1624 (`HC' = ~(~HC + ~m + m')`) over each
+//! 16-bit word that changes: the address halves (which the TCP/UDP checksum
+//! covers through its pseudo-header) and the port. A UDP checksum of zero
+//! means "none" and stays zero; a computed zero is sent as 0xffff (RFC 768).
+
+use crate::wire::{PROTO_TCP, PROTO_UDP, checksum_adjust};
+
+/// Which endpoint of the packet to rewrite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Source address and port.
+    Src,
+    /// Destination address and port.
+    Dst,
+}
+
+/// Offset of the IPv4 header in the frame (Ethernet II, no VLAN).
+const IP: usize = 14;
+const IP_CSUM: usize = IP + 10;
+
+/// Rewrite `side`'s address and port to `addr:port` (host order) in a frame
+/// whose IPv4 header has no options and whose TCP/UDP header starts at
+/// `l4`; the caller has checked that the headers are in `frame`.
+pub fn rewrite(frame: &mut [u8], l4: usize, proto: u8, side: Side, addr: u32, port: u16) {
+    let (addr_at, port_at) = match side {
+        Side::Src => (IP + 12, l4),
+        Side::Dst => (IP + 16, l4 + 2),
+    };
+    let csum_at = match proto {
+        PROTO_TCP => Some(l4 + 16),
+        PROTO_UDP => Some(l4 + 6).filter(|&at| word(frame, at) != 0),
+        _ => None,
+    };
+    let new_addr = addr.to_be_bytes();
+    for half in 0..2 {
+        let at = addr_at + 2 * half;
+        let (old, new) = (word(frame, at), u16::from_be_bytes([new_addr[2 * half], new_addr[2 * half + 1]]));
+        adjust(frame, IP_CSUM, old, new);
+        if let Some(c) = csum_at {
+            adjust(frame, c, old, new);
+        }
+        set_word(frame, at, new);
+    }
+    let old_port = word(frame, port_at);
+    if let Some(c) = csum_at {
+        adjust(frame, c, old_port, port);
+        if proto == PROTO_UDP && word(frame, c) == 0 {
+            set_word(frame, c, 0xffff);
+        }
+    }
+    set_word(frame, port_at, port);
+}
+
+fn word(frame: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([frame[at], frame[at + 1]])
+}
+
+fn set_word(frame: &mut [u8], at: usize, v: u16) {
+    frame[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+fn adjust(frame: &mut [u8], csum_at: usize, old: u16, new: u16) {
+    let c = checksum_adjust(word(frame, csum_at), old, new);
+    set_word(frame, csum_at, c);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+
+    /// A deterministic stream of pseudo-random numbers (xorshift64).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    fn packet(r: &mut Rng, udp: bool) -> Vec<u8> {
+        let src = (r.next() as u32).to_be_bytes();
+        let dst = (r.next() as u32).to_be_bytes();
+        let len = (r.next() % 200) as usize;
+        let payload: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
+        let b = PacketBuilder::ethernet2([2; 6], [4; 6]).ipv4(src, dst, 64);
+        let mut v = Vec::new();
+        if udp {
+            b.udp(r.next() as u16, r.next() as u16).write(&mut v, &payload).unwrap();
+        } else {
+            b.tcp(r.next() as u16, r.next() as u16, r.next() as u32, 1000)
+                .ack(r.next() as u32)
+                .write(&mut v, &payload)
+                .unwrap();
+        }
+        v
+    }
+
+    /// Rebuild `frame` with etherparse from its own parsed fields, so its
+    /// checksums are computed in full; compare with ours.
+    fn recomputed(frame: &[u8]) -> Vec<u8> {
+        let p = SlicedPacket::from_ethernet(frame).unwrap();
+        let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+        let h = ip.header();
+        let b = PacketBuilder::ethernet2([2; 6], [4; 6]).ipv4(h.source(), h.destination(), h.ttl());
+        let mut v = Vec::new();
+        match p.transport.unwrap() {
+            TransportSlice::Udp(u) => b.udp(u.source_port(), u.destination_port()).write(&mut v, u.payload()),
+            TransportSlice::Tcp(t) => b
+                .tcp(t.source_port(), t.destination_port(), t.sequence_number(), t.window_size())
+                .ack(t.acknowledgment_number())
+                .write(&mut v, t.payload()),
+            _ => panic!(),
+        }
+        .unwrap();
+        v
+    }
+
+    #[test]
+    fn incremental_checksums_equal_full_recomputation() {
+        let mut r = Rng(0x0123_4567_89ab_cdef);
+        for i in 0..2000 {
+            let udp = i % 2 == 1;
+            let mut f = packet(&mut r, udp);
+            let side = if i % 3 == 0 { Side::Src } else { Side::Dst };
+            rewrite(&mut f, 34, if udp { PROTO_UDP } else { PROTO_TCP }, side, r.next() as u32, r.next() as u16);
+            assert_eq!(f, recomputed(&f), "packet {i}");
+        }
+    }
+
+    #[test]
+    fn rewrite_then_reverse_is_the_identity() {
+        let mut r = Rng(42);
+        for i in 0..2000 {
+            let udp = i % 2 == 0;
+            let proto = if udp { PROTO_UDP } else { PROTO_TCP };
+            let orig = packet(&mut r, udp);
+            let mut f = orig.clone();
+            let old_dst = u32::from_be_bytes([f[30], f[31], f[32], f[33]]);
+            let old_dport = u16::from_be_bytes([f[36], f[37]]);
+            rewrite(&mut f, 34, proto, Side::Dst, r.next() as u32, r.next() as u16);
+            rewrite(&mut f, 34, proto, Side::Dst, old_dst, old_dport);
+            // Ones'-complement has two zeros: 0x0000 and 0xffff may swap in
+            // a checksum, both valid; compare everything else exactly.
+            let (mut a, mut b) = (f.clone(), orig.clone());
+            for v in [&mut a, &mut b] {
+                v[24..26].fill(0);
+                let c = if udp { 34 + 6 } else { 34 + 16 };
+                v[c..c + 2].fill(0);
+            }
+            assert_eq!(a, b, "packet {i}");
+            assert_eq!(f, recomputed(&f), "packet {i}: checksums");
+        }
+    }
+
+    #[test]
+    fn udp_without_checksum_keeps_none() {
+        let mut r = Rng(7);
+        let mut f = packet(&mut r, true);
+        f[40..42].fill(0);
+        rewrite(&mut f, 34, PROTO_UDP, Side::Dst, 0x0a00_000b, 8080);
+        assert_eq!(&f[40..42], &[0, 0]);
+        assert_eq!(&f[30..34], &[10, 0, 0, 11]);
+        assert_eq!(&f[36..38], &8080u16.to_be_bytes());
+    }
+}
