@@ -28,9 +28,11 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Parser)]
 #[command(about = "Run the ferrovs director: AF_XDP workers plus the control socket")]
 pub struct Opts {
-    /// Interface that receives traffic for the VIPs (and reaches the real servers).
-    #[arg(short, long)]
-    pub interface: String,
+    /// Interface(s) of the director: the first receives traffic for the VIPs;
+    /// real servers may sit behind any (a two-armed NAT director gives the
+    /// client side and the real-server side: `-i eth0 -i eth1`).
+    #[arg(short, long, required = true, value_delimiter = ',')]
+    pub interface: Vec<String>,
     /// Number of queues, one worker each (queues 0..N of the interface).
     #[arg(short, long, default_value_t = 1)]
     pub queues: u32,
@@ -98,8 +100,8 @@ struct WorkerHandle {
 }
 
 struct Control {
-    ifname: String,
-    mac: [u8; 6],
+    ifnames: Vec<String>,
+    macs: Vec<[u8; 6]>,
     rules: Rules,
     slots: SlotMap,
     neigh: Neighbours,
@@ -122,26 +124,29 @@ pub fn run(opts: Opts) -> Result<(), String> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).map_err(|e| format!("signal handler: {e}"))?;
     }
-    let ifname = opts.interface.clone();
-    let ifindex = neigh::ifindex(&ifname).map_err(|e| format!("interface {ifname}: {e}"))?;
-    let mac = neigh::link_mac(&ifname).map_err(|e| format!("interface {ifname}: {e}"))?;
-    let have = neigh::rx_queues(&ifname).map_err(|e| format!("interface {ifname}: {e}"))?;
-    if opts.queues == 0 || opts.queues > have {
-        return Err(format!(
-            "--queues {} but {ifname} has {have} receive queue(s); raise them with \
-             `ethtool -L {ifname} combined N` (or `rx N tx N`), N at most the cores",
-            opts.queues
-        ));
+    let ifnames = opts.interface.clone();
+    let (mut ifindexes, mut macs) = (Vec::new(), Vec::new());
+    for ifname in &ifnames {
+        ifindexes.push(neigh::ifindex(ifname).map_err(|e| format!("interface {ifname}: {e}"))?);
+        macs.push(neigh::link_mac(ifname).map_err(|e| format!("interface {ifname}: {e}"))?);
+        let have = neigh::rx_queues(ifname).map_err(|e| format!("interface {ifname}: {e}"))?;
+        if opts.queues == 0 || opts.queues > have {
+            return Err(format!(
+                "--queues {} but {ifname} has {have} receive queue(s); raise them with \
+                 `ethtool -L {ifname} combined N` (or `rx N tx N`), N at most the cores",
+                opts.queues
+            ));
+        }
     }
     let socket = PathBuf::from(&opts.socket);
     let listener = ctl::listen(&socket).map_err(|e| format!("control socket {}: {e}", opts.socket))?;
-    let steer = Steer::attach(ifindex).map_err(|e| format!("{ifname}: {e}"))?;
+    let steer = Steer::attach(&ifindexes).map_err(|e| format!("{}: {e}", ifnames.join(",")))?;
     let mut control = Control {
-        ifname: ifname.clone(),
-        mac,
+        ifnames: ifnames.clone(),
+        macs,
         rules: Rules::default(),
         slots: SlotMap::default(),
-        neigh: Neighbours::read(&ifname).unwrap_or_default(),
+        neigh: Neighbours::read(&ifnames).unwrap_or_default(),
         solicited: HashMap::new(),
         unresolved: false,
         version: 0,
@@ -153,8 +158,10 @@ pub fn run(opts: Opts) -> Result<(), String> {
     let workers_stop = Arc::new(AtomicBool::new(false));
     let result = control.start_workers(&opts, &workers_stop).map(|()| {
         eprintln!(
-            "ferrovs: forwarding on {ifname} with {} worker(s); control socket {}",
-            opts.queues, opts.socket
+            "ferrovs: forwarding on {} with {} worker(s); control socket {}",
+            ifnames.join(","),
+            opts.queues,
+            opts.socket
         );
         control.serve(&listener, &stop);
     });
@@ -177,7 +184,9 @@ impl Control {
     fn snapshot(&mut self) -> Arc<Snapshot> {
         self.version += 1;
         let neigh = &self.neigh;
-        let mut snap = Snapshot::build(self.version, self.mac, &self.rules, &self.slots, |a| neigh.mac(a));
+        let mut snap = Snapshot::build(self.version, self.macs.clone(), &self.rules, &self.slots, |a| {
+            neigh.mac(a)
+        });
         snap.mh_table_size = self.mh_table_size;
         Arc::new(snap)
     }
@@ -210,7 +219,7 @@ impl Control {
                 stop: stop.clone(),
             };
             let update = Update::new(snap.clone());
-            let ifname = self.ifname.clone();
+            let ifnames = self.ifnames.clone();
             let conn_max = self.conn_max;
             let wstats = stats.clone();
             let thread = std::thread::Builder::new()
@@ -222,14 +231,14 @@ impl Control {
                             eprintln!("ferrovs: worker {q}: cannot pin to core {id}");
                         }
                     }
-                    let mut port = match Port::open(&ifname, q, &cfg) {
+                    let mut port = match Port::open(&ifnames, q, &cfg) {
                         Ok(p) => p,
                         Err(e) => {
                             let _ = fd_tx.send(Err(e.to_string()));
                             return;
                         }
                     };
-                    let _ = fd_tx.send(Ok(port.fd()));
+                    let _ = fd_tx.send(Ok(port.fds()));
                     let mut fwd = Forwarder::new(update, conn_max, wstats);
                     worker::run(&mut port, &mut fwd, &ctl, epoch);
                 })
@@ -241,12 +250,14 @@ impl Control {
                 pending: None,
                 thread: Some(thread),
             });
-            let fd = fd_rx
+            let fds = fd_rx
                 .recv_timeout(Duration::from_secs(10))
                 .map_err(|_| format!("worker {q} did not start"))??;
-            self.steer
-                .set_socket(q, fd)
-                .map_err(|e| format!("queue {q}: {e}"))?;
+            for (link, fd) in fds.into_iter().enumerate() {
+                self.steer
+                    .set_socket(link, q, fd)
+                    .map_err(|e| format!("queue {q}: {e}"))?;
+            }
         }
         Ok(())
     }
@@ -299,7 +310,7 @@ impl Control {
     /// Re-read the neighbour table and solicit RIPs without a MAC; return
     /// whether any RS MAC changed.
     fn refresh_neighbours(&mut self) -> bool {
-        let Ok(fresh) = Neighbours::read(&self.ifname) else {
+        let Ok(fresh) = Neighbours::read(&self.ifnames) else {
             return false;
         };
         let rips: Vec<Ipv4Addr> = self
@@ -323,14 +334,14 @@ impl Control {
 
     fn publish(&mut self) {
         let snap = self.snapshot();
-        let keys = snap.steering_keys();
+        let (keys, reals) = (snap.steering_keys(), snap.nat_real_keys());
         for w in &mut self.workers {
             // A worker that has not taken the previous update gets this one
             // instead; the older one is dropped here, off the hot path.
             w.pending = Some(Update::new(snap.clone()));
         }
         self.deliver();
-        if let Err(e) = self.steer.set_services(&keys) {
+        if let Err(e) = self.steer.set_services(&keys, &reals) {
             eprintln!("ferrovs: steering map update: {e}");
         }
     }
@@ -349,7 +360,7 @@ impl Control {
         match &cmd {
             Command::List(opts) => return self.list(opts),
             Command::AddDest(_, d) | Command::EditDest(_, d) => {
-                if let Some(m @ (FwdMethod::Nat | FwdMethod::Tun)) = d.fwd {
+                if let Some(m @ FwdMethod::Tun) = d.fwd {
                     return Err(format!(
                         "forwarding method {} ({}) is not supported yet; use -g (Route)",
                         m.name(),

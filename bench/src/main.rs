@@ -47,8 +47,8 @@ fn forwarder(flows: usize, packets: usize) {
     .expect("valid rules");
     let mut slots = SlotMap::default();
     slots.assign(&rules).expect("two servers fit");
-    let snap = Snapshot::build(1, [2, 0, 0, 0, 0, 1], &rules, &slots, |_| {
-        Some([2, 0, 0, 0, 0, 2])
+    let snap = Snapshot::build(1, vec![[2, 0, 0, 0, 0, 1]], &rules, &slots, |_| {
+        Some(([2, 0, 0, 0, 0, 2], 0))
     });
     let mut fwd = Forwarder::new(
         Update::new(Arc::new(snap)),
@@ -57,14 +57,14 @@ fn forwarder(flows: usize, packets: usize) {
     );
     let flows = flows.clamp(1, usize::from(u16::MAX));
     for cport in 0..flows as u16 {
-        assert_eq!(fwd.handle(&mut frame(cport, true), 0), Verdict::Tx);
+        assert_eq!(fwd.handle(&mut frame(cport, true), 0, 0), Verdict::Tx(0));
     }
     let mut frames: Vec<[u8; 64]> = (0..flows as u16).map(|p| frame(p, false)).collect();
     let start = Instant::now();
     let mut sent = 0usize;
     for i in 0..packets {
         let f = &mut frames[i % flows];
-        sent += usize::from(fwd.handle(f, 1) == Verdict::Tx);
+        sent += usize::from(fwd.handle(f, 0, 1) == Verdict::Tx(0));
     }
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(sent, packets, "frames were dropped");

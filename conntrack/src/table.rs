@@ -19,11 +19,17 @@ pub struct Conn {
     pub state: ConnState,
     /// `now` at which the connection expires unless a packet arrives.
     pub expires: u32,
+    /// MAC the client's packets came from (NAT replies go back to it).
+    pub client_mac: [u8; 6],
+    /// Interface (link index) the client's packets came in on.
+    pub client_link: u8,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     key: FlowKey,
+    /// The key of the real server's replies (NAT), indexed too.
+    reply: Option<FlowKey>,
     conn: Conn,
     used: bool,
 }
@@ -36,6 +42,7 @@ pub struct Full;
 #[derive(Debug)]
 pub struct ConnTable {
     index: HashMap<FlowKey, u32>,
+    replies: HashMap<FlowKey, u32>,
     slab: Vec<Entry>,
     free: Vec<u32>,
     hand: usize,
@@ -47,6 +54,7 @@ impl ConnTable {
         let capacity = capacity.max(1);
         let empty = Entry {
             key: FlowKey::default(),
+            reply: None,
             conn: Conn::default(),
             used: false,
         };
@@ -56,6 +64,7 @@ impl ConnTable {
             // it only rehashes in place, and at this load deleted markers
             // stay rare (an erase leaves EMPTY when its group has room).
             index: HashMap::with_capacity(capacity * 2),
+            replies: HashMap::with_capacity(capacity * 2),
             slab: vec![empty; capacity],
             free: (0..capacity as u32).rev().collect(),
             hand: 0,
@@ -83,24 +92,37 @@ impl ConnTable {
         Some(&mut self.slab[i].conn)
     }
 
-    /// Store a new connection.
+    /// Store a new connection; with `reply`, the real server's replies find
+    /// it too ([`ConnTable::get_reply_mut`]).
     ///
     /// # Errors
     /// [`Full`] when the table is at capacity.
-    pub fn insert(&mut self, key: FlowKey, conn: Conn) -> Result<&mut Conn, Full> {
+    pub fn insert(&mut self, key: FlowKey, reply: Option<FlowKey>, conn: Conn) -> Result<&mut Conn, Full> {
         if let Some(&i) = self.index.get(&key) {
             self.slab[i as usize].conn = conn;
             return Ok(&mut self.slab[i as usize].conn);
         }
         let i = self.free.pop().ok_or(Full)?;
         self.index.insert(key, i);
+        if let Some(r) = reply {
+            self.replies.insert(r, i);
+        }
         let e = &mut self.slab[i as usize];
         *e = Entry {
             key,
+            reply,
             conn,
             used: true,
         };
         Ok(&mut e.conn)
+    }
+
+    /// Find a connection by the key of its real server's replies; return its
+    /// client-side key too.
+    pub fn get_reply_mut(&mut self, reply: &FlowKey) -> Option<(FlowKey, &mut Conn)> {
+        let i = *self.replies.get(reply)? as usize;
+        let e = &mut self.slab[i];
+        Some((e.key, &mut e.conn))
     }
 
     /// Remove the connection of `key`, returning it.
@@ -112,6 +134,9 @@ impl ConnTable {
     fn release(&mut self, i: usize) -> Conn {
         let e = &mut self.slab[i];
         e.used = false;
+        if let Some(r) = e.reply.take() {
+            self.replies.remove(&r);
+        }
         self.free.push(i as u32);
         e.conn
     }
@@ -175,7 +200,7 @@ mod tests {
     #[test]
     fn insert_then_find() {
         let mut t = ConnTable::with_capacity(4);
-        t.insert(key(1), conn(7, 100)).unwrap();
+        t.insert(key(1), None, conn(7, 100)).unwrap();
         assert_eq!(t.get_mut(&key(1)).unwrap().dest_id, 7);
         assert!(t.get_mut(&key(2)).is_none());
         assert_eq!(t.len(), 1);
@@ -184,27 +209,27 @@ mod tests {
     #[test]
     fn refuses_past_capacity_and_keeps_old_entries() {
         let mut t = ConnTable::with_capacity(2);
-        t.insert(key(1), conn(1, 100)).unwrap();
-        t.insert(key(2), conn(2, 100)).unwrap();
-        assert_eq!(t.insert(key(3), conn(3, 100)), Err(Full));
+        t.insert(key(1), None, conn(1, 100)).unwrap();
+        t.insert(key(2), None, conn(2, 100)).unwrap();
+        assert_eq!(t.insert(key(3), None, conn(3, 100)), Err(Full));
         assert_eq!(t.len(), 2);
         assert_eq!(t.get_mut(&key(1)).unwrap().dest_id, 1);
         // Re-inserting an existing key is an update, not a new slot.
-        assert!(t.insert(key(2), conn(9, 100)).is_ok());
+        assert!(t.insert(key(2), None, conn(9, 100)).is_ok());
         assert_eq!(t.get_mut(&key(2)).unwrap().dest_id, 9);
     }
 
     #[test]
     fn sweep_expires_only_due_entries_within_budget() {
         let mut t = ConnTable::with_capacity(8);
-        t.insert(key(1), conn(1, 10)).unwrap();
-        t.insert(key(2), conn(2, 50)).unwrap();
+        t.insert(key(1), None, conn(1, 10)).unwrap();
+        t.insert(key(2), None, conn(2, 50)).unwrap();
         let mut gone = Vec::new();
         t.sweep(20, 8, |k, c| gone.push((k.cport, c.dest_id)));
         assert_eq!(gone, vec![(1, 1)]);
         assert_eq!(t.len(), 1);
         // A budget of one slot looks at one slot only.
-        t.insert(key(3), conn(3, 5)).unwrap();
+        t.insert(key(3), None, conn(3, 5)).unwrap();
         let mut n = 0;
         t.sweep(60, 1, |_, _| n += 1);
         assert!(n <= 1);
@@ -214,11 +239,29 @@ mod tests {
     }
 
     #[test]
+    fn replies_find_their_connection_until_it_goes() {
+        let mut t = ConnTable::with_capacity(4);
+        let reply = FlowKey {
+            vip: 0x0a00_000b,
+            vport: 8080,
+            ..key(1)
+        };
+        t.insert(key(1), Some(reply), conn(7, 10)).unwrap();
+        let (k, c) = t.get_reply_mut(&reply).unwrap();
+        assert_eq!((k, c.dest_id), (key(1), 7));
+        t.sweep(20, 4, |_, _| {});
+        assert!(t.get_reply_mut(&reply).is_none());
+        t.insert(key(2), Some(reply), conn(8, 10)).unwrap();
+        t.remove(&key(2));
+        assert!(t.get_reply_mut(&reply).is_none());
+    }
+
+    #[test]
     fn freed_slots_are_reused() {
         let mut t = ConnTable::with_capacity(1);
-        t.insert(key(1), conn(1, 10)).unwrap();
+        t.insert(key(1), None, conn(1, 10)).unwrap();
         assert_eq!(t.remove(&key(1)).unwrap().dest_id, 1);
-        t.insert(key(2), conn(2, 10)).unwrap();
+        t.insert(key(2), None, conn(2, 10)).unwrap();
         assert_eq!(t.len(), 1);
     }
 

@@ -21,6 +21,7 @@ fn full_table_churn_allocates_nothing() {
         for i in 0..CAP {
             t.insert(
                 key(i),
+                None,
                 Conn {
                     expires: 10,
                     ..Conn::default()
@@ -34,6 +35,7 @@ fn full_table_churn_allocates_nothing() {
             assert!(t.remove(&key(i - CAP)).is_some());
             t.insert(
                 key(i),
+                None,
                 Conn {
                     expires: i,
                     ..Conn::default()
@@ -41,7 +43,7 @@ fn full_table_churn_allocates_nothing() {
             )
             .unwrap();
             assert!(
-                t.insert(key(u32::MAX - i), Conn::default()).is_err(),
+                t.insert(key(u32::MAX - i), None, Conn::default()).is_err(),
                 "over capacity"
             );
         }

@@ -16,23 +16,24 @@ const ATF_COM: u32 = 0x2;
 /// Port the resolution datagram goes to: discard.
 const SOLICIT_PORT: u16 = 9;
 
-/// A copy of the neighbour table for one interface.
+/// A copy of the neighbour table for the director's interfaces.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Neighbours {
-    macs: HashMap<Ipv4Addr, [u8; 6]>,
+    macs: HashMap<Ipv4Addr, ([u8; 6], u8)>,
 }
 
 impl Neighbours {
-    /// Read the complete entries of `ifname` from `/proc/net/arp`.
+    /// Read the complete entries of `ifnames` from `/proc/net/arp`.
     ///
     /// # Errors
     /// The file cannot be read.
-    pub fn read(ifname: &str) -> io::Result<Self> {
-        Ok(Self::parse(&std::fs::read_to_string("/proc/net/arp")?, ifname))
+    pub fn read(ifnames: &[String]) -> io::Result<Self> {
+        Ok(Self::parse(&std::fs::read_to_string("/proc/net/arp")?, ifnames))
     }
 
-    /// Parse the text of `/proc/net/arp`, keeping complete entries of `ifname`.
-    pub fn parse(text: &str, ifname: &str) -> Self {
+    /// Parse the text of `/proc/net/arp`, keeping complete entries of
+    /// `ifnames`, each with the index of its interface in `ifnames`.
+    pub fn parse(text: &str, ifnames: &[String]) -> Self {
         let macs = text
             .lines()
             .skip(1)
@@ -42,17 +43,18 @@ impl Neighbours {
                     return None;
                 };
                 let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;
-                if dev != ifname || flags & ATF_COM == 0 {
+                let link = ifnames.iter().position(|n| n == dev)?;
+                if flags & ATF_COM == 0 {
                     return None;
                 }
-                Some((ip.parse().ok()?, parse_mac(mac)?))
+                Some((ip.parse().ok()?, (parse_mac(mac)?, link as u8)))
             })
             .collect();
         Self { macs }
     }
 
-    /// Return the MAC of `addr`, if known.
-    pub fn mac(&self, addr: Ipv4Addr) -> Option<[u8; 6]> {
+    /// Return the MAC of `addr` and the link it is on, if known.
+    pub fn mac(&self, addr: Ipv4Addr) -> Option<([u8; 6], u8)> {
         self.macs.get(&addr).copied()
     }
 }
@@ -123,10 +125,18 @@ IP address       HW type     Flags       HW address            Mask     Device
 
     #[test]
     fn keeps_complete_entries_of_the_interface() {
-        let n = Neighbours::parse(ARP, "eth0");
-        assert_eq!(n.mac(Ipv4Addr::new(10, 0, 0, 11)), Some([2, 0, 0, 0, 0, 0x11]));
+        let n = Neighbours::parse(ARP, &["eth0".to_string()]);
+        assert_eq!(
+            n.mac(Ipv4Addr::new(10, 0, 0, 11)),
+            Some(([2, 0, 0, 0, 0, 0x11], 0))
+        );
         assert_eq!(n.mac(Ipv4Addr::new(10, 0, 0, 12)), None, "incomplete entry");
         assert_eq!(n.mac(Ipv4Addr::new(10, 0, 0, 13)), None, "other interface");
+        let both = Neighbours::parse(ARP, &["eth0".to_string(), "eth1".to_string()]);
+        assert_eq!(
+            both.mac(Ipv4Addr::new(10, 0, 0, 13)),
+            Some(([2, 0, 0, 0, 0, 0x13], 1))
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::stats::MAX_DESTS;
 use config::{FwdMethod, Rules};
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use sched::{AnySched, Scheduler};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -33,6 +33,8 @@ pub struct DestSnap {
     pub l_threshold: u32,
     /// MAC from the neighbour table, if resolved.
     pub mac: Option<[u8; 6]>,
+    /// Link (index into the daemon's interfaces) the server is reached on.
+    pub link: u8,
 }
 
 /// One virtual service as the workers see it.
@@ -64,13 +66,16 @@ struct SlotPos {
 pub struct Snapshot {
     /// Increases with every publication.
     pub version: u64,
-    /// MAC of the director's interface.
-    pub director_mac: [u8; 6],
+    /// MAC of each of the director's interfaces, by link index.
+    pub link_macs: Vec<[u8; 6]>,
     /// Virtual services.
     pub services: Vec<SvcSnap>,
     /// Maglev table size for mh services (a prime).
     pub mh_table_size: u32,
     index: HashMap<(u8, u32, u16), u32>,
+    /// (protocol, RIP, port) of every NAT real server: their replies come
+    /// back through the director.
+    nat_reals: HashSet<(u8, u32, u16)>,
     slots: Box<[SlotPos]>,
 }
 
@@ -141,19 +146,21 @@ impl SlotMap {
 }
 
 impl Snapshot {
-    /// Build a snapshot of `rules`; `neigh` resolves a RIP to its MAC.
+    /// Build a snapshot of `rules`; `link_macs` are the director's interface
+    /// MACs and `neigh` resolves a RIP to its MAC and the link it is on.
     ///
     /// Servers without a slot (call [`SlotMap::assign`] first) are left out.
     pub fn build(
         version: u64,
-        director_mac: [u8; 6],
+        link_macs: Vec<[u8; 6]>,
         rules: &Rules,
         slots: &SlotMap,
-        neigh: impl Fn(Ipv4Addr) -> Option<[u8; 6]>,
+        neigh: impl Fn(Ipv4Addr) -> Option<([u8; 6], u8)>,
     ) -> Self {
         let mut snap = Self {
             version,
-            director_mac,
+            link_macs,
+            nat_reals: HashSet::new(),
             services: Vec::with_capacity(rules.services.len()),
             mh_table_size: sched::DEFAULT_MH_TABLE_SIZE,
             index: HashMap::with_capacity(rules.services.len()),
@@ -173,10 +180,14 @@ impl Snapshot {
                         weight: d.weight,
                         u_threshold: d.u_threshold,
                         l_threshold: d.l_threshold,
-                        mac: neigh(d.addr),
+                        mac: neigh(d.addr).map(|n| n.0),
+                        link: neigh(d.addr).map_or(0, |n| n.1),
                     })
                 })
                 .collect::<Vec<_>>();
+            for d in dests.iter().filter(|d| d.fwd == FwdMethod::Nat) {
+                snap.nat_reals.insert((svc.key.proto.number(), d.addr, d.port));
+            }
             for (di, d) in dests.iter().enumerate() {
                 snap.slots[usize::from(d.slot)] = SlotPos {
                     owner: d.id,
@@ -196,6 +207,19 @@ impl Snapshot {
             });
         }
         snap
+    }
+
+    /// Return whether (protocol, address, port) is a NAT real server, whose
+    /// packets are replies to be translated back.
+    #[inline]
+    pub fn is_nat_real(&self, proto: u8, addr: u32, port: u16) -> bool {
+        self.nat_reals.contains(&(proto, addr, port))
+    }
+
+    /// Return the (protocol, RIP, port) of every NAT real server, for the
+    /// steering program.
+    pub fn nat_real_keys(&self) -> Vec<(u8, u32, u16)> {
+        self.nat_reals.iter().copied().collect()
     }
 
     /// Return the index of the service for (protocol, VIP, port).

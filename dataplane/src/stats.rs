@@ -141,6 +141,10 @@ pub struct DestCounters {
     pub in_pkts: Counter,
     /// Bytes forwarded.
     pub in_bytes: Counter,
+    /// Reply packets translated back (NAT).
+    pub out_pkts: Counter,
+    /// Reply bytes translated back (NAT).
+    pub out_bytes: Counter,
     /// 1 while over the upper threshold (IPVS `IP_VS_DEST_F_OVERLOAD`).
     pub overloaded: Counter,
 }

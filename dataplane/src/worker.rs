@@ -7,6 +7,7 @@
 //! Time is read once per batch and passed in as `now`.
 
 use crate::fwd::dr;
+use crate::fwd::nat::{self, Side};
 use crate::snapshot::{DestSnap, Snapshot, SvcSnap, Update};
 use crate::stats::{Reason, WorkerStats};
 use crate::wire::{ETHERTYPE_IPV4, Ethernet, Ipv4, PROTO_TCP, PROTO_UDP, Tcp, Udp};
@@ -21,17 +22,18 @@ use std::time::Instant;
 /// What to do with a frame after [`Forwarder::handle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Send it (rewritten in place) on the same socket.
-    Tx,
+    /// Send it (rewritten in place) out of this link (interface index).
+    Tx(u8),
     /// Drop it; the reason was counted.
     Drop(Reason),
 }
 
 /// A source and sink of frames: AF_XDP rings in the daemon, memory in tests.
 pub trait PacketIo {
-    /// Receive one batch, let `f` rewrite each frame in place, send those it
-    /// returns [`Verdict::Tx`] for and recycle the rest.
-    fn poll(&mut self, f: impl FnMut(&mut [u8]) -> Verdict) -> Batch;
+    /// Receive one batch, let `f` rewrite each frame in place (it is told
+    /// the link the frame came in on), send those it returns [`Verdict::Tx`]
+    /// for out of the link it names, and recycle the rest.
+    fn poll(&mut self, f: impl FnMut(&mut [u8], u8) -> Verdict) -> Batch;
 }
 
 /// What one [`PacketIo::poll`] did.
@@ -60,6 +62,10 @@ pub struct Parsed {
     pub dport: u16,
     /// TCP flags (all false for UDP).
     pub flags: TcpFlags,
+    /// Offset of the TCP/UDP header in the frame.
+    pub l4: usize,
+    /// Source MAC.
+    pub src_mac: [u8; 6],
 }
 
 /// Check and read a frame's Ethernet, IPv4 and TCP/UDP headers.
@@ -112,6 +118,8 @@ pub fn parse(frame: &[u8]) -> Result<Parsed, Reason> {
     };
     Ok(Parsed {
         proto,
+        l4: Ethernet::<&[u8]>::HEADER_LEN + hlen,
+        src_mac: eth.src(),
         src: ip.src(),
         dst: ip.dst(),
         sport,
@@ -245,12 +253,19 @@ impl Forwarder {
             .sweep(now, budget, |_, conn| release(stats, snap, scheds, conn));
     }
 
-    /// Decide on one frame and rewrite it in place.
+    /// Decide on one frame that came in on link `ingress` and rewrite it in
+    /// place.
     #[inline]
-    pub fn handle(&mut self, frame: &mut [u8], now: u32) -> Verdict {
+    pub fn handle(&mut self, frame: &mut [u8], ingress: u8, now: u32) -> Verdict {
         self.stats.rx.add(1);
-        match self.forward(frame, now) {
-            Ok(()) => Verdict::Tx,
+        let p = parse(frame);
+        let out = p.and_then(|p| match self.update.snap.service(p.proto, p.dst, p.dport) {
+            Some(si) => self.inbound(frame, &p, si, ingress, now),
+            None if self.update.snap.is_nat_real(p.proto, p.src, p.sport) => self.outbound(frame, &p, now),
+            None => Err(Reason::NoService),
+        });
+        match out {
+            Ok(link) => Verdict::Tx(link),
             Err(reason) => {
                 self.stats.count_drops(reason, 1);
                 Verdict::Drop(reason)
@@ -258,10 +273,17 @@ impl Forwarder {
         }
     }
 
-    fn forward(&mut self, frame: &mut [u8], now: u32) -> Result<(), Reason> {
-        let p = parse(frame)?;
+    /// Client → server: find or schedule the connection, then forward by the
+    /// server's method. Return the egress link.
+    fn inbound(
+        &mut self,
+        frame: &mut [u8],
+        p: &Parsed,
+        si: usize,
+        ingress: u8,
+        now: u32,
+    ) -> Result<u8, Reason> {
         let snap = &self.update.snap;
-        let si = snap.service(p.proto, p.dst, p.dport).ok_or(Reason::NoService)?;
         let key = FlowKey {
             proto: p.proto,
             cip: p.src,
@@ -328,9 +350,17 @@ impl Forwarder {
                 slot: d.slot,
                 state,
                 expires: now.wrapping_add(self.timeouts.of(state)),
+                client_mac: p.src_mac,
+                client_link: ingress,
             };
+            // NAT replies come back from RIP:rport to CIP:cport.
+            let reply = (d.fwd == FwdMethod::Nat).then_some(FlowKey {
+                vip: d.addr,
+                vport: d.port,
+                ..key
+            });
             stats.dest(d.slot).conns.add(1);
-            match self.table.insert(key, conn) {
+            match self.table.insert(key, reply, conn) {
                 Ok(_) => {
                     stats.conns.add(1);
                     count(stats, &conn);
@@ -345,14 +375,56 @@ impl Forwarder {
         };
         let d = &snap.services[si].dests[di];
         let mac = d.mac.ok_or(Reason::NoNeighbour)?;
+        let link_mac = *snap
+            .link_macs
+            .get(usize::from(d.link))
+            .ok_or(Reason::NoNeighbour)?;
         match d.fwd {
-            FwdMethod::Dr => dr::rewrite(frame, snap.director_mac, mac),
-            FwdMethod::Nat | FwdMethod::Tun => return Err(Reason::UnsupportedMethod),
+            FwdMethod::Dr => dr::rewrite(frame, link_mac, mac),
+            FwdMethod::Nat => {
+                nat::rewrite(frame, p.l4, p.proto, Side::Dst, d.addr, d.port);
+                dr::rewrite(frame, link_mac, mac);
+            }
+            FwdMethod::Tun => return Err(Reason::UnsupportedMethod),
         }
         let c = stats.dest(d.slot);
         c.in_pkts.add(1);
         c.in_bytes.add(frame.len() as u64);
-        Ok(())
+        Ok(d.link)
+    }
+
+    /// Server → client, NAT only: the reply of a known connection gets the
+    /// VIP:vport back as its source and goes to the client's MAC, out of the
+    /// link the client came in on.
+    fn outbound(&mut self, frame: &mut [u8], p: &Parsed, now: u32) -> Result<u8, Reason> {
+        let reply = FlowKey {
+            proto: p.proto,
+            cip: p.dst,
+            cport: p.dport,
+            vip: p.src,
+            vport: p.sport,
+        };
+        let (key, conn) = self.table.get_reply_mut(&reply).ok_or(Reason::NoConnection)?;
+        // The reply keeps the connection alive; a RST from the server ends it.
+        if p.flags.rst && conn.state != ConnState::Close {
+            uncount(&self.stats, conn);
+            conn.state = ConnState::Close;
+            count(&self.stats, conn);
+        }
+        conn.expires = conn.expires.max(now.wrapping_add(self.timeouts.of(conn.state)));
+        let (link, client_mac, slot) = (conn.client_link, conn.client_mac, conn.slot);
+        let link_mac = *self
+            .update
+            .snap
+            .link_macs
+            .get(usize::from(link))
+            .ok_or(Reason::NoNeighbour)?;
+        nat::rewrite(frame, p.l4, p.proto, Side::Src, key.vip, key.vport);
+        dr::rewrite(frame, link_mac, client_mac);
+        let c = self.stats.dest(slot);
+        c.out_pkts.add(1);
+        c.out_bytes.add(frame.len() as u64);
+        Ok(link)
     }
 }
 
@@ -440,7 +512,7 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
             }
         }
         let now = epoch.elapsed().as_secs() as u32;
-        let b = io.poll(|frame| fwd.handle(frame, now));
+        let b = io.poll(|frame, ingress| fwd.handle(frame, ingress, now));
         let stats = fwd.stats();
         stats.tx.add(b.tx as u64);
         stats.count_drops(Reason::TxFull, b.tx_full as u64);

@@ -21,8 +21,8 @@ fn forwarding_allocates_nothing() {
     .unwrap();
     let mut slots = SlotMap::default();
     slots.assign(&rules).unwrap();
-    let snap = Snapshot::build(1, [2, 0, 0, 0, 0, 1], &rules, &slots, |_| {
-        Some([2, 0, 0, 0, 0, 2])
+    let snap = Snapshot::build(1, vec![[2, 0, 0, 0, 0, 1]], &rules, &slots, |_| {
+        Some(([2, 0, 0, 0, 0, 2], 0))
     });
     let mut fwd = Forwarder::new(Update::new(Arc::new(snap)), 512, Arc::new(WorkerStats::default()));
     let mut frames: Vec<([u8; 64], [u8; 64])> = (0..2000).map(|p| (frame(p, 0x02), frame(p, 0x10))).collect();
@@ -34,9 +34,9 @@ fn forwarding_allocates_nothing() {
             // The table holds 512 and established entries live 900 s: later
             // SYNs find it full and are forwarded without an entry.
             let now = round as u32;
-            tx += usize::from(fwd.handle(syn, now) == Verdict::Tx);
-            tx += usize::from(fwd.handle(ack, now) == Verdict::Tx);
-            assert!(matches!(fwd.handle(&mut junk, now), Verdict::Drop(_)));
+            tx += usize::from(fwd.handle(syn, 0, now) == Verdict::Tx(0));
+            tx += usize::from(fwd.handle(ack, 0, now) == Verdict::Tx(0));
+            assert!(matches!(fwd.handle(&mut junk, 0, now), Verdict::Drop(_)));
             fwd.expire(now, 64);
         }
     });

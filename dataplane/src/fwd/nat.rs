@@ -38,7 +38,10 @@ pub fn rewrite(frame: &mut [u8], l4: usize, proto: u8, side: Side, addr: u32, po
     let new_addr = addr.to_be_bytes();
     for half in 0..2 {
         let at = addr_at + 2 * half;
-        let (old, new) = (word(frame, at), u16::from_be_bytes([new_addr[2 * half], new_addr[2 * half + 1]]));
+        let (old, new) = (
+            word(frame, at),
+            u16::from_be_bytes([new_addr[2 * half], new_addr[2 * half + 1]]),
+        );
         adjust(frame, IP_CSUM, old, new);
         if let Some(c) = csum_at {
             adjust(frame, c, old, new);
@@ -92,7 +95,9 @@ mod tests {
         let b = PacketBuilder::ethernet2([2; 6], [4; 6]).ipv4(src, dst, 64);
         let mut v = Vec::new();
         if udp {
-            b.udp(r.next() as u16, r.next() as u16).write(&mut v, &payload).unwrap();
+            b.udp(r.next() as u16, r.next() as u16)
+                .write(&mut v, &payload)
+                .unwrap();
         } else {
             b.tcp(r.next() as u16, r.next() as u16, r.next() as u32, 1000)
                 .ack(r.next() as u32)
@@ -106,14 +111,23 @@ mod tests {
     /// checksums are computed in full; compare with ours.
     fn recomputed(frame: &[u8]) -> Vec<u8> {
         let p = SlicedPacket::from_ethernet(frame).unwrap();
-        let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+        let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else {
+            panic!()
+        };
         let h = ip.header();
         let b = PacketBuilder::ethernet2([2; 6], [4; 6]).ipv4(h.source(), h.destination(), h.ttl());
         let mut v = Vec::new();
         match p.transport.unwrap() {
-            TransportSlice::Udp(u) => b.udp(u.source_port(), u.destination_port()).write(&mut v, u.payload()),
+            TransportSlice::Udp(u) => b
+                .udp(u.source_port(), u.destination_port())
+                .write(&mut v, u.payload()),
             TransportSlice::Tcp(t) => b
-                .tcp(t.source_port(), t.destination_port(), t.sequence_number(), t.window_size())
+                .tcp(
+                    t.source_port(),
+                    t.destination_port(),
+                    t.sequence_number(),
+                    t.window_size(),
+                )
                 .ack(t.acknowledgment_number())
                 .write(&mut v, t.payload()),
             _ => panic!(),
@@ -129,7 +143,14 @@ mod tests {
             let udp = i % 2 == 1;
             let mut f = packet(&mut r, udp);
             let side = if i % 3 == 0 { Side::Src } else { Side::Dst };
-            rewrite(&mut f, 34, if udp { PROTO_UDP } else { PROTO_TCP }, side, r.next() as u32, r.next() as u16);
+            rewrite(
+                &mut f,
+                34,
+                if udp { PROTO_UDP } else { PROTO_TCP },
+                side,
+                r.next() as u32,
+                r.next() as u16,
+            );
             assert_eq!(f, recomputed(&f), "packet {i}");
         }
     }

@@ -18,17 +18,23 @@ fn rules(lines: &[&str]) -> Rules {
     Rules::from_commands("test", &lines.join("\n")).unwrap()
 }
 
-fn neigh(a: Ipv4Addr) -> Option<[u8; 6]> {
+fn neigh(a: Ipv4Addr) -> Option<([u8; 6], u8)> {
     match a.octets() {
-        [10, 0, 0, 11] => Some(RS1_MAC),
-        [10, 0, 0, 12] => Some(RS2_MAC),
+        [10, 0, 0, 11] => Some((RS1_MAC, 0)),
+        [10, 0, 0, 12] => Some((RS2_MAC, 0)),
         _ => None,
     }
 }
 
 fn update(r: &Rules, slots: &mut SlotMap, version: u64) -> Update {
     slots.assign(r).unwrap();
-    Update::new(Arc::new(Snapshot::build(version, DIRECTOR_MAC, r, slots, neigh)))
+    Update::new(Arc::new(Snapshot::build(
+        version,
+        vec![DIRECTOR_MAC],
+        r,
+        slots,
+        neigh,
+    )))
 }
 
 const TWO_RS: &[&str] = &[
@@ -115,7 +121,7 @@ fn udp(cport: u16, dport: u16) -> Vec<u8> {
 /// Run one frame through; return the verdict and the rewritten frame.
 fn send(f: &mut Forwarder, frame: &[u8], now: u32) -> (Verdict, Vec<u8>) {
     let mut buf = frame.to_vec();
-    let v = f.handle(&mut buf, now);
+    let v = f.handle(&mut buf, 0, now);
     (v, buf)
 }
 
@@ -131,7 +137,7 @@ fn dr_rewrites_macs_and_nothing_else() {
     let (mut f, _) = forwarder(TWO_RS);
     let input = tcp(40000, 80, Seg::Syn);
     let (v, out) = send(&mut f, &input, 0);
-    assert_eq!(v, Verdict::Tx);
+    assert_eq!(v, Verdict::Tx(0));
     let p = SlicedPacket::from_ethernet(&out).unwrap();
     let Some(etherparse::LinkSlice::Ethernet2(e)) = p.link else {
         panic!()
@@ -149,12 +155,12 @@ fn rr_spreads_connections_and_each_connection_sticks() {
     let mut seen = Vec::new();
     for cport in 40000..40010 {
         let (v, out) = send(&mut f, &tcp(cport, 80, Seg::Syn), 0);
-        assert_eq!(v, Verdict::Tx);
+        assert_eq!(v, Verdict::Tx(0));
         let rs = dst_mac(&out);
         seen.push(rs);
         for seg in [Seg::Ack, Seg::Ack, Seg::Fin] {
             let (v, out) = send(&mut f, &tcp(cport, 80, seg), 1);
-            assert_eq!(v, Verdict::Tx);
+            assert_eq!(v, Verdict::Tx(0));
             assert_eq!(dst_mac(&out), rs, "a connection changed server");
         }
     }
@@ -168,7 +174,7 @@ fn udp_is_forwarded_and_sticks() {
     let (mut f, _) = forwarder(TWO_RS);
     for _ in 0..3 {
         let (v, out) = send(&mut f, &udp(5353, 53), 0);
-        assert_eq!(v, Verdict::Tx);
+        assert_eq!(v, Verdict::Tx(0));
         assert_eq!(dst_mac(&out), RS1_MAC);
     }
     assert_eq!(f.table().len(), 1);
@@ -216,7 +222,7 @@ fn quiesced_server_keeps_its_connections_but_takes_no_new_ones() {
     let old = l.change("-e -t 10.0.0.100:80 -r 10.0.0.11:80 -w 0");
     assert_eq!(old.snap.version, 1);
     let (v, out) = send(&mut l.f, &tcp(40000, 80, Seg::Ack), 1);
-    assert_eq!((v, dst_mac(&out)), (Verdict::Tx, RS1_MAC));
+    assert_eq!((v, dst_mac(&out)), (Verdict::Tx(0), RS1_MAC));
     for cport in 40001..40005 {
         let (_, out) = send(&mut l.f, &tcp(cport, 80, Seg::Syn), 1);
         assert_eq!(dst_mac(&out), RS2_MAC);
@@ -384,7 +390,7 @@ fn malformed_frames_are_counted_per_reason() {
         assert_eq!(f.stats().drops(reason), want, "{}", reason.name());
     }
     // The well-formed frame the cases were cut from is forwarded.
-    assert_eq!(send(&mut f, &good, 0).0, Verdict::Tx);
+    assert_eq!(send(&mut f, &good, 0).0, Verdict::Tx(0));
 }
 
 #[test]
@@ -425,11 +431,11 @@ struct MemIo {
 }
 
 impl PacketIo for MemIo {
-    fn poll(&mut self, mut f: impl FnMut(&mut [u8]) -> Verdict) -> Batch {
+    fn poll(&mut self, mut f: impl FnMut(&mut [u8], u8) -> Verdict) -> Batch {
         let mut b = Batch::default();
         for mut frame in self.input.drain(..) {
             b.rx += 1;
-            if f(&mut frame) == Verdict::Tx {
+            if f(&mut frame, 0) == Verdict::Tx(0) {
                 b.tx += 1;
                 self.output.push(frame);
             }

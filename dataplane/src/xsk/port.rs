@@ -50,20 +50,28 @@ impl Default for PortConfig {
     }
 }
 
-/// One AF_XDP socket with its UMEM and four rings.
+/// One worker's AF_XDP sockets: one per interface (link), all on the same
+/// queue and sharing one UMEM, so a frame received on one link is sent on
+/// another without a copy (NAT and DR on a two-armed director).
 pub struct Port {
     // Field order is drop order: rings before the UMEM they point into.
+    links: Vec<Link>,
+    umem: Umem,
+    /// Scratch descriptors for one batch; sized once, never grown.
+    rx_descs: Vec<FrameDesc>,
+    comp_descs: Vec<FrameDesc>,
+    /// Frames owned by us and not yet back on a fill ring.
+    spare: Vec<FrameDesc>,
+}
+
+/// The four rings of one socket.
+struct Link {
     tx: TxQueue,
     rx: RxQueue,
     fq: FillQueue,
     cq: CompQueue,
-    umem: Umem,
-    /// Scratch descriptors for one batch; sized once, never grown.
-    rx_descs: Vec<FrameDesc>,
+    /// Frames to send on this link this batch.
     tx_descs: Vec<FrameDesc>,
-    comp_descs: Vec<FrameDesc>,
-    /// Frames owned by us and not yet back on the fill ring.
-    spare: Vec<FrameDesc>,
     /// Frames on the TX ring whose completion we have not seen.
     in_flight: usize,
 }
@@ -71,8 +79,7 @@ pub struct Port {
 impl std::fmt::Debug for Port {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Port")
-            .field("fd", &self.fd())
-            .field("in_flight", &self.in_flight)
+            .field("fds", &self.fds())
             .finish_non_exhaustive()
     }
 }
@@ -82,17 +89,19 @@ fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
 }
 
 impl Port {
-    /// Bind a socket to `ifname` queue `queue`. The caller's steering program
-    /// must redirect to it (see [`crate::xsk::Steer::set_socket`]): libxdp's
-    /// own program is never loaded.
+    /// Bind a socket to queue `queue` of each interface in `ifnames`, all on
+    /// one UMEM. The caller's steering program must redirect to them (see
+    /// [`crate::xsk::Steer::set_socket`]): libxdp's own program is never
+    /// loaded.
     ///
     /// # Errors
     /// UMEM or socket creation failed (no AF_XDP, no such queue, memlock).
-    pub fn open(ifname: &str, queue: u32, cfg: &PortConfig) -> io::Result<Self> {
+    pub fn open(ifnames: &[String], queue: u32, cfg: &PortConfig) -> io::Result<Self> {
         let q = |n: u32| QueueSize::new(n).map_err(|e| err("ring size", e));
+        let ring = cfg.frames.next_power_of_two();
         let umem_cfg = UmemConfig::builder()
-            .fill_queue_size(q(cfg.frames.next_power_of_two())?)
-            .comp_queue_size(q(cfg.frames.next_power_of_two())?)
+            .fill_queue_size(q(ring)?)
+            .comp_queue_size(q(ring)?)
             .build()
             .map_err(|e| err("UMEM config", e))?;
         let count = cfg.frames.try_into().map_err(|e| err("frame count", e))?;
@@ -109,91 +118,112 @@ impl Port {
             .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
             .bind_flags(bind)
             .build();
-        let iface = ifname.parse().map_err(|e| err("interface name", e))?;
-        // SAFETY: this UMEM is new and not shared, so the (interface, queue)
-        // pair is bound from it once; INHIBIT_PROG_LOAD is set regardless.
-        let socket = unsafe { Socket::new(sock_cfg, &umem, &iface, queue) };
-        let (tx, rx, rings) = socket.map_err(|e| {
-            let cause = std::error::Error::source(&e).map_or(String::new(), |c| format!(": {c}"));
-            io::Error::other(format!("AF_XDP socket on {ifname} queue {queue}: {e}{cause}"))
-        })?;
-        let (mut fq, cq) = rings.ok_or_else(|| io::Error::other("UMEM returned no fill/completion ring"))?;
-        // SAFETY: every descriptor comes from this UMEM and none is on any
-        // ring yet; each is handed to the fill ring once.
-        let filled = unsafe { fq.produce(&frames) };
+        let mut links = Vec::with_capacity(ifnames.len());
+        for ifname in ifnames {
+            let iface = ifname.parse().map_err(|e| err("interface name", e))?;
+            // SAFETY: each (interface, queue) pair is bound once from this
+            // UMEM, and INHIBIT_PROG_LOAD is set, as sharing a UMEM requires.
+            let socket = unsafe { Socket::new(sock_cfg, &umem, &iface, queue) };
+            let (tx, rx, rings) = socket.map_err(|e| {
+                let cause = std::error::Error::source(&e).map_or(String::new(), |c| format!(": {c}"));
+                io::Error::other(format!("AF_XDP socket on {ifname} queue {queue}: {e}{cause}"))
+            })?;
+            let (fq, cq) = rings.ok_or_else(|| io::Error::other("UMEM returned no fill/completion ring"))?;
+            links.push(Link {
+                tx,
+                rx,
+                fq,
+                cq,
+                tx_descs: Vec::with_capacity(cfg.batch * ifnames.len()),
+                in_flight: 0,
+            });
+        }
         // `spare` can hold every frame, so pushing to it never allocates.
         let mut spare = Vec::with_capacity(frames.len());
-        spare.extend_from_slice(&frames[filled..]);
-        Ok(Self {
-            tx,
-            rx,
-            fq,
-            cq,
+        spare.extend_from_slice(&frames);
+        let mut port = Self {
+            links,
             umem,
             rx_descs: vec![FrameDesc::default(); cfg.batch],
-            tx_descs: Vec::with_capacity(cfg.batch),
-            comp_descs: vec![FrameDesc::default(); cfg.ring as usize],
+            comp_descs: vec![FrameDesc::default(); ring as usize],
             spare,
-            in_flight: 0,
-        })
+        };
+        port.refill();
+        Ok(port)
     }
 
-    /// Return the socket's file descriptor (for the XSKMAP).
-    pub fn fd(&self) -> RawFd {
-        self.rx.fd().as_raw_fd()
+    /// Return each link's socket file descriptor (for the XSKMAP).
+    pub fn fds(&self) -> Vec<RawFd> {
+        self.links.iter().map(|l| l.rx.fd().as_raw_fd()).collect()
     }
 
-    /// Move completed TX frames, and spare ones, back to the fill ring.
-    fn recycle(&mut self) {
-        // SAFETY: the completion ring hands back frames of this UMEM that the
-        // kernel has finished sending; we own them from here on.
-        let n = unsafe { self.cq.consume(&mut self.comp_descs) };
-        self.in_flight -= n.min(self.in_flight);
-        self.spare.extend_from_slice(&self.comp_descs[..n]);
-        if !self.spare.is_empty() {
-            // SAFETY: frames in `spare` are ours (from RX drops or completions)
-            // and are on no ring; produce() takes a prefix, which we forget.
-            let k = unsafe { self.fq.produce(&self.spare) };
-            self.spare.drain(..k);
+    /// Hand spare frames to the fill rings, an even share to each link.
+    fn refill(&mut self) {
+        let share = self.spare.len().div_ceil(self.links.len().max(1));
+        for link in &mut self.links {
+            let from = self.spare.len().saturating_sub(share);
+            // SAFETY: frames in `spare` are ours (from RX drops, completions
+            // or the start) and on no ring; produce() takes a prefix of the
+            // slice, which we then remove from `spare`.
+            let k = unsafe { link.fq.produce(&self.spare[from..]) };
+            self.spare.drain(from..from + k);
         }
+    }
+
+    /// Move completed TX frames back to the fill rings.
+    fn recycle(&mut self) {
+        for link in &mut self.links {
+            // SAFETY: the completion ring hands back frames of this UMEM that
+            // the kernel has finished sending; we own them from here on.
+            let n = unsafe { link.cq.consume(&mut self.comp_descs) };
+            link.in_flight -= n.min(link.in_flight);
+            self.spare.extend_from_slice(&self.comp_descs[..n]);
+        }
+        self.refill();
     }
 }
 
 impl PacketIo for Port {
-    fn poll(&mut self, mut f: impl FnMut(&mut [u8]) -> Verdict) -> Batch {
+    fn poll(&mut self, mut f: impl FnMut(&mut [u8], u8) -> Verdict) -> Batch {
         self.recycle();
-        // SAFETY: descriptors filled by the RX ring name frames of this UMEM
-        // that the kernel has handed to us.
-        let n = unsafe { self.rx.consume(&mut self.rx_descs) };
-        let mut b = Batch {
-            rx: n,
-            ..Batch::default()
-        };
-        self.tx_descs.clear();
-        for desc in &mut self.rx_descs[..n] {
-            // SAFETY: we own this frame until it goes on the TX or fill ring,
-            // and no other reference to it exists during this call.
-            let mut data = unsafe { self.umem.data_mut(desc) };
-            match f(data.contents_mut()) {
-                Verdict::Tx => self.tx_descs.push(*desc),
-                Verdict::Drop(_) => self.spare.push(*desc),
+        let mut b = Batch::default();
+        let nlinks = self.links.len();
+        for l in 0..nlinks {
+            // SAFETY: descriptors filled by the RX ring name frames of this
+            // UMEM that the kernel has handed to us.
+            let n = unsafe { self.links[l].rx.consume(&mut self.rx_descs) };
+            b.rx += n;
+            for desc in &mut self.rx_descs[..n] {
+                // SAFETY: we own this frame until it goes on a TX or fill
+                // ring, and no other reference to it exists during this call.
+                let mut data = unsafe { self.umem.data_mut(desc) };
+                match f(data.contents_mut(), l as u8) {
+                    Verdict::Tx(out) if usize::from(out) < nlinks => {
+                        self.links[usize::from(out)].tx_descs.push(*desc)
+                    }
+                    _ => self.spare.push(*desc),
+                }
             }
         }
-        if !self.tx_descs.is_empty() {
-            // SAFETY: each descriptor is a frame we own, rewritten in place;
-            // it is put on the TX ring once and not touched until completion.
-            let k = unsafe { self.tx.produce(&self.tx_descs) };
-            self.in_flight += k;
-            b.tx = k;
-            b.tx_full = self.tx_descs.len() - k;
-            self.spare.extend_from_slice(&self.tx_descs[k..]);
-        }
-        // Copy mode sends only from sendto(): kick once per batch, and only
-        // when frames wait and the kernel asked for a wakeup.
-        if self.in_flight > 0 && self.tx.needs_wakeup() {
-            let _ = self.tx.wakeup();
-        } else if n == 0 && self.fq.needs_wakeup() {
-            let _ = self.fq.wakeup(self.rx.fd_mut(), 0);
+        for link in &mut self.links {
+            if !link.tx_descs.is_empty() {
+                // SAFETY: each descriptor is a frame we own, rewritten in
+                // place; it goes on one TX ring once and is not touched until
+                // its completion.
+                let k = unsafe { link.tx.produce(&link.tx_descs) };
+                link.in_flight += k;
+                b.tx += k;
+                b.tx_full += link.tx_descs.len() - k;
+                self.spare.extend_from_slice(&link.tx_descs[k..]);
+                link.tx_descs.clear();
+            }
+            // Copy mode sends only from sendto(): kick once per batch, and
+            // only when frames wait and the kernel asked for a wakeup.
+            if link.in_flight > 0 && link.tx.needs_wakeup() {
+                let _ = link.tx.wakeup();
+            } else if b.rx == 0 && link.fq.needs_wakeup() {
+                let _ = link.fq.wakeup(link.rx.fd_mut(), 0);
+            }
         }
         b
     }

@@ -25,15 +25,22 @@ struct SvcKey {
     pad: u8,
 }
 
-/// The steering program, loaded and attached to one interface.
+/// Queues per link in the XSKMAP; must match `MAX_QUEUES` in steer.bpf.c.
+pub const MAX_QUEUES: u32 = 64;
+/// Links (interfaces) the program serves; must match `MAX_LINKS`.
+pub const MAX_LINKS: usize = 4;
+
+/// The steering program, loaded and attached to the director's interfaces.
 pub struct Steer {
     obj: NonNull<bpf::bpf_object>,
-    link: NonNull<bpf::bpf_link>,
+    links: Vec<NonNull<bpf::bpf_link>>,
     services_fd: RawFd,
     vips_fd: RawFd,
+    reals_fd: RawFd,
     xsks_fd: RawFd,
     services: HashSet<SvcKey>,
     vips: HashSet<u32>,
+    reals: HashSet<SvcKey>,
 }
 
 impl std::fmt::Debug for Steer {
@@ -58,12 +65,16 @@ fn check(rc: i32, what: &str) -> io::Result<()> {
 }
 
 impl Steer {
-    /// Load the program and attach it to interface `ifindex`.
+    /// Load the program and attach it to each interface of `ifindexes`
+    /// (link 0, 1, … in that order).
     ///
     /// # Errors
     /// The kernel refused the program or the attach (another XDP program
-    /// attached, no BPF permission).
-    pub fn attach(ifindex: u32) -> io::Result<Self> {
+    /// attached, no BPF permission), or too many interfaces.
+    pub fn attach(ifindexes: &[u32]) -> io::Result<Self> {
+        if ifindexes.is_empty() || ifindexes.len() > MAX_LINKS {
+            return Err(io::Error::other(format!("between 1 and {MAX_LINKS} interfaces")));
+        }
         // SAFETY: OBJECT is a 'static buffer, valid for as long as libbpf may
         // read it; NULL options ask for the defaults.
         let obj =
@@ -87,35 +98,55 @@ impl Steer {
                 Ok(fd)
             }
         };
-        let (services_fd, vips_fd, xsks_fd) =
-            (|| Ok::<_, io::Error>((map_fd(c"services")?, map_fd(c"vips")?, map_fd(c"xsks")?)))()
-                .map_err(close)?;
+        let (services_fd, vips_fd, reals_fd, links_fd, xsks_fd) = (|| {
+            Ok::<_, io::Error>((
+                map_fd(c"services")?,
+                map_fd(c"vips")?,
+                map_fd(c"reals")?,
+                map_fd(c"links")?,
+                map_fd(c"xsks")?,
+            ))
+        })()
+        .map_err(close)?;
         // SAFETY: `obj` is loaded; the name is NUL-terminated.
         let prog = unsafe { bpf::bpf_object__find_program_by_name(obj.as_ptr(), c"steer".as_ptr()) };
         if prog.is_null() {
             return Err(close(io::Error::other("steering program has no function steer")));
         }
-        // SAFETY: `prog` belongs to the loaded `obj`, which outlives the link
-        // (Drop destroys the link first).
-        let link = unsafe { bpf::bpf_program__attach_xdp(prog, ifindex as i32) };
-        let link = NonNull::new(link)
-            .ok_or_else(|| close(last_err("attach XDP program (is another one attached?)")))?;
-        Ok(Self {
+        let mut steer = Self {
             obj,
-            link,
+            links: Vec::new(),
             services_fd,
             vips_fd,
+            reals_fd,
             xsks_fd,
             services: HashSet::new(),
             vips: HashSet::new(),
-        })
+            reals: HashSet::new(),
+        };
+        for (n, &ifindex) in ifindexes.iter().enumerate() {
+            map_update(links_fd, &ifindex, &(n as u32), "register interface")?;
+            // SAFETY: `prog` belongs to the loaded `obj`, which outlives the
+            // link (Drop destroys the links first).
+            let link = unsafe { bpf::bpf_program__attach_xdp(prog, ifindex as i32) };
+            let link = NonNull::new(link)
+                .ok_or_else(|| last_err("attach XDP program (is another one attached?)"))?;
+            steer.links.push(link);
+        }
+        Ok(steer)
     }
 
-    /// Point queue `queue` at the AF_XDP socket `fd`.
+    /// Point queue `queue` of link `link` at the AF_XDP socket `fd`.
     ///
     /// # Errors
-    /// The map update failed (queue index past the map size).
-    pub fn set_socket(&mut self, queue: u32, fd: RawFd) -> io::Result<()> {
+    /// The map update failed, or the queue is past [`MAX_QUEUES`].
+    pub fn set_socket(&mut self, link: usize, queue: u32, fd: RawFd) -> io::Result<()> {
+        if queue >= MAX_QUEUES {
+            return Err(io::Error::other(format!(
+                "queue {queue}: at most {MAX_QUEUES} queues"
+            )));
+        }
+        let queue = link as u32 * MAX_QUEUES + queue;
         map_update(
             self.xsks_fd,
             &queue,
@@ -124,22 +155,37 @@ impl Steer {
         )
     }
 
-    /// Steer exactly these (protocol, VIP, port) services (host order) to the
+    /// Steer exactly these (protocol, VIP, port) services and replies from
+    /// these (protocol, RIP, port) NAT real servers (host order) to the
     /// sockets; everything else passes to the kernel.
     ///
     /// # Errors
     /// A map update failed; the maps may then hold part of the change, which
     /// the next call completes.
-    pub fn set_services(&mut self, services: &[(u8, u32, u16)]) -> io::Result<()> {
-        let want: HashSet<SvcKey> = services
-            .iter()
-            .map(|&(proto, vip, port)| SvcKey {
-                addr_be: vip.to_be(),
-                port_be: port.to_be(),
-                proto,
-                pad: 0,
-            })
-            .collect();
+    pub fn set_services(
+        &mut self,
+        services: &[(u8, u32, u16)],
+        nat_reals: &[(u8, u32, u16)],
+    ) -> io::Result<()> {
+        let keys = |list: &[(u8, u32, u16)]| -> HashSet<SvcKey> {
+            list.iter()
+                .map(|&(proto, addr, port)| SvcKey {
+                    addr_be: addr.to_be(),
+                    port_be: port.to_be(),
+                    proto,
+                    pad: 0,
+                })
+                .collect()
+        };
+        let want = keys(services);
+        let want_reals = keys(nat_reals);
+        for k in want_reals.difference(&self.reals) {
+            map_update(self.reals_fd, k, &1u32, "add NAT real server")?;
+        }
+        for k in self.reals.difference(&want_reals) {
+            map_delete(self.reals_fd, k);
+        }
+        self.reals = want_reals;
         let want_vips: HashSet<u32> = want.iter().map(|k| k.addr_be).collect();
         let one = 1u32;
         // Add before removing, so a service being re-added never gaps.
@@ -183,10 +229,12 @@ fn map_delete<K>(fd: RawFd, key: &K) {
 
 impl Drop for Steer {
     fn drop(&mut self) {
-        // SAFETY: link and obj are valid and owned by self; each is freed once,
-        // the link first because it references the program.
+        // SAFETY: links and obj are valid and owned by self; each is freed
+        // once, the links first because they reference the program.
         unsafe {
-            bpf::bpf_link__destroy(self.link.as_ptr());
+            for link in &self.links {
+                bpf::bpf_link__destroy(link.as_ptr());
+            }
             bpf::bpf_object__close(self.obj.as_ptr());
         }
     }
