@@ -1,42 +1,56 @@
 #!/usr/bin/env bash
-# The built-in LVS-DR lab: network namespaces on this host, joined on one L2
-# segment by a bridge in its own namespace (the lab's switch).
+# The built-in LVS lab: network namespaces on this host joined by bridges,
+# each bridge in a namespace of its own (the lab's switches).
 #
-#   client 10.99.0.2 ──┐
-#   director 10.99.0.10 (+ VIP 10.99.0.100) ──┤ bridge (ns LAB-sw)
-#   rs1 10.99.0.11 (VIP on lo) ──┤
-#   rs2 10.99.0.12 (VIP on lo) ──┘
+# DR (the default), one L2 segment, switch LAB-sw:
+#   client 10.99.0.2, director 10.99.0.10 (+ VIP 10.99.0.100),
+#   rs1 10.99.0.11 and rs2 10.99.0.12 with the VIP on lo as /32,
+#   arp_ignore=1 and arp_announce=2, as in the LVS books.
 #
-# rs1/rs2 run an HTTP server on port 80 and a UDP responder on VIP:53 that
-# answer their own name ("server1", "server2"), and have the DR setup of the LVS books: VIP on lo as /32,
-# arp_ignore=1, arp_announce=2. Each namespace's interface is eth0.
+# NAT (LAB_KIND=nat), a two-armed director:
+#   client side, switch LAB-sw:  client 10.99.0.2, director eth0 10.99.0.10
+#                                (+ VIP 10.99.0.100)
+#   server side, switch LAB-swr: director eth1 10.98.0.1, rs1 10.98.0.11 and
+#                                rs2 10.98.0.12, whose default gateway is the
+#                                director, as in the LVS-NAT lab.
+#
+# rs1/rs2 answer their own name ("server1", "server2"): HTTP on port 80 (DR)
+# or 8080 (NAT, to show port mapping), and UDP on port 53. Each namespace's
+# interfaces are eth0 (and eth1 on a two-armed director).
 #
 # Usage: scripts/lab.sh up|down|status
-#   LAB=NAME  prefix of the namespaces (default "fvs"), so several labs can
-#             exist at once; everything the lab creates lives in LAB-* and
-#             goes away with it. Interfaces outside them are never touched.
+#   LAB=NAME       prefix of the namespaces (default "fvs"), so several labs
+#                  can exist at once; everything the lab creates lives in
+#                  LAB-* and goes away with it. Interfaces outside them are
+#                  never touched.
+#   LAB_KIND=dr|nat  topology (default dr).
 set -euo pipefail
 
 LAB="${LAB:-fvs}"
-NET=10.99.0
-VIP="$NET.100"
+KIND="${LAB_KIND:-dr}"
+VIP=10.99.0.100
 ROLES=(client dir rs1 rs2)
-declare -A ADDR=([client]=$NET.2 [dir]=$NET.10 [rs1]=$NET.11 [rs2]=$NET.12)
+SWITCHES=(sw swr)
 PY="${PYTHON:-/usr/bin/python3}"
 
 ns() { echo "$LAB-$1"; }
-in_ns() { local n; n=$(ns "$1"); shift; ip netns exec "$n" "$@"; }
+in_ns() {
+	local n
+	n=$(ns "$1")
+	shift
+	ip netns exec "$n" "$@"
+}
 have_ns() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
 
-# The real servers' HTTP server (port 80: HTTP/1.1 keep-alive, body = its
-# name) and UDP responder (VIP port 53: answers each datagram with its name,
-# from the VIP, as a DR real server must).
+# The real servers' HTTP server (HTTP/1.1 keep-alive, body = its name) and
+# UDP responder (answers each datagram with its name). Arguments: name, HTTP
+# port, UDP address (the VIP for DR: replies must come from it).
 HTTPD='
 import http.server, socket, socketserver, sys, threading
-NAME, VIP = sys.argv[1], sys.argv[2]
+NAME, PORT, UDP_ADDR = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 def udp():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((VIP, 53))
+    s.bind((UDP_ADDR, 53))
     while True:
         _, peer = s.recvfrom(2048)
         s.sendto(NAME.encode(), peer)
@@ -59,18 +73,18 @@ class H(http.server.BaseHTTPRequestHandler):
 class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-S(("0.0.0.0", 80), H).serve_forever()
+S(("0.0.0.0", PORT), H).serve_forever()
 '
 
 down() {
 	local n
-	for r in "${ROLES[@]}" sw; do
+	for r in "${ROLES[@]}" "${SWITCHES[@]}"; do
 		n=$(ns "$r")
 		have_ns "$n" || continue
 		# Stop what runs inside (HTTP servers, a daemon) before the namespace goes.
 		ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null || true
 	done
-	for r in "${ROLES[@]}" sw; do
+	for r in "${ROLES[@]}" "${SWITCHES[@]}"; do
 		n=$(ns "$r")
 		if have_ns "$n"; then
 			for _ in $(seq 1 20); do
@@ -84,51 +98,86 @@ down() {
 }
 
 wait_listening() {
-	local r=$1
+	local r=$1 port=$2
 	for _ in $(seq 1 50); do
-		in_ns "$r" ss -Hltn 'sport = :80' | grep -q LISTEN && return 0
+		in_ns "$r" ss -Hltn "sport = :$port" | grep -q LISTEN && return 0
 		sleep 0.1
 	done
 	echo "lab: HTTP server on $r did not start" >&2
 	return 1
 }
 
+# plug ROLE DEV SWITCH ADDR/LEN: a veth from ROLE's DEV to a port of SWITCH.
+plug() {
+	local r=$1 dev=$2 sw=$3 addr=$4
+	ip link add "$dev" netns "$(ns "$r")" type veth peer name "p-$r-$dev" netns "$(ns "$sw")"
+	in_ns "$sw" ip link set "p-$r-$dev" master br0 up
+	in_ns "$r" ip addr add "$addr" dev "$dev"
+	in_ns "$r" ip link set "$dev" up
+	# Frames cross the director's AF_XDP sockets as bytes: senders must
+	# write whole checksums, not leave them to an offload that veth would
+	# carry as skb metadata only.
+	in_ns "$r" ethtool -K "$dev" tx off >/dev/null 2>&1 || true
+}
+
 up() {
 	down
-	ip netns add "$(ns sw)"
-	in_ns sw ip link add br0 type bridge
-	in_ns sw ip link set br0 up
+	case "$KIND" in dr | nat) ;; *)
+		echo "lab: LAB_KIND must be dr or nat" >&2
+		exit 2
+		;;
+	esac
+	for s in "${SWITCHES[@]}"; do
+		ip netns add "$(ns "$s")"
+		in_ns "$s" ip link add br0 type bridge
+		in_ns "$s" ip link set br0 up
+	done
 	for r in "${ROLES[@]}"; do
 		ip netns add "$(ns "$r")"
-		ip link add eth0 netns "$(ns "$r")" type veth peer name "p-$r" netns "$(ns sw)"
-		in_ns sw ip link set "p-$r" master br0 up
 		in_ns "$r" ip link set lo up
-		in_ns "$r" ip addr add "${ADDR[$r]}/24" dev eth0
-		in_ns "$r" ip link set eth0 up
-		# Frames cross the director's AF_XDP socket as bytes: senders must
-		# write whole checksums, not leave them to an offload that veth
-		# would carry as skb metadata only.
-		in_ns "$r" ethtool -K eth0 tx off >/dev/null 2>&1 || true
 	done
+	plug client eth0 sw 10.99.0.2/24
+	plug dir eth0 sw 10.99.0.10/24
 	# The director answers ARP for the VIP.
 	in_ns dir ip addr add "$VIP/32" dev eth0
-	for r in rs1 rs2; do
-		in_ns "$r" ip addr add "$VIP/32" dev lo
-		for k in all eth0; do
-			in_ns "$r" sysctl -qw "net.ipv4.conf.$k.arp_ignore=1"
-			in_ns "$r" sysctl -qw "net.ipv4.conf.$k.arp_announce=2"
+	local port
+	if [ "$KIND" = dr ]; then
+		port=80
+		plug rs1 eth0 sw 10.99.0.11/24
+		plug rs2 eth0 sw 10.99.0.12/24
+		for r in rs1 rs2; do
+			in_ns "$r" ip addr add "$VIP/32" dev lo
+			for k in all eth0; do
+				in_ns "$r" sysctl -qw "net.ipv4.conf.$k.arp_ignore=1"
+				in_ns "$r" sysctl -qw "net.ipv4.conf.$k.arp_announce=2"
+			done
 		done
-		name="server${r#rs}"
-		in_ns "$r" setsid "$PY" -c "$HTTPD" "$name" "$VIP" </dev/null >/dev/null 2>&1 &
+	else
+		port=8080
+		plug dir eth1 swr 10.98.0.1/24
+		plug rs1 eth0 swr 10.98.0.11/24
+		plug rs2 eth0 swr 10.98.0.12/24
+		for r in rs1 rs2; do
+			in_ns "$r" ip route add default via 10.98.0.1
+		done
+	fi
+	for r in rs1 rs2; do
+		local udp_addr=0.0.0.0
+		[ "$KIND" = dr ] && udp_addr=$VIP
+		in_ns "$r" setsid "$PY" -c "$HTTPD" "server${r#rs}" "$port" "$udp_addr" </dev/null >/dev/null 2>&1 &
 	done
-	wait_listening rs1
-	wait_listening rs2
-	echo "lab $LAB up: client $NET.2, director $NET.10 VIP $VIP, rs1 $NET.11, rs2 $NET.12"
+	wait_listening rs1 "$port"
+	wait_listening rs2 "$port"
+	if [ "$KIND" = dr ]; then
+		echo "lab $LAB up (DR): client 10.99.0.2, director 10.99.0.10 VIP $VIP, rs1 10.99.0.11, rs2 10.99.0.12"
+	else
+		echo "lab $LAB up (NAT): client 10.99.0.2, director 10.99.0.10 VIP $VIP / 10.98.0.1, rs1 10.98.0.11:8080, rs2 10.98.0.12:8080"
+	fi
 }
 
 status() {
 	local n
-	for r in sw "${ROLES[@]}"; do
+	for r in "${SWITCHES[@]}" "${ROLES[@]}"; do
 		n=$(ns "$r")
 		if have_ns "$n"; then
 			printf '%-12s up   pids: %s\n' "$n" "$(ip netns pids "$n" | tr '\n' ' ')"
@@ -143,7 +192,7 @@ up) up ;;
 down) down ;;
 status) status ;;
 *)
-	echo "usage: LAB=NAME $0 up|down|status" >&2
+	echo "usage: LAB=NAME LAB_KIND=dr|nat $0 up|down|status" >&2
 	exit 2
 	;;
 esac

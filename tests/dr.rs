@@ -141,7 +141,7 @@ fn bad_commands_are_refused_and_change_nothing() {
             "Destination already exists",
         ),
         (
-            &["-a", "-t", &svc, "-r", "10.99.0.13:80", "-m"],
+            &["-a", "-t", &svc, "-r", "10.99.0.13:80", "-i"],
             "not supported yet",
         ),
     ];
