@@ -46,8 +46,13 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Build a fresh lab with a name no other lab on this host uses.
+    /// Build a fresh DR lab with a name no other lab on this host uses.
     pub fn up() -> Self {
+        Self::up_kind("dr")
+    }
+
+    /// Build a fresh lab of `kind` ("dr" or "nat", see scripts/lab.sh).
+    pub fn up_kind(kind: &str) -> Self {
         let out = run(Command::new("id").arg("-u"));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
@@ -64,7 +69,10 @@ impl Lab {
             name,
             _serial: serial,
         };
-        let out = lab.script("up");
+        let out = run(Command::new(root().join("scripts/lab.sh"))
+            .arg("up")
+            .env("LAB", &lab.name)
+            .env("LAB_KIND", kind));
         assert!(
             out.status.success(),
             "lab up failed: {}",
@@ -114,7 +122,7 @@ impl Lab {
     pub fn udp_ask(&self, sport: u16) -> String {
         let py = format!(
             "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
-             s.bind(('0.0.0.0', {sport}))\ns.settimeout(3)\ns.sendto(b'q', ('{VIP}', 53))\n\
+             s.bind(('0.0.0.0', {sport}))\ns.settimeout(3)\ns.connect(('{VIP}', 53))\ns.send(b'q')\n\
              try:\n    print(s.recv(100).decode())\nexcept OSError:\n    print('')\n"
         );
         let out = self.exec("client", &["python3", "-c", &py]);
@@ -124,7 +132,7 @@ impl Lab {
     /// Return every interface line of every lab namespace that shows an XDP
     /// program.
     pub fn xdp_programs(&self) -> Vec<String> {
-        ["sw", "client", "dir", "rs1", "rs2"]
+        ["sw", "swr", "client", "dir", "rs1", "rs2"]
             .iter()
             .flat_map(|r| {
                 let out = run(Command::new("ip").args(["-n", &self.ns(r), "-d", "link", "show"]));
@@ -157,6 +165,12 @@ pub struct Daemon {
 impl Daemon {
     /// Start the daemon on the director's eth0 and wait until it answers.
     pub fn start(lab: &Lab) -> Self {
+        Self::start_on(lab, &["eth0"])
+    }
+
+    /// Start the daemon on the director's `interfaces` and wait until it
+    /// answers.
+    pub fn start_on(lab: &Lab, interfaces: &[&str]) -> Self {
         let socket = format!("/tmp/{}.sock", lab.name);
         let log = std::env::temp_dir().join(format!("{}.daemon.log", lab.name));
         let err = std::fs::File::create(&log).expect("daemon log file");
@@ -167,11 +181,10 @@ impl Daemon {
                 &lab.ns("dir"),
                 bin(),
                 "daemon",
-                "--interface",
-                "eth0",
                 "--socket",
                 &socket,
             ])
+            .args(interfaces.iter().flat_map(|i| ["--interface", i]))
             .stdout(Stdio::null())
             .stderr(err)
             .spawn()
