@@ -14,6 +14,12 @@
 #                                rs2 10.98.0.12, whose default gateway is the
 #                                director, as in the LVS-NAT lab.
 #
+# TUN (LAB_KIND=tun): the DR segment, and the real servers take IP-in-IP
+#   packets from the director. This kernel has no ipip module, so a small
+#   helper on each decapsulates (AF_PACKET in, TUN device tun0 out); the
+#   inner packet is for the VIP on lo, and the answer goes straight to the
+#   client. rp_filter is off, as on any TUN real server.
+#
 # rs1/rs2 answer their own name ("server1", "server2"): HTTP on port 80 (DR)
 # or 8080 (NAT, to show port mapping), and UDP on port 53. Each namespace's
 # interfaces are eth0 (and eth1 on a two-armed director).
@@ -23,7 +29,7 @@
 #                  can exist at once; everything the lab creates lives in
 #                  LAB-* and goes away with it. Interfaces outside them are
 #                  never touched.
-#   LAB_KIND=dr|nat  topology (default dr).
+#   LAB_KIND=dr|nat|tun  topology (default dr).
 set -euo pipefail
 
 LAB="${LAB:-fvs}"
@@ -76,6 +82,21 @@ class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
 S(("0.0.0.0", PORT), H).serve_forever()
 '
 
+# The TUN real servers' decapsulator: IP-in-IP packets from eth0 (AF_PACKET),
+# inner packet into tun0.
+DECAP='
+import fcntl, os, socket, struct
+TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
+tun = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", b"tun0", IFF_TUN | IFF_NO_PI))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+s.bind(("eth0", 0x0800))
+while True:
+    p = s.recv(65535)
+    if len(p) >= 40 and p[9] == 4:
+        os.write(tun, p[(p[0] & 15) * 4:])
+'
+
 down() {
 	local n
 	for r in "${ROLES[@]}" "${SWITCHES[@]}"; do
@@ -122,8 +143,8 @@ plug() {
 
 up() {
 	down
-	case "$KIND" in dr | nat) ;; *)
-		echo "lab: LAB_KIND must be dr or nat" >&2
+	case "$KIND" in dr | nat | tun) ;; *)
+		echo "lab: LAB_KIND must be dr, nat or tun" >&2
 		exit 2
 		;;
 	esac
@@ -141,7 +162,7 @@ up() {
 	# The director answers ARP for the VIP.
 	in_ns dir ip addr add "$VIP/32" dev eth0
 	local port
-	if [ "$KIND" = dr ]; then
+	if [ "$KIND" != nat ]; then
 		port=80
 		plug rs1 eth0 sw 10.99.0.11/24
 		plug rs2 eth0 sw 10.99.0.12/24
@@ -163,13 +184,29 @@ up() {
 	fi
 	for r in rs1 rs2; do
 		local udp_addr=0.0.0.0
-		[ "$KIND" = dr ] && udp_addr=$VIP
+		[ "$KIND" != nat ] && udp_addr=$VIP
 		in_ns "$r" setsid "$PY" -c "$HTTPD" "server${r#rs}" "$port" "$udp_addr" </dev/null >/dev/null 2>&1 &
 	done
 	wait_listening rs1 "$port"
 	wait_listening rs2 "$port"
-	if [ "$KIND" = dr ]; then
-		echo "lab $LAB up (DR): client 10.99.0.2, director 10.99.0.10 VIP $VIP, rs1 10.99.0.11, rs2 10.99.0.12"
+	if [ "$KIND" = tun ]; then
+		for r in rs1 rs2; do
+			for k in all default eth0; do
+				in_ns "$r" sysctl -qw "net.ipv4.conf.$k.rp_filter=0"
+			done
+			in_ns "$r" setsid "$PY" -c "$DECAP" </dev/null >/dev/null 2>&1 &
+		done
+		for r in rs1 rs2; do
+			for _ in $(seq 1 50); do
+				in_ns "$r" ip link show tun0 >/dev/null 2>&1 && break
+				sleep 0.1
+			done
+			in_ns "$r" sysctl -qw net.ipv4.conf.tun0.rp_filter=0
+			in_ns "$r" ip link set tun0 up
+		done
+	fi
+	if [ "$KIND" != nat ]; then
+		echo "lab $LAB up (${KIND^^}): client 10.99.0.2, director 10.99.0.10 VIP $VIP, rs1 10.99.0.11, rs2 10.99.0.12"
 	else
 		echo "lab $LAB up (NAT): client 10.99.0.2, director 10.99.0.10 VIP $VIP / 10.98.0.1, rs1 10.98.0.11:8080, rs2 10.98.0.12:8080"
 	fi

@@ -102,6 +102,9 @@ struct WorkerHandle {
 struct Control {
     ifnames: Vec<String>,
     macs: Vec<[u8; 6]>,
+    /// IPv4 address of each interface (TUN's outer source).
+    link_addrs: Vec<Option<u32>>,
+    link_mtus: Vec<u16>,
     rules: Rules,
     slots: SlotMap,
     neigh: Neighbours,
@@ -125,10 +128,14 @@ pub fn run(opts: Opts) -> Result<(), String> {
         signal_hook::flag::register(sig, stop.clone()).map_err(|e| format!("signal handler: {e}"))?;
     }
     let ifnames = opts.interface.clone();
-    let (mut ifindexes, mut macs) = (Vec::new(), Vec::new());
+    let (mut ifindexes, mut macs, mut link_addrs, mut link_mtus) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ifname in &ifnames {
-        ifindexes.push(neigh::ifindex(ifname).map_err(|e| format!("interface {ifname}: {e}"))?);
-        macs.push(neigh::link_mac(ifname).map_err(|e| format!("interface {ifname}: {e}"))?);
+        let bad = |e: std::io::Error| format!("interface {ifname}: {e}");
+        ifindexes.push(neigh::ifindex(ifname).map_err(bad)?);
+        macs.push(neigh::link_mac(ifname).map_err(bad)?);
+        link_addrs.push(neigh::ipv4(ifname).map_err(bad)?);
+        link_mtus.push(neigh::mtu(ifname).map_err(bad)?);
         let have = neigh::rx_queues(ifname).map_err(|e| format!("interface {ifname}: {e}"))?;
         if opts.queues == 0 || opts.queues > have {
             return Err(format!(
@@ -144,6 +151,8 @@ pub fn run(opts: Opts) -> Result<(), String> {
     let mut control = Control {
         ifnames: ifnames.clone(),
         macs,
+        link_addrs,
+        link_mtus,
         rules: Rules::default(),
         slots: SlotMap::default(),
         neigh: Neighbours::read(&ifnames).unwrap_or_default(),
@@ -188,6 +197,8 @@ impl Control {
             neigh.mac(a)
         });
         snap.mh_table_size = self.mh_table_size;
+        snap.link_addrs = self.link_addrs.iter().map(|a| a.unwrap_or(0)).collect();
+        snap.link_mtus = self.link_mtus.clone();
         Arc::new(snap)
     }
 
@@ -359,14 +370,10 @@ impl Control {
         let cmd = config::ipvsadm::parse(args).map_err(|e| e.to_string())?;
         match &cmd {
             Command::List(opts) => return self.list(opts),
-            Command::AddDest(_, d) | Command::EditDest(_, d) => {
-                if let Some(m @ FwdMethod::Tun) = d.fwd {
-                    return Err(format!(
-                        "forwarding method {} ({}) is not supported yet; use -g (Route)",
-                        m.name(),
-                        m.flag()
-                    ));
-                }
+            Command::AddDest(_, d) | Command::EditDest(_, d)
+                if d.fwd == Some(FwdMethod::Tun) && self.link_addrs.iter().all(Option::is_none) =>
+            {
+                return Err("-i (Tunnel) needs an IPv4 address on the director's interfaces".into());
             }
             _ => {}
         }

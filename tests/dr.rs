@@ -141,8 +141,8 @@ fn bad_commands_are_refused_and_change_nothing() {
             "Destination already exists",
         ),
         (
-            &["-a", "-t", &svc, "-r", "10.99.0.13:80", "-i"],
-            "not supported yet",
+            &["-a", "-t", &svc, "-r", "10.99.0.13:80", "-g", "-w", "70000"],
+            "illegal weight",
         ),
     ];
     for (args, want) in cases {

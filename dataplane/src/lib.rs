@@ -11,6 +11,7 @@
 //! binary wires those. Scheduling and connection state come from the pure
 //! `sched` and `conntrack` crates.
 
+pub mod frame;
 pub mod fwd;
 pub mod neigh;
 pub mod snapshot;
@@ -19,6 +20,7 @@ pub mod wire;
 pub mod worker;
 pub mod xsk;
 
+pub use frame::Frame;
 pub use snapshot::{SlotMap, Snapshot, Update};
 pub use stats::{Reason, WorkerStats};
 pub use worker::{Forwarder, PacketIo, Verdict, WorkerCtl};

@@ -89,6 +89,37 @@ pub fn ifindex(ifname: &str) -> io::Result<u32> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad ifindex"))
 }
 
+/// Return the MTU of interface `ifname`.
+///
+/// # Errors
+/// No such interface.
+pub fn mtu(ifname: &str) -> io::Result<u16> {
+    let text = std::fs::read_to_string(Path::new("/sys/class/net").join(ifname).join("mtu"))?;
+    text.trim()
+        .parse()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad mtu"))
+}
+
+/// Return the first IPv4 address of interface `ifname` (host order), as
+/// `ip -4 -o addr show dev IF` lists it, if it has one.
+///
+/// # Errors
+/// `ip` could not be run.
+pub fn ipv4(ifname: &str) -> io::Result<Option<u32>> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "dev", ifname])
+        .output()?;
+    Ok(parse_ip_addr(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Parse the first `inet A.B.C.D/N` of `ip -o addr` output.
+fn parse_ip_addr(text: &str) -> Option<u32> {
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "inet")?;
+    let addr: Ipv4Addr = words.next()?.split('/').next()?.parse().ok()?;
+    Some(u32::from(addr))
+}
+
 /// Return how many receive queues interface `ifname` has.
 ///
 /// # Errors
@@ -137,6 +168,13 @@ IP address       HW type     Flags       HW address            Mask     Device
             both.mac(Ipv4Addr::new(10, 0, 0, 13)),
             Some(([2, 0, 0, 0, 0, 0x13], 1))
         );
+    }
+
+    #[test]
+    fn ip_addr_output() {
+        let line = "2: eth1    inet 10.98.0.1/24 scope global eth1\\       valid_lft forever preferred_lft forever\n";
+        assert_eq!(parse_ip_addr(line), Some(0x0a62_0001));
+        assert_eq!(parse_ip_addr(""), None);
     }
 
     #[test]

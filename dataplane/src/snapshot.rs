@@ -68,6 +68,10 @@ pub struct Snapshot {
     pub version: u64,
     /// MAC of each of the director's interfaces, by link index.
     pub link_macs: Vec<[u8; 6]>,
+    /// IPv4 address of each link (host order): TUN's outer source.
+    pub link_addrs: Vec<u32>,
+    /// MTU of each link: TUN packets over it get "fragmentation needed".
+    pub link_mtus: Vec<u16>,
     /// Virtual services.
     pub services: Vec<SvcSnap>,
     /// Maglev table size for mh services (a prime).
@@ -160,6 +164,8 @@ impl Snapshot {
         let mut snap = Self {
             version,
             link_macs,
+            link_addrs: Vec::new(),
+            link_mtus: Vec::new(),
             nat_reals: HashSet::new(),
             services: Vec::with_capacity(rules.services.len()),
             mh_table_size: sched::DEFAULT_MH_TABLE_SIZE,

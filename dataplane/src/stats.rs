@@ -178,6 +178,8 @@ pub struct WorkerStats {
     pub table_full: Counter,
     /// Connections in the table now.
     pub conns: Counter,
+    /// ICMP "fragmentation needed" sent back for TUN packets over the MTU.
+    pub frag_needed: Counter,
     drops: [Counter; Reason::ALL.len()],
     dests: Box<[DestCounters]>,
 }
@@ -189,6 +191,7 @@ impl Default for WorkerStats {
             tx: Counter::default(),
             table_full: Counter::default(),
             conns: Counter::default(),
+            frag_needed: Counter::default(),
             drops: Default::default(),
             dests: (0..MAX_DESTS).map(|_| DestCounters::default()).collect(),
         }

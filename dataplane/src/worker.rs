@@ -6,8 +6,11 @@
 //! logging. Drops are counted by [`Reason`]; a frame never causes a panic.
 //! Time is read once per batch and passed in as `now`.
 
+use crate::frame::Frame;
 use crate::fwd::dr;
+use crate::fwd::icmp;
 use crate::fwd::nat::{self, Side};
+use crate::fwd::tun::{self, Encap};
 use crate::snapshot::{DestSnap, Snapshot, SvcSnap, Update};
 use crate::stats::{Reason, WorkerStats};
 use crate::wire::{ETHERTYPE_IPV4, Ethernet, Ipv4, PROTO_TCP, PROTO_UDP, Tcp, Udp};
@@ -33,7 +36,7 @@ pub trait PacketIo {
     /// Receive one batch, let `f` rewrite each frame in place (it is told
     /// the link the frame came in on), send those it returns [`Verdict::Tx`]
     /// for out of the link it names, and recycle the rest.
-    fn poll(&mut self, f: impl FnMut(&mut [u8], u8) -> Verdict) -> Batch;
+    fn poll(&mut self, f: impl FnMut(&mut dyn Frame, u8) -> Verdict) -> Batch;
 }
 
 /// What one [`PacketIo::poll`] did.
@@ -165,6 +168,8 @@ pub struct Forwarder {
     table: ConnTable,
     stats: Arc<WorkerStats>,
     timeouts: Timeouts,
+    /// IP id of the next outer (TUN) header.
+    ip_id: u16,
 }
 
 /// Connection-table slots the clock hand looks at per batch.
@@ -178,6 +183,7 @@ impl Forwarder {
             table: ConnTable::with_capacity(capacity),
             stats,
             timeouts: Timeouts::default(),
+            ip_id: 0,
         }
     }
 
@@ -256,9 +262,9 @@ impl Forwarder {
     /// Decide on one frame that came in on link `ingress` and rewrite it in
     /// place.
     #[inline]
-    pub fn handle(&mut self, frame: &mut [u8], ingress: u8, now: u32) -> Verdict {
+    pub fn handle(&mut self, frame: &mut dyn Frame, ingress: u8, now: u32) -> Verdict {
         self.stats.rx.add(1);
-        let p = parse(frame);
+        let p = parse(frame.bytes());
         let out = p.and_then(|p| match self.update.snap.service(p.proto, p.dst, p.dport) {
             Some(si) => self.inbound(frame, &p, si, ingress, now),
             None if self.update.snap.is_nat_real(p.proto, p.src, p.sport) => self.outbound(frame, &p, now),
@@ -277,7 +283,7 @@ impl Forwarder {
     /// server's method. Return the egress link.
     fn inbound(
         &mut self,
-        frame: &mut [u8],
+        frame: &mut dyn Frame,
         p: &Parsed,
         si: usize,
         ingress: u8,
@@ -379,24 +385,46 @@ impl Forwarder {
             .link_macs
             .get(usize::from(d.link))
             .ok_or(Reason::NoNeighbour)?;
+        let mut egress = d.link;
         match d.fwd {
-            FwdMethod::Dr => dr::rewrite(frame, link_mac, mac),
+            FwdMethod::Dr => dr::rewrite(frame.bytes(), link_mac, mac),
             FwdMethod::Nat => {
-                nat::rewrite(frame, p.l4, p.proto, Side::Dst, d.addr, d.port);
-                dr::rewrite(frame, link_mac, mac);
+                nat::rewrite(frame.bytes(), p.l4, p.proto, Side::Dst, d.addr, d.port);
+                dr::rewrite(frame.bytes(), link_mac, mac);
             }
-            FwdMethod::Tun => return Err(Reason::UnsupportedMethod),
+            FwdMethod::Tun => {
+                let link = usize::from(d.link);
+                let src = *snap.link_addrs.get(link).ok_or(Reason::UnsupportedMethod)?;
+                let mtu = snap.link_mtus.get(link).copied().unwrap_or(1500);
+                self.ip_id = self.ip_id.wrapping_add(1);
+                match tun::encap(frame, src, d.addr, link_mac, mac, mtu, self.ip_id) {
+                    Encap::Done => {}
+                    Encap::NoRoom => return Err(Reason::TxFull),
+                    Encap::FragNeeded(next_hop) => {
+                        // Answer the client from the link it came in on.
+                        let back = *snap
+                            .link_macs
+                            .get(usize::from(ingress))
+                            .ok_or(Reason::NoNeighbour)?;
+                        if !icmp::frag_needed(frame, back, p.src_mac, next_hop) {
+                            return Err(Reason::TruncatedL4);
+                        }
+                        stats.frag_needed.add(1);
+                        egress = ingress;
+                    }
+                }
+            }
         }
         let c = stats.dest(d.slot);
         c.in_pkts.add(1);
-        c.in_bytes.add(frame.len() as u64);
-        Ok(d.link)
+        c.in_bytes.add(frame.bytes().len() as u64);
+        Ok(egress)
     }
 
     /// Server → client, NAT only: the reply of a known connection gets the
     /// VIP:vport back as its source and goes to the client's MAC, out of the
     /// link the client came in on.
-    fn outbound(&mut self, frame: &mut [u8], p: &Parsed, now: u32) -> Result<u8, Reason> {
+    fn outbound(&mut self, frame: &mut dyn Frame, p: &Parsed, now: u32) -> Result<u8, Reason> {
         let reply = FlowKey {
             proto: p.proto,
             cip: p.dst,
@@ -419,11 +447,12 @@ impl Forwarder {
             .link_macs
             .get(usize::from(link))
             .ok_or(Reason::NoNeighbour)?;
-        nat::rewrite(frame, p.l4, p.proto, Side::Src, key.vip, key.vport);
-        dr::rewrite(frame, link_mac, client_mac);
+        let b = frame.bytes();
+        nat::rewrite(b, p.l4, p.proto, Side::Src, key.vip, key.vport);
+        dr::rewrite(b, link_mac, client_mac);
         let c = self.stats.dest(slot);
         c.out_pkts.add(1);
-        c.out_bytes.add(frame.len() as u64);
+        c.out_bytes.add(b.len() as u64);
         Ok(link)
     }
 }

@@ -431,7 +431,7 @@ struct MemIo {
 }
 
 impl PacketIo for MemIo {
-    fn poll(&mut self, mut f: impl FnMut(&mut [u8], u8) -> Verdict) -> Batch {
+    fn poll(&mut self, mut f: impl FnMut(&mut dyn Frame, u8) -> Verdict) -> Batch {
         let mut b = Batch::default();
         for mut frame in self.input.drain(..) {
             b.rx += 1;
@@ -526,4 +526,32 @@ fn syn_on_a_closing_connection_is_scheduled_afresh() {
     let rs1 = f.stats().dest(slots.slot(1).unwrap());
     assert_eq!((rs1.active.get(), rs1.inactive.get()), (0, 0));
     assert_eq!(f.table().len(), 1);
+}
+
+#[test]
+fn tun_wraps_the_packet_for_the_real_server() {
+    let mut slots = SlotMap::default();
+    let r = rules(&[
+        "-A -t 10.0.0.100:80 -s rr",
+        "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -i",
+    ]);
+    slots.assign(&r).unwrap();
+    let mut snap = Snapshot::build(1, vec![DIRECTOR_MAC], &r, &slots, neigh);
+    snap.link_addrs = vec![0x0a00_000a];
+    snap.link_mtus = vec![1500];
+    let mut f = Forwarder::new(Update::new(Arc::new(snap)), 64, Arc::new(WorkerStats::default()));
+    let input = tcp(40000, 80, Seg::Syn);
+    let (v, out) = send(&mut f, &input, 0);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(dst_mac(&out), RS1_MAC);
+    let p = SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+        panic!()
+    };
+    assert_eq!(ip.header().protocol(), etherparse::IpNumber(4));
+    assert_eq!(
+        (ip.header().source(), ip.header().destination()),
+        ([10, 0, 0, 10], [10, 0, 0, 11])
+    );
+    assert_eq!(&out[34..], &input[14..], "inner packet changed");
 }

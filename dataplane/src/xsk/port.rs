@@ -6,10 +6,12 @@
 //! on the same socket (no copy); dropped frames and completed TX frames go
 //! back to the fill ring.
 
+use crate::frame::Frame;
 use crate::worker::{Batch, PacketIo, Verdict};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use xsk_rs::config::{BindFlags, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
+use xsk_rs::umem::frame::DataMut;
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 /// Zero-copy or copy mode for the socket bind.
@@ -183,8 +185,39 @@ impl Port {
     }
 }
 
+/// A received UMEM frame. Its data segment can grow up to the frame size;
+/// the descriptor's length follows (xsk-rs keeps it with the cursor).
+struct UmemFrame<'a>(DataMut<'a>);
+
+impl Frame for UmemFrame<'_> {
+    fn bytes(&mut self) -> &mut [u8] {
+        self.0.contents_mut()
+    }
+
+    fn push_front(&mut self, n: usize) -> bool {
+        let len = self.0.contents().len();
+        let mut cursor = self.0.cursor();
+        if len + n > cursor.buf_len() {
+            return false;
+        }
+        cursor.set_pos(len + n);
+        // xsk-rs hides the descriptor's address, so the headroom before the
+        // packet cannot be claimed; the bytes move on instead (one memmove).
+        self.0.contents_mut().copy_within(0..len, n);
+        true
+    }
+
+    fn truncate(&mut self, len: usize) -> bool {
+        let mut cursor = self.0.cursor();
+        len <= cursor.pos() && {
+            cursor.set_pos(len);
+            true
+        }
+    }
+}
+
 impl PacketIo for Port {
-    fn poll(&mut self, mut f: impl FnMut(&mut [u8], u8) -> Verdict) -> Batch {
+    fn poll(&mut self, mut f: impl FnMut(&mut dyn Frame, u8) -> Verdict) -> Batch {
         self.recycle();
         let mut b = Batch::default();
         let nlinks = self.links.len();
@@ -196,8 +229,8 @@ impl PacketIo for Port {
             for desc in &mut self.rx_descs[..n] {
                 // SAFETY: we own this frame until it goes on a TX or fill
                 // ring, and no other reference to it exists during this call.
-                let mut data = unsafe { self.umem.data_mut(desc) };
-                match f(data.contents_mut(), l as u8) {
+                let mut frame = UmemFrame(unsafe { self.umem.data_mut(desc) });
+                match f(&mut frame, l as u8) {
                     Verdict::Tx(out) if usize::from(out) < nlinks => {
                         self.links[usize::from(out)].tx_descs.push(*desc)
                     }
