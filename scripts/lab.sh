@@ -30,10 +30,13 @@
 #                  LAB-* and goes away with it. Interfaces outside them are
 #                  never touched.
 #   LAB_KIND=dr|nat|tun  topology (default dr).
+#   LAB_QUEUES=N   queues on the director's interfaces (default 1), one
+#                  worker each.
 set -euo pipefail
 
 LAB="${LAB:-fvs}"
 KIND="${LAB_KIND:-dr}"
+QUEUES="${LAB_QUEUES:-1}"
 VIP=10.99.0.100
 ROLES=(client dir rs1 rs2)
 SWITCHES=(sw swr)
@@ -131,7 +134,12 @@ wait_listening() {
 # plug ROLE DEV SWITCH ADDR/LEN: a veth from ROLE's DEV to a port of SWITCH.
 plug() {
 	local r=$1 dev=$2 sw=$3 addr=$4
-	ip link add "$dev" netns "$(ns "$r")" type veth peer name "p-$r-$dev" netns "$(ns "$sw")"
+	# The director's links get LAB_QUEUES queues (both ends), so that the
+	# switch spreads flows over them by hash, as a multi-queue NIC does.
+	local q=1
+	[ "$r" = dir ] && q=$QUEUES
+	ip link add "$dev" netns "$(ns "$r")" numtxqueues "$q" numrxqueues "$q" type veth \
+		peer name "p-$r-$dev" netns "$(ns "$sw")" numtxqueues "$q" numrxqueues "$q"
 	in_ns "$sw" ip link set "p-$r-$dev" master br0 up
 	in_ns "$r" ip addr add "$addr" dev "$dev"
 	in_ns "$r" ip link set "$dev" up

@@ -12,6 +12,7 @@ use config::ipvsadm::{Command, ListOpts};
 use config::{Counts, FwdMethod, Rules};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use dataplane::neigh::{self, Neighbours};
+use dataplane::owner::Handoff;
 use dataplane::worker::{self, Forwarder, WorkerCtl};
 use dataplane::xsk::{BindMode, Port, PortConfig, Steer};
 use dataplane::{SlotMap, Snapshot, Update, WorkerStats};
@@ -78,6 +79,29 @@ pub enum Mode {
     Copy,
     /// Zero-copy, or fail.
     Zerocopy,
+}
+
+/// Frames each worker's hand-off inbox holds.
+const HANDOFF_DEPTH: usize = 1024;
+
+/// The workers' counters summed, on one line: rx, tx, then every non-zero
+/// event and drop reason by name.
+fn counters(stats: &[&WorkerStats]) -> String {
+    let sum = |f: &dyn Fn(&WorkerStats) -> u64| stats.iter().map(|s| f(s)).sum::<u64>();
+    let mut line = format!("rx {} tx {}", sum(&|s| s.rx.get()), sum(&|s| s.tx.get()));
+    let events: [(&str, u64); 4] = [
+        ("handoffs", sum(&|s| s.handoffs.get())),
+        ("handoff_drops", sum(&|s| s.handoff_drops.get())),
+        ("table_full", sum(&|s| s.table_full.get())),
+        ("frag_needed", sum(&|s| s.frag_needed.get())),
+    ];
+    let drops = dataplane::Reason::ALL.map(|r| (r.name(), sum(&|s| s.drops(r))));
+    for (name, n) in events.into_iter().chain(drops) {
+        if n > 0 {
+            line.push_str(&format!(" {name} {n}"));
+        }
+    }
+    line
 }
 
 /// How often the control loop wakes when idle.
@@ -214,6 +238,7 @@ impl Control {
         };
         let epoch = Instant::now();
         let snap = self.snapshot();
+        let handoff = Arc::new(Handoff::new(opts.queues as usize, HANDOFF_DEPTH));
         for q in 0..opts.queues {
             let core = opts
                 .cpus
@@ -228,6 +253,8 @@ impl Control {
                 updates: up_rx,
                 retired: ret_tx,
                 stop: stop.clone(),
+                me: q as usize,
+                handoff: handoff.clone(),
             };
             let update = Update::new(snap.clone());
             let ifnames = self.ifnames.clone();
@@ -367,6 +394,9 @@ impl Control {
     }
 
     fn handle(&mut self, args: &[String], changed: &mut bool) -> Result<String, String> {
+        if args == ["--counters"] {
+            return Ok(self.counters_table());
+        }
         let cmd = config::ipvsadm::parse(args).map_err(|e| e.to_string())?;
         match &cmd {
             Command::List(opts) => return self.list(opts),
@@ -388,15 +418,19 @@ impl Control {
     /// Return the workers' counters summed, on one line: rx, tx and every
     /// non-zero drop reason.
     fn counters_line(&self) -> String {
-        let sum = |f: &dyn Fn(&WorkerStats) -> u64| self.workers.iter().map(|w| f(&w.stats)).sum::<u64>();
-        let mut line = format!("rx {} tx {}", sum(&|s| s.rx.get()), sum(&|s| s.tx.get()));
-        for r in dataplane::Reason::ALL {
-            let n = sum(&|s| s.drops(r));
-            if n > 0 {
-                line.push_str(&format!(" {} {n}", r.name()));
-            }
+        let all: Vec<&WorkerStats> = self.workers.iter().map(|w| &*w.stats).collect();
+        counters(&all)
+    }
+
+    /// `ferrovs --counters`: every worker's counters, one line each, then
+    /// their sum.
+    fn counters_table(&self) -> String {
+        let mut out = String::new();
+        for (q, w) in self.workers.iter().enumerate() {
+            out.push_str(&format!("worker {q}: {}\n", counters(&[&w.stats])));
         }
-        line
+        out.push_str(&format!("total: {}\n", self.counters_line()));
+        out
     }
 
     fn list(&self, opts: &ListOpts) -> Result<String, String> {

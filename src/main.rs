@@ -25,6 +25,7 @@ Manage it as with ipvsadm:
   ferrovs -d -t|-u VIP:PORT -r RIP[:PORT]
   ferrovs -C
   ferrovs -L|-l [-n] [-t|-u VIP:PORT]
+  ferrovs --counters        each worker's packet, hand-off and drop counters
 
 Commands reach the daemon on FERROVS_SOCKET (default /run/ferrovs/ferrovs.sock);
 `--socket PATH` before the command overrides it.
@@ -62,9 +63,12 @@ fn main() -> ExitCode {
         args.push("-L".into());
     }
     // Refuse bad input here, before bothering the daemon; it checks again.
-    if let Err(e) = config::ipvsadm::parse(&args) {
-        eprintln!("ferrovs: {e}");
-        return ExitCode::from(2);
+    // `--counters` is ours, not ipvsadm's: the workers' counters.
+    if args != ["--counters"] {
+        if let Err(e) = config::ipvsadm::parse(&args) {
+            eprintln!("ferrovs: {e}");
+            return ExitCode::from(2);
+        }
     }
     match ctl::call(&socket, &args) {
         Ok(Ok(out)) => {

@@ -62,3 +62,50 @@ fn udp_is_translated_both_ways() {
         d.log()
     );
 }
+
+#[test]
+fn two_workers_on_two_queues_hand_replies_to_the_flow_owner() {
+    let lab = Lab::up_with("nat", 2);
+    let d = Daemon::start_with(&lab, &["-i", "eth0", "-i", "eth1", "--queues", "2"]);
+    let svc = format!("{VIP}:80");
+    d.ok(&["-A", "-t", &svc, "-s", "rr"]);
+    for rs in [RS1, RS2] {
+        d.ok(&["-a", "-t", &svc, "-r", &format!("{rs}:8080"), "-m"]);
+    }
+    let urls: Vec<String> = (0..200).map(|i| format!("http://{VIP}/{i}")).collect();
+    let mut args = vec!["curl", "-s", "-m", "120", "--http1.0"];
+    args.extend(urls.iter().map(String::as_str));
+    let out = lab.exec("client", &args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let answered = text
+        .lines()
+        .filter(|l| *l == "server1" || *l == "server2")
+        .count();
+    let counters = d.ok(&["--counters"]);
+    assert_eq!(answered, 200, "{counters}\n{}", d.log());
+    assert!(out.status.success());
+    // Both workers took frames, and replies that the switch hashed to the
+    // other queue reached their flow's owner.
+    let total = counters
+        .lines()
+        .find(|l| l.starts_with("total:"))
+        .unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        let words: Vec<&str> = total.split_whitespace().collect();
+        words
+            .iter()
+            .position(|w| *w == name)
+            .and_then(|i| words.get(i + 1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(field("handoffs") > 0, "{counters}");
+    assert_eq!(field("handoff_drops"), 0, "{counters}");
+    for q in 0..2 {
+        let line = counters
+            .lines()
+            .find(|l| l.starts_with(&format!("worker {q}:")))
+            .unwrap_or_default();
+        assert!(!line.contains("rx 0 "), "worker {q} idle: {counters}");
+    }
+}

@@ -14,6 +14,7 @@
 pub mod frame;
 pub mod fwd;
 pub mod neigh;
+pub mod owner;
 pub mod snapshot;
 pub mod stats;
 pub mod wire;

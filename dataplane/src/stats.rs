@@ -180,6 +180,11 @@ pub struct WorkerStats {
     pub conns: Counter,
     /// ICMP "fragmentation needed" sent back for TUN packets over the MTU.
     pub frag_needed: Counter,
+    /// Frames handed to the worker that owns their flow.
+    pub handoffs: Counter,
+    /// Frames that could not be handed over (pool empty, inbox full) or
+    /// taken in (no free frame); dropped.
+    pub handoff_drops: Counter,
     drops: [Counter; Reason::ALL.len()],
     dests: Box<[DestCounters]>,
 }
@@ -192,6 +197,8 @@ impl Default for WorkerStats {
             table_full: Counter::default(),
             conns: Counter::default(),
             frag_needed: Counter::default(),
+            handoffs: Counter::default(),
+            handoff_drops: Counter::default(),
             drops: Default::default(),
             dests: (0..MAX_DESTS).map(|_| DestCounters::default()).collect(),
         }

@@ -11,6 +11,7 @@ use crate::fwd::dr;
 use crate::fwd::icmp;
 use crate::fwd::nat::{self, Side};
 use crate::fwd::tun::{self, Encap};
+use crate::owner::{self, Handoff};
 use crate::snapshot::{DestSnap, Snapshot, SvcSnap, Update};
 use crate::stats::{Reason, WorkerStats};
 use crate::wire::{ETHERTYPE_IPV4, Ethernet, Ipv4, PROTO_TCP, PROTO_UDP, Tcp, Udp};
@@ -29,6 +30,8 @@ pub enum Verdict {
     Tx(u8),
     /// Drop it; the reason was counted.
     Drop(Reason),
+    /// Its bytes were handed to another worker; recycle the frame.
+    Consumed,
 }
 
 /// A source and sink of frames: AF_XDP rings in the daemon, memory in tests.
@@ -37,6 +40,10 @@ pub trait PacketIo {
     /// the link the frame came in on), send those it returns [`Verdict::Tx`]
     /// for out of the link it names, and recycle the rest.
     fn poll(&mut self, f: impl FnMut(&mut dyn Frame, u8) -> Verdict) -> Batch;
+    /// Copy `bytes` (handed over by another worker, from link `link`) into a
+    /// free frame and let `f` decide on it as on a received one; it is sent
+    /// with the next batch. Return false when no frame is free.
+    fn inject(&mut self, bytes: &[u8], link: u8, f: impl FnMut(&mut dyn Frame, u8) -> Verdict) -> bool;
 }
 
 /// What one [`PacketIo::poll`] did.
@@ -185,6 +192,14 @@ impl Forwarder {
             timeouts: Timeouts::default(),
             ip_id: 0,
         }
+    }
+
+    /// Return the worker that owns the flow of `frame`, of `workers`.
+    #[inline]
+    pub fn owner(&self, frame: &[u8], workers: usize) -> Option<usize> {
+        let snap = &self.update.snap;
+        let (cip, cport) = owner::client_of(frame, |p, s, sp| snap.is_nat_real(p, s, sp))?;
+        Some(owner::owner_of(cip, cport, workers))
     }
 
     /// Return this worker's counters.
@@ -523,7 +538,14 @@ pub struct WorkerCtl {
     pub retired: Sender<Update>,
     /// Set by the control thread to end the loop.
     pub stop: Arc<AtomicBool>,
+    /// This worker's index (its queue).
+    pub me: usize,
+    /// The hand-off queues of all workers.
+    pub handoff: Arc<Handoff>,
 }
+
+/// Frames taken from the inbox per batch, at most.
+const INBOX_BATCH: usize = 64;
 
 /// Busy-poll `io` until told to stop.
 pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch: Instant) {
@@ -541,7 +563,30 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
             }
         }
         let now = epoch.elapsed().as_secs() as u32;
-        let b = io.poll(|frame, ingress| fwd.handle(frame, ingress, now));
+        let (me, handoff) = (ctl.me, &*ctl.handoff);
+        for _ in 0..INBOX_BATCH {
+            let Some(buf) = handoff.recv(me) else { break };
+            let bytes = &buf.data[..usize::from(buf.len)];
+            if !io.inject(bytes, buf.link, |frame, ingress| fwd.handle(frame, ingress, now)) {
+                fwd.stats().handoff_drops.add(1);
+            }
+            handoff.recycle(buf);
+        }
+        let workers = handoff.workers();
+        let b = io.poll(|frame, ingress| {
+            if workers > 1 {
+                if let Some(owner) = fwd.owner(frame.bytes(), workers).filter(|&o| o != me) {
+                    let stats = fwd.stats();
+                    if handoff.send(owner, ingress, frame.bytes()) {
+                        stats.handoffs.add(1);
+                    } else {
+                        stats.handoff_drops.add(1);
+                    }
+                    return Verdict::Consumed;
+                }
+            }
+            fwd.handle(frame, ingress, now)
+        });
         let stats = fwd.stats();
         stats.tx.add(b.tx as u64);
         stats.count_drops(Reason::TxFull, b.tx_full as u64);

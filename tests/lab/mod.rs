@@ -53,6 +53,12 @@ impl Lab {
 
     /// Build a fresh lab of `kind` ("dr" or "nat", see scripts/lab.sh).
     pub fn up_kind(kind: &str) -> Self {
+        Self::up_with(kind, 1)
+    }
+
+    /// Build a fresh lab of `kind` whose director has `queues` queues per
+    /// interface.
+    pub fn up_with(kind: &str, queues: u32) -> Self {
         let out = run(Command::new("id").arg("-u"));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
@@ -72,7 +78,8 @@ impl Lab {
         let out = run(Command::new(root().join("scripts/lab.sh"))
             .arg("up")
             .env("LAB", &lab.name)
-            .env("LAB_KIND", kind));
+            .env("LAB_KIND", kind)
+            .env("LAB_QUEUES", queues.to_string()));
         assert!(
             out.status.success(),
             "lab up failed: {}",
@@ -171,6 +178,13 @@ impl Daemon {
     /// Start the daemon on the director's `interfaces` and wait until it
     /// answers.
     pub fn start_on(lab: &Lab, interfaces: &[&str]) -> Self {
+        let args: Vec<&str> = interfaces.iter().flat_map(|i| ["--interface", i]).collect();
+        Self::start_with(lab, &args)
+    }
+
+    /// Start the daemon with `args` (interfaces, queues, …) and wait until it
+    /// answers.
+    pub fn start_with(lab: &Lab, args: &[&str]) -> Self {
         let socket = format!("/tmp/{}.sock", lab.name);
         let log = std::env::temp_dir().join(format!("{}.daemon.log", lab.name));
         let err = std::fs::File::create(&log).expect("daemon log file");
@@ -184,7 +198,7 @@ impl Daemon {
                 "--socket",
                 &socket,
             ])
-            .args(interfaces.iter().flat_map(|i| ["--interface", i]))
+            .args(args)
             .stdout(Stdio::null())
             .stderr(err)
             .spawn()

@@ -431,6 +431,13 @@ struct MemIo {
 }
 
 impl PacketIo for MemIo {
+    fn inject(&mut self, bytes: &[u8], link: u8, mut f: impl FnMut(&mut dyn Frame, u8) -> Verdict) -> bool {
+        let mut frame = bytes.to_vec();
+        if let Verdict::Tx(_) = f(&mut frame, link) {
+            self.output.push(frame);
+        }
+        true
+    }
     fn poll(&mut self, mut f: impl FnMut(&mut dyn Frame, u8) -> Verdict) -> Batch {
         let mut b = Batch::default();
         for mut frame in self.input.drain(..) {
@@ -459,6 +466,8 @@ fn run_loop_forwards_picks_up_updates_and_retires_old_rules() {
         updates: up_rx,
         retired: ret_tx,
         stop: stop.clone(),
+        me: 0,
+        handoff: Arc::new(crate::owner::Handoff::new(1, 4)),
     };
     up_tx.send(update(&r, &mut slots, 2)).unwrap();
     let mut io = MemIo {
@@ -554,4 +563,60 @@ fn tun_wraps_the_packet_for_the_real_server() {
         ([10, 0, 0, 10], [10, 0, 0, 11])
     );
     assert_eq!(&out[34..], &input[14..], "inner packet changed");
+}
+
+#[test]
+fn frames_of_another_workers_flows_are_handed_to_it() {
+    let handoff = Arc::new(crate::owner::Handoff::new(2, 64));
+    let mut slots = SlotMap::default();
+    let r = rules(TWO_RS);
+    let mut workers: Vec<(Forwarder, WorkerCtl, MemIo)> = (0..2)
+        .map(|me| {
+            let (_up_tx, up_rx) = crossbeam_channel::bounded(1);
+            let (ret_tx, _ret_rx) = crossbeam_channel::bounded(1);
+            let stop = Arc::new(AtomicBool::new(false));
+            let f = Forwarder::new(update(&r, &mut slots, 1), 64, Arc::new(WorkerStats::default()));
+            let ctl = WorkerCtl {
+                updates: up_rx,
+                retired: ret_tx,
+                stop: stop.clone(),
+                me,
+                handoff: handoff.clone(),
+            };
+            (
+                f,
+                ctl,
+                MemIo {
+                    input: Vec::new(),
+                    output: Vec::new(),
+                    stop,
+                },
+            )
+        })
+        .collect();
+    // Every SYN arrives at worker 0; about half belong to worker 1.
+    let frames: Vec<Vec<u8>> = (0..40).map(|i| tcp(40000 + i, 80, Seg::Syn)).collect();
+    let owned_by_1 = frames
+        .iter()
+        .filter(|f| workers[0].0.owner(f, 2) == Some(1))
+        .count();
+    assert!(owned_by_1 > 5 && owned_by_1 < 35, "{owned_by_1}");
+    workers[0].2.input = frames;
+    for (f, ctl, io) in &mut workers {
+        run(io, f, ctl, Instant::now());
+    }
+    let (w0, w1) = (&workers[0], &workers[1]);
+    assert_eq!(w0.0.stats().handoffs.get(), owned_by_1 as u64);
+    assert_eq!(w0.0.stats().handoff_drops.get(), 0);
+    assert_eq!(
+        w1.2.output.len(),
+        owned_by_1,
+        "the owner forwarded what it was handed"
+    );
+    assert_eq!(w0.2.output.len() + w1.2.output.len(), 40);
+    assert_eq!(
+        w1.0.table().len(),
+        owned_by_1,
+        "connections live with their owner"
+    );
 }

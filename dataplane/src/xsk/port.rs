@@ -64,6 +64,8 @@ pub struct Port {
     comp_descs: Vec<FrameDesc>,
     /// Frames owned by us and not yet back on a fill ring.
     spare: Vec<FrameDesc>,
+    /// Frames kept out of the fill rings for frames other workers hand us.
+    reserve: usize,
 }
 
 /// The four rings of one socket.
@@ -136,7 +138,8 @@ impl Port {
                 rx,
                 fq,
                 cq,
-                tx_descs: Vec::with_capacity(cfg.batch * ifnames.len()),
+                // Received frames of every link, plus injected ones.
+                tx_descs: Vec::with_capacity(2 * cfg.batch * ifnames.len()),
                 in_flight: 0,
             });
         }
@@ -149,6 +152,7 @@ impl Port {
             rx_descs: vec![FrameDesc::default(); cfg.batch],
             comp_descs: vec![FrameDesc::default(); ring as usize],
             spare,
+            reserve: cfg.batch,
         };
         port.refill();
         Ok(port)
@@ -161,9 +165,17 @@ impl Port {
 
     /// Hand spare frames to the fill rings, an even share to each link.
     fn refill(&mut self) {
-        let share = self.spare.len().div_ceil(self.links.len().max(1));
+        let share = self
+            .spare
+            .len()
+            .saturating_sub(self.reserve)
+            .div_ceil(self.links.len().max(1));
         for link in &mut self.links {
-            let from = self.spare.len().saturating_sub(share);
+            let from = self
+                .spare
+                .len()
+                .saturating_sub(share)
+                .max(self.reserve.min(self.spare.len()));
             // SAFETY: frames in `spare` are ours (from RX drops, completions
             // or the start) and on no ring; produce() takes a prefix of the
             // slice, which we then remove from `spare`.
@@ -217,6 +229,40 @@ impl Frame for UmemFrame<'_> {
 }
 
 impl PacketIo for Port {
+    fn inject(&mut self, bytes: &[u8], link: u8, mut f: impl FnMut(&mut dyn Frame, u8) -> Verdict) -> bool {
+        let Some(mut desc) = self.spare.pop() else {
+            return false;
+        };
+        let verdict = {
+            // SAFETY: `desc` came from `spare`: a frame of this UMEM that we
+            // own and that is on no ring.
+            let mut data = unsafe { self.umem.data_mut(&mut desc) };
+            let mut cursor = data.cursor();
+            cursor.set_pos(0);
+            if std::io::Write::write_all(&mut cursor, bytes).is_err() {
+                None
+            } else {
+                Some(f(&mut UmemFrame(data), link))
+            }
+        };
+        match verdict {
+            Some(Verdict::Tx(out)) if usize::from(out) < self.links.len() => {
+                let link = &mut self.links[usize::from(out)];
+                if link.tx_descs.len() < link.tx_descs.capacity() {
+                    link.tx_descs.push(desc);
+                    return true;
+                }
+                self.spare.push(desc);
+            }
+            Some(_) => self.spare.push(desc),
+            None => {
+                self.spare.push(desc);
+                return false;
+            }
+        }
+        true
+    }
+
     fn poll(&mut self, mut f: impl FnMut(&mut dyn Frame, u8) -> Verdict) -> Batch {
         self.recycle();
         let mut b = Batch::default();
