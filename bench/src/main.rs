@@ -3,15 +3,15 @@
 //! Owns: traffic generation, sinks and side-by-side comparisons (the full
 //! harness is its own piece of work). What it has today: `forwarder`, the
 //! per-packet cost of the hot path (`dataplane::Forwarder::handle`: parse,
-//! service lookup, connection lookup, DR rewrite) over frames in memory, with
-//! no socket in the way, so a change to the hot path can be measured before
-//! and after.
+//! service lookup, connection lookup, rewrite) for DR, NAT and TUN side by
+//! side, over frames in memory with no socket in the way, so a change to the
+//! hot path can be measured before and after.
 //!
 //! Must not touch: the daemon's control plane; it builds its own rules.
 
 use dataplane::stats::WorkerStats;
 use dataplane::wire::tcp_frame;
-use dataplane::{Forwarder, SlotMap, Snapshot, Update, Verdict};
+use dataplane::{Forwarder, Frame, SlotMap, Snapshot, Update, Verdict};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,7 +22,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("forwarder") => {
             let num = |i: usize, default: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
-            forwarder(num(1, 1024), num(2, 20_000_000));
+            forwarder(num(1, 1024), num(2, 10_000_000));
         }
         _ => {
             eprintln!("{USAGE}");
@@ -37,40 +37,90 @@ fn frame(cport: u16, syn: bool) -> [u8; 64] {
     tcp_frame(cip, cport, [10, 0, 0, 100], 80, if syn { 0x02 } else { 0x10 })
 }
 
-fn forwarder(flows: usize, packets: usize) {
+/// A frame buffer with room to grow, as a UMEM frame has.
+struct Buf {
+    data: [u8; 256],
+    len: usize,
+}
+
+impl Buf {
+    fn load(&mut self, bytes: &[u8]) {
+        self.data[..bytes.len()].copy_from_slice(bytes);
+        self.len = bytes.len();
+    }
+}
+
+impl Frame for Buf {
+    fn bytes(&mut self) -> &mut [u8] {
+        &mut self.data[..self.len]
+    }
+    fn push_front(&mut self, n: usize) -> bool {
+        if self.len + n > self.data.len() {
+            return false;
+        }
+        self.data.copy_within(0..self.len, n);
+        self.len += n;
+        true
+    }
+    fn truncate(&mut self, len: usize) -> bool {
+        len <= self.len && {
+            self.len = len;
+            true
+        }
+    }
+}
+
+/// A forwarder with one service whose two servers use `method` (`-g`,
+/// `-m` or `-i`), with `flows` established connections.
+fn setup(method: &str, flows: usize) -> Forwarder {
     let rules = config::Rules::from_commands(
         "bench",
-        "-A -t 10.0.0.100:80 -s rr\n\
-         -a -t 10.0.0.100:80 -r 10.0.0.11:80 -g\n\
-         -a -t 10.0.0.100:80 -r 10.0.0.12:80 -g",
+        &format!(
+            "-A -t 10.0.0.100:80 -s rr\n\
+             -a -t 10.0.0.100:80 -r 10.0.0.11:8080 {method}\n\
+             -a -t 10.0.0.100:80 -r 10.0.0.12:8080 {method}"
+        ),
     )
     .expect("valid rules");
     let mut slots = SlotMap::default();
     slots.assign(&rules).expect("two servers fit");
-    let snap = Snapshot::build(1, vec![[2, 0, 0, 0, 0, 1]], &rules, &slots, |_| {
-        Some(([2, 0, 0, 0, 0, 2], 0))
-    });
-    let mut fwd = Forwarder::new(
-        Update::new(Arc::new(snap)),
-        flows.max(1) * 2,
-        Arc::new(WorkerStats::default()),
-    );
-    let flows = flows.clamp(1, usize::from(u16::MAX));
+    let mut snap = Snapshot::build(1, vec![[2, 0, 0, 0, 0, 1]], &rules, &slots, |_| Some(([2, 0, 0, 0, 0, 2], 0)));
+    snap.link_addrs = vec![0x0a00_000a];
+    snap.link_mtus = vec![1500];
+    let mut fwd = Forwarder::new(Update::new(Arc::new(snap)), flows * 2, Arc::new(WorkerStats::default()));
+    let mut buf = Buf { data: [0; 256], len: 0 };
     for cport in 0..flows as u16 {
-        assert_eq!(fwd.handle(&mut frame(cport, true), 0, 0), Verdict::Tx(0));
+        buf.load(&frame(cport, true));
+        assert_eq!(fwd.handle(&mut buf, 0, 0), Verdict::Tx(0), "{method}");
     }
-    let mut frames: Vec<[u8; 64]> = (0..flows as u16).map(|p| frame(p, false)).collect();
-    let start = Instant::now();
-    let mut sent = 0usize;
-    for i in 0..packets {
-        let f = &mut frames[i % flows];
-        sent += usize::from(fwd.handle(f, 0, 1) == Verdict::Tx(0));
+    fwd
+}
+
+fn forwarder(flows: usize, packets: usize) {
+    let flows = flows.clamp(1, usize::from(u16::MAX));
+    let frames: Vec<[u8; 64]> = (0..flows as u16).map(|p| frame(p, false)).collect();
+    let methods = [("DR", "-g"), ("NAT", "-m"), ("TUN", "-i")];
+    let mut fwds: Vec<Forwarder> = methods.iter().map(|(_, m)| setup(m, flows)).collect();
+    let mut ns = [0f64; 3];
+    let mut buf = Buf { data: [0; 256], len: 0 };
+    // Interleave rounds so that noise on a shared machine hits all three.
+    const ROUNDS: usize = 10;
+    for _ in 0..ROUNDS {
+        for (k, fwd) in fwds.iter_mut().enumerate() {
+            let n = packets / ROUNDS;
+            let start = Instant::now();
+            for i in 0..n {
+                // Every method gets a fresh copy of the frame (NAT and TUN
+                // change it), so the copy costs all three the same.
+                buf.load(&frames[i % flows]);
+                assert_eq!(fwd.handle(&mut buf, 0, 1), Verdict::Tx(0));
+            }
+            ns[k] += start.elapsed().as_secs_f64() * 1e9 / n as f64 / ROUNDS as f64;
+        }
     }
-    let secs = start.elapsed().as_secs_f64();
-    assert_eq!(sent, packets, "frames were dropped");
-    println!(
-        "forwarder: {flows} flows, {packets} packets: {:.1} ns/packet, {:.2} Mpps on one core",
-        secs * 1e9 / packets as f64,
-        packets as f64 / secs / 1e6
-    );
+    println!("forwarder, one core, {flows} established flows, 64-byte frames, {packets} packets per method:");
+    println!("{:<6} {:>12} {:>10} {:>8}", "method", "ns/packet", "Mpps", "vs DR");
+    for (k, (name, _)) in methods.iter().enumerate() {
+        println!("{:<6} {:>12.1} {:>10.2} {:>8.2}", name, ns[k], 1e3 / ns[k], ns[0] / ns[k]);
+    }
 }
