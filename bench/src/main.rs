@@ -84,11 +84,20 @@ fn setup(method: &str, flows: usize) -> Forwarder {
     .expect("valid rules");
     let mut slots = SlotMap::default();
     slots.assign(&rules).expect("two servers fit");
-    let mut snap = Snapshot::build(1, vec![[2, 0, 0, 0, 0, 1]], &rules, &slots, |_| Some(([2, 0, 0, 0, 0, 2], 0)));
+    let mut snap = Snapshot::build(1, vec![[2, 0, 0, 0, 0, 1]], &rules, &slots, |_| {
+        Some(([2, 0, 0, 0, 0, 2], 0))
+    });
     snap.link_addrs = vec![0x0a00_000a];
     snap.link_mtus = vec![1500];
-    let mut fwd = Forwarder::new(Update::new(Arc::new(snap)), flows * 2, Arc::new(WorkerStats::default()));
-    let mut buf = Buf { data: [0; 256], len: 0 };
+    let mut fwd = Forwarder::new(
+        Update::new(Arc::new(snap)),
+        flows * 2,
+        Arc::new(WorkerStats::default()),
+    );
+    let mut buf = Buf {
+        data: [0; 256],
+        len: 0,
+    };
     for cport in 0..flows as u16 {
         buf.load(&frame(cport, true));
         assert_eq!(fwd.handle(&mut buf, 0, 0), Verdict::Tx(0), "{method}");
@@ -102,7 +111,10 @@ fn forwarder(flows: usize, packets: usize) {
     let methods = [("DR", "-g"), ("NAT", "-m"), ("TUN", "-i")];
     let mut fwds: Vec<Forwarder> = methods.iter().map(|(_, m)| setup(m, flows)).collect();
     let mut ns = [0f64; 3];
-    let mut buf = Buf { data: [0; 256], len: 0 };
+    let mut buf = Buf {
+        data: [0; 256],
+        len: 0,
+    };
     // Interleave rounds so that noise on a shared machine hits all three.
     const ROUNDS: usize = 10;
     for _ in 0..ROUNDS {
@@ -119,8 +131,17 @@ fn forwarder(flows: usize, packets: usize) {
         }
     }
     println!("forwarder, one core, {flows} established flows, 64-byte frames, {packets} packets per method:");
-    println!("{:<6} {:>12} {:>10} {:>8}", "method", "ns/packet", "Mpps", "vs DR");
+    println!(
+        "{:<6} {:>12} {:>10} {:>8}",
+        "method", "ns/packet", "Mpps", "vs DR"
+    );
     for (k, (name, _)) in methods.iter().enumerate() {
-        println!("{:<6} {:>12.1} {:>10.2} {:>8.2}", name, ns[k], 1e3 / ns[k], ns[0] / ns[k]);
+        println!(
+            "{:<6} {:>12.1} {:>10.2} {:>8.2}",
+            name,
+            ns[k],
+            1e3 / ns[k],
+            ns[0] / ns[k]
+        );
     }
 }

@@ -47,3 +47,46 @@ fn forwarding_allocates_nothing() {
         "the full-table path was not exercised"
     );
 }
+
+#[test]
+fn nat_both_ways_allocates_nothing() {
+    let rules = config::Rules::from_commands(
+        "test",
+        "-A -u 10.0.0.100:53 -s wlc\n\
+         -a -u 10.0.0.100:53 -r 10.0.0.11:5353 -m\n\
+         -a -u 10.0.0.100:53 -r 10.0.0.12:5353 -m",
+    )
+    .unwrap();
+    let mut slots = SlotMap::default();
+    slots.assign(&rules).unwrap();
+    let snap = Snapshot::build(1, vec![[2, 0, 0, 0, 0, 1]], &rules, &slots, |_| {
+        Some(([2, 0, 0, 0, 0, 2], 0))
+    });
+    let mut fwd = Forwarder::new(
+        Update::new(Arc::new(snap)),
+        4096,
+        Arc::new(WorkerStats::default()),
+    );
+    let udp = |src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16| {
+        let mut f = tcp_frame(src, sport, dst, dport, 0);
+        f[23] = 17; // UDP: ports in the same place; checksum 0 = none
+        f[38..40].copy_from_slice(&30u16.to_be_bytes());
+        f[40..42].fill(0);
+        f
+    };
+    let mut forwarded = 0;
+    let info = allocation_counter::measure(|| {
+        for p in 0..1000u16 {
+            let mut q = udp([10, 1, 0, 2], 20000 + p, [10, 0, 0, 100], 53);
+            assert_eq!(fwd.handle(&mut q, 0, 0), Verdict::Tx(0));
+            // The query now goes to RIP:5353; answer from there.
+            let rip = [q[30], q[31], q[32], q[33]];
+            let mut a = udp(rip, 5353, [10, 1, 0, 2], 20000 + p);
+            assert_eq!(fwd.handle(&mut a, 0, 0), Verdict::Tx(0));
+            assert_eq!(&a[26..30], &[10, 0, 0, 100], "reply source not translated");
+            forwarded += 2;
+        }
+    });
+    assert_eq!(info.count_total, 0, "NAT allocated");
+    assert_eq!(forwarded, 2000);
+}
