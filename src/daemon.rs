@@ -221,6 +221,8 @@ impl Control {
             neigh.mac(a)
         });
         snap.mh_table_size = self.mh_table_size;
+        let (tcp, tcpfin, udp) = self.rules.timeouts;
+        snap.timeouts.set(tcp, tcpfin, udp);
         snap.link_addrs = self.link_addrs.iter().map(|a| a.unwrap_or(0)).collect();
         snap.link_mtus = self.link_mtus.clone();
         Arc::new(snap)

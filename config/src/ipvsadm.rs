@@ -52,6 +52,8 @@ pub struct ListOpts {
     pub rate: bool,
     /// `--exact`.
     pub exact: bool,
+    /// `--timeout`: show the timeouts.
+    pub timeout: bool,
     /// One service only, when `-t|-u` was given.
     pub service: Option<ServiceKey>,
 }
@@ -75,6 +77,8 @@ pub enum Command {
     Clear,
     /// `-L|-l`: list.
     List(ListOpts),
+    /// `--set TCP TCPFIN UDP`: connection timeouts in seconds (0 keeps one).
+    SetTimeouts(u32, u32, u32),
 }
 
 impl Command {
@@ -97,6 +101,7 @@ enum Verb {
     DelDest,
     Clear,
     List,
+    Set,
 }
 
 #[derive(Default)]
@@ -112,6 +117,7 @@ struct Seen {
     u_threshold: Option<u32>,
     l_threshold: Option<u32>,
     list: ListOpts,
+    set: Option<(u32, u32, u32)>,
 }
 
 /// Parse one ipvsadm command line (without the program name).
@@ -130,6 +136,22 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Command, Error> {
     let mut seen = Seen::default();
     let mut words = args.iter().map(AsRef::as_ref).peekable();
     while let Some(word) = words.next() {
+        if word == "--set" {
+            // ipvsadm --set TCP TCPFIN UDP: three values follow.
+            let mut value = |what| {
+                let v = words
+                    .next()
+                    .ok_or_else(|| Error::new("--set needs three values: TCP TCPFIN UDP"))?;
+                parse_num(v, what, 0, u32::MAX)
+            };
+            seen.set = Some((
+                value("tcp timeout")?,
+                value("tcpfin timeout")?,
+                value("udp timeout")?,
+            ));
+            seen.take(Opt::Verb(Verb::Set), None)?;
+            continue;
+        }
         if let Some(long) = word.strip_prefix("--") {
             let (name, inline) = match long.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
@@ -184,6 +206,7 @@ enum Opt {
     Stats,
     Rate,
     Exact,
+    Timeout,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -250,6 +273,8 @@ fn long_to_short(name: &str) -> Option<Opt> {
         "stats" => return Some(Opt::Stats),
         "rate" => return Some(Opt::Rate),
         "exact" => return Some(Opt::Exact),
+        "timeout" => return Some(Opt::Timeout),
+        "set" => return Some(Opt::Verb(Verb::Set)),
         _ => return None,
     };
     Opt::from_short(short)
@@ -329,6 +354,7 @@ impl Seen {
             Opt::Stats => self.list.stats = true,
             Opt::Rate => self.list.rate = true,
             Opt::Exact => self.list.exact = true,
+            Opt::Timeout => self.list.timeout = true,
         }
         Ok(())
     }
@@ -402,6 +428,13 @@ impl Seen {
                     return illegal("options");
                 }
                 Ok(Command::Clear)
+            }
+            Verb::Set => {
+                if dest_opts || service_opts || list_opts || self.service.is_some() {
+                    return illegal("options");
+                }
+                let (tcp, tcpfin, udp) = self.set.unwrap_or_default();
+                Ok(Command::SetTimeouts(tcp, tcpfin, udp))
             }
             Verb::List => {
                 if dest_opts || service_opts {
@@ -499,6 +532,25 @@ mod tests {
             panic!()
         };
         assert!(o.numeric && o.connections && o.stats);
+    }
+
+    #[test]
+    fn set_timeouts_and_list_them() {
+        assert_eq!(
+            p("--set 3600 120 60").unwrap(),
+            Command::SetTimeouts(3600, 120, 60)
+        );
+        assert!(
+            p("--set 3600 120")
+                .unwrap_err()
+                .to_string()
+                .contains("three values")
+        );
+        assert!(p("--set 1 2 x").unwrap_err().to_string().contains("udp timeout"));
+        let Command::List(o) = p("-L --timeout").unwrap() else {
+            panic!()
+        };
+        assert!(o.timeout);
     }
 
     #[test]

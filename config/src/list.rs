@@ -22,6 +22,10 @@ const IPVS_VERSION: &str = "1.2.1";
 /// `size` is the connection table size shown in the header.
 pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(u32) -> Counts) -> String {
     let mut out = String::new();
+    if opts.timeout {
+        let (tcp, fin, udp) = rules.timeouts;
+        return format!("Timeout (tcp tcpfin udp): {tcp} {fin} {udp}\n");
+    }
     // `write!` to a String cannot fail.
     let _ = writeln!(out, "IP Virtual Server version {IPVS_VERSION} (size={size})");
     out.push_str("Prot LocalAddress:Port Scheduler Flags\n");

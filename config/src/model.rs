@@ -121,11 +121,25 @@ pub struct VirtualService {
 }
 
 /// Every virtual service of the director.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
     /// Services, in the order they were added.
     pub services: Vec<VirtualService>,
+    /// Connection timeouts (tcp, tcpfin, udp) in seconds, as `ipvsadm --set`
+    /// sets and `-L --timeout` shows them.
+    pub timeouts: (u32, u32, u32),
     last_id: u32,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            services: Vec::new(),
+            // IPVS's defaults: ESTABLISHED 15 min, FIN_WAIT 2 min, UDP 5 min.
+            timeouts: (900, 120, 300),
+            last_id: 0,
+        }
+    }
 }
 
 impl Rules {
@@ -254,6 +268,17 @@ impl Rules {
             }
             Command::Clear => self.services.clear(),
             Command::List(_) => {}
+            Command::SetTimeouts(tcp, tcpfin, udp) => {
+                // As ipvsadm: 0 leaves a value as it is.
+                for (slot, v) in [&mut self.timeouts.0, &mut self.timeouts.1, &mut self.timeouts.2]
+                    .into_iter()
+                    .zip([*tcp, *tcpfin, *udp])
+                {
+                    if v != 0 {
+                        *slot = v;
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -12,5 +12,5 @@ mod state;
 mod table;
 
 pub use key::FlowKey;
-pub use state::{ConnState, TcpFlags, Timeouts};
+pub use state::{ConnState, Direction, TcpFlags, Timeouts};
 pub use table::{Conn, ConnTable, Full};

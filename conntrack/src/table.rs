@@ -23,6 +23,9 @@ pub struct Conn {
     pub client_mac: [u8; 6],
     /// Interface (link index) the client's packets came in on.
     pub client_link: u8,
+    /// A reply from the server was seen (NAT): client packets then follow
+    /// IPVS's INPUT table rather than INPUT-ONLY.
+    pub seen_reply: bool,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -76,6 +76,8 @@ pub struct Snapshot {
     pub services: Vec<SvcSnap>,
     /// Maglev table size for mh services (a prime).
     pub mh_table_size: u32,
+    /// Connection timeouts (`ipvsadm --set`).
+    pub timeouts: conntrack::Timeouts,
     index: HashMap<(u8, u32, u16), u32>,
     /// (protocol, RIP, port) of every NAT real server: their replies come
     /// back through the director.
@@ -169,6 +171,7 @@ impl Snapshot {
             nat_reals: HashSet::new(),
             services: Vec::with_capacity(rules.services.len()),
             mh_table_size: sched::DEFAULT_MH_TABLE_SIZE,
+            timeouts: conntrack::Timeouts::default(),
             index: HashMap::with_capacity(rules.services.len()),
             slots: vec![SlotPos::default(); MAX_DESTS].into_boxed_slice(),
         };

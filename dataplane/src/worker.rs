@@ -16,7 +16,7 @@ use crate::snapshot::{DestSnap, Snapshot, SvcSnap, Update};
 use crate::stats::{Reason, WorkerStats};
 use crate::wire::{ETHERTYPE_IPV4, Ethernet, Ipv4, PROTO_TCP, PROTO_UDP, Tcp, Udp};
 use config::FwdMethod;
-use conntrack::{Conn, ConnState, ConnTable, FlowKey, TcpFlags, Timeouts};
+use conntrack::{Conn, ConnState, ConnTable, Direction, FlowKey, TcpFlags};
 use crossbeam_channel::{Receiver, Sender};
 use sched::{AnySched, Dest, Dests, Flow, Scheduler};
 use std::sync::Arc;
@@ -174,7 +174,6 @@ pub struct Forwarder {
     update: Update,
     table: ConnTable,
     stats: Arc<WorkerStats>,
-    timeouts: Timeouts,
     /// IP id of the next outer (TUN) header.
     ip_id: u16,
 }
@@ -189,7 +188,7 @@ impl Forwarder {
             update,
             table: ConnTable::with_capacity(capacity),
             stats,
-            timeouts: Timeouts::default(),
+
             ip_id: 0,
         }
     }
@@ -326,22 +325,14 @@ impl Forwarder {
         let di = if let Some(conn) = self.table.get_mut(&key) {
             let (csi, di) = snap.dest_of(conn.dest_id, conn.slot).ok_or(Reason::DestGone)?;
             debug_assert_eq!(csi, si);
-            let next = if tcp {
-                conn.state.on_tcp(p.flags)
+            // IPVS's IP_VS_CONN_F_NOOUTPUT: until a reply is seen (never, in
+            // DR and TUN), client packets follow the input-only table.
+            let dir = if conn.seen_reply {
+                Direction::Input
             } else {
-                ConnState::Udp
+                Direction::InputOnly
             };
-            if next != conn.state {
-                uncount(stats, conn);
-                conn.state = next;
-                count(stats, conn);
-                let view = View {
-                    svc: &snap.services[si],
-                    stats,
-                };
-                self.update.scheds[si].on_change(&view, di);
-            }
-            conn.expires = now.wrapping_add(self.timeouts.of(next));
+            advance(stats, snap, &mut self.update.scheds, conn, dir, p, now);
             di
         } else {
             // As IPVS (without sloppy_tcp): only a SYN starts a TCP connection,
@@ -365,12 +356,17 @@ impl Forwarder {
             // No entry without a MAC: the client's retransmission is
             // scheduled afresh once the neighbour is resolved.
             d.mac.ok_or(Reason::NoNeighbour)?;
-            let state = if tcp { ConnState::SynRecv } else { ConnState::Udp };
+            let state = if tcp {
+                ConnState::None.on_tcp(Direction::InputOnly, p.flags)
+            } else {
+                ConnState::Udp
+            };
             let conn = Conn {
                 dest_id: d.id,
                 slot: d.slot,
                 state,
-                expires: now.wrapping_add(self.timeouts.of(state)),
+                expires: now.wrapping_add(snap.timeouts.of(state)),
+                seen_reply: false,
                 client_mac: p.src_mac,
                 client_link: ingress,
             };
@@ -448,13 +444,9 @@ impl Forwarder {
             vport: p.sport,
         };
         let (key, conn) = self.table.get_reply_mut(&reply).ok_or(Reason::NoConnection)?;
-        // The reply keeps the connection alive; a RST from the server ends it.
-        if p.flags.rst && conn.state != ConnState::Close {
-            uncount(&self.stats, conn);
-            conn.state = ConnState::Close;
-            count(&self.stats, conn);
-        }
-        conn.expires = conn.expires.max(now.wrapping_add(self.timeouts.of(conn.state)));
+        conn.seen_reply = true;
+        let Update { snap, scheds } = &mut self.update;
+        advance(&self.stats, snap, scheds, conn, Direction::Output, p, now);
         let (link, client_mac, slot) = (conn.client_link, conn.client_mac, conn.slot);
         let link_mac = *self
             .update
@@ -480,6 +472,39 @@ fn count(stats: &WorkerStats, conn: &Conn) {
         &c.inactive
     }
     .add(1);
+}
+
+/// Move `conn` on with a packet in `dir`: next state, counts and scheduler
+/// kept in step, timer refreshed with the state's timeout.
+fn advance(
+    stats: &WorkerStats,
+    snap: &Snapshot,
+    scheds: &mut [AnySched],
+    conn: &mut Conn,
+    dir: Direction,
+    p: &Parsed,
+    now: u32,
+) {
+    let next = if p.proto == PROTO_TCP {
+        conn.state.on_tcp(dir, p.flags)
+    } else {
+        ConnState::Udp
+    };
+    if next != conn.state {
+        uncount(stats, conn);
+        conn.state = next;
+        count(stats, conn);
+        if let Some((si, di)) = snap.dest_of(conn.dest_id, conn.slot) {
+            scheds[si].on_change(
+                &View {
+                    svc: &snap.services[si],
+                    stats,
+                },
+                di,
+            );
+        }
+    }
+    conn.expires = now.wrapping_add(snap.timeouts.of(next));
 }
 
 /// A connection left the table: take it off its server's counts (if that

@@ -265,7 +265,7 @@ fn upper_threshold_overloads_and_expiry_clears_it() {
     // rr alternates until rs1 holds 2 connections, then only rs2 is used.
     assert_eq!(macs, [RS1_MAC, RS2_MAC, RS1_MAC, RS2_MAC, RS2_MAC, RS2_MAC]);
     assert_eq!(f.stats().dest(rs1).overloaded.get(), 1);
-    // SYN_RECV entries live 60 s: all expire, rs1 drops below 3/4 of 2.
+    // SYN_RECV entries live 30 s: all expire, rs1 drops below 3/4 of 2.
     f.expire(61, 1024);
     assert_eq!(f.stats().dest(rs1).overloaded.get(), 0);
     let (_, out) = send(&mut f, &tcp(41000, 80, Seg::Syn), 61);
