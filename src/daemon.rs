@@ -114,6 +114,8 @@ const NEIGH_PENDING_EVERY: Duration = Duration::from_millis(20);
 /// How long a rules change waits for new servers' MACs before it is published
 /// without them (an unreachable server must not stall the control socket).
 const RESOLVE_WAIT: Duration = Duration::from_millis(200);
+/// How long a rules change waits for every worker to take it.
+const INSTALL_WAIT: Duration = Duration::from_millis(200);
 
 struct WorkerHandle {
     stats: Arc<WorkerStats>,
@@ -313,10 +315,12 @@ impl Control {
                 };
                 if changed {
                     // Publish before replying: when the command returns, the
-                    // rules are live, MACs of new servers included.
+                    // rules are live in every worker, MACs of new servers
+                    // included.
                     self.resolve_new_servers();
                     last_neigh = Instant::now();
                     self.publish();
+                    self.wait_installed();
                 }
                 let _ = ctl::write_reply(&mut s, &reply);
             }
@@ -383,6 +387,23 @@ impl Control {
         self.deliver();
         if let Err(e) = self.steer.set_services(&keys, &reals) {
             eprintln!("ferrovs: steering map update: {e}");
+        }
+    }
+
+    /// Deliver the newest rules until every worker runs with them (bounded:
+    /// a stuck worker must not stall the control socket).
+    fn wait_installed(&mut self) {
+        let end = Instant::now() + INSTALL_WAIT;
+        while Instant::now() < end {
+            self.deliver();
+            if self
+                .workers
+                .iter()
+                .all(|w| w.stats.rules_version.get() == self.version)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
         }
     }
 

@@ -180,6 +180,8 @@ pub struct WorkerStats {
     pub conns: Counter,
     /// ICMP "fragmentation needed" sent back for TUN packets over the MTU.
     pub frag_needed: Counter,
+    /// Version of the rules snapshot the worker runs with.
+    pub rules_version: Counter,
     /// Frames handed to the worker that owns their flow.
     pub handoffs: Counter,
     /// Frames that could not be handed over (pool empty, inbox full) or
@@ -197,6 +199,7 @@ impl Default for WorkerStats {
             table_full: Counter::default(),
             conns: Counter::default(),
             frag_needed: Counter::default(),
+            rules_version: Counter::default(),
             handoffs: Counter::default(),
             handoff_drops: Counter::default(),
             drops: Default::default(),

@@ -216,6 +216,7 @@ impl Forwarder {
     pub fn install(&mut self, update: Update) -> Update {
         let mut old = std::mem::replace(&mut self.update, update);
         let new = &self.update.snap;
+        self.stats.rules_version.set(new.version);
         // A service whose scheduler and servers are unchanged (say, only a
         // MAC moved) keeps its scheduler state, so rr does not restart its
         // lap on every publication.
