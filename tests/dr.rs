@@ -212,3 +212,29 @@ fn wlc_with_weights_1_3_splits_short_connections_1_3() {
     // 1:3 is 50:150; within 10 %.
     assert!((45..=55).contains(&n1), "server1 {n1}, server2 {n2}");
 }
+
+#[test]
+fn persistent_service_keeps_the_client_on_one_server() {
+    let lab = Lab::up();
+    let d = Daemon::start(&lab);
+    let svc = format!("{VIP}:80");
+    d.ok(&["-A", "-t", &svc, "-s", "rr", "-p", "60"]);
+    for rs in [RS1, RS2] {
+        d.ok(&["-a", "-t", &svc, "-r", &format!("{rs}:80"), "-g"]);
+    }
+    assert!(
+        d.ok(&["-L", "-n"])
+            .contains(&format!("TCP  {svc} rr persistent 60"))
+    );
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let (bodies, connects) = lab.http_get(&[format!("http://{VIP}/")]);
+        assert_eq!(connects, 1);
+        answers.extend(bodies);
+    }
+    assert_eq!(answers.len(), 6, "{}", d.log());
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "rr broke persistence: {answers:?}"
+    );
+}

@@ -17,6 +17,8 @@ pub struct ServiceSpec {
     pub scheduler: Option<String>,
     /// `-p [TIMEOUT]`, if given.
     pub persistence: Option<u32>,
+    /// `-M NETMASK`: clients in one network share a persistence template.
+    pub netmask: Option<Ipv4Addr>,
     /// `-b FLAGS`, if given.
     pub sched_flags: Option<sched::SchedFlags>,
 }
@@ -110,6 +112,7 @@ struct Seen {
     service: Option<ServiceKey>,
     scheduler: Option<String>,
     persistence: Option<u32>,
+    netmask: Option<Ipv4Addr>,
     sched_flags: Option<sched::SchedFlags>,
     real: Option<(Ipv4Addr, Option<u16>)>,
     fwd: Option<FwdMethod>,
@@ -196,6 +199,7 @@ enum Opt {
     Scheduler,
     SchedFlags,
     Persistent,
+    Netmask,
     Real,
     Fwd(FwdMethod),
     Weight,
@@ -231,6 +235,7 @@ impl Opt {
             'u' => Self::Udp,
             's' => Self::Scheduler,
             'b' => Self::SchedFlags,
+            'M' => Self::Netmask,
             'p' => Self::Persistent,
             'r' => Self::Real,
             'g' => Self::Fwd(FwdMethod::Dr),
@@ -260,6 +265,7 @@ fn long_to_short(name: &str) -> Option<Opt> {
         "udp-service" => 'u',
         "scheduler" => 's',
         "sched-flags" => 'b',
+        "netmask" => 'M',
         "persistent" => 'p',
         "real-server" => 'r',
         "gatewaying" => 'g',
@@ -282,7 +288,7 @@ fn long_to_short(name: &str) -> Option<Opt> {
 
 fn takes_value(opt: Opt) -> Arity {
     match opt {
-        Opt::Tcp | Opt::Udp | Opt::Scheduler | Opt::SchedFlags | Opt::Real => Arity::Required,
+        Opt::Tcp | Opt::Udp | Opt::Scheduler | Opt::SchedFlags | Opt::Netmask | Opt::Real => Arity::Required,
         Opt::Weight | Opt::UThreshold | Opt::LThreshold => Arity::Required,
         Opt::Persistent => Arity::Optional,
         _ => Arity::None,
@@ -333,6 +339,16 @@ impl Seen {
             Opt::SchedFlags => {
                 let list = need(value, "-b")?;
                 self.sched_flags = Some(sched::SchedFlags::parse(&list).map_err(Error::new)?);
+            }
+            Opt::Netmask => {
+                let v = need(value, "-M")?;
+                let bad = || Error::new(format!("illegal netmask \"{v}\""));
+                let m: Ipv4Addr = v.parse().map_err(|_| bad())?;
+                // A netmask: ones, then zeros.
+                if u32::from(m).leading_ones() + u32::from(m).trailing_zeros() != 32 {
+                    return Err(bad());
+                }
+                self.netmask = Some(m);
             }
             Opt::Persistent => {
                 self.persistence = Some(match value {
@@ -385,8 +401,10 @@ impl Seen {
             || self.weight.is_some()
             || self.u_threshold.is_some()
             || self.l_threshold.is_some();
-        let service_opts =
-            self.scheduler.is_some() || self.persistence.is_some() || self.sched_flags.is_some();
+        let service_opts = self.scheduler.is_some()
+            || self.persistence.is_some()
+            || self.sched_flags.is_some()
+            || self.netmask.is_some();
         let list_opts = self.list != ListOpts::default();
         let illegal = |what: &str| Err(Error::new(format!("{what} not allowed with this command")));
         match verb {
@@ -398,6 +416,7 @@ impl Seen {
                     key: service()?,
                     scheduler: self.scheduler.clone(),
                     persistence: self.persistence,
+                    netmask: self.netmask,
                     sched_flags: self.sched_flags,
                 };
                 Ok(if verb == Verb::AddService {
@@ -493,6 +512,7 @@ mod tests {
             key: key(80),
             scheduler: Some("rr".into()),
             persistence: None,
+            netmask: None,
             sched_flags: None,
         });
         assert_eq!(p("-A -t 10.0.0.100:80 -s rr").unwrap(), want);
@@ -562,6 +582,20 @@ mod tests {
         assert!(f.fallback && f.port);
         let err = p("-A -t 10.0.0.100:80 -s sh --sched-flags sh-nope").unwrap_err();
         assert!(err.to_string().contains("sh-nope"), "{err}");
+    }
+
+    #[test]
+    fn netmask() {
+        let Command::AddService(s) = p("-A -t 10.0.0.100:80 -s rr -p 60 -M 255.255.255.0").unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.netmask, Some(Ipv4Addr::new(255, 255, 255, 0)));
+        assert!(
+            p("-A -t 10.0.0.100:80 -p -M 255.0.255.0")
+                .unwrap_err()
+                .to_string()
+                .contains("illegal netmask")
+        );
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
         }
         if let Some(p) = svc.persistence {
             let _ = write!(out, " persistent {p}");
+            if svc.netmask != std::net::Ipv4Addr::BROADCAST {
+                let _ = write!(out, " mask {}", svc.netmask);
+            }
         }
         out.push('\n');
         for d in &svc.dests {

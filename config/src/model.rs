@@ -114,6 +114,8 @@ pub struct VirtualService {
     pub scheduler: String,
     /// Persistence timeout in seconds (`-p`), if persistent.
     pub persistence: Option<u32>,
+    /// Persistence granularity (`-M`): 255.255.255.255 is one client.
+    pub netmask: Ipv4Addr,
     /// Scheduler flags (`-b`).
     pub sched_flags: sched::SchedFlags,
     /// Real servers, in the order they were added.
@@ -208,6 +210,7 @@ impl Rules {
                     key: spec.key,
                     scheduler,
                     persistence: spec.persistence,
+                    netmask: spec.netmask.unwrap_or(Ipv4Addr::BROADCAST),
                     sched_flags: spec.sched_flags.unwrap_or_default(),
                     dests: Vec::new(),
                 });
@@ -221,6 +224,7 @@ impl Rules {
                     svc.sched_flags = f;
                 }
                 svc.persistence = spec.persistence;
+                svc.netmask = spec.netmask.unwrap_or(Ipv4Addr::BROADCAST);
             }
             Command::DelService(key) => {
                 self.service_mut(key)?;
@@ -299,6 +303,7 @@ impl From<ServiceKey> for ServiceSpec {
             key,
             scheduler: None,
             persistence: None,
+            netmask: None,
             sched_flags: None,
         }
     }

@@ -26,6 +26,9 @@ pub struct Conn {
     /// A reply from the server was seen (NAT): client packets then follow
     /// IPVS's INPUT table rather than INPUT-ONLY.
     pub seen_reply: bool,
+    /// A persistence template (client → server for a service), not a
+    /// connection.
+    pub template: bool,
 }
 
 #[derive(Debug, Clone, Copy)]

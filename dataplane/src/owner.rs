@@ -113,7 +113,7 @@ pub fn owner_of(cip: u32, cport: u16, workers: usize) -> usize {
 /// sport)` tells the two apart. `None` for frames without one (the worker
 /// that received them counts and drops them).
 #[inline]
-pub fn client_of(frame: &[u8], is_reply: impl Fn(u8, u32, u16) -> bool) -> Option<(u32, u16)> {
+pub fn client_of(frame: &[u8], is_reply: impl Fn(u8, u32, u16) -> bool) -> Option<(u32, u16, FlowSide)> {
     let eth = Ethernet::new_checked(frame).ok()?;
     if eth.ethertype() != ETHERTYPE_IPV4 {
         return None;
@@ -132,10 +132,49 @@ pub fn client_of(frame: &[u8], is_reply: impl Fn(u8, u32, u16) -> bool) -> Optio
     let sport = u16::from_be_bytes([ip[l4], ip[l4 + 1]]);
     let dport = u16::from_be_bytes([ip[l4 + 2], ip[l4 + 3]]);
     Some(if is_reply(proto, src, sport) {
-        (dst, dport)
+        (
+            dst,
+            dport,
+            FlowSide::Reply {
+                proto,
+                rip: src,
+                rport: sport,
+            },
+        )
     } else {
-        (src, sport)
+        (
+            src,
+            sport,
+            FlowSide::Request {
+                proto,
+                vip: dst,
+                vport: dport,
+            },
+        )
     })
+}
+
+/// Which way a frame goes, with the service side of its tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowSide {
+    /// Client → VIP.
+    Request {
+        /// IP protocol.
+        proto: u8,
+        /// Destination (VIP).
+        vip: u32,
+        /// Destination port.
+        vport: u16,
+    },
+    /// NAT real server → client.
+    Reply {
+        /// IP protocol.
+        proto: u8,
+        /// Source (RIP).
+        rip: u32,
+        /// Source port.
+        rport: u16,
+    },
 }
 
 #[cfg(test)]
@@ -160,8 +199,9 @@ mod tests {
         // The reply from RIP 10.98.0.11:8080 back to the client.
         let rep = crate::wire::tcp_frame([10, 98, 0, 11], 8080, [10, 0, 0, 2], 40000, 0x12);
         let is_reply = |_, src, sport| src == 0x0a62_000b && sport == 8080;
-        assert_eq!(client_of(&req, is_reply), Some((0x0a00_0002, 40000)));
-        assert_eq!(client_of(&rep, is_reply), Some((0x0a00_0002, 40000)));
+        let client = |f: &[u8]| client_of(f, is_reply).map(|(c, p, _)| (c, p));
+        assert_eq!(client(&req), Some((0x0a00_0002, 40000)));
+        assert_eq!(client(&rep), Some((0x0a00_0002, 40000)));
         assert_eq!(client_of(&req[..20], is_reply), None);
     }
 

@@ -7,7 +7,7 @@
 
 use crate::stats::MAX_DESTS;
 use config::{FwdMethod, Rules};
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use sched::{AnySched, Scheduler};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -50,6 +50,10 @@ pub struct SvcSnap {
     pub scheduler: String,
     /// Scheduler flags (`-b`).
     pub sched_flags: sched::SchedFlags,
+    /// Persistence timeout (`-p`), if persistent.
+    pub persistence: Option<u32>,
+    /// Persistence granularity (`-M`), host order.
+    pub netmask: u32,
     /// Real servers.
     pub dests: Vec<DestSnap>,
 }
@@ -81,7 +85,7 @@ pub struct Snapshot {
     index: HashMap<(u8, u32, u16), u32>,
     /// (protocol, RIP, port) of every NAT real server: their replies come
     /// back through the director.
-    nat_reals: HashSet<(u8, u32, u16)>,
+    nat_reals: HashMap<(u8, u32, u16), u32>,
     slots: Box<[SlotPos]>,
 }
 
@@ -168,7 +172,7 @@ impl Snapshot {
             link_macs,
             link_addrs: Vec::new(),
             link_mtus: Vec::new(),
-            nat_reals: HashSet::new(),
+            nat_reals: HashMap::new(),
             services: Vec::with_capacity(rules.services.len()),
             mh_table_size: sched::DEFAULT_MH_TABLE_SIZE,
             timeouts: conntrack::Timeouts::default(),
@@ -195,7 +199,8 @@ impl Snapshot {
                 })
                 .collect::<Vec<_>>();
             for d in dests.iter().filter(|d| d.fwd == FwdMethod::Nat) {
-                snap.nat_reals.insert((svc.key.proto.number(), d.addr, d.port));
+                snap.nat_reals
+                    .insert((svc.key.proto.number(), d.addr, d.port), persist_mask(svc));
             }
             for (di, d) in dests.iter().enumerate() {
                 snap.slots[usize::from(d.slot)] = SlotPos {
@@ -212,6 +217,8 @@ impl Snapshot {
                 vport: key.2,
                 scheduler: svc.scheduler.clone(),
                 sched_flags: svc.sched_flags,
+                persistence: svc.persistence,
+                netmask: u32::from(svc.netmask),
                 dests,
             });
         }
@@ -222,13 +229,31 @@ impl Snapshot {
     /// packets are replies to be translated back.
     #[inline]
     pub fn is_nat_real(&self, proto: u8, addr: u32, port: u16) -> bool {
-        self.nat_reals.contains(&(proto, addr, port))
+        self.nat_reals.contains_key(&(proto, addr, port))
+    }
+
+    /// Return the client-network mask that decides the owner of a flow
+    /// with this (protocol, VIP, port) — or, with `reply`, from this NAT real
+    /// server: the service's `-M` mask if it is persistent (its flows are
+    /// owned by client address alone, so the persistence template is on the
+    /// same worker), else 0 (address and port decide).
+    #[inline]
+    pub fn owner_mask(&self, reply: bool, proto: u8, addr: u32, port: u16) -> u32 {
+        if reply {
+            self.nat_reals.get(&(proto, addr, port)).copied().unwrap_or(0)
+        } else {
+            self.service(proto, addr, port).map_or(0, |si| {
+                self.services[si]
+                    .persistence
+                    .map_or(0, |_| self.services[si].netmask)
+            })
+        }
     }
 
     /// Return the (protocol, RIP, port) of every NAT real server, for the
     /// steering program.
     pub fn nat_real_keys(&self) -> Vec<(u8, u32, u16)> {
-        self.nat_reals.iter().copied().collect()
+        self.nat_reals.keys().copied().collect()
     }
 
     /// Return the index of the service for (protocol, VIP, port).
@@ -286,6 +311,11 @@ impl Snapshot {
             })
             .collect()
     }
+}
+
+/// The mask that groups a persistent service's clients, or 0.
+fn persist_mask(svc: &config::VirtualService) -> u32 {
+    svc.persistence.map_or(0, |_| u32::from(svc.netmask))
 }
 
 /// What a worker receives: the rules plus its own scheduler state.

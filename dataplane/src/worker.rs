@@ -197,8 +197,18 @@ impl Forwarder {
     #[inline]
     pub fn owner(&self, frame: &[u8], workers: usize) -> Option<usize> {
         let snap = &self.update.snap;
-        let (cip, cport) = owner::client_of(frame, |p, s, sp| snap.is_nat_real(p, s, sp))?;
-        Some(owner::owner_of(cip, cport, workers))
+        let (cip, cport, side) = owner::client_of(frame, |p, s, sp| snap.is_nat_real(p, s, sp))?;
+        let mask = match side {
+            owner::FlowSide::Request { proto, vip, vport } => snap.owner_mask(false, proto, vip, vport),
+            owner::FlowSide::Reply { proto, rip, rport } => snap.owner_mask(true, proto, rip, rport),
+        };
+        // Persistent services: the client (network) alone decides, so that
+        // all its connections and its template live on one worker.
+        Some(if mask != 0 {
+            owner::owner_of(cip & mask, 0, workers)
+        } else {
+            owner::owner_of(cip, cport, workers)
+        })
     }
 
     /// Return this worker's counters.
@@ -350,9 +360,41 @@ impl Forwarder {
                 now,
             };
             let view = View { svc, stats };
-            let di = self.update.scheds[si]
-                .pick(&view, &flow)
-                .ok_or(Reason::NoDestination)?;
+            let di = match svc.persistence {
+                Some(timeout) => {
+                    let tkey = template_key(p, svc.netmask);
+                    let live = self.table.get_mut(&tkey).and_then(|t| {
+                        let (tsi, tdi) = snap.dest_of(t.dest_id, t.slot)?;
+                        // The template keeps its server, quiesced or not (as
+                        // IPVS by default), while that server exists.
+                        t.expires = now.wrapping_add(timeout);
+                        (tsi == si).then_some(tdi)
+                    });
+                    match live {
+                        Some(tdi) => tdi,
+                        None => {
+                            let di = self.update.scheds[si]
+                                .pick(&view, &flow)
+                                .ok_or(Reason::NoDestination)?;
+                            let d = &svc.dests[di];
+                            let template = Conn {
+                                dest_id: d.id,
+                                slot: d.slot,
+                                expires: now.wrapping_add(timeout),
+                                template: true,
+                                ..Conn::default()
+                            };
+                            // A full table: the connection still goes, without
+                            // a template to follow.
+                            let _ = self.table.insert(tkey, None, template);
+                            di
+                        }
+                    }
+                }
+                None => self.update.scheds[si]
+                    .pick(&view, &flow)
+                    .ok_or(Reason::NoDestination)?,
+            };
             let d = &svc.dests[di];
             // No entry without a MAC: the client's retransmission is
             // scheduled afresh once the neighbour is resolved.
@@ -368,6 +410,7 @@ impl Forwarder {
                 state,
                 expires: now.wrapping_add(snap.timeouts.of(state)),
                 seen_reply: false,
+                template: false,
                 client_mac: p.src_mac,
                 client_link: ingress,
             };
@@ -475,6 +518,22 @@ fn count(stats: &WorkerStats, conn: &Conn) {
     .add(1);
 }
 
+/// Marks a persistence template's key: its protocol field has this bit set,
+/// so templates and connections share the table without meeting.
+const TEMPLATE: u8 = 0x80;
+
+/// The persistence template of the client (network) of `p` for its service
+/// (IPVS's template: client address under `-M`, VIP, port).
+fn template_key(p: &Parsed, netmask: u32) -> FlowKey {
+    FlowKey {
+        proto: p.proto | TEMPLATE,
+        cip: p.src & netmask,
+        cport: 0,
+        vip: p.dst,
+        vport: p.dport,
+    }
+}
+
 /// Move `conn` on with a packet in `dir`: next state, counts and scheduler
 /// kept in step, timer refreshed with the state's timeout.
 fn advance(
@@ -511,6 +570,10 @@ fn advance(
 /// A connection left the table: take it off its server's counts (if that
 /// server still exists) and tell the scheduler.
 fn release(stats: &WorkerStats, snap: &Snapshot, scheds: &mut [AnySched], conn: &Conn) {
+    if conn.template {
+        // Templates are not connections: nothing was counted for them.
+        return;
+    }
     stats.conns.sub(1);
     if let Some((si, di)) = snap.dest_of(conn.dest_id, conn.slot) {
         let svc = &snap.services[si];

@@ -620,3 +620,79 @@ fn frames_of_another_workers_flows_are_handed_to_it() {
         "connections live with their owner"
     );
 }
+
+/// A SYN from `cip:cport` to 10.0.0.100:80.
+fn syn_from(cip: [u8; 4], cport: u16) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC)
+        .ipv4(cip, VIP, 64)
+        .tcp(cport, 80, 1, 1000)
+        .syn()
+        .write(&mut v, &[])
+        .unwrap();
+    v
+}
+
+#[test]
+fn persistence_keeps_a_client_on_its_server_until_the_template_expires() {
+    let (mut f, _) = forwarder(&[
+        "-A -t 10.0.0.100:80 -s rr -p 60",
+        "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g",
+        "-a -t 10.0.0.100:80 -r 10.0.0.12:80 -g",
+    ]);
+    let server = |f: &mut Forwarder, cip, cport, now| dst_mac(&send(f, &syn_from(cip, cport), now).1);
+    let a = [10, 1, 0, 2];
+    let b = [10, 1, 0, 3];
+    // rr would alternate; the template holds client a on its first server.
+    let first = server(&mut f, a, 1000, 0);
+    for port in 1001..1006 {
+        assert_eq!(server(&mut f, a, port, 1), first);
+    }
+    // Another client gets the next server, and keeps it too.
+    let other = server(&mut f, b, 2000, 1);
+    assert_ne!(other, first);
+    assert_eq!(server(&mut f, b, 2001, 2), other);
+    // Connections are counted; templates are not.
+    assert_eq!(f.stats().conns.get(), 8);
+    // 60 s after its last use the template is gone: rr decides again.
+    f.expire(63, 4096);
+    let mut seen = std::collections::HashSet::new();
+    for port in 0..4 {
+        seen.insert(server(&mut f, [10, 1, 0, 10 + port as u8], 3000 + port, 63));
+    }
+    assert_eq!(seen.len(), 2, "rr again after expiry");
+}
+
+#[test]
+fn persistence_netmask_groups_a_client_network() {
+    let (mut f, _) = forwarder(&[
+        "-A -t 10.0.0.100:80 -s rr -p 60 -M 255.255.255.0",
+        "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g",
+        "-a -t 10.0.0.100:80 -r 10.0.0.12:80 -g",
+    ]);
+    let first = dst_mac(&send(&mut f, &syn_from([10, 1, 0, 2], 1000), 0).1);
+    for host in 3..10 {
+        assert_eq!(
+            dst_mac(&send(&mut f, &syn_from([10, 1, 0, host], 1000), 0).1),
+            first
+        );
+    }
+    assert_ne!(dst_mac(&send(&mut f, &syn_from([10, 1, 1, 2], 1000), 0).1), first);
+}
+
+#[test]
+fn persistent_flows_are_owned_by_client_address_alone() {
+    let (f, _) = forwarder(&[
+        "-A -t 10.0.0.100:80 -s rr -p",
+        "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g",
+    ]);
+    let owners: std::collections::HashSet<_> = (0..64)
+        .map(|p| f.owner(&syn_from([10, 1, 0, 2], 1000 + p), 4))
+        .collect();
+    assert_eq!(owners.len(), 1, "one client, one owner");
+    let (g, _) = forwarder(TWO_RS);
+    let spread: std::collections::HashSet<_> = (0..64)
+        .map(|p| g.owner(&syn_from([10, 1, 0, 2], 1000 + p), 4))
+        .collect();
+    assert!(spread.len() > 1, "without persistence the port spreads flows");
+}
