@@ -13,7 +13,7 @@ use config::{Counts, FwdMethod, Rules};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use dataplane::neigh::{self, Neighbours};
 use dataplane::owner::Handoff;
-use dataplane::worker::{self, Forwarder, WorkerCtl};
+use dataplane::worker::{self, ConnInfo, Forwarder, WorkerCtl};
 use dataplane::xsk::{BindMode, Port, PortConfig, Steer};
 use dataplane::{SlotMap, Snapshot, Update, WorkerStats};
 use hashbrown::HashMap;
@@ -116,11 +116,15 @@ const NEIGH_PENDING_EVERY: Duration = Duration::from_millis(20);
 const RESOLVE_WAIT: Duration = Duration::from_millis(200);
 /// How long a rules change waits for every worker to take it.
 const INSTALL_WAIT: Duration = Duration::from_millis(200);
+/// How long `-L -c` waits for each worker's table.
+const DUMP_WAIT: Duration = Duration::from_secs(2);
 
 struct WorkerHandle {
     stats: Arc<WorkerStats>,
     updates: Sender<Update>,
     retired: Receiver<Update>,
+    dumps: Sender<Vec<ConnInfo>>,
+    dumped: Receiver<Vec<ConnInfo>>,
     pending: Option<Update>,
     thread: Option<JoinHandle<()>>,
 }
@@ -253,12 +257,16 @@ impl Control {
             let (up_tx, up_rx) = bounded(1);
             let (ret_tx, ret_rx) = bounded(4);
             let (fd_tx, fd_rx) = bounded(1);
+            let (dump_tx, dump_rx) = bounded(1);
+            let (dumped_tx, dumped_rx) = bounded(1);
             let ctl = WorkerCtl {
                 updates: up_rx,
                 retired: ret_tx,
                 stop: stop.clone(),
                 me: q as usize,
                 handoff: handoff.clone(),
+                dumps: dump_rx,
+                dumped: dumped_tx,
             };
             let update = Update::new(snap.clone());
             let ifnames = self.ifnames.clone();
@@ -289,6 +297,8 @@ impl Control {
                 stats,
                 updates: up_tx,
                 retired: ret_rx,
+                dumps: dump_tx,
+                dumped: dumped_rx,
                 pending: None,
                 thread: Some(thread),
             });
@@ -438,6 +448,39 @@ impl Control {
         Ok(String::new())
     }
 
+    /// `-L -n -c`: every worker's connections and templates, laid out as
+    /// `ipvsadm -Lnc`.
+    fn list_connections(&self) -> String {
+        let mut out = String::from(
+            "IPVS connection entries\npro expire state       source             virtual            destination\n",
+        );
+        for w in &self.workers {
+            // Room for every connection the worker counts, its templates and
+            // some that arrive meanwhile; filling it never allocates.
+            let room = (w.stats.conns.get() as usize * 2 + 1024).min(self.conn_max);
+            if w.dumps.send_timeout(Vec::with_capacity(room), DUMP_WAIT).is_err() {
+                continue;
+            }
+            let Ok(entries) = w.dumped.recv_timeout(DUMP_WAIT) else {
+                continue;
+            };
+            for c in entries {
+                let proto = if c.proto == 17 { "UDP" } else { "TCP" };
+                let addr = |a: u32, p: u16| format!("{}:{p}", std::net::Ipv4Addr::from(a));
+                out.push_str(&format!(
+                    "{proto:<3} {:02}:{:02}  {:<11} {:<18} {:<18} {}\n",
+                    c.expires_in / 60,
+                    c.expires_in % 60,
+                    if c.template { "NONE" } else { c.state.name() },
+                    addr(c.cip, c.cport),
+                    addr(c.vip, c.vport),
+                    addr(c.rip, c.rport)
+                ));
+            }
+        }
+        out
+    }
+
     /// Return the workers' counters summed, on one line: rx, tx and every
     /// non-zero drop reason.
     fn counters_line(&self) -> String {
@@ -457,8 +500,11 @@ impl Control {
     }
 
     fn list(&self, opts: &ListOpts) -> Result<String, String> {
-        if opts.connections || opts.stats || opts.rate {
-            return Err("-c, --stats and --rate are not supported yet".into());
+        if opts.stats || opts.rate {
+            return Err("--stats and --rate are not supported yet".into());
+        }
+        if opts.connections {
+            return Ok(self.list_connections());
         }
         if let Some(k) = opts.service {
             if self.rules.service(&k).is_none() {

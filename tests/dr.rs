@@ -83,6 +83,21 @@ fn keepalive_connection_stays_on_one_server() {
         bodies.iter().all(|b| *b == bodies[0]),
         "one connection, several servers: {bodies:?}"
     );
+    // The connection is listed as ipvsadm -Lnc lists it.
+    let rs = if bodies[0] == "server1" { RS1 } else { RS2 };
+    let conns = d.ok(&["-L", "-n", "-c"]);
+    let lines: Vec<&str> = conns.lines().collect();
+    assert_eq!(lines[0], "IPVS connection entries", "{conns}");
+    assert!(lines[1].starts_with("pro expire state       source"), "{conns}");
+    let row: Vec<&str> = lines.get(2).unwrap_or(&"").split_whitespace().collect();
+    assert_eq!(lines.len(), 3, "{conns}");
+    assert_eq!(row[0], "TCP");
+    assert!(
+        ["FIN_WAIT", "ESTABLISHED", "TIME_WAIT"].contains(&row[2]),
+        "{conns}"
+    );
+    assert!(row[3].starts_with("10.99.0.2:"), "{conns}");
+    assert_eq!(row[4..6], [format!("{VIP}:80"), format!("{rs}:80")], "{conns}");
 }
 
 #[test]

@@ -211,6 +211,34 @@ impl Forwarder {
         })
     }
 
+    /// Fill `buf`, up to its capacity, with this worker's connections and
+    /// persistence templates as `ipvsadm -L -c` shows them. This walks the
+    /// whole table: the control plane asks for it, a batch boundary pays.
+    pub fn dump(&self, buf: &mut Vec<ConnInfo>, now: u32) {
+        buf.clear();
+        let snap = &self.update.snap;
+        self.table.for_each(|k, c| {
+            if buf.len() == buf.capacity() {
+                return;
+            }
+            let (rip, rport) = snap.dest_of(c.dest_id, c.slot).map_or((0, 0), |(si, di)| {
+                (snap.services[si].dests[di].addr, snap.services[si].dests[di].port)
+            });
+            buf.push(ConnInfo {
+                proto: k.proto & !TEMPLATE,
+                cip: k.cip,
+                cport: k.cport,
+                vip: k.vip,
+                vport: k.vport,
+                rip,
+                rport,
+                state: c.state,
+                expires_in: c.expires.wrapping_sub(now).min(i32::MAX as u32),
+                template: c.template,
+            });
+        });
+    }
+
     /// Return this worker's counters.
     pub fn stats(&self) -> &Arc<WorkerStats> {
         &self.stats
@@ -518,6 +546,31 @@ fn count(stats: &WorkerStats, conn: &Conn) {
     .add(1);
 }
 
+/// One connection or template as `ipvsadm -L -c` lists it (host order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// IP protocol.
+    pub proto: u8,
+    /// Client address (a template's may be a network).
+    pub cip: u32,
+    /// Client port (0 for a template).
+    pub cport: u16,
+    /// VIP.
+    pub vip: u32,
+    /// Virtual port.
+    pub vport: u16,
+    /// Real server address (0 if it was deleted).
+    pub rip: u32,
+    /// Real server port.
+    pub rport: u16,
+    /// State.
+    pub state: ConnState,
+    /// Seconds until it expires.
+    pub expires_in: u32,
+    /// A persistence template.
+    pub template: bool,
+}
+
 /// Marks a persistence template's key: its protocol field has this bit set,
 /// so templates and connections share the table without meeting.
 const TEMPLATE: u8 = 0x80;
@@ -629,6 +682,11 @@ pub struct WorkerCtl {
     pub stop: Arc<AtomicBool>,
     /// This worker's index (its queue).
     pub me: usize,
+    /// Buffers to fill with the connection table (`-L -c`); sized by the
+    /// control thread, so filling them never allocates.
+    pub dumps: Receiver<Vec<ConnInfo>>,
+    /// Filled buffers, back to the control thread.
+    pub dumped: Sender<Vec<ConnInfo>>,
     /// The hand-off queues of all workers.
     pub handoff: Arc<Handoff>,
 }
@@ -652,6 +710,10 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
             }
         }
         let now = epoch.elapsed().as_secs() as u32;
+        if let Ok(mut buf) = ctl.dumps.try_recv() {
+            fwd.dump(&mut buf, now);
+            let _ = ctl.dumped.try_send(buf);
+        }
         let (me, handoff) = (ctl.me, &*ctl.handoff);
         for _ in 0..INBOX_BATCH {
             let Some(buf) = handoff.recv(me) else { break };

@@ -468,6 +468,8 @@ fn run_loop_forwards_picks_up_updates_and_retires_old_rules() {
         stop: stop.clone(),
         me: 0,
         handoff: Arc::new(crate::owner::Handoff::new(1, 4)),
+        dumps: crossbeam_channel::never(),
+        dumped: crossbeam_channel::bounded(1).0,
     };
     up_tx.send(update(&r, &mut slots, 2)).unwrap();
     let mut io = MemIo {
@@ -582,6 +584,8 @@ fn frames_of_another_workers_flows_are_handed_to_it() {
                 stop: stop.clone(),
                 me,
                 handoff: handoff.clone(),
+                dumps: crossbeam_channel::never(),
+                dumped: crossbeam_channel::bounded(1).0,
             };
             (
                 f,
@@ -695,4 +699,28 @@ fn persistent_flows_are_owned_by_client_address_alone() {
         .map(|p| g.owner(&syn_from([10, 1, 0, 2], 1000 + p), 4))
         .collect();
     assert!(spread.len() > 1, "without persistence the port spreads flows");
+}
+
+#[test]
+fn dump_lists_connections_and_templates() {
+    let (mut f, _) = forwarder(&[
+        "-A -t 10.0.0.100:80 -s rr -p 60",
+        "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g",
+    ]);
+    send(&mut f, &syn_from([10, 1, 0, 2], 1000), 5);
+    let mut buf = Vec::with_capacity(8);
+    f.dump(&mut buf, 5);
+    buf.sort_by_key(|c| c.template);
+    assert_eq!(buf.len(), 2);
+    let (conn, template) = (buf[0], buf[1]);
+    assert_eq!(
+        (conn.cport, conn.state, conn.expires_in, conn.rip),
+        (1000, ConnState::SynRecv, 30, 0x0a00_000b)
+    );
+    assert!(template.template && template.cport == 0 && template.expires_in == 60);
+    assert_eq!(template.proto, 6, "the template bit is not shown");
+    // A full buffer stops the walk.
+    let mut small = Vec::with_capacity(1);
+    f.dump(&mut small, 5);
+    assert_eq!(small.len(), 1);
 }
