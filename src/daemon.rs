@@ -13,6 +13,7 @@ use config::{Counts, FwdMethod, Rules};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use dataplane::neigh::{self, Neighbours};
 use dataplane::owner::Handoff;
+use dataplane::snapshot::FullTable;
 use dataplane::worker::{self, ConnInfo, Forwarder, WorkerCtl};
 use dataplane::xsk::{BindMode, Port, PortConfig, Steer};
 use dataplane::{SlotMap, Snapshot, Update, WorkerStats};
@@ -54,6 +55,11 @@ pub struct Opts {
     /// the servers of a service.
     #[arg(long, default_value_t = sched::DEFAULT_MH_TABLE_SIZE, value_parser = prime)]
     pub mh_table_size: u32,
+    /// What a new flow gets when a worker's connection table is full:
+    /// `stateless` (a server picked from its client tuple, no entry) or
+    /// `drop`. Established connections are never evicted either way.
+    #[arg(long, value_enum, default_value_t = FullTablePolicy::Stateless)]
+    pub full_table: FullTablePolicy,
     /// AF_XDP bind mode.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     pub bind_mode: Mode,
@@ -68,6 +74,15 @@ fn prime(s: &str) -> Result<u32, String> {
     } else {
         Err(format!("{n} is not a prime below 2^24"))
     }
+}
+
+/// `--full-table` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FullTablePolicy {
+    /// Stateless pick from the client tuple.
+    Stateless,
+    /// Drop new flows.
+    Drop,
 }
 
 /// `--bind-mode` values.
@@ -145,6 +160,7 @@ struct Control {
     workers: Vec<WorkerHandle>,
     conn_max: usize,
     mh_table_size: u32,
+    full_table: FullTable,
 }
 
 /// Run the daemon until SIGTERM or SIGINT.
@@ -193,6 +209,10 @@ pub fn run(opts: Opts) -> Result<(), String> {
         workers: Vec::new(),
         conn_max: opts.conn_max,
         mh_table_size: opts.mh_table_size,
+        full_table: match opts.full_table {
+            FullTablePolicy::Stateless => FullTable::Stateless,
+            FullTablePolicy::Drop => FullTable::Drop,
+        },
     };
     let workers_stop = Arc::new(AtomicBool::new(false));
     let result = control.start_workers(&opts, &workers_stop).map(|()| {
@@ -227,6 +247,7 @@ impl Control {
             neigh.mac(a)
         });
         snap.mh_table_size = self.mh_table_size;
+        snap.full_table = self.full_table;
         let (tcp, tcpfin, udp) = self.rules.timeouts;
         snap.timeouts.set(tcp, tcpfin, udp);
         snap.link_addrs = self.link_addrs.iter().map(|a| a.unwrap_or(0)).collect();

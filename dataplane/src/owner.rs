@@ -103,9 +103,14 @@ pub fn owner_of(cip: u32, cport: u16, workers: usize) -> usize {
     if workers <= 1 {
         return 0;
     }
-    // A multiplicative mix, so consecutive ports and addresses spread.
-    let h = (u64::from(cip) << 16 | u64::from(cport)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    ((h >> 32) % workers as u64) as usize
+    (flow_hash(cip, cport) % workers as u64) as usize
+}
+
+/// Hash a client tuple to 32 bits: a multiplicative mix, so consecutive
+/// ports and addresses spread.
+#[inline]
+pub fn flow_hash(cip: u32, cport: u16) -> u64 {
+    (u64::from(cip) << 16 | u64::from(cport)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32
 }
 
 /// Read the client tuple of a frame: for a packet to a VIP it is the source,

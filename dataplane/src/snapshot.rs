@@ -12,6 +12,17 @@ use sched::{AnySched, Scheduler};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+/// What new flows get when a worker's connection table is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FullTable {
+    /// A stateless pick from the client tuple (every packet of the flow gets
+    /// the same server, with no entry).
+    #[default]
+    Stateless,
+    /// Dropped (counted as `table_full`).
+    Drop,
+}
+
 /// One real server as the workers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DestSnap {
@@ -82,6 +93,8 @@ pub struct Snapshot {
     pub mh_table_size: u32,
     /// Connection timeouts (`ipvsadm --set`).
     pub timeouts: conntrack::Timeouts,
+    /// What new flows get when a worker's connection table is full.
+    pub full_table: FullTable,
     index: HashMap<(u8, u32, u16), u32>,
     /// (protocol, RIP, port) of every NAT real server: their replies come
     /// back through the director.
@@ -176,6 +189,7 @@ impl Snapshot {
             services: Vec::with_capacity(rules.services.len()),
             mh_table_size: sched::DEFAULT_MH_TABLE_SIZE,
             timeouts: conntrack::Timeouts::default(),
+            full_table: FullTable::Stateless,
             index: HashMap::with_capacity(rules.services.len()),
             slots: vec![SlotPos::default(); MAX_DESTS].into_boxed_slice(),
         };

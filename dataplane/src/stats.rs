@@ -80,11 +80,13 @@ pub enum Reason {
     UnsupportedMethod,
     /// The TX ring had no room.
     TxFull,
+    /// The connection table was full and the policy is to drop.
+    TableFull,
 }
 
 impl Reason {
     /// Every reason, in counter order.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 18] = [
         Self::TruncatedEthernet,
         Self::NotIpv4,
         Self::TruncatedIp,
@@ -102,6 +104,7 @@ impl Reason {
         Self::DestGone,
         Self::UnsupportedMethod,
         Self::TxFull,
+        Self::TableFull,
     ];
 
     /// Return the counter name.
@@ -124,6 +127,7 @@ impl Reason {
             Self::DestGone => "dest_gone",
             Self::UnsupportedMethod => "unsupported_method",
             Self::TxFull => "tx_full",
+            Self::TableFull => "table_full",
         }
     }
 }

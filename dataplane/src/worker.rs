@@ -12,7 +12,7 @@ use crate::fwd::icmp;
 use crate::fwd::nat::{self, Side};
 use crate::fwd::tun::{self, Encap};
 use crate::owner::{self, Handoff};
-use crate::snapshot::{DestSnap, Snapshot, SvcSnap, Update};
+use crate::snapshot::{DestSnap, FullTable, Snapshot, SvcSnap, Update};
 use crate::stats::{Reason, WorkerStats};
 use crate::wire::{ETHERTYPE_IPV4, Ethernet, Ipv4, PROTO_TCP, PROTO_UDP, Tcp, Udp};
 use config::FwdMethod;
@@ -373,6 +373,16 @@ impl Forwarder {
             };
             advance(stats, snap, &mut self.update.scheds, conn, dir, p, now);
             di
+        } else if self.table.len() >= self.table.capacity() {
+            // Full table (a SYN flood, say): no new entry can be made, and
+            // established connections must keep their place. New flows get
+            // a stateless pick from their client tuple, the same for every
+            // one of their packets, or are dropped, as configured.
+            stats.table_full.add(1);
+            if snap.full_table == FullTable::Drop {
+                return Err(Reason::TableFull);
+            }
+            stateless_pick(&snap.services[si], stats, p).ok_or(Reason::NoDestination)?
         } else {
             // As IPVS (without sloppy_tcp): only a SYN starts a TCP connection,
             // so a mid-flow segment is never sent to a server that has no state.
@@ -456,8 +466,7 @@ impl Forwarder {
                     bind(stats, d);
                     self.update.scheds[si].on_change(&view, di);
                 }
-                // Forward the first packet anyway; later ones are scheduled
-                // anew (issue: stateless fallback for a full table).
+                // Checked above; a template may have taken the last slot.
                 Err(conntrack::Full) => stats.table_full.add(1),
             }
             di
@@ -569,6 +578,18 @@ pub struct ConnInfo {
     pub expires_in: u32,
     /// A persistence template.
     pub template: bool,
+}
+
+/// Pick a server from the client tuple alone, with no state: hash, then
+/// the next available server from there (a full-table fallback).
+fn stateless_pick(svc: &SvcSnap, stats: &WorkerStats, p: &Parsed) -> Option<usize> {
+    let n = svc.dests.len();
+    if n == 0 {
+        return None;
+    }
+    let view = View { svc, stats };
+    let h = owner::flow_hash(p.src, p.sport) as usize;
+    (0..n).map(|k| (h + k) % n).find(|&i| view.dest(i).available())
 }
 
 /// Marks a persistence template's key: its protocol field has this bit set,

@@ -724,3 +724,38 @@ fn dump_lists_connections_and_templates() {
     f.dump(&mut small, 5);
     assert_eq!(small.len(), 1);
 }
+
+#[test]
+fn full_table_picks_statelessly_or_drops_as_configured() {
+    let r = rules(TWO_RS);
+    let mut slots = SlotMap::default();
+    for policy in [
+        crate::snapshot::FullTable::Stateless,
+        crate::snapshot::FullTable::Drop,
+    ] {
+        slots.assign(&r).unwrap();
+        let mut snap = Snapshot::build(1, vec![DIRECTOR_MAC], &r, &slots, neigh);
+        snap.full_table = policy;
+        let mut f = Forwarder::new(Update::new(Arc::new(snap)), 2, Arc::new(WorkerStats::default()));
+        send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
+        send(&mut f, &tcp(40001, 80, Seg::Syn), 0);
+        assert_eq!(f.table().len(), 2);
+        // Full: a new flow's SYN and ACK both go to one server, no entry.
+        let (v1, o1) = send(&mut f, &tcp(40002, 80, Seg::Syn), 0);
+        let (v2, o2) = send(&mut f, &tcp(40002, 80, Seg::Ack), 0);
+        if policy == crate::snapshot::FullTable::Drop {
+            assert_eq!(
+                (v1, v2),
+                (Verdict::Drop(Reason::TableFull), Verdict::Drop(Reason::TableFull))
+            );
+        } else {
+            assert_eq!((v1, v2), (Verdict::Tx(0), Verdict::Tx(0)));
+            assert_eq!(dst_mac(&o1), dst_mac(&o2));
+        }
+        assert_eq!(f.table().len(), 2, "the table never grows");
+        // Established connections keep their server.
+        let (v, _) = send(&mut f, &tcp(40000, 80, Seg::Ack), 0);
+        assert_eq!(v, Verdict::Tx(0));
+        assert_eq!(f.stats().table_full.get(), 2);
+    }
+}
