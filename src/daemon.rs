@@ -161,6 +161,8 @@ struct Control {
     conn_max: usize,
     mh_table_size: u32,
     full_table: FullTable,
+    /// Counters at the last `-Z`, by real server id.
+    zeroed: HashMap<u32, Counts>,
 }
 
 /// Run the daemon until SIGTERM or SIGINT.
@@ -209,6 +211,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
         workers: Vec::new(),
         conn_max: opts.conn_max,
         mh_table_size: opts.mh_table_size,
+        zeroed: HashMap::new(),
         full_table: match opts.full_table {
             FullTablePolicy::Stateless => FullTable::Stateless,
             FullTablePolicy::Drop => FullTable::Drop,
@@ -451,9 +454,24 @@ impl Control {
         if args == ["--counters"] {
             return Ok(self.counters_table());
         }
+        // `-R`: the client sends the text it read from standard input.
+        if let [verb, text] = args {
+            if verb == "-R" || verb == "--restore" {
+                return self.restore(text, changed);
+            }
+        }
         let cmd = config::ipvsadm::parse(args).map_err(|e| e.to_string())?;
         match &cmd {
             Command::List(opts) => return self.list(opts),
+            Command::Save { numeric } => {
+                return Ok(config::render_save(
+                    &self.rules,
+                    *numeric,
+                    config::Names::system(),
+                ));
+            }
+            Command::Zero(service) => return self.zero(*service),
+            Command::Restore => return Err("-R reads the rules from standard input".into()),
             Command::AddDest(_, d) | Command::EditDest(_, d)
                 if d.fwd == Some(FwdMethod::Tun) && self.link_addrs.iter().all(Option::is_none) =>
             {
@@ -463,6 +481,25 @@ impl Control {
         }
         let mut next = self.rules.clone();
         next.apply(&cmd).map_err(|e| e.to_string())?;
+        self.slots.assign(&next).map_err(|e| e.to_string())?;
+        self.rules = next;
+        *changed = true;
+        Ok(String::new())
+    }
+
+    /// `-R`: apply a batch of ipvsadm commands, all or nothing.
+    fn restore(&mut self, text: &str, changed: &mut bool) -> Result<String, String> {
+        let mut next = self.rules.clone();
+        next.apply_commands("stdin", text).map_err(|e| e.to_string())?;
+        if next
+            .services
+            .iter()
+            .flat_map(|s| &s.dests)
+            .any(|d| d.fwd == FwdMethod::Tun)
+            && self.link_addrs.iter().all(Option::is_none)
+        {
+            return Err("-i (Tunnel) needs an IPv4 address on the director's interfaces".into());
+        }
         self.slots.assign(&next).map_err(|e| e.to_string())?;
         self.rules = next;
         *changed = true;
@@ -521,8 +558,8 @@ impl Control {
     }
 
     fn list(&self, opts: &ListOpts) -> Result<String, String> {
-        if opts.stats || opts.rate {
-            return Err("--stats and --rate are not supported yet".into());
+        if opts.rate {
+            return Err("--rate is not supported yet".into());
         }
         if opts.connections {
             return Ok(self.list_connections());
@@ -532,19 +569,57 @@ impl Control {
                 return Err(format!("Service not defined: {k}"));
             }
         }
-        let counts = |id: u32| {
-            let Some(slot) = self.slots.slot(id) else {
-                return Counts::default();
-            };
-            self.workers.iter().fold(Counts::default(), |c, w| {
-                let d = w.stats.dest(slot);
-                Counts {
-                    active: c.active + d.active.get(),
-                    inactive: c.inactive + d.inactive.get(),
-                }
-            })
-        };
         let size = self.conn_max * self.workers.len().max(1);
-        Ok(config::render_list(&self.rules, opts, size, counts))
+        Ok(config::render_list(&self.rules, opts, size, |id| self.counts(id)))
+    }
+
+    /// Return real server `id`'s counters summed over the workers, less what
+    /// `-Z` zeroed (workers' counters have one writer each, so the control
+    /// plane keeps a baseline rather than resetting them).
+    fn counts(&self, id: u32) -> Counts {
+        let Some(slot) = self.slots.slot(id) else {
+            return Counts::default();
+        };
+        let raw = self.workers.iter().fold(Counts::default(), |c, w| {
+            let d = w.stats.dest(slot);
+            c + Counts {
+                active: d.active.get(),
+                inactive: d.inactive.get(),
+                conns: d.conns.get(),
+                in_pkts: d.in_pkts.get(),
+                out_pkts: d.out_pkts.get(),
+                in_bytes: d.in_bytes.get(),
+                out_bytes: d.out_bytes.get(),
+            }
+        });
+        let zero = self.zeroed.get(&id).copied().unwrap_or_default();
+        Counts {
+            conns: raw.conns.saturating_sub(zero.conns),
+            in_pkts: raw.in_pkts.saturating_sub(zero.in_pkts),
+            out_pkts: raw.out_pkts.saturating_sub(zero.out_pkts),
+            in_bytes: raw.in_bytes.saturating_sub(zero.in_bytes),
+            out_bytes: raw.out_bytes.saturating_sub(zero.out_bytes),
+            ..raw
+        }
+    }
+
+    /// `-Z`: zero the packet and byte counters of one service or all.
+    fn zero(&mut self, service: Option<config::ServiceKey>) -> Result<String, String> {
+        let ids: Vec<u32> = self
+            .rules
+            .services
+            .iter()
+            .filter(|s| service.is_none_or(|k| k == s.key))
+            .flat_map(|s| s.dests.iter().map(|d| d.id))
+            .collect();
+        if let Some(k) = service.filter(|k| self.rules.service(k).is_none()) {
+            return Err(format!("Service not defined: {k}"));
+        }
+        for id in ids {
+            self.zeroed.remove(&id);
+            let now = self.counts(id);
+            self.zeroed.insert(id, now);
+        }
+        Ok(String::new())
     }
 }

@@ -24,7 +24,11 @@ Manage it as with ipvsadm:
   ferrovs -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-g|-m|-i] [-w WEIGHT] [-x UPPER] [-y LOWER]
   ferrovs -d -t|-u VIP:PORT -r RIP[:PORT]
   ferrovs -C
-  ferrovs -L|-l [-n] [-t|-u VIP:PORT]
+  ferrovs -L|-l [-n] [-c] [--stats [--exact]] [--timeout] [-t|-u VIP:PORT]
+  ferrovs -S [-n]           the rules as ipvsadm-save text
+  ferrovs -R < FILE         apply ipvsadm commands (a save file), all or none
+  ferrovs -Z [-t|-u VIP:PORT]
+  ferrovs --set TCP TCPFIN UDP
   ferrovs --counters        each worker's packet, hand-off and drop counters
 
 Commands reach the daemon on FERROVS_SOCKET (default /run/ferrovs/ferrovs.sock);
@@ -69,6 +73,16 @@ fn main() -> ExitCode {
             eprintln!("ferrovs: {e}");
             return ExitCode::from(2);
         }
+    }
+    // -R: the rules come from standard input; the daemon applies them all
+    // or none.
+    if matches!(args.as_slice(), [v] if v == "-R" || v == "--restore") {
+        let mut text = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+            eprintln!("ferrovs: reading standard input: {e}");
+            return ExitCode::FAILURE;
+        }
+        args.push(text);
     }
     match ctl::call(&socket, &args) {
         Ok(Ok(out)) => {

@@ -81,12 +81,21 @@ pub enum Command {
     List(ListOpts),
     /// `--set TCP TCPFIN UDP`: connection timeouts in seconds (0 keeps one).
     SetTimeouts(u32, u32, u32),
+    /// `-S [-n]`: write the rules as ipvsadm-save text.
+    Save {
+        /// `-n`: numeric addresses and ports.
+        numeric: bool,
+    },
+    /// `-R`: apply the ipvsadm commands read from standard input.
+    Restore,
+    /// `-Z [-t|-u VIP:PORT]`: zero the packet and byte counters.
+    Zero(Option<ServiceKey>),
 }
 
 impl Command {
     /// Return whether the command changes the rules.
     pub fn changes_rules(&self) -> bool {
-        !matches!(self, Self::List(_))
+        !matches!(self, Self::List(_) | Self::Save { .. } | Self::Zero(_))
     }
 }
 
@@ -104,6 +113,9 @@ enum Verb {
     Clear,
     List,
     Set,
+    Save,
+    Restore,
+    Zero,
 }
 
 #[derive(Default)]
@@ -231,6 +243,9 @@ impl Opt {
             'd' => Self::Verb(Verb::DelDest),
             'C' => Self::Verb(Verb::Clear),
             'L' | 'l' => Self::Verb(Verb::List),
+            'S' => Self::Verb(Verb::Save),
+            'R' => Self::Verb(Verb::Restore),
+            'Z' => Self::Verb(Verb::Zero),
             't' => Self::Tcp,
             'u' => Self::Udp,
             's' => Self::Scheduler,
@@ -261,6 +276,9 @@ fn long_to_short(name: &str) -> Option<Opt> {
         "delete-server" => 'd',
         "clear" => 'C',
         "list" => 'L',
+        "save" => 'S',
+        "restore" => 'R',
+        "zero" => 'Z',
         "tcp-service" => 't',
         "udp-service" => 'u',
         "scheduler" => 's',
@@ -448,6 +466,26 @@ impl Seen {
                 }
                 Ok(Command::Clear)
             }
+            Verb::Save => {
+                if dest_opts || service_opts || self.service.is_some() {
+                    return illegal("options other than -n");
+                }
+                Ok(Command::Save {
+                    numeric: self.list.numeric,
+                })
+            }
+            Verb::Restore => {
+                if dest_opts || service_opts || list_opts || self.service.is_some() {
+                    return illegal("options");
+                }
+                Ok(Command::Restore)
+            }
+            Verb::Zero => {
+                if dest_opts || service_opts || list_opts {
+                    return illegal("options other than the service");
+                }
+                Ok(Command::Zero(self.service))
+            }
             Verb::Set => {
                 if dest_opts || service_opts || list_opts || self.service.is_some() {
                     return illegal("options");
@@ -475,16 +513,27 @@ fn parse_num(s: &str, what: &str, min: u32, max: u32) -> Result<u32, Error> {
         .ok_or_else(|| Error::new(format!("illegal {what} \"{s}\" (expected {min}..{max})")))
 }
 
-/// Parse `A.B.C.D[:PORT]`.
+/// Parse `HOST[:PORT]`: HOST an IPv4 address or an /etc/hosts name, PORT a
+/// number or an /etc/services name, as ipvsadm accepts them.
 fn parse_addr_port(s: &str) -> Result<(Ipv4Addr, Option<u16>), Error> {
-    let bad = || Error::new(format!("illegal address \"{s}\" (expected A.B.C.D[:PORT])"));
+    let bad = || {
+        Error::new(format!(
+            "illegal address \"{s}\" (expected A.B.C.D[:PORT], or names from /etc/hosts and /etc/services)"
+        ))
+    };
+    let names = crate::Names::system();
     let (addr, port) = match s.rsplit_once(':') {
         Some((a, p)) => (a, Some(p)),
         None => (s, None),
     };
-    let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
+    let looks_numeric = addr.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let addr: Ipv4Addr = match addr.parse() {
+        Ok(a) => a,
+        Err(_) if !looks_numeric => names.host(addr).ok_or_else(bad)?,
+        Err(_) => return Err(bad()),
+    };
     let port = match port {
-        Some(p) => Some(p.parse::<u16>().map_err(|_| bad())?),
+        Some(p) => Some(p.parse::<u16>().ok().or_else(|| names.port(p)).ok_or_else(bad)?),
         None => None,
     };
     Ok((addr, port))
@@ -571,6 +620,25 @@ mod tests {
             panic!()
         };
         assert!(o.timeout);
+    }
+
+    #[test]
+    fn save_restore_zero() {
+        assert_eq!(p("-S -n").unwrap(), Command::Save { numeric: true });
+        assert_eq!(p("--save").unwrap(), Command::Save { numeric: false });
+        assert_eq!(p("-R").unwrap(), Command::Restore);
+        assert_eq!(p("-Z").unwrap(), Command::Zero(None));
+        assert_eq!(p("-Z -t 10.0.0.100:80").unwrap(), Command::Zero(Some(key(80))));
+        assert!(p("-S -s rr").is_err());
+    }
+
+    #[test]
+    fn names_resolve_as_in_save_files() {
+        // localhost is in every /etc/hosts; http in every /etc/services.
+        let Command::AddService(s) = p("-A -t localhost:http -s rr").unwrap() else {
+            panic!()
+        };
+        assert_eq!((s.key.addr, s.key.port), (Ipv4Addr::LOCALHOST, 80));
     }
 
     #[test]

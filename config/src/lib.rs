@@ -13,7 +13,9 @@ mod error;
 pub mod ipvsadm;
 mod list;
 mod model;
+mod names;
 
 pub use error::Error;
-pub use list::{Counts, render_list};
+pub use list::{Counts, render_list, render_save};
 pub use model::{FwdMethod, Protocol, RealServer, Rules, ServiceKey, VirtualService};
+pub use names::Names;

@@ -1,25 +1,81 @@
 //! The `-L -n` listing, laid out as ipvsadm 1.31 lays it out so that scripts
 //! that parse `ipvsadm -Ln` parse ours.
 
-use crate::Rules;
 use crate::ipvsadm::ListOpts;
+use crate::{Names, RealServer, Rules, VirtualService};
 use std::fmt::Write;
+use std::net::Ipv4Addr;
 
-/// Connection counts of one real server, summed over the workers.
+/// Counters of one real server, summed over the workers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     /// ESTABLISHED connections.
     pub active: u64,
     /// Connections in other states.
     pub inactive: u64,
+    /// Connections scheduled (`--stats` Conns).
+    pub conns: u64,
+    /// Packets client → server.
+    pub in_pkts: u64,
+    /// Packets server → client (NAT only: the others bypass the director).
+    pub out_pkts: u64,
+    /// Bytes client → server.
+    pub in_bytes: u64,
+    /// Bytes server → client.
+    pub out_bytes: u64,
+}
+
+impl std::ops::Add for Counts {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            active: self.active + o.active,
+            inactive: self.inactive + o.inactive,
+            conns: self.conns + o.conns,
+            in_pkts: self.in_pkts + o.in_pkts,
+            out_pkts: self.out_pkts + o.out_pkts,
+            in_bytes: self.in_bytes + o.in_bytes,
+            out_bytes: self.out_bytes + o.out_bytes,
+        }
+    }
 }
 
 /// Version ipvsadm prints in its header; ours follows the IPVS interface it
 /// mirrors.
 const IPVS_VERSION: &str = "1.2.1";
 
-/// Render the listing; `counts(id)` gives a real server's counts by id and
-/// `size` is the connection table size shown in the header.
+/// Services in ipvsadm's order (`ipvs_cmp_services`: protocol, address,
+/// port), each with its servers in theirs (address, port).
+fn sorted(rules: &Rules) -> Vec<(&VirtualService, Vec<&RealServer>)> {
+    let mut v: Vec<_> = rules
+        .services
+        .iter()
+        .map(|s| {
+            let mut d: Vec<&RealServer> = s.dests.iter().collect();
+            d.sort_by_key(|d| (d.addr, d.port));
+            (s, d)
+        })
+        .collect();
+    v.sort_by_key(|(s, _)| (s.key.proto.number(), s.key.addr, s.key.port));
+    v
+}
+
+/// ipvsadm's `print_largenum()`: 9 wide, or K/M/G/T above 8 digits unless
+/// `--exact`.
+fn largenum(out: &mut String, n: u64, exact: bool) {
+    let _ = match n {
+        _ if exact => write!(out, "{:>w$}", n, w = n.to_string().len().max(8) + 1),
+        0..100_000_000 => write!(out, "{n:9}"),
+        100_000_000..1_000_000_000 => write!(out, "{:8}K", n / 1_000),
+        1_000_000_000..100_000_000_000 => write!(out, "{:8}M", n / 1_000_000),
+        100_000_000_000..100_000_000_000_000 => write!(out, "{:8}G", n / 1_000_000_000),
+        _ => write!(out, "{:8}T", n / 1_000_000_000_000),
+    };
+}
+
+/// Render the listing as `ipvsadm -L -n` (or `--stats`) does; `counts(id)`
+/// gives a real server's counters by id and `size` is the connection table
+/// size shown in the header.
 pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(u32) -> Counts) -> String {
     let mut out = String::new();
     if opts.timeout {
@@ -28,32 +84,58 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
     }
     // `write!` to a String cannot fail.
     let _ = writeln!(out, "IP Virtual Server version {IPVS_VERSION} (size={size})");
-    out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
-    out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
-    for svc in &rules.services {
+    if opts.stats {
+        let _ = writeln!(
+            out,
+            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port",
+            "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
+        );
+    } else {
+        out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
+        out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
+    }
+    for (svc, dests) in sorted(rules) {
         if opts.service.is_some_and(|k| k != svc.key) {
             continue;
         }
-        let _ = write!(
-            out,
-            "{}  {}:{} {}",
-            svc.key.proto.name(),
-            svc.key.addr,
-            svc.key.port,
-            svc.scheduler
-        );
+        let mut name = format!("{}  {}:{}", svc.key.proto.name(), svc.key.addr, svc.key.port);
+        name.truncate(33);
+        if opts.stats {
+            let total = dests.iter().fold(Counts::default(), |t, d| t + counts(d.id));
+            let _ = write!(out, "{name:<33}");
+            for n in [
+                total.conns,
+                total.in_pkts,
+                total.out_pkts,
+                total.in_bytes,
+                total.out_bytes,
+            ] {
+                largenum(&mut out, n, opts.exact);
+            }
+            out.push('\n');
+            for d in dests {
+                let c = counts(d.id);
+                let _ = write!(out, "  -> {:<28}", format!("{}:{}", d.addr, d.port));
+                for n in [c.conns, c.in_pkts, c.out_pkts, c.in_bytes, c.out_bytes] {
+                    largenum(&mut out, n, opts.exact);
+                }
+                out.push('\n');
+            }
+            continue;
+        }
+        let _ = write!(out, "{name} {}", svc.scheduler);
         let flags = svc.sched_flags.names(&svc.scheduler);
         if !flags.is_empty() {
             let _ = write!(out, " ({})", flags.join(","));
         }
         if let Some(p) = svc.persistence {
             let _ = write!(out, " persistent {p}");
-            if svc.netmask != std::net::Ipv4Addr::BROADCAST {
+            if svc.netmask != Ipv4Addr::BROADCAST {
                 let _ = write!(out, " mask {}", svc.netmask);
             }
         }
         out.push('\n');
-        for d in &svc.dests {
+        for d in dests {
             let c = counts(d.id);
             let _ = writeln!(
                 out,
@@ -69,36 +151,178 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
     out
 }
 
+/// Render the rules as `ipvsadm -S` (`-S -n` with `numeric`) writes them:
+/// one `-A` line per service, then one `-a` line per real server, in
+/// ipvsadm's order; names from `names` unless numeric.
+pub fn render_save(rules: &Rules, numeric: bool, names: &Names) -> String {
+    let mut out = String::new();
+    let addr = |a: Ipv4Addr, port: u16, proto: &str| {
+        if numeric {
+            return format!("{a}:{port}");
+        }
+        let host = names.host_name(a).map_or_else(|| a.to_string(), str::to_string);
+        let port = names
+            .port_name(port, proto)
+            .map_or_else(|| port.to_string(), str::to_string);
+        format!("{host}:{port}")
+    };
+    for (svc, dests) in sorted(rules) {
+        let proto = if svc.key.proto == crate::Protocol::Tcp {
+            "tcp"
+        } else {
+            "udp"
+        };
+        let flag = if proto == "tcp" { "-t" } else { "-u" };
+        let vname = format!("{flag} {}", addr(svc.key.addr, svc.key.port, proto));
+        let _ = write!(out, "-A {vname} -s {}", svc.scheduler);
+        if let Some(p) = svc.persistence {
+            let _ = write!(out, " -p {p}");
+            if svc.netmask != Ipv4Addr::BROADCAST {
+                let _ = write!(out, " -M {}", svc.netmask);
+            }
+        }
+        let flags = svc.sched_flags.names(&svc.scheduler);
+        if !flags.is_empty() {
+            let _ = write!(out, " -b {}", flags.join(","));
+        }
+        out.push('\n');
+        for d in dests {
+            let _ = write!(
+                out,
+                "-a {vname} -r {} {} -w {}",
+                addr(d.addr, d.port, proto),
+                d.fwd.flag(),
+                d.weight
+            );
+            if d.u_threshold != 0 {
+                let _ = write!(out, " -x {}", d.u_threshold);
+            }
+            if d.l_threshold != 0 {
+                let _ = write!(out, " -y {}", d.l_threshold);
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipvsadm::parse;
 
-    #[test]
-    fn layout_matches_ipvsadm() {
-        let mut r = Rules::default();
-        for line in [
-            "-A -t 172.16.1.100:80 -s rr",
-            "-a -t 172.16.1.100:80 -r 172.16.1.5 -m",
-            "-a -t 172.16.1.100:80 -r 172.16.1.6 -g -w 3",
-            "-A -u 172.16.1.100:53 -s rr -p 50",
-        ] {
-            r.apply(&parse(&line.split_whitespace().collect::<Vec<_>>()).unwrap())
-                .unwrap();
-        }
-        let got = render_list(&r, &ListOpts::default(), 4096, |id| Counts {
+    /// The LVS-NAT course lab, plus a persistent UDP service, entered out of
+    /// ipvsadm's order to check the sort.
+    const LAB: &str = "\
+-A -u 172.16.1.100:53 -s rr -p 50
+-a -u 172.16.1.100:53 -r 172.16.1.6:53 -m
+-A -t 172.16.1.100:80 -s rr
+-a -t 172.16.1.100:80 -r 172.16.1.6 -g -w 3
+-a -t 172.16.1.100:80 -r 172.16.1.5 -m
+";
+
+    fn lab() -> Rules {
+        Rules::from_commands("lab", LAB).unwrap()
+    }
+
+    fn counts(id: u32) -> Counts {
+        Counts {
             active: u64::from(id) * 10,
             inactive: 1,
-        });
+            conns: u64::from(id) * 100,
+            in_pkts: 123_456_789 * u64::from(id),
+            out_pkts: 0,
+            in_bytes: 1_000 * u64::from(id),
+            out_bytes: 42,
+        }
+    }
+
+    #[test]
+    fn list_layout_matches_ipvsadm() {
+        let got = render_list(&lab(), &ListOpts::default(), 4096, counts);
         let want = "\
 IP Virtual Server version 1.2.1 (size=4096)
 Prot LocalAddress:Port Scheduler Flags
   -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
 TCP  172.16.1.100:80 rr
-  -> 172.16.1.5:80                Masq    1      10         1         
+  -> 172.16.1.5:80                Masq    1      30         1         
   -> 172.16.1.6:80                Route   3      20         1         
 UDP  172.16.1.100:53 rr persistent 50
+  -> 172.16.1.6:53                Masq    1      10         1         
 ";
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn stats_layout_matches_ipvsadm() {
+        let opts = ListOpts {
+            stats: true,
+            ..ListOpts::default()
+        };
+        let got = render_list(&lab(), &opts, 4096, counts);
+        let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
+  -> RemoteAddress:Port
+TCP  172.16.1.100:80                   500  617283K        0     5000       84
+  -> 172.16.1.5:80                     300  370370K        0     3000       42
+  -> 172.16.1.6:80                     200  246913K        0     2000       42
+UDP  172.16.1.100:53                   100  123456K        0     1000       42
+  -> 172.16.1.6:53                     100  123456K        0     1000       42
+";
+        assert_eq!(got, want);
+        let exact = render_list(&lab(), &ListOpts { exact: true, ..opts }, 4096, counts);
+        assert!(
+            exact.contains("  -> 172.16.1.5:80                     300 370370367"),
+            "{exact}"
+        );
+    }
+
+    #[test]
+    fn save_layout_and_round_trip() {
+        let rules = lab();
+        let saved = render_save(&rules, true, &Names::default());
+        let want = "\
+-A -t 172.16.1.100:80 -s rr
+-a -t 172.16.1.100:80 -r 172.16.1.5:80 -m -w 1
+-a -t 172.16.1.100:80 -r 172.16.1.6:80 -g -w 3
+-A -u 172.16.1.100:53 -s rr -p 50
+-a -u 172.16.1.100:53 -r 172.16.1.6:53 -m -w 1
+";
+        assert_eq!(saved, want);
+        // -S | -C | -R gives the same rules (ids aside) and the same save.
+        let mut restored = Rules::default();
+        restored.apply_commands("saved", &saved).unwrap();
+        assert_eq!(render_save(&restored, true, &Names::default()), saved);
+        let none = |_| Counts::default();
+        assert_eq!(
+            render_list(&restored, &ListOpts::default(), 1, none),
+            render_list(&rules, &ListOpts::default(), 1, none)
+        );
+    }
+
+    #[test]
+    fn save_with_names_and_restore_resolves_them() {
+        let names = Names::parse(
+            "172.16.1.100 vip\n172.16.1.5 minion-one\n",
+            "http 80/tcp\ndomain 53/udp\n",
+        );
+        let saved = render_save(&lab(), false, &names);
+        assert!(
+            saved.starts_with("-A -t vip:http -s rr\n-a -t vip:http -r minion-one:http -m -w 1\n"),
+            "{saved}"
+        );
+    }
+
+    #[test]
+    fn a_bad_line_refuses_the_whole_batch() {
+        let mut rules = lab();
+        let before = rules.clone();
+        let batch =
+            "-A -t 10.0.0.1:80 -s rr\n\n-a -t 10.0.0.1:80 -r 10.0.0.2 -w 1\n-a -t 10.0.0.9:80 -r 10.0.0.3\n";
+        let err = rules.apply_commands("stdin", batch).unwrap_err();
+        assert_eq!(err.to_string(), "stdin:4: Service not defined: TCP 10.0.0.9:80");
+        assert_eq!(rules, before);
+        let err = rules.apply_commands("stdin", "-L -n\n").unwrap_err();
+        assert!(err.to_string().starts_with("stdin:1: only rule changes"), "{err}");
     }
 }

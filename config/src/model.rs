@@ -185,16 +185,36 @@ impl Rules {
     /// ```
     pub fn from_commands(source: &str, text: &str) -> Result<Self, Error> {
         let mut rules = Self::default();
+        rules.apply_commands(source, text)?;
+        Ok(rules)
+    }
+
+    /// Apply ipvsadm commands, one per line (`ipvsadm -R`), all or nothing:
+    /// on error the rules are as they were and the error names the line.
+    ///
+    /// # Errors
+    /// The first bad line, as `SOURCE:LINE: problem`.
+    pub fn apply_commands(&mut self, source: &str, text: &str) -> Result<usize, Error> {
+        let mut next = self.clone();
+        let mut applied = 0;
         for (i, line) in text.lines().enumerate() {
-            let words: Vec<&str> = line.split_whitespace().collect();
+            let mut words: Vec<&str> = line.split_whitespace().collect();
+            // Save files from scripts sometimes keep the program name.
+            if words.first() == Some(&"ipvsadm") {
+                words.remove(0);
+            }
             if words.is_empty() || words[0].starts_with('#') {
                 continue;
             }
-            crate::ipvsadm::parse(&words)
-                .and_then(|cmd| rules.apply_in_place(&cmd))
-                .map_err(|e| e.at(source, i + 1))?;
+            let cmd = crate::ipvsadm::parse(&words).map_err(|e| e.at(source, i + 1))?;
+            if !cmd.changes_rules() || cmd == Command::Restore {
+                return Err(Error::new("only rule changes can be restored").at(source, i + 1));
+            }
+            next.apply_in_place(&cmd).map_err(|e| e.at(source, i + 1))?;
+            applied += 1;
         }
-        Ok(rules)
+        *self = next;
+        Ok(applied)
     }
 
     fn apply_in_place(&mut self, cmd: &Command) -> Result<(), Error> {
@@ -271,7 +291,7 @@ impl Rules {
                 svc.dests.retain(|r| !(r.addr == d.addr && r.port == port));
             }
             Command::Clear => self.services.clear(),
-            Command::List(_) => {}
+            Command::List(_) | Command::Save { .. } | Command::Restore | Command::Zero(_) => {}
             Command::SetTimeouts(tcp, tcpfin, udp) => {
                 // As ipvsadm: 0 leaves a value as it is.
                 for (slot, v) in [&mut self.timeouts.0, &mut self.timeouts.1, &mut self.timeouts.2]

@@ -1,0 +1,167 @@
+//! The ipvsadm surface against a running daemon: save, clear and restore;
+//! a bad restore file refused whole; --stats moving with traffic and -Z;
+//! and live changes under a long-lived connection.
+
+mod lab;
+
+use lab::{Daemon, Lab, RS1, RS2, VIP};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// `ferrovs -R` with `input` on standard input.
+fn restore(d: &Daemon, input: &str) -> std::process::Output {
+    let mut child = Command::new(lab::bin())
+        .arg("-R")
+        .env("FERROVS_SOCKET", &d.socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ferrovs -R");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn save_clear_restore_round_trips_and_a_bad_file_changes_nothing() {
+    let lab = Lab::up();
+    let d = Daemon::start(&lab);
+    let svc = format!("{VIP}:80");
+    d.ok(&["-A", "-t", &svc, "-s", "wrr", "-p", "120"]);
+    d.ok(&[
+        "-a",
+        "-t",
+        &svc,
+        "-r",
+        &format!("{RS2}:80"),
+        "-g",
+        "-w",
+        "3",
+        "-x",
+        "100",
+        "-y",
+        "50",
+    ]);
+    d.ok(&["-a", "-t", &svc, "-r", &format!("{RS1}:80"), "-g", "-w", "1"]);
+    d.ok(&["-A", "-u", &format!("{VIP}:53"), "-s", "sh", "-b", "sh-port"]);
+    let saved = d.ok(&["-S", "-n"]);
+    assert_eq!(
+        saved,
+        format!(
+            "-A -t {svc} -s wrr -p 120\n\
+             -a -t {svc} -r {RS1}:80 -g -w 1\n\
+             -a -t {svc} -r {RS2}:80 -g -w 3 -x 100 -y 50\n\
+             -A -u {VIP}:53 -s sh -b sh-port\n"
+        )
+    );
+    let listing = d.ok(&["-L", "-n"]);
+    d.ok(&["-C"]);
+    assert_eq!(d.ok(&["-S", "-n"]), "");
+    let out = restore(&d, &saved);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(d.ok(&["-S", "-n"]), saved);
+    assert_eq!(d.ok(&["-L", "-n"]), listing);
+
+    // Names as real save files have them resolve (localhost, http).
+    let out = restore(
+        &d,
+        "-A -t localhost:http -s rr\n-a -t localhost:http -r localhost:8080 -m\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(d.ok(&["-L", "-n"]).contains("TCP  127.0.0.1:80 rr"));
+
+    // One bad line (the third) refuses the whole file.
+    let before = d.ok(&["-S", "-n"]);
+    let bad = "-A -t 10.99.0.200:80 -s rr\n-a -t 10.99.0.200:80 -r 10.99.0.11 -g\n-a -t 10.99.0.201:80 -r 10.99.0.12 -g\n";
+    let out = restore(&d, bad);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("stdin:3: Service not defined"), "{err}");
+    assert_eq!(d.ok(&["-S", "-n"]), before, "a refused file changed the rules");
+}
+
+#[test]
+fn stats_count_traffic_and_zero_resets_them() {
+    let lab = Lab::up();
+    let d = Daemon::start(&lab);
+    let svc = format!("{VIP}:80");
+    d.ok(&["-A", "-t", &svc, "-s", "rr"]);
+    d.ok(&["-a", "-t", &svc, "-r", &format!("{RS1}:80"), "-g"]);
+    for _ in 0..3 {
+        lab.http_get(&[format!("http://{VIP}/")]);
+    }
+    let stats = d.ok(&["-L", "-n", "--stats"]);
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with("TCP"))
+        .unwrap_or_default()
+        .to_string();
+    let cols: Vec<u64> = line
+        .split_whitespace()
+        .skip(2)
+        .map(|c| c.parse().unwrap_or(0))
+        .collect();
+    // Conns InPkts OutPkts InBytes OutBytes: 3 connections, ≥ 5 packets each
+    // inbound; DR sends nothing back through the director.
+    assert_eq!(cols.len(), 5, "{stats}");
+    assert_eq!(cols[0], 3, "{stats}");
+    assert!(cols[1] >= 15 && cols[3] > cols[1] * 50 && cols[2] == 0, "{stats}");
+    d.ok(&["-Z"]);
+    let zeroed = d.ok(&["-L", "-n", "--stats"]);
+    let line = zeroed.lines().find(|l| l.starts_with("TCP")).unwrap_or_default();
+    assert!(line.split_whitespace().skip(2).all(|c| c == "0"), "{zeroed}");
+}
+
+#[test]
+fn a_long_lived_connection_survives_live_changes() {
+    let lab = Lab::up();
+    let d = Daemon::start(&lab);
+    let svc = format!("{VIP}:80");
+    d.ok(&["-A", "-t", &svc, "-s", "rr"]);
+    d.ok(&["-a", "-t", &svc, "-r", &format!("{RS1}:80"), "-g"]);
+    d.ok(&["-a", "-t", &svc, "-r", &format!("{RS2}:80"), "-g"]);
+    // A client holding one keep-alive connection, sending a request each
+    // time it reads a line on stdin, printing each answer.
+    let py = format!(
+        "import http.client, sys\n\
+         c = http.client.HTTPConnection('{VIP}', 80, timeout=5)\n\
+         for line in sys.stdin:\n\
+         \x20   c.request('GET', '/')\n\
+         \x20   print(c.getresponse().read().decode().strip(), flush=True)\n"
+    );
+    let mut client = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("client"), "python3", "-c", &py])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("client");
+    let mut stdin = client.stdin.take().expect("stdin");
+    let mut stdout = std::io::BufReader::new(client.stdout.take().expect("stdout"));
+    let mut ask = || {
+        stdin.write_all(b"go\n").expect("ask");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).expect("answer");
+        line.trim().to_string()
+    };
+    let first = ask();
+    assert!(first == "server1" || first == "server2", "{first:?}\n{}", d.log());
+    let (mine, other) = if first == "server1" {
+        (RS1, RS2)
+    } else {
+        (RS2, RS1)
+    };
+    // A new real server; the connection's server quiesced; the other deleted.
+    d.ok(&["-a", "-t", &svc, "-r", "10.99.0.13:80", "-g"]);
+    assert_eq!(ask(), first);
+    d.ok(&["-e", "-t", &svc, "-r", &format!("{mine}:80"), "-g", "-w", "0"]);
+    assert_eq!(ask(), first);
+    d.ok(&["-d", "-t", &svc, "-r", &format!("{other}:80")]);
+    assert_eq!(ask(), first);
+    drop(stdin);
+    let _ = client.wait();
+}
