@@ -590,6 +590,7 @@ impl Control {
                 out_pkts: d.out_pkts.get(),
                 in_bytes: d.in_bytes.get(),
                 out_bytes: d.out_bytes.get(),
+                persist: d.persist.get(),
             }
         });
         let zero = self.zeroed.get(&id).copied().unwrap_or_default();

@@ -56,6 +56,10 @@ pub struct ListOpts {
     pub exact: bool,
     /// `--timeout`: show the timeouts.
     pub timeout: bool,
+    /// `--thresholds`: show upper/lower thresholds.
+    pub thresholds: bool,
+    /// `--persistent-conn`: show persistence templates per server.
+    pub persistent_conn: bool,
     /// One service only, when `-t|-u` was given.
     pub service: Option<ServiceKey>,
 }
@@ -223,6 +227,8 @@ enum Opt {
     Rate,
     Exact,
     Timeout,
+    Thresholds,
+    PersistentConn,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -298,6 +304,8 @@ fn long_to_short(name: &str) -> Option<Opt> {
         "rate" => return Some(Opt::Rate),
         "exact" => return Some(Opt::Exact),
         "timeout" => return Some(Opt::Timeout),
+        "thresholds" => return Some(Opt::Thresholds),
+        "persistent-conn" => return Some(Opt::PersistentConn),
         "set" => return Some(Opt::Verb(Verb::Set)),
         _ => return None,
     };
@@ -389,6 +397,8 @@ impl Seen {
             Opt::Rate => self.list.rate = true,
             Opt::Exact => self.list.exact = true,
             Opt::Timeout => self.list.timeout = true,
+            Opt::Thresholds => self.list.thresholds = true,
+            Opt::PersistentConn => self.list.persistent_conn = true,
         }
         Ok(())
     }

@@ -23,6 +23,8 @@ pub struct Counts {
     pub in_bytes: u64,
     /// Bytes server → client.
     pub out_bytes: u64,
+    /// Persistence templates pointing at the server.
+    pub persist: u64,
 }
 
 impl std::ops::Add for Counts {
@@ -36,6 +38,7 @@ impl std::ops::Add for Counts {
             out_pkts: self.out_pkts + o.out_pkts,
             in_bytes: self.in_bytes + o.in_bytes,
             out_bytes: self.out_bytes + o.out_bytes,
+            persist: self.persist + o.persist,
         }
     }
 }
@@ -90,6 +93,18 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
             "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port",
             "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
         );
+    } else if opts.thresholds {
+        let _ = writeln!(
+            out,
+            "{:<33} {:<10} {:<10} {:<10} {:<10}\n  -> RemoteAddress:Port",
+            "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn"
+        );
+    } else if opts.persistent_conn {
+        let _ = writeln!(
+            out,
+            "{:<33} {:<9} {:<11} {:<10} {:<10}\n  -> RemoteAddress:Port",
+            "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn"
+        );
     } else {
         out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
         out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
@@ -137,15 +152,29 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
         out.push('\n');
         for d in dests {
             let c = counts(d.id);
-            let _ = writeln!(
-                out,
-                "  -> {:<28} {:<7} {:<6} {:<10} {:<10}",
-                format!("{}:{}", d.addr, d.port),
-                d.fwd.name(),
-                d.weight,
-                c.active,
-                c.inactive
-            );
+            let dname = format!("{}:{}", d.addr, d.port);
+            let _ = if opts.thresholds {
+                writeln!(
+                    out,
+                    "  -> {dname:<28} {:<10} {:<10} {:<10} {:<10}",
+                    d.u_threshold, d.l_threshold, c.active, c.inactive
+                )
+            } else if opts.persistent_conn {
+                writeln!(
+                    out,
+                    "  -> {dname:<28} {:<9} {:<11} {:<10} {:<10}",
+                    d.weight, c.persist, c.active, c.inactive
+                )
+            } else {
+                writeln!(
+                    out,
+                    "  -> {dname:<28} {:<7} {:<6} {:<10} {:<10}",
+                    d.fwd.name(),
+                    d.weight,
+                    c.active,
+                    c.inactive
+                )
+            };
         }
     }
     out
@@ -233,6 +262,7 @@ mod tests {
             out_pkts: 0,
             in_bytes: 1_000 * u64::from(id),
             out_bytes: 42,
+            persist: 0,
         }
     }
 
@@ -274,6 +304,51 @@ UDP  172.16.1.100:53                   100  123456K        0     1000       42
         assert!(
             exact.contains("  -> 172.16.1.5:80                     300 370370367"),
             "{exact}"
+        );
+    }
+
+    #[test]
+    fn thresholds_and_persistent_conn_layouts() {
+        let rules = Rules::from_commands(
+            "t",
+            "-A -t 10.0.0.100:80 -s wlc -p\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -x 100 -y 50\n",
+        )
+        .unwrap();
+        let th = render_list(
+            &rules,
+            &ListOpts {
+                thresholds: true,
+                ..ListOpts::default()
+            },
+            8,
+            counts,
+        );
+        assert_eq!(
+            th,
+            "IP Virtual Server version 1.2.1 (size=8)\n\
+             Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn \n  -> RemoteAddress:Port\n\
+             TCP  10.0.0.100:80 wlc persistent 300\n\
+             \x20 -> 10.0.0.11:80                 100        50         10         1         \n"
+        );
+        let pc = render_list(
+            &rules,
+            &ListOpts {
+                persistent_conn: true,
+                ..ListOpts::default()
+            },
+            8,
+            |_| Counts {
+                persist: 7,
+                ..Counts::default()
+            },
+        );
+        assert!(
+            pc.contains("Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn "),
+            "{pc}"
+        );
+        assert!(
+            pc.contains("  -> 10.0.0.11:80                 1         7           0          0         \n"),
+            "{pc}"
         );
     }
 

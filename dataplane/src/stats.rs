@@ -151,6 +151,8 @@ pub struct DestCounters {
     pub out_bytes: Counter,
     /// 1 while over the upper threshold (IPVS `IP_VS_DEST_F_OVERLOAD`).
     pub overloaded: Counter,
+    /// Persistence templates pointing at the server now.
+    pub persist: Counter,
 }
 
 impl DestCounters {
@@ -161,6 +163,10 @@ impl DestCounters {
             &self.conns,
             &self.in_pkts,
             &self.in_bytes,
+            &self.out_pkts,
+            &self.out_bytes,
+            &self.overloaded,
+            &self.persist,
         ] {
             c.reset();
         }

@@ -424,7 +424,9 @@ impl Forwarder {
                             };
                             // A full table: the connection still goes, without
                             // a template to follow.
-                            let _ = self.table.insert(tkey, None, template);
+                            if self.table.insert(tkey, None, template).is_ok() {
+                                stats.dest(d.slot).persist.add(1);
+                            }
                             di
                         }
                     }
@@ -645,7 +647,10 @@ fn advance(
 /// server still exists) and tell the scheduler.
 fn release(stats: &WorkerStats, snap: &Snapshot, scheds: &mut [AnySched], conn: &Conn) {
     if conn.template {
-        // Templates are not connections: nothing was counted for them.
+        // Templates are not connections; they count as persistent ones.
+        if snap.dest_of(conn.dest_id, conn.slot).is_some() {
+            stats.dest(conn.slot).persist.sub(1);
+        }
         return;
     }
     stats.conns.sub(1);

@@ -656,8 +656,10 @@ fn persistence_keeps_a_client_on_its_server_until_the_template_expires() {
     let other = server(&mut f, b, 2000, 1);
     assert_ne!(other, first);
     assert_eq!(server(&mut f, b, 2001, 2), other);
-    // Connections are counted; templates are not.
+    // Connections are counted; templates are not, but as persistent ones.
     assert_eq!(f.stats().conns.get(), 8);
+    let persist: u64 = (0..2).map(|s| f.stats().dest(s).persist.get()).sum();
+    assert_eq!(persist, 2);
     // 60 s after its last use the template is gone: rr decides again.
     f.expire(63, 4096);
     let mut seen = std::collections::HashSet::new();
@@ -665,6 +667,8 @@ fn persistence_keeps_a_client_on_its_server_until_the_template_expires() {
         seen.insert(server(&mut f, [10, 1, 0, 10 + port as u8], 3000 + port, 63));
     }
     assert_eq!(seen.len(), 2, "rr again after expiry");
+    let persist: u64 = (0..2).map(|s| f.stats().dest(s).persist.get()).sum();
+    assert_eq!(persist, 4, "old templates released, four new ones");
 }
 
 #[test]
