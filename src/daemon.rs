@@ -455,10 +455,12 @@ impl Control {
             return Ok(self.counters_table());
         }
         // `-R`: the client sends the text it read from standard input.
-        if let [verb, text] = args {
-            if verb == "-R" || verb == "--restore" {
-                return self.restore(text, changed);
+        match args {
+            [verb, text] if verb == "-R" || verb == "--restore" => return self.restore(text, changed),
+            [verb, flag, text] if (verb == "-R" || verb == "--restore") && flag == "--dry-run" => {
+                return self.dry_run(text);
             }
+            _ => {}
         }
         let cmd = config::ipvsadm::parse(args).map_err(|e| e.to_string())?;
         match &cmd {
@@ -485,6 +487,33 @@ impl Control {
         self.rules = next;
         *changed = true;
         Ok(String::new())
+    }
+
+    /// `-R --dry-run`: what the batch would change, as a diff of the
+    /// `-S -n` texts (`-` lines go, `+` lines come); nothing is applied.
+    fn dry_run(&self, text: &str) -> Result<String, String> {
+        let mut next = self.rules.clone();
+        next.apply_commands("stdin", text).map_err(|e| e.to_string())?;
+        let names = config::Names::default();
+        let (before, after) = (
+            config::render_save(&self.rules, true, &names),
+            config::render_save(&next, true, &names),
+        );
+        let (old, new): (Vec<&str>, Vec<&str>) = (before.lines().collect(), after.lines().collect());
+        let mut out = String::new();
+        for l in old.iter().filter(|l| !new.contains(l)) {
+            out.push_str(&format!("- {l}\n"));
+        }
+        for l in new.iter().filter(|l| !old.contains(l)) {
+            out.push_str(&format!("+ {l}\n"));
+        }
+        if next.timeouts != self.rules.timeouts {
+            out.push_str(&format!(
+                "~ timeouts {:?} -> {:?}\n",
+                self.rules.timeouts, next.timeouts
+            ));
+        }
+        Ok(out)
     }
 
     /// `-R`: apply a batch of ipvsadm commands, all or nothing.
@@ -568,6 +597,9 @@ impl Control {
             if self.rules.service(&k).is_none() {
                 return Err(format!("Service not defined: {k}"));
             }
+        }
+        if opts.json {
+            return Ok(config::render_json(&self.rules, |id| self.counts(id)));
         }
         let size = self.conn_max * self.workers.len().max(1);
         Ok(config::render_list(&self.rules, opts, size, |id| self.counts(id)))

@@ -27,6 +27,7 @@ Manage it as with ipvsadm:
   ferrovs -L|-l [-n] [-c] [--stats [--exact]] [--timeout] [-t|-u VIP:PORT]
   ferrovs -S [-n]           the rules as ipvsadm-save text
   ferrovs -R < FILE         apply ipvsadm commands (a save file), all or none
+  ferrovs -R --dry-run < FILE   show what it would change, change nothing
   ferrovs -Z [-t|-u VIP:PORT]
   ferrovs --set TCP TCPFIN UDP
   ferrovs --counters        each worker's packet, hand-off and drop counters
@@ -68,7 +69,9 @@ fn main() -> ExitCode {
     }
     // Refuse bad input here, before bothering the daemon; it checks again.
     // `--counters` is ours, not ipvsadm's: the workers' counters.
-    if args != ["--counters"] {
+    let restore = matches!(args.first().map(String::as_str), Some("-R" | "--restore"));
+    let dry_run = restore && args.len() == 2 && args[1] == "--dry-run";
+    if args != ["--counters"] && !dry_run {
         if let Err(e) = config::ipvsadm::parse(&args) {
             eprintln!("ferrovs: {e}");
             return ExitCode::from(2);
@@ -76,7 +79,7 @@ fn main() -> ExitCode {
     }
     // -R: the rules come from standard input; the daemon applies them all
     // or none.
-    if matches!(args.as_slice(), [v] if v == "-R" || v == "--restore") {
+    if restore {
         let mut text = String::new();
         if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
             eprintln!("ferrovs: reading standard input: {e}");

@@ -165,3 +165,55 @@ fn a_long_lived_connection_survives_live_changes() {
     drop(stdin);
     let _ = client.wait();
 }
+
+#[test]
+fn dry_run_shows_the_change_and_json_lists_the_rules() {
+    let lab = Lab::up();
+    let d = Daemon::start(&lab);
+    let svc = format!("{VIP}:80");
+    d.ok(&["-A", "-t", &svc, "-s", "rr"]);
+    d.ok(&["-a", "-t", &svc, "-r", &format!("{RS1}:80"), "-g"]);
+    let before = d.ok(&["-S", "-n"]);
+    let mut child = Command::new(lab::bin())
+        .args(["-R", "--dry-run"])
+        .env("FERROVS_SOCKET", &d.socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ferrovs -R --dry-run");
+    let batch = format!("-d -t {svc} -r {RS1}:80\n-a -t {svc} -r {RS2}:80 -g -w 2\n");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(batch.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        diff,
+        format!("- -a -t {svc} -r {RS1}:80 -g -w 1\n+ -a -t {svc} -r {RS2}:80 -g -w 2\n")
+    );
+    assert_eq!(d.ok(&["-S", "-n"]), before, "a dry run changed the rules");
+    // --json parses as JSON and carries the same rules.
+    let json = d.ok(&["-L", "-n", "--json"]);
+    let py = "import json, sys\nd = json.load(sys.stdin)\ns = d['services'][0]\nprint(s['scheduler'], s['dests'][0]['address'], s['dests'][0]['forward'])";
+    let mut child = Command::new("python3")
+        .args(["-c", py])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(json.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("rr {RS1} Route"),
+        "{json}"
+    );
+}

@@ -21,6 +21,8 @@ pub struct ServiceSpec {
     pub netmask: Option<Ipv4Addr>,
     /// `-b FLAGS`, if given.
     pub sched_flags: Option<sched::SchedFlags>,
+    /// `-o`: one-packet scheduling (UDP: every datagram scheduled alone).
+    pub ops: bool,
 }
 
 /// A real server as `-a`/`-e`/`-d` state it; absent options keep their value
@@ -60,6 +62,8 @@ pub struct ListOpts {
     pub thresholds: bool,
     /// `--persistent-conn`: show persistence templates per server.
     pub persistent_conn: bool,
+    /// `--json`: the listing as JSON (ours; ipvsadm has none).
+    pub json: bool,
     /// One service only, when `-t|-u` was given.
     pub service: Option<ServiceKey>,
 }
@@ -130,6 +134,7 @@ struct Seen {
     persistence: Option<u32>,
     netmask: Option<Ipv4Addr>,
     sched_flags: Option<sched::SchedFlags>,
+    ops: bool,
     real: Option<(Ipv4Addr, Option<u16>)>,
     fwd: Option<FwdMethod>,
     weight: Option<u32>,
@@ -216,6 +221,7 @@ enum Opt {
     SchedFlags,
     Persistent,
     Netmask,
+    Ops,
     Real,
     Fwd(FwdMethod),
     Weight,
@@ -229,6 +235,7 @@ enum Opt {
     Timeout,
     Thresholds,
     PersistentConn,
+    Json,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -257,6 +264,7 @@ impl Opt {
             's' => Self::Scheduler,
             'b' => Self::SchedFlags,
             'M' => Self::Netmask,
+            'o' => Self::Ops,
             'p' => Self::Persistent,
             'r' => Self::Real,
             'g' => Self::Fwd(FwdMethod::Dr),
@@ -290,6 +298,7 @@ fn long_to_short(name: &str) -> Option<Opt> {
         "scheduler" => 's',
         "sched-flags" => 'b',
         "netmask" => 'M',
+        "ops" => 'o',
         "persistent" => 'p',
         "real-server" => 'r',
         "gatewaying" => 'g',
@@ -306,6 +315,7 @@ fn long_to_short(name: &str) -> Option<Opt> {
         "timeout" => return Some(Opt::Timeout),
         "thresholds" => return Some(Opt::Thresholds),
         "persistent-conn" => return Some(Opt::PersistentConn),
+        "json" => return Some(Opt::Json),
         "set" => return Some(Opt::Verb(Verb::Set)),
         _ => return None,
     };
@@ -366,6 +376,7 @@ impl Seen {
                 let list = need(value, "-b")?;
                 self.sched_flags = Some(sched::SchedFlags::parse(&list).map_err(Error::new)?);
             }
+            Opt::Ops => self.ops = true,
             Opt::Netmask => {
                 let v = need(value, "-M")?;
                 let bad = || Error::new(format!("illegal netmask \"{v}\""));
@@ -399,6 +410,7 @@ impl Seen {
             Opt::Timeout => self.list.timeout = true,
             Opt::Thresholds => self.list.thresholds = true,
             Opt::PersistentConn => self.list.persistent_conn = true,
+            Opt::Json => self.list.json = true,
         }
         Ok(())
     }
@@ -432,7 +444,8 @@ impl Seen {
         let service_opts = self.scheduler.is_some()
             || self.persistence.is_some()
             || self.sched_flags.is_some()
-            || self.netmask.is_some();
+            || self.netmask.is_some()
+            || self.ops;
         let list_opts = self.list != ListOpts::default();
         let illegal = |what: &str| Err(Error::new(format!("{what} not allowed with this command")));
         match verb {
@@ -446,6 +459,7 @@ impl Seen {
                     persistence: self.persistence,
                     netmask: self.netmask,
                     sched_flags: self.sched_flags,
+                    ops: self.ops,
                 };
                 Ok(if verb == Verb::AddService {
                     Command::AddService(spec)
@@ -573,6 +587,7 @@ mod tests {
             persistence: None,
             netmask: None,
             sched_flags: None,
+            ops: false,
         });
         assert_eq!(p("-A -t 10.0.0.100:80 -s rr").unwrap(), want);
         assert_eq!(

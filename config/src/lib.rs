@@ -16,6 +16,6 @@ mod model;
 mod names;
 
 pub use error::Error;
-pub use list::{Counts, render_list, render_save};
+pub use list::{Counts, render_json, render_list, render_save};
 pub use model::{FwdMethod, Protocol, RealServer, Rules, ServiceKey, VirtualService};
 pub use names::Names;

@@ -118,6 +118,8 @@ pub struct VirtualService {
     pub netmask: Ipv4Addr,
     /// Scheduler flags (`-b`).
     pub sched_flags: sched::SchedFlags,
+    /// One-packet scheduling (`-o`, UDP only).
+    pub ops: bool,
     /// Real servers, in the order they were added.
     pub dests: Vec<RealServer>,
 }
@@ -232,6 +234,7 @@ impl Rules {
                     persistence: spec.persistence,
                     netmask: spec.netmask.unwrap_or(Ipv4Addr::BROADCAST),
                     sched_flags: spec.sched_flags.unwrap_or_default(),
+                    ops: spec.ops,
                     dests: Vec::new(),
                 });
             }
@@ -243,6 +246,7 @@ impl Rules {
                 if let Some(f) = spec.sched_flags {
                     svc.sched_flags = f;
                 }
+                svc.ops = spec.ops;
                 svc.persistence = spec.persistence;
                 svc.netmask = spec.netmask.unwrap_or(Ipv4Addr::BROADCAST);
             }
@@ -325,6 +329,7 @@ impl From<ServiceKey> for ServiceSpec {
             persistence: None,
             netmask: None,
             sched_flags: None,
+            ops: false,
         }
     }
 }

@@ -65,6 +65,8 @@ pub struct SvcSnap {
     pub persistence: Option<u32>,
     /// Persistence granularity (`-M`), host order.
     pub netmask: u32,
+    /// One-packet scheduling (`-o`).
+    pub ops: bool,
     /// Real servers.
     pub dests: Vec<DestSnap>,
 }
@@ -233,6 +235,7 @@ impl Snapshot {
                 sched_flags: svc.sched_flags,
                 persistence: svc.persistence,
                 netmask: u32::from(svc.netmask),
+                ops: svc.ops,
                 dests,
             });
         }

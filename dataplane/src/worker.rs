@@ -361,7 +361,23 @@ impl Forwarder {
                 release(stats, snap, &mut self.update.scheds, &old);
             }
         }
-        let di = if let Some(conn) = self.table.get_mut(&key) {
+        let svc = &snap.services[si];
+        let di = if svc.ops && !tcp {
+            // One-packet scheduling (-o): every datagram is a connection of
+            // its own, scheduled and forgotten, as DNS services want.
+            let flow = Flow {
+                cip: p.src,
+                cport: p.sport,
+                vip: p.dst,
+                vport: p.dport,
+                now,
+            };
+            let di = self.update.scheds[si]
+                .pick(&View { svc, stats }, &flow)
+                .ok_or(Reason::NoDestination)?;
+            stats.dest(svc.dests[di].slot).conns.add(1);
+            di
+        } else if let Some(conn) = self.table.get_mut(&key) {
             let (csi, di) = snap.dest_of(conn.dest_id, conn.slot).ok_or(Reason::DestGone)?;
             debug_assert_eq!(csi, si);
             // IPVS's IP_VS_CONN_F_NOOUTPUT: until a reply is seen (never, in

@@ -763,3 +763,18 @@ fn full_table_picks_statelessly_or_drops_as_configured() {
         assert_eq!(f.stats().table_full.get(), 2);
     }
 }
+
+#[test]
+fn one_packet_scheduling_spreads_every_datagram() {
+    let (mut f, _) = forwarder(&[
+        "-A -u 10.0.0.100:53 -s rr -o",
+        "-a -u 10.0.0.100:53 -r 10.0.0.11:53 -g",
+        "-a -u 10.0.0.100:53 -r 10.0.0.12:53 -g",
+    ]);
+    // The same client port, four datagrams: rr alternates, no entry stays.
+    let macs: Vec<[u8; 6]> = (0..4)
+        .map(|_| dst_mac(&send(&mut f, &udp(5353, 53), 0).1))
+        .collect();
+    assert_eq!(macs, [RS1_MAC, RS2_MAC, RS1_MAC, RS2_MAC]);
+    assert!(f.table().is_empty());
+}
