@@ -60,6 +60,9 @@ pub struct Opts {
     /// `drop`. Established connections are never evicted either way.
     #[arg(long, value_enum, default_value_t = FullTablePolicy::Stateless)]
     pub full_table: FullTablePolicy,
+    /// Serve Prometheus metrics on this address (e.g. `127.0.0.1:9410`).
+    #[arg(long)]
+    pub metrics: Option<String>,
     /// AF_XDP bind mode.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     pub bind_mode: Mode,
@@ -195,6 +198,10 @@ pub fn run(opts: Opts) -> Result<(), String> {
     }
     let socket = PathBuf::from(&opts.socket);
     let listener = ctl::listen(&socket).map_err(|e| format!("control socket {}: {e}", opts.socket))?;
+    let metrics = match &opts.metrics {
+        Some(a) => Some(crate::metrics::listen(a).map_err(|e| format!("metrics address {a}: {e}"))?),
+        None => None,
+    };
     let steer = Steer::attach(&ifindexes).map_err(|e| format!("{}: {e}", ifnames.join(",")))?;
     let mut control = Control {
         ifnames: ifnames.clone(),
@@ -225,7 +232,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
             opts.queues,
             opts.socket
         );
-        control.serve(&listener, &stop);
+        control.serve(&listener, metrics.as_ref(), &stop);
     });
     workers_stop.store(true, Ordering::Relaxed);
     for w in &mut control.workers {
@@ -338,7 +345,7 @@ impl Control {
         Ok(())
     }
 
-    fn serve(&mut self, listener: &UnixListener, stop: &AtomicBool) {
+    fn serve(&mut self, listener: &UnixListener, metrics: Option<&std::net::TcpListener>, stop: &AtomicBool) {
         let mut last_neigh = Instant::now() - NEIGH_EVERY;
         while !stop.load(Ordering::Relaxed) {
             while let Ok((mut s, _)) = listener.accept() {
@@ -368,6 +375,12 @@ impl Control {
                 if self.refresh_neighbours() {
                     self.publish();
                 }
+            }
+            if let Some(m) = metrics {
+                let workers: Vec<&WorkerStats> = self.workers.iter().map(|w| &*w.stats).collect();
+                crate::metrics::serve(m, || {
+                    crate::metrics::render(&workers, &self.rules, |id| self.counts(id))
+                });
             }
             self.deliver();
             std::thread::sleep(TICK);

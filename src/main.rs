@@ -7,6 +7,7 @@
 
 mod ctl;
 mod daemon;
+mod metrics;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -217,3 +217,43 @@ fn dry_run_shows_the_change_and_json_lists_the_rules() {
         "{json}"
     );
 }
+
+#[test]
+fn prometheus_counters_move_with_traffic() {
+    let lab = Lab::up();
+    let d = Daemon::start_with(&lab, &["--interface", "eth0", "--metrics", "127.0.0.1:9410"]);
+    let svc = format!("{VIP}:80");
+    d.ok(&["-A", "-t", &svc, "-s", "rr"]);
+    d.ok(&["-a", "-t", &svc, "-r", &format!("{RS1}:80"), "-g"]);
+    let scrape = || {
+        let out = lab.exec("dir", &["curl", "-s", "-m", "5", "http://127.0.0.1:9410/metrics"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let value = |text: &str, series: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    let server = format!("ferrovs_server_connections_total{{service=\"TCP {svc}\",server=\"{RS1}:80\"}}");
+    let before = scrape();
+    assert!(
+        before.contains("# TYPE ferrovs_worker_rx_frames_total counter"),
+        "{before}"
+    );
+    assert_eq!(value(&before, &server), 0, "{before}");
+    for _ in 0..3 {
+        lab.http_get(&[format!("http://{VIP}/")]);
+    }
+    let after = scrape();
+    assert_eq!(value(&after, &server), 3, "{after}");
+    assert!(
+        value(&after, "ferrovs_worker_rx_frames_total{worker=\"0\"}") >= 15,
+        "{after}"
+    );
+    assert!(
+        after.contains("ferrovs_worker_drops_total{worker=\"0\",reason=\"no_service\"} 0"),
+        "{after}"
+    );
+}

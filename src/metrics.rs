@@ -1,0 +1,176 @@
+//! The Prometheus endpoint (`ferrovs daemon --metrics ADDR:PORT`): counters
+//! per worker (frames, hand-offs, drops by reason, table occupancy) and per
+//! service and real server (connections, packets, bytes), in the text
+//! exposition format. Served from the control thread, one short request at a
+//! time, never from a worker.
+
+use config::{Counts, Rules};
+use dataplane::{Reason, WorkerStats};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+/// Listen on `addr` without blocking the control loop.
+///
+/// # Errors
+/// The address is taken or malformed.
+pub fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let l = TcpListener::bind(addr)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Answer the requests waiting on `listener` with `body()`.
+pub fn serve(listener: &TcpListener, body: impl Fn() -> String) {
+    while let Ok((mut s, _)) = listener.accept() {
+        let _ = answer(&mut s, &body);
+    }
+}
+
+fn answer(s: &mut TcpStream, body: &impl Fn() -> String) -> std::io::Result<()> {
+    s.set_nonblocking(false)?;
+    s.set_read_timeout(Some(Duration::from_millis(500)))?;
+    s.set_write_timeout(Some(Duration::from_secs(2)))?;
+    // Read the request head (any path answers with the metrics).
+    let mut buf = [0u8; 2048];
+    let mut seen = 0;
+    while seen < buf.len() {
+        let n = s.read(&mut buf[seen..])?;
+        seen += n;
+        if n == 0 || buf[..seen].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let body = body();
+    write!(
+        s,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Render every metric.
+pub fn render(workers: &[&WorkerStats], rules: &Rules, counts: impl Fn(u32) -> Counts) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, u64)>| {
+        let _ = writeln!(out, "# HELP ferrovs_{name} {help}\n# TYPE ferrovs_{name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(out, "ferrovs_{name}{{{labels}}} {v}");
+        }
+    };
+    let per_worker = |f: &dyn Fn(&WorkerStats) -> u64| -> Vec<(String, u64)> {
+        workers
+            .iter()
+            .enumerate()
+            .map(|(q, w)| (format!("worker=\"{q}\""), f(w)))
+            .collect()
+    };
+    family(
+        "worker_rx_frames_total",
+        "counter",
+        "Frames received.",
+        per_worker(&|w| w.rx.get()),
+    );
+    family(
+        "worker_tx_frames_total",
+        "counter",
+        "Frames sent.",
+        per_worker(&|w| w.tx.get()),
+    );
+    family(
+        "worker_handoffs_total",
+        "counter",
+        "Frames handed to the worker owning their flow.",
+        per_worker(&|w| w.handoffs.get()),
+    );
+    family(
+        "worker_handoff_drops_total",
+        "counter",
+        "Frames dropped for lack of room to hand them over.",
+        per_worker(&|w| w.handoff_drops.get()),
+    );
+    family(
+        "worker_connections",
+        "gauge",
+        "Connections in the worker's table.",
+        per_worker(&|w| w.conns.get()),
+    );
+    family(
+        "worker_table_full_total",
+        "counter",
+        "New flows that found the table full.",
+        per_worker(&|w| w.table_full.get()),
+    );
+    let drops = workers
+        .iter()
+        .enumerate()
+        .flat_map(|(q, w)| {
+            Reason::ALL.map(|r| (format!("worker=\"{q}\",reason=\"{}\"", r.name()), w.drops(r)))
+        })
+        .collect();
+    family(
+        "worker_drops_total",
+        "counter",
+        "Frames dropped, by reason.",
+        drops,
+    );
+    let mut rs: Vec<(String, Counts)> = Vec::new();
+    for svc in &rules.services {
+        for d in &svc.dests {
+            let labels = format!(
+                "service=\"{} {}:{}\",server=\"{}:{}\"",
+                svc.key.proto.name(),
+                svc.key.addr,
+                svc.key.port,
+                d.addr,
+                d.port
+            );
+            rs.push((labels, counts(d.id)));
+        }
+    }
+    let pick = |f: fn(&Counts) -> u64| rs.iter().map(|(l, c)| (l.clone(), f(c))).collect::<Vec<_>>();
+    family(
+        "server_connections_total",
+        "counter",
+        "Connections scheduled to the real server.",
+        pick(|c| c.conns),
+    );
+    family(
+        "server_active_connections",
+        "gauge",
+        "ESTABLISHED connections.",
+        pick(|c| c.active),
+    );
+    family(
+        "server_inactive_connections",
+        "gauge",
+        "Connections in other states.",
+        pick(|c| c.inactive),
+    );
+    family(
+        "server_in_packets_total",
+        "counter",
+        "Packets client to server.",
+        pick(|c| c.in_pkts),
+    );
+    family(
+        "server_out_packets_total",
+        "counter",
+        "Packets server to client (NAT).",
+        pick(|c| c.out_pkts),
+    );
+    family(
+        "server_in_bytes_total",
+        "counter",
+        "Bytes client to server.",
+        pick(|c| c.in_bytes),
+    );
+    family(
+        "server_out_bytes_total",
+        "counter",
+        "Bytes server to client (NAT).",
+        pick(|c| c.out_bytes),
+    );
+    out
+}
