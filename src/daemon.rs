@@ -7,6 +7,7 @@
 //! re-read every second and a changed RS MAC is published the same way.
 
 use crate::ctl;
+use crate::estimator::Estimators;
 use clap::Parser;
 use config::ipvsadm::{Command, ListOpts};
 use config::{Counts, FwdMethod, Rules};
@@ -166,6 +167,8 @@ struct Control {
     full_table: FullTable,
     /// Counters at the last `-Z`, by real server id.
     zeroed: HashMap<u32, Counts>,
+    /// `--rate` estimators, fed every two seconds.
+    estimators: Estimators,
 }
 
 /// Run the daemon until SIGTERM or SIGINT.
@@ -219,6 +222,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
         conn_max: opts.conn_max,
         mh_table_size: opts.mh_table_size,
         zeroed: HashMap::new(),
+        estimators: Estimators::default(),
         full_table: match opts.full_table {
             FullTablePolicy::Stateless => FullTable::Stateless,
             FullTablePolicy::Drop => FullTable::Drop,
@@ -347,6 +351,7 @@ impl Control {
 
     fn serve(&mut self, listener: &UnixListener, metrics: Option<&std::net::TcpListener>, stop: &AtomicBool) {
         let mut last_neigh = Instant::now() - NEIGH_EVERY;
+        let mut last_est = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             while let Ok((mut s, _)) = listener.accept() {
                 let mut changed = false;
@@ -375,6 +380,10 @@ impl Control {
                 if self.refresh_neighbours() {
                     self.publish();
                 }
+            }
+            if last_est.elapsed().as_secs() >= crate::estimator::INTERVAL_SECS {
+                last_est = Instant::now();
+                self.estimate();
             }
             if let Some(m) = metrics {
                 let workers: Vec<&WorkerStats> = self.workers.iter().map(|w| &*w.stats).collect();
@@ -600,9 +609,6 @@ impl Control {
     }
 
     fn list(&self, opts: &ListOpts) -> Result<String, String> {
-        if opts.rate {
-            return Err("--rate is not supported yet".into());
-        }
         if opts.connections {
             return Ok(self.list_connections());
         }
@@ -636,17 +642,44 @@ impl Control {
                 in_bytes: d.in_bytes.get(),
                 out_bytes: d.out_bytes.get(),
                 persist: d.persist.get(),
+                rates: [0; 5],
             }
         });
         let zero = self.zeroed.get(&id).copied().unwrap_or_default();
+        let rates = self.estimators.rates(id);
         Counts {
             conns: raw.conns.saturating_sub(zero.conns),
             in_pkts: raw.in_pkts.saturating_sub(zero.in_pkts),
             out_pkts: raw.out_pkts.saturating_sub(zero.out_pkts),
             in_bytes: raw.in_bytes.saturating_sub(zero.in_bytes),
             out_bytes: raw.out_bytes.saturating_sub(zero.out_bytes),
+            rates,
             ..raw
         }
+    }
+
+    /// Feed every server's raw counters to its rate estimator.
+    fn estimate(&mut self) {
+        let ids: Vec<u32> = self
+            .rules
+            .services
+            .iter()
+            .flat_map(|s| s.dests.iter().map(|d| d.id))
+            .collect();
+        for &id in &ids {
+            let c = self.counts(id);
+            let z = self.zeroed.get(&id).copied().unwrap_or_default();
+            // Raw (un-zeroed) counters: -Z must not look like a negative rate.
+            let raw = [
+                c.conns + z.conns,
+                c.in_pkts + z.in_pkts,
+                c.out_pkts + z.out_pkts,
+                c.in_bytes + z.in_bytes,
+                c.out_bytes + z.out_bytes,
+            ];
+            self.estimators.tick(id, raw);
+        }
+        self.estimators.retain(|id| ids.contains(&id));
     }
 
     /// `-Z`: zero the packet and byte counters of one service or all.

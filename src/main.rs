@@ -7,6 +7,7 @@
 
 mod ctl;
 mod daemon;
+mod estimator;
 mod metrics;
 
 use clap::Parser;

@@ -115,6 +115,24 @@ fn stats_count_traffic_and_zero_resets_them() {
     let zeroed = d.ok(&["-L", "-n", "--stats"]);
     let line = zeroed.lines().find(|l| l.starts_with("TCP")).unwrap_or_default();
     assert!(line.split_whitespace().skip(2).all(|c| c == "0"), "{zeroed}");
+    // --rate: IPVS's estimator runs every 2 s; keep traffic going across a
+    // few ticks (bounded: 24 requests, 6 s), then the rates are non-zero.
+    for _ in 0..24 {
+        lab.http_get(&[format!("http://{VIP}/")]);
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let rate = d.ok(&["-L", "-n", "--rate"]);
+    assert!(
+        rate.contains("Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS"),
+        "{rate}"
+    );
+    let line = rate.lines().find(|l| l.starts_with("TCP")).unwrap_or_default();
+    let cols: Vec<u64> = line
+        .split_whitespace()
+        .skip(2)
+        .map(|c| c.parse().unwrap_or(0))
+        .collect();
+    assert!(cols[0] >= 1 && cols[1] >= 5 && cols[3] > cols[1], "{rate}");
 }
 
 #[test]

@@ -25,6 +25,9 @@ pub struct Counts {
     pub out_bytes: u64,
     /// Persistence templates pointing at the server.
     pub persist: u64,
+    /// Rates as IPVS's estimator gives them (`--rate`): connections, packets
+    /// in/out and bytes in/out per second.
+    pub rates: [u64; 5],
 }
 
 impl std::ops::Add for Counts {
@@ -39,6 +42,7 @@ impl std::ops::Add for Counts {
             in_bytes: self.in_bytes + o.in_bytes,
             out_bytes: self.out_bytes + o.out_bytes,
             persist: self.persist + o.persist,
+            rates: std::array::from_fn(|i| self.rates[i] + o.rates[i]),
         }
     }
 }
@@ -93,6 +97,12 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
             "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port",
             "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
         );
+    } else if opts.rate {
+        let _ = writeln!(
+            out,
+            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port",
+            "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
+        );
     } else if opts.thresholds {
         let _ = writeln!(
             out,
@@ -134,6 +144,29 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
                 for n in [c.conns, c.in_pkts, c.out_pkts, c.in_bytes, c.out_bytes] {
                     largenum(&mut out, n, opts.exact);
                 }
+                out.push('\n');
+            }
+            continue;
+        }
+        if opts.rate {
+            let total = dests.iter().fold(Counts::default(), |t, d| t + counts(d.id));
+            let _ = write!(out, "{name:<33}");
+            for n in total.rates {
+                largenum(&mut out, n, opts.exact);
+            }
+            out.push('\n');
+            for d in dests {
+                let r = counts(d.id).rates;
+                let _ = write!(
+                    out,
+                    "  -> {:<28} {:8} {:8} {:8}",
+                    format!("{}:{}", d.addr, d.port),
+                    r[0],
+                    r[1],
+                    r[2]
+                );
+                largenum(&mut out, r[3], opts.exact);
+                largenum(&mut out, r[4], opts.exact);
                 out.push('\n');
             }
             continue;
@@ -331,6 +364,7 @@ mod tests {
             in_bytes: 1_000 * u64::from(id),
             out_bytes: 42,
             persist: 0,
+            rates: [u64::from(id), 20 * u64::from(id), 0, 2_000 * u64::from(id), 0],
         }
     }
 
@@ -436,6 +470,26 @@ UDP  172.16.1.100:53                   100  123456K        0     1000       42
             _ => Some(d),
         });
         assert_eq!(depth, Some(0));
+    }
+
+    #[test]
+    fn rate_layout_matches_ipvsadm() {
+        let opts = ListOpts {
+            rate: true,
+            ..ListOpts::default()
+        };
+        let got = render_list(&lab(), &opts, 4096, counts);
+        let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS
+  -> RemoteAddress:Port
+TCP  172.16.1.100:80                     5      100        0    10000        0
+  -> 172.16.1.5:80                       3       60        0     6000        0
+  -> 172.16.1.6:80                       2       40        0     4000        0
+UDP  172.16.1.100:53                     1       20        0     2000        0
+  -> 172.16.1.6:53                       1       20        0     2000        0
+";
+        assert_eq!(got, want);
     }
 
     #[test]
