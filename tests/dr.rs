@@ -253,3 +253,43 @@ fn persistent_service_keeps_the_client_on_one_server() {
         "rr broke persistence: {answers:?}"
     );
 }
+
+#[test]
+fn fwmark_service_serves_the_marked_port() {
+    let lab = Lab::up();
+    let d = Daemon::start(&lab);
+    d.ok(&[
+        "--mark",
+        "-A",
+        "-p",
+        "tcp",
+        "-d",
+        VIP,
+        "--dports",
+        "80",
+        "-j",
+        "MARK",
+        "--set-mark",
+        "3",
+    ]);
+    d.ok(&["-A", "-f", "3", "-s", "rr"]);
+    for rs in [RS1, RS2] {
+        d.ok(&["-a", "-f", "3", "-r", &format!("{rs}:0"), "-g"]);
+    }
+    let list = d.ok(&["-L", "-n"]);
+    assert!(list.contains("FWM  3 rr"), "{list}");
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let (bodies, _) = lab.http_get(&[format!("http://{VIP}/")]);
+        answers.extend(bodies);
+    }
+    assert_eq!(
+        answers,
+        ["server1", "server2", "server1", "server2"],
+        "{}",
+        d.log()
+    );
+    assert!(d.ok(&["-S", "-n"]).starts_with(&format!(
+        "--mark -A -p tcp -d {VIP}/32 --dports 80 -j MARK --set-mark 3\n"
+    )));
+}

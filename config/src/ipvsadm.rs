@@ -5,7 +5,7 @@
 //! may be grouped (`-Ln`), and values may follow as the next word or after `=`.
 //! Scheduler names are checked here, so a bad `-s` never reaches the rules.
 
-use crate::{Error, FwdMethod, Protocol, ServiceKey};
+use crate::{Error, FwdMethod, MarkRule, Protocol, ServiceKey};
 use std::net::Ipv4Addr;
 
 /// A service as `-A`/`-E` state it.
@@ -98,6 +98,13 @@ pub enum Command {
     Restore,
     /// `-Z [-t|-u VIP:PORT]`: zero the packet and byte counters.
     Zero(Option<ServiceKey>),
+    /// `--mark -A|-D …`: add or delete a mark rule for fwmark services.
+    Mark {
+        /// `-A` (true) or `-D`.
+        add: bool,
+        /// The rule.
+        rule: MarkRule,
+    },
 }
 
 impl Command {
@@ -157,6 +164,9 @@ struct Seen {
 /// assert!(matches!(cmd, Command::AddService(_)));
 /// ```
 pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Command, Error> {
+    if args.first().is_some_and(|a| a.as_ref() == "--mark") {
+        return parse_mark(&args[1..]);
+    }
     let mut seen = Seen::default();
     let mut words = args.iter().map(AsRef::as_ref).peekable();
     while let Some(word) = words.next() {
@@ -217,6 +227,7 @@ enum Opt {
     Verb(Verb),
     Tcp,
     Udp,
+    Fwmark,
     Scheduler,
     SchedFlags,
     Persistent,
@@ -260,6 +271,7 @@ impl Opt {
             'R' => Self::Verb(Verb::Restore),
             'Z' => Self::Verb(Verb::Zero),
             't' => Self::Tcp,
+            'f' => Self::Fwmark,
             'u' => Self::Udp,
             's' => Self::Scheduler,
             'b' => Self::SchedFlags,
@@ -294,6 +306,7 @@ fn long_to_short(name: &str) -> Option<Opt> {
         "restore" => 'R',
         "zero" => 'Z',
         "tcp-service" => 't',
+        "fwmark-service" => 'f',
         "udp-service" => 'u',
         "scheduler" => 's',
         "sched-flags" => 'b',
@@ -324,7 +337,9 @@ fn long_to_short(name: &str) -> Option<Opt> {
 
 fn takes_value(opt: Opt) -> Arity {
     match opt {
-        Opt::Tcp | Opt::Udp | Opt::Scheduler | Opt::SchedFlags | Opt::Netmask | Opt::Real => Arity::Required,
+        Opt::Tcp | Opt::Udp | Opt::Fwmark | Opt::Scheduler | Opt::SchedFlags | Opt::Netmask | Opt::Real => {
+            Arity::Required
+        }
         Opt::Weight | Opt::UThreshold | Opt::LThreshold => Arity::Required,
         Opt::Persistent => Arity::Optional,
         _ => Arity::None,
@@ -365,7 +380,16 @@ impl Seen {
                 let v = need(value, if opt == Opt::Tcp { "-t" } else { "-u" })?;
                 let (addr, port) = parse_addr_port(&v)?;
                 let port = port.ok_or_else(|| Error::new(format!("service address \"{v}\" has no port")))?;
-                self.service = Some(ServiceKey { proto, addr, port });
+                self.service = Some(ServiceKey {
+                    proto,
+                    addr,
+                    port,
+                    fwmark: 0,
+                });
+            }
+            Opt::Fwmark => {
+                let mark = parse_num(&need(value, "-f")?, "firewall mark", 1, u32::MAX)?;
+                self.service = Some(ServiceKey::fwmark(mark));
             }
             Opt::Scheduler => {
                 let name = need(value, "-s")?;
@@ -530,6 +554,78 @@ impl Seen {
     }
 }
 
+/// Parse a mark rule in the words of `iptables -t mangle`:
+/// `-A|-D [-p tcp|udp] -d ADDR[/32] [--dport P | --dports P1,P2,…] -j MARK
+/// --set-mark N`.
+fn parse_mark<S: AsRef<str>>(args: &[S]) -> Result<Command, Error> {
+    let mut words = args.iter().map(AsRef::as_ref);
+    let (mut add, mut proto, mut addr, mut ports, mut mark, mut target) =
+        (None, None, None, Vec::new(), None, None);
+    while let Some(w) = words.next() {
+        let mut value = || {
+            words
+                .next()
+                .ok_or_else(|| Error::new(format!("--mark: {w} needs a value")))
+        };
+        match w {
+            "-A" | "--append" => add = Some(true),
+            "-D" | "--delete" => add = Some(false),
+            "-p" | "--protocol" => {
+                proto = Some(match value()? {
+                    "tcp" => Protocol::Tcp,
+                    "udp" => Protocol::Udp,
+                    p => {
+                        return Err(Error::new(format!(
+                            "--mark: unknown protocol \"{p}\" (tcp or udp)"
+                        )));
+                    }
+                })
+            }
+            "-d" | "--destination" => {
+                let v = value()?;
+                let (a, len) = v.split_once('/').unwrap_or((v, "32"));
+                if len != "32" {
+                    return Err(Error::new(format!(
+                        "--mark: only single addresses (/32), not \"{v}\""
+                    )));
+                }
+                addr = Some(
+                    a.parse::<Ipv4Addr>()
+                        .map_err(|_| Error::new(format!("--mark: illegal address \"{v}\"")))?,
+                );
+            }
+            "--dport" | "--dports" | "--destination-port" | "--destination-ports" => {
+                for p in value()?.split(',') {
+                    ports.push(parse_num(p, "port", 1, 65535)? as u16);
+                }
+            }
+            "-j" | "--jump" => target = Some(value()?.to_string()),
+            "--set-mark" | "--set-xmark" => mark = Some(parse_num(value()?, "mark", 1, u32::MAX)?),
+            // iptables' chain and match names are accepted and mean nothing more.
+            "-t" | "-m" | "--match" => {
+                value()?;
+            }
+            "PREROUTING" | "mangle" => {}
+            _ => return Err(Error::new(format!("--mark: unexpected \"{w}\""))),
+        }
+    }
+    if target.as_deref().is_some_and(|t| t != "MARK") {
+        return Err(Error::new("--mark: the only target is MARK"));
+    }
+    let add = add.ok_or_else(|| Error::new("--mark: -A or -D"))?;
+    let addr = addr.ok_or_else(|| Error::new("--mark: no destination (-d ADDR)"))?;
+    let mark = mark.ok_or_else(|| Error::new("--mark: no mark (--set-mark N)"))?;
+    Ok(Command::Mark {
+        add,
+        rule: MarkRule {
+            proto,
+            addr,
+            ports,
+            mark,
+        },
+    })
+}
+
 fn parse_num(s: &str, what: &str, min: u32, max: u32) -> Result<u32, Error> {
     s.parse::<u32>()
         .ok()
@@ -576,6 +672,7 @@ mod tests {
             proto: Protocol::Tcp,
             addr: Ipv4Addr::new(10, 0, 0, 100),
             port,
+            fwmark: 0,
         }
     }
 
@@ -645,6 +742,51 @@ mod tests {
             panic!()
         };
         assert!(o.timeout);
+    }
+
+    #[test]
+    fn fwmark_services_and_mark_rules() {
+        let Command::AddService(s) = p("-A -f 7 -s rr").unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.key, ServiceKey::fwmark(7));
+        let cmd = p("--mark -A -p tcp -d 10.0.0.100 --dports 80,443 -j MARK --set-mark 7").unwrap();
+        let want = MarkRule {
+            proto: Some(Protocol::Tcp),
+            addr: Ipv4Addr::new(10, 0, 0, 100),
+            ports: vec![80, 443],
+            mark: 7,
+        };
+        assert_eq!(
+            cmd,
+            Command::Mark {
+                add: true,
+                rule: want
+            }
+        );
+        // As an operator pastes it from an iptables line.
+        let cmd = p(
+            "--mark -t mangle -A PREROUTING -d 10.0.0.100/32 -p udp -m udp --dport 53 -j MARK --set-mark 2",
+        );
+        assert!(matches!(cmd, Ok(Command::Mark { add: true, .. })), "{cmd:?}");
+        assert!(
+            p("--mark -A -d 10.0.0.0/24 --set-mark 1")
+                .unwrap_err()
+                .to_string()
+                .contains("/32")
+        );
+        assert!(
+            p("--mark -A -d 10.0.0.1 -j DROP --set-mark 1")
+                .unwrap_err()
+                .to_string()
+                .contains("MARK")
+        );
+        assert!(
+            p("--mark -A -d 10.0.0.1")
+                .unwrap_err()
+                .to_string()
+                .contains("--set-mark")
+        );
     }
 
     #[test]

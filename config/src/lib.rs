@@ -17,5 +17,5 @@ mod names;
 
 pub use error::Error;
 pub use list::{Counts, render_json, render_list, render_save};
-pub use model::{FwdMethod, Protocol, RealServer, Rules, ServiceKey, VirtualService};
+pub use model::{FwdMethod, MarkRule, Protocol, RealServer, Rules, ServiceKey, VirtualService};
 pub use names::Names;

@@ -63,7 +63,7 @@ fn sorted(rules: &Rules) -> Vec<(&VirtualService, Vec<&RealServer>)> {
             (s, d)
         })
         .collect();
-    v.sort_by_key(|(s, _)| (s.key.proto.number(), s.key.addr, s.key.port));
+    v.sort_by_key(|(s, _)| (s.key.fwmark, s.key.proto.number(), s.key.addr, s.key.port));
     v
 }
 
@@ -123,7 +123,11 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
         if opts.service.is_some_and(|k| k != svc.key) {
             continue;
         }
-        let mut name = format!("{}  {}:{}", svc.key.proto.name(), svc.key.addr, svc.key.port);
+        let mut name = if svc.key.fwmark != 0 {
+            format!("FWM  {}", svc.key.fwmark)
+        } else {
+            format!("{}  {}:{}", svc.key.proto.name(), svc.key.addr, svc.key.port)
+        };
         name.truncate(33);
         if opts.stats {
             let total = dests.iter().fold(Counts::default(), |t, d| t + counts(d.id));
@@ -293,6 +297,18 @@ pub fn render_save(rules: &Rules, numeric: bool, names: &Names) -> String {
             .map_or_else(|| port.to_string(), str::to_string);
         format!("{host}:{port}")
     };
+    for m in &rules.marks {
+        out.push_str("--mark -A");
+        if let Some(p) = m.proto {
+            let _ = write!(out, " -p {}", p.name().to_lowercase());
+        }
+        let _ = write!(out, " -d {}/32", m.addr);
+        if !m.ports.is_empty() {
+            let ports: Vec<String> = m.ports.iter().map(u16::to_string).collect();
+            let _ = write!(out, " --dports {}", ports.join(","));
+        }
+        let _ = writeln!(out, " -j MARK --set-mark {}", m.mark);
+    }
     for (svc, dests) in sorted(rules) {
         let proto = if svc.key.proto == crate::Protocol::Tcp {
             "tcp"
@@ -300,7 +316,11 @@ pub fn render_save(rules: &Rules, numeric: bool, names: &Names) -> String {
             "udp"
         };
         let flag = if proto == "tcp" { "-t" } else { "-u" };
-        let vname = format!("{flag} {}", addr(svc.key.addr, svc.key.port, proto));
+        let vname = if svc.key.fwmark != 0 {
+            format!("-f {}", svc.key.fwmark)
+        } else {
+            format!("{flag} {}", addr(svc.key.addr, svc.key.port, proto))
+        };
         let _ = write!(out, "-A {vname} -s {}", svc.scheduler);
         if let Some(p) = svc.persistence {
             let _ = write!(out, " -p {p}");
@@ -513,6 +533,31 @@ UDP  172.16.1.100:53                     1       20        0     2000        0
             render_list(&restored, &ListOpts::default(), 1, none),
             render_list(&rules, &ListOpts::default(), 1, none)
         );
+    }
+
+    #[test]
+    fn fwmark_services_list_and_save_with_their_mark_rules() {
+        let text = "\
+--mark -A -p tcp -d 10.0.0.100/32 --dports 80,443 -j MARK --set-mark 7
+-A -f 7 -s rr -p 300
+-a -f 7 -r 10.0.0.11:0 -g -w 1
+-A -t 10.0.0.100:22 -s rr
+";
+        let rules = Rules::from_commands("fw", text).unwrap();
+        let listed = render_list(&rules, &ListOpts::default(), 1, |_| Counts::default());
+        assert!(listed.ends_with(
+            "TCP  10.0.0.100:22 rr\nFWM  7 rr persistent 300\n  -> 10.0.0.11:0                  Route   1      0          0         \n"
+        ), "{listed}");
+        let saved = render_save(&rules, true, &Names::default());
+        assert_eq!(
+            saved,
+            "--mark -A -p tcp -d 10.0.0.100/32 --dports 80,443 -j MARK --set-mark 7\n\
+             -A -t 10.0.0.100:22 -s rr\n-A -f 7 -s rr -p 300\n-a -f 7 -r 10.0.0.11:0 -g -w 1\n"
+        );
+        let mut again = rules.clone();
+        again.apply_commands("s", "-C\n").unwrap();
+        again.apply_commands("s", &saved).unwrap();
+        assert_eq!(render_save(&again, true, &Names::default()), saved);
     }
 
     #[test]

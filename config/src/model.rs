@@ -34,7 +34,8 @@ impl Protocol {
     }
 }
 
-/// Identify a virtual service: protocol, VIP and port.
+/// Identify a virtual service: protocol, VIP and port — or a firewall mark
+/// (`-f N`), when `fwmark` is not 0 and the other fields are unused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceKey {
     /// Protocol.
@@ -43,12 +44,45 @@ pub struct ServiceKey {
     pub addr: Ipv4Addr,
     /// Virtual port.
     pub port: u16,
+    /// Firewall mark of a mark service, else 0.
+    pub fwmark: u32,
+}
+
+impl ServiceKey {
+    /// Make the key of firewall-mark service `mark`.
+    pub fn fwmark(mark: u32) -> Self {
+        Self {
+            proto: Protocol::Tcp,
+            addr: Ipv4Addr::UNSPECIFIED,
+            port: 0,
+            fwmark: mark,
+        }
+    }
 }
 
 impl fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.fwmark != 0 {
+            return write!(f, "FWM {}", self.fwmark);
+        }
         write!(f, "{} {}:{}", self.proto.name(), self.addr, self.port)
     }
+}
+
+/// A mark rule: packets to `addr` (one of `ports`, any if empty) of
+/// `proto` (either if `None`) get firewall mark `mark`, which selects the
+/// fwmark service — what `iptables -t mangle … -j MARK --set-mark N` does
+/// for IPVS, held by ferrovs because its frames skip netfilter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkRule {
+    /// Protocol, or both.
+    pub proto: Option<Protocol>,
+    /// Destination address (a /32).
+    pub addr: Ipv4Addr,
+    /// Destination ports; empty means every port.
+    pub ports: Vec<u16>,
+    /// The mark.
+    pub mark: u32,
 }
 
 /// How a packet reaches the real server.
@@ -129,6 +163,9 @@ pub struct VirtualService {
 pub struct Rules {
     /// Services, in the order they were added.
     pub services: Vec<VirtualService>,
+    /// Mark rules for fwmark services, in the order they were added (the
+    /// first that matches a packet gives its mark).
+    pub marks: Vec<MarkRule>,
     /// Connection timeouts (tcp, tcpfin, udp) in seconds, as `ipvsadm --set`
     /// sets and `-L --timeout` shows them.
     pub timeouts: (u32, u32, u32),
@@ -139,6 +176,7 @@ impl Default for Rules {
     fn default() -> Self {
         Self {
             services: Vec::new(),
+            marks: Vec::new(),
             // IPVS's defaults: ESTABLISHED 15 min, FIN_WAIT 2 min, UDP 5 min.
             timeouts: (900, 120, 300),
             last_id: 0,
@@ -294,8 +332,26 @@ impl Rules {
                 let port = find_dest(svc, d)?.port;
                 svc.dests.retain(|r| !(r.addr == d.addr && r.port == port));
             }
-            Command::Clear => self.services.clear(),
+            // -C clears the mark rules too: they are saved with the services
+            // (-S), so -S | -C | -R gives the same rules back.
+            Command::Clear => {
+                self.services.clear();
+                self.marks.clear();
+            }
             Command::List(_) | Command::Save { .. } | Command::Restore | Command::Zero(_) => {}
+            Command::Mark { add: true, rule } => {
+                if self.marks.contains(rule) {
+                    return Err(Error::new("Mark rule already exists"));
+                }
+                self.marks.push(rule.clone());
+            }
+            Command::Mark { add: false, rule } => {
+                let before = self.marks.len();
+                self.marks.retain(|m| m != rule);
+                if self.marks.len() == before {
+                    return Err(Error::new("No such mark rule"));
+                }
+            }
             Command::SetTimeouts(tcp, tcpfin, udp) => {
                 // As ipvsadm: 0 leaves a value as it is.
                 for (slot, v) in [&mut self.timeouts.0, &mut self.timeouts.1, &mut self.timeouts.2]

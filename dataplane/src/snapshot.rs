@@ -23,6 +23,15 @@ pub enum FullTable {
     Drop,
 }
 
+/// A mark rule as the workers match it (host order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MarkSnap {
+    proto: Option<u8>,
+    addr: u32,
+    ports: Vec<u16>,
+    mark: u32,
+}
+
 /// One real server as the workers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DestSnap {
@@ -67,6 +76,8 @@ pub struct SvcSnap {
     pub netmask: u32,
     /// One-packet scheduling (`-o`).
     pub ops: bool,
+    /// Firewall mark of a fwmark service, else 0.
+    pub fwmark: u32,
     /// Real servers.
     pub dests: Vec<DestSnap>,
 }
@@ -101,6 +112,10 @@ pub struct Snapshot {
     /// (protocol, RIP, port) of every NAT real server: their replies come
     /// back through the director.
     nat_reals: HashMap<(u8, u32, u16), u32>,
+    /// Fwmark services by mark.
+    fwmarks: HashMap<u32, u32>,
+    /// Mark rules, in order.
+    marks: Vec<MarkSnap>,
     slots: Box<[SlotPos]>,
 }
 
@@ -188,6 +203,17 @@ impl Snapshot {
             link_addrs: Vec::new(),
             link_mtus: Vec::new(),
             nat_reals: HashMap::new(),
+            fwmarks: HashMap::new(),
+            marks: rules
+                .marks
+                .iter()
+                .map(|m| MarkSnap {
+                    proto: m.proto.map(config::Protocol::number),
+                    addr: u32::from(m.addr),
+                    ports: m.ports.clone(),
+                    mark: m.mark,
+                })
+                .collect(),
             services: Vec::with_capacity(rules.services.len()),
             mh_table_size: sched::DEFAULT_MH_TABLE_SIZE,
             timeouts: conntrack::Timeouts::default(),
@@ -214,9 +240,16 @@ impl Snapshot {
                     })
                 })
                 .collect::<Vec<_>>();
+            // A fwmark service carries both protocols.
+            let protos: &[u8] = if svc.key.fwmark != 0 {
+                &[6, 17]
+            } else {
+                &[svc.key.proto.number()]
+            };
             for d in dests.iter().filter(|d| d.fwd == FwdMethod::Nat) {
-                snap.nat_reals
-                    .insert((svc.key.proto.number(), d.addr, d.port), persist_mask(svc));
+                for &p in protos {
+                    snap.nat_reals.insert((p, d.addr, d.port), persist_mask(svc));
+                }
             }
             for (di, d) in dests.iter().enumerate() {
                 snap.slots[usize::from(d.slot)] = SlotPos {
@@ -226,7 +259,11 @@ impl Snapshot {
                 };
             }
             let key = (svc.key.proto.number(), u32::from(svc.key.addr), svc.key.port);
-            snap.index.insert(key, si as u32);
+            if svc.key.fwmark != 0 {
+                snap.fwmarks.insert(svc.key.fwmark, si as u32);
+            } else {
+                snap.index.insert(key, si as u32);
+            }
             snap.services.push(SvcSnap {
                 proto: key.0,
                 vip: key.1,
@@ -236,6 +273,7 @@ impl Snapshot {
                 persistence: svc.persistence,
                 netmask: u32::from(svc.netmask),
                 ops: svc.ops,
+                fwmark: svc.key.fwmark,
                 dests,
             });
         }
@@ -246,7 +284,19 @@ impl Snapshot {
     /// packets are replies to be translated back.
     #[inline]
     pub fn is_nat_real(&self, proto: u8, addr: u32, port: u16) -> bool {
-        self.nat_reals.contains_key(&(proto, addr, port))
+        self.nat_real(proto, addr, port).is_some()
+    }
+
+    /// The NAT real server entry of a reply's source: exact port, or port 0
+    /// (a fwmark service's server that keeps each packet's port).
+    fn nat_real(&self, proto: u8, addr: u32, port: u16) -> Option<u32> {
+        if self.nat_reals.is_empty() {
+            return None;
+        }
+        self.nat_reals
+            .get(&(proto, addr, port))
+            .or_else(|| self.nat_reals.get(&(proto, addr, 0)))
+            .copied()
     }
 
     /// Return the client-network mask that decides the owner of a flow
@@ -257,9 +307,9 @@ impl Snapshot {
     #[inline]
     pub fn owner_mask(&self, reply: bool, proto: u8, addr: u32, port: u16) -> u32 {
         if reply {
-            self.nat_reals.get(&(proto, addr, port)).copied().unwrap_or(0)
+            self.nat_real(proto, addr, port).unwrap_or(0)
         } else {
-            self.service(proto, addr, port).map_or(0, |si| {
+            self.classify(proto, addr, port).map_or(0, |si| {
                 self.services[si]
                     .persistence
                     .map_or(0, |_| self.services[si].netmask)
@@ -279,6 +329,22 @@ impl Snapshot {
         self.index.get(&(proto, vip, vport)).map(|&i| i as usize)
     }
 
+    /// Return the service a packet to (protocol, address, port) belongs to:
+    /// the virtual service of that tuple, else the fwmark service of the
+    /// first mark rule that matches it.
+    #[inline]
+    pub fn classify(&self, proto: u8, dst: u32, dport: u16) -> Option<usize> {
+        if let Some(si) = self.service(proto, dst, dport) {
+            return Some(si);
+        }
+        let m = self.marks.iter().find(|m| {
+            m.addr == dst
+                && m.proto.is_none_or(|p| p == proto)
+                && (m.ports.is_empty() || m.ports.contains(&dport))
+        })?;
+        self.fwmarks.get(&m.mark).map(|&i| i as usize)
+    }
+
     /// Return (service, server) indices of server `id` in `slot`, if it still
     /// exists.
     #[inline]
@@ -296,7 +362,26 @@ impl Snapshot {
     /// Return the virtual addresses and (protocol, VIP, port) of every service,
     /// for the steering program.
     pub fn steering_keys(&self) -> Vec<(u8, u32, u16)> {
-        self.services.iter().map(|s| (s.proto, s.vip, s.vport)).collect()
+        let mut keys: Vec<(u8, u32, u16)> = self
+            .services
+            .iter()
+            .filter(|s| s.fwmark == 0)
+            .map(|s| (s.proto, s.vip, s.vport))
+            .collect();
+        // Mark rules of marks that have a service; port 0 stands for any.
+        for m in self.marks.iter().filter(|m| self.fwmarks.contains_key(&m.mark)) {
+            let protos: &[u8] = match m.proto {
+                Some(p) => &[p][..],
+                None => &[6, 17],
+            };
+            for &p in protos {
+                if m.ports.is_empty() {
+                    keys.push((p, m.addr, 0));
+                }
+                keys.extend(m.ports.iter().map(|&port| (p, m.addr, port)));
+            }
+        }
+        keys
     }
 
     /// Make fresh per-worker scheduler state for every service, with its

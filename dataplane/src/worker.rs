@@ -318,7 +318,7 @@ impl Forwarder {
     pub fn handle(&mut self, frame: &mut dyn Frame, ingress: u8, now: u32) -> Verdict {
         self.stats.rx.add(1);
         let p = parse(frame.bytes());
-        let out = p.and_then(|p| match self.update.snap.service(p.proto, p.dst, p.dport) {
+        let out = p.and_then(|p| match self.update.snap.classify(p.proto, p.dst, p.dport) {
             Some(si) => self.inbound(frame, &p, si, ingress, now),
             None if self.update.snap.is_nat_real(p.proto, p.src, p.sport) => self.outbound(frame, &p, now),
             None => Err(Reason::NoService),
@@ -416,7 +416,7 @@ impl Forwarder {
             let view = View { svc, stats };
             let di = match svc.persistence {
                 Some(timeout) => {
-                    let tkey = template_key(p, svc.netmask);
+                    let tkey = template_key(p, svc);
                     let live = self.table.get_mut(&tkey).and_then(|t| {
                         let (tsi, tdi) = snap.dest_of(t.dest_id, t.slot)?;
                         // The template keeps its server, quiesced or not (as
@@ -473,7 +473,7 @@ impl Forwarder {
             // NAT replies come back from RIP:rport to CIP:cport.
             let reply = (d.fwd == FwdMethod::Nat).then_some(FlowKey {
                 vip: d.addr,
-                vport: d.port,
+                vport: real_port(d, p),
                 ..key
             });
             stats.dest(d.slot).conns.add(1);
@@ -499,7 +499,7 @@ impl Forwarder {
         match d.fwd {
             FwdMethod::Dr => dr::rewrite(frame.bytes(), link_mac, mac),
             FwdMethod::Nat => {
-                nat::rewrite(frame.bytes(), p.l4, p.proto, Side::Dst, d.addr, d.port);
+                nat::rewrite(frame.bytes(), p.l4, p.proto, Side::Dst, d.addr, real_port(d, p));
                 dr::rewrite(frame.bytes(), link_mac, mac);
             }
             FwdMethod::Tun => {
@@ -616,14 +616,26 @@ const TEMPLATE: u8 = 0x80;
 
 /// The persistence template of the client (network) of `p` for its service
 /// (IPVS's template: client address under `-M`, VIP, port).
-fn template_key(p: &Parsed, netmask: u32) -> FlowKey {
+fn template_key(p: &Parsed, svc: &SvcSnap) -> FlowKey {
+    // A fwmark service's ports share one template (IPVS keys it by mark).
+    let (vip, vport) = if svc.fwmark != 0 {
+        (svc.fwmark, 0)
+    } else {
+        (p.dst, p.dport)
+    };
     FlowKey {
         proto: p.proto | TEMPLATE,
-        cip: p.src & netmask,
+        cip: p.src & svc.netmask,
         cport: 0,
-        vip: p.dst,
-        vport: p.dport,
+        vip,
+        vport,
     }
+}
+
+/// The port a packet goes to on server `d`: its own, or the packet's when
+/// the server's is 0 (a fwmark service's server keeps each port).
+fn real_port(d: &DestSnap, p: &Parsed) -> u16 {
+    if d.port == 0 { p.dport } else { d.port }
 }
 
 /// Move `conn` on with a packet in `dir`: next state, counts and scheduler

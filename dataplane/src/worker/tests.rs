@@ -778,3 +778,46 @@ fn one_packet_scheduling_spreads_every_datagram() {
     assert_eq!(macs, [RS1_MAC, RS2_MAC, RS1_MAC, RS2_MAC]);
     assert!(f.table().is_empty());
 }
+
+#[test]
+fn fwmark_service_takes_every_marked_port_and_shares_templates() {
+    let (mut f, _) = forwarder(&[
+        "--mark -A -p tcp -d 10.0.0.100 --dports 80,443 -j MARK --set-mark 5",
+        "-A -f 5 -s rr -p 60",
+        "-a -f 5 -r 10.0.0.11:0 -g",
+        "-a -f 5 -r 10.0.0.12:0 -g",
+    ]);
+    let (v80, o80) = send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
+    let (v443, o443) = send(&mut f, &tcp(40001, 443, Seg::Syn), 0);
+    assert_eq!((v80, v443), (Verdict::Tx(0), Verdict::Tx(0)));
+    // One client, two ports of one mark: one template, one server.
+    assert_eq!(dst_mac(&o80), dst_mac(&o443));
+    // A port the rule does not mark is no service.
+    assert_eq!(
+        send(&mut f, &tcp(40002, 8080, Seg::Syn), 0).0,
+        Verdict::Drop(Reason::NoService)
+    );
+}
+
+#[test]
+fn fwmark_nat_keeps_the_packet_port_when_the_server_port_is_0() {
+    let (mut f, _) = forwarder(&[
+        "--mark -A -d 10.0.0.100 -j MARK --set-mark 9",
+        "-A -f 9 -s rr",
+        "-a -f 9 -r 10.0.0.11:0 -m",
+    ]);
+    let (v, out) = send(&mut f, &udp(5353, 53), 0);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(&out[30..34], &[10, 0, 0, 11]);
+    assert_eq!(&out[36..38], &53u16.to_be_bytes(), "port kept");
+    // The reply from RIP:53 finds its connection and is translated back.
+    let mut reply = Vec::new();
+    PacketBuilder::ethernet2(RS1_MAC, DIRECTOR_MAC)
+        .ipv4([10, 0, 0, 11], CIP, 64)
+        .udp(53, 5353)
+        .write(&mut reply, b"answer")
+        .unwrap();
+    let (v, back) = send(&mut f, &reply, 0);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(&back[26..30], &VIP);
+}

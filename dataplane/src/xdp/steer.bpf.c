@@ -110,14 +110,22 @@ int steer(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	key.proto = ip->protocol;
+	// Port 0 in a key stands for every port: fwmark services marked by
+	// address only, and their NAT servers, which keep each packet's port.
 	if (to_vip) {
 		key.addr = ip->daddr;
 		key.port = ports[1];
 		if (bpf_map_lookup_elem(&services, &key))
 			goto to_socket;
+		key.port = 0;
+		if (bpf_map_lookup_elem(&services, &key))
+			goto to_socket;
 	}
 	key.addr = ip->saddr;
 	key.port = ports[0];
+	if (bpf_map_lookup_elem(&reals, &key))
+		goto to_socket;
+	key.port = 0;
 	if (bpf_map_lookup_elem(&reals, &key))
 		goto to_socket;
 	return XDP_PASS;
