@@ -100,6 +100,48 @@ pub enum Mode {
     Zerocopy,
 }
 
+/// Render connections as `ipvsadm -Lnc` lays them out (or as JSON).
+fn render_conns(rows: &[ConnInfo], json: bool) -> String {
+    let addr = |a: u32, p: u16| format!("{}:{p}", std::net::Ipv4Addr::from(a));
+    let proto = |c: &ConnInfo| if c.proto == 17 { "UDP" } else { "TCP" };
+    let state = |c: &ConnInfo| if c.template { "NONE" } else { c.state.name() };
+    if json {
+        let items: Vec<String> = rows
+            .iter()
+            .map(|c| {
+                format!(
+                    "{{\"protocol\":\"{}\",\"expire\":{},\"state\":\"{}\",\"source\":\"{}\",\"virtual\":\"{}\",\
+                     \"destination\":\"{}\",\"template\":{}}}",
+                    proto(c),
+                    c.expires_in,
+                    state(c),
+                    addr(c.cip, c.cport),
+                    addr(c.vip, c.vport),
+                    addr(c.rip, c.rport),
+                    c.template
+                )
+            })
+            .collect();
+        return format!("{{\"connections\":[{}]}}\n", items.join(","));
+    }
+    let mut out = String::from(
+        "IPVS connection entries\npro expire state       source             virtual            destination\n",
+    );
+    for c in rows {
+        out.push_str(&format!(
+            "{:<3} {:02}:{:02}  {:<11} {:<18} {:<18} {}\n",
+            proto(c),
+            c.expires_in / 60,
+            c.expires_in % 60,
+            state(c),
+            addr(c.cip, c.cport),
+            addr(c.vip, c.vport),
+            addr(c.rip, c.rport)
+        ));
+    }
+    out
+}
+
 /// Frames each worker's hand-off inbox holds.
 const HANDOFF_DEPTH: usize = 1024;
 
@@ -559,10 +601,8 @@ impl Control {
 
     /// `-L -n -c`: every worker's connections and templates, laid out as
     /// `ipvsadm -Lnc`.
-    fn list_connections(&self) -> String {
-        let mut out = String::from(
-            "IPVS connection entries\npro expire state       source             virtual            destination\n",
-        );
+    fn list_connections(&self, json: bool) -> String {
+        let mut rows = Vec::new();
         for w in &self.workers {
             // Room for every connection the worker counts, its templates and
             // some that arrive meanwhile; filling it never allocates.
@@ -570,24 +610,11 @@ impl Control {
             if w.dumps.send_timeout(Vec::with_capacity(room), DUMP_WAIT).is_err() {
                 continue;
             }
-            let Ok(entries) = w.dumped.recv_timeout(DUMP_WAIT) else {
-                continue;
-            };
-            for c in entries {
-                let proto = if c.proto == 17 { "UDP" } else { "TCP" };
-                let addr = |a: u32, p: u16| format!("{}:{p}", std::net::Ipv4Addr::from(a));
-                out.push_str(&format!(
-                    "{proto:<3} {:02}:{:02}  {:<11} {:<18} {:<18} {}\n",
-                    c.expires_in / 60,
-                    c.expires_in % 60,
-                    if c.template { "NONE" } else { c.state.name() },
-                    addr(c.cip, c.cport),
-                    addr(c.vip, c.vport),
-                    addr(c.rip, c.rport)
-                ));
+            if let Ok(entries) = w.dumped.recv_timeout(DUMP_WAIT) {
+                rows.extend(entries);
             }
         }
-        out
+        render_conns(&rows, json)
     }
 
     /// Return the workers' counters summed, on one line: rx, tx and every
@@ -610,12 +637,16 @@ impl Control {
 
     fn list(&self, opts: &ListOpts) -> Result<String, String> {
         if opts.connections {
-            return Ok(self.list_connections());
+            return Ok(self.list_connections(opts.json));
         }
         if let Some(k) = opts.service {
             if self.rules.service(&k).is_none() {
                 return Err(format!("Service not defined: {k}"));
             }
+        }
+        if opts.json && opts.timeout {
+            let (tcp, tcpfin, udp) = self.rules.timeouts;
+            return Ok(format!("{{\"tcp\":{tcp},\"tcpfin\":{tcpfin},\"udp\":{udp}}}\n"));
         }
         if opts.json {
             return Ok(config::render_json(&self.rules, |id| self.counts(id)));
@@ -700,5 +731,45 @@ impl Control {
             self.zeroed.insert(id, now);
         }
         Ok(String::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conntrack::ConnState;
+
+    #[test]
+    fn connection_listing_matches_ipvsadm_lnc() {
+        let row = |template, state, expires_in| ConnInfo {
+            proto: 6,
+            cip: 0x0a0f_9066,
+            cport: 43614,
+            vip: 0x0a0f_3ed0,
+            vport: 19080,
+            rip: 0x0a0f_9047,
+            rport: 19080,
+            state,
+            expires_in,
+            template,
+        };
+        let rows = [
+            row(false, ConnState::SynRecv, 57),
+            row(true, ConnState::None, 24 * 60 + 5),
+        ];
+        assert_eq!(
+            render_conns(&rows, false),
+            "IPVS connection entries\n\
+             pro expire state       source             virtual            destination\n\
+             TCP 00:57  SYN_RECV    10.15.144.102:43614 10.15.62.208:19080 10.15.144.71:19080\n\
+             TCP 24:05  NONE        10.15.144.102:43614 10.15.62.208:19080 10.15.144.71:19080\n"
+        );
+        let json = render_conns(&rows[..1], true);
+        assert_eq!(
+            json,
+            "{\"connections\":[{\"protocol\":\"TCP\",\"expire\":57,\"state\":\"SYN_RECV\",\
+             \"source\":\"10.15.144.102:43614\",\"virtual\":\"10.15.62.208:19080\",\
+             \"destination\":\"10.15.144.71:19080\",\"template\":false}]}\n"
+        );
     }
 }

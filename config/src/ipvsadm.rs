@@ -247,6 +247,7 @@ enum Opt {
     Thresholds,
     PersistentConn,
     Json,
+    Sort,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -329,6 +330,8 @@ fn long_to_short(name: &str) -> Option<Opt> {
         "thresholds" => return Some(Opt::Thresholds),
         "persistent-conn" => return Some(Opt::PersistentConn),
         "json" => return Some(Opt::Json),
+        // ipvsadm sorts its listings; ours always are, in its order.
+        "sort" | "nosort" => return Some(Opt::Sort),
         "set" => return Some(Opt::Verb(Verb::Set)),
         _ => return None,
     };
@@ -435,6 +438,7 @@ impl Seen {
             Opt::Thresholds => self.list.thresholds = true,
             Opt::PersistentConn => self.list.persistent_conn = true,
             Opt::Json => self.list.json = true,
+            Opt::Sort => {}
         }
         Ok(())
     }

@@ -259,7 +259,8 @@ pub fn render_json(rules: &Rules, counts: impl Fn(u32) -> Counts) -> String {
                 out,
                 "{{\"address\":\"{}\",\"port\":{},\"forward\":\"{}\",\"weight\":{},\"u_threshold\":{},\
                  \"l_threshold\":{},\"active\":{},\"inactive\":{},\"persistent\":{},\"conns\":{},\"in_pkts\":{},\
-                 \"out_pkts\":{},\"in_bytes\":{},\"out_bytes\":{}}}",
+                 \"out_pkts\":{},\"in_bytes\":{},\"out_bytes\":{},\"cps\":{},\"in_pps\":{},\"out_pps\":{},\
+                 \"in_bps\":{},\"out_bps\":{}}}",
                 d.addr,
                 d.port,
                 d.fwd.name(),
@@ -273,7 +274,12 @@ pub fn render_json(rules: &Rules, counts: impl Fn(u32) -> Counts) -> String {
                 c.in_pkts,
                 c.out_pkts,
                 c.in_bytes,
-                c.out_bytes
+                c.out_bytes,
+                c.rates[0],
+                c.rates[1],
+                c.rates[2],
+                c.rates[3],
+                c.rates[4]
             );
         }
         out.push_str("]}");
