@@ -50,6 +50,9 @@ fn answer(s: &mut TcpStream, body: &impl Fn() -> String) -> std::io::Result<()> 
     )
 }
 
+/// A metric family over real servers: name, type, help, and its value.
+type Family = (&'static str, &'static str, &'static str, fn(&Counts) -> u64);
+
 /// Render every metric.
 pub fn render(workers: &[&WorkerStats], rules: &Rules, counts: impl Fn(u32) -> Counts) -> String {
     let mut out = String::new();
@@ -129,48 +132,57 @@ pub fn render(workers: &[&WorkerStats], rules: &Rules, counts: impl Fn(u32) -> C
             rs.push((labels, counts(d.id)));
         }
     }
-    let pick = |f: fn(&Counts) -> u64| rs.iter().map(|(l, c)| (l.clone(), f(c))).collect::<Vec<_>>();
-    family(
-        "server_connections_total",
-        "counter",
-        "Connections scheduled to the real server.",
-        pick(|c| c.conns),
-    );
-    family(
-        "server_active_connections",
-        "gauge",
-        "ESTABLISHED connections.",
-        pick(|c| c.active),
-    );
-    family(
-        "server_inactive_connections",
-        "gauge",
-        "Connections in other states.",
-        pick(|c| c.inactive),
-    );
-    family(
-        "server_in_packets_total",
-        "counter",
-        "Packets client to server.",
-        pick(|c| c.in_pkts),
-    );
-    family(
-        "server_out_packets_total",
-        "counter",
-        "Packets server to client (NAT).",
-        pick(|c| c.out_pkts),
-    );
-    family(
-        "server_in_bytes_total",
-        "counter",
-        "Bytes client to server.",
-        pick(|c| c.in_bytes),
-    );
-    family(
-        "server_out_bytes_total",
-        "counter",
-        "Bytes server to client (NAT).",
-        pick(|c| c.out_bytes),
-    );
+    let server_families: [Family; 7] = [
+        (
+            "server_connections_total",
+            "counter",
+            "Connections scheduled to the real server.",
+            |c| c.conns,
+        ),
+        (
+            "server_active_connections",
+            "gauge",
+            "ESTABLISHED connections.",
+            |c| c.active,
+        ),
+        (
+            "server_inactive_connections",
+            "gauge",
+            "Connections in other states.",
+            |c| c.inactive,
+        ),
+        (
+            "server_in_packets_total",
+            "counter",
+            "Packets client to server.",
+            |c| c.in_pkts,
+        ),
+        (
+            "server_out_packets_total",
+            "counter",
+            "Packets server to client (NAT).",
+            |c| c.out_pkts,
+        ),
+        (
+            "server_in_bytes_total",
+            "counter",
+            "Bytes client to server.",
+            |c| c.in_bytes,
+        ),
+        (
+            "server_out_bytes_total",
+            "counter",
+            "Bytes server to client (NAT).",
+            |c| c.out_bytes,
+        ),
+    ];
+    for (name, kind, help, f) in server_families {
+        family(
+            name,
+            kind,
+            help,
+            rs.iter().map(|(l, c)| (l.clone(), f(c))).collect(),
+        );
+    }
     out
 }

@@ -563,14 +563,18 @@ impl Forwarder {
     }
 }
 
-fn count(stats: &WorkerStats, conn: &Conn) {
+/// The counter a connection counts in: active (ESTABLISHED) or inactive.
+fn state_counter<'a>(stats: &'a WorkerStats, conn: &Conn) -> &'a crate::stats::Counter {
     let c = stats.dest(conn.slot);
     if conn.state.is_active() {
         &c.active
     } else {
         &c.inactive
     }
-    .add(1);
+}
+
+fn count(stats: &WorkerStats, conn: &Conn) {
+    state_counter(stats, conn).add(1);
 }
 
 /// One connection or template as `ipvsadm -L -c` lists it (host order).
@@ -716,13 +720,7 @@ fn unbind(stats: &WorkerStats, d: &DestSnap) {
 }
 
 fn uncount(stats: &WorkerStats, conn: &Conn) {
-    let c = stats.dest(conn.slot);
-    if conn.state.is_active() {
-        &c.active
-    } else {
-        &c.inactive
-    }
-    .sub(1);
+    state_counter(stats, conn).sub(1);
 }
 
 /// The channels that join a worker to the control thread.
