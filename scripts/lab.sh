@@ -232,12 +232,34 @@ status() {
 	done
 }
 
+# server-stop ROLE / server-start ROLE: stop or start a real server's HTTP
+# and UDP servers (health-check tests).
+server_stop() {
+	ip netns pids "$(ns "$1")" | xargs -r kill 2>/dev/null || true
+	for _ in $(seq 1 50); do
+		[ -z "$(ip netns pids "$(ns "$1")")" ] && return 0
+		sleep 0.1
+	done
+}
+
+server_start() {
+	local r=$1 port=80 udp_addr=$VIP
+	if [ "$KIND" = nat ]; then
+		port=8080
+		udp_addr=0.0.0.0
+	fi
+	in_ns "$r" setsid "$PY" -c "$HTTPD" "server${r#rs}" "$port" "$udp_addr" </dev/null >/dev/null 2>&1 &
+	wait_listening "$r" "$port"
+}
+
 case "${1:-}" in
 up) up ;;
 down) down ;;
 status) status ;;
+server-stop) server_stop "${2:?role}" ;;
+server-start) server_start "${2:?role}" ;;
 *)
-	echo "usage: LAB=NAME LAB_KIND=dr|nat $0 up|down|status" >&2
+	echo "usage: LAB=NAME LAB_KIND=dr|nat|tun $0 up|down|status|server-stop ROLE|server-start ROLE" >&2
 	exit 2
 	;;
 esac

@@ -61,6 +61,10 @@ pub struct Opts {
     /// `drop`. Established connections are never evicted either way.
     #[arg(long, value_enum, default_value_t = FullTablePolicy::Stateless)]
     pub full_table: FullTablePolicy,
+    /// Load this keepalived.conf: its virtual_server blocks become the rules
+    /// and its checkers run; SIGHUP or `ferrovs --reload` reads it again.
+    #[arg(long)]
+    pub keepalived: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (e.g. `127.0.0.1:9410`).
     #[arg(long)]
     pub metrics: Option<String>,
@@ -209,6 +213,10 @@ struct Control {
     full_table: FullTable,
     /// Counters at the last `-Z`, by real server id.
     zeroed: HashMap<u32, Counts>,
+    /// The keepalived configuration driving the rules, if any.
+    keepalived: Option<crate::keepalived::Running>,
+    /// Set by SIGHUP: reload the keepalived configuration.
+    hup: Arc<AtomicBool>,
     /// `--rate` estimators, fed every two seconds.
     estimators: Estimators,
 }
@@ -223,6 +231,15 @@ pub fn run(opts: Opts) -> Result<(), String> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).map_err(|e| format!("signal handler: {e}"))?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(|e| format!("signal handler: {e}"))?;
+    let keepalived = match &opts.keepalived {
+        Some(p) => {
+            Some(crate::keepalived::Running::start(p.clone()).map_err(|e| format!("keepalived: {e}"))?)
+        }
+        None => None,
+    };
     let ifnames = opts.interface.clone();
     let (mut ifindexes, mut macs, mut link_addrs, mut link_mtus) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -264,6 +281,8 @@ pub fn run(opts: Opts) -> Result<(), String> {
         conn_max: opts.conn_max,
         mh_table_size: opts.mh_table_size,
         zeroed: HashMap::new(),
+        keepalived,
+        hup,
         estimators: Estimators::default(),
         full_table: match opts.full_table {
             FullTablePolicy::Stateless => FullTable::Stateless,
@@ -278,6 +297,8 @@ pub fn run(opts: Opts) -> Result<(), String> {
             opts.queues,
             opts.socket
         );
+        // The keepalived configuration's rules, before the first request.
+        control.apply_keepalived();
         control.serve(&listener, metrics.as_ref(), &stop);
     });
     workers_stop.store(true, Ordering::Relaxed);
@@ -423,6 +444,14 @@ impl Control {
                     self.publish();
                 }
             }
+            if self.hup.swap(false, Ordering::Relaxed) {
+                if let Err(e) = self.reload() {
+                    eprintln!("ferrovs: reload: {e}");
+                }
+            }
+            if self.keepalived.as_mut().is_some_and(|k| k.poll()) {
+                self.apply_keepalived();
+            }
             if last_est.elapsed().as_secs() >= crate::estimator::INTERVAL_SECS {
                 last_est = Instant::now();
                 self.estimate();
@@ -517,6 +546,9 @@ impl Control {
     fn handle(&mut self, args: &[String], changed: &mut bool) -> Result<String, String> {
         if args == ["--counters"] {
             return Ok(self.counters_table());
+        }
+        if args == ["--reload"] {
+            return self.reload();
         }
         // `-R`: the client sends the text it read from standard input.
         match args {
@@ -687,6 +719,32 @@ impl Control {
             rates,
             ..raw
         }
+    }
+
+    /// Make the rules what the keepalived configuration and its checks say,
+    /// merged so that servers that stay keep their connections.
+    fn apply_keepalived(&mut self) {
+        let Some(k) = self.keepalived.as_mut() else { return };
+        let mut next = self.rules.clone();
+        next.merge(&k.effective());
+        if let Err(e) = self.slots.assign(&next) {
+            eprintln!("ferrovs: keepalived: {e}");
+            return;
+        }
+        self.rules = next;
+        self.resolve_new_servers();
+        self.publish();
+        self.wait_installed();
+    }
+
+    /// Read the keepalived configuration again (SIGHUP, `--reload`).
+    fn reload(&mut self) -> Result<String, String> {
+        let Some(k) = self.keepalived.as_mut() else {
+            return Err("no keepalived configuration to reload (daemon --keepalived FILE)".into());
+        };
+        k.reload()?;
+        self.apply_keepalived();
+        Ok(String::new())
     }
 
     /// Feed every server's raw counters to its rate estimator.

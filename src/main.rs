@@ -8,6 +8,8 @@
 mod ctl;
 mod daemon;
 mod estimator;
+mod health;
+mod keepalived;
 mod metrics;
 
 use clap::Parser;
@@ -33,6 +35,7 @@ Manage it as with ipvsadm:
   ferrovs -Z [-t|-u VIP:PORT]
   ferrovs --set TCP TCPFIN UDP
   ferrovs --counters        each worker's packet, hand-off and drop counters
+  ferrovs --reload          read the daemon's keepalived.conf again (as SIGHUP)
 
 Commands reach the daemon on FERROVS_SOCKET (default /run/ferrovs/ferrovs.sock);
 `--socket PATH` before the command overrides it.
@@ -73,7 +76,7 @@ fn main() -> ExitCode {
     // `--counters` is ours, not ipvsadm's: the workers' counters.
     let restore = matches!(args.first().map(String::as_str), Some("-R" | "--restore"));
     let dry_run = restore && args.len() == 2 && args[1] == "--dry-run";
-    if args != ["--counters"] && !dry_run {
+    if args != ["--counters"] && args != ["--reload"] && !dry_run {
         if let Err(e) = config::ipvsadm::parse(&args) {
             eprintln!("ferrovs: {e}");
             return ExitCode::from(2);

@@ -11,6 +11,7 @@
 
 mod error;
 pub mod ipvsadm;
+pub mod keepalived;
 mod list;
 mod model;
 mod names;

@@ -229,6 +229,38 @@ impl Rules {
         Ok(rules)
     }
 
+    /// Become `new` (a reloaded configuration) while keeping the identity of
+    /// every real server that stays: a server with the same address and port
+    /// in a service that stays keeps its id, so its connections keep flowing;
+    /// only what differs is added, changed or removed.
+    pub fn merge(&mut self, new: &Rules) {
+        let mut services = Vec::with_capacity(new.services.len());
+        for ns in &new.services {
+            let old = self.services.iter().find(|s| s.key == ns.key);
+            let mut svc = ns.clone();
+            svc.dests = ns
+                .dests
+                .iter()
+                .map(|nd| {
+                    let id = old
+                        .and_then(|o| o.dests.iter().find(|d| d.addr == nd.addr && d.port == nd.port))
+                        .map_or_else(
+                            || {
+                                self.last_id += 1;
+                                self.last_id
+                            },
+                            |d| d.id,
+                        );
+                    RealServer { id, ..nd.clone() }
+                })
+                .collect();
+            services.push(svc);
+        }
+        self.services = services;
+        self.marks = new.marks.clone();
+        self.timeouts = new.timeouts;
+    }
+
     /// Apply ipvsadm commands, one per line (`ipvsadm -R`), all or nothing:
     /// on error the rules are as they were and the error names the line.
     ///
@@ -438,6 +470,30 @@ mod tests {
         // Ids are never reused, so old connections never name a new server.
         run(&mut r, "-a -u 10.0.0.100:53 -r 10.0.0.11").unwrap();
         assert_eq!(r.services[0].dests[0].id, 2);
+    }
+
+    #[test]
+    fn merge_keeps_ids_of_servers_that_stay() {
+        let mut r = Rules::default();
+        run(&mut r, "-A -t 10.0.0.100:80 -s rr").unwrap();
+        run(&mut r, "-a -t 10.0.0.100:80 -r 10.0.0.11 -w 1").unwrap();
+        run(&mut r, "-a -t 10.0.0.100:80 -r 10.0.0.12 -w 1").unwrap();
+        let new = Rules::from_commands(
+            "new",
+            "-A -t 10.0.0.100:80 -s wlc\n-a -t 10.0.0.100:80 -r 10.0.0.12 -w 5\n-a -t 10.0.0.100:80 -r 10.0.0.13\n",
+        )
+        .unwrap();
+        r.merge(&new);
+        let s = &r.services[0];
+        assert_eq!(s.scheduler, "wlc");
+        let ids: Vec<(Ipv4Addr, u32, u32)> = s.dests.iter().map(|d| (d.addr, d.id, d.weight)).collect();
+        assert_eq!(
+            ids,
+            [
+                (Ipv4Addr::new(10, 0, 0, 12), 2, 5),
+                (Ipv4Addr::new(10, 0, 0, 13), 3, 1)
+            ]
+        );
     }
 
     #[test]

@@ -94,6 +94,19 @@ impl Lab {
             .env("LAB", &self.name))
     }
 
+    /// Stop (`"server-stop"`) or start (`"server-start"`) the servers of
+    /// real server `role`.
+    pub fn server(&self, verb: &str, role: &str) {
+        let out = run(Command::new(root().join("scripts/lab.sh"))
+            .args([verb, role])
+            .env("LAB", &self.name));
+        assert!(
+            out.status.success(),
+            "lab {verb} {role}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Return the full namespace name of a role.
     pub fn ns(&self, role: &str) -> String {
         format!("{}-{role}", self.name)

@@ -1,0 +1,242 @@
+//! Parser tests on realistic files: several services, a group, fwmark, every
+//! checker, include; errors naming file and line.
+
+use super::*;
+
+const MAIN: &str = r#"
+! Configuration File for keepalived
+global_defs {
+   notification_email { admin@example.com }
+   router_id LVS_DEVEL
+   lvs_timeouts tcp 7200 tcpfin 60 udp 120
+}
+
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        10.99.0.100
+    }
+}
+
+virtual_server 10.99.0.100 80 {
+    delay_loop 6
+    lb_algo wlc
+    lb_kind DR
+    persistence_timeout 50
+    protocol TCP
+    sorry_server 10.99.0.13 80
+
+    real_server 10.99.0.11 80 {
+        weight 3
+        inhibit_on_failure
+        HTTP_GET {
+            url {
+              path /
+              digest 640205b7b0fc66c1ea91c463fac6334d
+              status_code 200
+            }
+            connect_timeout 3
+            nb_get_retry 3
+            delay_before_retry 2
+        }
+    }
+    real_server 10.99.0.12 80 {
+        weight 1
+        TCP_CHECK {
+            connect_port 80
+            connect_timeout 2
+            retry 2
+        }
+    }
+}
+
+virtual_server_group DNS {
+    10.99.0.100 53
+    10.99.0.101 53
+}
+
+virtual_server group DNS {
+    lvs_sched rr
+    lvs_method NAT
+    protocol UDP
+    real_server 10.98.0.11 53 {
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check_dns 10.98.0.11"
+            misc_timeout 5
+        }
+    }
+}
+
+include conf.d/*.conf
+"#;
+
+const FWMARK: &str = "
+virtual_server fwmark 7 {
+    lb_algo sh
+    lb_kind TUN
+    alpha
+    real_server 10.99.0.11 0 {
+        weight 2
+        TCP_CHECK {
+            connect_port 443
+        }
+    }
+}
+";
+
+fn with_include() -> (tempdir::Dir, Keepalived) {
+    let dir = tempdir::Dir::new();
+    std::fs::create_dir_all(dir.0.join("conf.d")).unwrap();
+    std::fs::write(dir.0.join("conf.d/fw.conf"), FWMARK).unwrap();
+    std::fs::write(dir.0.join("keepalived.conf"), MAIN).unwrap();
+    let k = load(&dir.0.join("keepalived.conf")).unwrap();
+    (dir, k)
+}
+
+/// A directory removed on drop (no dependency for one test helper).
+mod tempdir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Self {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "ferrovs-ka-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            Self(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[test]
+fn services_servers_and_timeouts() {
+    let (_d, k) = with_include();
+    let save = crate::render_save(&k.rules, true, &crate::Names::default());
+    assert_eq!(
+        save,
+        "-A -t 10.99.0.100:80 -s wlc -p 50\n\
+         -a -t 10.99.0.100:80 -r 10.99.0.11:80 -g -w 3\n\
+         -a -t 10.99.0.100:80 -r 10.99.0.12:80 -g -w 1\n\
+         -A -u 10.99.0.100:53 -s rr\n\
+         -a -u 10.99.0.100:53 -r 10.98.0.11:53 -m -w 1\n\
+         -A -u 10.99.0.101:53 -s rr\n\
+         -a -u 10.99.0.101:53 -r 10.98.0.11:53 -m -w 1\n\
+         -A -f 7 -s sh\n\
+         -a -f 7 -r 10.99.0.11:0 -i -w 2\n"
+    );
+    assert_eq!(k.rules.timeouts, (7200, 60, 120));
+}
+
+#[test]
+fn every_checker() {
+    let (_d, k) = with_include();
+    assert_eq!(k.checks.len(), 5, "{:?}", k.checks);
+    let http = &k.checks[0];
+    assert_eq!(
+        (http.rip, http.weight, http.inhibit_on_failure),
+        (Ipv4Addr::new(10, 99, 0, 11), 3, true)
+    );
+    assert_eq!(
+        (
+            http.delay_loop,
+            http.connect_timeout,
+            http.retry,
+            http.delay_before_retry
+        ),
+        (6, 3, 3, 2)
+    );
+    assert_eq!(
+        http.kind,
+        CheckKind::Http {
+            urls: vec![(
+                "/".into(),
+                Some("640205b7b0fc66c1ea91c463fac6334d".into()),
+                Some(200)
+            )]
+        }
+    );
+    let tcp = &k.checks[1];
+    assert_eq!(
+        (tcp.kind.clone(), tcp.port, tcp.retry, tcp.connect_timeout),
+        (CheckKind::Tcp, 80, 2, 2)
+    );
+    let misc = &k.checks[2];
+    assert_eq!(
+        misc.kind,
+        CheckKind::Misc {
+            path: "/usr/local/bin/check_dns 10.98.0.11".into(),
+            timeout: 5
+        }
+    );
+    // The group's two services each check their server.
+    assert_eq!(k.checks[3].service.addr, Ipv4Addr::new(10, 99, 0, 101));
+    let fw = &k.checks[4];
+    assert_eq!(
+        (fw.service, fw.port, fw.alpha),
+        (ServiceKey::fwmark(7), 443, true)
+    );
+    let sorry = k.extras.iter().find(|e| e.service.port == 80).unwrap();
+    assert_eq!(sorry.sorry_server, Some((Ipv4Addr::new(10, 99, 0, 13), 80)));
+}
+
+#[test]
+fn unapplied_keywords_are_reported_with_file_and_line() {
+    let (_d, k) = with_include();
+    let notes = k.notes.join("\n");
+    assert!(
+        notes.contains("keepalived.conf:4: global_defs notification_email: ignored"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("keepalived.conf:9: vrrp_instance: parsed, not applied yet"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn syntax_errors_refuse_the_file_and_name_the_line() {
+    let dir = Path::new("/nonexistent");
+    let cases = [
+        (
+            "virtual_server 10.0.0.1 80 {\n  lb_algo rr\n",
+            "t.conf:2: a block is not closed",
+        ),
+        ("}\n", "t.conf:1: \"}\" without a block"),
+        (
+            "virtual_server 10.0.0.1 80 {\n  lb_algo wlcc\n}\n",
+            "t.conf:1: unknown scheduler \"wlcc\"",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n  lb_kind FULLNAT\n}\n",
+            "t.conf:2: lb_kind: unknown method",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n  delay_loop soon\n}\n",
+            "t.conf:2: \"delay_loop\": \"soon\" is not a number",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  HTTP_GET {\n  }\n }\n}\n",
+            "t.conf:3: HTTP_GET needs at least one url",
+        ),
+        (
+            "virtual_server group NOPE {\n}\n",
+            "t.conf:1: virtual_server_group \"NOPE\" is not defined",
+        ),
+        ("include missing.conf\n", "cannot read /nonexistent/missing.conf"),
+    ];
+    for (text, want) in cases {
+        let err = parse_text("t.conf", text, dir).unwrap_err().to_string();
+        assert!(err.contains(want), "{text:?}: {err}");
+    }
+}

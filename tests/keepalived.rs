@@ -1,0 +1,156 @@
+//! keepalived compatibility end to end: a keepalived.conf drives the rules,
+//! its checkers follow the real servers, the sorry server takes over, and a
+//! reload changes only what changed.
+
+mod lab;
+
+use lab::{Daemon, Lab, RS1, RS2, VIP, wait_for};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn conf(lab: &Lab, body: &str) -> String {
+    let path = std::env::temp_dir().join(format!("{}.keepalived.conf", lab.name));
+    std::fs::write(&path, body).expect("write keepalived.conf");
+    path.display().to_string()
+}
+
+fn real(rs: &str, check: &str) -> String {
+    format!("    real_server {rs} 80 {{\n        weight 1\n        {check}\n    }}\n")
+}
+
+const TCP: &str = "TCP_CHECK {\n            connect_timeout 1\n            retry 1\n        }";
+
+fn service(reals: &str, extra: &str) -> String {
+    format!(
+        "virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n{extra}{reals}}}\n"
+    )
+}
+
+fn answers(lab: &Lab, n: usize) -> Vec<String> {
+    (0..n)
+        .flat_map(|_| lab.http_get(&[format!("http://{VIP}/")]).0)
+        .collect()
+}
+
+fn listed(d: &Daemon, rs: &str) -> bool {
+    d.ok(&["-L", "-n"]).contains(&format!("-> {rs}:80"))
+}
+
+#[test]
+fn tcp_check_takes_a_dead_server_out_and_back_in() {
+    let lab = Lab::up();
+    let path = conf(&lab, &service(&(real(RS1, TCP) + &real(RS2, TCP)), ""));
+    let d = Daemon::start_with(&lab, &["--interface", "eth0", "--keepalived", &path]);
+    assert!(listed(&d, RS1) && listed(&d, RS2), "{}", d.log());
+    lab.server("server-stop", "rs1");
+    // delay_loop 1 × retry 1, plus margin.
+    assert!(
+        wait_for(Duration::from_secs(10), || !listed(&d, RS1)),
+        "rs1 still listed\n{}",
+        d.log()
+    );
+    assert_eq!(answers(&lab, 6), vec!["server2"; 6], "{}", d.log());
+    lab.server("server-start", "rs1");
+    assert!(
+        wait_for(Duration::from_secs(10), || listed(&d, RS1)),
+        "rs1 not back\n{}",
+        d.log()
+    );
+    let got = answers(&lab, 6);
+    assert!(got.iter().any(|a| a == "server1"), "{got:?}");
+    assert!(
+        d.log()
+            .contains(&format!("TCP_CHECK {RS1}:80 of TCP {VIP}:80 is down")),
+        "{}",
+        d.log()
+    );
+}
+
+#[test]
+fn http_get_digest_and_status_and_misc_check_decide() {
+    let lab = Lab::up();
+    let marker = std::env::temp_dir().join(format!("{}.up", lab.name));
+    let _ = std::fs::remove_file(&marker);
+    // rs1: a wrong digest, never up. rs2: right status, and a MISC_CHECK that
+    // passes while the marker file exists.
+    let http_bad = "HTTP_GET {\n            url {\n              path /\n              digest 00000000000000000000000000000000\n            }\n            connect_timeout 1\n        }";
+    let misc = format!(
+        "MISC_CHECK {{\n            misc_path \"test -e {}\"\n            misc_timeout 2\n        }}",
+        marker.display()
+    );
+    let reals = real(RS1, http_bad) + &real(RS2, &misc);
+    let path = conf(&lab, &service(&reals, ""));
+    let d = Daemon::start_with(&lab, &["--interface", "eth0", "--keepalived", &path]);
+    assert!(
+        wait_for(Duration::from_secs(10), || !listed(&d, RS1) && !listed(&d, RS2)),
+        "{}",
+        d.log()
+    );
+    std::fs::write(&marker, "").unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || listed(&d, RS2)),
+        "{}",
+        d.log()
+    );
+    assert!(!listed(&d, RS1), "a wrong digest passed");
+    assert!(d.log().contains("digest"), "{}", d.log());
+    let _ = std::fs::remove_file(&marker);
+}
+
+#[test]
+fn sorry_server_answers_when_every_server_is_down() {
+    let lab = Lab::up();
+    let path = conf(
+        &lab,
+        &service(&real(RS1, TCP), &format!("    sorry_server {RS2} 80\n")),
+    );
+    let d = Daemon::start_with(&lab, &["--interface", "eth0", "--keepalived", &path]);
+    assert_eq!(answers(&lab, 2), vec!["server1"; 2]);
+    lab.server("server-stop", "rs1");
+    assert!(
+        wait_for(Duration::from_secs(10), || listed(&d, RS2)),
+        "sorry server not in\n{}",
+        d.log()
+    );
+    assert_eq!(answers(&lab, 3), vec!["server2"; 3]);
+}
+
+#[test]
+fn reload_adds_a_server_and_keeps_an_open_connection() {
+    let lab = Lab::up();
+    let path = conf(&lab, &service(&real(RS1, TCP), ""));
+    let d = Daemon::start_with(&lab, &["--interface", "eth0", "--keepalived", &path]);
+    let py = format!(
+        "import http.client, sys\n\
+         c = http.client.HTTPConnection('{VIP}', 80, timeout=5)\n\
+         for line in sys.stdin:\n\
+         \x20   c.request('GET', '/')\n\
+         \x20   print(c.getresponse().read().decode().strip(), flush=True)\n"
+    );
+    let mut client = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("client"), "python3", "-c", &py])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("client");
+    let mut stdin = client.stdin.take().expect("stdin");
+    let mut stdout = std::io::BufReader::new(client.stdout.take().expect("stdout"));
+    let mut ask = || {
+        stdin.write_all(b"go\n").expect("ask");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).expect("answer");
+        line.trim().to_string()
+    };
+    assert_eq!(ask(), "server1");
+    conf(&lab, &service(&(real(RS1, TCP) + &real(RS2, TCP)), ""));
+    d.ok(&["--reload"]);
+    assert!(listed(&d, RS2), "{}", d.log());
+    assert_eq!(ask(), "server1", "the open connection moved or broke");
+    drop(stdin);
+    let _ = client.wait();
+    // New connections now reach both.
+    let got = answers(&lab, 4);
+    assert!(got.iter().any(|a| a == "server2"), "{got:?}");
+    let _ = std::fs::remove_file(path);
+}
