@@ -498,7 +498,10 @@ fn real_server(
             match m.words[0].as_str() {
                 "connect_timeout" => check.connect_timeout = m.num(1)?,
                 "connect_port" => check.port = m.num(1)? as u16,
-                "bindto" => check.bindto = Some(m.addr(1)?),
+                "bindto" => {
+                    check.bindto = Some(m.addr(1)?);
+                    k.notes.push(m.note("bindto: parsed; checks use the source address the kernel picks"));
+                }
                 "retry" | "nb_get_retry" => check.retry = m.num(1)?.max(1),
                 "delay_before_retry" => check.delay_before_retry = m.num(1)?,
                 "delay_loop" => check.delay_loop = m.num(1)?,
