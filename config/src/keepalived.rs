@@ -500,7 +500,8 @@ fn real_server(
                 "connect_port" => check.port = m.num(1)? as u16,
                 "bindto" => {
                     check.bindto = Some(m.addr(1)?);
-                    k.notes.push(m.note("bindto: parsed; checks use the source address the kernel picks"));
+                    k.notes
+                        .push(m.note("bindto: parsed; checks use the source address the kernel picks"));
                 }
                 "retry" | "nb_get_retry" => check.retry = m.num(1)?.max(1),
                 "delay_before_retry" => check.delay_before_retry = m.num(1)?,
