@@ -5,9 +5,17 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    let src = "src/xdp/steer.bpf.c";
+    for name in ["steer", "bench"] {
+        compile(name);
+    }
+}
+
+/// Compile `src/xdp/NAME.bpf.c` to `$OUT_DIR/NAME.bpf.o`.
+fn compile(name: &str) {
+    let src = format!("src/xdp/{name}.bpf.c");
     println!("cargo:rerun-if-changed={src}");
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("steer.bpf.o");
+    let out =
+        PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join(format!("{name}.bpf.o"));
     // Without the multiarch include directory clang for BPF cannot find
     // <asm/types.h> on Debian.
     let multiarch = Command::new("gcc")
@@ -21,7 +29,7 @@ fn main() {
     let status = Command::new(&clang)
         .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
         .arg(format!("-I/usr/include/{multiarch}"))
-        .args(["-c", src, "-o"])
+        .args(["-c", &src, "-o"])
         .arg(&out)
         .status()
         .unwrap_or_else(|e| {

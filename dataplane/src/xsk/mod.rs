@@ -9,6 +9,8 @@
     reason = "AF_XDP rings, UMEM and libbpf are FFI over shared memory"
 )]
 
+pub mod bench;
+mod bpf;
 mod port;
 mod steer;
 

@@ -5,19 +5,17 @@
 //! interface when the daemon exits, even on SIGKILL. Sockets are created with
 //! INHIBIT_PROG_LOAD and inserted into our XSKMAP here.
 
+use super::bpf::{Object, map_delete, map_update};
 use hashbrown::HashSet;
-use libbpf_sys as bpf;
-use std::ffi::{CStr, c_void};
 use std::io;
 use std::os::fd::RawFd;
-use std::ptr::NonNull;
 
 /// The compiled program, built by `build.rs` with clang for the BPF target.
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/steer.bpf.o"));
 
 /// Key of the `services` map; must match `struct svc_key` in steer.bpf.c.
 #[repr(C)]
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct SvcKey {
     addr_be: u32,
     port_be: u16,
@@ -31,9 +29,10 @@ pub const MAX_QUEUES: u32 = 64;
 pub const MAX_LINKS: usize = 4;
 
 /// The steering program, loaded and attached to the director's interfaces.
+#[derive(Debug)]
 pub struct Steer {
-    obj: NonNull<bpf::bpf_object>,
-    links: Vec<NonNull<bpf::bpf_link>>,
+    /// Keeps the program loaded and attached; dropped last.
+    _obj: Object,
     services_fd: RawFd,
     vips_fd: RawFd,
     reals_fd: RawFd,
@@ -41,27 +40,6 @@ pub struct Steer {
     services: HashSet<SvcKey>,
     vips: HashSet<u32>,
     reals: HashSet<SvcKey>,
-}
-
-impl std::fmt::Debug for Steer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Steer")
-            .field("services", &self.services.len())
-            .finish_non_exhaustive()
-    }
-}
-
-fn last_err(what: &str) -> io::Error {
-    let e = io::Error::last_os_error();
-    io::Error::new(e.kind(), format!("{what}: {e}"))
-}
-
-fn check(rc: i32, what: &str) -> io::Result<()> {
-    if rc < 0 {
-        let e = io::Error::from_raw_os_error(-rc);
-        return Err(io::Error::new(e.kind(), format!("{what}: {e}")));
-    }
-    Ok(())
 }
 
 impl Steer {
@@ -75,65 +53,22 @@ impl Steer {
         if ifindexes.is_empty() || ifindexes.len() > MAX_LINKS {
             return Err(io::Error::other(format!("between 1 and {MAX_LINKS} interfaces")));
         }
-        // SAFETY: OBJECT is a 'static buffer, valid for as long as libbpf may
-        // read it; NULL options ask for the defaults.
-        let obj =
-            unsafe { bpf::bpf_object__open_mem(OBJECT.as_ptr().cast(), OBJECT.len() as _, std::ptr::null()) };
-        let obj = NonNull::new(obj).ok_or_else(|| last_err("open steering program"))?;
-        let close = |e: io::Error| {
-            // SAFETY: `obj` came from bpf_object__open_mem and is closed once,
-            // here on the error path, before it is stored anywhere.
-            unsafe { bpf::bpf_object__close(obj.as_ptr()) };
-            e
-        };
-        // SAFETY: `obj` is a valid, not yet loaded object.
-        let rc = unsafe { bpf::bpf_object__load(obj.as_ptr()) };
-        check(rc, "load steering program").map_err(close)?;
-        let map_fd = |name: &CStr| {
-            // SAFETY: `obj` is loaded and `name` is NUL-terminated.
-            let fd = unsafe { bpf::bpf_object__find_map_fd_by_name(obj.as_ptr(), name.as_ptr()) };
-            if fd < 0 {
-                Err(io::Error::other(format!("steering program has no map {name:?}")))
-            } else {
-                Ok(fd)
-            }
-        };
-        let (services_fd, vips_fd, reals_fd, links_fd, xsks_fd) = (|| {
-            Ok::<_, io::Error>((
-                map_fd(c"services")?,
-                map_fd(c"vips")?,
-                map_fd(c"reals")?,
-                map_fd(c"links")?,
-                map_fd(c"xsks")?,
-            ))
-        })()
-        .map_err(close)?;
-        // SAFETY: `obj` is loaded; the name is NUL-terminated.
-        let prog = unsafe { bpf::bpf_object__find_program_by_name(obj.as_ptr(), c"steer".as_ptr()) };
-        if prog.is_null() {
-            return Err(close(io::Error::other("steering program has no function steer")));
+        let mut obj = Object::load(OBJECT, "steering program")?;
+        let links_fd = obj.map_fd(c"links")?;
+        for (n, &ifindex) in ifindexes.iter().enumerate() {
+            map_update(links_fd, &ifindex, &(n as u32), "register interface")?;
+            obj.attach_xdp(c"steer", ifindex)?;
         }
-        let mut steer = Self {
-            obj,
-            links: Vec::new(),
-            services_fd,
-            vips_fd,
-            reals_fd,
-            xsks_fd,
+        Ok(Self {
+            services_fd: obj.map_fd(c"services")?,
+            vips_fd: obj.map_fd(c"vips")?,
+            reals_fd: obj.map_fd(c"reals")?,
+            xsks_fd: obj.map_fd(c"xsks")?,
+            _obj: obj,
             services: HashSet::new(),
             vips: HashSet::new(),
             reals: HashSet::new(),
-        };
-        for (n, &ifindex) in ifindexes.iter().enumerate() {
-            map_update(links_fd, &ifindex, &(n as u32), "register interface")?;
-            // SAFETY: `prog` belongs to the loaded `obj`, which outlives the
-            // link (Drop destroys the links first).
-            let link = unsafe { bpf::bpf_program__attach_xdp(prog, ifindex as i32) };
-            let link = NonNull::new(link)
-                .ok_or_else(|| last_err("attach XDP program (is another one attached?)"))?;
-            steer.links.push(link);
-        }
-        Ok(steer)
+        })
     }
 
     /// Point queue `queue` of link `link` at the AF_XDP socket `fd`.
@@ -204,38 +139,5 @@ impl Steer {
         self.services = want;
         self.vips = want_vips;
         Ok(())
-    }
-}
-
-fn ptr<T>(v: &T) -> *const c_void {
-    (v as *const T).cast()
-}
-
-/// Set `key` to `value` in the map behind `fd`. `K` and `V` must be the key
-/// and value types the map was declared with in steer.bpf.c (callers in this
-/// file pass `SvcKey` or `u32` to the maps that declare them).
-fn map_update<K, V>(fd: RawFd, key: &K, value: &V, what: &str) -> io::Result<()> {
-    // SAFETY: both pointers are valid for the call and point to values of the
-    // sizes the map declares (the kernel copies exactly key_size/value_size).
-    let rc = unsafe { bpf::bpf_map_update_elem(fd, ptr(key), ptr(value), u64::from(bpf::BPF_ANY)) };
-    check(rc, what)
-}
-
-/// Delete `key` from the map behind `fd`; a key already gone is fine.
-fn map_delete<K>(fd: RawFd, key: &K) {
-    // SAFETY: the pointer is valid for the call and `K` is the map's key type.
-    let _ = unsafe { bpf::bpf_map_delete_elem(fd, ptr(key)) };
-}
-
-impl Drop for Steer {
-    fn drop(&mut self) {
-        // SAFETY: links and obj are valid and owned by self; each is freed
-        // once, the links first because they reference the program.
-        unsafe {
-            for link in &self.links {
-                bpf::bpf_link__destroy(link.as_ptr());
-            }
-            bpf::bpf_object__close(self.obj.as_ptr());
-        }
     }
 }

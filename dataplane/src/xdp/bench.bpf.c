@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: (MIT OR Apache-2.0)
+//
+// Benchmark programs (crate `bench` drives them through dataplane::xsk::bench):
+//
+//   gen   run by BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES: stamps each
+//         frame with the next client port of `nflows` and redirects it out of
+//         `ifindex` — a generator that outruns an AF_XDP forwarder, as
+//         xdp-trafficgen does.
+//   sink  attached to the interface the forwarded frames come back on: counts
+//         frames and bytes per destination MAC slot (a real server), counts
+//         frames whose IPv4 header checksum is wrong, and drops them all.
+//   swap  the in-kernel comparison: swaps the MACs and sends the frame back
+//         out (XDP_TX), as a forwarder that never leaves the driver.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct gen_cfg {
+	__u32 ifindex;
+	__u32 nflows;
+	__u16 base_port;
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gen_cfg);
+} gen_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} gen_seq SEC(".maps");
+
+SEC("xdp")
+int gen(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct udphdr *udp = (void *)(ip + 1);
+	__u32 zero = 0;
+	struct gen_cfg *cfg = bpf_map_lookup_elem(&gen_cfg, &zero);
+	__u64 *seq = bpf_map_lookup_elem(&gen_seq, &zero);
+
+	if (!cfg || !seq || (void *)(udp + 1) > end || cfg->nflows == 0)
+		return XDP_ABORTED;
+	*seq += 1;
+	udp->source = bpf_htons(cfg->base_port + (__u16)(*seq % cfg->nflows));
+	return bpf_redirect(cfg->ifindex, 0);
+}
+
+#define SINK_SLOTS 16
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SINK_SLOTS);
+	__type(key, __u64);
+	__type(value, __u32);
+} sink_macs SEC(".maps");
+
+// Per CPU: [slot] = frames, [SINK_SLOTS + slot] = bytes, [2*SINK_SLOTS] =
+// frames to no known MAC, [2*SINK_SLOTS+1] = bad IPv4 checksums.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * SINK_SLOTS + 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} sink_count SEC(".maps");
+
+static __always_inline void bump(__u32 k, __u64 by)
+{
+	__u64 *v = bpf_map_lookup_elem(&sink_count, &k);
+
+	if (v)
+		*v += by;
+}
+
+SEC("xdp")
+int sink(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	__u64 mac = 0;
+	__u32 *slot;
+	__u32 sum = 0;
+	__u16 *w;
+	int i;
+
+	if ((void *)(ip + 1) > end)
+		return XDP_PASS;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+	__builtin_memcpy(&mac, eth->h_dest, ETH_ALEN);
+	slot = bpf_map_lookup_elem(&sink_macs, &mac);
+	if (!slot) {
+		bump(2 * SINK_SLOTS, 1);
+		return XDP_DROP;
+	}
+	w = (void *)ip;
+#pragma unroll
+	for (i = 0; i < 10; i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	if ((__u16)~sum != 0)
+		bump(2 * SINK_SLOTS + 1, 1);
+	bump(*slot & (SINK_SLOTS - 1), 1);
+	bump(SINK_SLOTS + (*slot & (SINK_SLOTS - 1)), (__u64)(end - data));
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int swap(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	unsigned char tmp[ETH_ALEN];
+
+	if ((void *)(eth + 1) > end)
+		return XDP_PASS;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+	__builtin_memcpy(tmp, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, tmp, ETH_ALEN);
+	return XDP_TX;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,146 @@
+//! The benchmark's kernel side (`src/xdp/bench.bpf.c`): a BPF_PROG_RUN
+//! live-frame generator, a counting sink, and the in-kernel XDP_TX forwarder
+//! ferrovs is compared with. Used by the `bench` crate only.
+
+use super::bpf::{Object, map_update, percpu_sum, run_live};
+use std::io;
+use std::os::fd::RawFd;
+
+static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench.bpf.o"));
+
+/// Matches `struct gen_cfg` in bench.bpf.c.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct GenCfg {
+    ifindex: u32,
+    nflows: u32,
+    base_port: u16,
+    pad: u16,
+}
+
+/// Slots of the sink (`SINK_SLOTS`).
+pub const SINK_SLOTS: u32 = 16;
+
+/// A traffic generator: sends a frame out of an interface many times, each
+/// copy from the next of `nflows` client ports, from the calling thread.
+#[derive(Debug)]
+pub struct Generator {
+    _obj: Object,
+    prog: RawFd,
+}
+
+impl Generator {
+    /// Load the generator for interface `ifindex` and `nflows` client ports
+    /// counted from `base_port`.
+    ///
+    /// # Errors
+    /// The kernel refused the program.
+    pub fn new(ifindex: u32, nflows: u32, base_port: u16) -> io::Result<Self> {
+        let obj = Object::load(OBJECT, "benchmark programs")?;
+        let cfg = GenCfg {
+            ifindex,
+            nflows: nflows.max(1),
+            base_port,
+            pad: 0,
+        };
+        map_update(obj.map_fd(c"gen_cfg")?, &0u32, &cfg, "generator config")?;
+        Ok(Self {
+            prog: obj.prog_fd(c"gen")?,
+            _obj: obj,
+        })
+    }
+
+    /// Send `count` copies of `frame`; return the kernel's time per frame in
+    /// ns.
+    ///
+    /// # Errors
+    /// BPF_PROG_RUN failed (no live-frame support, bad frame).
+    pub fn send(&self, frame: &[u8], count: u32) -> io::Result<u32> {
+        run_live(self.prog, frame, count, 64)
+    }
+}
+
+/// A counting sink on one interface: frames and bytes per destination MAC.
+#[derive(Debug)]
+pub struct Sink {
+    _obj: Object,
+    counts: RawFd,
+}
+
+/// What a sink saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkCounts {
+    /// Frames per MAC slot.
+    pub frames: [u64; SINK_SLOTS as usize],
+    /// Bytes per MAC slot.
+    pub bytes: [u64; SINK_SLOTS as usize],
+    /// Frames to a MAC no slot has.
+    pub unknown: u64,
+    /// Frames with a wrong IPv4 header checksum.
+    pub bad_checksum: u64,
+}
+
+impl SinkCounts {
+    /// Return all frames counted under a slot.
+    pub fn total(&self) -> u64 {
+        self.frames.iter().sum()
+    }
+}
+
+impl Sink {
+    /// Attach a sink to `ifindex` counting frames to each MAC of `macs` (slot
+    /// = index).
+    ///
+    /// # Errors
+    /// The kernel refused the program or the attach.
+    pub fn attach(ifindex: u32, macs: &[[u8; 6]]) -> io::Result<Self> {
+        let mut obj = Object::load(OBJECT, "benchmark programs")?;
+        let macs_fd = obj.map_fd(c"sink_macs")?;
+        for (slot, mac) in macs.iter().enumerate().take(SINK_SLOTS as usize) {
+            // The key is the MAC in the low 6 bytes of a u64, as the program
+            // copies it.
+            let mut key = [0u8; 8];
+            key[..6].copy_from_slice(mac);
+            map_update(macs_fd, &u64::from_ne_bytes(key), &(slot as u32), "sink MAC")?;
+        }
+        obj.attach_xdp(c"sink", ifindex)?;
+        Ok(Self {
+            counts: obj.map_fd(c"sink_count")?,
+            _obj: obj,
+        })
+    }
+
+    /// Read the counters.
+    ///
+    /// # Errors
+    /// A map read failed.
+    pub fn counts(&self) -> io::Result<SinkCounts> {
+        let mut c = SinkCounts::default();
+        for s in 0..SINK_SLOTS {
+            c.frames[s as usize] = percpu_sum(self.counts, s)?;
+            c.bytes[s as usize] = percpu_sum(self.counts, SINK_SLOTS + s)?;
+        }
+        c.unknown = percpu_sum(self.counts, 2 * SINK_SLOTS)?;
+        c.bad_checksum = percpu_sum(self.counts, 2 * SINK_SLOTS + 1)?;
+        Ok(c)
+    }
+}
+
+/// The in-kernel comparison: an XDP program swapping MACs and bouncing each
+/// frame back out (XDP_TX) on one interface, attached while this lives.
+#[derive(Debug)]
+pub struct KernelSwap {
+    _obj: Object,
+}
+
+impl KernelSwap {
+    /// Attach it to `ifindex`.
+    ///
+    /// # Errors
+    /// The kernel refused the program or the attach.
+    pub fn attach(ifindex: u32) -> io::Result<Self> {
+        let mut obj = Object::load(OBJECT, "benchmark programs")?;
+        obj.attach_xdp(c"swap", ifindex)?;
+        Ok(Self { _obj: obj })
+    }
+}
