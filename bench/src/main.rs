@@ -15,7 +15,11 @@ use dataplane::{Forwarder, Frame, SlotMap, Snapshot, Update, Verdict};
 use std::sync::Arc;
 use std::time::Instant;
 
-const USAGE: &str = "usage: ferrovs-bench forwarder [FLOWS] [PACKETS]";
+mod compare;
+
+const USAGE: &str = "\
+usage: ferrovs-bench forwarder [FLOWS] [PACKETS]
+       ferrovs-bench compare [--seconds S] [--flows N]     (root: builds its own namespaces)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +27,26 @@ fn main() {
         Some("forwarder") => {
             let num = |i: usize, default: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
             forwarder(num(1, 1024), num(2, 10_000_000));
+        }
+        Some("compare") => {
+            let opt = |name: &str, default: u64| {
+                args.iter()
+                    .position(|a| a == name)
+                    .and_then(|i| args.get(i + 1))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(default)
+            };
+            if let Err(e) = compare::run(opt("--seconds", 3), opt("--flows", 1024) as u32) {
+                eprintln!("ferrovs-bench: {e}");
+                std::process::exit(1);
+            }
+        }
+        // Parts the runner starts inside its namespaces.
+        Some(part @ ("gen-sink" | "kernel-swap" | "afxdp-swap")) => {
+            if let Err(e) = compare::part(part, &args[1..]) {
+                eprintln!("ferrovs-bench {part}: {e}");
+                std::process::exit(1);
+            }
         }
         _ => {
             eprintln!("{USAGE}");
