@@ -7,6 +7,7 @@
 
 mod ctl;
 mod daemon;
+mod doctor;
 mod estimator;
 mod health;
 mod keepalived;
@@ -21,6 +22,7 @@ ferrovs: Linux Virtual Server director on AF_XDP
 Run the director:
   ferrovs daemon --interface IF [--queues N] [--cpus LIST] [--socket PATH]
   (ferrovs daemon --help for every option)
+  ferrovs doctor --interface IF [--queues N] [--cpus LIST]   check the host first
 
 Manage it as with ipvsadm:
   ferrovs -A|-E -t|-u VIP:PORT [-s SCHEDULER] [-p [TIMEOUT]]
@@ -54,6 +56,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if args.first().is_some_and(|a| a == "doctor") {
+        let opts = doctor::Opts::parse_from(
+            std::iter::once("ferrovs doctor".to_string()).chain(args.into_iter().skip(1)),
+        );
+        let (text, ok) = doctor::report(&doctor::check(&opts));
+        print!("{text}");
+        return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
     if args.iter().any(|a| a == "-h" || a == "--help") {
         print!("{USAGE}");
