@@ -26,7 +26,7 @@ pub fn default_path() -> String {
 ///
 /// # Errors
 /// Another daemon answers on `path`, or the socket cannot be made.
-pub fn listen(path: &Path) -> io::Result<UnixListener> {
+pub fn listen(path: &Path, mode: u32) -> io::Result<UnixListener> {
     if UnixStream::connect(path).is_ok() {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
@@ -38,7 +38,7 @@ pub fn listen(path: &Path) -> io::Result<UnixListener> {
         std::fs::create_dir_all(dir)?;
     }
     let l = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     l.set_nonblocking(true)?;
     Ok(l)
 }

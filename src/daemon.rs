@@ -34,8 +34,13 @@ pub struct Opts {
     /// Interface(s) of the director: the first receives traffic for the VIPs;
     /// real servers may sit behind any (a two-armed NAT director gives the
     /// client side and the real-server side: `-i eth0 -i eth1`).
-    #[arg(short, long, required = true, value_delimiter = ',')]
+    #[arg(short, long, required_unless_present = "config", value_delimiter = ',')]
     pub interface: Vec<String>,
+    /// Read the settings from this TOML file (keys named as these flags,
+    /// `conn_max` for `--conn-max`, `interfaces` for `--interface`); a flag
+    /// given here wins over the file.
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
     /// Number of queues, one worker each (queues 0..N of the interface).
     #[arg(short, long, default_value_t = 1)]
     pub queues: u32,
@@ -46,9 +51,28 @@ pub struct Opts {
     /// Control socket path.
     #[arg(long, default_value_t = ctl::default_path())]
     pub socket: String,
+    /// Control socket permissions (octal): 0660 lets a group manage rules.
+    #[arg(long, default_value = "0600", value_parser = config::daemon::parse_mode)]
+    pub socket_mode: u32,
+    /// Load this ipvsadm-save file at start.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
     /// UMEM frames per queue (2 KiB each).
     #[arg(long, default_value_t = PortConfig::default().frames)]
     pub frames: u32,
+    /// RX and TX ring entries per socket (a power of two).
+    #[arg(long, default_value_t = PortConfig::default().ring)]
+    pub ring_size: u32,
+    /// Bind with need_wakeup (syscalls only when the kernel asks); `false`
+    /// kicks TX every batch.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub need_wakeup: bool,
+    /// Preferred busy polling: µs the kernel may spin per syscall (0: off).
+    #[arg(long, default_value_t = 0)]
+    pub busy_poll_us: u32,
+    /// Packets per busy-poll run.
+    #[arg(long, default_value_t = PortConfig::default().busy_poll_budget)]
+    pub busy_poll_budget: u32,
     /// Connection table capacity per worker.
     #[arg(long, default_value_t = 1 << 20)]
     pub conn_max: usize,
@@ -71,6 +95,63 @@ pub struct Opts {
     /// AF_XDP bind mode.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     pub bind_mode: Mode,
+}
+
+impl Opts {
+    /// Parse the command line and, with `--config`, fill every setting the
+    /// command line left alone from the file.
+    ///
+    /// # Errors
+    /// The file cannot be read, has an unknown key or a bad value.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        use clap::parser::ValueSource;
+        use clap::{CommandFactory, FromArgMatches};
+        let m = Self::command().get_matches_from(args);
+        // clap exits with its own message on a bad command line, as before.
+        let mut o = Self::from_arg_matches(&m).map_err(|e| e.to_string())?;
+        let Some(path) = o.config.clone() else {
+            return Ok(o);
+        };
+        let f = config::daemon::DaemonConf::read(&path)?;
+        let file = |id: &str| m.value_source(id) != Some(ValueSource::CommandLine);
+        let bad = |key: &str, e: String| format!("{}: {key}: {e}", path.display());
+        macro_rules! take {
+            ($($field:ident <- $key:ident),* $(,)?) => {$(
+                if let (true, Some(v)) = (file(stringify!($field)), f.$key.clone()) {
+                    o.$field = v;
+                }
+            )*};
+        }
+        take!(interface <- interfaces, queues <- queues, cpus <- cpus, frames <- frames,
+            ring_size <- ring_size, need_wakeup <- need_wakeup, busy_poll_us <- busy_poll_us,
+            busy_poll_budget <- busy_poll_budget, socket <- socket, conn_max <- conn_max);
+        if let (true, Some(v)) = (file("socket_mode"), &f.socket_mode) {
+            o.socket_mode = config::daemon::parse_mode(v).map_err(|e| bad("socket_mode", e))?;
+        }
+        if let (true, Some(v)) = (file("mh_table_size"), f.mh_table_size) {
+            o.mh_table_size = prime(&v.to_string()).map_err(|e| bad("mh_table_size", e))?;
+        }
+        if let (true, Some(v)) = (file("bind_mode"), &f.bind_mode) {
+            o.bind_mode = clap::ValueEnum::from_str(v, false).map_err(|e| bad("bind_mode", e))?;
+        }
+        if let (true, Some(v)) = (file("full_table"), &f.full_table) {
+            o.full_table = clap::ValueEnum::from_str(v, false).map_err(|e| bad("full_table", e))?;
+        }
+        // Optional settings: the file's value, unless the command line gave one.
+        if file("metrics") && f.metrics.is_some() {
+            o.metrics = f.metrics;
+        }
+        if file("rules") && f.rules.is_some() {
+            o.rules = f.rules;
+        }
+        if file("keepalived") && f.keepalived.is_some() {
+            o.keepalived = f.keepalived;
+        }
+        if o.interface.is_empty() {
+            return Err(format!("{}: no interfaces (nor --interface)", path.display()));
+        }
+        Ok(o)
+    }
 }
 
 fn prime(s: &str) -> Result<u32, String> {
@@ -234,6 +315,18 @@ pub fn run(opts: Opts) -> Result<(), String> {
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
         .map_err(|e| format!("signal handler: {e}"))?;
+    // An ipvsadm-save file to start with: checked before anything is
+    // attached, so a bad line stops the start with nothing changed.
+    let rules_text = match &opts.rules {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Rules::default()
+                .apply_commands(&p.display().to_string(), &text)
+                .map_err(|e| e.to_string())?;
+            Some(text)
+        }
+        None => None,
+    };
     let keepalived = match &opts.keepalived {
         Some(p) => {
             Some(crate::keepalived::Running::start(p.clone()).map_err(|e| format!("keepalived: {e}"))?)
@@ -259,7 +352,8 @@ pub fn run(opts: Opts) -> Result<(), String> {
         }
     }
     let socket = PathBuf::from(&opts.socket);
-    let listener = ctl::listen(&socket).map_err(|e| format!("control socket {}: {e}", opts.socket))?;
+    let listener =
+        ctl::listen(&socket, opts.socket_mode).map_err(|e| format!("control socket {}: {e}", opts.socket))?;
     let metrics = match &opts.metrics {
         Some(a) => Some(crate::metrics::listen(a).map_err(|e| format!("metrics address {a}: {e}"))?),
         None => None,
@@ -297,7 +391,18 @@ pub fn run(opts: Opts) -> Result<(), String> {
             opts.queues,
             opts.socket
         );
-        // The keepalived configuration's rules, before the first request.
+        // The start-up rules, before the first request.
+        if let Some(text) = &rules_text {
+            let mut changed = false;
+            match control.restore(text, &mut changed) {
+                Ok(_) => {
+                    control.resolve_new_servers();
+                    control.publish();
+                    control.wait_installed();
+                }
+                Err(e) => eprintln!("ferrovs: --rules: {e}"),
+            }
+        }
         control.apply_keepalived();
         control.serve(&listener, metrics.as_ref(), &stop);
     });
@@ -335,6 +440,10 @@ impl Control {
     fn start_workers(&mut self, opts: &Opts, stop: &Arc<AtomicBool>) -> Result<(), String> {
         let cfg = PortConfig {
             frames: opts.frames,
+            ring: opts.ring_size,
+            need_wakeup: opts.need_wakeup,
+            busy_poll_us: opts.busy_poll_us,
+            busy_poll_budget: opts.busy_poll_budget,
             mode: match opts.bind_mode {
                 Mode::Auto => BindMode::Auto,
                 Mode::Copy => BindMode::Copy,

@@ -46,10 +46,10 @@ Commands reach the daemon on FERROVS_SOCKET (default /run/ferrovs/ferrovs.sock);
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|a| a == "daemon") {
-        let opts = daemon::Opts::parse_from(
+        let opts = daemon::Opts::from_args(
             std::iter::once("ferrovs daemon".to_string()).chain(args.into_iter().skip(1)),
         );
-        return match daemon::run(opts) {
+        return match opts.and_then(daemon::run) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("ferrovs daemon: {e}");

@@ -9,6 +9,7 @@
 //! Must not touch: sockets, AF_XDP, threads or the clock. The daemon decides
 //! what a forwarding method needs from the dataplane; this crate only models it.
 
+pub mod daemon;
 mod error;
 pub mod ipvsadm;
 pub mod keepalived;

@@ -37,6 +37,14 @@ pub struct PortConfig {
     pub batch: usize,
     /// Bind mode.
     pub mode: BindMode,
+    /// Bind with `XDP_USE_NEED_WAKEUP`: syscalls only when the kernel asks.
+    /// Off, every batch that sent something kicks TX.
+    pub need_wakeup: bool,
+    /// Preferred busy polling: how long (µs) the kernel may spin in one of
+    /// our syscalls; 0 leaves NAPI to interrupts.
+    pub busy_poll_us: u32,
+    /// Packets per busy-poll run.
+    pub busy_poll_budget: u32,
 }
 
 impl Default for PortConfig {
@@ -48,6 +56,9 @@ impl Default for PortConfig {
             ring: 2048,
             batch: 64,
             mode: BindMode::Auto,
+            need_wakeup: true,
+            busy_poll_us: 0,
+            busy_poll_budget: 64,
         }
     }
 }
@@ -66,6 +77,9 @@ pub struct Port {
     spare: Vec<FrameDesc>,
     /// Frames kept out of the fill rings for frames other workers hand us.
     reserve: usize,
+    need_wakeup: bool,
+    /// Busy polling runs NAPI only inside our syscalls: make one per batch.
+    busy_poll: bool,
 }
 
 /// The four rings of one socket.
@@ -110,7 +124,11 @@ impl Port {
             .map_err(|e| err("UMEM config", e))?;
         let count = cfg.frames.try_into().map_err(|e| err("frame count", e))?;
         let (umem, frames) = Umem::new(umem_cfg, count, false).map_err(|e| err("UMEM", e))?;
-        let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
+        let mut bind = if cfg.need_wakeup {
+            BindFlags::XDP_USE_NEED_WAKEUP
+        } else {
+            BindFlags::empty()
+        };
         match cfg.mode {
             BindMode::Auto => {}
             BindMode::Copy => bind |= BindFlags::XDP_COPY,
@@ -133,6 +151,10 @@ impl Port {
                 io::Error::other(format!("AF_XDP socket on {ifname} queue {queue}: {e}{cause}"))
             })?;
             let (fq, cq) = rings.ok_or_else(|| io::Error::other("UMEM returned no fill/completion ring"))?;
+            if cfg.busy_poll_us > 0 {
+                busy_poll(rx.fd().as_raw_fd(), cfg.busy_poll_us, cfg.busy_poll_budget)
+                    .map_err(|e| io::Error::other(format!("busy polling on {ifname}: {e}")))?;
+            }
             links.push(Link {
                 tx,
                 rx,
@@ -153,6 +175,8 @@ impl Port {
             comp_descs: vec![FrameDesc::default(); ring as usize],
             spare,
             reserve: cfg.batch,
+            need_wakeup: cfg.need_wakeup,
+            busy_poll: cfg.busy_poll_us > 0,
         };
         port.refill();
         Ok(port)
@@ -298,12 +322,45 @@ impl PacketIo for Port {
             }
             // Copy mode sends only from sendto(): kick once per batch, and
             // only when frames wait and the kernel asked for a wakeup.
-            if link.in_flight > 0 && link.tx.needs_wakeup() {
+            if link.in_flight > 0 && (!self.need_wakeup || link.tx.needs_wakeup()) {
                 let _ = link.tx.wakeup();
-            } else if b.rx == 0 && link.fq.needs_wakeup() {
+            } else if self.busy_poll || (b.rx == 0 && link.fq.needs_wakeup()) {
                 let _ = link.fq.wakeup(link.rx.fd_mut(), 0);
             }
         }
         b
     }
+}
+
+/// Turn on preferred busy polling of one socket: the kernel stops running the
+/// queue's NAPI from interrupts while we poll, and spins up to `us` in each
+/// of our syscalls instead.
+fn busy_poll(fd: RawFd, us: u32, budget: u32) -> io::Result<()> {
+    // The generic socket option numbers of the UAPI (asm-generic/socket.h);
+    // the libc crate does not export the last two for every target.
+    const SO_BUSY_POLL: libc::c_int = 46;
+    const SO_PREFER_BUSY_POLL: libc::c_int = 69;
+    const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
+    let to_int = |v: u32| libc::c_int::try_from(v).map_err(|_| io::Error::other("value too large"));
+    for (opt, val) in [
+        (SO_PREFER_BUSY_POLL, 1),
+        (SO_BUSY_POLL, to_int(us)?),
+        (SO_BUSY_POLL_BUDGET, to_int(budget)?),
+    ] {
+        // SAFETY: `fd` is an open socket we own; the value is a c_int that
+        // lives across the call and its exact size is passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                std::ptr::from_ref(&val).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }

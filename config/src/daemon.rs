@@ -1,0 +1,132 @@
+//! The daemon's configuration file (`ferrovs daemon --config FILE`): where it
+//! forwards, on which cores, with which AF_XDP settings, and which rules it
+//! loads at start. Every key is optional and mirrors a daemon flag; a flag
+//! given on the command line wins over the file.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The file's keys, named after the daemon's flags (`--conn-max` is
+/// `conn_max`).
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConf {
+    /// Interfaces; the first receives VIP traffic.
+    pub interfaces: Option<Vec<String>>,
+    /// Queues, one worker each.
+    pub queues: Option<u32>,
+    /// Worker q runs on `cpus[q]`.
+    pub cpus: Option<Vec<usize>>,
+    /// UMEM frames per queue.
+    pub frames: Option<u32>,
+    /// RX and TX ring entries (a power of two).
+    pub ring_size: Option<u32>,
+    /// `auto`, `copy` or `zerocopy`.
+    pub bind_mode: Option<String>,
+    /// Let the kernel say when it needs a wakeup syscall (off: kick every batch).
+    pub need_wakeup: Option<bool>,
+    /// Preferred busy polling: microseconds the kernel may spin in a poll (0: off).
+    pub busy_poll_us: Option<u32>,
+    /// Packets per busy-poll run.
+    pub busy_poll_budget: Option<u32>,
+    /// Control socket path.
+    pub socket: Option<String>,
+    /// Control socket permissions, octal (`"0660"`).
+    pub socket_mode: Option<String>,
+    /// Prometheus metrics address.
+    pub metrics: Option<String>,
+    /// Connection table capacity per worker.
+    pub conn_max: Option<usize>,
+    /// Maglev table size (a prime).
+    pub mh_table_size: Option<u32>,
+    /// `stateless` or `drop`.
+    pub full_table: Option<String>,
+    /// An ipvsadm-save file to load at start.
+    pub rules: Option<PathBuf>,
+    /// A keepalived.conf to load at start and on SIGHUP.
+    pub keepalived: Option<PathBuf>,
+}
+
+impl DaemonConf {
+    /// Parse the text of a configuration file; `name` is used in errors.
+    ///
+    /// # Errors
+    /// Not TOML, an unknown key or a value of the wrong type: the message
+    /// names the line.
+    pub fn parse(name: &str, text: &str) -> Result<Self, String> {
+        let conf: Self = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            format!("{name}:{line}: {}", e.message())
+        })?;
+        if let Some(m) = &conf.socket_mode {
+            parse_mode(m).map_err(|e| format!("{name}: socket_mode: {e}"))?;
+        }
+        Ok(conf)
+    }
+
+    /// Read and parse a configuration file.
+    ///
+    /// # Errors
+    /// The file cannot be read, or [`DaemonConf::parse`] refuses it.
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+}
+
+/// Parse an octal permission string such as `0660`.
+///
+/// # Errors
+/// Not octal, or bits beyond 0777.
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    match u32::from_str_radix(s.trim_start_matches("0o"), 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!("{s:?} is not an octal mode such as \"0660\"")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses() {
+        let c = DaemonConf::parse(
+            "f",
+            "interfaces = [\"eth0\", \"eth1\"]\nqueues = 2\ncpus = [2, 3]\nframes = 8192\n\
+             ring_size = 4096\nbind_mode = \"zerocopy\"\nneed_wakeup = false\nbusy_poll_us = 20\n\
+             socket_mode = \"0660\"\nrules = \"/etc/ferrovs/rules\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.interfaces.unwrap(), ["eth0", "eth1"]);
+        assert_eq!((c.queues, c.cpus.unwrap()), (Some(2), vec![2, 3]));
+        assert_eq!(
+            (c.ring_size, c.need_wakeup, c.busy_poll_us),
+            (Some(4096), Some(false), Some(20))
+        );
+        assert_eq!(c.rules.unwrap(), Path::new("/etc/ferrovs/rules"));
+        assert_eq!(c.metrics, None);
+    }
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let c = DaemonConf::parse("ferrovs.toml", include_str!("../../scripts/ferrovs.toml")).unwrap();
+        assert_eq!(c.cpus, Some(vec![2, 3]));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_line() {
+        let e = DaemonConf::parse("f.toml", "queues = 2\n\nqueue = 3\n").unwrap_err();
+        assert!(
+            e.starts_with("f.toml:3:") && e.contains("unknown field `queue`"),
+            "{e}"
+        );
+        let e = DaemonConf::parse("f.toml", "queues = 2\nframes = \"many\"\n").unwrap_err();
+        assert!(e.starts_with("f.toml:2:"), "{e}");
+        let e = DaemonConf::parse("f.toml", "socket_mode = \"rw\"\n").unwrap_err();
+        assert!(e.contains("socket_mode"), "{e}");
+        assert_eq!(parse_mode("0660"), Ok(0o660));
+    }
+}
