@@ -5,11 +5,15 @@
 #                           build the libxdp/libbpf that xsk-rs vendors
 #   iproute2 ethtool curl python3 iputils-ping procps
 #                           the netns lab: veths, HTTP servers, clients
+#   systemd util-linux shellcheck
+#                           check the service unit (systemd-analyze), run
+#                           the daemon with its capabilities (setpriv), lint
+#                           the scripts
 # Debian/Ubuntu (apt). Installs only what is missing; needs root for that.
 set -euo pipefail
 
 PKGS=(clang gcc make m4 pkg-config libelf-dev zlib1g-dev libbpf-dev
-	iproute2 ethtool curl python3 iputils-ping procps)
+	iproute2 ethtool curl python3 iputils-ping procps systemd util-linux shellcheck)
 
 missing=()
 for p in "${PKGS[@]}"; do

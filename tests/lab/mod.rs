@@ -198,19 +198,19 @@ impl Daemon {
     /// Start the daemon with `args` (interfaces, queues, …) and wait until it
     /// answers.
     pub fn start_with(lab: &Lab, args: &[&str]) -> Self {
+        Self::start_via(lab, &[], args)
+    }
+
+    /// Start the daemon through `via` (a command such as `setpriv …` that
+    /// runs the rest), with `args`, and wait until it answers.
+    pub fn start_via(lab: &Lab, via: &[&str], args: &[&str]) -> Self {
         let socket = format!("/tmp/{}.sock", lab.name);
         let log = std::env::temp_dir().join(format!("{}.daemon.log", lab.name));
         let err = std::fs::File::create(&log).expect("daemon log file");
         let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &lab.ns("dir"),
-                bin(),
-                "daemon",
-                "--socket",
-                &socket,
-            ])
+            .args(["netns", "exec", &lab.ns("dir")])
+            .args(via)
+            .args([bin(), "daemon", "--socket", &socket])
             .args(args)
             .stdout(Stdio::null())
             .stderr(err)

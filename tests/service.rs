@@ -1,0 +1,68 @@
+//! The shipped systemd unit: systemd accepts it, and the daemon runs as an
+//! unprivileged user with exactly the capabilities the unit grants.
+
+mod lab;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use lab::{Daemon, Lab, RS1, VIP, bin, run};
+
+fn unit() -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/ferrovs.service");
+    std::fs::read_to_string(p).unwrap()
+}
+
+#[test]
+fn systemd_analyze_verifies_the_unit() {
+    // verify insists the ExecStart binary exists: point it at ours.
+    let dir = std::env::temp_dir().join(format!("ferrovs-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ferrovs.service");
+    std::fs::write(&path, unit().replace("/usr/local/sbin/ferrovs", bin())).unwrap();
+    let out = run(Command::new("systemd-analyze").arg("verify").arg(&path));
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.trim().is_empty(), "{err}");
+}
+
+#[test]
+fn the_daemon_forwards_as_nobody_with_the_units_capabilities() {
+    let line = unit()
+        .lines()
+        .find_map(|l| l.strip_prefix("AmbientCapabilities=").map(str::to_owned))
+        .expect("the unit grants ambient capabilities");
+    let caps: Vec<String> = line
+        .split_whitespace()
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    let caps = caps.join(",");
+    let inh = format!("--inh-caps=-all,{caps}");
+    let amb = format!("--ambient-caps={caps}");
+    let bound = format!("--bounding-set=-all,{caps}");
+    let lab = Lab::up();
+    let d = Daemon::start_via(
+        &lab,
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            &inh,
+            &amb,
+            &bound,
+            "--",
+        ],
+        &["--interface", "eth0"],
+    );
+    let svc = format!("{VIP}:80");
+    d.ok(&["-A", "-t", &svc, "-s", "rr"]);
+    d.ok(&["-a", "-t", &svc, "-r", &format!("{RS1}:80"), "-g"]);
+    let (bodies, _) = lab.http_get(&[format!("http://{VIP}/")]);
+    assert_eq!(bodies, ["server1"], "{}", d.log());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap_or_default();
+    assert!(
+        status.contains("Uid:\t65534"),
+        "the daemon runs as root:\n{status}"
+    );
+}
