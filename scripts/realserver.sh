@@ -14,70 +14,20 @@ STATE=${FERROVS_RS_STATE:-/run/ferrovs/realserver.state}
 DRY=0
 UNDO=0
 
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
 usage() {
 	echo "usage: $0 [--dry-run] dr|tun VIP... | $0 [--dry-run] --undo" >&2
 	exit 2
-}
-
-die() {
-	echo "realserver: $*" >&2
-	exit 1
-}
-
-# do_or_say CMD...: run CMD, or with --dry-run print it.
-do_or_say() {
-	if ((DRY)); then
-		echo "would run: $*"
-	else
-		"$@"
-	fi
-}
-
-# set_sysctl KEY VALUE: set it, remembering the old value once.
-set_sysctl() {
-	local key=$1 want=$2 have
-	have=$(sysctl -n "$key")
-	[ "$have" = "$want" ] && return 0
-	echo "set $key $have -> $want"
-	((DRY)) && return 0
-	sysctl -qw "$key=$want"
-	grep -q "^sysctl $key " "$STATE" 2>/dev/null || echo "sysctl $key $have" >>"$STATE"
 }
 
 # add_vip VIP DEV: add VIP/32 on DEV unless it is there.
 add_vip() {
 	local vip=$1 dev=$2
 	ip -4 -o addr show dev "$dev" | grep -q " inet $vip/32 " && return 0
-	echo "add $vip/32 on $dev"
-	((DRY)) && return 0
-	ip addr add "$vip/32" dev "$dev"
-	echo "addr $vip $dev" >>"$STATE"
-}
-
-undo() {
-	[ -f "$STATE" ] || {
-		echo "realserver: nothing to undo ($STATE absent)"
-		return 0
-	}
-	local kind a b
-	# Newest change first, so a sysctl set twice ends at its first value.
-	while read -r kind a b; do
-		case $kind in
-		sysctl)
-			echo "set $a back to $b"
-			do_or_say sysctl -qw "$a=$b"
-			;;
-		addr)
-			echo "remove $a/32 from $b"
-			do_or_say ip addr del "$a/32" dev "$b"
-			;;
-		up)
-			echo "bring $a down"
-			do_or_say ip link set "$a" down
-			;;
-		esac
-	done < <(tac "$STATE")
-	((DRY)) || rm -f "$STATE"
+	change "add $vip/32 on $dev" "addr:$vip:$dev" ip addr del "$vip/32" dev "$dev" -- \
+		ip addr add "$vip/32" dev "$dev"
 }
 
 while (($#)); do
@@ -92,7 +42,7 @@ done
 
 if ((UNDO)); then
 	(($# == 0)) || usage
-	undo
+	undo_all
 	exit 0
 fi
 (($# >= 2)) || usage
@@ -123,26 +73,21 @@ tun)
 *) usage ;;
 esac
 
-((DRY)) || mkdir -p "$(dirname "$STATE")"
-before=$( ((DRY)) || cat "$STATE" 2>/dev/null || true)
+before=$(state_digest)
 for k in all "$dev"; do
-	set_sysctl "net.ipv4.conf.$k.arp_ignore" 1
-	set_sysctl "net.ipv4.conf.$k.arp_announce" 2
+	set_file "/proc/sys/net/ipv4/conf/$k/arp_ignore" 1
+	set_file "/proc/sys/net/ipv4/conf/$k/arp_announce" 2
 done
 if [ "$mode" = tun ]; then
 	for k in all tunl0; do
-		set_sysctl "net.ipv4.conf.$k.rp_filter" 0
+		set_file "/proc/sys/net/ipv4/conf/$k/rp_filter" 0
 	done
-	ip -o link show tunl0 | grep -q "[<,]UP[,>]" || {
-		echo "bring tunl0 up"
-		do_or_say ip link set tunl0 up
-		((DRY)) || echo "up tunl0" >>"$STATE"
-	}
+	ip -o link show tunl0 | grep -q "[<,]UP[,>]" ||
+		change "bring tunl0 up" link:tunl0 ip link set tunl0 down -- ip link set tunl0 up
 fi
 for vip in "$@"; do
 	add_vip "$vip" "$dev"
 done
-after=$( ((DRY)) || cat "$STATE" 2>/dev/null || true)
-if ! ((DRY)) && [ "$before" = "$after" ]; then
+if ! ((DRY)) && [ "$before" = "$(state_digest)" ]; then
 	echo "realserver: nothing to change"
 fi

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 cargo fmt --all --check
-shellcheck scripts/*.sh .ci/run
+shellcheck -x scripts/*.sh .ci/run
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
