@@ -308,3 +308,61 @@ pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub fn exists(path: &str) -> bool {
     Path::new(path).exists()
 }
+
+/// A bare network namespace for the host scripts (`scripts/NAME.sh`), with
+/// its own state file in `state_var`; deleted on drop.
+pub struct Netns {
+    pub name: String,
+    pub state: PathBuf,
+    state_var: &'static str,
+}
+
+impl Netns {
+    pub fn new(tag: &str, state_var: &'static str) -> Self {
+        let name = format!("ferrovs-{tag}-{}", std::process::id());
+        let _ = run(Command::new("ip").args(["netns", "del", &name]));
+        assert!(
+            run(Command::new("ip").args(["netns", "add", &name]))
+                .status
+                .success()
+        );
+        let state = std::env::temp_dir().join(format!("{name}.state"));
+        let _ = std::fs::remove_file(&state);
+        Self {
+            name,
+            state,
+            state_var,
+        }
+    }
+
+    /// Run `scripts/SCRIPT` with `args` in the namespace.
+    pub fn script(&self, script: &str, args: &[&str]) -> Output {
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .arg(root().join("scripts").join(script))
+            .args(args)
+            .env(self.state_var, &self.state))
+    }
+
+    /// Run a shell command in the namespace; return its stdout.
+    pub fn sh(&self, cmd: &str) -> String {
+        let out = run(Command::new("ip").args(["netns", "exec", &self.name, "sh", "-c", cmd]));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = run(Command::new("ip").args(["netns", "del", &self.name]));
+        let _ = std::fs::remove_file(&self.state);
+    }
+}
+
+/// A command's stdout and stderr together.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
