@@ -13,8 +13,12 @@ use std::path::{Path, PathBuf};
 #[command(about = "Check this host for running the ferrovs daemon as configured")]
 pub struct Opts {
     /// Interfaces the daemon would use.
-    #[arg(short, long, required = true, value_delimiter = ',')]
+    #[arg(short, long, required_unless_present = "config", value_delimiter = ',')]
     pub interface: Vec<String>,
+    /// Take interfaces, queues, cores and frames from the daemon's TOML
+    /// file (flags given here win).
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
     /// Queues (workers) per interface.
     #[arg(short, long, default_value_t = 1)]
     pub queues: u32,
@@ -27,6 +31,38 @@ pub struct Opts {
     /// Read /proc and /sys under this directory.
     #[arg(long, default_value = "/")]
     pub root: PathBuf,
+}
+
+impl Opts {
+    /// Parse the command line, then fill what it left alone from `--config`.
+    ///
+    /// # Errors
+    /// The configuration file cannot be read or is refused.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        use clap::parser::ValueSource;
+        use clap::{CommandFactory, FromArgMatches};
+        let m = Self::command().get_matches_from(args);
+        let mut o = Self::from_arg_matches(&m).map_err(|e| e.to_string())?;
+        let Some(path) = &o.config else { return Ok(o) };
+        let f = config::daemon::DaemonConf::read(path)?;
+        let file = |id: &str| m.value_source(id) != Some(ValueSource::CommandLine);
+        if let (true, Some(v)) = (file("interface"), f.interfaces) {
+            o.interface = v;
+        }
+        if let (true, Some(v)) = (file("queues"), f.queues) {
+            o.queues = v;
+        }
+        if let (true, Some(v)) = (file("cpus"), f.cpus) {
+            o.cpus = v;
+        }
+        if let (true, Some(v)) = (file("frames"), f.frames) {
+            o.frames = v.into();
+        }
+        if o.interface.is_empty() {
+            return Err(format!("{}: no interfaces (nor --interface)", path.display()));
+        }
+        Ok(o)
+    }
 }
 
 /// How bad a finding is.
@@ -364,6 +400,7 @@ mod tests {
     fn opts(root: &Path, queues: u32, cpus: &[usize]) -> Opts {
         Opts {
             interface: vec!["eth0".into()],
+            config: None,
             queues,
             cpus: cpus.to_vec(),
             frames: 4096,

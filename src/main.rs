@@ -13,7 +13,6 @@ mod health;
 mod keepalived;
 mod metrics;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -22,7 +21,7 @@ ferrovs: Linux Virtual Server director on AF_XDP
 Run the director:
   ferrovs daemon --interface IF [--queues N] [--cpus LIST] [--socket PATH]
   (ferrovs daemon --help for every option)
-  ferrovs doctor --interface IF [--queues N] [--cpus LIST]   check the host first
+  ferrovs doctor --interface IF [--queues N] [--cpus LIST] | --config FILE   check the host first
 
 Manage it as with ipvsadm:
   ferrovs -A|-E -t|-u VIP:PORT [-s SCHEDULER] [-p [TIMEOUT]]
@@ -58,9 +57,16 @@ fn main() -> ExitCode {
         };
     }
     if args.first().is_some_and(|a| a == "doctor") {
-        let opts = doctor::Opts::parse_from(
+        let opts = doctor::Opts::from_args(
             std::iter::once("ferrovs doctor".to_string()).chain(args.into_iter().skip(1)),
         );
+        let opts = match opts {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("ferrovs doctor: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let (text, ok) = doctor::report(&doctor::check(&opts));
         print!("{text}");
         return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };

@@ -26,7 +26,12 @@ fn doctor_reports_copy_mode_queues_and_an_attached_program() {
     assert!(report.contains("eth0: 2 queue(s), one per worker"), "{report}");
     assert!(!report.contains("another XDP program"), "{report}");
 
-    let (report, _) = doctor(&lab, "1");
+    // The deployment may come from the daemon's file instead of flags.
+    let conf = std::env::temp_dir().join(format!("{}.doctor.toml", lab.name));
+    std::fs::write(&conf, "interfaces = [\"eth0\"]\nqueues = 1\n").unwrap();
+    let out = lab.exec("dir", &[bin(), "doctor", "--config", conf.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&conf);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         report.contains("eth0: 2 receive queues but 1 worker(s)"),
         "{report}"
