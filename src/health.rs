@@ -212,8 +212,15 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         std::thread::spawn(move || {
             if let Ok((mut s, _)) = l.accept() {
-                let mut buf = [0u8; 1024];
-                let _ = s.read(&mut buf);
+                // Read the whole request head: closing with unread bytes
+                // would reset the connection under the client's read.
+                let (mut buf, mut have) = ([0u8; 4096], 0);
+                while have < buf.len() && !buf[..have].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf[have..]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => have += n,
+                    }
+                }
                 let _ = write!(
                     s,
                     "HTTP/1.0 {status} X\r\nContent-Length: {}\r\n\r\n{body}",
