@@ -5,6 +5,7 @@
 #                           build the libxdp/libbpf that xsk-rs vendors
 #   iproute2 ethtool curl python3 iputils-ping procps
 #                           the netns lab: veths, HTTP servers, clients
+#   nftables                the kernel-path baseline of the benchmark runner
 #   systemd util-linux shellcheck
 #                           check the service unit (systemd-analyze), run
 #                           the daemon with its capabilities (setpriv), lint
@@ -13,7 +14,7 @@
 set -euo pipefail
 
 PKGS=(clang gcc make m4 pkg-config libelf-dev zlib1g-dev libbpf-dev
-	iproute2 ethtool curl python3 iputils-ping procps systemd util-linux shellcheck)
+	iproute2 ethtool curl python3 iputils-ping procps nftables systemd util-linux shellcheck)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -6,8 +6,11 @@
 //! - `xdp-tx`: the in-kernel ceiling: an XDP program swapping MACs (XDP_TX);
 //! - `af_xdp-swap`: the AF_XDP ceiling: our steering program and a MAC-swap
 //!   loop on the same sockets and ring code ferrovs uses;
-//! - `ferrovs-dr`: `ferrovs daemon`, one worker, a DR service with rr over
-//!   two real servers (static neighbours pointing back at the generator).
+//! - `nft-dnat`: the kernel path a user without IPVS would pick: IPv4
+//!   forwarding with an nftables `numgen` DNAT rule over the two servers;
+//! - `ferrovs-dr`, `ferrovs-nat`, `ferrovs-tun`: `ferrovs daemon`, one
+//!   worker, a UDP service with rr over two real servers (static neighbours
+//!   pointing back at the generator), by each forwarding method.
 //!
 //! For each it reports offered and delivered frames per second, the
 //! delivered share, and the ratio to the AF_XDP ceiling. The sink counts
@@ -208,25 +211,164 @@ fn measure(t: &Topology, name: &'static str, secs: u64, flows: u32) -> Result<Re
 }
 
 /// The runner.
-pub fn run(secs: u64, flows: u32) -> Result<(), String> {
+pub fn run(secs: u64, flows: u32, json: Option<&str>) -> Result<(), String> {
     let t = Topology::up()?;
     let mut results = Vec::new();
-    eprintln!("[1/3] in-kernel XDP_TX swap …");
+    eprintln!("[1/6] in-kernel XDP_TX swap …");
     {
         let _dut = spawn_in(&t.dut_ns, &[&me(), "kernel-swap"])?;
         std::thread::sleep(Duration::from_millis(500));
         results.push(measure(&t, "xdp-tx", secs, flows)?);
     }
-    eprintln!("[2/3] AF_XDP MAC swap (the ceiling on these sockets) …");
+    eprintln!("[2/6] AF_XDP MAC swap (the ceiling on these sockets) …");
     {
         let _dut = spawn_in(&t.dut_ns, &[&me(), "afxdp-swap"])?;
         std::thread::sleep(Duration::from_millis(800));
         results.push(measure(&t, "af_xdp-swap", secs, flows)?);
     }
-    eprintln!("[3/3] ferrovs DR, 1 worker …");
+    eprintln!("[3/6] nftables numgen DNAT (the kernel's forwarding path) …");
+    {
+        let _nft = Nft::load(&t.dut_ns)?;
+        // veth takes frames redirected by XDP only into a NAPI context,
+        // which an XDP program sets up: ferrovs' steering program with no
+        // service passes every frame to this path, as it would beside ferrovs.
+        let _pass = spawn_in(&t.dut_ns, &[&me(), "xdp-pass"])?;
+        std::thread::sleep(Duration::from_millis(500));
+        results.push(measure(&t, "nft-dnat", secs, flows)?);
+    }
+    for (i, (name, flag)) in [("ferrovs-dr", "-g"), ("ferrovs-nat", "-m"), ("ferrovs-tun", "-i")]
+        .into_iter()
+        .enumerate()
+    {
+        eprintln!("[{}/6] {name}, 1 worker …", 4 + i);
+        let _dut = ferrovs(&t, flag)?;
+        results.push(measure(&t, name, secs, flows)?);
+    }
+    let ceiling = results
+        .iter()
+        .find(|r| r.name == "af_xdp-swap")
+        .map_or(1.0, |r| r.delivered.max(1.0));
+    let kernel = results
+        .iter()
+        .find(|r| r.name == "nft-dnat")
+        .map_or(1.0, |r| r.delivered.max(1.0));
+    println!("64-byte UDP, {flows} flows, {secs} s each, generator flat out (BPF_PROG_RUN live frames):");
+    println!(
+        "{:<12} {:>12} {:>12} {:>10} {:>10} {:>10} {:>8}",
+        "dut", "offered Mpps", "fwd Mpps", "delivered", "vs af_xdp", "vs nft", "errors"
+    );
+    for r in &results {
+        println!(
+            "{:<12} {:>12.3} {:>12.3} {:>9.1}% {:>10.2} {:>10.2} {:>8}",
+            r.name,
+            r.offered / 1e6,
+            r.delivered / 1e6,
+            100.0 * r.delivered / r.offered.max(1.0),
+            r.delivered / ceiling,
+            r.delivered / kernel,
+            r.errors
+        );
+    }
+    if let Some(path) = json {
+        let rows: Vec<String> = results
+            .iter()
+            .map(|r| {
+                format!(
+                    "{{\"dut\":\"{}\",\"offered_pps\":{:.0},\"forwarded_pps\":{:.0},\"errors\":{},\
+                     \"vs_af_xdp\":{:.4},\"vs_nft\":{:.4}}}",
+                    r.name,
+                    r.offered,
+                    r.delivered,
+                    r.errors,
+                    r.delivered / ceiling,
+                    r.delivered / kernel
+                )
+            })
+            .collect();
+        let doc = format!(
+            "{{\"frame_bytes\":64,\"protocol\":\"udp\",\"flows\":{flows},\"seconds\":{secs},\"results\":[{}]}}\n",
+            rows.join(",")
+        );
+        std::fs::write(path, doc).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// An nftables ruleset in a namespace (forwarding on), flushed on drop.
+struct Nft(String);
+
+impl Nft {
+    fn load(ns: &str) -> Result<Self, String> {
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ])?;
+        // No ICMP redirects: the servers sit on the interface the frames
+        // came in on, which would make the kernel send one per flow.
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.all.send_redirects=0",
+        ])?;
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.eth0.send_redirects=0",
+        ])?;
+        let rules = "table ip lb {\n chain pre {\n  type nat hook prerouting priority dstnat;\n  \
+                     ip daddr 10.50.0.100 udp dport 9 dnat to numgen inc mod 2 map { 0 : 10.50.0.11, 1 : 10.50.0.12 }\n \
+                     }\n}\n";
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("nft: {e} (install nftables)"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            std::io::Write::write_all(&mut stdin, rules.as_bytes()).map_err(|e| format!("nft: {e}"))?;
+        }
+        let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("nft: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(Self(ns.to_string()))
+    }
+}
+
+impl Drop for Nft {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "exec", &self.0, "nft", "flush", "ruleset"]);
+        let _ = sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.0,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=0",
+        ]);
+    }
+}
+
+/// `ferrovs daemon` in the DUT namespace with a UDP service, rr over the two
+/// servers by forwarding method `flag` (-g, -m, -i); stopped on drop.
+fn ferrovs(t: &Topology, flag: &str) -> Result<Bg, String> {
     {
         let sock = format!("/tmp/{}.sock", t.dut_ns);
-        let _dut = spawn_in(
+        let dut = spawn_in(
             &t.dut_ns,
             &[&ferrovs_bin(), "daemon", "-i", "eth0", "--socket", &sock],
         )?;
@@ -244,34 +386,13 @@ pub fn run(secs: u64, flows: u32) -> Result<(), String> {
         }
         let svc = "10.50.0.100:9";
         let ok = ctl(&["-A", "-u", svc, "-s", "rr"])
-            && ctl(&["-a", "-u", svc, "-r", "10.50.0.11:9", "-g"])
-            && ctl(&["-a", "-u", svc, "-r", "10.50.0.12:9", "-g"]);
+            && ctl(&["-a", "-u", svc, "-r", "10.50.0.11:9", flag])
+            && ctl(&["-a", "-u", svc, "-r", "10.50.0.12:9", flag]);
         if !ok {
-            return Err("could not configure the ferrovs daemon".into());
+            return Err(format!("could not configure the ferrovs daemon ({flag})"));
         }
-        results.push(measure(&t, "ferrovs-dr", secs, flows)?);
+        Ok(dut)
     }
-    let ceiling = results
-        .iter()
-        .find(|r| r.name == "af_xdp-swap")
-        .map_or(1.0, |r| r.delivered.max(1.0));
-    println!("64-byte UDP, {flows} flows, {secs} s each, generator flat out (BPF_PROG_RUN live frames):");
-    println!(
-        "{:<12} {:>12} {:>12} {:>10} {:>10} {:>8}",
-        "dut", "offered Mpps", "fwd Mpps", "delivered", "vs af_xdp", "errors"
-    );
-    for r in &results {
-        println!(
-            "{:<12} {:>12.3} {:>12.3} {:>9.1}% {:>10.2} {:>8}",
-            r.name,
-            r.offered / 1e6,
-            r.delivered / 1e6,
-            100.0 * r.delivered / r.offered.max(1.0),
-            r.delivered / ceiling,
-            r.errors
-        );
-    }
-    Ok(())
 }
 
 /// A 64-byte UDP frame from the generator to VIP:9.
@@ -322,6 +443,11 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
                 c.bad_checksum
             );
             println!("{sent} {} {} {elapsed}", c.total(), c.bad_checksum + c.unknown);
+            Ok(())
+        }
+        "xdp-pass" => {
+            let _steer = Steer::attach(&[ifindex]).map_err(e)?;
+            wait_for_term();
             Ok(())
         }
         "kernel-swap" => {

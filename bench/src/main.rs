@@ -19,7 +19,7 @@ mod compare;
 
 const USAGE: &str = "\
 usage: ferrovs-bench forwarder [FLOWS] [PACKETS]
-       ferrovs-bench compare [--seconds S] [--flows N]     (root: builds its own namespaces)";
+       ferrovs-bench compare [--seconds S] [--flows N] [--json FILE]   (root: builds its own namespaces)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,13 +36,18 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(default)
             };
-            if let Err(e) = compare::run(opt("--seconds", 3), opt("--flows", 1024) as u32) {
+            let json = args
+                .iter()
+                .position(|a| a == "--json")
+                .and_then(|i| args.get(i + 1))
+                .map(String::as_str);
+            if let Err(e) = compare::run(opt("--seconds", 3), opt("--flows", 1024) as u32, json) {
                 eprintln!("ferrovs-bench: {e}");
                 std::process::exit(1);
             }
         }
         // Parts the runner starts inside its namespaces.
-        Some(part @ ("gen-sink" | "kernel-swap" | "afxdp-swap")) => {
+        Some(part @ ("gen-sink" | "kernel-swap" | "afxdp-swap" | "xdp-pass")) => {
             if let Err(e) = compare::part(part, &args[1..]) {
                 eprintln!("ferrovs-bench {part}: {e}");
                 std::process::exit(1);

@@ -14,8 +14,10 @@ fn compare_prints_a_row_per_forwarder_and_ferrovs_forwards() {
         daemon.exists(),
         "build the ferrovs binary first (cargo test --workspace does)"
     );
+    let json_path = std::env::temp_dir().join(format!("ferrovs-compare-{}.json", std::process::id()));
     let out = Command::new(bench)
-        .args(["compare", "--seconds", "1", "--flows", "256"])
+        .args(["compare", "--seconds", "1", "--flows", "256", "--json"])
+        .arg(&json_path)
         .env("FERROVS_BIN", &daemon)
         .output()
         .expect("run ferrovs-bench compare");
@@ -34,12 +36,19 @@ fn compare_prints_a_row_per_forwarder_and_ferrovs_forwards() {
             .map(|w| w.trim_end_matches('%').parse().unwrap_or(f64::NAN))
             .collect()
     };
-    let swap = row("af_xdp-swap");
-    let dr = row("ferrovs-dr");
-    // offered Mpps, fwd Mpps, delivered %, vs af_xdp, errors
-    assert!(swap[1] > 0.01 && dr[1] > 0.01, "{text}");
-    assert_eq!((swap[4], dr[4]), (0.0, 0.0), "frames came back wrong:\n{text}");
-    assert!(text.lines().any(|l| l.starts_with("xdp-tx")), "{text}");
+    // offered Mpps, fwd Mpps, delivered %, vs af_xdp, vs nft, errors
+    for name in ["af_xdp-swap", "ferrovs-dr", "ferrovs-nat", "ferrovs-tun"] {
+        let r = row(name);
+        assert!(r[1] > 0.01, "{name} forwarded nothing:\n{text}");
+        assert_eq!(r[5], 0.0, "{name}: frames came back wrong:\n{text}");
+    }
+    for name in ["xdp-tx", "nft-dnat"] {
+        assert!(text.lines().any(|l| l.starts_with(name)), "{text}");
+    }
+    let json = std::fs::read_to_string(&json_path).expect("the --json file");
+    let _ = std::fs::remove_file(&json_path);
+    assert_eq!(json.matches("\"dut\":").count(), 6, "{json}");
+    assert!(json.contains("\"dut\":\"ferrovs-tun\""), "{json}");
     let leftover = Command::new("ip").args(["netns", "list"]).output().expect("ip");
     assert!(
         !String::from_utf8_lossy(&leftover.stdout).contains("fvb"),
