@@ -8,6 +8,7 @@
 
 use crate::ctl;
 use crate::estimator::Estimators;
+use crate::placement::{Placement, from_file};
 use clap::Parser;
 use config::ipvsadm::{Command, ListOpts};
 use config::{Counts, FwdMethod, Rules};
@@ -31,23 +32,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Parser)]
 #[command(about = "Run the ferrovs director: AF_XDP workers plus the control socket")]
 pub struct Opts {
-    /// Interface(s) of the director: the first receives traffic for the VIPs;
-    /// real servers may sit behind any (a two-armed NAT director gives the
-    /// client side and the real-server side: `-i eth0 -i eth1`).
-    #[arg(short, long, required_unless_present = "config", value_delimiter = ',')]
-    pub interface: Vec<String>,
-    /// Read the settings from this TOML file (keys named as these flags,
-    /// `conn_max` for `--conn-max`, `interfaces` for `--interface`); a flag
-    /// given here wins over the file.
-    #[arg(short, long)]
-    pub config: Option<PathBuf>,
-    /// Number of queues, one worker each (queues 0..N of the interface).
-    #[arg(short, long, default_value_t = 1)]
-    pub queues: u32,
-    /// Cores for the workers, by queue: worker q runs on the q-th core of the
-    /// list (e.g. `--cpus 2,3`). Default: worker q on core q.
-    #[arg(long, value_delimiter = ',')]
-    pub cpus: Vec<usize>,
+    /// Interfaces, queues, cores, frames, config file.
+    #[command(flatten)]
+    pub place: Placement,
     /// Control socket path.
     #[arg(long, default_value_t = ctl::default_path())]
     pub socket: String,
@@ -57,9 +44,6 @@ pub struct Opts {
     /// Load this ipvsadm-save file at start.
     #[arg(long)]
     pub rules: Option<PathBuf>,
-    /// UMEM frames per queue (2 KiB each).
-    #[arg(long, default_value_t = PortConfig::default().frames)]
-    pub frames: u32,
     /// RX and TX ring entries per socket (a power of two).
     #[arg(long, default_value_t = PortConfig::default().ring)]
     pub ring_size: u32,
@@ -104,16 +88,15 @@ impl Opts {
     /// # Errors
     /// The file cannot be read, has an unknown key or a bad value.
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
-        use clap::parser::ValueSource;
         use clap::{CommandFactory, FromArgMatches};
         let m = Self::command().get_matches_from(args);
         // clap exits with its own message on a bad command line, as before.
         let mut o = Self::from_arg_matches(&m).map_err(|e| e.to_string())?;
-        let Some(path) = o.config.clone() else {
+        let Some(f) = o.place.merge(&m)? else {
             return Ok(o);
         };
-        let f = config::daemon::DaemonConf::read(&path)?;
-        let file = |id: &str| m.value_source(id) != Some(ValueSource::CommandLine);
+        let path = o.place.config.clone().unwrap_or_default();
+        let file = |id: &str| from_file(&m, id);
         let bad = |key: &str, e: String| format!("{}: {key}: {e}", path.display());
         macro_rules! take {
             ($($field:ident <- $key:ident),* $(,)?) => {$(
@@ -122,8 +105,7 @@ impl Opts {
                 }
             )*};
         }
-        take!(interface <- interfaces, queues <- queues, cpus <- cpus, frames <- frames,
-            ring_size <- ring_size, need_wakeup <- need_wakeup, busy_poll_us <- busy_poll_us,
+        take!(ring_size <- ring_size, need_wakeup <- need_wakeup, busy_poll_us <- busy_poll_us,
             busy_poll_budget <- busy_poll_budget, socket <- socket, conn_max <- conn_max);
         if let (true, Some(v)) = (file("socket_mode"), &f.socket_mode) {
             o.socket_mode = config::daemon::parse_mode(v).map_err(|e| bad("socket_mode", e))?;
@@ -146,9 +128,6 @@ impl Opts {
         }
         if file("keepalived") && f.keepalived.is_some() {
             o.keepalived = f.keepalived;
-        }
-        if o.interface.is_empty() {
-            return Err(format!("{}: no interfaces (nor --interface)", path.display()));
         }
         Ok(o)
     }
@@ -333,7 +312,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
         }
         None => None,
     };
-    let ifnames = opts.interface.clone();
+    let ifnames = opts.place.interface.clone();
     let (mut ifindexes, mut macs, mut link_addrs, mut link_mtus) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ifname in &ifnames {
@@ -343,11 +322,11 @@ pub fn run(opts: Opts) -> Result<(), String> {
         link_addrs.push(neigh::ipv4(ifname).map_err(bad)?);
         link_mtus.push(neigh::mtu(ifname).map_err(bad)?);
         let have = neigh::rx_queues(ifname).map_err(|e| format!("interface {ifname}: {e}"))?;
-        if opts.queues == 0 || opts.queues > have {
+        if opts.place.queues == 0 || opts.place.queues > have {
             return Err(format!(
                 "--queues {} but {ifname} has {have} receive queue(s); raise them with \
                  `ethtool -L {ifname} combined N` (or `rx N tx N`), N at most the cores",
-                opts.queues
+                opts.place.queues
             ));
         }
     }
@@ -388,7 +367,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
         eprintln!(
             "ferrovs: forwarding on {} with {} worker(s); control socket {}",
             ifnames.join(","),
-            opts.queues,
+            opts.place.queues,
             opts.socket
         );
         // The start-up rules, before the first request.
@@ -439,7 +418,7 @@ impl Control {
 
     fn start_workers(&mut self, opts: &Opts, stop: &Arc<AtomicBool>) -> Result<(), String> {
         let cfg = PortConfig {
-            frames: opts.frames,
+            frames: opts.place.frames,
             ring: opts.ring_size,
             need_wakeup: opts.need_wakeup,
             busy_poll_us: opts.busy_poll_us,
@@ -453,13 +432,14 @@ impl Control {
         };
         let epoch = Instant::now();
         let snap = self.snapshot();
-        let handoff = Arc::new(Handoff::new(opts.queues as usize, HANDOFF_DEPTH));
-        for q in 0..opts.queues {
+        let handoff = Arc::new(Handoff::new(opts.place.queues as usize, HANDOFF_DEPTH));
+        for q in 0..opts.place.queues {
             let core = opts
+                .place
                 .cpus
                 .get(q as usize)
                 .copied()
-                .or_else(|| opts.cpus.is_empty().then_some(q as usize));
+                .or_else(|| opts.place.cpus.is_empty().then_some(q as usize));
             let stats = Arc::new(WorkerStats::default());
             let (up_tx, up_rx) = bounded(1);
             let (ret_tx, ret_rx) = bounded(4);

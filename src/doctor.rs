@@ -5,6 +5,7 @@
 //! It reads `/proc` and `/sys` under a root (`--root`, default `/`), so
 //! tests give it fake trees for what a lab cannot show (a NIC with 8 queues).
 
+use crate::placement::Placement;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -12,22 +13,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, clap::Parser)]
 #[command(about = "Check this host for running the ferrovs daemon as configured")]
 pub struct Opts {
-    /// Interfaces the daemon would use.
-    #[arg(short, long, required_unless_present = "config", value_delimiter = ',')]
-    pub interface: Vec<String>,
-    /// Take interfaces, queues, cores and frames from the daemon's TOML
-    /// file (flags given here win).
-    #[arg(short, long)]
-    pub config: Option<PathBuf>,
-    /// Queues (workers) per interface.
-    #[arg(short, long, default_value_t = 1)]
-    pub queues: u32,
-    /// Worker cores (default 0..queues).
-    #[arg(long, value_delimiter = ',')]
-    pub cpus: Vec<usize>,
-    /// UMEM frames per queue (2 KiB each).
-    #[arg(long, default_value_t = 4096)]
-    pub frames: u64,
+    /// Interfaces, queues, cores, frames, or the daemon's config file.
+    #[command(flatten)]
+    pub place: Placement,
     /// Read /proc and /sys under this directory.
     #[arg(long, default_value = "/")]
     pub root: PathBuf,
@@ -39,28 +27,10 @@ impl Opts {
     /// # Errors
     /// The configuration file cannot be read or is refused.
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
-        use clap::parser::ValueSource;
         use clap::{CommandFactory, FromArgMatches};
         let m = Self::command().get_matches_from(args);
         let mut o = Self::from_arg_matches(&m).map_err(|e| e.to_string())?;
-        let Some(path) = &o.config else { return Ok(o) };
-        let f = config::daemon::DaemonConf::read(path)?;
-        let file = |id: &str| m.value_source(id) != Some(ValueSource::CommandLine);
-        if let (true, Some(v)) = (file("interface"), f.interfaces) {
-            o.interface = v;
-        }
-        if let (true, Some(v)) = (file("queues"), f.queues) {
-            o.queues = v;
-        }
-        if let (true, Some(v)) = (file("cpus"), f.cpus) {
-            o.cpus = v;
-        }
-        if let (true, Some(v)) = (file("frames"), f.frames) {
-            o.frames = v.into();
-        }
-        if o.interface.is_empty() {
-            return Err(format!("{}: no interfaces (nor --interface)", path.display()));
-        }
+        o.place.merge(&m)?;
         Ok(o)
     }
 }
@@ -109,10 +79,10 @@ pub fn check(o: &Opts) -> Vec<Finding> {
     let root = o.root.as_path();
     let mut f = Vec::new();
     let mut push = |level, what: String, fix: Option<String>| f.push(Finding { level, what, fix });
-    let cpus: Vec<usize> = if o.cpus.is_empty() {
-        (0..o.queues as usize).collect()
+    let cpus: Vec<usize> = if o.place.cpus.is_empty() {
+        (0..o.place.queues as usize).collect()
     } else {
-        o.cpus.clone()
+        o.place.cpus.clone()
     };
 
     // Kernel: BPF JIT and XDP sockets.
@@ -149,7 +119,7 @@ pub fn check(o: &Opts) -> Vec<Finding> {
 
     // Interfaces: exists, driver and zero-copy, queues.
     let online = read(root, "/sys/devices/system/cpu/online").map_or(0, |s| count_cpus(s.trim()));
-    for ifname in &o.interface {
+    for ifname in &o.place.interface {
         let dir = format!("/sys/class/net/{ifname}");
         if read(root, &format!("{dir}/ifindex")).is_none() {
             push(Level::Fail, format!("{ifname}: no such interface"), None);
@@ -182,23 +152,23 @@ pub fn check(o: &Opts) -> Vec<Finding> {
                     .count()
             })
             .unwrap_or(0) as u32;
-        if queues < o.queues {
+        if queues < o.place.queues {
             push(
                 Level::Fail,
                 format!(
                     "{ifname}: {queues} receive queue(s), {} worker(s) wanted",
-                    o.queues
+                    o.place.queues
                 ),
-                Some(format!("ethtool -L {ifname} combined {}", o.queues)),
+                Some(format!("ethtool -L {ifname} combined {}", o.place.queues)),
             );
-        } else if queues > o.queues {
+        } else if queues > o.place.queues {
             push(
                 Level::Warn,
                 format!(
                     "{ifname}: {queues} receive queues but {} worker(s): frames on the others are not seen",
-                    o.queues
+                    o.place.queues
                 ),
-                Some(format!("ethtool -L {ifname} combined {}", o.queues)),
+                Some(format!("ethtool -L {ifname} combined {}", o.place.queues)),
             );
         } else {
             push(
@@ -266,7 +236,7 @@ pub fn check(o: &Opts) -> Vec<Finding> {
     }
 
     // Locked memory for the UMEM.
-    let need = o.frames * 2048 * u64::from(o.queues);
+    let need = u64::from(o.place.frames) * 2048 * u64::from(o.place.queues);
     if let Some(limits) = read(root, "/proc/self/limits") {
         let soft = limits
             .lines()
@@ -399,11 +369,13 @@ mod tests {
 
     fn opts(root: &Path, queues: u32, cpus: &[usize]) -> Opts {
         Opts {
-            interface: vec!["eth0".into()],
-            config: None,
-            queues,
-            cpus: cpus.to_vec(),
-            frames: 4096,
+            place: Placement {
+                interface: vec!["eth0".into()],
+                config: None,
+                queues,
+                cpus: cpus.to_vec(),
+                frames: 4096,
+            },
             root: root.to_path_buf(),
         }
     }
@@ -439,7 +411,7 @@ mod tests {
         let root = fake_root();
         std::fs::write(root.join("sys/class/net/eth0/xdp_prog"), "17\n").unwrap();
         let mut o = opts(&root, 16, &[]);
-        o.interface.push("nosuch0".into());
+        o.place.interface.push("nosuch0".into());
         let (text, ok) = report(&check(&o));
         assert!(!ok);
         assert!(

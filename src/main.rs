@@ -12,6 +12,7 @@ mod estimator;
 mod health;
 mod keepalived;
 mod metrics;
+mod placement;
 
 use std::process::ExitCode;
 

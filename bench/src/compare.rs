@@ -299,35 +299,15 @@ struct Nft(String);
 
 impl Nft {
     fn load(ns: &str) -> Result<Self, String> {
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "sysctl",
-            "-qw",
+        // Forwarding on; no ICMP redirects: the servers sit on the interface
+        // the frames came in on, which would make the kernel send one per flow.
+        for kv in [
             "net.ipv4.ip_forward=1",
-        ])?;
-        // No ICMP redirects: the servers sit on the interface the frames
-        // came in on, which would make the kernel send one per flow.
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "sysctl",
-            "-qw",
             "net.ipv4.conf.all.send_redirects=0",
-        ])?;
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "sysctl",
-            "-qw",
             "net.ipv4.conf.eth0.send_redirects=0",
-        ])?;
+        ] {
+            sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", kv])?;
+        }
         let rules = "table ip lb {\n chain pre {\n  type nat hook prerouting priority dstnat;\n  \
                      ip daddr 10.50.0.100 udp dport 9 dnat to numgen inc mod 2 map { 0 : 10.50.0.11, 1 : 10.50.0.12 }\n \
                      }\n}\n";
