@@ -79,6 +79,11 @@ pub struct Opts {
     /// AF_XDP bind mode.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     pub bind_mode: Mode,
+    /// As IPVS's sysctl: when a real server is deleted, drop its connections
+    /// (the next packet of a flow is scheduled anew) instead of letting them
+    /// flow to it until they end.
+    #[arg(long)]
+    pub expire_nodest_conn: bool,
 }
 
 impl Opts {
@@ -162,6 +167,21 @@ pub enum Mode {
     Copy,
     /// Zero-copy, or fail.
     Zerocopy,
+}
+
+/// `rules` with the trashed servers back in their services, weight 0, for
+/// the workers (which must still reach them) and the counter slots.
+fn with_trash(rules: &Rules, trash: &[(config::ServiceKey, config::RealServer)]) -> Rules {
+    let mut all = rules.clone();
+    for (key, d) in trash {
+        if let Some(svc) = all.services.iter_mut().find(|s| s.key == *key) {
+            svc.dests.push(config::RealServer {
+                weight: 0,
+                ..d.clone()
+            });
+        }
+    }
+    all
 }
 
 /// Render connections as `ipvsadm -Lnc` lays them out (or as JSON).
@@ -279,6 +299,11 @@ struct Control {
     hup: Arc<AtomicBool>,
     /// `--rate` estimators, fed every two seconds.
     estimators: Estimators,
+    /// Deleted real servers whose connections still flow (IPVS's dest
+    /// trash): not schedulable, gone once no worker counts a connection or
+    /// template on them.
+    trash: Vec<(config::ServiceKey, config::RealServer)>,
+    expire_nodest_conn: bool,
 }
 
 /// Run the daemon until SIGTERM or SIGINT.
@@ -357,6 +382,8 @@ pub fn run(opts: Opts) -> Result<(), String> {
         keepalived,
         hup,
         estimators: Estimators::default(),
+        trash: Vec::new(),
+        expire_nodest_conn: opts.expire_nodest_conn,
         full_table: match opts.full_table {
             FullTablePolicy::Stateless => FullTable::Stateless,
             FullTablePolicy::Drop => FullTable::Drop,
@@ -404,7 +431,8 @@ impl Control {
     fn snapshot(&mut self) -> Arc<Snapshot> {
         self.version += 1;
         let neigh = &self.neigh;
-        let mut snap = Snapshot::build(self.version, self.macs.clone(), &self.rules, &self.slots, |a| {
+        let rules = with_trash(&self.rules, &self.trash);
+        let mut snap = Snapshot::build(self.version, self.macs.clone(), &rules, &self.slots, |a| {
             neigh.mac(a)
         });
         snap.mh_table_size = self.mh_table_size;
@@ -413,6 +441,8 @@ impl Control {
         snap.timeouts.set(tcp, tcpfin, udp);
         snap.link_addrs = self.link_addrs.iter().map(|a| a.unwrap_or(0)).collect();
         snap.link_mtus = self.link_mtus.clone();
+        snap.mark_deleted(|id| self.trash.iter().any(|(_, d)| d.id == id));
+        snap.expire_nodest_conn = self.expire_nodest_conn;
         Arc::new(snap)
     }
 
@@ -529,7 +559,8 @@ impl Control {
             };
             if last_neigh.elapsed() >= every {
                 last_neigh = Instant::now();
-                if self.refresh_neighbours() {
+                // Both run: `|` rather than `||`.
+                if self.refresh_neighbours() | self.collect_trash() {
                     self.publish();
                 }
             }
@@ -668,8 +699,7 @@ impl Control {
         }
         let mut next = self.rules.clone();
         next.apply(&cmd).map_err(|e| e.to_string())?;
-        self.slots.assign(&next).map_err(|e| e.to_string())?;
-        self.rules = next;
+        self.commit(next)?;
         *changed = true;
         Ok(String::new())
     }
@@ -714,8 +744,7 @@ impl Control {
         {
             return Err("-i (Tunnel) needs an IPv4 address on the director's interfaces".into());
         }
-        self.slots.assign(&next).map_err(|e| e.to_string())?;
-        self.rules = next;
+        self.commit(next)?;
         *changed = true;
         Ok(String::new())
     }
@@ -810,17 +839,64 @@ impl Control {
         }
     }
 
+    /// Make `next` the rules. Servers it deletes from services that stay go
+    /// to the trash: their connections keep flowing (with
+    /// `--expire-nodest-conn`, workers drop and forget them instead), and
+    /// their counter slots stay theirs until no connection counts on them.
+    fn commit(&mut self, next: Rules) -> Result<(), String> {
+        let mut trash = self.trash.clone();
+        for svc in &self.rules.services {
+            let Some(kept) = next.services.iter().find(|s| s.key == svc.key) else {
+                continue;
+            };
+            for d in svc
+                .dests
+                .iter()
+                .filter(|d| !kept.dests.iter().any(|k| k.id == d.id))
+            {
+                trash.push((svc.key, d.clone()));
+            }
+        }
+        // A deleted service takes its connections with it, as in IPVS.
+        trash.retain(|(k, _)| next.services.iter().any(|s| s.key == *k));
+        self.slots
+            .assign(&with_trash(&next, &trash))
+            .map_err(|e| e.to_string())?;
+        self.trash = trash;
+        self.rules = next;
+        Ok(())
+    }
+
+    /// Empty the trash of servers no worker has a connection or template
+    /// on; true when something went.
+    fn collect_trash(&mut self) -> bool {
+        let before = self.trash.len();
+        let trash = std::mem::take(&mut self.trash);
+        self.trash = trash
+            .into_iter()
+            .filter(|(_, d)| {
+                let c = self.counts(d.id);
+                c.active + c.inactive + c.persist > 0
+            })
+            .collect();
+        if self.trash.len() == before {
+            return false;
+        }
+        // Cannot fail: the same servers less some.
+        let _ = self.slots.assign(&with_trash(&self.rules, &self.trash));
+        true
+    }
+
     /// Make the rules what the keepalived configuration and its checks say,
     /// merged so that servers that stay keep their connections.
     fn apply_keepalived(&mut self) {
         let Some(k) = self.keepalived.as_mut() else { return };
         let mut next = self.rules.clone();
         next.merge(&k.effective());
-        if let Err(e) = self.slots.assign(&next) {
+        if let Err(e) = self.commit(next) {
             eprintln!("ferrovs: keepalived: {e}");
             return;
         }
-        self.rules = next;
         self.resolve_new_servers();
         self.publish();
         self.wait_installed();

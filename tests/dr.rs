@@ -293,3 +293,37 @@ fn fwmark_service_serves_the_marked_port() {
         "--mark -A -p tcp -d {VIP}/32 --dports 80 -j MARK --set-mark 3\n"
     )));
 }
+
+/// UDP service rr over rs1 and rs2 on a daemon started with `args`; flow
+/// 40000 lands on rs1, then rs1 is deleted.
+fn delete_rs1_under_a_flow(args: &[&str]) -> (Lab, Daemon) {
+    let lab = Lab::up();
+    let d = Daemon::start_with(&lab, args);
+    let svc = format!("{VIP}:53");
+    d.ok(&["-A", "-u", &svc, "-s", "rr"]);
+    for rs in [RS1, RS2] {
+        d.ok(&["-a", "-u", &svc, "-r", &format!("{rs}:53"), "-g"]);
+    }
+    assert_eq!(lab.udp_ask(40000), "server1", "{}", d.log());
+    d.ok(&["-d", "-u", &svc, "-r", &format!("{RS1}:53")]);
+    assert!(!d.ok(&["-L", "-n"]).contains(RS1));
+    (lab, d)
+}
+
+#[test]
+fn a_deleted_server_keeps_its_flows_as_in_ipvs() {
+    let (lab, d) = delete_rs1_under_a_flow(&["--interface", "eth0"]);
+    assert_eq!(lab.udp_ask(40000), "server1", "{}", d.log());
+    for sport in 40001..40004 {
+        assert_eq!(lab.udp_ask(sport), "server2");
+    }
+}
+
+#[test]
+fn expire_nodest_conn_moves_a_deleted_servers_flow() {
+    let (lab, d) = delete_rs1_under_a_flow(&["--interface", "eth0", "--expire-nodest-conn"]);
+    // The first datagram is dropped with the connection, the next one is
+    // scheduled anew.
+    assert_eq!(lab.udp_ask(40000), "", "{}", d.log());
+    assert_eq!(lab.udp_ask(40000), "server2", "{}", d.log());
+}

@@ -55,6 +55,9 @@ pub struct DestSnap {
     pub mac: Option<[u8; 6]>,
     /// Link (index into the daemon's interfaces) the server is reached on.
     pub link: u8,
+    /// Deleted: its connections still flow, but nothing new goes to it (no
+    /// scheduler picks it at weight 0, no persistence template leads to it).
+    pub deleted: bool,
 }
 
 /// One virtual service as the workers see it.
@@ -108,6 +111,9 @@ pub struct Snapshot {
     pub timeouts: conntrack::Timeouts,
     /// What new flows get when a worker's connection table is full.
     pub full_table: FullTable,
+    /// IPVS's `expire_nodest_conn`: a packet of a connection to a deleted
+    /// server is dropped and the connection forgotten.
+    pub expire_nodest_conn: bool,
     index: HashMap<(u8, u32, u16), u32>,
     /// (protocol, RIP, port) of every NAT real server: their replies come
     /// back through the director.
@@ -218,6 +224,7 @@ impl Snapshot {
             mh_table_size: sched::DEFAULT_MH_TABLE_SIZE,
             timeouts: conntrack::Timeouts::default(),
             full_table: FullTable::Stateless,
+            expire_nodest_conn: false,
             index: HashMap::with_capacity(rules.services.len()),
             slots: vec![SlotPos::default(); MAX_DESTS].into_boxed_slice(),
         };
@@ -237,6 +244,7 @@ impl Snapshot {
                         l_threshold: d.l_threshold,
                         mac: neigh(d.addr).map(|n| n.0),
                         link: neigh(d.addr).map_or(0, |n| n.1),
+                        deleted: false,
                     })
                 })
                 .collect::<Vec<_>>();
@@ -351,6 +359,13 @@ impl Snapshot {
     pub fn dest_of(&self, id: u32, slot: u16) -> Option<(usize, usize)> {
         let p = self.slots.get(usize::from(slot))?;
         (p.owner == id && id != 0).then_some((p.svc as usize, p.idx as usize))
+    }
+
+    /// Mark the servers for which `deleted(id)` holds as deleted.
+    pub fn mark_deleted(&mut self, deleted: impl Fn(u32) -> bool) {
+        for d in self.services.iter_mut().flat_map(|s| s.dests.iter_mut()) {
+            d.deleted = deleted(d.id);
+        }
     }
 
     /// Return the id of the server that owns `slot` (0 when none).

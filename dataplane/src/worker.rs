@@ -379,6 +379,14 @@ impl Forwarder {
             di
         } else if let Some(conn) = self.table.get_mut(&key) {
             let (csi, di) = snap.dest_of(conn.dest_id, conn.slot).ok_or(Reason::DestGone)?;
+            if snap.expire_nodest_conn && snap.services[csi].dests[di].deleted {
+                // The client's next packet is scheduled anew (for TCP, once
+                // it opens a new connection).
+                if let Some(gone) = self.table.remove(&key) {
+                    release(stats, snap, &mut self.update.scheds, &gone);
+                }
+                return Err(Reason::DestGone);
+            }
             debug_assert_eq!(csi, si);
             // IPVS's IP_VS_CONN_F_NOOUTPUT: until a reply is seen (never, in
             // DR and TUN), client packets follow the input-only table.
@@ -422,7 +430,7 @@ impl Forwarder {
                         // The template keeps its server, quiesced or not (as
                         // IPVS by default), while that server exists.
                         t.expires = now.wrapping_add(timeout);
-                        (tsi == si).then_some(tdi)
+                        (tsi == si && !snap.services[tsi].dests[tdi].deleted).then_some(tdi)
                     });
                     match live {
                         Some(tdi) => tdi,

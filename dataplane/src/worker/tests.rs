@@ -77,6 +77,20 @@ impl Live {
         self.f.install(u)
     }
 
+    /// Delete server `id` as the daemon does (`edit` sets its weight to 0):
+    /// it stays in the workers' rules, marked deleted, so its connections can
+    /// still reach it; `expire` is `--expire-nodest-conn`.
+    fn delete_to_trash(&mut self, edit: &str, id: u32, expire: bool) -> Update {
+        let args: Vec<&str> = edit.split_whitespace().collect();
+        self.rules.apply(&config::ipvsadm::parse(&args).unwrap()).unwrap();
+        self.version += 1;
+        self.slots.assign(&self.rules).unwrap();
+        let mut snap = Snapshot::build(self.version, vec![DIRECTOR_MAC], &self.rules, &self.slots, neigh);
+        snap.mark_deleted(|d| d == id);
+        snap.expire_nodest_conn = expire;
+        self.f.install(Update::new(Arc::new(snap)))
+    }
+
     /// Apply an ipvsadm command and install the result; return the old rules.
     fn change(&mut self, line: &str) -> Update {
         let args: Vec<&str> = line.split_whitespace().collect();
@@ -247,6 +261,54 @@ fn deleted_server_connections_are_dropped_as_dest_gone() {
     l.change("-d -t 10.0.0.100:80 -r 10.0.0.11:80");
     let (v, _) = send(&mut l.f, &tcp(40000, 80, Seg::Ack), 1);
     assert_eq!(v, Verdict::Drop(Reason::DestGone));
+}
+
+const RS1_TO_TRASH: &str = "-e -t 10.0.0.100:80 -r 10.0.0.11:80 -w 0";
+
+#[test]
+fn deleted_server_keeps_its_connections_and_takes_no_new_ones() {
+    let mut l = Live::new(TWO_RS);
+    let (_, out) = send(&mut l.f, &tcp(40000, 80, Seg::Syn), 0);
+    assert_eq!(dst_mac(&out), RS1_MAC);
+    l.delete_to_trash(RS1_TO_TRASH, 1, false);
+    let (v, out) = send(&mut l.f, &tcp(40000, 80, Seg::Ack), 1);
+    assert_eq!((v, dst_mac(&out)), (Verdict::Tx(0), RS1_MAC));
+    for cport in 40001..40004 {
+        let (_, out) = send(&mut l.f, &tcp(cport, 80, Seg::Syn), 1);
+        assert_eq!(dst_mac(&out), RS2_MAC);
+    }
+}
+
+#[test]
+fn expire_nodest_conn_drops_and_forgets_the_connection() {
+    let mut l = Live::new(TWO_RS);
+    send(&mut l.f, &tcp(40000, 80, Seg::Syn), 0);
+    let rs1 = l.slots.slot(1).unwrap();
+    let stats = Arc::clone(&l.f.stats);
+    assert_eq!(stats.dest(rs1).inactive.get() + stats.dest(rs1).active.get(), 1);
+    l.delete_to_trash(RS1_TO_TRASH, 1, true);
+    let (v, _) = send(&mut l.f, &tcp(40000, 80, Seg::Ack), 1);
+    assert_eq!(v, Verdict::Drop(Reason::DestGone));
+    // Forgotten, and off the server's counts, so the slot can be freed.
+    assert_eq!(stats.dest(rs1).inactive.get() + stats.dest(rs1).active.get(), 0);
+    let (v, _) = send(&mut l.f, &tcp(40000, 80, Seg::Ack), 1);
+    assert_eq!(v, Verdict::Drop(Reason::NoConnection));
+    let (_, out) = send(&mut l.f, &tcp(40000, 80, Seg::Syn), 2);
+    assert_eq!(dst_mac(&out), RS2_MAC);
+}
+
+#[test]
+fn a_template_does_not_lead_to_a_deleted_server() {
+    let mut l = Live::new(&[
+        "-A -t 10.0.0.100:80 -s rr -p 60",
+        "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g",
+        "-a -t 10.0.0.100:80 -r 10.0.0.12:80 -g",
+    ]);
+    let (_, out) = send(&mut l.f, &tcp(40000, 80, Seg::Syn), 0);
+    assert_eq!(dst_mac(&out), RS1_MAC);
+    l.delete_to_trash(RS1_TO_TRASH, 1, false);
+    let (_, out) = send(&mut l.f, &tcp(40001, 80, Seg::Syn), 1);
+    assert_eq!(dst_mac(&out), RS2_MAC);
 }
 
 #[test]
