@@ -187,7 +187,12 @@ fn with_trash(rules: &Rules, trash: &[(config::ServiceKey, config::RealServer)])
 /// Render connections as `ipvsadm -Lnc` lays them out (or as JSON).
 fn render_conns(rows: &[ConnInfo], json: bool) -> String {
     let addr = |a: u32, p: u16| format!("{}:{p}", std::net::Ipv4Addr::from(a));
-    let proto = |c: &ConnInfo| if c.proto == 17 { "UDP" } else { "TCP" };
+    // A fwmark service's templates span protocols: ipvsadm shows them as IP.
+    let proto = |c: &ConnInfo| match c.proto {
+        6 => "TCP",
+        17 => "UDP",
+        _ => "IP",
+    };
     let state = |c: &ConnInfo| if c.template { "NONE" } else { c.state.name() };
     if json {
         let items: Vec<String> = rows

@@ -629,14 +629,15 @@ const TEMPLATE: u8 = 0x80;
 /// The persistence template of the client (network) of `p` for its service
 /// (IPVS's template: client address under `-M`, VIP, port).
 fn template_key(p: &Parsed, svc: &SvcSnap) -> FlowKey {
-    // A fwmark service's ports share one template (IPVS keys it by mark).
-    let (vip, vport) = if svc.fwmark != 0 {
-        (svc.fwmark, 0)
+    // A fwmark service's ports and protocols share one template (IPVS keys
+    // it by mark, with protocol IPPROTO_IP).
+    let (proto, vip, vport) = if svc.fwmark != 0 {
+        (0, svc.fwmark, 0)
     } else {
-        (p.dst, p.dport)
+        (p.proto, p.dst, p.dport)
     };
     FlowKey {
-        proto: p.proto | TEMPLATE,
+        proto: proto | TEMPLATE,
         cip: p.src & svc.netmask,
         cport: 0,
         vip,

@@ -862,6 +862,22 @@ fn fwmark_service_takes_every_marked_port_and_shares_templates() {
 }
 
 #[test]
+fn one_mark_over_tcp_and_udp_shares_one_template() {
+    let (mut f, _) = forwarder(&[
+        "--mark -A -p tcp -d 10.0.0.100 --dport 80 -j MARK --set-mark 6",
+        "--mark -A -p udp -d 10.0.0.100 --dport 53 -j MARK --set-mark 6",
+        "-A -f 6 -s rr -p 60",
+        "-a -f 6 -r 10.0.0.11:0 -g",
+        "-a -f 6 -r 10.0.0.12:0 -g",
+    ]);
+    // rr would alternate; the client's template keeps both on one server.
+    let (_, tcp_out) = send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
+    let (v, udp_out) = send(&mut f, &udp(40001, 53), 0);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(dst_mac(&tcp_out), dst_mac(&udp_out));
+}
+
+#[test]
 fn fwmark_nat_keeps_the_packet_port_when_the_server_port_is_0() {
     let (mut f, _) = forwarder(&[
         "--mark -A -d 10.0.0.100 -j MARK --set-mark 9",
