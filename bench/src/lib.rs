@@ -1,0 +1,95 @@
+//! The in-memory pieces of the benchmarks, shared by `ferrovs-bench
+//! forwarder` and the criterion benches: a frame buffer with headroom like
+//! a UMEM frame, the benchmark's TCP frames, and a forwarder with
+//! established flows.
+
+use dataplane::stats::WorkerStats;
+use dataplane::wire::tcp_frame;
+use dataplane::{Forwarder, Frame, SlotMap, Snapshot, Update, Verdict};
+use std::sync::Arc;
+
+/// A 64-byte TCP segment from 10.1.x.y:`cport` to the service.
+pub fn frame(cport: u16, syn: bool) -> [u8; 64] {
+    let cip = [10, 1, (cport >> 8) as u8, cport as u8];
+    tcp_frame(cip, cport, [10, 0, 0, 100], 80, if syn { 0x02 } else { 0x10 })
+}
+
+/// A frame buffer with room to grow, as a UMEM frame has.
+pub struct Buf {
+    /// The bytes, with room to grow.
+    pub data: [u8; 256],
+    /// Bytes in use.
+    pub len: usize,
+}
+
+impl Default for Buf {
+    fn default() -> Self {
+        Self {
+            data: [0; 256],
+            len: 0,
+        }
+    }
+}
+
+impl Buf {
+    /// Copy `bytes` in.
+    pub fn load(&mut self, bytes: &[u8]) {
+        self.data[..bytes.len()].copy_from_slice(bytes);
+        self.len = bytes.len();
+    }
+}
+
+impl Frame for Buf {
+    fn bytes(&mut self) -> &mut [u8] {
+        &mut self.data[..self.len]
+    }
+    fn push_front(&mut self, n: usize) -> bool {
+        if self.len + n > self.data.len() {
+            return false;
+        }
+        self.data.copy_within(0..self.len, n);
+        self.len += n;
+        true
+    }
+    fn truncate(&mut self, len: usize) -> bool {
+        len <= self.len && {
+            self.len = len;
+            true
+        }
+    }
+}
+
+/// A forwarder with one service whose two servers use `method` (`-g`,
+/// `-m` or `-i`), with `flows` established connections.
+pub fn setup(method: &str, flows: usize) -> Forwarder {
+    let rules = config::Rules::from_commands(
+        "bench",
+        &format!(
+            "-A -t 10.0.0.100:80 -s rr\n\
+             -a -t 10.0.0.100:80 -r 10.0.0.11:8080 {method}\n\
+             -a -t 10.0.0.100:80 -r 10.0.0.12:8080 {method}"
+        ),
+    )
+    .expect("valid rules");
+    let mut slots = SlotMap::default();
+    slots.assign(&rules).expect("two servers fit");
+    let mut snap = Snapshot::build(1, vec![[2, 0, 0, 0, 0, 1]], &rules, &slots, |_| {
+        Some(([2, 0, 0, 0, 0, 2], 0))
+    });
+    snap.link_addrs = vec![0x0a00_000a];
+    snap.link_mtus = vec![1500];
+    let mut fwd = Forwarder::new(
+        Update::new(Arc::new(snap)),
+        flows * 2,
+        Arc::new(WorkerStats::default()),
+    );
+    let mut buf = Buf {
+        data: [0; 256],
+        len: 0,
+    };
+    for cport in 0..flows as u16 {
+        buf.load(&frame(cport, true));
+        assert_eq!(fwd.handle(&mut buf, 0, 0), Verdict::Tx(0), "{method}");
+    }
+    fwd
+}
