@@ -212,6 +212,17 @@ fn measure(t: &Topology, name: &'static str, secs: u64, flows: u32) -> Result<Re
 
 /// The runner.
 pub fn run(secs: u64, flows: u32, json: Option<&str>) -> Result<(), String> {
+    // SIGINT or SIGTERM ends the run after the current measurement, through
+    // the drops that remove the namespaces (a signal's default would skip
+    // them). Ctrl-C also stops the children, which ends that one early.
+    let stop = term_flag();
+    let interrupted = || {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            Err("interrupted; namespaces removed".to_string())
+        } else {
+            Ok(())
+        }
+    };
     let t = Topology::up()?;
     let mut results = Vec::new();
     eprintln!("[1/6] in-kernel XDP_TX swap …");
@@ -219,12 +230,14 @@ pub fn run(secs: u64, flows: u32, json: Option<&str>) -> Result<(), String> {
         let _dut = spawn_in(&t.dut_ns, &[&me(), "kernel-swap"])?;
         std::thread::sleep(Duration::from_millis(500));
         results.push(measure(&t, "xdp-tx", secs, flows)?);
+        interrupted()?;
     }
     eprintln!("[2/6] AF_XDP MAC swap (the ceiling on these sockets) …");
     {
         let _dut = spawn_in(&t.dut_ns, &[&me(), "afxdp-swap"])?;
         std::thread::sleep(Duration::from_millis(800));
         results.push(measure(&t, "af_xdp-swap", secs, flows)?);
+        interrupted()?;
     }
     eprintln!("[3/6] nftables numgen DNAT (the kernel's forwarding path) …");
     {
@@ -235,6 +248,7 @@ pub fn run(secs: u64, flows: u32, json: Option<&str>) -> Result<(), String> {
         let _pass = spawn_in(&t.dut_ns, &[&me(), "xdp-pass"])?;
         std::thread::sleep(Duration::from_millis(500));
         results.push(measure(&t, "nft-dnat", secs, flows)?);
+        interrupted()?;
     }
     for (i, (name, flag)) in [("ferrovs-dr", "-g"), ("ferrovs-nat", "-m"), ("ferrovs-tun", "-i")]
         .into_iter()
@@ -243,6 +257,7 @@ pub fn run(secs: u64, flows: u32, json: Option<&str>) -> Result<(), String> {
         eprintln!("[{}/6] {name}, 1 worker …", 4 + i);
         let _dut = ferrovs(&t, flag)?;
         results.push(measure(&t, name, secs, flows)?);
+        interrupted()?;
     }
     let ceiling = results
         .iter()

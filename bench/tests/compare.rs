@@ -55,3 +55,48 @@ fn compare_prints_a_row_per_forwarder_and_ferrovs_forwards() {
         "namespaces left behind"
     );
 }
+
+#[test]
+fn a_terminated_run_removes_its_namespaces() {
+    let bench = env!("CARGO_BIN_EXE_ferrovs-bench");
+    let daemon = std::path::Path::new(bench).with_file_name("ferrovs");
+    let mut child = Command::new(bench)
+        .args(["compare", "--seconds", "2", "--flows", "16"])
+        .env("FERROVS_BIN", &daemon)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ferrovs-bench compare");
+    let mine = format!("fvb{}-", child.id());
+    let listed = |ns: &str| {
+        let out = Command::new("ip").args(["netns", "list"]).output().expect("ip");
+        String::from_utf8_lossy(&out.stdout).contains(ns)
+    };
+    // Mid-run: its namespaces exist.
+    let start = std::time::Instant::now();
+    while !listed(&mine) && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(listed(&mine), "the run never built its namespaces");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    // It ends within one measurement plus clean-up.
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            panic!("the run did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut err);
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(!listed(&mine), "namespaces left behind:\n{err}");
+}
