@@ -4,7 +4,7 @@
 
 mod lab;
 
-use lab::{Daemon, Lab, RS1, RS2, VIP};
+use lab::{Daemon, KeepAlive, Lab, RS1, RS2, VIP};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -145,27 +145,8 @@ fn a_long_lived_connection_survives_live_changes() {
     d.ok(&["-a", "-t", &svc, "-r", &format!("{RS2}:80"), "-g"]);
     // A client holding one keep-alive connection, sending a request each
     // time it reads a line on stdin, printing each answer.
-    let py = format!(
-        "import http.client, sys\n\
-         c = http.client.HTTPConnection('{VIP}', 80, timeout=5)\n\
-         for line in sys.stdin:\n\
-         \x20   c.request('GET', '/')\n\
-         \x20   print(c.getresponse().read().decode().strip(), flush=True)\n"
-    );
-    let mut client = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("client"), "python3", "-c", &py])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("client");
-    let mut stdin = client.stdin.take().expect("stdin");
-    let mut stdout = std::io::BufReader::new(client.stdout.take().expect("stdout"));
-    let mut ask = || {
-        stdin.write_all(b"go\n").expect("ask");
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut stdout, &mut line).expect("answer");
-        line.trim().to_string()
-    };
+    let mut client = KeepAlive::open(&lab);
+    let mut ask = || client.ask();
     let first = ask();
     assert!(first == "server1" || first == "server2", "{first:?}\n{}", d.log());
     let (mine, other) = if first == "server1" {
@@ -180,8 +161,6 @@ fn a_long_lived_connection_survives_live_changes() {
     assert_eq!(ask(), first);
     d.ok(&["-d", "-t", &svc, "-r", &format!("{other}:80")]);
     assert_eq!(ask(), first);
-    drop(stdin);
-    let _ = client.wait();
 }
 
 #[test]

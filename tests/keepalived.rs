@@ -4,9 +4,7 @@
 
 mod lab;
 
-use lab::{Daemon, Lab, RS1, RS2, VIP, wait_for};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use lab::{Daemon, KeepAlive, Lab, RS1, RS2, VIP, wait_for};
 use std::time::Duration;
 
 fn conf(lab: &Lab, body: &str) -> String {
@@ -121,34 +119,13 @@ fn reload_adds_a_server_and_keeps_an_open_connection() {
     let lab = Lab::up();
     let path = conf(&lab, &service(&real(RS1, TCP), ""));
     let d = Daemon::start_with(&lab, &["--interface", "eth0", "--keepalived", &path]);
-    let py = format!(
-        "import http.client, sys\n\
-         c = http.client.HTTPConnection('{VIP}', 80, timeout=5)\n\
-         for line in sys.stdin:\n\
-         \x20   c.request('GET', '/')\n\
-         \x20   print(c.getresponse().read().decode().strip(), flush=True)\n"
-    );
-    let mut client = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("client"), "python3", "-c", &py])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("client");
-    let mut stdin = client.stdin.take().expect("stdin");
-    let mut stdout = std::io::BufReader::new(client.stdout.take().expect("stdout"));
-    let mut ask = || {
-        stdin.write_all(b"go\n").expect("ask");
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut stdout, &mut line).expect("answer");
-        line.trim().to_string()
-    };
+    let mut client = KeepAlive::open(&lab);
+    let mut ask = || client.ask();
     assert_eq!(ask(), "server1");
     conf(&lab, &service(&(real(RS1, TCP) + &real(RS2, TCP)), ""));
     d.ok(&["--reload"]);
     assert!(listed(&d, RS2), "{}", d.log());
     assert_eq!(ask(), "server1", "the open connection moved or broke");
-    drop(stdin);
-    let _ = client.wait();
     // New connections now reach both.
     let got = answers(&lab, 4);
     assert!(got.iter().any(|a| a == "server2"), "{got:?}");

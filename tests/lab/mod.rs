@@ -366,3 +366,57 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// A client in the lab holding one HTTP keep-alive connection to the VIP,
+/// sending a request whenever asked; ended on drop.
+pub struct KeepAlive {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl KeepAlive {
+    pub fn open(lab: &Lab) -> Self {
+        let py = format!(
+            "import http.client, sys\n\
+             c = http.client.HTTPConnection('{VIP}', 80, timeout=5)\n\
+             for line in sys.stdin:\n\
+             \x20   c.request('GET', '/')\n\
+             \x20   print(c.getresponse().read().decode().strip(), flush=True)\n"
+        );
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &lab.ns("client"), "python3", "-c", &py])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("client");
+        let stdin = child.stdin.take();
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        Self { child, stdin, stdout }
+    }
+
+    /// Send one request on the connection; return the answer's body.
+    pub fn ask(&mut self) -> String {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        std::io::Write::write_all(stdin, b"go\n").expect("ask");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut self.stdout, &mut line).expect("answer");
+        line.trim().to_string()
+    }
+}
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        // End of input ends the client; a stuck one is killed.
+        drop(self.stdin.take());
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
