@@ -362,16 +362,16 @@ impl Forwarder {
             }
         }
         let svc = &snap.services[si];
+        let flow = Flow {
+            cip: p.src,
+            cport: p.sport,
+            vip: p.dst,
+            vport: p.dport,
+            now,
+        };
         let di = if svc.ops && !tcp {
             // One-packet scheduling (-o): every datagram is a connection of
             // its own, scheduled and forgotten, as DNS services want.
-            let flow = Flow {
-                cip: p.src,
-                cport: p.sport,
-                vip: p.dst,
-                vport: p.dport,
-                now,
-            };
             let di = self.update.scheds[si]
                 .pick(&View { svc, stats }, &flow)
                 .ok_or(Reason::NoDestination)?;
@@ -413,14 +413,6 @@ impl Forwarder {
             if tcp && !syn {
                 return Err(Reason::NoConnection);
             }
-            let svc = &snap.services[si];
-            let flow = Flow {
-                cip: p.src,
-                cport: p.sport,
-                vip: p.dst,
-                vport: p.dport,
-                now,
-            };
             let view = View { svc, stats };
             let di = match svc.persistence {
                 Some(timeout) => {
