@@ -1,12 +1,26 @@
-//! The table: a hashbrown index over a fixed slab, swept like a clock.
+//! The table: connections stored inline in one open-addressing array
+//! (Robin Hood linear probing, backward-shift deletion), swept like a clock.
 //!
-//! Capacity is reserved when the table is made, and an insert past it is
-//! refused ([`Full`]) rather than grown, so the hot path never allocates.
-//! Expiry is a clock hand over the slab that looks at a bounded number of slots
-//! per call ([`ConnTable::sweep`]): amortised O(1) per packet, never a full scan.
+//! Why not hashbrown: its deletions leave tombstones in a full group, and at
+//! the load a compact table runs at they pile up until an insert must rehash
+//! the whole table or grow it — an allocation or a pause of milliseconds on
+//! the hot path, in exactly the churn a SYN flood makes. Backward-shift
+//! deletion leaves no tombstones, so the table never rehashes.
+//!
+//! One array slot holds the whole entry (key, connection, NAT reply tuple),
+//! so a hit is one probe run through adjacent memory. As in IPVS's connection
+//! hash, the bucket is chosen by protocol and client tuple only: a client
+//! packet (client tuple = source) and a NAT reply (client tuple =
+//! destination) land on the same probe run and differ only in what is
+//! compared next.
+//!
+//! Capacity is fixed when the table is made, with half as many slots again as
+//! entries to keep probe runs short; an insert past it is refused ([`Full`]).
+//! Expiry is a clock hand over the slots that looks at a bounded number of
+//! them per call ([`ConnTable::sweep`]): amortised O(1) per packet.
 
 use crate::{ConnState, FlowKey};
-use hashbrown::HashMap;
+use std::hash::BuildHasher;
 
 /// What the table remembers about one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,14 +45,60 @@ pub struct Conn {
     pub template: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// One slot. `probe` is 0 for an empty slot, else 1 + the distance from the
+/// slot's home bucket (Robin Hood's ordering key). The key is stored as loose
+/// fields so they pack around [`Conn`] with no padding: 40 bytes.
+#[derive(Debug, Clone, Copy, Default)]
 struct Entry {
-    key: FlowKey,
-    /// The key of the real server's replies (NAT), indexed too.
-    reply: Option<FlowKey>,
     conn: Conn,
-    used: bool,
+    cip: u32,
+    vip: u32,
+    cport: u16,
+    vport: u16,
+    proto: u8,
+    probe: u8,
+    /// Real server port and address of a NAT connection (its replies'
+    /// source); `rport` 0 when there is none.
+    rport: u16,
+    rip: u32,
 }
+
+impl Entry {
+    fn key(&self) -> FlowKey {
+        FlowKey {
+            proto: self.proto,
+            cip: self.cip,
+            cport: self.cport,
+            vip: self.vip,
+            vport: self.vport,
+        }
+    }
+
+    /// The key as two words, so a compare is two compares and no branch.
+    #[inline]
+    fn words(&self) -> (u64, u64) {
+        words(self.proto, self.cip, self.cport, self.vip, self.vport)
+    }
+}
+
+/// Compare two keys' words with no branch (`==` on a tuple short-circuits).
+#[inline]
+fn same(a: (u64, u64), b: (u64, u64)) -> bool {
+    (a.0 ^ b.0) | (a.1 ^ b.1) == 0
+}
+
+#[inline]
+fn words(proto: u8, cip: u32, cport: u16, vip: u32, vport: u16) -> (u64, u64) {
+    (
+        u64::from(cip) << 32 | u64::from(vip),
+        u64::from(proto) << 32 | u64::from(cport) << 16 | u64::from(vport),
+    )
+}
+
+/// Longest probe distance stored in [`Entry::probe`]; an insert that would
+/// need more is refused as [`Full`] (with a keyed hash, not reached at our
+/// load: runs average a few slots, the longest a few dozen).
+const MAX_PROBE: u8 = u8::MAX - 1;
 
 /// The table is at capacity; the new connection was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,10 +107,11 @@ pub struct Full;
 /// One worker's connections.
 #[derive(Debug)]
 pub struct ConnTable {
-    index: HashMap<FlowKey, u32>,
-    replies: HashMap<FlowKey, u32>,
-    slab: Vec<Entry>,
-    free: Vec<u32>,
+    slots: Vec<Entry>,
+    capacity: usize,
+    len: usize,
+    /// Per-table hash key, so a client cannot choose ports that collide.
+    seed: u64,
     hand: usize,
 }
 
@@ -58,115 +119,209 @@ impl ConnTable {
     /// Make a table for at most `capacity` connections (allocates all of it).
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        let empty = Entry {
-            key: FlowKey::default(),
-            reply: None,
-            conn: Conn::default(),
-            used: false,
-        };
         Self {
-            // Twice the entries: hashbrown grows (allocates) when deleted
-            // markers exhaust its room and it is over half full; at under half
-            // it only rehashes in place, and at this load deleted markers
-            // stay rare (an erase leaves EMPTY when its group has room).
-            index: HashMap::with_capacity(capacity * 2),
-            replies: HashMap::with_capacity(capacity * 2),
-            slab: vec![empty; capacity],
-            free: (0..capacity as u32).rev().collect(),
+            slots: vec![Entry::default(); capacity + capacity / 2 + 1],
+            capacity,
+            len: 0,
+            seed: std::collections::hash_map::RandomState::new().hash_one(0u8),
             hand: 0,
         }
     }
 
     /// Return the number of connections held.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.len
     }
 
     /// Return whether the table holds no connection.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len == 0
     }
 
     /// Return the most connections the table can hold.
     pub fn capacity(&self) -> usize {
-        self.slab.len()
+        self.capacity
+    }
+
+    /// Return the home bucket of a client tuple.
+    fn home(&self, proto: u8, cip: u32, cport: u16) -> usize {
+        let x = (u64::from(proto) << 48 | u64::from(cport) << 32 | u64::from(cip)) ^ self.seed;
+        // fmix64 (MurmurHash3's finaliser): every input bit reaches the high
+        // bits, which the multiply-shift below keeps.
+        let mut h = x;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 33;
+        ((u128::from(h) * self.slots.len() as u128) >> 64) as usize
+    }
+
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() { 0 } else { i + 1 }
+    }
+
+    /// Walk the probe run of a client tuple; return the slot where `hit`
+    /// holds, stopping where Robin Hood ordering proves it absent.
+    fn find(&self, proto: u8, cip: u32, cport: u16, hit: impl Fn(&Entry) -> bool) -> Option<usize> {
+        let mut i = self.home(proto, cip, cport);
+        for dist in 1..=MAX_PROBE {
+            let e = &self.slots[i];
+            if e.probe < dist {
+                return None;
+            }
+            if hit(e) {
+                return Some(i);
+            }
+            i = self.next(i);
+        }
+        None
+    }
+
+    fn position(&self, key: &FlowKey) -> Option<usize> {
+        let want = words(key.proto, key.cip, key.cport, key.vip, key.vport);
+        self.find(key.proto, key.cip, key.cport, |e| same(e.words(), want))
     }
 
     /// Find the connection of `key`.
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Conn> {
-        let i = *self.index.get(key)? as usize;
-        Some(&mut self.slab[i].conn)
+        let i = self.position(key)?;
+        Some(&mut self.slots[i].conn)
     }
 
-    /// Store a new connection; with `reply`, the real server's replies find
-    /// it too ([`ConnTable::get_reply_mut`]).
+    /// Store a new connection; with `reply` (the key of a NAT server's
+    /// replies: same protocol and client tuple, the real server in place of
+    /// the virtual one), those replies find it too
+    /// ([`ConnTable::get_reply_mut`]).
     ///
     /// # Errors
     /// [`Full`] when the table is at capacity.
     pub fn insert(&mut self, key: FlowKey, reply: Option<FlowKey>, conn: Conn) -> Result<&mut Conn, Full> {
-        if let Some(&i) = self.index.get(&key) {
-            self.slab[i as usize].conn = conn;
-            return Ok(&mut self.slab[i as usize].conn);
+        debug_assert!(
+            reply.is_none_or(|r| (r.proto, r.cip, r.cport) == (key.proto, key.cip, key.cport)),
+            "a reply key shares the client tuple"
+        );
+        debug_assert!(reply.is_none_or(|r| r.vport != 0), "a NAT server has a port");
+        let (rip, rport) = reply.map_or((0, 0), |r| (r.vip, r.vport));
+        if let Some(i) = self.position(&key) {
+            let e = &mut self.slots[i];
+            (e.conn, e.rip, e.rport) = (conn, rip, rport);
+            return Ok(&mut e.conn);
         }
-        let i = self.free.pop().ok_or(Full)?;
-        self.index.insert(key, i);
-        if let Some(r) = reply {
-            self.replies.insert(r, i);
+        if self.len >= self.capacity {
+            return Err(Full);
         }
-        let e = &mut self.slab[i as usize];
-        *e = Entry {
-            key,
-            reply,
+        // The new entry settles at the first slot whose entry is nearer its
+        // home than the new one would be; each entry from there to the next
+        // empty slot moves one slot on. Refuse if any distance would pass
+        // MAX_PROBE (there is always an empty slot: more slots than entries).
+        let home = self.home(key.proto, key.cip, key.cport);
+        let (mut i, mut dist, mut settled) = (home, 1u16, false);
+        loop {
+            let probe = self.slots[i].probe;
+            if probe == 0 {
+                break;
+            }
+            settled |= u16::from(probe) < dist;
+            if (!settled && dist >= u16::from(MAX_PROBE)) || (settled && probe == MAX_PROBE) {
+                return Err(Full);
+            }
+            dist += 1;
+            i = self.next(i);
+        }
+        let mut carry = Entry {
             conn,
-            used: true,
+            cip: key.cip,
+            vip: key.vip,
+            cport: key.cport,
+            vport: key.vport,
+            proto: key.proto,
+            probe: 1,
+            rport,
+            rip,
         };
-        Ok(&mut e.conn)
+        // Where the new entry settles: the first slot it takes; whatever it
+        // displaces moves on (Robin Hood: the entry farther from home stays).
+        let mut placed = None;
+        let mut i = home;
+        loop {
+            let e = &mut self.slots[i];
+            if e.probe == 0 {
+                *e = carry;
+                break;
+            }
+            if e.probe < carry.probe {
+                std::mem::swap(e, &mut carry);
+                placed.get_or_insert(i);
+            }
+            carry.probe += 1;
+            i = self.next(i);
+        }
+        self.len += 1;
+        let at = placed.unwrap_or(i);
+        Ok(&mut self.slots[at].conn)
     }
 
     /// Find a connection by the key of its real server's replies; return its
     /// client-side key too.
     pub fn get_reply_mut(&mut self, reply: &FlowKey) -> Option<(FlowKey, &mut Conn)> {
-        let i = *self.replies.get(reply)? as usize;
-        let e = &mut self.slab[i];
-        Some((e.key, &mut e.conn))
+        // The server's tuple is the vip/vport half of `reply`: compare it
+        // with the entry's rip/rport in that half's place.
+        let want = words(reply.proto, reply.cip, reply.cport, reply.vip, reply.vport);
+        let i = self.find(reply.proto, reply.cip, reply.cport, |e| {
+            same(words(e.proto, e.cip, e.cport, e.rip, e.rport), want)
+        })?;
+        let e = &mut self.slots[i];
+        Some((e.key(), &mut e.conn))
     }
 
     /// Remove the connection of `key`, returning it.
     pub fn remove(&mut self, key: &FlowKey) -> Option<Conn> {
-        let i = self.index.remove(key)?;
-        Some(self.release(i as usize))
+        let i = self.position(key)?;
+        Some(self.remove_at(i).conn)
     }
 
-    fn release(&mut self, i: usize) -> Conn {
-        let e = &mut self.slab[i];
-        e.used = false;
-        if let Some(r) = e.reply.take() {
-            self.replies.remove(&r);
+    /// Empty slot `i`, shifting the rest of its probe run back one slot so
+    /// no tombstone is left.
+    fn remove_at(&mut self, i: usize) -> Entry {
+        let gone = self.slots[i];
+        let (mut hole, mut j) = (i, self.next(i));
+        while self.slots[j].probe > 1 {
+            self.slots[hole] = self.slots[j];
+            self.slots[hole].probe -= 1;
+            hole = j;
+            j = self.next(j);
         }
-        self.free.push(i as u32);
-        e.conn
+        self.slots[hole] = Entry::default();
+        self.len -= 1;
+        gone
     }
 
     /// Advance the clock hand over up to `budget` slots, removing connections
     /// expired at `now` and handing each to `on_expire`.
+    ///
+    /// A removal shifts the next entry of its run back into the slot just
+    /// looked at, so the hand looks at that slot again (within the budget).
+    /// An entry shifted back behind the hand by a removal elsewhere waits
+    /// for the next turn: expiry may be one turn late, never lost.
     pub fn sweep(&mut self, now: u32, budget: usize, mut on_expire: impl FnMut(&FlowKey, &Conn)) {
-        let n = self.slab.len();
-        for _ in 0..budget.min(n) {
+        // A whole turn is a look per slot plus one per removal.
+        for _ in 0..budget.min(self.slots.len() + self.len) {
             let i = self.hand;
-            self.hand = (self.hand + 1) % n;
-            let e = self.slab[i];
-            if e.used && expired(e.conn.expires, now) {
-                self.index.remove(&e.key);
-                self.release(i);
-                on_expire(&e.key, &e.conn);
+            let e = &self.slots[i];
+            if e.probe != 0 && expired(e.conn.expires, now) {
+                let gone = self.remove_at(i);
+                on_expire(&gone.key(), &gone.conn);
+            } else {
+                self.hand = self.next(i);
             }
         }
     }
 
     /// Visit every connection (control plane listings; not for the hot path).
     pub fn for_each(&self, mut f: impl FnMut(&FlowKey, &Conn)) {
-        for e in self.slab.iter().filter(|e| e.used) {
-            f(&e.key, &e.conn);
+        for e in self.slots.iter().filter(|e| e.probe != 0) {
+            f(&e.key(), &e.conn);
         }
     }
 }
@@ -177,103 +332,4 @@ fn expired(expires: u32, now: u32) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(cport: u16) -> FlowKey {
-        FlowKey {
-            proto: 6,
-            cip: 0x0a00_0002,
-            cport,
-            vip: 0x0a00_0064,
-            vport: 80,
-        }
-    }
-
-    fn conn(dest_id: u32, expires: u32) -> Conn {
-        Conn {
-            dest_id,
-            expires,
-            ..Conn::default()
-        }
-    }
-
-    #[test]
-    fn entry_fits_a_cache_line() {
-        assert!(std::mem::size_of::<Entry>() <= 64);
-    }
-
-    #[test]
-    fn insert_then_find() {
-        let mut t = ConnTable::with_capacity(4);
-        t.insert(key(1), None, conn(7, 100)).unwrap();
-        assert_eq!(t.get_mut(&key(1)).unwrap().dest_id, 7);
-        assert!(t.get_mut(&key(2)).is_none());
-        assert_eq!(t.len(), 1);
-    }
-
-    #[test]
-    fn refuses_past_capacity_and_keeps_old_entries() {
-        let mut t = ConnTable::with_capacity(2);
-        t.insert(key(1), None, conn(1, 100)).unwrap();
-        t.insert(key(2), None, conn(2, 100)).unwrap();
-        assert_eq!(t.insert(key(3), None, conn(3, 100)), Err(Full));
-        assert_eq!(t.len(), 2);
-        assert_eq!(t.get_mut(&key(1)).unwrap().dest_id, 1);
-        // Re-inserting an existing key is an update, not a new slot.
-        assert!(t.insert(key(2), None, conn(9, 100)).is_ok());
-        assert_eq!(t.get_mut(&key(2)).unwrap().dest_id, 9);
-    }
-
-    #[test]
-    fn sweep_expires_only_due_entries_within_budget() {
-        let mut t = ConnTable::with_capacity(8);
-        t.insert(key(1), None, conn(1, 10)).unwrap();
-        t.insert(key(2), None, conn(2, 50)).unwrap();
-        let mut gone = Vec::new();
-        t.sweep(20, 8, |k, c| gone.push((k.cport, c.dest_id)));
-        assert_eq!(gone, vec![(1, 1)]);
-        assert_eq!(t.len(), 1);
-        // A budget of one slot looks at one slot only.
-        t.insert(key(3), None, conn(3, 5)).unwrap();
-        let mut n = 0;
-        t.sweep(60, 1, |_, _| n += 1);
-        assert!(n <= 1);
-        t.sweep(60, 8, |_, _| n += 1);
-        assert_eq!(n, 2);
-        assert!(t.is_empty());
-    }
-
-    #[test]
-    fn replies_find_their_connection_until_it_goes() {
-        let mut t = ConnTable::with_capacity(4);
-        let reply = FlowKey {
-            vip: 0x0a00_000b,
-            vport: 8080,
-            ..key(1)
-        };
-        t.insert(key(1), Some(reply), conn(7, 10)).unwrap();
-        let (k, c) = t.get_reply_mut(&reply).unwrap();
-        assert_eq!((k, c.dest_id), (key(1), 7));
-        t.sweep(20, 4, |_, _| {});
-        assert!(t.get_reply_mut(&reply).is_none());
-        t.insert(key(2), Some(reply), conn(8, 10)).unwrap();
-        t.remove(&key(2));
-        assert!(t.get_reply_mut(&reply).is_none());
-    }
-
-    #[test]
-    fn freed_slots_are_reused() {
-        let mut t = ConnTable::with_capacity(1);
-        t.insert(key(1), None, conn(1, 10)).unwrap();
-        assert_eq!(t.remove(&key(1)).unwrap().dest_id, 1);
-        t.insert(key(2), None, conn(2, 10)).unwrap();
-        assert_eq!(t.len(), 1);
-    }
-
-    #[test]
-    fn expiry_survives_clock_wrap() {
-        assert!(expired(u32::MAX, 1));
-        assert!(!expired(5, u32::MAX));
-    }
-}
+mod tests;
