@@ -19,9 +19,10 @@
 
 use dataplane::PacketIo;
 use dataplane::Verdict;
-use dataplane::xsk::bench::{Generator, KernelSwap, Sink};
+use dataplane::xsk::bench::{Generator, KernelSwap, LAT_BUCKET_NS, Pace, Sink};
 use dataplane::xsk::{Port, PortConfig, Steer};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const GEN_MAC: [u8; 6] = [0x02, 0x42, 0, 0, 0, 0x02];
@@ -168,16 +169,43 @@ fn spawn_in(ns: &str, args: &[&str]) -> Result<Bg, String> {
         .map_err(|e| format!("start {}: {e}", args[0]))
 }
 
-/// One measurement: offered and delivered frames per second.
-struct Result_ {
-    name: &'static str,
-    offered: f64,
+/// One trial: the generator in the generator namespace for a while, paced
+/// or flat out, and what its sink saw.
+#[derive(Debug, Clone, Copy, Default)]
+struct Trial {
+    /// Frames per second sent and delivered (to a known MAC).
+    sent: f64,
     delivered: f64,
+    /// Frames that came back wrong (unknown MAC, bad IPv4 checksum).
     errors: u64,
+    /// Latency percentiles in ns (p50, p99, p99.9), when stamped.
+    latency: Option<[u64; 3]>,
+}
+
+impl Trial {
+    /// Share of sent frames not delivered (errors count as lost).
+    fn loss(&self) -> f64 {
+        if self.sent <= 0.0 {
+            return 1.0;
+        }
+        (1.0 - self.delivered / self.sent).max(0.0)
+    }
+}
+
+/// Where a forwarder sends what it forwards, so where the sink looks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Back {
+    /// To the real servers' MACs (a load balancer).
+    Servers,
+    /// Back to the generator (a MAC swap). The in-kernel XDP_TX swap on veth
+    /// returns about half of the frames with their MACs as they were sent
+    /// (not understood; it happens at any rate); they did cross the DUT —
+    /// nothing comes back when no forwarder runs — so they count too.
+    Sender,
 }
 
 /// Run the generator and sink in the generator namespace for `secs`.
-fn measure(t: &Topology, name: &'static str, secs: u64, flows: u32) -> Result<Result_, String> {
+fn trial(t: &Topology, secs: f64, flows: u32, pace: Pace, back: Back) -> Result<Trial, String> {
     let out = Command::new("ip")
         .args([
             "netns",
@@ -187,8 +215,14 @@ fn measure(t: &Topology, name: &'static str, secs: u64, flows: u32) -> Result<Re
             "gen-sink",
             &secs.to_string(),
             &flows.to_string(),
+            &pace.rate.to_string(),
+            if pace.stamp { "1" } else { "0" },
+            match back {
+                Back::Servers => "servers",
+                Back::Sender => "sender",
+            },
         ])
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .output()
         .map_err(|e| format!("gen-sink: {e}"))?;
     if !out.status.success() {
@@ -199,47 +233,198 @@ fn measure(t: &Topology, name: &'static str, secs: u64, flows: u32) -> Result<Re
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let v: Vec<f64> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-    let [sent, got, errors, elapsed] = v[..] else {
+    let [sent, got, errors, elapsed, p50, p99, p999] = v[..] else {
         return Err(format!("gen-sink said {text:?}"));
     };
-    Ok(Result_ {
-        name,
-        offered: sent / elapsed,
+    Ok(Trial {
+        sent: sent / elapsed,
         delivered: got / elapsed,
         errors: errors as u64,
+        latency: (p50 > 0.0).then_some([p50 as u64, p99 as u64, p999 as u64]),
+    })
+}
+
+/// Busy and total jiffies per CPU, from /proc/stat.
+fn cpu_times() -> Vec<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .map(|l| {
+            let v: Vec<u64> = l
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            let total: u64 = v.iter().take(8).sum();
+            // idle and iowait
+            let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+            (total - idle, total)
+        })
+        .collect()
+}
+
+/// Percent busy per CPU between two [`cpu_times`] readings.
+fn cpu_busy(before: &[(u64, u64)], after: &[(u64, u64)]) -> Vec<f64> {
+    before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| {
+            let total = a.1.saturating_sub(b.1).max(1) as f64;
+            100.0 * a.0.saturating_sub(b.0) as f64 / total
+        })
+        .collect()
+}
+
+const INTERRUPTED: &str = "interrupted; namespaces removed";
+
+/// Loss under which a rate counts as loss-free (RFC 2544 asks for none; a
+/// software generator on a shared box needs this much slack).
+const LOSS_FREE: f64 = 0.001;
+
+/// The runner's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Opts {
+    /// Seconds of the flat-out (overload) run of each forwarder.
+    pub secs: f64,
+    /// Seconds of each trial of the loss-free search and the latency run.
+    pub trial: f64,
+    /// Trials of the loss-free search at most.
+    pub steps: u32,
+    /// Client flows the generator cycles through.
+    pub flows: u32,
+}
+
+/// Everything measured of one forwarder.
+#[derive(Debug, Clone)]
+struct Row {
+    name: String,
+    /// Flat out: offered and delivered frames per second, errors.
+    offered: f64,
+    overload: f64,
+    errors: u64,
+    /// Highest paced rate delivered with under [`LOSS_FREE`] loss.
+    loss_free: f64,
+    /// p50, p99, p99.9 in ns at half the loss-free rate.
+    latency: Option<[u64; 3]>,
+    /// Percent busy per CPU during the flat-out run.
+    cpu: Vec<f64>,
+}
+
+/// Measure one forwarder, already running in the DUT namespace: flat out,
+/// then the loss-free search, then latency at half that rate.
+fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBool) -> Result<Row, String> {
+    let trial = |secs: f64, pace: Pace| {
+        let r = trial(t, secs, o.flows, pace, back)?;
+        if stop.load(Ordering::Relaxed) {
+            return Err(INTERRUPTED.to_string());
+        }
+        Ok(r)
+    };
+    let before = cpu_times();
+    let flat = trial(o.secs, Pace::default())?;
+    let cpu = cpu_busy(&before, &cpu_times());
+    eprintln!(
+        "  flat out: offered {:.3} Mpps, delivered {:.3} Mpps, cpu {}",
+        flat.sent / 1e6,
+        flat.delivered / 1e6,
+        cpu.iter()
+            .map(|c| format!("{c:.0}%"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    // RFC 2544's search over the rates the generator is asked for, from
+    // what the forwarder managed flat out, between 0 and what the generator
+    // sent flat out. A paced generator sharing its core with the DUT sends
+    // less than it is asked for: the rate reported is what it sent.
+    let (mut lo, mut hi) = (0.0f64, flat.sent);
+    let mut rate = flat.delivered.min(flat.sent);
+    let mut best = 0.0f64;
+    for _ in 0..o.steps {
+        if rate < 1000.0 {
+            break;
+        }
+        let r = trial(o.trial, Pace { rate, stamp: false })?;
+        let pass = r.loss() < LOSS_FREE;
+        eprintln!(
+            "  paced {:.3} Mpps: sent {:.3}, loss {:.3}% {}",
+            rate / 1e6,
+            r.sent / 1e6,
+            100.0 * r.loss(),
+            if pass { "ok" } else { "" }
+        );
+        if pass {
+            best = best.max(r.sent);
+            lo = rate;
+        } else {
+            hi = rate;
+        }
+        if hi - lo < hi * 0.02 {
+            break;
+        }
+        rate = (lo + hi) / 2.0;
+    }
+    let latency = if best > 0.0 {
+        let r = trial(
+            o.trial,
+            Pace {
+                rate: best / 2.0,
+                stamp: true,
+            },
+        )?;
+        r.latency.map(|l| (l, r.sent))
+    } else {
+        None
+    };
+    if let Some(([p50, p99, p999], sent)) = latency {
+        eprintln!(
+            "  latency at {:.3} Mpps: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs",
+            sent / 1e6,
+            p50 as f64 / 1e3,
+            p99 as f64 / 1e3,
+            p999 as f64 / 1e3
+        );
+    }
+    Ok(Row {
+        name: name.to_string(),
+        offered: flat.sent,
+        overload: flat.delivered,
+        errors: flat.errors,
+        loss_free: best,
+        latency: latency.map(|l| l.0),
+        cpu,
     })
 }
 
 /// The runner.
-pub fn run(secs: u64, flows: u32, json: Option<&str>) -> Result<(), String> {
+pub fn run(o: &Opts, json: Option<&str>, svg: Option<&str>) -> Result<(), String> {
     // SIGINT or SIGTERM ends the run after the current measurement, through
     // the drops that remove the namespaces (a signal's default would skip
     // them). Ctrl-C also stops the children, which ends that one early.
     let stop = term_flag();
     let interrupted = || {
-        if stop.load(std::sync::atomic::Ordering::Relaxed) {
-            Err("interrupted; namespaces removed".to_string())
+        if stop.load(Ordering::Relaxed) {
+            Err(INTERRUPTED.to_string())
         } else {
             Ok(())
         }
     };
     let t = Topology::up()?;
-    let mut results = Vec::new();
-    eprintln!("[1/6] in-kernel XDP_TX swap …");
+    let mut rows = Vec::new();
+    eprintln!("[1/6] xdp-tx: in-kernel XDP_TX swap …");
     {
         let _dut = spawn_in(&t.dut_ns, &[&me(), "kernel-swap"])?;
         std::thread::sleep(Duration::from_millis(500));
-        results.push(measure(&t, "xdp-tx", secs, flows)?);
+        rows.push(characterize(&t, "xdp-tx", Back::Sender, o, &stop)?);
         interrupted()?;
     }
-    eprintln!("[2/6] AF_XDP MAC swap (the ceiling on these sockets) …");
+    eprintln!("[2/6] af_xdp-swap: AF_XDP MAC swap (the ceiling on these sockets) …");
     {
         let _dut = spawn_in(&t.dut_ns, &[&me(), "afxdp-swap"])?;
         std::thread::sleep(Duration::from_millis(800));
-        results.push(measure(&t, "af_xdp-swap", secs, flows)?);
+        rows.push(characterize(&t, "af_xdp-swap", Back::Sender, o, &stop)?);
         interrupted()?;
     }
-    eprintln!("[3/6] nftables numgen DNAT (the kernel's forwarding path) …");
+    eprintln!("[3/6] nft-dnat: nftables numgen DNAT (the kernel's forwarding path) …");
     {
         let _nft = Nft::load(&t.dut_ns)?;
         // veth takes frames redirected by XDP only into a NAPI context,
@@ -247,7 +432,7 @@ pub fn run(secs: u64, flows: u32, json: Option<&str>) -> Result<(), String> {
         // service passes every frame to this path, as it would beside ferrovs.
         let _pass = spawn_in(&t.dut_ns, &[&me(), "xdp-pass"])?;
         std::thread::sleep(Duration::from_millis(500));
-        results.push(measure(&t, "nft-dnat", secs, flows)?);
+        rows.push(characterize(&t, "nft-dnat", Back::Servers, o, &stop)?);
         interrupted()?;
     }
     for (i, (name, flag)) in [("ferrovs-dr", "-g"), ("ferrovs-nat", "-m"), ("ferrovs-tun", "-i")]
@@ -256,61 +441,196 @@ pub fn run(secs: u64, flows: u32, json: Option<&str>) -> Result<(), String> {
     {
         eprintln!("[{}/6] {name}, 1 worker …", 4 + i);
         let _dut = ferrovs(&t, flag)?;
-        results.push(measure(&t, name, secs, flows)?);
+        rows.push(characterize(&t, name, Back::Servers, o, &stop)?);
         interrupted()?;
     }
-    let ceiling = results
-        .iter()
-        .find(|r| r.name == "af_xdp-swap")
-        .map_or(1.0, |r| r.delivered.max(1.0));
-    // A baseline that forwarded under 1 % of what it was offered is broken
-    // (see the README's caveat), not a yardstick: no ratio to it then.
-    let kernel = results
-        .iter()
-        .find(|r| r.name == "nft-dnat")
-        .filter(|r| r.delivered >= r.offered / 100.0)
-        .map(|r| r.delivered);
-    let vs_kernel = |r: &Result_| kernel.map(|k| r.delivered / k);
-    println!("64-byte UDP, {flows} flows, {secs} s each, generator flat out (BPF_PROG_RUN live frames):");
-    println!(
-        "{:<12} {:>12} {:>12} {:>10} {:>10} {:>10} {:>8}",
-        "dut", "offered Mpps", "fwd Mpps", "delivered", "vs af_xdp", "vs nft", "errors"
-    );
-    for r in &results {
-        println!(
-            "{:<12} {:>12.3} {:>12.3} {:>9.1}% {:>10.2} {:>10} {:>8}",
-            r.name,
-            r.offered / 1e6,
-            r.delivered / 1e6,
-            100.0 * r.delivered / r.offered.max(1.0),
-            r.delivered / ceiling,
-            vs_kernel(r).map_or("-".into(), |v| format!("{v:.2}")),
-            r.errors
-        );
-    }
+    let report = Report::new(rows, o);
+    print!("{}", report.table());
     if let Some(path) = json {
-        let rows: Vec<String> = results
+        std::fs::write(path, report.json()).map_err(|e| format!("{path}: {e}"))?;
+    }
+    if let Some(path) = svg {
+        std::fs::write(path, report.svg()).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The rows of one run with their ratios to the baselines.
+struct Report {
+    rows: Vec<Row>,
+    opts: Opts,
+    /// Loss-free and overload rates of the AF_XDP ceiling.
+    ceiling: (f64, f64),
+    /// Loss-free and overload rates of the nftables path, unless broken.
+    kernel: Option<(f64, f64)>,
+}
+
+impl Report {
+    fn new(rows: Vec<Row>, opts: &Opts) -> Self {
+        let rates = |r: &Row| (r.loss_free, r.overload);
+        let ceiling = rows
+            .iter()
+            .find(|r| r.name == "af_xdp-swap")
+            .map_or((0.0, 0.0), rates);
+        // A baseline that forwarded under 1 % of what it was offered is
+        // broken (see the README's caveat), not a yardstick: no ratio to it.
+        let kernel = rows
+            .iter()
+            .find(|r| r.name == "nft-dnat")
+            .filter(|r| r.overload >= r.offered / 100.0)
+            .map(rates);
+        Self {
+            rows,
+            opts: *opts,
+            ceiling,
+            kernel,
+        }
+    }
+
+    /// Ratio of `x` to `base`, none when the base measured nothing.
+    fn ratio(x: f64, base: f64) -> Option<f64> {
+        (base > 0.0).then(|| x / base)
+    }
+
+    fn vs_ceiling(&self, r: &Row) -> (Option<f64>, Option<f64>) {
+        (
+            Self::ratio(r.loss_free, self.ceiling.0),
+            Self::ratio(r.overload, self.ceiling.1),
+        )
+    }
+
+    fn vs_kernel(&self, r: &Row) -> (Option<f64>, Option<f64>) {
+        self.kernel.map_or((None, None), |k| {
+            (Self::ratio(r.loss_free, k.0), Self::ratio(r.overload, k.1))
+        })
+    }
+
+    fn table(&self) -> String {
+        use std::fmt::Write;
+        let o = &self.opts;
+        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        let us = |r: &Row, i: usize| {
+            r.latency
+                .map_or("-".to_string(), |l| format!("{:.1}", l[i] as f64 / 1e3))
+        };
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "64-byte UDP, {} flows; flat out {} s, loss-free search (< {}% loss) and latency (at half \
+             the loss-free rate) in {} s trials; generator BPF_PROG_RUN live frames:",
+            o.flows,
+            o.secs,
+            LOSS_FREE * 100.0,
+            o.trial
+        );
+        let _ = writeln!(
+            s,
+            "{:<12} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6}",
+            "dut",
+            "offered",
+            "overload",
+            "lossfree",
+            "ovl/lf",
+            "p50 µs",
+            "p99 µs",
+            "p99.9 µs",
+            "lf/afxdp",
+            "ovl/afxdp",
+            "lf/nft",
+            "cpu %",
+            "errors"
+        );
+        for r in &self.rows {
+            let (lf_c, ovl_c) = self.vs_ceiling(r);
+            let (lf_k, _) = self.vs_kernel(r);
+            let _ = writeln!(
+                s,
+                "{:<12} {:>8.3} {:>8.3} {:>8.3} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6}",
+                r.name,
+                r.offered / 1e6,
+                r.overload / 1e6,
+                r.loss_free / 1e6,
+                f(Self::ratio(r.overload, r.loss_free)),
+                us(r, 0),
+                us(r, 1),
+                us(r, 2),
+                f(lf_c),
+                f(ovl_c),
+                f(lf_k),
+                r.cpu
+                    .iter()
+                    .map(|c| format!("{c:.0}"))
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                r.errors
+            );
+        }
+        let _ = writeln!(
+            s,
+            "rates in Mpps; cpu % per core during the flat-out run (generator and DUT share them)"
+        );
+        s
+    }
+
+    fn json(&self) -> String {
+        let num = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.4}"));
+        let rows: Vec<String> = self
+            .rows
             .iter()
             .map(|r| {
+                let (lf_c, ovl_c) = self.vs_ceiling(r);
+                let (lf_k, ovl_k) = self.vs_kernel(r);
+                let lat = r.latency.map_or("null".to_string(), |l| {
+                    format!("{{\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{}}}", l[0], l[1], l[2])
+                });
+                let cpu: Vec<String> = r.cpu.iter().map(|c| format!("{c:.1}")).collect();
                 format!(
-                    "{{\"dut\":\"{}\",\"offered_pps\":{:.0},\"forwarded_pps\":{:.0},\"errors\":{},\
-                     \"vs_af_xdp\":{:.4},\"vs_nft\":{}}}",
+                    "{{\"dut\":\"{}\",\"offered_pps\":{:.0},\"overload_pps\":{:.0},\"loss_free_pps\":{:.0},\
+                     \"latency_at_half_loss_free\":{lat},\"cpu_busy_percent\":[{}],\"errors\":{},\
+                     \"loss_free_vs_af_xdp\":{},\"overload_vs_af_xdp\":{},\"loss_free_vs_nft\":{},\
+                     \"overload_vs_nft\":{}}}",
                     r.name,
                     r.offered,
-                    r.delivered,
+                    r.overload,
+                    r.loss_free,
+                    cpu.join(","),
                     r.errors,
-                    r.delivered / ceiling,
-                    vs_kernel(r).map_or("null".into(), |v| format!("{v:.4}"))
+                    num(lf_c),
+                    num(ovl_c),
+                    num(lf_k),
+                    num(ovl_k)
                 )
             })
             .collect();
-        let doc = format!(
-            "{{\"frame_bytes\":64,\"protocol\":\"udp\",\"flows\":{flows},\"seconds\":{secs},\"results\":[{}]}}\n",
+        format!(
+            "{{\"frame_bytes\":64,\"protocol\":\"udp\",\"flows\":{},\"flat_out_seconds\":{},\"trial_seconds\":{},\
+             \"loss_free_threshold\":{},\"results\":[{}]}}\n",
+            self.opts.flows,
+            self.opts.secs,
+            self.opts.trial,
+            LOSS_FREE,
             rows.join(",")
-        );
-        std::fs::write(path, doc).map_err(|e| format!("{path}: {e}"))?;
+        )
     }
-    Ok(())
+
+    fn svg(&self) -> String {
+        crate::plot::bars(
+            &format!("64-byte UDP, {} flows: Mpps per forwarder", self.opts.flows),
+            &self
+                .rows
+                .iter()
+                .map(|r| crate::plot::Bar {
+                    label: r.name.clone(),
+                    values: [r.loss_free / 1e6, r.overload / 1e6],
+                    note: r
+                        .latency
+                        .map(|l| format!("p99 {:.1} µs", l[1] as f64 / 1e3))
+                        .unwrap_or_default(),
+                })
+                .collect::<Vec<_>>(),
+            ["loss-free", "overload"],
+        )
+    }
 }
 
 /// An nftables ruleset in a namespace (forwarding on), flushed on drop.
@@ -416,46 +736,108 @@ fn frame() -> [u8; 60] {
 /// The parts that run inside the namespaces.
 pub fn part(name: &str, args: &[String]) -> Result<(), String> {
     let e = |e: std::io::Error| e.to_string();
-    let ifindex = dataplane::neigh::ifindex("eth0").map_err(e)?;
+    let eth0 = || dataplane::neigh::ifindex("eth0").map_err(e);
     match name {
         "gen-sink" => {
-            let secs: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(3);
-            let flows: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1024);
-            let macs = [RS_MACS[0], RS_MACS[1], GEN_MAC];
-            let sink = Sink::attach(ifindex, &macs).map_err(e)?;
-            let generator = Generator::new(ifindex, flows, 10_000).map_err(e)?;
+            let num = |i: usize, default: f64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
+            let secs = num(0, 3.0);
+            let flows = num(1, 1024.0) as u32;
+            let pace = Pace {
+                rate: num(2, 0.0),
+                stamp: num(3, 0.0) != 0.0,
+            };
+            // Slots: the two servers, then the generator and the DUT (a
+            // swap's frames, see `Back`).
+            let macs = [RS_MACS[0], RS_MACS[1], GEN_MAC, DUT_MAC];
+            let mine = if args.get(4).is_some_and(|a| a == "sender") {
+                2..4
+            } else {
+                0..2
+            };
+            let ifindex = eth0()?;
+            let sink = Sink::attach(ifindex, &macs, pace.stamp).map_err(e)?;
+            let generator = Generator::new(ifindex, flows, 10_000, pace).map_err(e)?;
             let f = frame();
             let start = Instant::now();
-            let mut sent = 0u64;
-            while start.elapsed() < Duration::from_secs(secs) {
-                generator.send(&f, 100_000).map_err(e)?;
-                sent += 100_000;
-            }
+            run_for(&generator, &f, Duration::from_secs_f64(secs)).map_err(e)?;
             let elapsed = start.elapsed().as_secs_f64();
             // Let the last frames arrive.
             std::thread::sleep(Duration::from_millis(200));
+            let sent = generator.sent().map_err(e)?;
             let c = sink.counts().map_err(e)?;
+            let lat = if pace.stamp {
+                percentiles(&sink.latency().map_err(e)?)
+            } else {
+                [0; 3]
+            };
             eprintln!(
                 "sink: per slot {:?} unknown MAC {} bad checksum {}",
-                &c.frames[..3],
+                &c.frames[..4],
                 c.unknown,
                 c.bad_checksum
             );
-            println!("{sent} {} {} {elapsed}", c.total(), c.bad_checksum + c.unknown);
+            let got: u64 = c.frames[mine].iter().sum();
+            println!(
+                "{sent} {got} {} {elapsed} {} {} {}",
+                c.total() - got + c.bad_checksum + c.unknown,
+                lat[0],
+                lat[1],
+                lat[2]
+            );
+            Ok(())
+        }
+        // The generator and sink on their own, on a veth pair `gen0`–`sink0` in
+        // the caller's namespace: send `frame` paced out of `gen0` for `secs`,
+        // count on `sink0`. Variants: `good`, `bad-checksum`, `unknown-mac`.
+        "gen-check" => {
+            let a = dataplane::neigh::ifindex("gen0").map_err(e)?;
+            let b = dataplane::neigh::ifindex("sink0").map_err(e)?;
+            let variant = args.first().map_or("good", String::as_str);
+            let num = |i: usize, default: f64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
+            let pace = Pace {
+                rate: num(1, 10_000.0),
+                stamp: true,
+            };
+            let secs = Duration::from_secs_f64(num(2, 0.5));
+            let mut f = frame();
+            match variant {
+                "good" => {}
+                "bad-checksum" => f[24] ^= 0xff,
+                "unknown-mac" => f[5] ^= 0xff,
+                _ => return Err(format!("unknown variant {variant}")),
+            }
+            let sink = Sink::attach(b, &[DUT_MAC], true).map_err(e)?;
+            let generator = Generator::new(a, 16, 10_000, pace).map_err(e)?;
+            let start = Instant::now();
+            run_for(&generator, &f, secs).map_err(e)?;
+            let elapsed = start.elapsed().as_secs_f64();
+            std::thread::sleep(Duration::from_millis(200));
+            let c = sink.counts().map_err(e)?;
+            let lat = sink.latency().map_err(e)?;
+            let [p50, ..] = percentiles(&lat);
+            println!(
+                "sent {} elapsed {elapsed:.3} frames {} bytes {} unknown {} bad_checksum {} stamped {} p50_ns {p50}",
+                generator.sent().map_err(e)?,
+                c.frames[0],
+                c.bytes[0],
+                c.unknown,
+                c.bad_checksum,
+                lat.iter().sum::<u64>()
+            );
             Ok(())
         }
         "xdp-pass" => {
-            let _steer = Steer::attach(&[ifindex]).map_err(e)?;
+            let _steer = Steer::attach(&[eth0()?]).map_err(e)?;
             wait_for_term();
             Ok(())
         }
         "kernel-swap" => {
-            let _swap = KernelSwap::attach(ifindex).map_err(e)?;
+            let _swap = KernelSwap::attach(eth0()?).map_err(e)?;
             wait_for_term();
             Ok(())
         }
         "afxdp-swap" => {
-            let mut steer = Steer::attach(&[ifindex]).map_err(e)?;
+            let mut steer = Steer::attach(&[eth0()?]).map_err(e)?;
             let mut port = Port::open(&["eth0".to_string()], 0, &PortConfig::default()).map_err(e)?;
             for (link, fd) in port.fds().into_iter().enumerate() {
                 steer.set_socket(link, 0, fd).map_err(e)?;
@@ -464,7 +846,7 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
                 .set_services(&[(17, u32::from_be_bytes(VIP), PORT)], &[])
                 .map_err(e)?;
             let stop = term_flag();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 port.poll(|frame, _| {
                     let b = frame.bytes();
                     let (d, s) = b.split_at_mut(6);
@@ -478,6 +860,21 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
     }
 }
 
+/// Keep `generator` sending `frame` for about `secs`, in as few
+/// BPF_PROG_RUN calls as will do: each call costs tens of ms here outside
+/// the run (live-frame set-up and tear-down), a gap in which nothing is
+/// sent. A short first call measures the time per run; the next ones are
+/// sized to what is left.
+fn run_for(generator: &Generator, frame: &[u8], secs: Duration) -> std::io::Result<()> {
+    let start = Instant::now();
+    let mut chunk = 50_000u64;
+    while let Some(left) = secs.checked_sub(start.elapsed()) {
+        let ns = generator.send(frame, chunk as u32)?;
+        chunk = (left.as_nanos() as u64 / u64::from(ns.max(1))).clamp(10_000, i32::MAX as u64);
+    }
+    Ok(())
+}
+
 fn term_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -488,7 +885,24 @@ fn term_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
 
 fn wait_for_term() {
     let stop = term_flag();
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+    while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// p50, p99 and p99.9 in ns of the sink's latency buckets (0s when empty),
+/// through an HDR histogram: each bucket's frames at its midpoint.
+pub fn percentiles(buckets: &[u64]) -> [u64; 3] {
+    let Ok(mut h) = hdrhistogram::Histogram::<u64>::new(3) else {
+        return [0; 3];
+    };
+    for (k, &n) in buckets.iter().enumerate() {
+        if n > 0 {
+            let _ = h.record_n(k as u64 * LAT_BUCKET_NS + LAT_BUCKET_NS / 2, n);
+        }
+    }
+    if h.is_empty() {
+        return [0; 3];
+    }
+    [50.0, 99.0, 99.9].map(|q| h.value_at_quantile(q / 100.0))
 }

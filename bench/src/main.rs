@@ -15,10 +15,12 @@ use ferrovs_bench::{Buf, frame, setup};
 use std::time::Instant;
 
 mod compare;
+mod plot;
 
 const USAGE: &str = "\
 usage: ferrovs-bench forwarder [FLOWS] [PACKETS]
-       ferrovs-bench compare [--seconds S] [--flows N] [--json FILE]   (root: builds its own namespaces)";
+       ferrovs-bench compare [--seconds S] [--trial S] [--steps N] [--flows N] [--json FILE] [--svg FILE]
+                             (root: builds its own namespaces)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,25 +30,26 @@ fn main() {
             forwarder(num(1, 1024), num(2, 10_000_000));
         }
         Some("compare") => {
-            let opt = |name: &str, default: u64| {
+            let text = |name: &str| {
                 args.iter()
                     .position(|a| a == name)
                     .and_then(|i| args.get(i + 1))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(default)
+                    .map(String::as_str)
             };
-            let json = args
-                .iter()
-                .position(|a| a == "--json")
-                .and_then(|i| args.get(i + 1))
-                .map(String::as_str);
-            if let Err(e) = compare::run(opt("--seconds", 3), opt("--flows", 1024) as u32, json) {
+            let opt = |name: &str, default: f64| text(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+            let o = compare::Opts {
+                secs: opt("--seconds", 3.0),
+                trial: opt("--trial", 1.0),
+                steps: opt("--steps", 7.0) as u32,
+                flows: opt("--flows", 1024.0) as u32,
+            };
+            if let Err(e) = compare::run(&o, text("--json"), text("--svg")) {
                 eprintln!("ferrovs-bench: {e}");
                 std::process::exit(1);
             }
         }
         // Parts the runner starts inside its namespaces.
-        Some(part @ ("gen-sink" | "kernel-swap" | "afxdp-swap" | "xdp-pass")) => {
+        Some(part @ ("gen-sink" | "gen-check" | "kernel-swap" | "afxdp-swap" | "xdp-pass")) => {
             if let Err(e) = compare::part(part, &args[1..]) {
                 eprintln!("ferrovs-bench {part}: {e}");
                 std::process::exit(1);

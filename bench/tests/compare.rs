@@ -1,6 +1,7 @@
 //! The comparison runner end to end: it builds its namespaces, drives each
-//! forwarder flat out and prints one row per forwarder. Frames must come back
-//! rewritten correctly (the sink's error count) and ferrovs must forward.
+//! forwarder flat out, searches its loss-free rate, measures latency at half
+//! of it, and prints one row per forwarder. Frames must come back rewritten
+//! correctly (the sink's error count) and ferrovs must forward.
 //! Needs root, like the daemon; it removes what it made.
 
 use std::process::Command;
@@ -15,40 +16,81 @@ fn compare_prints_a_row_per_forwarder_and_ferrovs_forwards() {
         "build the ferrovs binary first (cargo test --workspace does)"
     );
     let json_path = std::env::temp_dir().join(format!("ferrovs-compare-{}.json", std::process::id()));
+    let svg_path = json_path.with_extension("svg");
     let out = Command::new(bench)
-        .args(["compare", "--seconds", "1", "--flows", "256", "--json"])
+        .args([
+            "compare",
+            "--seconds",
+            "1",
+            "--trial",
+            "0.5",
+            "--steps",
+            "4",
+            "--flows",
+            "256",
+            "--json",
+        ])
         .arg(&json_path)
+        .arg("--svg")
+        .arg(&svg_path)
         .env("FERROVS_BIN", &daemon)
         .output()
         .expect("run ferrovs-bench compare");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let row = |name: &str| -> Vec<f64> {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{err}");
+    let row = |name: &str| -> Vec<String> {
         text.lines()
             .find(|l| l.starts_with(name))
             .unwrap_or_else(|| panic!("no {name} row in:\n{text}"))
             .split_whitespace()
             .skip(1)
-            .map(|w| w.trim_end_matches('%').parse().unwrap_or(f64::NAN))
+            .map(str::to_string)
             .collect()
     };
-    // offered Mpps, fwd Mpps, delivered %, vs af_xdp, vs nft, errors
+    let num = |v: &str| v.parse::<f64>().unwrap_or(f64::NAN);
+    // offered overload lossfree ovl/lf p50 p99 p99.9 lf/afxdp ovl/afxdp
+    // lf/nft cpu errors
     for name in ["af_xdp-swap", "ferrovs-dr", "ferrovs-nat", "ferrovs-tun"] {
         let r = row(name);
-        assert!(r[1] > 0.01, "{name} forwarded nothing:\n{text}");
-        assert_eq!(r[5], 0.0, "{name}: frames came back wrong:\n{text}");
+        assert!(num(&r[1]) > 0.01, "{name} forwarded nothing:\n{text}");
+        assert!(
+            num(&r[2]) > 0.0,
+            "{name}: no loss-free rate found:\n{text}\n{err}"
+        );
+        // Latency was measured at half that rate: p50 ≤ p99 ≤ p99.9.
+        let (p50, p99, p999) = (num(&r[4]), num(&r[5]), num(&r[6]));
+        assert!(p50 > 0.0 && p50 <= p99 && p99 <= p999, "{name}: latency {r:?}");
+        assert_eq!(r[11], "0", "{name}: frames came back wrong:\n{text}");
+        // CPU per core: one figure per core, each a percentage.
+        let cpu: Vec<f64> = r[10].split('/').map(num).collect();
+        assert!(
+            !cpu.is_empty() && cpu.iter().all(|c| (0.0..=100.0).contains(c)),
+            "{r:?}"
+        );
     }
     for name in ["xdp-tx", "nft-dnat"] {
         assert!(text.lines().any(|l| l.starts_with(name)), "{text}");
     }
     let json = std::fs::read_to_string(&json_path).expect("the --json file");
+    let svg = std::fs::read_to_string(&svg_path).expect("the --svg file");
     let _ = std::fs::remove_file(&json_path);
+    let _ = std::fs::remove_file(&svg_path);
     assert_eq!(json.matches("\"dut\":").count(), 6, "{json}");
+    assert_eq!(json.matches("\"loss_free_pps\":").count(), 6, "{json}");
     assert!(json.contains("\"dut\":\"ferrovs-tun\""), "{json}");
+    assert!(json.contains("\"p99_ns\":"), "{json}");
+    // The plot names every forwarder.
+    for name in [
+        "xdp-tx",
+        "af_xdp-swap",
+        "nft-dnat",
+        "ferrovs-dr",
+        "ferrovs-nat",
+        "ferrovs-tun",
+    ] {
+        assert!(svg.contains(&format!(">{name}<")), "{name} missing from the plot");
+    }
     let leftover = Command::new("ip").args(["netns", "list"]).output().expect("ip");
     assert!(
         !String::from_utf8_lossy(&leftover.stdout).contains("fvb"),

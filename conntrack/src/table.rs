@@ -203,32 +203,40 @@ impl ConnTable {
         );
         debug_assert!(reply.is_none_or(|r| r.vport != 0), "a NAT server has a port");
         let (rip, rport) = reply.map_or((0, 0), |r| (r.vip, r.vport));
-        if let Some(i) = self.position(&key) {
-            let e = &mut self.slots[i];
-            (e.conn, e.rip, e.rport) = (conn, rip, rport);
-            return Ok(&mut e.conn);
-        }
-        if self.len >= self.capacity {
-            return Err(Full);
-        }
-        // The new entry settles at the first slot whose entry is nearer its
-        // home than the new one would be; each entry from there to the next
-        // empty slot moves one slot on. Refuse if any distance would pass
-        // MAX_PROBE (there is always an empty slot: more slots than entries).
+        // One walk from home: the key, if present, comes before the first
+        // entry nearer its home than the key would be (Robin Hood order);
+        // that entry's slot is where a new one settles, and every entry from
+        // there to the next empty slot moves one slot on. Refuse if any
+        // distance would pass MAX_PROBE (there is always an empty slot: more
+        // slots than entries).
         let home = self.home(key.proto, key.cip, key.cport);
+        let want = words(key.proto, key.cip, key.cport, key.vip, key.vport);
         let (mut i, mut dist, mut settled) = (home, 1u16, false);
+        let mut at = None;
         loop {
-            let probe = self.slots[i].probe;
-            if probe == 0 {
+            let e = &self.slots[i];
+            if e.probe == 0 {
+                at.get_or_insert((i, dist));
                 break;
             }
-            settled |= u16::from(probe) < dist;
-            if (!settled && dist >= u16::from(MAX_PROBE)) || (settled && probe == MAX_PROBE) {
+            settled |= u16::from(e.probe) < dist;
+            if settled {
+                at.get_or_insert((i, dist));
+            } else if same(e.words(), want) {
+                let e = &mut self.slots[i];
+                (e.conn, e.rip, e.rport) = (conn, rip, rport);
+                return Ok(&mut e.conn);
+            }
+            if (!settled && dist >= u16::from(MAX_PROBE)) || (settled && e.probe == MAX_PROBE) {
                 return Err(Full);
             }
             dist += 1;
             i = self.next(i);
         }
+        if self.len >= self.capacity {
+            return Err(Full);
+        }
+        let Some((at, dist)) = at else { return Err(Full) };
         let mut carry = Entry {
             conn,
             cip: key.cip,
@@ -236,29 +244,24 @@ impl ConnTable {
             cport: key.cport,
             vport: key.vport,
             proto: key.proto,
-            probe: 1,
+            probe: dist as u8,
             rport,
             rip,
         };
-        // Where the new entry settles: the first slot it takes; whatever it
-        // displaces moves on (Robin Hood: the entry farther from home stays).
-        let mut placed = None;
-        let mut i = home;
+        // The new entry takes its slot; each displaced one moves on a slot
+        // (one farther from its home) until one lands in the empty slot.
+        let mut i = at;
         loop {
             let e = &mut self.slots[i];
-            if e.probe == 0 {
-                *e = carry;
+            let empty = e.probe == 0;
+            std::mem::swap(e, &mut carry);
+            if empty {
                 break;
-            }
-            if e.probe < carry.probe {
-                std::mem::swap(e, &mut carry);
-                placed.get_or_insert(i);
             }
             carry.probe += 1;
             i = self.next(i);
         }
         self.len += 1;
-        let at = placed.unwrap_or(i);
         Ok(&mut self.slots[at].conn)
     }
 

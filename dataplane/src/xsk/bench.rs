@@ -2,7 +2,7 @@
 //! live-frame generator, a counting sink, and the in-kernel XDP_TX forwarder
 //! ferrovs is compared with. Used by the `bench` crate only.
 
-use super::bpf::{Object, map_update, percpu_sum, run_live};
+use super::bpf::{Object, map_update, percpu_sum, percpu_sum_fields, run_live};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -15,11 +15,33 @@ struct GenCfg {
     ifindex: u32,
     nflows: u32,
     base_port: u16,
-    pad: u16,
+    stamp: u16,
+    burst: u32,
+    cost_ps: u64,
+}
+
+/// How a generator sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Pace {
+    /// Frames per second; 0 = as fast as the kernel runs the program.
+    pub rate: f64,
+    /// Write the send time into the first 8 payload bytes (for the sink's
+    /// latency histogram).
+    pub stamp: bool,
 }
 
 /// Slots of the sink (`SINK_SLOTS`).
 pub const SINK_SLOTS: u32 = 16;
+
+/// Buckets of the sink's latency histogram (`LAT_BUCKETS`), each
+/// [`LAT_BUCKET_NS`] wide; the last also holds everything longer.
+pub const LAT_BUCKETS: u32 = 8192;
+/// Width of one latency bucket in ns (`LAT_NS`).
+pub const LAT_BUCKET_NS: u64 = 250;
+
+/// Frames of credit a paced generator may save up: bursts stay well under
+/// the veth ring (256), so pacing itself never overflows it.
+const BURST: u32 = 32;
 
 /// A traffic generator: sends a frame out of an interface many times, each
 /// copy from the next of `nflows` client ports, from the calling thread.
@@ -27,36 +49,54 @@ pub const SINK_SLOTS: u32 = 16;
 pub struct Generator {
     _obj: Object,
     prog: RawFd,
+    state: RawFd,
 }
 
 impl Generator {
     /// Load the generator for interface `ifindex` and `nflows` client ports
-    /// counted from `base_port`.
+    /// counted from `base_port`, sending as `pace` says.
     ///
     /// # Errors
     /// The kernel refused the program.
-    pub fn new(ifindex: u32, nflows: u32, base_port: u16) -> io::Result<Self> {
+    pub fn new(ifindex: u32, nflows: u32, base_port: u16, pace: Pace) -> io::Result<Self> {
         let obj = Object::load(OBJECT, "benchmark programs")?;
         let cfg = GenCfg {
             ifindex,
             nflows: nflows.max(1),
             base_port,
-            pad: 0,
+            stamp: u16::from(pace.stamp),
+            burst: BURST,
+            cost_ps: if pace.rate > 0.0 {
+                (1e12 / pace.rate) as u64
+            } else {
+                0
+            },
         };
         map_update(obj.map_fd(c"gen_cfg")?, &0u32, &cfg, "generator config")?;
         Ok(Self {
             prog: obj.prog_fd(c"gen")?,
+            state: obj.map_fd(c"gen_state")?,
             _obj: obj,
         })
     }
 
-    /// Send `count` copies of `frame`; return the kernel's time per frame in
-    /// ns.
+    /// Run the program `count` times over `frame` (each run sends one copy,
+    /// or, paced, none when it has no credit); return the kernel's time per
+    /// run in ns.
     ///
     /// # Errors
     /// BPF_PROG_RUN failed (no live-frame support, bad frame).
     pub fn send(&self, frame: &[u8], count: u32) -> io::Result<u32> {
         run_live(self.prog, frame, count, 64)
+    }
+
+    /// Return the frames sent so far.
+    ///
+    /// # Errors
+    /// The map read failed.
+    pub fn sent(&self) -> io::Result<u64> {
+        // `struct gen_state`: seq, last_ns, credit_ps, sent.
+        Ok(percpu_sum_fields::<4>(self.state, 0)?[3])
     }
 }
 
@@ -65,6 +105,7 @@ impl Generator {
 pub struct Sink {
     _obj: Object,
     counts: RawFd,
+    lat: RawFd,
 }
 
 /// What a sink saw.
@@ -89,11 +130,12 @@ impl SinkCounts {
 
 impl Sink {
     /// Attach a sink to `ifindex` counting frames to each MAC of `macs` (slot
-    /// = index).
+    /// = index); with `stamped`, it also reads each frame's send time (see
+    /// [`Pace::stamp`]) into its latency histogram.
     ///
     /// # Errors
     /// The kernel refused the program or the attach.
-    pub fn attach(ifindex: u32, macs: &[[u8; 6]]) -> io::Result<Self> {
+    pub fn attach(ifindex: u32, macs: &[[u8; 6]], stamped: bool) -> io::Result<Self> {
         let mut obj = Object::load(OBJECT, "benchmark programs")?;
         let macs_fd = obj.map_fd(c"sink_macs")?;
         for (slot, mac) in macs.iter().enumerate().take(SINK_SLOTS as usize) {
@@ -103,11 +145,26 @@ impl Sink {
             key[..6].copy_from_slice(mac);
             map_update(macs_fd, &u64::from_ne_bytes(key), &(slot as u32), "sink MAC")?;
         }
+        map_update(
+            obj.map_fd(c"sink_stamped")?,
+            &0u32,
+            &u32::from(stamped),
+            "sink mode",
+        )?;
         obj.attach_xdp(c"sink", ifindex)?;
         Ok(Self {
             counts: obj.map_fd(c"sink_count")?,
+            lat: obj.map_fd(c"sink_lat")?,
             _obj: obj,
         })
+    }
+
+    /// Read the latency histogram: frames per bucket of [`LAT_BUCKET_NS`].
+    ///
+    /// # Errors
+    /// A map read failed.
+    pub fn latency(&self) -> io::Result<Vec<u64>> {
+        (0..LAT_BUCKETS).map(|k| percpu_sum(self.lat, k)).collect()
     }
 
     /// Read the counters.

@@ -127,16 +127,28 @@ pub(crate) fn map_delete<K>(fd: RawFd, key: &K) {
 
 /// Return the sum over CPUs of the u64 at `key` of a per-CPU array map.
 pub(crate) fn percpu_sum(fd: RawFd, key: u32) -> io::Result<u64> {
+    Ok(percpu_sum_fields::<1>(fd, key)?[0])
+}
+
+/// Read entry `key` of a per-CPU array whose value is `N` u64 fields, and
+/// sum each field over the CPUs.
+pub(crate) fn percpu_sum_fields<const N: usize>(fd: RawFd, key: u32) -> io::Result<[u64; N]> {
     // SAFETY: libbpf_num_possible_cpus only reads sysfs.
     let cpus = unsafe { bpf::libbpf_num_possible_cpus() };
     check(cpus, "possible CPUs")?;
-    // Per-CPU values are rounded up to 8 bytes each: u64 slots fit exactly.
-    let mut values = vec![0u64; cpus as usize];
-    // SAFETY: `values` has room for one u64 per possible CPU, which is what
-    // a per-CPU array of u64 returns; `key` is the map's u32 key.
+    // Per-CPU values are rounded up to 8 bytes each: N u64 fields fit exactly.
+    let mut values = vec![[0u64; N]; cpus as usize];
+    // SAFETY: `values` has room for N u64 per possible CPU, which is what a
+    // per-CPU array with an N-field u64 value returns; `key` is its u32 key.
     let rc = unsafe { bpf::bpf_map_lookup_elem(fd, ptr(&key), values.as_mut_ptr().cast()) };
     check(rc, "read per-CPU counter")?;
-    Ok(values.iter().sum())
+    let mut sum = [0u64; N];
+    for v in &values {
+        for (s, x) in sum.iter_mut().zip(v) {
+            *s += x;
+        }
+    }
+    Ok(sum)
 }
 
 /// Run program `prog_fd` over `frame` `repeat` times in live-frame mode
