@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 const GEN_MAC: [u8; 6] = [0x02, 0x42, 0, 0, 0, 0x02];
 const DUT_MAC: [u8; 6] = [0x02, 0x42, 0, 0, 0, 0x01];
 const RS_MACS: [[u8; 6]; 2] = [[0x02, 0x42, 0, 0, 0, 0x11], [0x02, 0x42, 0, 0, 0, 0x12]];
-const GEN_IP: [u8; 4] = [10, 50, 0, 2];
+/// Client addresses start here; flows past 65 536 take the next ones.
+const GEN_IP: [u8; 4] = [10, 64, 0, 0];
 const VIP: [u8; 4] = [10, 50, 0, 100];
 const PORT: u16 = 9;
 
@@ -197,15 +198,12 @@ impl Trial {
 enum Back {
     /// To the real servers' MACs (a load balancer).
     Servers,
-    /// Back to the generator (a MAC swap). The in-kernel XDP_TX swap on veth
-    /// returns about half of the frames with their MACs as they were sent
-    /// (not understood; it happens at any rate); they did cross the DUT —
-    /// nothing comes back when no forwarder runs — so they count too.
+    /// Back to the generator (a MAC swap).
     Sender,
 }
 
 /// Run the generator and sink in the generator namespace for `secs`.
-fn trial(t: &Topology, secs: f64, flows: u32, pace: Pace, back: Back) -> Result<Trial, String> {
+fn trial(t: &Topology, secs: f64, o: &Opts, pace: Pace, back: Back) -> Result<Trial, String> {
     let out = Command::new("ip")
         .args([
             "netns",
@@ -214,13 +212,15 @@ fn trial(t: &Topology, secs: f64, flows: u32, pace: Pace, back: Back) -> Result<
             &me(),
             "gen-sink",
             &secs.to_string(),
-            &flows.to_string(),
+            &o.flows.to_string(),
             &pace.rate.to_string(),
             if pace.stamp { "1" } else { "0" },
             match back {
                 Back::Servers => "servers",
                 Back::Sender => "sender",
             },
+            o.traffic.name(),
+            &o.size.to_string(),
         ])
         .stderr(Stdio::piped())
         .output()
@@ -292,6 +292,9 @@ pub struct Opts {
     pub steps: u32,
     /// Client flows the generator cycles through.
     pub flows: u32,
+    /// What it sends, and how large each frame is on the wire.
+    pub traffic: Traffic,
+    pub size: usize,
 }
 
 /// Everything measured of one forwarder.
@@ -314,7 +317,7 @@ struct Row {
 /// then the loss-free search, then latency at half that rate.
 fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBool) -> Result<Row, String> {
     let trial = |secs: f64, pace: Pace| {
-        let r = trial(t, secs, o.flows, pace, back)?;
+        let r = trial(t, secs, o, pace, back)?;
         if stop.load(Ordering::Relaxed) {
             return Err(INTERRUPTED.to_string());
         }
@@ -343,7 +346,13 @@ fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBoo
         if rate < 1000.0 {
             break;
         }
-        let r = trial(o.trial, Pace { rate, stamp: false })?;
+        let r = trial(
+            o.trial,
+            Pace {
+                rate,
+                ..Pace::default()
+            },
+        )?;
         let pass = r.loss() < LOSS_FREE;
         eprintln!(
             "  paced {:.3} Mpps: sent {:.3}, loss {:.3}% {}",
@@ -369,6 +378,7 @@ fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBoo
             Pace {
                 rate: best / 2.0,
                 stamp: true,
+                ..Pace::default()
             },
         )?;
         r.latency.map(|l| (l, r.sent))
@@ -516,8 +526,10 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "64-byte UDP, {} flows; flat out {} s, loss-free search (< {}% loss) and latency (at half \
+            "{}-byte {}, {} flows; flat out {} s, loss-free search (< {}% loss) and latency (at half \
              the loss-free rate) in {} s trials; generator BPF_PROG_RUN live frames:",
+            o.size,
+            o.traffic.name(),
             o.flows,
             o.secs,
             LOSS_FREE * 100.0,
@@ -603,8 +615,10 @@ impl Report {
             })
             .collect();
         format!(
-            "{{\"frame_bytes\":64,\"protocol\":\"udp\",\"flows\":{},\"flat_out_seconds\":{},\"trial_seconds\":{},\
+            "{{\"frame_bytes\":{},\"traffic\":\"{}\",\"flows\":{},\"flat_out_seconds\":{},\"trial_seconds\":{},\
              \"loss_free_threshold\":{},\"results\":[{}]}}\n",
+            self.opts.size,
+            self.opts.traffic.name(),
             self.opts.flows,
             self.opts.secs,
             self.opts.trial,
@@ -615,7 +629,12 @@ impl Report {
 
     fn svg(&self) -> String {
         crate::plot::bars(
-            &format!("64-byte UDP, {} flows: Mpps per forwarder", self.opts.flows),
+            &format!(
+                "{}-byte {}, {} flows: Mpps per forwarder",
+                self.opts.size,
+                self.opts.traffic.name(),
+                self.opts.flows
+            ),
             &self
                 .rows
                 .iter()
@@ -648,7 +667,7 @@ impl Nft {
             sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", kv])?;
         }
         let rules = "table ip lb {\n chain pre {\n  type nat hook prerouting priority dstnat;\n  \
-                     ip daddr 10.50.0.100 udp dport 9 dnat to numgen inc mod 2 map { 0 : 10.50.0.11, 1 : 10.50.0.12 }\n \
+                     ip daddr 10.50.0.100 meta l4proto { tcp, udp } th dport 9 dnat to numgen inc mod 2 map { 0 : 10.50.0.11, 1 : 10.50.0.12 }\n \
                      }\n}\n";
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns, "nft", "-f", "-"])
@@ -704,9 +723,11 @@ fn ferrovs(t: &Topology, flag: &str) -> Result<Bg, String> {
             std::thread::sleep(Duration::from_millis(100));
         }
         let svc = "10.50.0.100:9";
-        let ok = ctl(&["-A", "-u", svc, "-s", "rr"])
-            && ctl(&["-a", "-u", svc, "-r", "10.50.0.11:9", flag])
-            && ctl(&["-a", "-u", svc, "-r", "10.50.0.12:9", flag]);
+        let ok = ["-u", "-t"].iter().all(|proto| {
+            ctl(&["-A", proto, svc, "-s", "rr"])
+                && ctl(&["-a", proto, svc, "-r", "10.50.0.11:9", flag])
+                && ctl(&["-a", proto, svc, "-r", "10.50.0.12:9", flag])
+        });
         if !ok {
             return Err(format!("could not configure the ferrovs daemon ({flag})"));
         }
@@ -714,22 +735,64 @@ fn ferrovs(t: &Topology, flag: &str) -> Result<Bg, String> {
     }
 }
 
-/// A 64-byte UDP frame from the generator to VIP:9.
-fn frame() -> [u8; 60] {
-    let mut f = [0u8; 60];
+/// What the generator sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Traffic {
+    /// UDP datagrams.
+    Udp,
+    /// TCP SYNs only (a new connection each, as in a SYN flood).
+    Syn,
+    /// TCP established flows: one SYN per flow, then ACK segments.
+    Tcp,
+}
+
+impl Traffic {
+    /// Parse the `--traffic` value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "udp" => Some(Self::Udp),
+            "syn" => Some(Self::Syn),
+            "tcp" => Some(Self::Tcp),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Syn => "syn",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
+/// A frame from the generator to VIP:9 of `size` bytes on the wire (FCS
+/// included, so 64 is the minimum Ethernet frame). TCP checksums are left
+/// 0: no forwarder here checks them (ferrovs, like IPVS, does not).
+fn frame(traffic: Traffic, size: usize) -> Vec<u8> {
+    let len = size.clamp(64, 1518) - 4;
+    let mut f = vec![0u8; len];
     f[0..6].copy_from_slice(&DUT_MAC);
     f[6..12].copy_from_slice(&GEN_MAC);
     f[12..14].copy_from_slice(&[0x08, 0x00]);
     f[14] = 0x45;
-    f[16..18].copy_from_slice(&46u16.to_be_bytes());
+    f[16..18].copy_from_slice(&((len - 14) as u16).to_be_bytes());
     f[22] = 64;
-    f[23] = 17;
     f[26..30].copy_from_slice(&GEN_IP);
     f[30..34].copy_from_slice(&VIP);
+    f[34..36].copy_from_slice(&10_000u16.to_be_bytes());
+    f[36..38].copy_from_slice(&PORT.to_be_bytes());
+    if traffic == Traffic::Udp {
+        f[23] = 17;
+        f[38..40].copy_from_slice(&((len - 34) as u16).to_be_bytes());
+    } else {
+        f[23] = 6;
+        // Data offset 5 words; the generator sets SYN or ACK.
+        f[46] = 5 << 4;
+        f[48..50].copy_from_slice(&65_535u16.to_be_bytes());
+    }
     let c = dataplane::wire::checksum(&f[14..34]);
     f[24..26].copy_from_slice(&c.to_be_bytes());
-    f[36..38].copy_from_slice(&PORT.to_be_bytes());
-    f[38..40].copy_from_slice(&26u16.to_be_bytes());
     f
 }
 
@@ -742,10 +805,20 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
             let num = |i: usize, default: f64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
             let secs = num(0, 3.0);
             let flows = num(1, 1024.0) as u32;
+            let traffic = args
+                .get(5)
+                .and_then(|t| Traffic::parse(t))
+                .unwrap_or(Traffic::Udp);
             let pace = Pace {
                 rate: num(2, 0.0),
                 stamp: num(3, 0.0) != 0.0,
+                syn_first: match traffic {
+                    Traffic::Udp => 0,
+                    Traffic::Syn => u64::MAX,
+                    Traffic::Tcp => u64::from(flows),
+                },
             };
+            let f = frame(traffic, num(6, 64.0) as usize);
             // Slots: the two servers, then the generator and the DUT (a
             // swap's frames, see `Back`).
             let macs = [RS_MACS[0], RS_MACS[1], GEN_MAC, DUT_MAC];
@@ -756,8 +829,7 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
             };
             let ifindex = eth0()?;
             let sink = Sink::attach(ifindex, &macs, pace.stamp).map_err(e)?;
-            let generator = Generator::new(ifindex, flows, 10_000, pace).map_err(e)?;
-            let f = frame();
+            let generator = Generator::new(ifindex, &f, flows, 10_000, pace).map_err(e)?;
             let start = Instant::now();
             run_for(&generator, &f, Duration::from_secs_f64(secs)).map_err(e)?;
             let elapsed = start.elapsed().as_secs_f64();
@@ -772,7 +844,7 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
             };
             eprintln!(
                 "sink: per slot {:?} unknown MAC {} bad checksum {}",
-                &c.frames[..4],
+                &c.frames[..3],
                 c.unknown,
                 c.bad_checksum
             );
@@ -797,9 +869,10 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
             let pace = Pace {
                 rate: num(1, 10_000.0),
                 stamp: true,
+                syn_first: 0,
             };
             let secs = Duration::from_secs_f64(num(2, 0.5));
-            let mut f = frame();
+            let mut f = frame(Traffic::Udp, 64);
             match variant {
                 "good" => {}
                 "bad-checksum" => f[24] ^= 0xff,
@@ -807,7 +880,7 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
                 _ => return Err(format!("unknown variant {variant}")),
             }
             let sink = Sink::attach(b, &[DUT_MAC], true).map_err(e)?;
-            let generator = Generator::new(a, 16, 10_000, pace).map_err(e)?;
+            let generator = Generator::new(a, &f, 16, 10_000, pace).map_err(e)?;
             let start = Instant::now();
             run_for(&generator, &f, secs).map_err(e)?;
             let elapsed = start.elapsed().as_secs_f64();

@@ -19,7 +19,8 @@ mod plot;
 
 const USAGE: &str = "\
 usage: ferrovs-bench forwarder [FLOWS] [PACKETS]
-       ferrovs-bench compare [--seconds S] [--trial S] [--steps N] [--flows N] [--json FILE] [--svg FILE]
+       ferrovs-bench compare [--seconds S] [--trial S] [--steps N] [--flows N] [--traffic udp|syn|tcp]
+                             [--size BYTES] [--json FILE] [--svg FILE]
                              (root: builds its own namespaces)";
 
 fn main() {
@@ -42,6 +43,15 @@ fn main() {
                 trial: opt("--trial", 1.0),
                 steps: opt("--steps", 7.0) as u32,
                 flows: opt("--flows", 1024.0) as u32,
+                traffic: match text("--traffic").map_or(Some(compare::Traffic::Udp), compare::Traffic::parse)
+                {
+                    Some(t) => t,
+                    None => {
+                        eprintln!("ferrovs-bench: --traffic is udp, syn or tcp");
+                        std::process::exit(2);
+                    }
+                },
+                size: opt("--size", 64.0) as usize,
             };
             if let Err(e) = compare::run(&o, text("--json"), text("--svg")) {
                 eprintln!("ferrovs-bench: {e}");

@@ -22,6 +22,7 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/udp.h>
+#include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -32,7 +33,29 @@ struct gen_cfg {
 	__u16 stamp;
 	__u32 burst;
 	__u64 cost_ps;
+	// TCP frames: the first `syn_first` frames sent are SYNs, the rest
+	// ACKs (an established-flow mix after one SYN per flow); ~0: all SYNs.
+	__u64 syn_first;
+	// Bytes of `gen_head` written over the start of every frame.
+	__u32 head_len;
+	__u32 pad;
 };
+
+#define HEAD_MAX 128
+
+// The frame's first bytes as sent. Live frames come from a page pool that
+// gets back what the far side returns — a frame a forwarder rewrote in
+// place (an XDP_TX MAC swap) would otherwise go out again rewritten.
+struct head {
+	__u8 bytes[HEAD_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct head);
+} gen_head SEC(".maps");
 
 // Per CPU: the token bucket and what was sent.
 struct gen_state {
@@ -56,6 +79,26 @@ struct {
 	__type(value, struct gen_state);
 } gen_state SEC(".maps");
 
+// Flow `f` of the generator: client port base_port + f % 65536, client
+// address the frame's + f / 65536 (low 16 bits; the header checksum is
+// patched as RFC 1624 says), so up to 4 G distinct tuples. The frame is
+// fresh from `gen_head` each time, so the patch starts from its values.
+static __always_inline void set_flow(struct iphdr *ip, __u16 *sport, __u16 base, __u32 f)
+{
+	__u16 *lo = (__u16 *)&ip->saddr + 1;
+	__u16 old = *lo;
+	__u16 new = bpf_htons(bpf_ntohs(old) + (__u16)(f >> 16));
+	__u32 sum = (__u16)~ip->check + (__u16)~old + new;
+
+	*sport = bpf_htons(base + (__u16)f);
+	if (new == old)
+		return;
+	*lo = new;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	ip->check = ~(__u16)sum;
+}
+
 SEC("xdp")
 int gen(struct xdp_md *ctx)
 {
@@ -63,14 +106,14 @@ int gen(struct xdp_md *ctx)
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct iphdr *ip = (void *)(eth + 1);
-	struct udphdr *udp = (void *)(ip + 1);
-	__u64 *stamp = (void *)(udp + 1);
 	__u32 zero = 0;
 	struct gen_cfg *cfg = bpf_map_lookup_elem(&gen_cfg, &zero);
 	struct gen_state *st = bpf_map_lookup_elem(&gen_state, &zero);
+	struct head *head = bpf_map_lookup_elem(&gen_head, &zero);
+	__u32 len;
 	__u64 now = 0;
 
-	if (!cfg || !st || (void *)(stamp + 1) > end || cfg->nflows == 0)
+	if (!cfg || !st || !head || cfg->nflows == 0)
 		return XDP_ABORTED;
 	if (cfg->cost_ps || cfg->stamp)
 		now = bpf_ktime_get_ns();
@@ -88,11 +131,39 @@ int gen(struct xdp_md *ctx)
 			return XDP_DROP;
 		st->credit_ps -= cfg->cost_ps;
 	}
-	if (cfg->stamp)
-		__builtin_memcpy(stamp, &now, sizeof(now));
+	len = cfg->head_len;
+	if (len > HEAD_MAX || len < 1 || bpf_xdp_store_bytes(ctx, 0, head->bytes, len))
+		return XDP_ABORTED;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	eth = data;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > end || ip->ihl != 5)
+		return XDP_ABORTED;
+	if (ip->protocol == IPPROTO_TCP) {
+		struct tcphdr *tcp = (void *)(ip + 1);
+
+		if ((void *)(tcp + 1) > end)
+			return XDP_ABORTED;
+		// The stamp rides in seq and ack: a 64-byte TCP frame has no
+		// payload room for it, and forwarders leave both alone.
+		if (cfg->stamp)
+			__builtin_memcpy(&tcp->seq, &now, sizeof(now));
+		tcp->syn = st->sent < cfg->syn_first;
+		tcp->ack = !tcp->syn;
+		set_flow(ip, &tcp->source, cfg->base_port, (__u32)(st->seq % cfg->nflows));
+	} else {
+		struct udphdr *udp = (void *)(ip + 1);
+		__u64 *stamp = (void *)(udp + 1);
+
+		if ((void *)(stamp + 1) > end)
+			return XDP_ABORTED;
+		if (cfg->stamp)
+			__builtin_memcpy(stamp, &now, sizeof(now));
+		set_flow(ip, &udp->source, cfg->base_port, (__u32)(st->seq % cfg->nflows));
+	}
 	st->seq += 1;
 	st->sent += 1;
-	udp->source = bpf_htons(cfg->base_port + (__u16)(st->seq % cfg->nflows));
 	return bpf_redirect(cfg->ifindex, 0);
 }
 
@@ -140,8 +211,8 @@ static __always_inline void bump(__u32 k, __u64 by)
 		*v += by;
 }
 
-// The stamp is the first 8 bytes of the UDP payload; under TUN's outer
-// header it is 20 bytes further on. Options are not expected (the
+// The stamp is the first 8 bytes of the UDP payload (TCP: seq and ack);
+// under TUN's outer header it is 20 bytes further on. Options are not expected (the
 // generator sends none), so a header length other than 20 is skipped.
 static __always_inline void record_latency(struct iphdr *ip, void *end)
 {
@@ -154,9 +225,16 @@ static __always_inline void record_latency(struct iphdr *ip, void *end)
 		return;
 	if (ip->protocol == IPPROTO_IPIP)
 		ip = ip + 1;
-	if ((void *)(ip + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_UDP)
+	if ((void *)(ip + 1) > end || ip->ihl != 5)
 		return;
-	__u64 *stamp = (void *)ip + sizeof(*ip) + sizeof(struct udphdr);
+	// Where the generator put it: UDP payload, or TCP seq and ack.
+	__u64 *stamp;
+	if (ip->protocol == IPPROTO_UDP)
+		stamp = (void *)ip + sizeof(*ip) + sizeof(struct udphdr);
+	else if (ip->protocol == IPPROTO_TCP)
+		stamp = (void *)ip + sizeof(*ip) + 4;
+	else
+		return;
 	if ((void *)(stamp + 1) > end)
 		return;
 	__builtin_memcpy(&sent, stamp, sizeof(sent));

@@ -18,16 +18,26 @@ struct GenCfg {
     stamp: u16,
     burst: u32,
     cost_ps: u64,
+    syn_first: u64,
+    head_len: u32,
+    pad: u32,
 }
+
+/// Bytes of a frame's start the generator rewrites on every send
+/// (`HEAD_MAX`).
+const HEAD_MAX: usize = 128;
 
 /// How a generator sends.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Pace {
     /// Frames per second; 0 = as fast as the kernel runs the program.
     pub rate: f64,
-    /// Write the send time into the first 8 payload bytes (for the sink's
-    /// latency histogram).
+    /// Write the send time into the first 8 payload bytes (TCP: seq and
+    /// ack) for the sink's latency histogram.
     pub stamp: bool,
+    /// TCP frames: this many are sent as SYNs first, the rest as ACKs
+    /// (`u64::MAX`: all SYNs).
+    pub syn_first: u64,
 }
 
 /// Slots of the sink (`SINK_SLOTS`).
@@ -53,13 +63,18 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// Load the generator for interface `ifindex` and `nflows` client ports
-    /// counted from `base_port`, sending as `pace` says.
+    /// Load the generator for interface `ifindex`, sending `frame` (IPv4,
+    /// UDP or TCP, no options) over `nflows` flows — client ports counted
+    /// from `base_port`, then client addresses — as `pace` says.
     ///
     /// # Errors
     /// The kernel refused the program.
-    pub fn new(ifindex: u32, nflows: u32, base_port: u16, pace: Pace) -> io::Result<Self> {
+    pub fn new(ifindex: u32, frame: &[u8], nflows: u32, base_port: u16, pace: Pace) -> io::Result<Self> {
         let obj = Object::load(OBJECT, "benchmark programs")?;
+        let mut head = [0u8; HEAD_MAX];
+        let head_len = frame.len().min(HEAD_MAX);
+        head[..head_len].copy_from_slice(&frame[..head_len]);
+        map_update(obj.map_fd(c"gen_head")?, &0u32, &head, "generator frame")?;
         let cfg = GenCfg {
             ifindex,
             nflows: nflows.max(1),
@@ -71,6 +86,9 @@ impl Generator {
             } else {
                 0
             },
+            syn_first: pace.syn_first,
+            head_len: head_len as u32,
+            pad: 0,
         };
         map_update(obj.map_fd(c"gen_cfg")?, &0u32, &cfg, "generator config")?;
         Ok(Self {
