@@ -450,11 +450,70 @@ pub fn run(o: &Opts, json: Option<&str>, svg: Option<&str>) -> Result<(), String
         .enumerate()
     {
         eprintln!("[{}/6] {name}, 1 worker …", 4 + i);
-        let _dut = ferrovs(&t, flag)?;
+        let _dut = ferrovs(&t, o, flag, 2, "rr", 1 << 20)?;
         rows.push(characterize(&t, name, Back::Servers, o, &stop)?);
         interrupted()?;
     }
     let report = Report::new(rows, o);
+    print!("{}", report.table());
+    if let Some(path) = json {
+        std::fs::write(path, report.json()).map_err(|e| format!("{path}: {e}"))?;
+    }
+    if let Some(path) = svg {
+        std::fs::write(path, report.svg()).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// What a sweep varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep {
+    /// Client flows (connection table size and hit rate).
+    Flows,
+    /// Real servers behind the service (scheduler cost).
+    Servers,
+}
+
+/// `ferrovs-bench sweep`: ferrovs DR, one worker, at each of `points`
+/// (flows, or real servers under `wlc`, ipvsadm's default scheduler), the
+/// same measurements as `compare`.
+pub fn sweep(
+    what: Sweep,
+    points: &[u64],
+    o: &Opts,
+    json: Option<&str>,
+    svg: Option<&str>,
+) -> Result<(), String> {
+    let stop = term_flag();
+    let t = Topology::up()?;
+    let mut rows = Vec::new();
+    for (i, &n) in points.iter().enumerate() {
+        let (label, opts, servers) = match what {
+            Sweep::Flows => (
+                format!("{n} flows"),
+                Opts {
+                    flows: n as u32,
+                    ..*o
+                },
+                2,
+            ),
+            Sweep::Servers => (format!("{n} servers"), *o, n as u32),
+        };
+        eprintln!("[{}/{}] ferrovs-dr, {label} …", i + 1, points.len());
+        // Room for every flow, as a deployment would size it.
+        let conn_max = (u64::from(opts.flows) * 5 / 4).max(1 << 16);
+        let _dut = ferrovs(&t, &opts, "-g", servers, "wlc", conn_max)?;
+        rows.push(characterize(&t, &label, Back::Servers, &opts, &stop)?);
+        if stop.load(Ordering::Relaxed) {
+            return Err(INTERRUPTED.to_string());
+        }
+    }
+    // Flows vary by row in a flow sweep: 0 says so in the heading.
+    let o = Opts {
+        flows: if what == Sweep::Flows { 0 } else { o.flows },
+        ..*o
+    };
+    let report = Report::new(rows, &o);
     print!("{}", report.table());
     if let Some(path) = json {
         std::fs::write(path, report.json()).map_err(|e| format!("{path}: {e}"))?;
@@ -515,6 +574,14 @@ impl Report {
         })
     }
 
+    /// "N flows", or the row's own count in a flow sweep.
+    fn flows(&self) -> String {
+        match self.opts.flows {
+            0 => "swept".to_string(),
+            n => n.to_string(),
+        }
+    }
+
     fn table(&self) -> String {
         use std::fmt::Write;
         let o = &self.opts;
@@ -530,14 +597,14 @@ impl Report {
              the loss-free rate) in {} s trials; generator BPF_PROG_RUN live frames:",
             o.size,
             o.traffic.name(),
-            o.flows,
+            self.flows(),
             o.secs,
             LOSS_FREE * 100.0,
             o.trial
         );
         let _ = writeln!(
             s,
-            "{:<12} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6}",
+            "{:<15} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6}",
             "dut",
             "offered",
             "overload",
@@ -557,7 +624,7 @@ impl Report {
             let (lf_k, _) = self.vs_kernel(r);
             let _ = writeln!(
                 s,
-                "{:<12} {:>8.3} {:>8.3} {:>8.3} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6}",
+                "{:<15} {:>8.3} {:>8.3} {:>8.3} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6}",
                 r.name,
                 r.offered / 1e6,
                 r.overload / 1e6,
@@ -619,7 +686,11 @@ impl Report {
              \"loss_free_threshold\":{},\"results\":[{}]}}\n",
             self.opts.size,
             self.opts.traffic.name(),
-            self.opts.flows,
+            // null in a flow sweep: each row's name says its count.
+            match self.opts.flows {
+                0 => "null".to_string(),
+                n => n.to_string(),
+            },
             self.opts.secs,
             self.opts.trial,
             LOSS_FREE,
@@ -633,7 +704,7 @@ impl Report {
                 "{}-byte {}, {} flows: Mpps per forwarder",
                 self.opts.size,
                 self.opts.traffic.name(),
-                self.opts.flows
+                self.flows()
             ),
             &self
                 .rows
@@ -701,38 +772,102 @@ impl Drop for Nft {
     }
 }
 
-/// `ferrovs daemon` in the DUT namespace with a UDP service, rr over the two
-/// servers by forwarding method `flag` (-g, -m, -i); stopped on drop.
-fn ferrovs(t: &Topology, flag: &str) -> Result<Bg, String> {
-    {
-        let sock = format!("/tmp/{}.sock", t.dut_ns);
-        let dut = spawn_in(
+/// `ferrovs daemon` in the DUT namespace with a service on VIP:9 for the
+/// generator's protocol, by forwarding method `flag` (-g, -m, -i) over `servers` real
+/// servers (2: the topology's two; more: addresses in 10.52.0.0/16 whose
+/// static neighbours alternate between the two sink MACs), scheduled by
+/// `sched`; stopped on drop.
+fn ferrovs(
+    t: &Topology,
+    o: &Opts,
+    flag: &str,
+    servers: u32,
+    sched: &str,
+    conn_max: u64,
+) -> Result<Bg, String> {
+    let rips: Vec<String> = if servers <= 2 {
+        vec!["10.50.0.11".into(), "10.50.0.12".into()]
+    } else {
+        (0..servers)
+            .map(|i| format!("10.52.{}.{}", i / 250, i % 250 + 1))
+            .collect()
+    };
+    if servers > 2 {
+        let batch: String = rips
+            .iter()
+            .enumerate()
+            .map(|(i, ip)| {
+                format!(
+                    "neigh replace {ip} lladdr {} dev eth0 nud permanent\n",
+                    mac(RS_MACS[i % 2])
+                )
+            })
+            .collect();
+        let mut child = Command::new("ip")
+            .args(["-n", &t.dut_ns, "-batch", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("ip -batch: {e}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            std::io::Write::write_all(&mut stdin, batch.as_bytes()).map_err(|e| format!("ip -batch: {e}"))?;
+        }
+        child.wait().map_err(|e| format!("ip -batch: {e}"))?;
+        sh(&[
+            "ip",
+            "-n",
             &t.dut_ns,
-            &[&ferrovs_bin(), "daemon", "-i", "eth0", "--socket", &sock],
-        )?;
-        let ctl = |args: &[&str]| {
-            Command::new(ferrovs_bin())
-                .args(args)
-                .env("FERROVS_SOCKET", &sock)
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false)
-        };
-        let end = Instant::now() + Duration::from_secs(10);
-        while !ctl(&["-L", "-n"]) && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let svc = "10.50.0.100:9";
-        let ok = ["-u", "-t"].iter().all(|proto| {
-            ctl(&["-A", proto, svc, "-s", "rr"])
-                && ctl(&["-a", proto, svc, "-r", "10.50.0.11:9", flag])
-                && ctl(&["-a", proto, svc, "-r", "10.50.0.12:9", flag])
-        });
-        if !ok {
-            return Err(format!("could not configure the ferrovs daemon ({flag})"));
-        }
-        Ok(dut)
+            "route",
+            "replace",
+            "10.52.0.0/16",
+            "dev",
+            "eth0",
+        ])?;
     }
+    let sock = format!("/tmp/{}.sock", t.dut_ns);
+    let dut = spawn_in(
+        &t.dut_ns,
+        &[
+            &ferrovs_bin(),
+            "daemon",
+            "-i",
+            "eth0",
+            "--socket",
+            &sock,
+            "--conn-max",
+            &conn_max.to_string(),
+        ],
+    )?;
+    let ctl = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = Command::new(ferrovs_bin());
+        cmd.args(args)
+            .env("FERROVS_SOCKET", &sock)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if stdin.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        let Ok(mut child) = cmd.spawn() else { return false };
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            let _ = std::io::Write::write_all(&mut pipe, text.as_bytes());
+        }
+        child.wait().is_ok_and(|s| s.success())
+    };
+    let end = Instant::now() + Duration::from_secs(20);
+    while !ctl(&["-L", "-n"], None) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let svc = "10.50.0.100:9";
+    let proto = if o.traffic == Traffic::Udp { "-u" } else { "-t" };
+    let mut rules = format!("-A {proto} {svc} -s {sched}\n");
+    for rip in &rips {
+        rules += &format!("-a {proto} {svc} -r {rip}:9 {flag} -w 1\n");
+    }
+    if !ctl(&["-R"], Some(&rules)) {
+        return Err(format!(
+            "could not configure the ferrovs daemon ({flag}, {servers} servers)"
+        ));
+    }
+    Ok(dut)
 }
 
 /// What the generator sends.

@@ -15,12 +15,16 @@ use ferrovs_bench::{Buf, frame, setup};
 use std::time::Instant;
 
 mod compare;
+mod export;
 mod plot;
 
 const USAGE: &str = "\
 usage: ferrovs-bench forwarder [FLOWS] [PACKETS]
        ferrovs-bench compare [--seconds S] [--trial S] [--steps N] [--flows N] [--traffic udp|syn|tcp]
                              [--size BYTES] [--json FILE] [--svg FILE]
+       ferrovs-bench sweep flows|servers [--points N,N,...] [compare's options]
+       ferrovs-bench export trex|pktgen [--flows N] [--size BYTES] [--traffic udp|syn|tcp]
+                             [--vip ADDR] [--dst-mac MAC]   (the scenario for a hardware generator)
                              (root: builds its own namespaces)";
 
 fn main() {
@@ -30,7 +34,7 @@ fn main() {
             let num = |i: usize, default: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
             forwarder(num(1, 1024), num(2, 10_000_000));
         }
-        Some("compare") => {
+        Some("compare" | "sweep") => {
             let text = |name: &str| {
                 args.iter()
                     .position(|a| a == name)
@@ -53,9 +57,58 @@ fn main() {
                 },
                 size: opt("--size", 64.0) as usize,
             };
-            if let Err(e) = compare::run(&o, text("--json"), text("--svg")) {
+            let result = match args.get(1).map(String::as_str).filter(|_| args[0] == "sweep") {
+                None => compare::run(&o, text("--json"), text("--svg")),
+                Some(what) => {
+                    let (kind, default) = match what {
+                        "flows" => (compare::Sweep::Flows, "1000,100000,1000000,10000000"),
+                        "servers" => (compare::Sweep::Servers, "2,16,256,4096"),
+                        _ => {
+                            eprintln!("{USAGE}");
+                            std::process::exit(2);
+                        }
+                    };
+                    let points: Result<Vec<u64>, _> = text("--points")
+                        .unwrap_or(default)
+                        .split(',')
+                        .map(str::parse)
+                        .collect();
+                    match points {
+                        Ok(points) => compare::sweep(kind, &points, &o, text("--json"), text("--svg")),
+                        Err(_) => Err("--points is a comma-separated list of numbers".to_string()),
+                    }
+                }
+            };
+            if let Err(e) = result {
                 eprintln!("ferrovs-bench: {e}");
                 std::process::exit(1);
+            }
+        }
+        Some("export") => {
+            let text = |name: &str| {
+                args.iter()
+                    .position(|a| a == name)
+                    .and_then(|i| args.get(i + 1))
+                    .map(String::as_str)
+            };
+            let Some(traffic) = compare::Traffic::parse(text("--traffic").unwrap_or("udp")) else {
+                eprintln!("ferrovs-bench: --traffic is udp, syn or tcp");
+                std::process::exit(2);
+            };
+            let s = export::Scenario {
+                flows: text("--flows").and_then(|v| v.parse().ok()).unwrap_or(1024),
+                size: text("--size").and_then(|v| v.parse().ok()).unwrap_or(64),
+                traffic,
+                vip: text("--vip").unwrap_or("10.50.0.100").to_string(),
+                dst_mac: text("--dst-mac").unwrap_or("02:42:00:00:00:01").to_string(),
+            };
+            match args.get(1).map(String::as_str) {
+                Some("trex") => print!("{}", export::trex(&s)),
+                Some("pktgen") => print!("{}", export::pktgen(&s)),
+                _ => {
+                    eprintln!("{USAGE}");
+                    std::process::exit(2);
+                }
             }
         }
         // Parts the runner starts inside its namespaces.

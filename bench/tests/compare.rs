@@ -142,3 +142,44 @@ fn a_terminated_run_removes_its_namespaces() {
     assert!(err.contains("interrupted"), "{err}");
     assert!(!listed(&mine), "namespaces left behind:\n{err}");
 }
+
+#[test]
+fn a_server_sweep_forwards_at_every_point() {
+    let bench = env!("CARGO_BIN_EXE_ferrovs-bench");
+    let daemon = std::path::Path::new(bench).with_file_name("ferrovs");
+    let out = Command::new(bench)
+        .args([
+            "sweep",
+            "servers",
+            "--points",
+            "2,300",
+            "--seconds",
+            "0.5",
+            "--trial",
+            "0.3",
+            "--steps",
+            "2",
+        ])
+        .env("FERROVS_BIN", &daemon)
+        .output()
+        .expect("run ferrovs-bench sweep");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{err}");
+    for name in ["2 servers", "300 servers"] {
+        let row: Vec<&str> = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row:\n{text}"))
+            .split_whitespace()
+            .skip(2)
+            .collect();
+        // offered overload … errors: 300 servers behind one VIP (static
+        // neighbours alternating between the sink's two MACs) all forward.
+        assert!(
+            row[1].parse::<f64>().unwrap_or(0.0) > 0.01,
+            "{name}:\n{text}\n{err}"
+        );
+        assert_eq!(row[11], "0", "{name}: frames came back wrong:\n{text}");
+    }
+}
