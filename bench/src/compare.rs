@@ -19,7 +19,7 @@
 
 use dataplane::PacketIo;
 use dataplane::Verdict;
-use dataplane::xsk::bench::{Generator, KernelSwap, LAT_BUCKET_NS, Pace, Sink};
+use dataplane::xsk::bench::{Generator, KernelSwap, LAT_BUCKET_NS, LAT_BUCKETS, Pace, Sink};
 use dataplane::xsk::{Port, PortConfig, Steer};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,9 +68,31 @@ impl Topology {
         for ns in [&t.gen_ns, &t.dut_ns] {
             sh(&["ip", "netns", "add", ns])?;
         }
+        // Two queues each way at most; the DUT uses as many as it has
+        // workers (`queues`), and veth puts a frame on queue (sending CPU
+        // mod queues), so a generator on two cores feeds two workers.
         sh(&[
-            "ip", "link", "add", "eth0", "netns", &t.gen_ns, "type", "veth", "peer", "name", "eth0", "netns",
+            "ip",
+            "link",
+            "add",
+            "eth0",
+            "netns",
+            &t.gen_ns,
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
             &t.dut_ns,
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
         ])?;
         for (ns, m, addr) in [
             (&t.gen_ns, GEN_MAC, "10.50.0.2/24"),
@@ -110,7 +132,24 @@ impl Topology {
                 "permanent",
             ])?;
         }
+        t.queues(1)?;
         Ok(t)
+    }
+}
+
+impl Topology {
+    /// Give the DUT's interface `n` queues (set before a forwarder starts).
+    /// The generator's side sends on as many: veth takes an XDP program only
+    /// while it has no fewer receive queues than its peer sends on.
+    fn queues(&self, n: u32) -> Result<(), String> {
+        let n = n.to_string();
+        let ethtool = |ns: &str, what: &[&str]| {
+            let mut args = vec!["ip", "netns", "exec", ns, "ethtool", "-L", "eth0"];
+            args.extend_from_slice(what);
+            sh(&args)
+        };
+        ethtool(&self.gen_ns, &["tx", &n])?;
+        ethtool(&self.dut_ns, &["rx", &n, "tx", &n])
     }
 }
 
@@ -221,6 +260,7 @@ fn trial(t: &Topology, secs: f64, o: &Opts, pace: Pace, back: Back) -> Result<Tr
             },
             o.traffic.name(),
             &o.size.to_string(),
+            &o.gen_threads.to_string(),
         ])
         .stderr(Stdio::piped())
         .output()
@@ -295,6 +335,8 @@ pub struct Opts {
     /// What it sends, and how large each frame is on the wire.
     pub traffic: Traffic,
     pub size: usize,
+    /// Generator threads, one per core (2 to feed two DUT queues).
+    pub gen_threads: u32,
 }
 
 /// Everything measured of one forwarder.
@@ -420,21 +462,21 @@ pub fn run(o: &Opts, json: Option<&str>, svg: Option<&str>) -> Result<(), String
     };
     let t = Topology::up()?;
     let mut rows = Vec::new();
-    eprintln!("[1/6] xdp-tx: in-kernel XDP_TX swap …");
+    eprintln!("[1/9] xdp-tx: in-kernel XDP_TX swap …");
     {
         let _dut = spawn_in(&t.dut_ns, &[&me(), "kernel-swap"])?;
         std::thread::sleep(Duration::from_millis(500));
         rows.push(characterize(&t, "xdp-tx", Back::Sender, o, &stop)?);
         interrupted()?;
     }
-    eprintln!("[2/6] af_xdp-swap: AF_XDP MAC swap (the ceiling on these sockets) …");
+    eprintln!("[2/9] af_xdp-swap: AF_XDP MAC swap (the ceiling on these sockets) …");
     {
         let _dut = spawn_in(&t.dut_ns, &[&me(), "afxdp-swap"])?;
         std::thread::sleep(Duration::from_millis(800));
         rows.push(characterize(&t, "af_xdp-swap", Back::Sender, o, &stop)?);
         interrupted()?;
     }
-    eprintln!("[3/6] nft-dnat: nftables numgen DNAT (the kernel's forwarding path) …");
+    eprintln!("[3/9] nft-dnat: nftables numgen DNAT (the kernel's forwarding path) …");
     {
         let _nft = Nft::load(&t.dut_ns)?;
         // veth takes frames redirected by XDP only into a NAPI context,
@@ -445,13 +487,25 @@ pub fn run(o: &Opts, json: Option<&str>, svg: Option<&str>) -> Result<(), String
         rows.push(characterize(&t, "nft-dnat", Back::Servers, o, &stop)?);
         interrupted()?;
     }
-    for (i, (name, flag)) in [("ferrovs-dr", "-g"), ("ferrovs-nat", "-m"), ("ferrovs-tun", "-i")]
+    let methods = [("dr", "-g"), ("nat", "-m"), ("tun", "-i")];
+    for (workers, (i, (method, flag))) in [1, 2]
         .into_iter()
-        .enumerate()
+        .flat_map(|w| methods.into_iter().enumerate().map(move |m| (w, m)))
     {
-        eprintln!("[{}/6] {name}, 1 worker …", 4 + i);
-        let _dut = ferrovs(&t, o, flag, 2, "rr", 1 << 20)?;
-        rows.push(characterize(&t, name, Back::Servers, o, &stop)?);
+        let step = 4 + i + 3 * (workers as usize - 1);
+        let name = if workers == 1 {
+            format!("ferrovs-{method}")
+        } else {
+            format!("ferrovs-{method}-{workers}w")
+        };
+        eprintln!("[{step}/9] {name}, {workers} worker(s) …");
+        // Two workers need two queues fed: the generator runs on two cores.
+        let o = Opts {
+            gen_threads: workers,
+            ..*o
+        };
+        let _dut = ferrovs(&t, &o, flag, 2, "rr", 1 << 20)?;
+        rows.push(characterize(&t, &name, Back::Servers, &o, &stop)?);
         interrupted()?;
     }
     let report = Report::new(rows, o);
@@ -586,9 +640,16 @@ impl Report {
         use std::fmt::Write;
         let o = &self.opts;
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        // The sink's last bucket holds everything longer: say so.
+        let top = (u64::from(LAT_BUCKETS) - 1) * LAT_BUCKET_NS;
         let us = |r: &Row, i: usize| {
-            r.latency
-                .map_or("-".to_string(), |l| format!("{:.1}", l[i] as f64 / 1e3))
+            r.latency.map_or("-".to_string(), |l| {
+                if l[i] >= top {
+                    format!(">{:.0}", top as f64 / 1e3)
+                } else {
+                    format!("{:.1}", l[i] as f64 / 1e3)
+                }
+            })
         };
         let mut s = String::new();
         let _ = writeln!(
@@ -785,6 +846,7 @@ fn ferrovs(
     sched: &str,
     conn_max: u64,
 ) -> Result<Bg, String> {
+    t.queues(o.gen_threads)?;
     let rips: Vec<String> = if servers <= 2 {
         vec!["10.50.0.11".into(), "10.50.0.12".into()]
     } else {
@@ -835,6 +897,8 @@ fn ferrovs(
             &sock,
             "--conn-max",
             &conn_max.to_string(),
+            "--queues",
+            &o.gen_threads.to_string(),
         ],
     )?;
     let ctl = |args: &[&str], stdin: Option<&str>| {
@@ -954,23 +1018,53 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
                 },
             };
             let f = frame(traffic, num(6, 64.0) as usize);
-            // Slots: the two servers, then the generator and the DUT (a
-            // swap's frames, see `Back`).
-            let macs = [RS_MACS[0], RS_MACS[1], GEN_MAC, DUT_MAC];
+            // Slots: the two servers, then the generator (a swap's frames).
+            let macs = [RS_MACS[0], RS_MACS[1], GEN_MAC];
             let mine = if args.get(4).is_some_and(|a| a == "sender") {
-                2..4
+                2..3
             } else {
                 0..2
             };
             let ifindex = eth0()?;
             let sink = Sink::attach(ifindex, &macs, pace.stamp).map_err(e)?;
-            let generator = Generator::new(ifindex, &f, flows, 10_000, pace).map_err(e)?;
+            // One generator per thread, each pinned to its own core and
+            // sending its share of the rate.
+            let threads = (num(7, 1.0) as usize).max(1);
+            let share = Pace {
+                rate: pace.rate / threads as f64,
+                ..pace
+            };
+            let cores = core_affinity::get_core_ids().unwrap_or_default();
             let start = Instant::now();
-            run_for(&generator, &f, Duration::from_secs_f64(secs)).map_err(e)?;
+            // Each thread loads its own generator (libbpf objects stay on
+            // the thread that made them) and reports what it sent.
+            let sent = std::thread::scope(|s| {
+                let runs: Vec<_> = (0..threads)
+                    .map(|i| {
+                        let (f, core) = (&f, cores.get(i % cores.len().max(1)).copied());
+                        s.spawn(move || {
+                            if threads > 1 {
+                                if let Some(core) = core {
+                                    core_affinity::set_for_current(core);
+                                }
+                            }
+                            let g = Generator::new(ifindex, f, flows, 10_000, share)?;
+                            run_for(&g, f, Duration::from_secs_f64(secs))?;
+                            g.sent()
+                        })
+                    })
+                    .collect();
+                runs.into_iter()
+                    .map(|r| {
+                        r.join()
+                            .unwrap_or_else(|_| Err(std::io::Error::other("generator thread")))
+                    })
+                    .sum::<std::io::Result<u64>>()
+            })
+            .map_err(e)?;
             let elapsed = start.elapsed().as_secs_f64();
             // Let the last frames arrive.
             std::thread::sleep(Duration::from_millis(200));
-            let sent = generator.sent().map_err(e)?;
             let c = sink.counts().map_err(e)?;
             let lat = if pace.stamp {
                 percentiles(&sink.latency().map_err(e)?)

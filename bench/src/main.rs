@@ -56,6 +56,7 @@ fn main() {
                     }
                 },
                 size: opt("--size", 64.0) as usize,
+                gen_threads: 1,
             };
             let result = match args.get(1).map(String::as_str).filter(|_| args[0] == "sweep") {
                 None => compare::run(&o, text("--json"), text("--svg")),
