@@ -1,14 +1,18 @@
 //! `ferrovs-bench`: the benchmark harness.
 //!
 //! Owns: traffic generation, sinks and side-by-side comparisons: `compare`
-//! (namespaces, live-frame generator, counting sink, one row per forwarder)
-//! and `forwarder`, the per-packet cost of the hot path
+//! (namespaces, paced live-frame generator, counting and timing sink,
+//! loss-free search, one row per forwarder), `sweep` (the same for ferrovs
+//! over flow and real-server counts), `export` (the scenario for TRex and
+//! pktgen-dpdk) and `forwarder`, the per-packet cost of the hot path
 //! (`dataplane::Forwarder::handle`: parse, service lookup, connection
 //! lookup, rewrite) for DR, NAT and TUN side by side, over frames in memory
 //! with no socket in the way, so a change to the hot path can be measured
 //! before and after.
 //!
-//! Must not touch: the daemon's control plane; it builds its own rules.
+//! Must not touch: the daemon's control plane (it drives the daemon through
+//! its commands, as an operator would) or the host's settings (everything
+//! happens in namespaces it makes and removes).
 
 use dataplane::{Forwarder, Verdict};
 use ferrovs_bench::{Buf, frame, setup};
