@@ -448,7 +448,9 @@ fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBoo
 }
 
 /// The runner.
-pub fn run(o: &Opts, json: Option<&str>, svg: Option<&str>) -> Result<(), String> {
+pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Result<(), String> {
+    // `--rows`: measure only these (the ratios need their baselines).
+    let want = |name: &str| only.is_empty() || only.contains(&name);
     // SIGINT or SIGTERM ends the run after the current measurement, through
     // the drops that remove the namespaces (a signal's default would skip
     // them). Ctrl-C also stops the children, which ends that one early.
@@ -462,22 +464,22 @@ pub fn run(o: &Opts, json: Option<&str>, svg: Option<&str>) -> Result<(), String
     };
     let t = Topology::up()?;
     let mut rows = Vec::new();
-    eprintln!("[1/9] xdp-tx: in-kernel XDP_TX swap …");
-    {
+    if want("xdp-tx") {
+        eprintln!("[1/9] xdp-tx: in-kernel XDP_TX swap …");
         let _dut = spawn_in(&t.dut_ns, &[&me(), "kernel-swap"])?;
         std::thread::sleep(Duration::from_millis(500));
         rows.push(characterize(&t, "xdp-tx", Back::Sender, o, &stop)?);
         interrupted()?;
     }
-    eprintln!("[2/9] af_xdp-swap: AF_XDP MAC swap (the ceiling on these sockets) …");
-    {
+    if want("af_xdp-swap") {
+        eprintln!("[2/9] af_xdp-swap: AF_XDP MAC swap (the ceiling on these sockets) …");
         let _dut = spawn_in(&t.dut_ns, &[&me(), "afxdp-swap"])?;
         std::thread::sleep(Duration::from_millis(800));
         rows.push(characterize(&t, "af_xdp-swap", Back::Sender, o, &stop)?);
         interrupted()?;
     }
-    eprintln!("[3/9] nft-dnat: nftables numgen DNAT (the kernel's forwarding path) …");
-    {
+    if want("nft-dnat") {
+        eprintln!("[3/9] nft-dnat: nftables numgen DNAT (the kernel's forwarding path) …");
         let _nft = Nft::load(&t.dut_ns)?;
         // veth takes frames redirected by XDP only into a NAPI context,
         // which an XDP program sets up: ferrovs' steering program with no
@@ -498,6 +500,9 @@ pub fn run(o: &Opts, json: Option<&str>, svg: Option<&str>) -> Result<(), String
         } else {
             format!("ferrovs-{method}-{workers}w")
         };
+        if !want(&name) {
+            continue;
+        }
         eprintln!("[{step}/9] {name}, {workers} worker(s) …");
         // Two workers need two queues fed: the generator runs on two cores.
         let o = Opts {

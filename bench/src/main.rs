@@ -25,7 +25,7 @@ mod plot;
 const USAGE: &str = "\
 usage: ferrovs-bench forwarder [FLOWS] [PACKETS]
        ferrovs-bench compare [--seconds S] [--trial S] [--steps N] [--flows N] [--traffic udp|syn|tcp]
-                             [--size BYTES] [--json FILE] [--svg FILE]
+                             [--size BYTES] [--rows NAME,NAME,...] [--json FILE] [--svg FILE]
        ferrovs-bench sweep flows|servers [--points N,N,...] [compare's options]
        ferrovs-bench export trex|pktgen [--flows N] [--size BYTES] [--traffic udp|syn|tcp]
                              [--vip ADDR] [--dst-mac MAC]   (the scenario for a hardware generator)
@@ -63,7 +63,10 @@ fn main() {
                 gen_threads: 1,
             };
             let result = match args.get(1).map(String::as_str).filter(|_| args[0] == "sweep") {
-                None => compare::run(&o, text("--json"), text("--svg")),
+                None => {
+                    let only: Vec<&str> = text("--rows").map(|r| r.split(',').collect()).unwrap_or_default();
+                    compare::run(&o, &only, text("--json"), text("--svg"))
+                }
                 Some(what) => {
                     let (kind, default) = match what {
                         "flows" => (compare::Sweep::Flows, "1000,100000,1000000,10000000"),

@@ -143,6 +143,11 @@ impl ConnTable {
         self.capacity
     }
 
+    /// Return the slots one turn of the clock hand passes ([`ConnTable::sweep`]).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Return the home bucket of a client tuple.
     fn home(&self, proto: u8, cip: u32, cport: u16) -> usize {
         let x = (u64::from(proto) << 48 | u64::from(cport) << 32 | u64::from(cip)) ^ self.seed;

@@ -21,7 +21,7 @@ use crossbeam_channel::{Receiver, Sender};
 use sched::{AnySched, Dest, Dests, Flow, Scheduler};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What to do with a frame after [`Forwarder::handle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,8 +178,34 @@ pub struct Forwarder {
     ip_id: u16,
 }
 
-/// Connection-table slots the clock hand looks at per batch.
-pub const SWEEP_BUDGET: usize = 64;
+/// One turn of the expiry clock hand over the whole connection table takes
+/// this long (so a connection goes at most this late). The hand moves by
+/// time, not by loop: a busy-poll loop spins a million times a second, and
+/// a fixed number of slots per loop streamed the table through the cache
+/// (gigabytes a second for a 60 MB table) whether or not anything was due.
+const SWEEP_TURN: Duration = Duration::from_secs(2);
+
+/// Slots the hand looks at in one loop at most.
+const SWEEP_MAX: usize = 4096;
+
+/// How far the clock hand should be: slots due by elapsed time.
+#[derive(Debug, Default)]
+struct SweepClock {
+    done: u128,
+}
+
+impl SweepClock {
+    /// Slots to look at now, `elapsed` since the worker started, for a table
+    /// of `slots`.
+    fn budget(&mut self, elapsed: Duration, slots: usize) -> usize {
+        let due = elapsed.as_nanos() * slots as u128 / SWEEP_TURN.as_nanos();
+        // After a stall the hand catches up SWEEP_MAX slots a loop, not in
+        // one long pause.
+        let n = due.saturating_sub(self.done).min(SWEEP_MAX as u128);
+        self.done += n;
+        n as usize
+    }
+}
 
 impl Forwarder {
     /// Make a forwarder with a table of `capacity` connections.
@@ -750,6 +776,7 @@ const INBOX_BATCH: usize = 64;
 /// Busy-poll `io` until told to stop.
 pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch: Instant) {
     let mut pending: Option<Update> = None;
+    let mut sweep = SweepClock::default();
     while !ctl.stop.load(Ordering::Relaxed) {
         // A full return queue keeps the old rules here until the next batch,
         // rather than freeing them on the hot path.
@@ -762,7 +789,8 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
                 pending = ctl.retired.try_send(old).err().map(|e| e.into_inner());
             }
         }
-        let now = epoch.elapsed().as_secs() as u32;
+        let elapsed = epoch.elapsed();
+        let now = elapsed.as_secs() as u32;
         if let Ok(mut buf) = ctl.dumps.try_recv() {
             fwd.dump(&mut buf, now);
             let _ = ctl.dumped.try_send(buf);
@@ -794,7 +822,10 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
         let stats = fwd.stats();
         stats.tx.add(b.tx as u64);
         stats.count_drops(Reason::TxFull, b.tx_full as u64);
-        fwd.expire(now, SWEEP_BUDGET);
+        let budget = sweep.budget(elapsed, fwd.table().slots());
+        if budget > 0 {
+            fwd.expire(now, budget);
+        }
     }
 }
 

@@ -899,3 +899,27 @@ fn fwmark_nat_keeps_the_packet_port_when_the_server_port_is_0() {
     assert_eq!(v, Verdict::Tx(0));
     assert_eq!(&back[26..30], &VIP);
 }
+
+#[test]
+fn the_hand_turns_once_per_turn_time_and_catches_up_in_bounded_steps() {
+    let mut c = SweepClock::default();
+    let slots = 1_500_000;
+    // A million loops a second for a second: half a turn in all, at a
+    // slot or so a loop.
+    let mut total = 0;
+    for us in 1..=1_000_000u64 {
+        let n = c.budget(Duration::from_micros(us), slots);
+        assert!(n <= 1);
+        total += n;
+    }
+    assert_eq!(total, slots / 2);
+    // A 10 s stall: 5 turns due, taken SWEEP_MAX at a time.
+    let n = c.budget(Duration::from_secs(11), slots);
+    assert_eq!(n, SWEEP_MAX);
+    let mut rest = 0;
+    while let n @ 1.. = c.budget(Duration::from_secs(11), slots) {
+        assert!(n <= SWEEP_MAX);
+        rest += n;
+    }
+    assert_eq!(total + SWEEP_MAX + rest, slots * 11 / 2);
+}
