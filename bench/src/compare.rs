@@ -1046,12 +1046,17 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
             let sent = std::thread::scope(|s| {
                 let runs: Vec<_> = (0..threads)
                     .map(|i| {
-                        let (f, core) = (&f, cores.get(i % cores.len().max(1)).copied());
+                        // One thread: the last core, away from the first
+                        // worker (core 0); more: a core each from 0 on.
+                        let at = if threads == 1 {
+                            cores.len().saturating_sub(1)
+                        } else {
+                            i
+                        };
+                        let (f, core) = (&f, cores.get(at % cores.len().max(1)).copied());
                         s.spawn(move || {
-                            if threads > 1 {
-                                if let Some(core) = core {
-                                    core_affinity::set_for_current(core);
-                                }
+                            if let Some(core) = core {
+                                core_affinity::set_for_current(core);
                             }
                             let g = Generator::new(ifindex, f, flows, 10_000, share)?;
                             run_for(&g, f, Duration::from_secs_f64(secs))?;
@@ -1144,6 +1149,10 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
             Ok(())
         }
         "afxdp-swap" => {
+            // On the core ferrovs' first worker takes.
+            if let Some(core) = core_affinity::get_core_ids().and_then(|c| c.first().copied()) {
+                core_affinity::set_for_current(core);
+            }
             let mut steer = Steer::attach(&[eth0()?]).map_err(e)?;
             let mut port = Port::open(&["eth0".to_string()], 0, &PortConfig::default()).map_err(e)?;
             for (link, fd) in port.fds().into_iter().enumerate() {
