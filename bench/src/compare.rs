@@ -30,6 +30,8 @@ const DUT_MAC: [u8; 6] = [0x02, 0x42, 0, 0, 0, 0x01];
 const RS_MACS: [[u8; 6]; 2] = [[0x02, 0x42, 0, 0, 0, 0x11], [0x02, 0x42, 0, 0, 0, 0x12]];
 /// Client addresses start here; flows past 65 536 take the next ones.
 const GEN_IP: [u8; 4] = [10, 64, 0, 0];
+const GEN_IP6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x64, 0, 0, 0, 0, 0);
+const VIP6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x50, 0, 0, 0, 0, 0x100);
 const VIP: [u8; 4] = [10, 50, 0, 100];
 const PORT: u16 = 9;
 
@@ -261,6 +263,7 @@ fn trial(t: &Topology, secs: f64, o: &Opts, pace: Pace, back: Back) -> Result<Tr
             o.traffic.name(),
             &o.size.to_string(),
             &o.gen_threads.to_string(),
+            if o.ipv6 { "6" } else { "4" },
         ])
         .stderr(Stdio::piped())
         .output()
@@ -337,6 +340,8 @@ pub struct Opts {
     pub size: usize,
     /// Generator threads, one per core (2 to feed two DUT queues).
     pub gen_threads: u32,
+    /// IPv6 frames (to VIP 2001:db8:50::100 from 2001:db8:64::/48).
+    pub ipv6: bool,
 }
 
 /// Everything measured of one forwarder.
@@ -449,8 +454,15 @@ fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBoo
 
 /// The runner.
 pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Result<(), String> {
-    // `--rows`: measure only these (the ratios need their baselines).
-    let want = |name: &str| only.is_empty() || only.contains(&name);
+    // `--rows`: measure only these (the ratios need their baselines). Over
+    // IPv6 only the in-kernel swap runs: ferrovs, and so the AF_XDP row on
+    // its steering program, forward IPv4 only, and the nft row is IPv4.
+    if o.ipv6 {
+        eprintln!(
+            "IPv6: only the xdp-tx row forwards it here (ferrovs and its steering program are IPv4 only)"
+        );
+    }
+    let want = |name: &str| (only.is_empty() || only.contains(&name)) && (!o.ipv6 || name == "xdp-tx");
     // SIGINT or SIGTERM ends the run after the current measurement, through
     // the drops that remove the namespaces (a signal's default would skip
     // them). Ctrl-C also stops the children, which ends that one early.
@@ -659,10 +671,11 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{}-byte {}, {} flows; flat out {} s, loss-free search (< {}% loss) and latency (at half \
+            "{}-byte {}{}, {} flows; flat out {} s, loss-free search (< {}% loss) and latency (at half \
              the loss-free rate) in {} s trials; generator BPF_PROG_RUN live frames:",
             o.size,
             o.traffic.name(),
+            if o.ipv6 { "/IPv6" } else { "" },
             self.flows(),
             o.secs,
             LOSS_FREE * 100.0,
@@ -748,9 +761,10 @@ impl Report {
             })
             .collect();
         format!(
-            "{{\"frame_bytes\":{},\"traffic\":\"{}\",\"flows\":{},\"flat_out_seconds\":{},\"trial_seconds\":{},\
+            "{{\"frame_bytes\":{},\"ip\":{},\"traffic\":\"{}\",\"flows\":{},\"flat_out_seconds\":{},\"trial_seconds\":{},\
              \"loss_free_threshold\":{},\"results\":[{}]}}\n",
             self.opts.size,
+            if self.opts.ipv6 { 6 } else { 4 },
             self.opts.traffic.name(),
             // null in a flow sweep: each row's name says its count.
             match self.opts.flows {
@@ -971,32 +985,47 @@ impl Traffic {
 }
 
 /// A frame from the generator to VIP:9 of `size` bytes on the wire (FCS
-/// included, so 64 is the minimum Ethernet frame). TCP checksums are left
-/// 0: no forwarder here checks them (ferrovs, like IPVS, does not).
-fn frame(traffic: Traffic, size: usize) -> Vec<u8> {
-    let len = size.clamp(64, 1518) - 4;
+/// included, so 64 is the minimum Ethernet frame), IPv4 or IPv6. L4
+/// checksums are left 0: no forwarder here checks them (ferrovs, like IPVS,
+/// does not).
+fn frame(traffic: Traffic, size: usize, ipv6: bool) -> Vec<u8> {
+    // IPv6's header is 20 bytes longer: its 64-byte frames keep the same
+    // payload room by growing to 84 (UDP needs 8 bytes for the stamp).
+    let min = if ipv6 { 84 } else { 64 };
+    let len = size.clamp(min, 1518) - 4;
     let mut f = vec![0u8; len];
     f[0..6].copy_from_slice(&DUT_MAC);
     f[6..12].copy_from_slice(&GEN_MAC);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&((len - 14) as u16).to_be_bytes());
-    f[22] = 64;
-    f[26..30].copy_from_slice(&GEN_IP);
-    f[30..34].copy_from_slice(&VIP);
-    f[34..36].copy_from_slice(&10_000u16.to_be_bytes());
-    f[36..38].copy_from_slice(&PORT.to_be_bytes());
-    if traffic == Traffic::Udp {
-        f[23] = 17;
-        f[38..40].copy_from_slice(&((len - 34) as u16).to_be_bytes());
+    let l4 = if ipv6 {
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        f[14] = 0x60;
+        f[18..20].copy_from_slice(&((len - 54) as u16).to_be_bytes());
+        f[20] = if traffic == Traffic::Udp { 17 } else { 6 };
+        f[21] = 64;
+        f[22..38].copy_from_slice(&GEN_IP6.octets());
+        f[38..54].copy_from_slice(&VIP6.octets());
+        54
     } else {
-        f[23] = 6;
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&((len - 14) as u16).to_be_bytes());
+        f[22] = 64;
+        f[23] = if traffic == Traffic::Udp { 17 } else { 6 };
+        f[26..30].copy_from_slice(&GEN_IP);
+        f[30..34].copy_from_slice(&VIP);
+        let c = dataplane::wire::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        34
+    };
+    f[l4..l4 + 2].copy_from_slice(&10_000u16.to_be_bytes());
+    f[l4 + 2..l4 + 4].copy_from_slice(&PORT.to_be_bytes());
+    if traffic == Traffic::Udp {
+        f[l4 + 4..l4 + 6].copy_from_slice(&((len - l4) as u16).to_be_bytes());
+    } else {
         // Data offset 5 words; the generator sets SYN or ACK.
-        f[46] = 5 << 4;
-        f[48..50].copy_from_slice(&65_535u16.to_be_bytes());
+        f[l4 + 12] = 5 << 4;
+        f[l4 + 14..l4 + 16].copy_from_slice(&65_535u16.to_be_bytes());
     }
-    let c = dataplane::wire::checksum(&f[14..34]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
     f
 }
 
@@ -1022,7 +1051,11 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
                     Traffic::Tcp => u64::from(flows),
                 },
             };
-            let f = frame(traffic, num(6, 64.0) as usize);
+            let f = frame(
+                traffic,
+                num(6, 64.0) as usize,
+                args.get(8).is_some_and(|v| v == "6"),
+            );
             // Slots: the two servers, then the generator (a swap's frames).
             let macs = [RS_MACS[0], RS_MACS[1], GEN_MAC];
             let mine = if args.get(4).is_some_and(|a| a == "sender") {
@@ -1111,9 +1144,9 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
                 syn_first: 0,
             };
             let secs = Duration::from_secs_f64(num(2, 0.5));
-            let mut f = frame(Traffic::Udp, 64);
+            let mut f = frame(Traffic::Udp, 64, variant == "good6");
             match variant {
-                "good" => {}
+                "good" | "good6" => {}
                 "bad-checksum" => f[24] ^= 0xff,
                 "unknown-mac" => f[5] ^= 0xff,
                 _ => return Err(format!("unknown variant {variant}")),
@@ -1159,7 +1192,13 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
                 steer.set_socket(link, 0, fd).map_err(e)?;
             }
             steer
-                .set_services(&[(17, u32::from_be_bytes(VIP), PORT)], &[])
+                .set_services(
+                    &[
+                        (17, u32::from_be_bytes(VIP), PORT),
+                        (6, u32::from_be_bytes(VIP), PORT),
+                    ],
+                    &[],
+                )
                 .map_err(e)?;
             let stop = term_flag();
             while !stop.load(Ordering::Relaxed) {

@@ -25,7 +25,7 @@ mod plot;
 const USAGE: &str = "\
 usage: ferrovs-bench forwarder [FLOWS] [PACKETS]
        ferrovs-bench compare [--seconds S] [--trial S] [--steps N] [--flows N] [--traffic udp|syn|tcp]
-                             [--size BYTES] [--rows NAME,NAME,...] [--json FILE] [--svg FILE]
+                             [--size BYTES] [--ipv6] [--rows NAME,NAME,...] [--json FILE] [--svg FILE]
        ferrovs-bench sweep flows|servers [--points N,N,...] [compare's options]
        ferrovs-bench export trex|pktgen [--flows N] [--size BYTES] [--traffic udp|syn|tcp]
                              [--vip ADDR] [--dst-mac MAC]   (the scenario for a hardware generator)
@@ -61,6 +61,12 @@ fn main() {
                 },
                 size: opt("--size", 64.0) as usize,
                 gen_threads: 1,
+                ipv6: args.iter().any(|a| a == "--ipv6"),
+            };
+            // IPv6's stamped UDP frame needs 84 bytes on the wire.
+            let o = compare::Opts {
+                size: if o.ipv6 { o.size.max(84) } else { o.size },
+                ..o
             };
             let result = match args.get(1).map(String::as_str).filter(|_| args[0] == "sweep") {
                 None => {

@@ -90,3 +90,16 @@ fn a_wrong_checksum_or_mac_is_an_error_not_a_delivery() {
     assert_eq!(r["unknown"], r["sent"], "{r:?}");
     assert_eq!(r["frames"], 0.0, "{r:?}");
 }
+
+#[test]
+fn ipv6_frames_are_counted_and_timed_too() {
+    let ns = Ns::new("v6");
+    let r = ns.check(&["good6", "20000", "0.3"]);
+    let sent = r["sent"];
+    assert!(sent > 1000.0, "{r:?}");
+    assert_eq!(r["frames"], sent, "{r:?}");
+    // IPv6's smallest stamped UDP frame: 84 bytes on the wire, 80 here.
+    assert_eq!(r["bytes"], sent * 80.0, "{r:?}");
+    assert_eq!(r["stamped"], sent, "{r:?}");
+    assert_eq!(r["unknown"] + r["bad_checksum"], 0.0, "{r:?}");
+}

@@ -11,9 +11,9 @@
 //         a steady rate, with no gap per call. With `stamp`, the send time
 //         (bpf_ktime_get_ns) goes into the first 8 payload bytes.
 //   sink  attached to the interface the forwarded frames come back on: counts
-//         frames and bytes per destination MAC slot (a real server), counts
-//         frames whose IPv4 header checksum is wrong, records the latency of
-//         stamped frames in a histogram, and drops them all.
+//         IPv4 and IPv6 frames and bytes per destination MAC slot (a real
+//         server), counts frames whose IPv4 header checksum is wrong, records
+//         the latency of stamped frames in a histogram, and drops them all.
 //   swap  the in-kernel comparison: swaps the MACs and sends the frame back
 //         out (XDP_TX), as a forwarder that never leaves the driver.
 
@@ -21,6 +21,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
@@ -79,18 +80,18 @@ struct {
 	__type(value, struct gen_state);
 } gen_state SEC(".maps");
 
-// Flow `f` of the generator: client port base_port + f % 65536, client
-// address the frame's + f / 65536 (low 16 bits; the header checksum is
-// patched as RFC 1624 says), so up to 4 G distinct tuples. The frame is
-// fresh from `gen_head` each time, so the patch starts from its values.
-static __always_inline void set_flow(struct iphdr *ip, __u16 *sport, __u16 base, __u32 f)
+// Flow `f` of the generator: client port base_port + f % 65536 (set by
+// the caller), client address the frame's + f / 65536 (low 16 bits; the
+// header checksum is patched as RFC 1624 says), so up to 4 G distinct
+// tuples. The frame is fresh from `gen_head` each time, so the patch starts
+// from its values.
+static __always_inline void set_saddr(struct iphdr *ip, __u32 f)
 {
 	__u16 *lo = (__u16 *)&ip->saddr + 1;
 	__u16 old = *lo;
 	__u16 new = bpf_htons(bpf_ntohs(old) + (__u16)(f >> 16));
 	__u32 sum = (__u16)~ip->check + (__u16)~old + new;
 
-	*sport = bpf_htons(base + (__u16)f);
 	if (new == old)
 		return;
 	*lo = new;
@@ -105,7 +106,10 @@ int gen(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	struct iphdr *ip = (void *)(eth + 1);
+	struct iphdr *ip;
+	void *l4;
+	__u8 proto;
+	__u32 flow;
 	__u32 zero = 0;
 	struct gen_cfg *cfg = bpf_map_lookup_elem(&gen_cfg, &zero);
 	struct gen_state *st = bpf_map_lookup_elem(&gen_state, &zero);
@@ -137,11 +141,30 @@ int gen(struct xdp_md *ctx)
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	eth = data;
-	ip = (void *)(eth + 1);
-	if ((void *)(ip + 1) > end || ip->ihl != 5)
+	if ((void *)(eth + 1) > end)
 		return XDP_ABORTED;
-	if (ip->protocol == IPPROTO_TCP) {
-		struct tcphdr *tcp = (void *)(ip + 1);
+	flow = (__u32)(st->seq % cfg->nflows);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > end)
+			return XDP_ABORTED;
+		// Flows past 65 536 take the next client addresses (low 16 bits;
+		// IPv6 has no header checksum).
+		ip6->saddr.in6_u.u6_addr16[7] =
+			bpf_htons(bpf_ntohs(ip6->saddr.in6_u.u6_addr16[7]) + (__u16)(flow >> 16));
+		l4 = ip6 + 1;
+		proto = ip6->nexthdr;
+	} else {
+		ip = (void *)(eth + 1);
+		if ((void *)(ip + 1) > end || ip->ihl != 5)
+			return XDP_ABORTED;
+		set_saddr(ip, flow);
+		l4 = ip + 1;
+		proto = ip->protocol;
+	}
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *tcp = l4;
 
 		if ((void *)(tcp + 1) > end)
 			return XDP_ABORTED;
@@ -151,16 +174,16 @@ int gen(struct xdp_md *ctx)
 			__builtin_memcpy(&tcp->seq, &now, sizeof(now));
 		tcp->syn = st->sent < cfg->syn_first;
 		tcp->ack = !tcp->syn;
-		set_flow(ip, &tcp->source, cfg->base_port, (__u32)(st->seq % cfg->nflows));
+		tcp->source = bpf_htons(cfg->base_port + (__u16)flow);
 	} else {
-		struct udphdr *udp = (void *)(ip + 1);
+		struct udphdr *udp = l4;
 		__u64 *stamp = (void *)(udp + 1);
 
 		if ((void *)(stamp + 1) > end)
 			return XDP_ABORTED;
 		if (cfg->stamp)
 			__builtin_memcpy(stamp, &now, sizeof(now));
-		set_flow(ip, &udp->source, cfg->base_port, (__u32)(st->seq % cfg->nflows));
+		udp->source = bpf_htons(cfg->base_port + (__u16)flow);
 	}
 	st->seq += 1;
 	st->sent += 1;
@@ -211,28 +234,22 @@ static __always_inline void bump(__u32 k, __u64 by)
 		*v += by;
 }
 
-// The stamp is the first 8 bytes of the UDP payload (TCP: seq and ack);
-// under TUN's outer header it is 20 bytes further on. Options are not expected (the
-// generator sends none), so a header length other than 20 is skipped.
-static __always_inline void record_latency(struct iphdr *ip, void *end)
+// The stamp is the first 8 bytes of the UDP payload (TCP: seq and ack) of
+// the L4 header at `l4`.
+static __always_inline void record_latency(void *l4, __u8 proto, void *end)
 {
 	__u32 zero = 0;
 	__u32 *on = bpf_map_lookup_elem(&sink_stamped, &zero);
 	__u64 sent, ns;
+	__u64 *stamp;
 	__u32 k;
 
 	if (!on || !*on)
 		return;
-	if (ip->protocol == IPPROTO_IPIP)
-		ip = ip + 1;
-	if ((void *)(ip + 1) > end || ip->ihl != 5)
-		return;
-	// Where the generator put it: UDP payload, or TCP seq and ack.
-	__u64 *stamp;
-	if (ip->protocol == IPPROTO_UDP)
-		stamp = (void *)ip + sizeof(*ip) + sizeof(struct udphdr);
-	else if (ip->protocol == IPPROTO_TCP)
-		stamp = (void *)ip + sizeof(*ip) + 4;
+	if (proto == IPPROTO_UDP)
+		stamp = l4 + sizeof(struct udphdr);
+	else if (proto == IPPROTO_TCP)
+		stamp = l4 + 4;
 	else
 		return;
 	if ((void *)(stamp + 1) > end)
@@ -260,6 +277,29 @@ int sink(struct xdp_md *ctx)
 	__u16 *w;
 	int i;
 
+	if ((void *)(eth + 1) > end)
+		return XDP_PASS;
+	// Multicast (IPv6 neighbour discovery, MLD) is the kernel's, not ours.
+	if (eth->h_dest[0] & 1)
+		return XDP_PASS;
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > end)
+			return XDP_PASS;
+		if (ip6->nexthdr != IPPROTO_UDP && ip6->nexthdr != IPPROTO_TCP)
+			return XDP_PASS;
+		__builtin_memcpy(&mac, eth->h_dest, ETH_ALEN);
+		slot = bpf_map_lookup_elem(&sink_macs, &mac);
+		if (!slot) {
+			bump(2 * SINK_SLOTS, 1);
+			return XDP_DROP;
+		}
+		bump(*slot & (SINK_SLOTS - 1), 1);
+		bump(SINK_SLOTS + (*slot & (SINK_SLOTS - 1)), (__u64)(end - data));
+		record_latency(ip6 + 1, ip6->nexthdr, end);
+		return XDP_DROP;
+	}
 	if ((void *)(ip + 1) > end)
 		return XDP_PASS;
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
@@ -280,7 +320,12 @@ int sink(struct xdp_md *ctx)
 		bump(2 * SINK_SLOTS + 1, 1);
 	bump(*slot & (SINK_SLOTS - 1), 1);
 	bump(SINK_SLOTS + (*slot & (SINK_SLOTS - 1)), (__u64)(end - data));
-	record_latency(ip, end);
+	// Under TUN's outer header, the inner one.
+	if (ip->protocol == IPPROTO_IPIP)
+		ip = ip + 1;
+	if ((void *)(ip + 1) > end || ip->ihl != 5)
+		return XDP_DROP;
+	record_latency(ip + 1, ip->protocol, end);
 	return XDP_DROP;
 }
 
@@ -294,7 +339,7 @@ int swap(struct xdp_md *ctx)
 
 	if ((void *)(eth + 1) > end)
 		return XDP_PASS;
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
+	if (eth->h_proto != bpf_htons(ETH_P_IP) && eth->h_proto != bpf_htons(ETH_P_IPV6))
 		return XDP_PASS;
 	__builtin_memcpy(tmp, eth->h_dest, ETH_ALEN);
 	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
