@@ -525,15 +525,7 @@ pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Re
         rows.push(characterize(&t, &name, Back::Servers, &o, &stop)?);
         interrupted()?;
     }
-    let report = Report::new(rows, o);
-    print!("{}", report.table());
-    if let Some(path) = json {
-        std::fs::write(path, report.json()).map_err(|e| format!("{path}: {e}"))?;
-    }
-    if let Some(path) = svg {
-        std::fs::write(path, report.svg()).map_err(|e| format!("{path}: {e}"))?;
-    }
-    Ok(())
+    Report::new(rows, o).publish(json, svg)
 }
 
 /// What a sweep varies.
@@ -584,15 +576,7 @@ pub fn sweep(
         flows: if what == Sweep::Flows { 0 } else { o.flows },
         ..*o
     };
-    let report = Report::new(rows, &o);
-    print!("{}", report.table());
-    if let Some(path) = json {
-        std::fs::write(path, report.json()).map_err(|e| format!("{path}: {e}"))?;
-    }
-    if let Some(path) = svg {
-        std::fs::write(path, report.svg()).map_err(|e| format!("{path}: {e}"))?;
-    }
-    Ok(())
+    Report::new(rows, &o).publish(json, svg)
 }
 
 /// The rows of one run with their ratios to the baselines.
@@ -625,6 +609,18 @@ impl Report {
             ceiling,
             kernel,
         }
+    }
+
+    /// Print the table; write the JSON and the plot where asked.
+    fn publish(&self, json: Option<&str>, svg: Option<&str>) -> Result<(), String> {
+        print!("{}", self.table());
+        if let Some(path) = json {
+            std::fs::write(path, self.json()).map_err(|e| format!("{path}: {e}"))?;
+        }
+        if let Some(path) = svg {
+            std::fs::write(path, self.svg()).map_err(|e| format!("{path}: {e}"))?;
+        }
+        Ok(())
     }
 
     /// Ratio of `x` to `base`, none when the base measured nothing.

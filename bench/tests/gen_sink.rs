@@ -85,6 +85,7 @@ fn a_wrong_checksum_or_mac_is_an_error_not_a_delivery() {
     let r = ns.check(&["bad-checksum", "10000", "0.3"]);
     assert!(r["sent"] > 0.0, "{r:?}");
     assert_eq!(r["bad_checksum"], r["sent"], "{r:?}");
+    assert_eq!(r["frames"], 0.0, "{r:?}");
     let r = ns.check(&["unknown-mac", "10000", "0.3"]);
     assert!(r["sent"] > 0.0, "{r:?}");
     assert_eq!(r["unknown"], r["sent"], "{r:?}");

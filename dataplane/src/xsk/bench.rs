@@ -129,13 +129,13 @@ pub struct Sink {
 /// What a sink saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SinkCounts {
-    /// Frames per MAC slot.
+    /// Frames per MAC slot (good ones only).
     pub frames: [u64; SINK_SLOTS as usize],
     /// Bytes per MAC slot.
     pub bytes: [u64; SINK_SLOTS as usize],
     /// Frames to a MAC no slot has.
     pub unknown: u64,
-    /// Frames with a wrong IPv4 header checksum.
+    /// Frames with a wrong IPv4 header checksum (not under any slot).
     pub bad_checksum: u64,
 }
 
