@@ -342,6 +342,9 @@ pub struct Opts {
     pub gen_threads: u32,
     /// IPv6 frames (to VIP 2001:db8:50::100 from 2001:db8:64::/48).
     pub ipv6: bool,
+    /// Preferred busy polling (µs per syscall) for the AF_XDP rows, ferrovs
+    /// and the swap alike; 0: off.
+    pub busy_poll_us: u32,
 }
 
 /// Everything measured of one forwarder.
@@ -485,7 +488,7 @@ pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Re
     }
     if want("af_xdp-swap") {
         eprintln!("[2/9] af_xdp-swap: AF_XDP MAC swap (the ceiling on these sockets) …");
-        let _dut = spawn_in(&t.dut_ns, &[&me(), "afxdp-swap"])?;
+        let _dut = spawn_in(&t.dut_ns, &[&me(), "afxdp-swap", &o.busy_poll_us.to_string()])?;
         std::thread::sleep(Duration::from_millis(800));
         rows.push(characterize(&t, "af_xdp-swap", Back::Sender, o, &stop)?);
         interrupted()?;
@@ -914,6 +917,8 @@ fn ferrovs(
             &conn_max.to_string(),
             "--queues",
             &o.gen_threads.to_string(),
+            "--busy-poll-us",
+            &o.busy_poll_us.to_string(),
         ],
     )?;
     let ctl = |args: &[&str], stdin: Option<&str>| {
@@ -1183,7 +1188,12 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
                 core_affinity::set_for_current(core);
             }
             let mut steer = Steer::attach(&[eth0()?]).map_err(e)?;
-            let mut port = Port::open(&["eth0".to_string()], 0, &PortConfig::default()).map_err(e)?;
+            // The same socket options as the ferrovs rows get.
+            let cfg = PortConfig {
+                busy_poll_us: args.first().and_then(|v| v.parse().ok()).unwrap_or(0),
+                ..PortConfig::default()
+            };
+            let mut port = Port::open(&["eth0".to_string()], 0, &cfg).map_err(e)?;
             for (link, fd) in port.fds().into_iter().enumerate() {
                 steer.set_socket(link, 0, fd).map_err(e)?;
             }

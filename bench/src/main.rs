@@ -25,7 +25,8 @@ mod plot;
 const USAGE: &str = "\
 usage: ferrovs-bench forwarder [FLOWS] [PACKETS]
        ferrovs-bench compare [--seconds S] [--trial S] [--steps N] [--flows N] [--traffic udp|syn|tcp]
-                             [--size BYTES] [--ipv6] [--rows NAME,NAME,...] [--json FILE] [--svg FILE]
+                             [--size BYTES] [--ipv6] [--busy-poll-us US] [--rows NAME,NAME,...]
+                             [--json FILE] [--svg FILE]
        ferrovs-bench sweep flows|servers [--points N,N,...] [compare's options]
        ferrovs-bench export trex|pktgen [--flows N] [--size BYTES] [--traffic udp|syn|tcp]
                              [--vip ADDR] [--dst-mac MAC]   (the scenario for a hardware generator)
@@ -62,6 +63,7 @@ fn main() {
                 size: opt("--size", 64.0) as usize,
                 gen_threads: 1,
                 ipv6: args.iter().any(|a| a == "--ipv6"),
+                busy_poll_us: opt("--busy-poll-us", 0.0) as u32,
             };
             // IPv6's stamped UDP frame needs 84 bytes on the wire.
             let o = compare::Opts {
