@@ -19,7 +19,7 @@
 
 use dataplane::PacketIo;
 use dataplane::Verdict;
-use dataplane::xsk::bench::{Generator, KernelSwap, LAT_BUCKET_NS, LAT_BUCKETS, Pace, Sink};
+use dataplane::xsk::bench::{Generator, KernelSwap, LAT_BUCKET_NS, LAT_BUCKETS, Pace, Sink, SinkSlot};
 use dataplane::xsk::{Port, PortConfig, Steer};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -234,11 +234,21 @@ impl Trial {
     }
 }
 
+/// The destination address a forwarded frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dst {
+    /// Still the VIP (DR).
+    Vip,
+    /// The real server's (NAT, TUN's outer header, DNAT).
+    Rip,
+}
+
 /// Where a forwarder sends what it forwards, so where the sink looks for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Back {
-    /// To the real servers' MACs (a load balancer).
-    Servers,
+    /// To the real servers' MACs (a load balancer), with this destination
+    /// address.
+    Servers(Dst),
     /// Back to the generator (a MAC swap).
     Sender,
 }
@@ -257,13 +267,17 @@ fn trial(t: &Topology, secs: f64, o: &Opts, pace: Pace, back: Back) -> Result<Tr
             &pace.rate.to_string(),
             if pace.stamp { "1" } else { "0" },
             match back {
-                Back::Servers => "servers",
+                Back::Servers(_) => "servers",
                 Back::Sender => "sender",
             },
             o.traffic.name(),
             &o.size.to_string(),
             &o.gen_threads.to_string(),
             if o.ipv6 { "6" } else { "4" },
+            match back {
+                Back::Servers(Dst::Vip) | Back::Sender => "vip",
+                Back::Servers(Dst::Rip) => "rip",
+            },
         ])
         .stderr(Stdio::piped())
         .output()
@@ -501,11 +515,15 @@ pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Re
         // service passes every frame to this path, as it would beside ferrovs.
         let _pass = spawn_in(&t.dut_ns, &[&me(), "xdp-pass"])?;
         std::thread::sleep(Duration::from_millis(500));
-        rows.push(characterize(&t, "nft-dnat", Back::Servers, o, &stop)?);
+        rows.push(characterize(&t, "nft-dnat", Back::Servers(Dst::Rip), o, &stop)?);
         interrupted()?;
     }
-    let methods = [("dr", "-g"), ("nat", "-m"), ("tun", "-i")];
-    for (workers, (i, (method, flag))) in [1, 2]
+    let methods = [
+        ("dr", "-g", Dst::Vip),
+        ("nat", "-m", Dst::Rip),
+        ("tun", "-i", Dst::Rip),
+    ];
+    for (workers, (i, (method, flag, dst))) in [1, 2]
         .into_iter()
         .flat_map(|w| methods.into_iter().enumerate().map(move |m| (w, m)))
     {
@@ -525,7 +543,7 @@ pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Re
             ..*o
         };
         let _dut = ferrovs(&t, &o, flag, 2, "rr", 1 << 20)?;
-        rows.push(characterize(&t, &name, Back::Servers, &o, &stop)?);
+        rows.push(characterize(&t, &name, Back::Servers(dst), &o, &stop)?);
         interrupted()?;
     }
     Report::new(rows, o).publish(json, svg)
@@ -569,7 +587,7 @@ pub fn sweep(
         // Room for every flow, as a deployment would size it.
         let conn_max = (u64::from(opts.flows) * 5 / 4).max(1 << 16);
         let _dut = ferrovs(&t, &opts, "-g", servers, "wlc", conn_max)?;
-        rows.push(characterize(&t, &label, Back::Servers, &opts, &stop)?);
+        rows.push(characterize(&t, &label, Back::Servers(Dst::Vip), &opts, &stop)?);
         if stop.load(Ordering::Relaxed) {
             return Err(INTERRUPTED.to_string());
         }
@@ -1058,7 +1076,25 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
                 args.get(8).is_some_and(|v| v == "6"),
             );
             // Slots: the two servers, then the generator (a swap's frames).
-            let macs = [RS_MACS[0], RS_MACS[1], GEN_MAC];
+            // After NAT, TUN (outer header) and the nft DNAT a server's
+            // frames carry its address; after DR and a swap, the VIP's.
+            let rewrites = args.get(9).is_some_and(|v| v == "rip");
+            let v4 = !args.get(8).is_some_and(|v| v == "6");
+            let dst = |rip: [u8; 4]| v4.then_some(if rewrites { rip } else { VIP });
+            let macs = [
+                SinkSlot {
+                    mac: RS_MACS[0],
+                    dst: dst([10, 50, 0, 11]),
+                },
+                SinkSlot {
+                    mac: RS_MACS[1],
+                    dst: dst([10, 50, 0, 12]),
+                },
+                SinkSlot {
+                    mac: GEN_MAC,
+                    dst: dst(VIP),
+                },
+            ];
             let mine = if args.get(4).is_some_and(|a| a == "sender") {
                 2..3
             } else {
@@ -1124,7 +1160,7 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
             let got: u64 = c.frames[mine].iter().sum();
             println!(
                 "{sent} {got} {} {elapsed} {} {} {}",
-                c.total() - got + c.bad_checksum + c.unknown,
+                c.total() - got + c.bad_checksum + c.unknown + c.wrong_addr,
                 lat[0],
                 lat[1],
                 lat[2]
@@ -1147,12 +1183,22 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
             let secs = Duration::from_secs_f64(num(2, 0.5));
             let mut f = frame(Traffic::Udp, 64, variant == "good6");
             match variant {
-                "good" | "good6" => {}
+                "good" | "good6" | "wrong-addr" => {}
                 "bad-checksum" => f[24] ^= 0xff,
                 "unknown-mac" => f[5] ^= 0xff,
                 _ => return Err(format!("unknown variant {variant}")),
             }
-            let sink = Sink::attach(b, &[DUT_MAC], true).map_err(e)?;
+            // `wrong-addr`: the sink expects another destination than sent.
+            let dst = Some(if variant == "wrong-addr" {
+                [10, 50, 0, 11]
+            } else {
+                VIP
+            });
+            let slot = SinkSlot {
+                mac: DUT_MAC,
+                dst: dst.filter(|_| variant != "good6"),
+            };
+            let sink = Sink::attach(b, &[slot], true).map_err(e)?;
             let generator = Generator::new(a, &f, 16, 10_000, pace).map_err(e)?;
             let start = Instant::now();
             run_for(&generator, &f, secs).map_err(e)?;
@@ -1162,12 +1208,13 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
             let lat = sink.latency().map_err(e)?;
             let [p50, ..] = percentiles(&lat);
             println!(
-                "sent {} elapsed {elapsed:.3} frames {} bytes {} unknown {} bad_checksum {} stamped {} p50_ns {p50}",
+                "sent {} elapsed {elapsed:.3} frames {} bytes {} unknown {} bad_checksum {} wrong_addr {} stamped {} p50_ns {p50}",
                 generator.sent().map_err(e)?,
                 c.frames[0],
                 c.bytes[0],
                 c.unknown,
                 c.bad_checksum,
+                c.wrong_addr,
                 lat.iter().sum::<u64>()
             );
             Ok(())

@@ -73,14 +73,14 @@ fn every_paced_frame_is_counted_once_with_its_latency() {
     );
     assert_eq!(r["frames"], sent, "{r:?}");
     assert_eq!(r["bytes"], sent * 60.0, "{r:?}");
-    assert_eq!(r["unknown"] + r["bad_checksum"], 0.0, "{r:?}");
+    assert_eq!(r["unknown"] + r["bad_checksum"] + r["wrong_addr"], 0.0, "{r:?}");
     assert_eq!(r["stamped"], sent, "{r:?}");
     // One hop over veth: some µs, not nothing and not seconds.
     assert!(r["p50_ns"] > 0.0 && r["p50_ns"] < 2_000_000.0, "{r:?}");
 }
 
 #[test]
-fn a_wrong_checksum_or_mac_is_an_error_not_a_delivery() {
+fn a_wrong_checksum_mac_or_address_is_an_error_not_a_delivery() {
     let ns = Ns::new("bad");
     let r = ns.check(&["bad-checksum", "10000", "0.3"]);
     assert!(r["sent"] > 0.0, "{r:?}");
@@ -89,6 +89,12 @@ fn a_wrong_checksum_or_mac_is_an_error_not_a_delivery() {
     let r = ns.check(&["unknown-mac", "10000", "0.3"]);
     assert!(r["sent"] > 0.0, "{r:?}");
     assert_eq!(r["unknown"], r["sent"], "{r:?}");
+    assert_eq!(r["frames"], 0.0, "{r:?}");
+    // Right MAC, right checksum, but not the address the slot expects (a
+    // NAT that forgot to rewrite the destination, say).
+    let r = ns.check(&["wrong-addr", "10000", "0.3"]);
+    assert!(r["sent"] > 0.0, "{r:?}");
+    assert_eq!(r["wrong_addr"], r["sent"], "{r:?}");
     assert_eq!(r["frames"], 0.0, "{r:?}");
 }
 

@@ -12,8 +12,9 @@
 //         (bpf_ktime_get_ns) goes into the first 8 payload bytes.
 //   sink  attached to the interface the forwarded frames come back on: counts
 //         IPv4 and IPv6 frames and bytes per destination MAC slot (a real
-//         server), or as errors those to an unknown MAC or with a wrong IPv4
-//         header checksum; records the latency of stamped frames in a
+//         server), or as errors those to an unknown MAC, with a wrong IPv4
+//         header checksum or with a destination address other than the
+//         slot's; records the latency of stamped frames in a
 //         histogram; drops them all.
 //   swap  the in-kernel comparison: swaps the MACs and sends the frame back
 //         out (XDP_TX), as a forwarder that never leaves the driver.
@@ -218,11 +219,22 @@ struct {
 	__type(value, __u32);
 } sink_macs SEC(".maps");
 
+// The IPv4 destination a frame to each MAC slot must carry (0: any): the
+// VIP after DR or a MAC swap, the slot's real server after NAT or (outer
+// header) TUN.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SINK_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} sink_dst SEC(".maps");
+
 // Per CPU: [slot] = frames, [SINK_SLOTS + slot] = bytes, [2*SINK_SLOTS] =
-// frames to no known MAC, [2*SINK_SLOTS+1] = bad IPv4 checksums.
+// frames to no known MAC, [2*SINK_SLOTS+1] = bad IPv4 checksums,
+// [2*SINK_SLOTS+2] = a destination address other than the slot's.
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2 * SINK_SLOTS + 2);
+	__uint(max_entries, 2 * SINK_SLOTS + 3);
 	__type(key, __u32);
 	__type(value, __u64);
 } sink_count SEC(".maps");
@@ -274,7 +286,7 @@ int sink(struct xdp_md *ctx)
 	struct iphdr *ip = (void *)(eth + 1);
 	struct ipv6hdr *ip6 = (void *)(eth + 1);
 	__u64 mac = 0;
-	__u32 *slot;
+	__u32 *slot, *want, k;
 	__u32 sum = 0;
 	__u16 *w;
 	int i;
@@ -313,6 +325,12 @@ int sink(struct xdp_md *ctx)
 	sum = (sum & 0xffff) + (sum >> 16);
 	if ((__u16)~sum != 0) {
 		bump(2 * SINK_SLOTS + 1, 1);
+		return XDP_DROP;
+	}
+	k = *slot & (SINK_SLOTS - 1);
+	want = bpf_map_lookup_elem(&sink_dst, &k);
+	if (want && *want && ip->daddr != *want) {
+		bump(2 * SINK_SLOTS + 2, 1);
 		return XDP_DROP;
 	}
 	bump(*slot & (SINK_SLOTS - 1), 1);

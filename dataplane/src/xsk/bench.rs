@@ -118,6 +118,16 @@ impl Generator {
     }
 }
 
+/// One destination the sink counts: a MAC, and the IPv4 destination its
+/// frames must carry (`None`: any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkSlot {
+    /// Destination MAC.
+    pub mac: [u8; 6],
+    /// Destination address, in network order.
+    pub dst: Option<[u8; 4]>,
+}
+
 /// A counting sink on one interface: frames and bytes per destination MAC.
 #[derive(Debug)]
 pub struct Sink {
@@ -137,6 +147,9 @@ pub struct SinkCounts {
     pub unknown: u64,
     /// Frames with a wrong IPv4 header checksum (not under any slot).
     pub bad_checksum: u64,
+    /// Frames whose IPv4 destination was not their slot's (not under any
+    /// slot).
+    pub wrong_addr: u64,
 }
 
 impl SinkCounts {
@@ -147,21 +160,25 @@ impl SinkCounts {
 }
 
 impl Sink {
-    /// Attach a sink to `ifindex` counting frames to each MAC of `macs` (slot
+    /// Attach a sink to `ifindex` counting frames to each of `slots` (slot
     /// = index); with `stamped`, it also reads each frame's send time (see
     /// [`Pace::stamp`]) into its latency histogram.
     ///
     /// # Errors
     /// The kernel refused the program or the attach.
-    pub fn attach(ifindex: u32, macs: &[[u8; 6]], stamped: bool) -> io::Result<Self> {
+    pub fn attach(ifindex: u32, slots: &[SinkSlot], stamped: bool) -> io::Result<Self> {
         let mut obj = Object::load(OBJECT, "benchmark programs")?;
         let macs_fd = obj.map_fd(c"sink_macs")?;
-        for (slot, mac) in macs.iter().enumerate().take(SINK_SLOTS as usize) {
+        let dst_fd = obj.map_fd(c"sink_dst")?;
+        for (i, slot) in slots.iter().enumerate().take(SINK_SLOTS as usize) {
             // The key is the MAC in the low 6 bytes of a u64, as the program
             // copies it.
             let mut key = [0u8; 8];
-            key[..6].copy_from_slice(mac);
-            map_update(macs_fd, &u64::from_ne_bytes(key), &(slot as u32), "sink MAC")?;
+            key[..6].copy_from_slice(&slot.mac);
+            map_update(macs_fd, &u64::from_ne_bytes(key), &(i as u32), "sink MAC")?;
+            // Network order, as the program compares it.
+            let dst = u32::from_ne_bytes(slot.dst.unwrap_or([0; 4]));
+            map_update(dst_fd, &(i as u32), &dst, "sink address")?;
         }
         map_update(
             obj.map_fd(c"sink_stamped")?,
@@ -197,6 +214,7 @@ impl Sink {
         }
         c.unknown = percpu_sum(self.counts, 2 * SINK_SLOTS)?;
         c.bad_checksum = percpu_sum(self.counts, 2 * SINK_SLOTS + 1)?;
+        c.wrong_addr = percpu_sum(self.counts, 2 * SINK_SLOTS + 2)?;
         Ok(c)
     }
 }
