@@ -1079,7 +1079,7 @@ pub fn part(name: &str, args: &[String]) -> Result<(), String> {
             // After NAT, TUN (outer header) and the nft DNAT a server's
             // frames carry its address; after DR and a swap, the VIP's.
             let rewrites = args.get(9).is_some_and(|v| v == "rip");
-            let v4 = !args.get(8).is_some_and(|v| v == "6");
+            let v4 = args.get(8).is_none_or(|v| v != "6");
             let dst = |rip: [u8; 4]| v4.then_some(if rewrites { rip } else { VIP });
             let macs = [
                 SinkSlot {
