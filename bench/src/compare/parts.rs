@@ -1,0 +1,315 @@
+//! The parts `compare` starts inside its namespaces: the generator with its
+//! sink (`gen-sink`), their self-check (`gen-check`), and the forwarders it
+//! compares ferrovs with (`kernel-swap`, `afxdp-swap`, `xdp-pass`).
+
+use super::{DUT_MAC, GEN_IP, GEN_IP6, GEN_MAC, PORT, RS_MACS, Traffic, VIP, VIP6, term_flag};
+use dataplane::PacketIo;
+use dataplane::Verdict;
+use dataplane::xsk::bench::{Generator, KernelSwap, LAT_BUCKET_NS, Pace, Sink, SinkSlot};
+use dataplane::xsk::{Port, PortConfig, Steer};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// A frame from the generator to VIP:9 of `size` bytes on the wire (FCS
+/// included, so 64 is the minimum Ethernet frame), IPv4 or IPv6. L4
+/// checksums are left 0: no forwarder here checks them (ferrovs, like IPVS,
+/// does not).
+fn frame(traffic: Traffic, size: usize, ipv6: bool) -> Vec<u8> {
+    // IPv6's header is 20 bytes longer: its 64-byte frames keep the same
+    // payload room by growing to 84 (UDP needs 8 bytes for the stamp).
+    let min = if ipv6 { 84 } else { 64 };
+    let len = size.clamp(min, 1518) - 4;
+    let mut f = vec![0u8; len];
+    f[0..6].copy_from_slice(&DUT_MAC);
+    f[6..12].copy_from_slice(&GEN_MAC);
+    let l4 = if ipv6 {
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        f[14] = 0x60;
+        f[18..20].copy_from_slice(&((len - 54) as u16).to_be_bytes());
+        f[20] = if traffic == Traffic::Udp { 17 } else { 6 };
+        f[21] = 64;
+        f[22..38].copy_from_slice(&GEN_IP6.octets());
+        f[38..54].copy_from_slice(&VIP6.octets());
+        54
+    } else {
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&((len - 14) as u16).to_be_bytes());
+        f[22] = 64;
+        f[23] = if traffic == Traffic::Udp { 17 } else { 6 };
+        f[26..30].copy_from_slice(&GEN_IP);
+        f[30..34].copy_from_slice(&VIP);
+        let c = dataplane::wire::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        34
+    };
+    f[l4..l4 + 2].copy_from_slice(&10_000u16.to_be_bytes());
+    f[l4 + 2..l4 + 4].copy_from_slice(&PORT.to_be_bytes());
+    if traffic == Traffic::Udp {
+        f[l4 + 4..l4 + 6].copy_from_slice(&((len - l4) as u16).to_be_bytes());
+    } else {
+        // Data offset 5 words; the generator sets SYN or ACK.
+        f[l4 + 12] = 5 << 4;
+        f[l4 + 14..l4 + 16].copy_from_slice(&65_535u16.to_be_bytes());
+    }
+    f
+}
+
+/// The parts that run inside the namespaces.
+pub fn part(name: &str, args: &[String]) -> Result<(), String> {
+    let e = |e: std::io::Error| e.to_string();
+    let eth0 = || dataplane::neigh::ifindex("eth0").map_err(e);
+    match name {
+        "gen-sink" => {
+            let num = |i: usize, default: f64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
+            let secs = num(0, 3.0);
+            let flows = num(1, 1024.0) as u32;
+            let traffic = args
+                .get(5)
+                .and_then(|t| Traffic::parse(t))
+                .unwrap_or(Traffic::Udp);
+            let pace = Pace {
+                rate: num(2, 0.0),
+                stamp: num(3, 0.0) != 0.0,
+                syn_first: match traffic {
+                    Traffic::Udp => 0,
+                    Traffic::Syn => u64::MAX,
+                    Traffic::Tcp => u64::from(flows),
+                },
+            };
+            let f = frame(
+                traffic,
+                num(6, 64.0) as usize,
+                args.get(8).is_some_and(|v| v == "6"),
+            );
+            // Slots: the two servers, then the generator (a swap's frames).
+            // After NAT, TUN (outer header) and the nft DNAT a server's
+            // frames carry its address; after DR and a swap, the VIP's.
+            let rewrites = args.get(9).is_some_and(|v| v == "rip");
+            let v4 = args.get(8).is_none_or(|v| v != "6");
+            let dst = |rip: [u8; 4]| v4.then_some(if rewrites { rip } else { VIP });
+            let macs = [
+                SinkSlot {
+                    mac: RS_MACS[0],
+                    dst: dst([10, 50, 0, 11]),
+                },
+                SinkSlot {
+                    mac: RS_MACS[1],
+                    dst: dst([10, 50, 0, 12]),
+                },
+                SinkSlot {
+                    mac: GEN_MAC,
+                    dst: dst(VIP),
+                },
+            ];
+            let mine = if args.get(4).is_some_and(|a| a == "sender") {
+                2..3
+            } else {
+                0..2
+            };
+            let ifindex = eth0()?;
+            let sink = Sink::attach(ifindex, &macs, pace.stamp).map_err(e)?;
+            // One generator per thread, each pinned to its own core and
+            // sending its share of the rate.
+            let threads = (num(7, 1.0) as usize).max(1);
+            let share = Pace {
+                rate: pace.rate / threads as f64,
+                ..pace
+            };
+            let cores = core_affinity::get_core_ids().unwrap_or_default();
+            let start = Instant::now();
+            // Each thread loads its own generator (libbpf objects stay on
+            // the thread that made them) and reports what it sent.
+            let sent = std::thread::scope(|s| {
+                let runs: Vec<_> = (0..threads)
+                    .map(|i| {
+                        // One thread: the last core, away from the first
+                        // worker (core 0); more: a core each from 0 on.
+                        let at = if threads == 1 {
+                            cores.len().saturating_sub(1)
+                        } else {
+                            i
+                        };
+                        let (f, core) = (&f, cores.get(at % cores.len().max(1)).copied());
+                        s.spawn(move || {
+                            if let Some(core) = core {
+                                core_affinity::set_for_current(core);
+                            }
+                            let g = Generator::new(ifindex, f, flows, 10_000, share)?;
+                            run_for(&g, f, Duration::from_secs_f64(secs))?;
+                            g.sent()
+                        })
+                    })
+                    .collect();
+                runs.into_iter()
+                    .map(|r| {
+                        r.join()
+                            .unwrap_or_else(|_| Err(std::io::Error::other("generator thread")))
+                    })
+                    .sum::<std::io::Result<u64>>()
+            })
+            .map_err(e)?;
+            let elapsed = start.elapsed().as_secs_f64();
+            // Let the last frames arrive.
+            std::thread::sleep(Duration::from_millis(200));
+            let c = sink.counts().map_err(e)?;
+            let lat = if pace.stamp {
+                percentiles(&sink.latency().map_err(e)?)
+            } else {
+                [0; 3]
+            };
+            eprintln!(
+                "sink: per slot {:?} unknown MAC {} bad checksum {}",
+                &c.frames[..3],
+                c.unknown,
+                c.bad_checksum
+            );
+            let got: u64 = c.frames[mine].iter().sum();
+            println!(
+                "{sent} {got} {} {elapsed} {} {} {}",
+                c.total() - got + c.bad_checksum + c.unknown + c.wrong_addr,
+                lat[0],
+                lat[1],
+                lat[2]
+            );
+            Ok(())
+        }
+        // The generator and sink on their own, on a veth pair `gen0`–`sink0` in
+        // the caller's namespace: send `frame` paced out of `gen0` for `secs`,
+        // count on `sink0`. Variants: `good`, `bad-checksum`, `unknown-mac`.
+        "gen-check" => {
+            let a = dataplane::neigh::ifindex("gen0").map_err(e)?;
+            let b = dataplane::neigh::ifindex("sink0").map_err(e)?;
+            let variant = args.first().map_or("good", String::as_str);
+            let num = |i: usize, default: f64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
+            let pace = Pace {
+                rate: num(1, 10_000.0),
+                stamp: true,
+                syn_first: 0,
+            };
+            let secs = Duration::from_secs_f64(num(2, 0.5));
+            let mut f = frame(Traffic::Udp, 64, variant == "good6");
+            match variant {
+                "good" | "good6" | "wrong-addr" => {}
+                "bad-checksum" => f[24] ^= 0xff,
+                "unknown-mac" => f[5] ^= 0xff,
+                _ => return Err(format!("unknown variant {variant}")),
+            }
+            // `wrong-addr`: the sink expects another destination than sent.
+            let dst = Some(if variant == "wrong-addr" {
+                [10, 50, 0, 11]
+            } else {
+                VIP
+            });
+            let slot = SinkSlot {
+                mac: DUT_MAC,
+                dst: dst.filter(|_| variant != "good6"),
+            };
+            let sink = Sink::attach(b, &[slot], true).map_err(e)?;
+            let generator = Generator::new(a, &f, 16, 10_000, pace).map_err(e)?;
+            let start = Instant::now();
+            run_for(&generator, &f, secs).map_err(e)?;
+            let elapsed = start.elapsed().as_secs_f64();
+            std::thread::sleep(Duration::from_millis(200));
+            let c = sink.counts().map_err(e)?;
+            let lat = sink.latency().map_err(e)?;
+            let [p50, ..] = percentiles(&lat);
+            println!(
+                "sent {} elapsed {elapsed:.3} frames {} bytes {} unknown {} bad_checksum {} wrong_addr {} stamped {} p50_ns {p50}",
+                generator.sent().map_err(e)?,
+                c.frames[0],
+                c.bytes[0],
+                c.unknown,
+                c.bad_checksum,
+                c.wrong_addr,
+                lat.iter().sum::<u64>()
+            );
+            Ok(())
+        }
+        "xdp-pass" => {
+            let _steer = Steer::attach(&[eth0()?]).map_err(e)?;
+            wait_for_term();
+            Ok(())
+        }
+        "kernel-swap" => {
+            let _swap = KernelSwap::attach(eth0()?).map_err(e)?;
+            wait_for_term();
+            Ok(())
+        }
+        "afxdp-swap" => {
+            // On the core ferrovs' first worker takes.
+            if let Some(core) = core_affinity::get_core_ids().and_then(|c| c.first().copied()) {
+                core_affinity::set_for_current(core);
+            }
+            let mut steer = Steer::attach(&[eth0()?]).map_err(e)?;
+            // The same socket options as the ferrovs rows get.
+            let cfg = PortConfig {
+                busy_poll_us: args.first().and_then(|v| v.parse().ok()).unwrap_or(0),
+                ..PortConfig::default()
+            };
+            let mut port = Port::open(&["eth0".to_string()], 0, &cfg).map_err(e)?;
+            for (link, fd) in port.fds().into_iter().enumerate() {
+                steer.set_socket(link, 0, fd).map_err(e)?;
+            }
+            steer
+                .set_services(
+                    &[
+                        (17, u32::from_be_bytes(VIP), PORT),
+                        (6, u32::from_be_bytes(VIP), PORT),
+                    ],
+                    &[],
+                )
+                .map_err(e)?;
+            let stop = term_flag();
+            while !stop.load(Ordering::Relaxed) {
+                port.poll(|frame, _| {
+                    let b = frame.bytes();
+                    let (d, s) = b.split_at_mut(6);
+                    d.swap_with_slice(&mut s[..6]);
+                    Verdict::Tx(0)
+                });
+            }
+            Ok(())
+        }
+        _ => Err(format!("unknown part {name}")),
+    }
+}
+
+/// Keep `generator` sending `frame` for about `secs`, in as few
+/// BPF_PROG_RUN calls as will do: each call costs tens of ms here outside
+/// the run (live-frame set-up and tear-down), a gap in which nothing is
+/// sent. A short first call measures the time per run; the next ones are
+/// sized to what is left.
+fn run_for(generator: &Generator, frame: &[u8], secs: Duration) -> std::io::Result<()> {
+    let start = Instant::now();
+    let mut chunk = 50_000u64;
+    while let Some(left) = secs.checked_sub(start.elapsed()) {
+        let ns = generator.send(frame, chunk as u32)?;
+        chunk = (left.as_nanos() as u64 / u64::from(ns.max(1))).clamp(10_000, i32::MAX as u64);
+    }
+    Ok(())
+}
+
+fn wait_for_term() {
+    let stop = term_flag();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// p50, p99 and p99.9 in ns of the sink's latency buckets (0s when empty),
+/// through an HDR histogram: each bucket's frames at its midpoint.
+pub fn percentiles(buckets: &[u64]) -> [u64; 3] {
+    let Ok(mut h) = hdrhistogram::Histogram::<u64>::new(3) else {
+        return [0; 3];
+    };
+    for (k, &n) in buckets.iter().enumerate() {
+        if n > 0 {
+            let _ = h.record_n(k as u64 * LAT_BUCKET_NS + LAT_BUCKET_NS / 2, n);
+        }
+    }
+    if h.is_empty() {
+        return [0; 3];
+    }
+    [50.0, 99.0, 99.9].map(|q| h.value_at_quantile(q / 100.0))
+}
