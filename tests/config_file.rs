@@ -44,10 +44,7 @@ fn the_daemon_starts_from_the_file_with_its_rules() {
         save.contains(&format!("-a -t {VIP}:80 -r {RS2}:80 -g -w 1")),
         "{save}"
     );
-    let mut answers = Vec::new();
-    for _ in 0..4 {
-        answers.extend(lab.http_get(&[format!("http://{VIP}/")]).0);
-    }
+    let answers = lab.http_answers(&format!("http://{VIP}/"), 4);
     assert_eq!(
         answers,
         ["server1", "server2", "server1", "server2"],

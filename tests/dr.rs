@@ -278,11 +278,7 @@ fn fwmark_service_serves_the_marked_port() {
     }
     let list = d.ok(&["-L", "-n"]);
     assert!(list.contains("FWM  3 rr"), "{list}");
-    let mut answers = Vec::new();
-    for _ in 0..4 {
-        let (bodies, _) = lab.http_get(&[format!("http://{VIP}/")]);
-        answers.extend(bodies);
-    }
+    let answers = lab.http_answers(&format!("http://{VIP}/"), 4);
     assert_eq!(
         answers,
         ["server1", "server2", "server1", "server2"],

@@ -17,11 +17,7 @@ fn http_through_the_tunnel_answers_from_the_real_servers() {
         d.ok(&["-a", "-t", &svc, "-r", &format!("{rs}:80"), "-i"]);
     }
     assert!(d.ok(&["-L", "-n"]).contains("Tunnel"));
-    let mut answers = Vec::new();
-    for _ in 0..4 {
-        let (bodies, _) = lab.http_get(&[format!("http://{VIP}/")]);
-        answers.extend(bodies);
-    }
+    let answers = lab.http_answers(&format!("http://{VIP}/"), 4);
     assert_eq!(
         answers,
         ["server1", "server2", "server1", "server2"],

@@ -10,21 +10,30 @@ fn frame(cport: u16, flags: u8) -> [u8; 64] {
     tcp_frame([10, 1, 0, 2], cport, [10, 0, 0, 100], 80, flags)
 }
 
-#[test]
-fn forwarding_allocates_nothing() {
-    let rules = config::Rules::from_commands(
-        "test",
-        "-A -t 10.0.0.100:80 -s rr\n\
-         -a -t 10.0.0.100:80 -r 10.0.0.11:80 -g\n\
-         -a -t 10.0.0.100:80 -r 10.0.0.12:80 -g",
-    )
-    .unwrap();
+/// A forwarder with `commands` as its rules and a table of `capacity`; every
+/// server's MAC resolved.
+fn forwarder(commands: &str, capacity: usize) -> Forwarder {
+    let rules = config::Rules::from_commands("test", commands).unwrap();
     let mut slots = SlotMap::default();
     slots.assign(&rules).unwrap();
     let snap = Snapshot::build(1, vec![[2, 0, 0, 0, 0, 1]], &rules, &slots, |_| {
         Some(([2, 0, 0, 0, 0, 2], 0))
     });
-    let mut fwd = Forwarder::new(Update::new(Arc::new(snap)), 512, Arc::new(WorkerStats::default()));
+    Forwarder::new(
+        Update::new(Arc::new(snap)),
+        capacity,
+        Arc::new(WorkerStats::default()),
+    )
+}
+
+#[test]
+fn forwarding_allocates_nothing() {
+    let mut fwd = forwarder(
+        "-A -t 10.0.0.100:80 -s rr\n\
+         -a -t 10.0.0.100:80 -r 10.0.0.11:80 -g\n\
+         -a -t 10.0.0.100:80 -r 10.0.0.12:80 -g",
+        512,
+    );
     let mut frames: Vec<([u8; 64], [u8; 64])> = (0..2000).map(|p| (frame(p, 0x02), frame(p, 0x10))).collect();
     let mut junk = frame(1, 0x02);
     junk[14] = 0x46;
@@ -50,22 +59,11 @@ fn forwarding_allocates_nothing() {
 
 #[test]
 fn nat_both_ways_allocates_nothing() {
-    let rules = config::Rules::from_commands(
-        "test",
+    let mut fwd = forwarder(
         "-A -u 10.0.0.100:53 -s wlc\n\
          -a -u 10.0.0.100:53 -r 10.0.0.11:5353 -m\n\
          -a -u 10.0.0.100:53 -r 10.0.0.12:5353 -m",
-    )
-    .unwrap();
-    let mut slots = SlotMap::default();
-    slots.assign(&rules).unwrap();
-    let snap = Snapshot::build(1, vec![[2, 0, 0, 0, 0, 1]], &rules, &slots, |_| {
-        Some(([2, 0, 0, 0, 0, 2], 0))
-    });
-    let mut fwd = Forwarder::new(
-        Update::new(Arc::new(snap)),
         4096,
-        Arc::new(WorkerStats::default()),
     );
     let udp = |src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16| {
         let mut f = tcp_frame(src, sport, dst, dport, 0);

@@ -119,6 +119,12 @@ impl Lab {
             .args(args))
     }
 
+    /// Fetch `url` `n` times, each on a connection of its own (one curl
+    /// each); return the bodies in order.
+    pub fn http_answers(&self, url: &str, n: usize) -> Vec<String> {
+        (0..n).flat_map(|_| self.http_get(&[url.to_string()]).0).collect()
+    }
+
     /// GET `urls` from the client over one curl run; return the bodies (one
     /// line each) and the number of TCP connections curl opened.
     pub fn http_get(&self, urls: &[String]) -> (Vec<String>, u32) {
