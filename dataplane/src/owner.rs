@@ -11,7 +11,7 @@
 //!
 //! Nothing here allocates after [`Handoff::new`].
 
-use crate::wire::{ETHERTYPE_IPV4, Ethernet};
+use crate::wire::Headers;
 use crossbeam_queue::ArrayQueue;
 
 /// Largest frame a hand-off buffer holds (a UMEM frame is 2 KiB).
@@ -113,50 +113,27 @@ pub fn flow_hash(cip: u32, cport: u16) -> u64 {
     (u64::from(cip) << 16 | u64::from(cport)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32
 }
 
-/// Read the client tuple of a frame: for a packet to a VIP it is the source,
-/// for a reply from a NAT real server the destination. `is_reply(proto, src,
-/// sport)` tells the two apart. `None` for frames without one (the worker
-/// that received them counts and drops them).
+/// Return the client tuple of a frame parsed as `h`: for a packet to a VIP
+/// it is the source, for a reply from a NAT real server the destination.
+/// `is_reply(proto, src, sport)` tells the two apart.
 #[inline]
-pub fn client_of(frame: &[u8], is_reply: impl Fn(u8, u32, u16) -> bool) -> Option<(u32, u16, FlowSide)> {
-    let eth = Ethernet::new_checked(frame).ok()?;
-    if eth.ethertype() != ETHERTYPE_IPV4 {
-        return None;
-    }
-    let ip = eth.payload();
-    if ip.len() < 20 {
-        return None;
-    }
-    let l4 = usize::from(ip[0] & 0x0f) * 4;
-    if ip.len() < l4 + 4 {
-        return None;
-    }
-    let proto = ip[9];
-    let src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
-    let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
-    let sport = u16::from_be_bytes([ip[l4], ip[l4 + 1]]);
-    let dport = u16::from_be_bytes([ip[l4 + 2], ip[l4 + 3]]);
-    Some(if is_reply(proto, src, sport) {
-        (
-            dst,
-            dport,
-            FlowSide::Reply {
-                proto,
-                rip: src,
-                rport: sport,
-            },
-        )
+pub fn client_of(h: &Headers, is_reply: impl Fn(u8, u32, u16) -> bool) -> (u32, u16, FlowSide) {
+    let proto = h.proto;
+    if is_reply(proto, h.src, h.sport) {
+        let side = FlowSide::Reply {
+            proto,
+            rip: h.src,
+            rport: h.sport,
+        };
+        (h.dst, h.dport, side)
     } else {
-        (
-            src,
-            sport,
-            FlowSide::Request {
-                proto,
-                vip: dst,
-                vport: dport,
-            },
-        )
-    })
+        let side = FlowSide::Request {
+            proto,
+            vip: h.dst,
+            vport: h.dport,
+        };
+        (h.src, h.sport, side)
+    }
 }
 
 /// Which way a frame goes, with the service side of its tuple.
@@ -204,6 +181,7 @@ mod tests {
         // The reply from RIP 10.98.0.11:8080 back to the client.
         let rep = crate::wire::tcp_frame([10, 98, 0, 11], 8080, [10, 0, 0, 2], 40000, 0x12);
         let is_reply = |_, src, sport| src == 0x0a62_000b && sport == 8080;
+        let client_of = |f: &[u8], is_reply| crate::wire::parse(f).ok().map(|h| client_of(&h, is_reply));
         let client = |f: &[u8]| client_of(f, is_reply).map(|(c, p, _)| (c, p));
         assert_eq!(client(&req), Some((0x0a00_0002, 40000)));
         assert_eq!(client(&rep), Some((0x0a00_0002, 40000)));

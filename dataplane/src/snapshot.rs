@@ -288,6 +288,12 @@ impl Snapshot {
         snap
     }
 
+    /// Return the MAC of the director's link `link`.
+    #[inline]
+    pub fn link_mac(&self, link: u8) -> Option<[u8; 6]> {
+        self.link_macs.get(usize::from(link)).copied()
+    }
+
     /// Return whether (protocol, address, port) is a NAT real server, whose
     /// packets are replies to be translated back.
     #[inline]

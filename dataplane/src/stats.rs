@@ -132,6 +132,24 @@ impl Reason {
     }
 }
 
+impl From<crate::wire::Malformed> for Reason {
+    fn from(m: crate::wire::Malformed) -> Self {
+        use crate::wire::Malformed as M;
+        match m {
+            M::TruncatedEthernet => Self::TruncatedEthernet,
+            M::NotIpv4 => Self::NotIpv4,
+            M::TruncatedIp => Self::TruncatedIp,
+            M::BadVersion => Self::BadVersion,
+            M::BadIhl => Self::BadIhl,
+            M::BadTotalLength => Self::BadTotalLength,
+            M::IpOptions => Self::IpOptions,
+            M::Fragment => Self::Fragment,
+            M::TruncatedL4 => Self::TruncatedL4,
+            M::UnsupportedProtocol => Self::UnsupportedProtocol,
+        }
+    }
+}
+
 /// Counters of one real server on one worker, indexed by the server's slot.
 #[derive(Debug, Default)]
 pub struct DestCounters {

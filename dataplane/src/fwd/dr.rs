@@ -2,12 +2,12 @@
 //! but for its MACs. The real server holds the VIP on `lo` and answers the
 //! client directly, so the director only ever sees one direction.
 
-use crate::wire::Ethernet;
+use crate::wire::Headers;
 
-/// Rewrite the MACs: from the director's interface to the real server.
-pub fn rewrite(frame: &mut [u8], director_mac: [u8; 6], rs_mac: [u8; 6]) {
-    if let Ok(mut eth) = Ethernet::new_checked(frame) {
-        eth.set_src(director_mac);
-        eth.set_dst(rs_mac);
-    }
+/// Rewrite the MACs of `frame` (parsed as `h`): from the director's
+/// interface to the real server.
+pub fn rewrite(frame: &mut [u8], h: &Headers, director_mac: [u8; 6], rs_mac: [u8; 6]) {
+    let mut eth = h.ethernet_mut(frame);
+    eth.set_src(director_mac);
+    eth.set_dst(rs_mac);
 }

@@ -4,45 +4,56 @@
 //! `ip_vs_tunnel_xmit`, from the address the packet was sent to (the VIP).
 
 use crate::frame::Frame;
-use crate::wire::{ETHERTYPE_IPV4, checksum};
+use crate::wire::{ETHERTYPE_IPV4, Headers, ICMP_HEADER_LEN, IPV4_HEADER_LEN, Icmpv4, Ipv4, L3, PROTO_ICMP};
 
 /// Bytes of the offending packet quoted: its IP header and 8 bytes more
 /// (RFC 792).
-const QUOTE: usize = 28;
+const QUOTE: usize = IPV4_HEADER_LEN + 8;
 /// Length of the built frame: Ethernet + IP + ICMP header + quote.
-pub const FRAG_NEEDED_LEN: usize = 14 + 20 + 8 + QUOTE;
+pub const FRAG_NEEDED_LEN: usize = L3 + IPV4_HEADER_LEN + ICMP_HEADER_LEN + QUOTE;
+/// ICMP "destination unreachable", code "fragmentation needed and DF set".
+const DEST_UNREACH: u8 = 3;
+const FRAG_NEEDED: u8 = 4;
+/// TTL of the errors we originate (the kernel's default).
+const TTL: u8 = 64;
 
-/// Turn `frame` (Ethernet + IPv4 without options + at least 8 bytes of L4,
-/// checked by the caller) into the ICMP error for it, addressed back to its
-/// sender, from `our_mac` to `their_mac`, with next-hop MTU `mtu`. Return
-/// false (changing nothing) if the frame is too short to hold the error.
-pub fn frag_needed(frame: &mut dyn Frame, our_mac: [u8; 6], their_mac: [u8; 6], mtu: u16) -> bool {
+/// Turn `frame` (parsed as `h`) into the ICMP error for it, addressed back
+/// to its sender, from `our_mac` to `their_mac`, with next-hop MTU `mtu`.
+/// Return false (changing nothing) if the frame is too short to hold the
+/// error.
+pub fn frag_needed(
+    frame: &mut dyn Frame,
+    h: &Headers,
+    our_mac: [u8; 6],
+    their_mac: [u8; 6],
+    mtu: u16,
+) -> bool {
     let b = frame.bytes();
-    if b.len() < FRAG_NEEDED_LEN {
+    if b.len() < FRAG_NEEDED_LEN || h.end < L3 + QUOTE {
         return false;
     }
     let mut quote = [0u8; QUOTE];
-    quote.copy_from_slice(&b[14..14 + QUOTE]);
-    let (src, dst) = ([b[26], b[27], b[28], b[29]], [b[30], b[31], b[32], b[33]]);
-    b[0..6].copy_from_slice(&their_mac);
-    b[6..12].copy_from_slice(&our_mac);
-    b[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-    let ip = &mut b[14..34];
-    ip.fill(0);
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&((FRAG_NEEDED_LEN - 14) as u16).to_be_bytes());
-    ip[8] = 64;
-    ip[9] = 1;
-    ip[12..16].copy_from_slice(&dst);
-    ip[16..20].copy_from_slice(&src);
-    let c = checksum(ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    let icmp = &mut b[34..FRAG_NEEDED_LEN];
-    icmp[0..8].copy_from_slice(&[3, 4, 0, 0, 0, 0, 0, 0]);
-    icmp[6..8].copy_from_slice(&mtu.to_be_bytes());
-    icmp[8..].copy_from_slice(&quote);
-    let c = checksum(icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    quote.copy_from_slice(&b[L3..L3 + QUOTE]);
+    let mut eth = h.ethernet_mut(b);
+    eth.set_dst(their_mac);
+    eth.set_src(our_mac);
+    eth.set_ethertype(ETHERTYPE_IPV4);
+    let mut ip = Ipv4::new_unchecked(&mut b[L3..L3 + IPV4_HEADER_LEN]);
+    ip.set_version_and_header_len(IPV4_HEADER_LEN);
+    ip.set_tos(0);
+    ip.set_total_len((FRAG_NEEDED_LEN - L3) as u16);
+    ip.set_ident(0);
+    ip.set_flags_frag(0);
+    ip.set_ttl(TTL);
+    ip.set_protocol(PROTO_ICMP);
+    ip.set_src(h.dst);
+    ip.set_dst(h.src);
+    ip.fill_checksum();
+    let mut icmp = Icmpv4::new_unchecked(&mut b[L3 + IPV4_HEADER_LEN..FRAG_NEEDED_LEN]);
+    icmp.set_type_code(DEST_UNREACH, FRAG_NEEDED);
+    icmp.set_next_hop_mtu(mtu);
+    icmp.payload_mut().copy_from_slice(&quote);
+    icmp.fill_checksum();
     frame.truncate(FRAG_NEEDED_LEN)
 }
 
@@ -60,7 +71,8 @@ mod tests {
             .write(&mut f, &[9u8; 1472])
             .unwrap();
         let orig = f.clone();
-        assert!(frag_needed(&mut f, [4; 6], [2; 6], 1480));
+        let h = crate::wire::parse(&f).unwrap();
+        assert!(frag_needed(&mut f, &h, [4; 6], [2; 6], 1480));
         assert_eq!(f.len(), FRAG_NEEDED_LEN);
         let p = SlicedPacket::from_ethernet(&f).unwrap();
         let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else {

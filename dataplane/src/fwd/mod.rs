@@ -1,8 +1,106 @@
-//! Forwarding methods: rewrite one frame in place for its real server.
+//! Forwarding methods: rewrite one frame in place for its real server, and
+//! [`xmit`], which picks the method of the server a connection goes to (as
+//! IPVS's `cp->packet_xmit`, DPVS's `dp_vs_xmit_*`).
 //!
-//! Pure functions over `&mut [u8]` whose headers the caller already checked.
+//! Owns: the bytes of a frame the worker decided to send. Writes go through
+//! the checked views of `wire`, over the [`Headers`] the one parse returned.
+//! Must not touch: connection state, schedulers or counters (the worker keeps
+//! them; [`xmit`] only says what it sent).
 
 pub mod dr;
 pub mod icmp;
 pub mod nat;
 pub mod tun;
+
+use crate::frame::Frame;
+use crate::snapshot::{DestSnap, Snapshot};
+use crate::stats::Reason;
+use crate::wire::Headers;
+use config::FwdMethod;
+
+/// Where a frame goes to its real server.
+#[derive(Debug, Clone, Copy)]
+pub struct Route<'a> {
+    /// The rules (link MACs, addresses, MTUs).
+    pub snap: &'a Snapshot,
+    /// The real server.
+    pub dest: &'a DestSnap,
+    /// The port on the real server (NAT).
+    pub rport: u16,
+    /// The link the frame came in on (ICMP errors go back out of it).
+    pub ingress: u8,
+    /// IP id of a TUN outer header.
+    pub ip_id: u16,
+}
+
+/// What [`xmit`] sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// The frame, rewritten, out of this link.
+    Forwarded(u8),
+    /// An ICMP "fragmentation needed" back to the client, out of this link.
+    FragNeeded(u8),
+}
+
+/// Rewrite `frame` (parsed as `h`) for the real server of `r` by its
+/// forwarding method.
+///
+/// # Errors
+/// The server or link has no MAC or address yet, or the frame has no room.
+#[inline]
+pub fn xmit(frame: &mut dyn Frame, h: &Headers, r: &Route<'_>) -> Result<Sent, Reason> {
+    let d = r.dest;
+    let mac = d.mac.ok_or(Reason::NoNeighbour)?;
+    let link_mac = r.snap.link_mac(d.link).ok_or(Reason::NoNeighbour)?;
+    match d.fwd {
+        FwdMethod::Dr => dr::rewrite(frame.bytes(), h, link_mac, mac),
+        FwdMethod::Nat => {
+            nat::rewrite(frame.bytes(), h, nat::Side::Dst, d.addr, r.rport);
+            dr::rewrite(frame.bytes(), h, link_mac, mac);
+        }
+        FwdMethod::Tun => {
+            let link = usize::from(d.link);
+            let outer = tun::Outer {
+                src: *r.snap.link_addrs.get(link).ok_or(Reason::UnsupportedMethod)?,
+                dst: d.addr,
+                from: link_mac,
+                to: mac,
+                mtu: r.snap.link_mtus.get(link).copied().unwrap_or(1500),
+                id: r.ip_id,
+            };
+            match tun::encap(frame, h, &outer) {
+                tun::Encap::Done => {}
+                tun::Encap::NoRoom => return Err(Reason::TxFull),
+                tun::Encap::FragNeeded(next_hop) => {
+                    // Answer the client from the link it came in on.
+                    let back = r.snap.link_mac(r.ingress).ok_or(Reason::NoNeighbour)?;
+                    if !icmp::frag_needed(frame, h, back, h.src_mac, next_hop) {
+                        return Err(Reason::TruncatedL4);
+                    }
+                    return Ok(Sent::FragNeeded(r.ingress));
+                }
+            }
+        }
+    }
+    Ok(Sent::Forwarded(d.link))
+}
+
+/// Rewrite a NAT reply (parsed as `h`) back to the client: VIP:vport as its
+/// source, out of `link` to `client_mac`.
+///
+/// # Errors
+/// The link has no MAC.
+#[inline]
+pub fn xmit_reply(
+    frame: &mut [u8],
+    h: &Headers,
+    snap: &Snapshot,
+    (vip, vport): (u32, u16),
+    link: u8,
+    client_mac: [u8; 6],
+) -> Result<(), Reason> {
+    let link_mac = snap.link_mac(link).ok_or(Reason::NoNeighbour)?;
+    nat::rewrite(frame, h, nat::Side::Src, vip, vport);
+    dr::rewrite(frame, h, link_mac, client_mac);
+    Ok(())
+}

@@ -7,7 +7,7 @@
 //! covers through its pseudo-header) and the port. A UDP checksum of zero
 //! means "none" and stays zero; a computed zero is sent as 0xffff (RFC 768).
 
-use crate::wire::{PROTO_TCP, PROTO_UDP, checksum_adjust};
+use crate::wire::{Headers, PROTO_TCP, PROTO_UDP, checksum_adjust};
 
 /// Which endpoint of the packet to rewrite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,62 +18,65 @@ pub enum Side {
     Dst,
 }
 
-/// Offset of the IPv4 header in the frame (Ethernet II, no VLAN).
-const IP: usize = 14;
-const IP_CSUM: usize = IP + 10;
-
-/// Rewrite `side`'s address and port to `addr:port` (host order) in a frame
-/// whose IPv4 header has no options and whose TCP/UDP header starts at
-/// `l4`; the caller has checked that the headers are in `frame`.
-pub fn rewrite(frame: &mut [u8], l4: usize, proto: u8, side: Side, addr: u32, port: u16) {
-    let (addr_at, port_at) = match side {
-        Side::Src => (IP + 12, l4),
-        Side::Dst => (IP + 16, l4 + 2),
+/// Rewrite `side`'s address and port of `frame` (parsed as `h`) to
+/// `addr:port` (host order).
+pub fn rewrite(frame: &mut [u8], h: &Headers, side: Side, addr: u32, port: u16) {
+    let mut ip = h.ipv4_mut(frame);
+    let old_addr = match side {
+        Side::Src => ip.src(),
+        Side::Dst => ip.dst(),
     };
-    let csum_at = match proto {
-        PROTO_TCP => Some(l4 + 16),
-        PROTO_UDP => Some(l4 + 6).filter(|&at| word(frame, at) != 0),
-        _ => None,
-    };
-    let new_addr = addr.to_be_bytes();
-    for half in 0..2 {
-        let at = addr_at + 2 * half;
-        let (old, new) = (
-            word(frame, at),
-            u16::from_be_bytes([new_addr[2 * half], new_addr[2 * half + 1]]),
-        );
-        adjust(frame, IP_CSUM, old, new);
-        if let Some(c) = csum_at {
-            adjust(frame, c, old, new);
-        }
-        set_word(frame, at, new);
+    ip.set_checksum(adjust32(ip.checksum(), old_addr, addr));
+    match side {
+        Side::Src => ip.set_src(addr),
+        Side::Dst => ip.set_dst(addr),
     }
-    let old_port = word(frame, port_at);
-    if let Some(c) = csum_at {
-        adjust(frame, c, old_port, port);
-        if proto == PROTO_UDP && word(frame, c) == 0 {
-            set_word(frame, c, 0xffff);
+    // The TCP/UDP checksum covers the addresses through its pseudo-header.
+    match h.proto {
+        PROTO_TCP => {
+            let mut t = h.tcp_mut(frame);
+            let old_port = match side {
+                Side::Src => t.src_port(),
+                Side::Dst => t.dst_port(),
+            };
+            let c = adjust32(t.checksum(), old_addr, addr);
+            t.set_checksum(checksum_adjust(c, old_port, port));
+            match side {
+                Side::Src => t.set_src_port(port),
+                Side::Dst => t.set_dst_port(port),
+            }
         }
+        PROTO_UDP => {
+            let mut u = h.udp_mut(frame);
+            let old_port = match side {
+                Side::Src => u.src_port(),
+                Side::Dst => u.dst_port(),
+            };
+            let c = u.checksum();
+            if c != 0 {
+                let c = checksum_adjust(adjust32(c, old_addr, addr), old_port, port);
+                u.set_checksum(if c == 0 { 0xffff } else { c });
+            }
+            match side {
+                Side::Src => u.set_src_port(port),
+                Side::Dst => u.set_dst_port(port),
+            }
+        }
+        _ => {}
     }
-    set_word(frame, port_at, port);
 }
 
-fn word(frame: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([frame[at], frame[at + 1]])
-}
-
-fn set_word(frame: &mut [u8], at: usize, v: u16) {
-    frame[at..at + 2].copy_from_slice(&v.to_be_bytes());
-}
-
-fn adjust(frame: &mut [u8], csum_at: usize, old: u16, new: u16) {
-    let c = checksum_adjust(word(frame, csum_at), old, new);
-    set_word(frame, csum_at, c);
+/// Update checksum `sum` for a 32-bit field changed from `old` to `new`, one
+/// 16-bit half at a time (RFC 1624 over each word).
+fn adjust32(sum: u16, old: u32, new: u32) -> u16 {
+    let s = checksum_adjust(sum, (old >> 16) as u16, (new >> 16) as u16);
+    checksum_adjust(s, old as u16, new as u16)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::parse;
     use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 
     /// A deterministic stream of pseudo-random numbers (xorshift64).
@@ -143,14 +146,8 @@ mod tests {
             let udp = i % 2 == 1;
             let mut f = packet(&mut r, udp);
             let side = if i % 3 == 0 { Side::Src } else { Side::Dst };
-            rewrite(
-                &mut f,
-                34,
-                if udp { PROTO_UDP } else { PROTO_TCP },
-                side,
-                r.next() as u32,
-                r.next() as u16,
-            );
+            let h = parse(&f).unwrap();
+            rewrite(&mut f, &h, side, r.next() as u32, r.next() as u16);
             assert_eq!(f, recomputed(&f), "packet {i}");
         }
     }
@@ -160,13 +157,13 @@ mod tests {
         let mut r = Rng(42);
         for i in 0..2000 {
             let udp = i % 2 == 0;
-            let proto = if udp { PROTO_UDP } else { PROTO_TCP };
             let orig = packet(&mut r, udp);
             let mut f = orig.clone();
             let old_dst = u32::from_be_bytes([f[30], f[31], f[32], f[33]]);
             let old_dport = u16::from_be_bytes([f[36], f[37]]);
-            rewrite(&mut f, 34, proto, Side::Dst, r.next() as u32, r.next() as u16);
-            rewrite(&mut f, 34, proto, Side::Dst, old_dst, old_dport);
+            let h = parse(&f).unwrap();
+            rewrite(&mut f, &h, Side::Dst, r.next() as u32, r.next() as u16);
+            rewrite(&mut f, &h, Side::Dst, old_dst, old_dport);
             // Ones'-complement has two zeros: 0x0000 and 0xffff may swap in
             // a checksum, both valid; compare everything else exactly.
             let (mut a, mut b) = (f.clone(), orig.clone());
@@ -185,7 +182,8 @@ mod tests {
         let mut r = Rng(7);
         let mut f = packet(&mut r, true);
         f[40..42].fill(0);
-        rewrite(&mut f, 34, PROTO_UDP, Side::Dst, 0x0a00_000b, 8080);
+        let h = parse(&f).unwrap();
+        rewrite(&mut f, &h, Side::Dst, 0x0a00_000b, 8080);
         assert_eq!(&f[40..42], &[0, 0]);
         assert_eq!(&f[30..34], &[10, 0, 0, 11]);
         assert_eq!(&f[36..38], &8080u16.to_be_bytes());

@@ -11,13 +11,12 @@
 //! bytes at the front ([`Frame::push_front`]).
 
 use crate::frame::Frame;
-use crate::wire::{ETHERTYPE_IPV4, checksum};
+use crate::wire::{DF, ETHERTYPE_IPV4, Ethernet, Headers, IPV4_HEADER_LEN, Ipv4, L3};
 
 /// Length of the outer header.
-pub const OUTER_LEN: usize = 20;
+pub const OUTER_LEN: usize = IPV4_HEADER_LEN;
 /// IP protocol number of IP-in-IP.
 pub const PROTO_IPIP: u8 = 4;
-const DF: u16 = 0x4000;
 
 /// What [`encap`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,53 +29,63 @@ pub enum Encap {
     NoRoom,
 }
 
-/// Encapsulate the IPv4 packet of `frame` (Ethernet + IPv4, checked by the
-/// caller) from `src` to `dst` (host order), with Ethernet header `from` →
-/// `to`; `mtu` is the egress link's and `id` the outer IP id.
-pub fn encap(
-    frame: &mut dyn Frame,
-    src: u32,
-    dst: u32,
-    from: [u8; 6],
-    to: [u8; 6],
-    mtu: u16,
-    id: u16,
-) -> Encap {
-    let b = frame.bytes();
-    let inner_len = usize::from(u16::from_be_bytes([b[16], b[17]]));
-    let (tos, ttl) = (b[15], b[22]);
-    let df = u16::from_be_bytes([b[20], b[21]]) & DF;
+/// The outer header's ends: addresses (host order), MACs, the egress
+/// link's MTU and the outer IP id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outer {
+    /// The director's address on the egress link.
+    pub src: u32,
+    /// The real server.
+    pub dst: u32,
+    /// The director's MAC on the egress link.
+    pub from: [u8; 6],
+    /// The real server's MAC.
+    pub to: [u8; 6],
+    /// The egress link's MTU.
+    pub mtu: u16,
+    /// IP id of the outer header.
+    pub id: u16,
+}
+
+/// Encapsulate the IPv4 packet of `frame` (parsed as `h`) in the outer
+/// header `o`.
+pub fn encap(frame: &mut dyn Frame, h: &Headers, o: &Outer) -> Encap {
+    let inner = h.ipv4(frame.bytes());
+    let (inner_len, tos, ttl) = (inner.total_len(), inner.tos(), inner.ttl());
+    let df = inner.flags_frag() & DF;
     // Without DF the kernel would fragment the outer packet; the dataplane
     // does not, so it goes whole and the link may drop it.
-    if inner_len + OUTER_LEN > usize::from(mtu) && df != 0 {
-        return Encap::FragNeeded(mtu.saturating_sub(OUTER_LEN as u16));
+    if inner_len + OUTER_LEN > usize::from(o.mtu) && df != 0 {
+        return Encap::FragNeeded(o.mtu.saturating_sub(OUTER_LEN as u16));
     }
     if !frame.push_front(OUTER_LEN) {
         return Encap::NoRoom;
     }
     let b = frame.bytes();
-    b[0..6].copy_from_slice(&to);
-    b[6..12].copy_from_slice(&from);
-    b[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-    let h = &mut b[14..14 + OUTER_LEN];
-    h[0] = 0x45;
-    h[1] = tos;
-    h[2..4].copy_from_slice(&((inner_len + OUTER_LEN) as u16).to_be_bytes());
-    h[4..6].copy_from_slice(&id.to_be_bytes());
-    h[6..8].copy_from_slice(&df.to_be_bytes());
-    h[8] = ttl;
-    h[9] = PROTO_IPIP;
-    h[10..12].fill(0);
-    h[12..16].copy_from_slice(&src.to_be_bytes());
-    h[16..20].copy_from_slice(&dst.to_be_bytes());
-    let c = checksum(h);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut eth = Ethernet::new_unchecked(&mut b[..]);
+    eth.set_dst(o.to);
+    eth.set_src(o.from);
+    eth.set_ethertype(ETHERTYPE_IPV4);
+    // The frame grew by OUTER_LEN at the front: the outer header sits where
+    // the inner one was, and the inner packet follows it whole.
+    let mut ip = Ipv4::new_unchecked(&mut b[L3..L3 + OUTER_LEN]);
+    ip.set_version_and_header_len(OUTER_LEN);
+    ip.set_tos(tos);
+    ip.set_total_len((inner_len + OUTER_LEN) as u16);
+    ip.set_ident(o.id);
+    ip.set_flags_frag(df);
+    ip.set_ttl(ttl);
+    ip.set_protocol(PROTO_IPIP);
+    ip.set_src(o.src);
+    ip.set_dst(o.dst);
+    ip.fill_checksum();
     Encap::Done
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{checksum, parse};
     use etherparse::{PacketBuilder, SlicedPacket};
 
     fn packet(payload: usize, df: bool) -> Vec<u8> {
@@ -102,7 +111,12 @@ mod tests {
     fn outer_header_wraps_the_untouched_packet() {
         let inner = packet(100, true);
         let mut f = inner.clone();
-        let r = encap(&mut f, 0x0a00_000a, 0x0a00_000b, [0xaa; 6], [0xbb; 6], 1500, 7);
+        let h = parse(&f).unwrap();
+        let r = encap(
+            &mut f,
+            &h,
+            &outer(0x0a00_000a, 0x0a00_000b, [0xaa; 6], [0xbb; 6], 1500, 7),
+        );
         assert_eq!(r, Encap::Done);
         assert_eq!(f.len(), inner.len() + OUTER_LEN);
         assert_eq!(&f[34..], &inner[14..], "inner packet changed");
@@ -127,19 +141,38 @@ mod tests {
     fn too_big_with_df_asks_for_fragmentation_needed() {
         let mut f = packet(1460, true);
         let before = f.clone();
-        let r = encap(&mut f, 1, 2, [0; 6], [0; 6], 1500, 0);
+        let h = parse(&f).unwrap();
+        let r = encap(&mut f, &h, &outer(1, 2, [0; 6], [0; 6], 1500, 0));
         assert_eq!(r, Encap::FragNeeded(1480));
         assert_eq!(f, before);
         let mut f = packet(1460, false);
-        assert_eq!(encap(&mut f, 1, 2, [0; 6], [0; 6], 1500, 0), Encap::Done);
+        let h = parse(&f).unwrap();
+        assert_eq!(
+            encap(&mut f, &h, &outer(1, 2, [0; 6], [0; 6], 1500, 0)),
+            Encap::Done
+        );
+    }
+
+    fn outer(src: u32, dst: u32, from: [u8; 6], to: [u8; 6], mtu: u16, id: u16) -> Outer {
+        Outer {
+            src,
+            dst,
+            from,
+            to,
+            mtu,
+            id,
+        }
     }
 
     #[test]
     fn no_room_changes_nothing() {
-        let mut f = [0u8; 64];
-        f[12..14].copy_from_slice(&[8, 0]);
-        f[14] = 0x45;
-        f[16..18].copy_from_slice(&50u16.to_be_bytes());
-        assert_eq!(encap(&mut f, 1, 2, [0; 6], [0; 6], 1500, 0), Encap::NoRoom);
+        let mut f = crate::wire::tcp_frame([10, 0, 0, 2], 1, [10, 0, 0, 100], 80, 2);
+        let h = parse(&f).unwrap();
+        let before = f;
+        assert_eq!(
+            encap(&mut f, &h, &outer(1, 2, [0; 6], [0; 6], 1500, 0)),
+            Encap::NoRoom
+        );
+        assert_eq!(f, before);
     }
 }

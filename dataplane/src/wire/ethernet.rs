@@ -1,6 +1,6 @@
 //! Ethernet II header view.
 
-use super::{Truncated, be16};
+use super::{Malformed, be16, set_be16};
 
 /// EtherType of IPv4.
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -14,6 +14,8 @@ mod field {
 }
 
 /// A view of an Ethernet II frame.
+///
+/// Once [`Ethernet::check_len`] returned `Ok`, no getter or setter panics.
 #[derive(Debug)]
 pub struct Ethernet<T: AsRef<[u8]>> {
     buffer: T,
@@ -23,15 +25,30 @@ impl<T: AsRef<[u8]>> Ethernet<T> {
     /// Length of the header.
     pub const HEADER_LEN: usize = field::PAYLOAD;
 
-    /// Wrap `buffer` after checking it holds a whole header.
+    /// Wrap `buffer` without checking it.
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Self { buffer }
+    }
+
+    /// Wrap `buffer` after [`Self::check_len`].
     ///
     /// # Errors
-    /// [`Truncated`] when it is shorter than 14 bytes.
-    pub fn new_checked(buffer: T) -> Result<Self, Truncated> {
-        if buffer.as_ref().len() < field::PAYLOAD {
-            return Err(Truncated);
+    /// [`Malformed::TruncatedEthernet`].
+    pub fn new_checked(buffer: T) -> Result<Self, Malformed> {
+        let e = Self::new_unchecked(buffer);
+        e.check_len()?;
+        Ok(e)
+    }
+
+    /// Check that the buffer holds a whole header.
+    ///
+    /// # Errors
+    /// [`Malformed::TruncatedEthernet`] when it is shorter than 14 bytes.
+    pub fn check_len(&self) -> Result<(), Malformed> {
+        if self.buffer.as_ref().len() < field::PAYLOAD {
+            return Err(Malformed::TruncatedEthernet);
         }
-        Ok(Self { buffer })
+        Ok(())
     }
 
     /// Return the destination MAC.
@@ -68,5 +85,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ethernet<T> {
     /// Set the source MAC.
     pub fn set_src(&mut self, mac: [u8; 6]) {
         self.buffer.as_mut()[field::SRC].copy_from_slice(&mac);
+    }
+
+    /// Set the EtherType.
+    pub fn set_ethertype(&mut self, v: u16) {
+        set_be16(self.buffer.as_mut(), field::ETHERTYPE, v);
     }
 }

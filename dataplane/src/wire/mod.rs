@@ -1,21 +1,58 @@
-//! Zero-copy views over frame bytes, after smoltcp's `wire` module.
+//! Zero-copy views over frame bytes, after smoltcp's `wire` module, and the
+//! one parse of a received frame.
 //!
-//! Guarantee: once `new_checked` returned `Ok`, no getter or setter of that view
-//! panics. Views borrow the UMEM slice; nothing is copied or allocated.
+//! Owns: the header layouts (`mod field` offsets in each view), their
+//! getters (under `AsRef<[u8]>`) and setters (under `AsMut<[u8]>`), the
+//! Internet checksum, and [`parse`], which checks a frame once and returns
+//! its [`Headers`]: the fields the forwarder decides on and the offsets its
+//! rewrites write through. Nothing else in the crate reads or writes a header
+//! byte at a raw offset.
+//!
+//! Guarantee: once a view's `check_len` (or `new_checked`) returned `Ok`, no
+//! getter or setter of that view panics; the views [`Headers`] hands out are
+//! over the frame [`parse`] checked. Views borrow the UMEM slice; nothing is
+//! copied or allocated.
+//!
+//! Must not touch: forwarding decisions (the worker) or drop counters (a
+//! [`Malformed`] becomes a `stats::Reason` there).
 
 mod checksum;
 mod ethernet;
+mod icmp;
 mod ipv4;
 mod l4;
 
 pub use checksum::{checksum, checksum_adjust};
 pub use ethernet::{ETHERTYPE_IPV4, Ethernet};
-pub use ipv4::Ipv4;
-pub use l4::{PROTO_TCP, PROTO_UDP, Tcp, Udp};
+pub use icmp::{HEADER_LEN as ICMP_HEADER_LEN, Icmpv4, PROTO_ICMP};
+pub use ipv4::{DF, Ipv4, MIN_HEADER_LEN as IPV4_HEADER_LEN};
+pub use l4::{PROTO_TCP, PROTO_UDP, Tcp, Udp, tcp_flags};
 
-/// The buffer is too short or a length field is inconsistent with it.
+/// What is wrong with a frame the dataplane cannot forward, in the order
+/// [`parse`] finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Truncated;
+pub enum Malformed {
+    /// Shorter than an Ethernet header.
+    TruncatedEthernet,
+    /// Not IPv4.
+    NotIpv4,
+    /// Shorter than an IPv4 header.
+    TruncatedIp,
+    /// IP version field is not 4.
+    BadVersion,
+    /// IHL below 5.
+    BadIhl,
+    /// Total length past the end of the frame, or shorter than the header.
+    BadTotalLength,
+    /// IP options present (not supported).
+    IpOptions,
+    /// A non-first fragment.
+    Fragment,
+    /// TCP or UDP header does not fit.
+    TruncatedL4,
+    /// Neither TCP nor UDP.
+    UnsupportedProtocol,
+}
 
 /// Read a big-endian u16 at `at` (callers checked the length).
 pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
@@ -27,21 +64,190 @@ pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// Write a big-endian u16 at `at` (callers checked the length).
+pub(crate) fn set_be16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Write a big-endian u32 at `at` (callers checked the length).
+pub(crate) fn set_be32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Offset of the IPv4 header in a frame (Ethernet II, no VLAN).
+pub const L3: usize = Ethernet::<&[u8]>::HEADER_LEN;
+
+/// A checked Ethernet/IPv4/TCP-or-UDP frame: the fields the forwarder decides
+/// on (host byte order) and the offsets of its headers.
+///
+/// Its views are valid over the frame [`parse`] checked, and over nothing
+/// else: a rewrite takes the frame and the `Headers` parsed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Headers {
+    /// IP protocol ([`PROTO_TCP`] or [`PROTO_UDP`]).
+    pub proto: u8,
+    /// Source address.
+    pub src: u32,
+    /// Destination address.
+    pub dst: u32,
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// TCP flags byte (0 for UDP); see [`tcp_flags`].
+    pub tcp_flags: u8,
+    /// Source MAC.
+    pub src_mac: [u8; 6],
+    /// Offset of the TCP/UDP header.
+    pub l4: usize,
+    /// End of the IP packet: Ethernet padding may follow it.
+    pub end: usize,
+}
+
+impl Headers {
+    /// Return the Ethernet header of `frame` for writing.
+    pub fn ethernet_mut<'a>(&self, frame: &'a mut [u8]) -> Ethernet<&'a mut [u8]> {
+        Ethernet::new_unchecked(frame)
+    }
+
+    /// Return the IPv4 packet of `frame`.
+    pub fn ipv4<'a>(&self, frame: &'a [u8]) -> Ipv4<&'a [u8]> {
+        Ipv4::new_unchecked(&frame[L3..self.end])
+    }
+
+    /// Return the IPv4 packet of `frame` for writing.
+    pub fn ipv4_mut<'a>(&self, frame: &'a mut [u8]) -> Ipv4<&'a mut [u8]> {
+        Ipv4::new_unchecked(&mut frame[L3..self.end])
+    }
+
+    /// Return the TCP segment of `frame` for writing (`proto` is TCP).
+    pub fn tcp_mut<'a>(&self, frame: &'a mut [u8]) -> Tcp<&'a mut [u8]> {
+        Tcp::new_unchecked(&mut frame[self.l4..self.end])
+    }
+
+    /// Return the UDP datagram of `frame` for writing (`proto` is UDP).
+    pub fn udp_mut<'a>(&self, frame: &'a mut [u8]) -> Udp<&'a mut [u8]> {
+        Udp::new_unchecked(&mut frame[self.l4..self.end])
+    }
+
+    /// Return whether this is TCP with `flag` (a [`tcp_flags`] bit) set.
+    pub fn has(&self, flag: u8) -> bool {
+        self.tcp_flags & flag != 0
+    }
+}
+
+/// Check a frame's Ethernet, IPv4 and TCP/UDP headers once and return them.
+///
+/// # Errors
+/// The first [`Malformed`] thing about it.
+#[inline]
+pub fn parse(frame: &[u8]) -> Result<Headers, Malformed> {
+    let eth = Ethernet::new_checked(frame)?;
+    if eth.ethertype() != ETHERTYPE_IPV4 {
+        return Err(Malformed::NotIpv4);
+    }
+    let ip = Ipv4::new_checked(eth.payload())?;
+    let hlen = ip.header_len();
+    if hlen > IPV4_HEADER_LEN {
+        return Err(Malformed::IpOptions);
+    }
+    if ip.frag_offset() != 0 {
+        return Err(Malformed::Fragment);
+    }
+    let (l4, end) = (L3 + hlen, L3 + ip.total_len());
+    let proto = ip.protocol();
+    let (sport, dport, tcp_flags) = match proto {
+        PROTO_TCP => {
+            let t = Tcp::new_checked(&frame[l4..end])?;
+            (t.src_port(), t.dst_port(), t.flags())
+        }
+        PROTO_UDP => {
+            let u = Udp::new_checked(&frame[l4..end])?;
+            (u.src_port(), u.dst_port(), 0)
+        }
+        _ => return Err(Malformed::UnsupportedProtocol),
+    };
+    Ok(Headers {
+        proto,
+        src: ip.src(),
+        dst: ip.dst(),
+        sport,
+        dport,
+        tcp_flags,
+        src_mac: eth.src(),
+        l4,
+        end,
+    })
+}
+
 /// Build a 64-byte Ethernet/IPv4/TCP frame (no payload, zero checksums) from
 /// `cip:cport` to `vip:vport` with TCP `flags`: the frame benchmarks and
 /// allocation tests feed the forwarder.
 pub fn tcp_frame(cip: [u8; 4], cport: u16, vip: [u8; 4], vport: u16, flags: u8) -> [u8; 64] {
     let mut f = [0u8; 64];
-    f[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&40u16.to_be_bytes());
-    f[22] = 64;
-    f[23] = PROTO_TCP;
-    f[26..30].copy_from_slice(&cip);
-    f[30..34].copy_from_slice(&vip);
-    f[34..36].copy_from_slice(&cport.to_be_bytes());
-    f[36..38].copy_from_slice(&vport.to_be_bytes());
-    f[46] = 0x50;
-    f[47] = flags;
+    Ethernet::new_unchecked(&mut f[..]).set_ethertype(ETHERTYPE_IPV4);
+    let mut ip = Ipv4::new_unchecked(&mut f[L3..L3 + IPV4_HEADER_LEN]);
+    ip.set_version_and_header_len(IPV4_HEADER_LEN);
+    ip.set_total_len(40);
+    ip.set_ttl(64);
+    ip.set_protocol(PROTO_TCP);
+    ip.set_src(u32::from_be_bytes(cip));
+    ip.set_dst(u32::from_be_bytes(vip));
+    let l4 = L3 + IPV4_HEADER_LEN;
+    let mut t = Tcp::new_unchecked(&mut f[l4..]);
+    t.set_src_port(cport);
+    t.set_dst_port(vport);
+    t.set_header_len(Tcp::<&[u8]>::MIN_HEADER_LEN);
+    t.set_flags(flags);
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_checks_every_length_field() {
+        let good = tcp_frame([10, 0, 0, 2], 40000, [10, 0, 0, 100], 80, tcp_flags::SYN);
+        let h = parse(&good).unwrap();
+        assert_eq!(
+            (h.src, h.sport, h.dst, h.dport),
+            (0x0a00_0002, 40000, 0x0a00_0064, 80)
+        );
+        assert_eq!((h.l4, h.end, h.tcp_flags), (34, 54, tcp_flags::SYN));
+        let bad = |edit: fn(&mut [u8; 64])| {
+            let mut f = good;
+            edit(&mut f);
+            parse(&f)
+        };
+        assert_eq!(parse(&good[..13]), Err(Malformed::TruncatedEthernet));
+        assert_eq!(parse(&good[..33]), Err(Malformed::TruncatedIp));
+        assert_eq!(bad(|f| f[12] = 0x86), Err(Malformed::NotIpv4));
+        assert_eq!(bad(|f| f[14] = 0x65), Err(Malformed::BadVersion));
+        assert_eq!(bad(|f| f[14] = 0x44), Err(Malformed::BadIhl));
+        assert_eq!(bad(|f| f[17] = 51), Err(Malformed::BadTotalLength));
+        assert_eq!(bad(|f| f[17] = 19), Err(Malformed::BadTotalLength));
+        assert_eq!(bad(|f| f[14] = 0x46), Err(Malformed::IpOptions));
+        assert_eq!(bad(|f| f[21] = 1), Err(Malformed::Fragment));
+        assert_eq!(bad(|f| f[17] = 39), Err(Malformed::TruncatedL4));
+        assert_eq!(bad(|f| f[46] = 0xf0), Err(Malformed::TruncatedL4));
+        assert_eq!(bad(|f| f[23] = 47), Err(Malformed::UnsupportedProtocol));
+    }
+
+    #[test]
+    fn ipv4_view_checks_before_it_reads() {
+        assert_eq!(
+            Ipv4::new_checked(&[0x45u8; 19][..]).unwrap_err(),
+            Malformed::TruncatedIp
+        );
+        let mut h = [0u8; 24];
+        let mut ip = Ipv4::new_unchecked(&mut h[..]);
+        ip.set_version_and_header_len(24);
+        ip.set_total_len(24);
+        ip.set_src(0x0a00_0001);
+        ip.fill_checksum();
+        let ip = Ipv4::new_checked(&h[..]).unwrap();
+        assert_eq!((ip.header_len(), ip.src()), (24, 0x0a00_0001));
+        assert_eq!(checksum(&h), 0, "a filled header sums to zero");
+    }
 }
