@@ -14,7 +14,7 @@ pub struct ServiceSpec {
     /// Protocol, VIP and port.
     pub key: ServiceKey,
     /// `-s NAME`, if given.
-    pub scheduler: Option<String>,
+    pub scheduler: Option<sched::Kind>,
     /// `-p [TIMEOUT]`, if given.
     pub persistence: Option<u32>,
     /// `-M NETMASK`: clients in one network share a persistence template.
@@ -137,7 +137,7 @@ enum Verb {
 struct Seen {
     verb: Option<Verb>,
     service: Option<ServiceKey>,
-    scheduler: Option<String>,
+    scheduler: Option<sched::Kind>,
     persistence: Option<u32>,
     netmask: Option<Ipv4Addr>,
     sched_flags: Option<sched::SchedFlags>,
@@ -396,8 +396,10 @@ impl Seen {
             }
             Opt::Scheduler => {
                 let name = need(value, "-s")?;
-                sched::AnySched::new(&name).map_err(|e| Error::new(e.to_string()))?;
-                self.scheduler = Some(name);
+                self.scheduler = Some(
+                    name.parse()
+                        .map_err(|e: sched::UnknownScheduler| Error::new(e.to_string()))?,
+                );
             }
             Opt::SchedFlags => {
                 let list = need(value, "-b")?;
@@ -483,7 +485,7 @@ impl Seen {
                 }
                 let spec = ServiceSpec {
                     key: service()?,
-                    scheduler: self.scheduler.clone(),
+                    scheduler: self.scheduler,
                     persistence: self.persistence,
                     netmask: self.netmask,
                     sched_flags: self.sched_flags,
@@ -684,7 +686,7 @@ mod tests {
     fn add_service_short_and_long() {
         let want = Command::AddService(ServiceSpec {
             key: key(80),
-            scheduler: Some("rr".into()),
+            scheduler: Some(sched::Kind::Rr),
             persistence: None,
             netmask: None,
             sched_flags: None,

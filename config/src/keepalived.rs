@@ -416,10 +416,12 @@ fn virtual_server(n: &Node, groups: &[Group], k: &mut Keepalived) -> Result<(), 
         } else {
             key
         };
-        sched::AnySched::new(&sched).map_err(|e| n.at(e.to_string()))?;
+        let sched: sched::Kind = sched
+            .parse()
+            .map_err(|e: sched::UnknownScheduler| n.at(e.to_string()))?;
         let spec = ServiceSpec {
             key,
-            scheduler: Some(sched.clone()),
+            scheduler: Some(sched),
             persistence,
             netmask,
             sched_flags: None,

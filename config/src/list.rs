@@ -176,7 +176,7 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
             continue;
         }
         let _ = write!(out, "{name} {}", svc.scheduler);
-        let flags = svc.sched_flags.names(&svc.scheduler);
+        let flags = svc.sched_flags.names(svc.scheduler);
         if !flags.is_empty() {
             let _ = write!(out, " ({})", flags.join(","));
         }
@@ -233,7 +233,7 @@ pub fn render_json(rules: &Rules, counts: impl Fn(u32) -> Counts) -> String {
         }
         let flags: Vec<String> = svc
             .sched_flags
-            .names(&svc.scheduler)
+            .names(svc.scheduler)
             .iter()
             .map(|f| format!("\"{f}\""))
             .collect();
@@ -337,7 +337,7 @@ pub fn render_save(rules: &Rules, numeric: bool, names: &Names) -> String {
         if svc.ops {
             out.push_str(" -o");
         }
-        let flags = svc.sched_flags.names(&svc.scheduler);
+        let flags = svc.sched_flags.names(svc.scheduler);
         if !flags.is_empty() {
             let _ = write!(out, " -b {}", flags.join(","));
         }

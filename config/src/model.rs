@@ -145,7 +145,7 @@ pub struct VirtualService {
     /// Protocol, VIP and port.
     pub key: ServiceKey,
     /// Scheduler name, as `-s` gave it (validated).
-    pub scheduler: String,
+    pub scheduler: sched::Kind,
     /// Persistence timeout in seconds (`-p`), if persistent.
     pub persistence: Option<u32>,
     /// Persistence granularity (`-M`): 255.255.255.255 is one client.
@@ -296,8 +296,7 @@ impl Rules {
                     return Err(Error::new(format!("Service already exists: {}", spec.key)));
                 }
                 // ipvsadm's default scheduler is wlc.
-                let scheduler = spec.scheduler.clone().unwrap_or_else(|| "wlc".into());
-                sched::AnySched::new(&scheduler).map_err(|e| Error::new(e.to_string()))?;
+                let scheduler = spec.scheduler.unwrap_or(sched::Kind::Wlc);
                 self.services.push(VirtualService {
                     key: spec.key,
                     scheduler,
@@ -310,8 +309,8 @@ impl Rules {
             }
             Command::EditService(spec) => {
                 let svc = self.service_mut(&spec.key)?;
-                if let Some(s) = &spec.scheduler {
-                    svc.scheduler = s.clone();
+                if let Some(s) = spec.scheduler {
+                    svc.scheduler = s;
                 }
                 if let Some(f) = spec.sched_flags {
                     svc.sched_flags = f;

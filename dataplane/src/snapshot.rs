@@ -69,8 +69,8 @@ pub struct SvcSnap {
     pub vip: u32,
     /// Virtual port.
     pub vport: u16,
-    /// Scheduler name.
-    pub scheduler: String,
+    /// Scheduler.
+    pub scheduler: sched::Kind,
     /// Scheduler flags (`-b`).
     pub sched_flags: sched::SchedFlags,
     /// Persistence timeout (`-p`), if persistent.
@@ -276,7 +276,7 @@ impl Snapshot {
                 proto: key.0,
                 vip: key.1,
                 vport: key.2,
-                scheduler: svc.scheduler.clone(),
+                scheduler: svc.scheduler,
                 sched_flags: svc.sched_flags,
                 persistence: svc.persistence,
                 netmask: u32::from(svc.netmask),
@@ -415,10 +415,7 @@ impl Snapshot {
                     flags: s.sched_flags,
                     mh_table_size: self.mh_table_size,
                 };
-                // Names were validated when the rules were changed; rr is the
-                // harmless fallback should that ever not hold.
-                let mut sched = AnySched::with_opts(&s.scheduler, &opts)
-                    .unwrap_or_else(|_| AnySched::Rr(sched::Rr::default()));
+                let mut sched = AnySched::with_opts(s.scheduler, &opts);
                 let dests: Vec<sched::Dest> = s
                     .dests
                     .iter()

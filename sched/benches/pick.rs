@@ -30,7 +30,7 @@ fn picks(c: &mut Criterion) {
                 flags: SchedFlags::default(),
                 mh_table_size: 65537,
             };
-            let mut s = AnySched::with_opts(name, &opts).expect("known scheduler");
+            let mut s = AnySched::with_opts(name.parse().expect("known scheduler"), &opts);
             s.update(&d[..]);
             let mut cip = 0u32;
             g.bench_with_input(BenchmarkId::new(*name, n), &n, |b, _| {
@@ -58,7 +58,7 @@ fn pick_and_count(c: &mut Criterion) {
     for n in [256usize, 4096] {
         for name in ["wlc", "lc", "sed", "nq", "twos"] {
             let mut d = dests(n);
-            let mut s = AnySched::new(name).expect("known scheduler");
+            let mut s = AnySched::named(name).expect("known scheduler");
             s.update(&d[..]);
             g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
                 b.iter(|| {

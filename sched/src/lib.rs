@@ -170,8 +170,8 @@ impl SchedFlags {
     }
 
     /// Return the flags as `ipvsadm -L` names them for scheduler `sched`.
-    pub fn names(&self, sched: &str) -> Vec<String> {
-        let prefix = if sched == "mh" { "mh" } else { "sh" };
+    pub fn names(&self, sched: Kind) -> Vec<String> {
+        let prefix = if sched == Kind::Mh { "mh" } else { "sh" };
         let mut v = Vec::new();
         if self.fallback {
             v.push(format!("{prefix}-fallback"));
@@ -239,6 +239,104 @@ pub const NAMES: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",
 ];
 
+/// A scheduler's kind, parsed once from ipvsadm's `-s NAME` (or
+/// keepalived's `lb_algo`), so the rest of the program never handles a
+/// name it has not checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Kind {
+    /// `rr`.
+    #[doc(alias = "rr")]
+    Rr,
+    /// `wrr`.
+    #[doc(alias = "wrr")]
+    Wrr,
+    /// `lc`.
+    #[doc(alias = "lc")]
+    Lc,
+    /// `wlc`, ipvsadm's default.
+    #[doc(alias = "wlc")]
+    #[default]
+    Wlc,
+    /// `lblc`.
+    #[doc(alias = "lblc")]
+    Lblc,
+    /// `lblcr`.
+    #[doc(alias = "lblcr")]
+    Lblcr,
+    /// `dh`.
+    #[doc(alias = "dh")]
+    Dh,
+    /// `sh`.
+    #[doc(alias = "sh")]
+    Sh,
+    /// `sed`.
+    #[doc(alias = "sed")]
+    Sed,
+    /// `nq`.
+    #[doc(alias = "nq")]
+    Nq,
+    /// `mh`.
+    #[doc(alias = "mh")]
+    Mh,
+    /// `fo`.
+    #[doc(alias = "fo")]
+    Fo,
+    /// `ovf`.
+    #[doc(alias = "ovf")]
+    Ovf,
+    /// `twos`.
+    #[doc(alias = "twos")]
+    Twos,
+}
+
+impl Kind {
+    /// Every kind, in the order of [`NAMES`].
+    pub const ALL: [Kind; 14] = [
+        Self::Rr,
+        Self::Wrr,
+        Self::Lc,
+        Self::Wlc,
+        Self::Lblc,
+        Self::Lblcr,
+        Self::Dh,
+        Self::Sh,
+        Self::Sed,
+        Self::Nq,
+        Self::Mh,
+        Self::Fo,
+        Self::Ovf,
+        Self::Twos,
+    ];
+
+    /// Return the name ipvsadm uses (`-s NAME`).
+    pub fn name(self) -> &'static str {
+        NAMES[self as usize]
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = UnknownScheduler;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| UnknownScheduler(name.to_string()))
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq<&str> for Kind {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
 /// The name given to `-s` is not a scheduler we know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownScheduler(pub String);
@@ -274,37 +372,38 @@ macro_rules! each {
 }
 
 impl AnySched {
+    /// Create a scheduler of `kind` with default settings.
+    pub fn new(kind: Kind) -> Self {
+        Self::with_opts(kind, &SchedOpts::default())
+    }
+
     /// Create the scheduler ipvsadm calls `name`, with default settings.
     ///
     /// # Errors
     /// [`UnknownScheduler`] when no scheduler has that name.
-    pub fn new(name: &str) -> Result<Self, UnknownScheduler> {
-        Self::with_opts(name, &SchedOpts::default())
+    pub fn named(name: &str) -> Result<Self, UnknownScheduler> {
+        name.parse().map(Self::new)
     }
 
-    /// Create the scheduler ipvsadm calls `name` with `opts`; call
-    /// [`Scheduler::update`] before the first pick.
-    ///
-    /// # Errors
-    /// [`UnknownScheduler`] when no scheduler has that name.
-    pub fn with_opts(name: &str, opts: &SchedOpts) -> Result<Self, UnknownScheduler> {
-        Ok(match name {
-            "rr" => Self::Rr(Rr::default()),
-            "wrr" => Self::Wrr(Wrr::default()),
-            "lc" => Self::Lc(Lc::default()),
-            "wlc" => Self::Wlc(Wlc::default()),
-            "lblc" => Self::Lblc(Lblc::default()),
-            "lblcr" => Self::Lblcr(Lblcr::default()),
-            "dh" => Self::Dh(Dh::default()),
-            "sh" => Self::Sh(Sh::new(opts.flags)),
-            "sed" => Self::Sed(Sed::default()),
-            "nq" => Self::Nq(Nq::default()),
-            "mh" => Self::Mh(Mh::new(opts.mh_table_size, opts.flags)),
-            "fo" => Self::Fo(Fo::default()),
-            "ovf" => Self::Ovf(Ovf::default()),
-            "twos" => Self::Twos(Twos::default()),
-            _ => return Err(UnknownScheduler(name.to_string())),
-        })
+    /// Create a scheduler of `kind` with `opts`; call [`Scheduler::update`]
+    /// before the first pick.
+    pub fn with_opts(kind: Kind, opts: &SchedOpts) -> Self {
+        match kind {
+            Kind::Rr => Self::Rr(Rr::default()),
+            Kind::Wrr => Self::Wrr(Wrr::default()),
+            Kind::Lc => Self::Lc(Lc::default()),
+            Kind::Wlc => Self::Wlc(Wlc::default()),
+            Kind::Lblc => Self::Lblc(Lblc::default()),
+            Kind::Lblcr => Self::Lblcr(Lblcr::default()),
+            Kind::Dh => Self::Dh(Dh::default()),
+            Kind::Sh => Self::Sh(Sh::new(opts.flags)),
+            Kind::Sed => Self::Sed(Sed::default()),
+            Kind::Nq => Self::Nq(Nq::default()),
+            Kind::Mh => Self::Mh(Mh::new(opts.mh_table_size, opts.flags)),
+            Kind::Fo => Self::Fo(Fo::default()),
+            Kind::Ovf => Self::Ovf(Ovf::default()),
+            Kind::Twos => Self::Twos(Twos::default()),
+        }
     }
 }
 
@@ -503,7 +602,7 @@ pub(crate) mod testing {
 
     /// Build scheduler `name`, update it with `dests`, pick once.
     pub fn pick_once(name: &str, dests: &[Dest]) -> Option<usize> {
-        let mut s = AnySched::new(name).unwrap();
+        let mut s = AnySched::named(name).unwrap();
         s.update(dests);
         s.pick(dests, &Flow::default())
     }
@@ -517,13 +616,13 @@ mod tests {
     #[test]
     fn known_names_build_and_report_their_name() {
         for name in NAMES {
-            assert_eq!(AnySched::new(name).unwrap().name(), *name);
+            assert_eq!(AnySched::named(name).unwrap().name(), *name);
         }
     }
 
     #[test]
     fn unknown_name_is_refused_with_the_name() {
-        let err = AnySched::new("wlcc").unwrap_err();
+        let err = AnySched::named("wlcc").unwrap_err();
         assert!(err.to_string().contains("\"wlcc\""), "{err}");
     }
 
@@ -536,7 +635,7 @@ mod tests {
             assert_eq!(pick_once(name, &[d(0, 0), over]), None, "{name}: none available");
             // Only server 2 may take the connection, whatever the hashes say.
             let mut s = AnySched::with_opts(
-                name,
+                name.parse().unwrap(),
                 &SchedOpts {
                     flags: SchedFlags {
                         fallback: true,
@@ -544,8 +643,7 @@ mod tests {
                     },
                     mh_table_size: 251,
                 },
-            )
-            .unwrap();
+            );
             let dests = [
                 Dest { addr: 1, ..d(0, 0) },
                 Dest { addr: 2, ..over },
@@ -573,7 +671,7 @@ mod tests {
     fn sched_flags_parse_and_print() {
         let f = SchedFlags::parse("sh-fallback,sh-port").unwrap();
         assert!(f.fallback && f.port);
-        assert_eq!(f.names("mh"), ["mh-fallback", "mh-port"]);
+        assert_eq!(f.names(Kind::Mh), ["mh-fallback", "mh-port"]);
         assert!(SchedFlags::parse("sh-nope").unwrap_err().contains("sh-nope"));
     }
 
@@ -603,9 +701,9 @@ mod differential {
                     ..Dest::default()
                 })
                 .collect();
-            let mut indexed = AnySched::new(name).unwrap();
+            let mut indexed = AnySched::named(name).unwrap();
             indexed.update(&dests[..]);
-            let mut scan = AnySched::new(name).unwrap();
+            let mut scan = AnySched::named(name).unwrap();
             let mut x: u64 = 0x1234_5678_9abc_def1;
             for step in 0..20_000u32 {
                 x ^= x << 13;
