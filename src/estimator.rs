@@ -17,7 +17,7 @@ struct Est {
 }
 
 /// Rate estimators for every real server, by id.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Estimators {
     est: HashMap<u32, Est>,
 }

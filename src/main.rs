@@ -13,6 +13,7 @@ mod health;
 mod keepalived;
 mod metrics;
 mod placement;
+mod request;
 
 use std::process::ExitCode;
 
@@ -89,26 +90,24 @@ fn main() -> ExitCode {
     if args.is_empty() {
         args.push("-L".into());
     }
-    // Refuse bad input here, before bothering the daemon; it checks again.
-    // `--counters` is ours, not ipvsadm's: the workers' counters.
-    let restore = matches!(args.first().map(String::as_str), Some("-R" | "--restore"));
-    let dry_run = restore && args.len() == 2 && args[1] == "--dry-run";
-    if args != ["--counters"] && args != ["--reload"] && !dry_run {
-        if let Err(e) = config::ipvsadm::parse(&args) {
+    // Refuse bad input here, before bothering the daemon; it parses the
+    // same words again with the same code.
+    let mut req = match request::Request::from_cli(&args) {
+        Ok(r) => r,
+        Err(e) => {
             eprintln!("ferrovs: {e}");
             return ExitCode::from(2);
         }
-    }
+    };
     // -R: the rules come from standard input; the daemon applies them all
     // or none.
-    if restore {
-        let mut text = String::new();
-        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+    if let request::Request::Restore { text, .. } = &mut req {
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), text) {
             eprintln!("ferrovs: reading standard input: {e}");
             return ExitCode::FAILURE;
         }
-        args.push(text);
     }
+    let args = req.to_wire(&args);
     match ctl::call(&socket, &args) {
         Ok(Ok(out)) => {
             print!("{out}");

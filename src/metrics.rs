@@ -1,14 +1,19 @@
 //! The Prometheus endpoint (`ferrovs daemon --metrics ADDR:PORT`): counters
 //! per worker (frames, hand-offs, drops by reason, table occupancy) and per
 //! service and real server (connections, packets, bytes), in the text
-//! exposition format. Served from the control thread, one short request at a
-//! time, never from a worker.
+//! exposition format. Served on a thread of its own, one short request at a
+//! time, from what the control thread published (the workers' counters and
+//! the rules' book), so a slow scraper never holds up a rules change.
 
+use crate::daemon::Book;
 use config::{Counts, Rules};
 use dataplane::{Reason, WorkerStats};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Listen on `addr` without blocking the control loop.
@@ -21,11 +26,33 @@ pub fn listen(addr: &str) -> std::io::Result<TcpListener> {
     Ok(l)
 }
 
-/// Answer the requests waiting on `listener` with `body()`.
-pub fn serve(listener: &TcpListener, body: impl Fn() -> String) {
-    while let Ok((mut s, _)) = listener.accept() {
-        let _ = answer(&mut s, &body);
-    }
+/// How often the metrics thread looks for a scraper and for `stop`.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Serve `listener` on a thread of its own until `stop`: every request is
+/// answered with the metrics of `workers` and the newest `book`.
+pub fn spawn(
+    listener: TcpListener,
+    workers: Vec<Arc<WorkerStats>>,
+    book: Arc<Mutex<Arc<Book>>>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    let body = || {
+                        // The lock is held only to clone the Arc.
+                        let b = book.lock().map(|b| b.clone()).unwrap_or_default();
+                        let stats: Vec<&WorkerStats> = workers.iter().map(|w| &**w).collect();
+                        render(&stats, &b.rules, |id| b.counts(id, &workers))
+                    };
+                    let _ = answer(&mut s, &body);
+                }
+                Err(_) => std::thread::sleep(POLL),
+            }
+        }
+    })
 }
 
 fn answer(s: &mut TcpStream, body: &impl Fn() -> String) -> std::io::Result<()> {

@@ -5,7 +5,7 @@
 
 use dataplane::stats::WorkerStats;
 use dataplane::wire::tcp_frame;
-use dataplane::{Forwarder, Frame, SlotMap, Snapshot, Update, Verdict};
+use dataplane::{Forwarder, Frame, Input, LinkSnap, SlotMap, Snapshot, Update, Verdict};
 use std::sync::Arc;
 
 /// A 64-byte TCP segment from 10.1.x.y:`cport` to the service.
@@ -73,11 +73,14 @@ pub fn setup(method: &str, flows: usize) -> Forwarder {
     .expect("valid rules");
     let mut slots = SlotMap::default();
     slots.assign(&rules).expect("two servers fit");
-    let mut snap = Snapshot::build(1, vec![[2, 0, 0, 0, 0, 1]], &rules, &slots, |_| {
+    let links = [LinkSnap {
+        mac: [2, 0, 0, 0, 0, 1],
+        addr: 0x0a00_000a,
+        mtu: 1500,
+    }];
+    let snap = Snapshot::build(&Input::new(1, &rules, &slots, &links, &|_| {
         Some(([2, 0, 0, 0, 0, 2], 0))
-    });
-    snap.link_addrs = vec![0x0a00_000a];
-    snap.link_mtus = vec![1500];
+    }));
     let mut fwd = Forwarder::new(
         Update::new(Arc::new(snap)),
         flows * 2,

@@ -18,6 +18,6 @@ mod model;
 mod names;
 
 pub use error::Error;
-pub use list::{Counts, render_json, render_list, render_save};
+pub use list::{Counts, render_json, render_list, render_save, render_timeouts_json};
 pub use model::{FwdMethod, MarkRule, Protocol, RealServer, Rules, ServiceKey, VirtualService};
 pub use names::Names;

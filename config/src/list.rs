@@ -225,67 +225,112 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
 /// `{"timeouts": {…}, "services": [{…, "dests": [{…}]}]}`, in ipvsadm's order.
 pub fn render_json(rules: &Rules, counts: impl Fn(u32) -> Counts) -> String {
     let (tcp, tcpfin, udp) = rules.timeouts;
-    let mut out =
-        format!("{{\"timeouts\":{{\"tcp\":{tcp},\"tcpfin\":{tcpfin},\"udp\":{udp}}},\"services\":[");
-    for (i, (svc, dests)) in sorted(rules).into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let flags: Vec<String> = svc
-            .sched_flags
-            .names(svc.scheduler)
-            .iter()
-            .map(|f| format!("\"{f}\""))
-            .collect();
-        let _ = write!(
-            out,
-            "{{\"protocol\":\"{}\",\"address\":\"{}\",\"port\":{},\"scheduler\":\"{}\",\"flags\":[{}],\
-             \"persistence\":{},\"netmask\":\"{}\",\"ops\":{},\"dests\":[",
-            svc.key.proto.name(),
-            svc.key.addr,
-            svc.key.port,
-            svc.scheduler,
-            flags.join(","),
-            svc.persistence.map_or("null".to_string(), |p| p.to_string()),
-            svc.netmask,
-            svc.ops
-        );
-        for (j, d) in dests.iter().enumerate() {
-            let c = counts(d.id);
-            if j > 0 {
-                out.push(',');
-            }
-            let _ = write!(
-                out,
-                "{{\"address\":\"{}\",\"port\":{},\"forward\":\"{}\",\"weight\":{},\"u_threshold\":{},\
-                 \"l_threshold\":{},\"active\":{},\"inactive\":{},\"persistent\":{},\"conns\":{},\"in_pkts\":{},\
-                 \"out_pkts\":{},\"in_bytes\":{},\"out_bytes\":{},\"cps\":{},\"in_pps\":{},\"out_pps\":{},\
-                 \"in_bps\":{},\"out_bps\":{}}}",
-                d.addr,
-                d.port,
-                d.fwd.name(),
-                d.weight,
-                d.u_threshold,
-                d.l_threshold,
-                c.active,
-                c.inactive,
-                c.persist,
-                c.conns,
-                c.in_pkts,
-                c.out_pkts,
-                c.in_bytes,
-                c.out_bytes,
-                c.rates[0],
-                c.rates[1],
-                c.rates[2],
-                c.rates[3],
-                c.rates[4]
-            );
-        }
-        out.push_str("]}");
-    }
-    out.push_str("]}\n");
+    let services = sorted(rules)
+        .into_iter()
+        .map(|(svc, dests)| JsonService {
+            protocol: svc.key.proto.name(),
+            address: svc.key.addr.to_string(),
+            port: svc.key.port,
+            scheduler: svc.scheduler.name(),
+            flags: svc.sched_flags.names(svc.scheduler),
+            persistence: svc.persistence,
+            netmask: svc.netmask.to_string(),
+            ops: svc.ops,
+            dests: dests.iter().map(|d| JsonDest::new(d, &counts(d.id))).collect(),
+        })
+        .collect();
+    let doc = JsonRules {
+        timeouts: JsonTimeouts { tcp, tcpfin, udp },
+        services,
+    };
+    // Plain data of strings and numbers: serialising it cannot fail.
+    let mut out = serde_json::to_string(&doc).unwrap_or_default();
+    out.push('\n');
     out
+}
+
+/// `-L --timeout --json`.
+pub fn render_timeouts_json(rules: &Rules) -> String {
+    let (tcp, tcpfin, udp) = rules.timeouts;
+    let mut out = serde_json::to_string(&JsonTimeouts { tcp, tcpfin, udp }).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+#[derive(serde::Serialize)]
+struct JsonRules {
+    timeouts: JsonTimeouts,
+    services: Vec<JsonService>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonTimeouts {
+    tcp: u32,
+    tcpfin: u32,
+    udp: u32,
+}
+
+#[derive(serde::Serialize)]
+struct JsonService {
+    protocol: &'static str,
+    address: String,
+    port: u16,
+    scheduler: &'static str,
+    flags: Vec<String>,
+    persistence: Option<u32>,
+    netmask: String,
+    ops: bool,
+    dests: Vec<JsonDest>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonDest {
+    address: String,
+    port: u16,
+    forward: &'static str,
+    weight: u32,
+    u_threshold: u32,
+    l_threshold: u32,
+    active: u64,
+    inactive: u64,
+    persistent: u64,
+    conns: u64,
+    in_pkts: u64,
+    out_pkts: u64,
+    in_bytes: u64,
+    out_bytes: u64,
+    cps: u64,
+    in_pps: u64,
+    out_pps: u64,
+    in_bps: u64,
+    out_bps: u64,
+}
+
+impl JsonDest {
+    fn new(d: &RealServer, c: &Counts) -> Self {
+        let [cps, in_pps, out_pps, in_bps, out_bps] = c.rates;
+        Self {
+            address: d.addr.to_string(),
+            port: d.port,
+            forward: d.fwd.name(),
+            weight: d.weight,
+            u_threshold: d.u_threshold,
+            l_threshold: d.l_threshold,
+            active: c.active,
+            inactive: c.inactive,
+            persistent: c.persist,
+            conns: c.conns,
+            in_pkts: c.in_pkts,
+            out_pkts: c.out_pkts,
+            in_bytes: c.in_bytes,
+            out_bytes: c.out_bytes,
+            cps,
+            in_pps,
+            out_pps,
+            in_bps,
+            out_bps,
+        }
+    }
 }
 
 /// Render the rules as `ipvsadm -S` (`-S -n` with `numeric`) writes them:

@@ -185,6 +185,13 @@ impl Default for Rules {
 }
 
 impl Rules {
+    /// Return every real server of every service, with its service's key.
+    pub fn dests(&self) -> impl Iterator<Item = (&ServiceKey, &RealServer)> {
+        self.services
+            .iter()
+            .flat_map(|s| s.dests.iter().map(move |d| (&s.key, d)))
+    }
+
     /// Return the service with `key`.
     pub fn service(&self, key: &ServiceKey) -> Option<&VirtualService> {
         self.services.iter().find(|s| s.key == *key)

@@ -22,6 +22,6 @@ pub mod worker;
 pub mod xsk;
 
 pub use frame::Frame;
-pub use snapshot::{SlotMap, Snapshot, Update};
+pub use snapshot::{Input, LinkSnap, SlotMap, Snapshot, Update};
 pub use stats::{Reason, WorkerStats};
 pub use worker::{Forwarder, PacketIo, Verdict, WorkerCtl};

@@ -97,12 +97,8 @@ struct SlotPos {
 pub struct Snapshot {
     /// Increases with every publication.
     pub version: u64,
-    /// MAC of each of the director's interfaces, by link index.
-    pub link_macs: Vec<[u8; 6]>,
-    /// IPv4 address of each link (host order): TUN's outer source.
-    pub link_addrs: Vec<u32>,
-    /// MTU of each link: TUN packets over it get "fragmentation needed".
-    pub link_mtus: Vec<u16>,
+    /// The director's interfaces, by link index.
+    pub links: Vec<LinkSnap>,
     /// Virtual services.
     pub services: Vec<SvcSnap>,
     /// Maglev table size for mh services (a prime).
@@ -125,8 +121,77 @@ pub struct Snapshot {
     slots: Box<[SlotPos]>,
 }
 
+/// One of the director's interfaces as the workers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkSnap {
+    /// Its MAC.
+    pub mac: [u8; 6],
+    /// Its IPv4 address (host order; 0: none): TUN's outer source.
+    pub addr: u32,
+    /// Its MTU: TUN packets over it get "fragmentation needed".
+    pub mtu: u16,
+}
+
+/// Resolves a RIP to its MAC and the link it is on.
+pub type NeighFn<'a> = &'a dyn Fn(Ipv4Addr) -> Option<([u8; 6], u8)>;
+
+/// Everything a [`Snapshot`] is built from.
+pub struct Input<'a> {
+    /// Version of the publication.
+    pub version: u64,
+    /// The rules (deleted servers still in the trash included).
+    pub rules: &'a Rules,
+    /// Counter slots: servers without one are left out.
+    pub slots: &'a SlotMap,
+    /// The director's interfaces.
+    pub links: &'a [LinkSnap],
+    /// RIP → MAC and link.
+    pub neigh: NeighFn<'a>,
+    /// Whether server `id` is deleted (in the trash).
+    pub deleted: &'a dyn Fn(u32) -> bool,
+    /// Maglev table size for mh services (a prime).
+    pub mh_table_size: u32,
+    /// What new flows get when a worker's connection table is full.
+    pub full_table: FullTable,
+    /// IPVS's `expire_nodest_conn`.
+    pub expire_nodest_conn: bool,
+}
+
+impl<'a> Input<'a> {
+    /// Inputs with the daemon's defaults for everything but the rules, the
+    /// slots, the links and the neighbours.
+    pub fn new(
+        version: u64,
+        rules: &'a Rules,
+        slots: &'a SlotMap,
+        links: &'a [LinkSnap],
+        neigh: NeighFn<'a>,
+    ) -> Self {
+        Self {
+            version,
+            rules,
+            slots,
+            links,
+            neigh,
+            deleted: &|_| false,
+            mh_table_size: sched::DEFAULT_MH_TABLE_SIZE,
+            full_table: FullTable::Stateless,
+            expire_nodest_conn: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("version", &self.version)
+            .field("links", &self.links)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Assigns each real server a counter slot, reusing slots of deleted servers.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SlotMap {
     by_id: HashMap<u32, u16>,
     free: Vec<u16>,
@@ -150,11 +215,7 @@ impl SlotMap {
     /// [`TooManyDests`] when the rules hold more servers than slots; the map is
     /// unchanged then.
     pub fn assign(&mut self, rules: &Rules) -> Result<(), TooManyDests> {
-        let ids: Vec<u32> = rules
-            .services
-            .iter()
-            .flat_map(|s| s.dests.iter().map(|d| d.id))
-            .collect();
+        let ids: Vec<u32> = rules.dests().map(|(_, d)| d.id).collect();
         if ids.len() > MAX_DESTS {
             return Err(TooManyDests);
         }
@@ -192,22 +253,23 @@ impl SlotMap {
 }
 
 impl Snapshot {
-    /// Build a snapshot of `rules`; `link_macs` are the director's interface
-    /// MACs and `neigh` resolves a RIP to its MAC and the link it is on.
+    /// Build a snapshot of `input.rules`.
     ///
     /// Servers without a slot (call [`SlotMap::assign`] first) are left out.
-    pub fn build(
-        version: u64,
-        link_macs: Vec<[u8; 6]>,
-        rules: &Rules,
-        slots: &SlotMap,
-        neigh: impl Fn(Ipv4Addr) -> Option<([u8; 6], u8)>,
-    ) -> Self {
+    pub fn build(input: &Input<'_>) -> Self {
+        let Input {
+            version,
+            rules,
+            slots,
+            neigh,
+            ..
+        } = *input;
+        let mut timeouts = conntrack::Timeouts::default();
+        let (tcp, tcpfin, udp) = rules.timeouts;
+        timeouts.set(tcp, tcpfin, udp);
         let mut snap = Self {
             version,
-            link_macs,
-            link_addrs: Vec::new(),
-            link_mtus: Vec::new(),
+            links: input.links.to_vec(),
             nat_reals: HashMap::new(),
             fwmarks: HashMap::new(),
             marks: rules
@@ -221,10 +283,10 @@ impl Snapshot {
                 })
                 .collect(),
             services: Vec::with_capacity(rules.services.len()),
-            mh_table_size: sched::DEFAULT_MH_TABLE_SIZE,
-            timeouts: conntrack::Timeouts::default(),
-            full_table: FullTable::Stateless,
-            expire_nodest_conn: false,
+            mh_table_size: input.mh_table_size,
+            timeouts,
+            full_table: input.full_table,
+            expire_nodest_conn: input.expire_nodest_conn,
             index: HashMap::with_capacity(rules.services.len()),
             slots: vec![SlotPos::default(); MAX_DESTS].into_boxed_slice(),
         };
@@ -244,7 +306,7 @@ impl Snapshot {
                         l_threshold: d.l_threshold,
                         mac: neigh(d.addr).map(|n| n.0),
                         link: neigh(d.addr).map_or(0, |n| n.1),
-                        deleted: false,
+                        deleted: (input.deleted)(d.id),
                     })
                 })
                 .collect::<Vec<_>>();
@@ -291,7 +353,13 @@ impl Snapshot {
     /// Return the MAC of the director's link `link`.
     #[inline]
     pub fn link_mac(&self, link: u8) -> Option<[u8; 6]> {
-        self.link_macs.get(usize::from(link)).copied()
+        self.link(link).map(|l| l.mac)
+    }
+
+    /// Return the director's link `link`.
+    #[inline]
+    pub fn link(&self, link: u8) -> Option<&LinkSnap> {
+        self.links.get(usize::from(link))
     }
 
     /// Return whether (protocol, address, port) is a NAT real server, whose
@@ -365,13 +433,6 @@ impl Snapshot {
     pub fn dest_of(&self, id: u32, slot: u16) -> Option<(usize, usize)> {
         let p = self.slots.get(usize::from(slot))?;
         (p.owner == id && id != 0).then_some((p.svc as usize, p.idx as usize))
-    }
-
-    /// Mark the servers for which `deleted(id)` holds as deleted.
-    pub fn mark_deleted(&mut self, deleted: impl Fn(u32) -> bool) {
-        for d in self.services.iter_mut().flat_map(|s| s.dests.iter_mut()) {
-            d.deleted = deleted(d.id);
-        }
     }
 
     /// Return the id of the server that owns `slot` (0 when none).

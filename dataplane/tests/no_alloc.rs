@@ -3,7 +3,7 @@
 
 use dataplane::stats::WorkerStats;
 use dataplane::wire::tcp_frame;
-use dataplane::{Forwarder, SlotMap, Snapshot, Update, Verdict};
+use dataplane::{Forwarder, Input, LinkSnap, SlotMap, Snapshot, Update, Verdict};
 use std::sync::Arc;
 
 fn frame(cport: u16, flags: u8) -> [u8; 64] {
@@ -16,9 +16,14 @@ fn forwarder(commands: &str, capacity: usize) -> Forwarder {
     let rules = config::Rules::from_commands("test", commands).unwrap();
     let mut slots = SlotMap::default();
     slots.assign(&rules).unwrap();
-    let snap = Snapshot::build(1, vec![[2, 0, 0, 0, 0, 1]], &rules, &slots, |_| {
+    let links = [LinkSnap {
+        mac: [2, 0, 0, 0, 0, 1],
+        addr: 0x0a00_000a,
+        mtu: 1500,
+    }];
+    let snap = Snapshot::build(&Input::new(1, &rules, &slots, &links, &|_| {
         Some(([2, 0, 0, 0, 0, 2], 0))
-    });
+    }));
     Forwarder::new(
         Update::new(Arc::new(snap)),
         capacity,

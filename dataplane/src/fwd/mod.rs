@@ -59,13 +59,13 @@ pub fn xmit(frame: &mut dyn Frame, h: &Headers, r: &Route<'_>) -> Result<Sent, R
             dr::rewrite(frame.bytes(), h, link_mac, mac);
         }
         FwdMethod::Tun => {
-            let link = usize::from(d.link);
+            let link = r.snap.link(d.link).ok_or(Reason::UnsupportedMethod)?;
             let outer = tun::Outer {
-                src: *r.snap.link_addrs.get(link).ok_or(Reason::UnsupportedMethod)?,
+                src: link.addr,
                 dst: d.addr,
                 from: link_mac,
                 to: mac,
-                mtu: r.snap.link_mtus.get(link).copied().unwrap_or(1500),
+                mtu: link.mtu,
                 id: r.ip_id,
             };
             match tun::encap(frame, h, &outer) {

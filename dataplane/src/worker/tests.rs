@@ -2,7 +2,7 @@
 //! builder and oracle.
 
 use super::*;
-use crate::snapshot::{SlotMap, Snapshot};
+use crate::snapshot::{Input, LinkSnap, SlotMap, Snapshot};
 use config::Rules;
 use etherparse::{PacketBuilder, SlicedPacket};
 use std::net::Ipv4Addr;
@@ -13,6 +13,12 @@ const RS1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x11];
 const RS2_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x12];
 const CIP: [u8; 4] = [10, 0, 0, 2];
 const VIP: [u8; 4] = [10, 0, 0, 100];
+/// The director's one link (TUN's outer source 10.0.0.10).
+const LINKS: &[LinkSnap] = &[LinkSnap {
+    mac: DIRECTOR_MAC,
+    addr: 0x0a00_000a,
+    mtu: 1500,
+}];
 
 fn rules(lines: &[&str]) -> Rules {
     Rules::from_commands("test", &lines.join("\n")).unwrap()
@@ -28,13 +34,9 @@ fn neigh(a: Ipv4Addr) -> Option<([u8; 6], u8)> {
 
 fn update(r: &Rules, slots: &mut SlotMap, version: u64) -> Update {
     slots.assign(r).unwrap();
-    Update::new(Arc::new(Snapshot::build(
-        version,
-        vec![DIRECTOR_MAC],
-        r,
-        slots,
-        neigh,
-    )))
+    Update::new(Arc::new(Snapshot::build(&Input::new(
+        version, r, slots, LINKS, &neigh,
+    ))))
 }
 
 const TWO_RS: &[&str] = &[
@@ -85,9 +87,11 @@ impl Live {
         self.rules.apply(&config::ipvsadm::parse(&args).unwrap()).unwrap();
         self.version += 1;
         self.slots.assign(&self.rules).unwrap();
-        let mut snap = Snapshot::build(self.version, vec![DIRECTOR_MAC], &self.rules, &self.slots, neigh);
-        snap.mark_deleted(|d| d == id);
-        snap.expire_nodest_conn = expire;
+        let snap = Snapshot::build(&Input {
+            deleted: &|d| d == id,
+            expire_nodest_conn: expire,
+            ..Input::new(self.version, &self.rules, &self.slots, LINKS, &neigh)
+        });
         self.f.install(Update::new(Arc::new(snap)))
     }
 
@@ -609,9 +613,7 @@ fn tun_wraps_the_packet_for_the_real_server() {
         "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -i",
     ]);
     slots.assign(&r).unwrap();
-    let mut snap = Snapshot::build(1, vec![DIRECTOR_MAC], &r, &slots, neigh);
-    snap.link_addrs = vec![0x0a00_000a];
-    snap.link_mtus = vec![1500];
+    let snap = Snapshot::build(&Input::new(1, &r, &slots, LINKS, &neigh));
     let mut f = Forwarder::new(Update::new(Arc::new(snap)), 64, Arc::new(WorkerStats::default()));
     let input = tcp(40000, 80, Seg::Syn);
     let (v, out) = send(&mut f, &input, 0);
@@ -800,8 +802,10 @@ fn full_table_picks_statelessly_or_drops_as_configured() {
         crate::snapshot::FullTable::Drop,
     ] {
         slots.assign(&r).unwrap();
-        let mut snap = Snapshot::build(1, vec![DIRECTOR_MAC], &r, &slots, neigh);
-        snap.full_table = policy;
+        let snap = Snapshot::build(&Input {
+            full_table: policy,
+            ..Input::new(1, &r, &slots, LINKS, &neigh)
+        });
         let mut f = Forwarder::new(Update::new(Arc::new(snap)), 2, Arc::new(WorkerStats::default()));
         send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
         send(&mut f, &tcp(40001, 80, Seg::Syn), 0);

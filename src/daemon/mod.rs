@@ -1,0 +1,340 @@
+//! `ferrovs daemon`: attach the steering program, start one pinned worker per
+//! queue, and serve the control socket.
+//!
+//! Heads up — the rooms, and what each owns (read the one you change):
+//!
+//! | part | owns | must not touch |
+//! |---|---|---|
+//! | this file | the control loop: requests, timers, SIGHUP, keepalived, start and stop | frames, rule validation |
+//! | [`opts`] | the command line and the TOML file | anything running |
+//! | [`links`] | the interfaces, real servers' MACs (neighbour table, solicitation) | the rules |
+//! | [`workers`] | worker threads and their channels, publication of snapshots (bounded wait for every worker), the steering maps, `-L -c` dumps | the rules |
+//! | [`book`] | the rules: commit, trash, `-Z`, dry run, counters as listed | workers, steering |
+//! | [`render`] | the text and JSON of answers | state of any kind |
+//! | `crate::metrics` | the Prometheus endpoint, on a thread of its own | the control loop |
+//!
+//! The control thread (this one) owns the rules. A change is validated in
+//! full on a copy ([`book::Book::commit`]), then published to every worker as
+//! an immutable snapshot; workers hand the old one back here to be freed. A
+//! request returns once every worker runs the new rules, or says which did
+//! not. Neighbour entries are re-read every second and a changed RS MAC is
+//! published the same way.
+
+mod book;
+mod links;
+mod opts;
+mod render;
+mod workers;
+
+pub use book::Book;
+pub use opts::Opts;
+
+use crate::ctl;
+use crate::request::Request;
+
+use config::ipvsadm::{Command, ListOpts};
+use config::{FwdMethod, Rules};
+use dataplane::Snapshot;
+use dataplane::snapshot::{FullTable, Input};
+use links::Links;
+use std::net::Ipv4Addr;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use workers::Workers;
+
+/// How often the control loop wakes when idle.
+const TICK: Duration = Duration::from_millis(20);
+
+/// The settings every snapshot carries besides the rules.
+#[derive(Debug, Clone, Copy)]
+struct SnapSettings {
+    mh_table_size: u32,
+    full_table: FullTable,
+    expire_nodest_conn: bool,
+}
+
+struct Control {
+    links: Links,
+    book: Book,
+    workers: Workers,
+    settings: SnapSettings,
+    /// Version of the next snapshot.
+    version: u64,
+    /// The keepalived configuration driving the rules, if any.
+    keepalived: Option<crate::keepalived::Running>,
+    /// Set by SIGHUP: reload the keepalived configuration.
+    hup: Arc<AtomicBool>,
+    /// The book as the metrics thread reads it.
+    published: Arc<Mutex<Arc<Book>>>,
+}
+
+/// Run the daemon until SIGTERM or SIGINT.
+///
+/// # Errors
+/// Set-up failed: no such interface, the program or a socket could not be
+/// attached, the control socket is taken.
+pub fn run(opts: Opts) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(|e| format!("signal handler: {e}"))?;
+    }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(|e| format!("signal handler: {e}"))?;
+    // An ipvsadm-save file to start with: checked before anything is
+    // attached, so a bad line stops the start with nothing changed.
+    let rules_text = match &opts.rules {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Rules::default()
+                .apply_commands(&p.display().to_string(), &text)
+                .map_err(|e| e.to_string())?;
+            Some(text)
+        }
+        None => None,
+    };
+    let keepalived = match &opts.keepalived {
+        Some(p) => {
+            Some(crate::keepalived::Running::start(p.clone()).map_err(|e| format!("keepalived: {e}"))?)
+        }
+        None => None,
+    };
+    let links = Links::open(&opts.place.interface, opts.place.queues)?;
+    let socket = PathBuf::from(&opts.socket);
+    let listener =
+        ctl::listen(&socket, opts.socket_mode).map_err(|e| format!("control socket {}: {e}", opts.socket))?;
+    let metrics = match &opts.metrics {
+        Some(a) => Some(crate::metrics::listen(a).map_err(|e| format!("metrics address {a}: {e}"))?),
+        None => None,
+    };
+    let result = Control::start(&opts, links, keepalived, hup).map(|mut control| {
+        eprintln!(
+            "ferrovs: forwarding on {} with {} worker(s); control socket {}",
+            opts.place.interface.join(","),
+            opts.place.queues,
+            opts.socket
+        );
+        let scraper = metrics.map(|m| {
+            let (workers, book) = (control.workers.stats.clone(), control.published.clone());
+            crate::metrics::spawn(m, workers, book, stop.clone())
+        });
+        // The start-up rules, before the first request.
+        if let Some(text) = &rules_text {
+            if let Err(e) = control.restore(text) {
+                eprintln!("ferrovs: --rules: {e}");
+            }
+        }
+        control.apply_keepalived();
+        control.serve(&listener, &stop);
+        let line = render::counters(control.workers.stats.iter().map(|s| &**s));
+        // Dropping `control` stops the workers and destroys the bpf_link:
+        // the program leaves the interfaces.
+        drop(control);
+        if let Some(t) = scraper {
+            let _ = t.join();
+        }
+        eprintln!("ferrovs: stopped; {line}");
+    });
+    let _ = std::fs::remove_file(&socket);
+    result
+}
+
+impl Control {
+    /// Start the workers on `links` with empty rules.
+    fn start(
+        opts: &Opts,
+        links: Links,
+        keepalived: Option<crate::keepalived::Running>,
+        hup: Arc<AtomicBool>,
+    ) -> Result<Self, String> {
+        let settings = SnapSettings {
+            mh_table_size: opts.mh_table_size,
+            full_table: opts.full_table(),
+            expire_nodest_conn: opts.expire_nodest_conn,
+        };
+        let book = Book::default();
+        let snap = snapshot(1, &book, &links, settings);
+        let ifindexes: Vec<u32> = links.links.iter().map(|l| l.ifindex).collect();
+        let workers = Workers::start(opts, &links.names(), &ifindexes, snap)?;
+        Ok(Self {
+            published: Arc::new(Mutex::new(Arc::new(book.clone()))),
+            links,
+            book,
+            workers,
+            settings,
+            version: 2,
+            keepalived,
+            hup,
+        })
+    }
+
+    fn serve(&mut self, listener: &UnixListener, stop: &AtomicBool) {
+        let mut last_est = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            while let Ok((mut s, _)) = listener.accept() {
+                let reply = match ctl::read_request(&mut s) {
+                    Ok(words) => Request::from_wire(words).and_then(|r| self.handle(r)),
+                    Err(e) => Err(format!("bad request: {e}")),
+                };
+                let _ = ctl::write_reply(&mut s, &reply);
+            }
+            if self.links.due() {
+                // Both run: `|` rather than `||`.
+                if self.links.refresh(&self.rips()) | self.book.collect_trash(&self.workers.stats) {
+                    self.publish();
+                }
+            }
+            if self.hup.swap(false, Ordering::Relaxed) {
+                if let Err(e) = self.reload() {
+                    eprintln!("ferrovs: reload: {e}");
+                }
+            }
+            if self.keepalived.as_mut().is_some_and(|k| k.poll()) {
+                self.apply_keepalived();
+            }
+            if last_est.elapsed().as_secs() >= crate::estimator::INTERVAL_SECS {
+                last_est = Instant::now();
+                self.book.estimate(&self.workers.stats);
+                self.publish_book();
+            }
+            self.workers.deliver();
+            std::thread::sleep(TICK);
+        }
+    }
+
+    /// Answer one request.
+    fn handle(&mut self, req: Request) -> Result<String, String> {
+        let cmd = match req {
+            Request::Counters => return Ok(render::counters_table(self.workers.stats.iter().map(|s| &**s))),
+            Request::Reload => return self.reload().map(|()| String::new()),
+            Request::Restore { text, dry_run: true } => return self.book.dry_run(&text),
+            Request::Restore { text, dry_run: false } => return self.restore(&text).map(|()| String::new()),
+            Request::Ipvsadm(cmd) => cmd,
+        };
+        match &cmd {
+            Command::List(opts) => return self.list(opts),
+            Command::Save { numeric } => {
+                return Ok(config::render_save(
+                    &self.book.rules,
+                    *numeric,
+                    config::Names::system(),
+                ));
+            }
+            Command::Zero(service) => {
+                self.book.zero(*service, &self.workers.stats)?;
+                self.publish_book();
+                return Ok(String::new());
+            }
+            Command::Restore => return Err("-R reads the rules from standard input".into()),
+            _ => {}
+        }
+        let mut next = self.book.rules.clone();
+        next.apply(&cmd).map_err(|e| e.to_string())?;
+        self.change(next).map(|()| String::new())
+    }
+
+    /// `-R`: apply a batch of ipvsadm commands, all or nothing.
+    fn restore(&mut self, text: &str) -> Result<(), String> {
+        let mut next = self.book.rules.clone();
+        next.apply_commands("stdin", text).map_err(|e| e.to_string())?;
+        self.change(next)
+    }
+
+    /// Make `next` the rules and publish them: when this returns, the rules
+    /// are live in every worker, MACs of new servers included, or the error
+    /// says which worker lags.
+    fn change(&mut self, next: Rules) -> Result<(), String> {
+        if next.dests().any(|(_, d)| d.fwd == FwdMethod::Tun) && !self.links.have_ipv4() {
+            return Err("-i (Tunnel) needs an IPv4 address on the director's interfaces".into());
+        }
+        self.book.commit(next)?;
+        let rips = self.rips();
+        self.links.resolve(&rips);
+        self.publish();
+        self.workers.wait_installed()
+    }
+
+    /// Every real server's address, trashed ones included.
+    fn rips(&self) -> Vec<Ipv4Addr> {
+        self.book.with_trash().dests().map(|(_, d)| d.addr).collect()
+    }
+
+    /// Publish the book's rules to the workers, and the book to metrics.
+    fn publish(&mut self) {
+        let snap = snapshot(self.version, &self.book, &self.links, self.settings);
+        self.version += 1;
+        self.workers.publish(snap);
+        self.publish_book();
+    }
+
+    /// Give the metrics thread the book as it now is.
+    fn publish_book(&self) {
+        if let Ok(mut b) = self.published.lock() {
+            *b = Arc::new(self.book.clone());
+        }
+    }
+
+    fn list(&self, opts: &ListOpts) -> Result<String, String> {
+        let rules = &self.book.rules;
+        if opts.connections {
+            return Ok(render::conns(&self.workers.dump(), opts.json));
+        }
+        if let Some(k) = opts.service {
+            if rules.service(&k).is_none() {
+                return Err(format!("Service not defined: {k}"));
+            }
+        }
+        let counts = |id| self.book.counts(id, &self.workers.stats);
+        if opts.json && opts.timeout {
+            return Ok(config::render_timeouts_json(rules));
+        }
+        if opts.json {
+            return Ok(config::render_json(rules, counts));
+        }
+        Ok(config::render_list(
+            rules,
+            opts,
+            self.workers.table_size(),
+            counts,
+        ))
+    }
+
+    /// Make the rules what the keepalived configuration and its checks say,
+    /// merged so that servers that stay keep their connections.
+    fn apply_keepalived(&mut self) {
+        let Some(k) = self.keepalived.as_mut() else { return };
+        let mut next = self.book.rules.clone();
+        next.merge(&k.effective());
+        if let Err(e) = self.change(next) {
+            eprintln!("ferrovs: keepalived: {e}");
+        }
+    }
+
+    /// Read the keepalived configuration again (SIGHUP, `--reload`).
+    fn reload(&mut self) -> Result<(), String> {
+        let Some(k) = self.keepalived.as_mut() else {
+            return Err("no keepalived configuration to reload (daemon --keepalived FILE)".into());
+        };
+        k.reload()?;
+        self.apply_keepalived();
+        Ok(())
+    }
+}
+
+/// Build snapshot `version` of the book's rules for the workers.
+fn snapshot(version: u64, book: &Book, links: &Links, s: SnapSettings) -> Arc<Snapshot> {
+    let rules = book.with_trash();
+    let link_snaps = links.snaps();
+    let neigh = |a| links.mac(a);
+    let deleted = |id| book.trashed(id);
+    Arc::new(Snapshot::build(&Input {
+        deleted: &deleted,
+        mh_table_size: s.mh_table_size,
+        full_table: s.full_table,
+        expire_nodest_conn: s.expire_nodest_conn,
+        ..Input::new(version, &rules, &book.slots, &link_snaps, &neigh)
+    }))
+}

@@ -1,0 +1,179 @@
+//! The daemon's settings: its command line, and the TOML file (`--config`)
+//! that fills what the command line left alone.
+//!
+//! Owns: parsing and checking settings. Must not touch: anything running.
+
+use crate::ctl;
+use crate::placement::{Placement, from_file};
+use clap::Parser;
+use dataplane::snapshot::FullTable;
+use dataplane::xsk::{BindMode, PortConfig};
+use std::path::PathBuf;
+
+/// Options of `ferrovs daemon`.
+#[derive(Debug, Parser)]
+#[command(about = "Run the ferrovs director: AF_XDP workers plus the control socket")]
+pub struct Opts {
+    /// Interfaces, queues, cores, frames, config file.
+    #[command(flatten)]
+    pub place: Placement,
+    /// Control socket path.
+    #[arg(long, default_value_t = ctl::default_path())]
+    pub socket: String,
+    /// Control socket permissions (octal): 0660 lets a group manage rules.
+    #[arg(long, default_value = "0600", value_parser = config::daemon::parse_mode)]
+    pub socket_mode: u32,
+    /// Load this ipvsadm-save file at start.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// RX and TX ring entries per socket (a power of two).
+    #[arg(long, default_value_t = PortConfig::default().ring)]
+    pub ring_size: u32,
+    /// Bind with need_wakeup (syscalls only when the kernel asks); `false`
+    /// kicks TX every batch.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub need_wakeup: bool,
+    /// Preferred busy polling: µs the kernel may spin per syscall (0: off).
+    #[arg(long, default_value_t = 0)]
+    pub busy_poll_us: u32,
+    /// Packets per busy-poll run.
+    #[arg(long, default_value_t = PortConfig::default().busy_poll_budget)]
+    pub busy_poll_budget: u32,
+    /// Connection table capacity per worker.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub conn_max: usize,
+    /// Lookup table size of mh (Maglev) services; a prime, ideally over 100x
+    /// the servers of a service.
+    #[arg(long, default_value_t = sched::DEFAULT_MH_TABLE_SIZE, value_parser = prime)]
+    pub mh_table_size: u32,
+    /// What a new flow gets when a worker's connection table is full:
+    /// `stateless` (a server picked from its client tuple, no entry) or
+    /// `drop`. Established connections are never evicted either way.
+    #[arg(long, value_enum, default_value_t = FullTablePolicy::Stateless)]
+    pub full_table: FullTablePolicy,
+    /// Load this keepalived.conf: its virtual_server blocks become the rules
+    /// and its checkers run; SIGHUP or `ferrovs --reload` reads it again.
+    #[arg(long)]
+    pub keepalived: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (e.g. `127.0.0.1:9410`).
+    #[arg(long)]
+    pub metrics: Option<String>,
+    /// AF_XDP bind mode.
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    pub bind_mode: Mode,
+    /// As IPVS's sysctl: when a real server is deleted, drop its connections
+    /// (the next packet of a flow is scheduled anew) instead of letting them
+    /// flow to it until they end.
+    #[arg(long)]
+    pub expire_nodest_conn: bool,
+}
+
+impl Opts {
+    /// Parse the command line and, with `--config`, fill every setting the
+    /// command line left alone from the file.
+    ///
+    /// # Errors
+    /// The file cannot be read, has an unknown key or a bad value.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        use clap::{CommandFactory, FromArgMatches};
+        let m = Self::command().get_matches_from(args);
+        // clap exits with its own message on a bad command line, as before.
+        let mut o = Self::from_arg_matches(&m).map_err(|e| e.to_string())?;
+        let Some(f) = o.place.merge(&m)? else {
+            return Ok(o);
+        };
+        let path = o.place.config.clone().unwrap_or_default();
+        let file = |id: &str| from_file(&m, id);
+        let bad = |key: &str, e: String| format!("{}: {key}: {e}", path.display());
+        macro_rules! take {
+            ($($field:ident <- $key:ident),* $(,)?) => {$(
+                if let (true, Some(v)) = (file(stringify!($field)), f.$key.clone()) {
+                    o.$field = v;
+                }
+            )*};
+        }
+        take!(ring_size <- ring_size, need_wakeup <- need_wakeup, busy_poll_us <- busy_poll_us,
+            busy_poll_budget <- busy_poll_budget, socket <- socket, conn_max <- conn_max);
+        if let (true, Some(v)) = (file("socket_mode"), &f.socket_mode) {
+            o.socket_mode = config::daemon::parse_mode(v).map_err(|e| bad("socket_mode", e))?;
+        }
+        if let (true, Some(v)) = (file("mh_table_size"), f.mh_table_size) {
+            o.mh_table_size = prime(&v.to_string()).map_err(|e| bad("mh_table_size", e))?;
+        }
+        if let (true, Some(v)) = (file("bind_mode"), &f.bind_mode) {
+            o.bind_mode = clap::ValueEnum::from_str(v, false).map_err(|e| bad("bind_mode", e))?;
+        }
+        if let (true, Some(v)) = (file("full_table"), &f.full_table) {
+            o.full_table = clap::ValueEnum::from_str(v, false).map_err(|e| bad("full_table", e))?;
+        }
+        // Optional settings: the file's value, unless the command line gave one.
+        if file("metrics") && f.metrics.is_some() {
+            o.metrics = f.metrics;
+        }
+        if file("rules") && f.rules.is_some() {
+            o.rules = f.rules;
+        }
+        if file("keepalived") && f.keepalived.is_some() {
+            o.keepalived = f.keepalived;
+        }
+        Ok(o)
+    }
+}
+
+fn prime(s: &str) -> Result<u32, String> {
+    let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
+    // 2^24 slots (64 MiB of table per service and worker) is far past any
+    // useful size; the bound keeps a typo from exhausting memory.
+    if sched::is_prime(n) && n < 1 << 24 {
+        Ok(n)
+    } else {
+        Err(format!("{n} is not a prime below 2^24"))
+    }
+}
+
+/// `--full-table` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FullTablePolicy {
+    /// Stateless pick from the client tuple.
+    Stateless,
+    /// Drop new flows.
+    Drop,
+}
+
+/// `--bind-mode` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Mode {
+    /// Zero-copy where the driver has it, else copy.
+    Auto,
+    /// Copy mode.
+    Copy,
+    /// Zero-copy, or fail.
+    Zerocopy,
+}
+
+impl Opts {
+    /// Return the AF_XDP socket settings.
+    pub fn port_config(&self) -> PortConfig {
+        PortConfig {
+            frames: self.place.frames,
+            ring: self.ring_size,
+            need_wakeup: self.need_wakeup,
+            busy_poll_us: self.busy_poll_us,
+            busy_poll_budget: self.busy_poll_budget,
+            mode: match self.bind_mode {
+                Mode::Auto => BindMode::Auto,
+                Mode::Copy => BindMode::Copy,
+                Mode::Zerocopy => BindMode::ZeroCopy,
+            },
+            ..PortConfig::default()
+        }
+    }
+
+    /// Return the full-table policy.
+    pub fn full_table(&self) -> FullTable {
+        match self.full_table {
+            FullTablePolicy::Stateless => FullTable::Stateless,
+            FullTablePolicy::Drop => FullTable::Drop,
+        }
+    }
+}

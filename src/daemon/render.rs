@@ -1,0 +1,157 @@
+//! What the control socket answers with, as text or JSON: the connection
+//! table as `ipvsadm -Lnc` lays it out, and the workers' counters.
+//!
+//! Owns: layouts. Must not touch: the rules or the workers (callers hand in
+//! what to render).
+
+use dataplane::WorkerStats;
+use dataplane::worker::ConnInfo;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+fn addr(a: u32, p: u16) -> String {
+    format!("{}:{p}", Ipv4Addr::from(a))
+}
+
+/// A fwmark service's templates span protocols: ipvsadm shows them as IP.
+fn proto(c: &ConnInfo) -> &'static str {
+    match c.proto {
+        6 => "TCP",
+        17 => "UDP",
+        _ => "IP",
+    }
+}
+
+fn state(c: &ConnInfo) -> &'static str {
+    if c.template { "NONE" } else { c.state.name() }
+}
+
+/// One connection of `-L -c --json`.
+#[derive(serde::Serialize)]
+struct JsonConn {
+    protocol: &'static str,
+    expire: u32,
+    state: &'static str,
+    source: String,
+    #[serde(rename = "virtual")]
+    vaddr: String,
+    destination: String,
+    template: bool,
+}
+
+#[derive(serde::Serialize)]
+struct JsonConns {
+    connections: Vec<JsonConn>,
+}
+
+/// Render connections as `ipvsadm -Lnc` lays them out (or as JSON).
+pub fn conns(rows: &[ConnInfo], json: bool) -> String {
+    if json {
+        let doc = JsonConns {
+            connections: rows
+                .iter()
+                .map(|c| JsonConn {
+                    protocol: proto(c),
+                    expire: c.expires_in,
+                    state: state(c),
+                    source: addr(c.cip, c.cport),
+                    vaddr: addr(c.vip, c.vport),
+                    destination: addr(c.rip, c.rport),
+                    template: c.template,
+                })
+                .collect(),
+        };
+        // Strings and numbers only: serialising cannot fail.
+        let mut out = serde_json::to_string(&doc).unwrap_or_default();
+        out.push('\n');
+        return out;
+    }
+    let mut out = String::from(
+        "IPVS connection entries\npro expire state       source             virtual            destination\n",
+    );
+    for c in rows {
+        let _ = writeln!(
+            out,
+            "{:<3} {:02}:{:02}  {:<11} {:<18} {:<18} {}",
+            proto(c),
+            c.expires_in / 60,
+            c.expires_in % 60,
+            state(c),
+            addr(c.cip, c.cport),
+            addr(c.vip, c.vport),
+            addr(c.rip, c.rport)
+        );
+    }
+    out
+}
+
+/// The workers' counters summed, on one line: rx, tx, then every non-zero
+/// event and drop reason by name.
+pub fn counters<'a>(stats: impl Iterator<Item = &'a WorkerStats> + Clone) -> String {
+    let sum = |f: &dyn Fn(&WorkerStats) -> u64| stats.clone().map(f).sum::<u64>();
+    let mut line = format!("rx {} tx {}", sum(&|s| s.rx.get()), sum(&|s| s.tx.get()));
+    let events: [(&str, u64); 4] = [
+        ("handoffs", sum(&|s| s.handoffs.get())),
+        ("handoff_drops", sum(&|s| s.handoff_drops.get())),
+        ("table_full", sum(&|s| s.table_full.get())),
+        ("frag_needed", sum(&|s| s.frag_needed.get())),
+    ];
+    let drops = dataplane::Reason::ALL.map(|r| (r.name(), sum(&|s| s.drops(r))));
+    for (name, n) in events.into_iter().chain(drops) {
+        if n > 0 {
+            let _ = write!(line, " {name} {n}");
+        }
+    }
+    line
+}
+
+/// `ferrovs --counters`: every worker's counters, one line each, then their
+/// sum.
+pub fn counters_table<'a>(stats: impl Iterator<Item = &'a WorkerStats> + Clone) -> String {
+    let mut out = String::new();
+    for (q, w) in stats.clone().enumerate() {
+        let _ = writeln!(out, "worker {q}: {}", counters(std::iter::once(w)));
+    }
+    let _ = writeln!(out, "total: {}", counters(stats));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conntrack::ConnState;
+
+    #[test]
+    fn connection_listing_matches_ipvsadm_lnc() {
+        let row = |template, state, expires_in| ConnInfo {
+            proto: 6,
+            cip: 0x0a0f_9066,
+            cport: 43614,
+            vip: 0x0a0f_3ed0,
+            vport: 19080,
+            rip: 0x0a0f_9047,
+            rport: 19080,
+            state,
+            expires_in,
+            template,
+        };
+        let rows = [
+            row(false, ConnState::SynRecv, 57),
+            row(true, ConnState::None, 24 * 60 + 5),
+        ];
+        assert_eq!(
+            conns(&rows, false),
+            "IPVS connection entries\n\
+             pro expire state       source             virtual            destination\n\
+             TCP 00:57  SYN_RECV    10.15.144.102:43614 10.15.62.208:19080 10.15.144.71:19080\n\
+             TCP 24:05  NONE        10.15.144.102:43614 10.15.62.208:19080 10.15.144.71:19080\n"
+        );
+        let json = conns(&rows[..1], true);
+        assert_eq!(
+            json,
+            "{\"connections\":[{\"protocol\":\"TCP\",\"expire\":57,\"state\":\"SYN_RECV\",\
+             \"source\":\"10.15.144.102:43614\",\"virtual\":\"10.15.62.208:19080\",\
+             \"destination\":\"10.15.144.71:19080\",\"template\":false}]}\n"
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! The workers: one pinned thread per queue, each with its AF_XDP port and
+//! forwarder, and the channels that join it to the control thread; the
+//! steering program that feeds them.
+//!
+//! Owns: starting and stopping workers, publishing a snapshot to every
+//! worker (and the steering maps) and waiting, bounded, until each runs it,
+//! and the `-L -c` dumps of their tables. Must not touch: the rules (the
+//! caller builds the snapshot) or the frames (the workers' own).
+
+use super::Opts;
+use crossbeam_channel::{Receiver, Sender, bounded};
+use dataplane::owner::Handoff;
+use dataplane::worker::{self, ConnInfo, Forwarder, WorkerCtl};
+use dataplane::xsk::{Port, PortConfig, Steer};
+use dataplane::{Snapshot, Update, WorkerStats};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Frames each worker's hand-off inbox holds.
+const HANDOFF_DEPTH: usize = 1024;
+/// How long a rules change waits for every worker to take it. Workers poll
+/// for new rules every batch (microseconds); this is for one descheduled
+/// on an overloaded host.
+const INSTALL_WAIT: Duration = Duration::from_secs(2);
+/// How long `-L -c` waits for each worker's table.
+const DUMP_WAIT: Duration = Duration::from_secs(2);
+/// How long a worker may take to open its sockets.
+const START_WAIT: Duration = Duration::from_secs(10);
+
+struct Handle {
+    stats: Arc<WorkerStats>,
+    updates: Sender<Update>,
+    retired: Receiver<Update>,
+    dumps: Sender<Vec<ConnInfo>>,
+    dumped: Receiver<Vec<ConnInfo>>,
+    pending: Option<Update>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The running workers and the steering program.
+pub struct Workers {
+    handles: Vec<Handle>,
+    /// Every worker's counters, by queue.
+    pub stats: Vec<Arc<WorkerStats>>,
+    steer: Steer,
+    stop: Arc<AtomicBool>,
+    /// Version of the newest snapshot published.
+    version: u64,
+    conn_max: usize,
+}
+
+impl Workers {
+    /// Attach the steering program to `ifindexes` and start one worker per
+    /// queue of `opts` on interfaces `ifnames`, with rules `snap`.
+    ///
+    /// # Errors
+    /// The program could not be attached or a worker could not open its
+    /// sockets; the workers started so far stop when this is dropped.
+    pub fn start(
+        opts: &Opts,
+        ifnames: &[String],
+        ifindexes: &[u32],
+        snap: Arc<Snapshot>,
+    ) -> Result<Self, String> {
+        let steer = Steer::attach(ifindexes).map_err(|e| format!("{}: {e}", ifnames.join(",")))?;
+        let mut w = Self {
+            handles: Vec::new(),
+            stats: Vec::new(),
+            steer,
+            stop: Arc::new(AtomicBool::new(false)),
+            version: snap.version,
+            conn_max: opts.conn_max,
+        };
+        let cfg = opts.port_config();
+        let epoch = Instant::now();
+        let handoff = Arc::new(Handoff::new(opts.place.queues as usize, HANDOFF_DEPTH));
+        for q in 0..opts.place.queues {
+            let core = opts
+                .place
+                .cpus
+                .get(q as usize)
+                .copied()
+                .or_else(|| opts.place.cpus.is_empty().then_some(q as usize));
+            w.spawn(q, core, ifnames, &cfg, &snap, &handoff, epoch)?;
+        }
+        Ok(w)
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one worker's whole placement, called once per queue"
+    )]
+    fn spawn(
+        &mut self,
+        q: u32,
+        core: Option<usize>,
+        ifnames: &[String],
+        cfg: &PortConfig,
+        snap: &Arc<Snapshot>,
+        handoff: &Arc<Handoff>,
+        epoch: Instant,
+    ) -> Result<(), String> {
+        let stats = Arc::new(WorkerStats::default());
+        let (up_tx, up_rx) = bounded(1);
+        let (ret_tx, ret_rx) = bounded(4);
+        let (fd_tx, fd_rx) = bounded(1);
+        let (dump_tx, dump_rx) = bounded(1);
+        let (dumped_tx, dumped_rx) = bounded(1);
+        let ctl = WorkerCtl {
+            updates: up_rx,
+            retired: ret_tx,
+            stop: self.stop.clone(),
+            me: q as usize,
+            handoff: handoff.clone(),
+            dumps: dump_rx,
+            dumped: dumped_tx,
+        };
+        let update = Update::new(snap.clone());
+        let (ifnames, cfg, conn_max, wstats) = (ifnames.to_vec(), *cfg, self.conn_max, stats.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("ferrovs-q{q}"))
+            .spawn(move || {
+                // Pin first, so the UMEM and table are touched on this core.
+                if let Some(id) = core {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+                        eprintln!("ferrovs: worker {q}: cannot pin to core {id}");
+                    }
+                }
+                let mut port = match Port::open(&ifnames, q, &cfg) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = fd_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = fd_tx.send(Ok(port.fds()));
+                let mut fwd = Forwarder::new(update, conn_max, wstats);
+                worker::run(&mut port, &mut fwd, &ctl, epoch);
+            })
+            .map_err(|e| format!("spawn worker {q}: {e}"))?;
+        self.stats.push(stats.clone());
+        self.handles.push(Handle {
+            stats,
+            updates: up_tx,
+            retired: ret_rx,
+            dumps: dump_tx,
+            dumped: dumped_rx,
+            pending: None,
+            thread: Some(thread),
+        });
+        let fds = fd_rx
+            .recv_timeout(START_WAIT)
+            .map_err(|_| format!("worker {q} did not start"))??;
+        for (link, fd) in fds.into_iter().enumerate() {
+            self.steer
+                .set_socket(link, q, fd)
+                .map_err(|e| format!("queue {q}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Hand `snap` to every worker and the steering program; workers take it
+    /// at their next batch.
+    pub fn publish(&mut self, snap: Arc<Snapshot>) {
+        self.version = snap.version;
+        let (keys, reals) = (snap.steering_keys(), snap.nat_real_keys());
+        for w in &mut self.handles {
+            // A worker that has not taken the previous update gets this one
+            // instead; the older one is dropped here, off the hot path.
+            w.pending = Some(Update::new(snap.clone()));
+        }
+        self.deliver();
+        if let Err(e) = self.steer.set_services(&keys, &reals) {
+            eprintln!("ferrovs: steering map update: {e}");
+        }
+    }
+
+    /// Deliver the newest rules until every worker runs them.
+    ///
+    /// # Errors
+    /// Some worker had not taken them within the bound (it takes them when
+    /// it next polls; the message names it).
+    pub fn wait_installed(&mut self) -> Result<(), String> {
+        let end = Instant::now() + INSTALL_WAIT;
+        loop {
+            self.deliver();
+            let late: Vec<String> = self
+                .handles
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.stats.rules_version.get() != self.version)
+                .map(|(q, _)| q.to_string())
+                .collect();
+            if late.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= end {
+                return Err(format!(
+                    "the rules are committed but worker(s) {} did not install them within {} ms",
+                    late.join(","),
+                    INSTALL_WAIT.as_millis()
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// Hand pending rules to workers that have room, and free retired ones.
+    pub fn deliver(&mut self) {
+        for w in &mut self.handles {
+            if let Some(u) = w.pending.take() {
+                w.pending = w.updates.try_send(u).err().map(|e| e.into_inner());
+            }
+            while w.retired.try_recv().is_ok() {}
+        }
+    }
+
+    /// Return every worker's connections and templates (`-L -c`).
+    pub fn dump(&self) -> Vec<ConnInfo> {
+        let mut rows = Vec::new();
+        for w in &self.handles {
+            // Room for every connection the worker counts, its templates and
+            // some that arrive meanwhile; filling it never allocates.
+            let room = (w.stats.conns.get() as usize * 2 + 1024).min(self.conn_max);
+            if w.dumps.send_timeout(Vec::with_capacity(room), DUMP_WAIT).is_err() {
+                continue;
+            }
+            if let Ok(entries) = w.dumped.recv_timeout(DUMP_WAIT) {
+                rows.extend(entries);
+            }
+        }
+        rows
+    }
+
+    /// Return the connection table size of all workers together.
+    pub fn table_size(&self) -> usize {
+        self.conn_max * self.handles.len().max(1)
+    }
+}
+
+impl Drop for Workers {
+    /// Stop and join every worker; then the steering program leaves the
+    /// interfaces (its bpf_link goes with `steer`).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for w in &mut self.handles {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
