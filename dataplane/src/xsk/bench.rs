@@ -2,7 +2,7 @@
 //! live-frame generator, a counting sink, and the in-kernel XDP_TX forwarder
 //! ferrovs is compared with. Used by the `bench` crate only.
 
-use super::bpf::{Object, map_update, percpu_sum, percpu_sum_fields, run_live};
+use super::bpf::{Map, Object, Plain, run_live};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -22,6 +22,10 @@ struct GenCfg {
     head_len: u32,
     pad: u32,
 }
+
+// SAFETY: repr(C) of u32, u32, u16, u16, u32, u64, u64, u32, u32: every field
+// at its natural alignment, 40 bytes without gaps, any bit pattern valid.
+unsafe impl Plain for GenCfg {}
 
 /// Bytes of a frame's start the generator rewrites on every send
 /// (`HEAD_MAX`).
@@ -59,7 +63,8 @@ const BURST: u32 = 32;
 pub struct Generator {
     _obj: Object,
     prog: RawFd,
-    state: RawFd,
+    /// `struct gen_state`, per CPU: seq, last_ns, credit_ps, sent.
+    state: Map<u32, [u64; 4]>,
 }
 
 impl Generator {
@@ -74,7 +79,8 @@ impl Generator {
         let mut head = [0u8; HEAD_MAX];
         let head_len = frame.len().min(HEAD_MAX);
         head[..head_len].copy_from_slice(&frame[..head_len]);
-        map_update(obj.map_fd(c"gen_head")?, &0u32, &head, "generator frame")?;
+        obj.map::<u32, [u8; HEAD_MAX]>(c"gen_head")?
+            .update(&0, &head, "generator frame")?;
         let cfg = GenCfg {
             ifindex,
             nflows: nflows.max(1),
@@ -90,10 +96,11 @@ impl Generator {
             head_len: head_len as u32,
             pad: 0,
         };
-        map_update(obj.map_fd(c"gen_cfg")?, &0u32, &cfg, "generator config")?;
+        obj.map::<u32, GenCfg>(c"gen_cfg")?
+            .update(&0, &cfg, "generator config")?;
         Ok(Self {
             prog: obj.prog_fd(c"gen")?,
-            state: obj.map_fd(c"gen_state")?,
+            state: obj.map(c"gen_state")?,
             _obj: obj,
         })
     }
@@ -113,8 +120,7 @@ impl Generator {
     /// # Errors
     /// The map read failed.
     pub fn sent(&self) -> io::Result<u64> {
-        // `struct gen_state`: seq, last_ns, credit_ps, sent.
-        Ok(percpu_sum_fields::<4>(self.state, 0)?[3])
+        Ok(self.state.percpu_sum(&0)?[3])
     }
 }
 
@@ -132,8 +138,8 @@ pub struct SinkSlot {
 #[derive(Debug)]
 pub struct Sink {
     _obj: Object,
-    counts: RawFd,
-    lat: RawFd,
+    counts: Map<u32, [u64; 1]>,
+    lat: Map<u32, [u64; 1]>,
 }
 
 /// What a sink saw.
@@ -168,28 +174,24 @@ impl Sink {
     /// The kernel refused the program or the attach.
     pub fn attach(ifindex: u32, slots: &[SinkSlot], stamped: bool) -> io::Result<Self> {
         let mut obj = Object::load(OBJECT, "benchmark programs")?;
-        let macs_fd = obj.map_fd(c"sink_macs")?;
-        let dst_fd = obj.map_fd(c"sink_dst")?;
+        let macs: Map<u64, u32> = obj.map(c"sink_macs")?;
+        let dsts: Map<u32, u32> = obj.map(c"sink_dst")?;
         for (i, slot) in slots.iter().enumerate().take(SINK_SLOTS as usize) {
             // The key is the MAC in the low 6 bytes of a u64, as the program
             // copies it.
             let mut key = [0u8; 8];
             key[..6].copy_from_slice(&slot.mac);
-            map_update(macs_fd, &u64::from_ne_bytes(key), &(i as u32), "sink MAC")?;
+            macs.update(&u64::from_ne_bytes(key), &(i as u32), "sink MAC")?;
             // Network order, as the program compares it.
             let dst = u32::from_ne_bytes(slot.dst.unwrap_or([0; 4]));
-            map_update(dst_fd, &(i as u32), &dst, "sink address")?;
+            dsts.update(&(i as u32), &dst, "sink address")?;
         }
-        map_update(
-            obj.map_fd(c"sink_stamped")?,
-            &0u32,
-            &u32::from(stamped),
-            "sink mode",
-        )?;
+        obj.map::<u32, u32>(c"sink_stamped")?
+            .update(&0, &u32::from(stamped), "sink mode")?;
         obj.attach_xdp(c"sink", ifindex)?;
         Ok(Self {
-            counts: obj.map_fd(c"sink_count")?,
-            lat: obj.map_fd(c"sink_lat")?,
+            counts: obj.map(c"sink_count")?,
+            lat: obj.map(c"sink_lat")?,
             _obj: obj,
         })
     }
@@ -199,7 +201,9 @@ impl Sink {
     /// # Errors
     /// A map read failed.
     pub fn latency(&self) -> io::Result<Vec<u64>> {
-        (0..LAT_BUCKETS).map(|k| percpu_sum(self.lat, k)).collect()
+        (0..LAT_BUCKETS)
+            .map(|k| Ok(self.lat.percpu_sum(&k)?[0]))
+            .collect()
     }
 
     /// Read the counters.
@@ -208,13 +212,14 @@ impl Sink {
     /// A map read failed.
     pub fn counts(&self) -> io::Result<SinkCounts> {
         let mut c = SinkCounts::default();
+        let read = |k: u32| Ok::<_, io::Error>(self.counts.percpu_sum(&k)?[0]);
         for s in 0..SINK_SLOTS {
-            c.frames[s as usize] = percpu_sum(self.counts, s)?;
-            c.bytes[s as usize] = percpu_sum(self.counts, SINK_SLOTS + s)?;
+            c.frames[s as usize] = read(s)?;
+            c.bytes[s as usize] = read(SINK_SLOTS + s)?;
         }
-        c.unknown = percpu_sum(self.counts, 2 * SINK_SLOTS)?;
-        c.bad_checksum = percpu_sum(self.counts, 2 * SINK_SLOTS + 1)?;
-        c.wrong_addr = percpu_sum(self.counts, 2 * SINK_SLOTS + 2)?;
+        c.unknown = read(2 * SINK_SLOTS)?;
+        c.bad_checksum = read(2 * SINK_SLOTS + 1)?;
+        c.wrong_addr = read(2 * SINK_SLOTS + 2)?;
         Ok(c)
     }
 }

@@ -4,14 +4,29 @@
 use libbpf_sys as bpf;
 use std::ffi::{CStr, c_void};
 use std::io;
+use std::marker::PhantomData;
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
+use std::rc::Rc;
 
 /// A loaded BPF object and the XDP links made from its programs.
 pub(crate) struct Object {
-    obj: NonNull<bpf::bpf_object>,
+    // Field order is drop order: the links before the object they use.
     links: Vec<NonNull<bpf::bpf_link>>,
+    loaded: Rc<Loaded>,
     what: &'static str,
+}
+
+/// The libbpf object itself: closed when the [`Object`] and every [`Map`]
+/// opened from it are gone, so a map's fd is never used after its close.
+struct Loaded(NonNull<bpf::bpf_object>);
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        // SAFETY: the object is valid and owned here; every link that used
+        // it was destroyed by `Object::drop` first, and no Map is left.
+        unsafe { bpf::bpf_object__close(self.0.as_ptr()) };
+    }
 }
 
 impl std::fmt::Debug for Object {
@@ -46,29 +61,63 @@ impl Object {
         let obj = NonNull::new(obj).ok_or_else(|| last_err(&format!("open {what}")))?;
         // From here Drop closes `obj` on every path.
         let me = Self {
-            obj,
+            loaded: Rc::new(Loaded(obj)),
             links: Vec::new(),
             what,
         };
         // SAFETY: `obj` is a valid, not yet loaded object.
-        let rc = unsafe { bpf::bpf_object__load(me.obj.as_ptr()) };
+        let rc = unsafe { bpf::bpf_object__load(me.obj()) };
         check(rc, &format!("load {what}"))?;
         Ok(me)
     }
 
-    /// Return the fd of map `name`.
-    pub(crate) fn map_fd(&self, name: &CStr) -> io::Result<RawFd> {
+    fn obj(&self) -> *mut bpf::bpf_object {
+        self.loaded.0.as_ptr()
+    }
+
+    /// Open map `name` as one from `K` to `V`, after checking that the
+    /// kernel's key and value sizes are theirs (as aya's `check_kv_size`):
+    /// a wrong type is an error here, never a copy past a buffer later.
+    ///
+    /// # Errors
+    /// No such map, or its sizes are not `K`'s and `V`'s.
+    pub(crate) fn map<K: Plain, V: Plain>(&self, name: &CStr) -> io::Result<Map<K, V>> {
         // SAFETY: `obj` is loaded and `name` is NUL-terminated.
-        let fd = unsafe { bpf::bpf_object__find_map_fd_by_name(self.obj.as_ptr(), name.as_ptr()) };
-        if fd < 0 {
-            return Err(io::Error::other(format!("{} has no map {name:?}", self.what)));
+        let map = unsafe { bpf::bpf_object__find_map_by_name(self.obj(), name.as_ptr()) };
+        let map = NonNull::new(map)
+            .ok_or_else(|| io::Error::other(format!("{} has no map {name:?}", self.what)))?;
+        // SAFETY: `map` belongs to the loaded object, which `self` keeps.
+        let (key, value, ty, fd) = unsafe {
+            let m = map.as_ptr();
+            (
+                bpf::bpf_map__key_size(m) as usize,
+                bpf::bpf_map__value_size(m) as usize,
+                bpf::bpf_map__type(m),
+                bpf::bpf_map__fd(m),
+            )
+        };
+        check(fd, "map fd")?;
+        let want = (std::mem::size_of::<K>(), std::mem::size_of::<V>());
+        if (key, value) != want {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "map {name:?} of {}: key/value sizes {key}/{value}, not {}/{}",
+                    self.what, want.0, want.1
+                ),
+            ));
         }
-        Ok(fd)
+        Ok(Map {
+            fd,
+            percpu: ty == bpf::BPF_MAP_TYPE_PERCPU_ARRAY || ty == bpf::BPF_MAP_TYPE_PERCPU_HASH,
+            _obj: self.loaded.clone(),
+            _kv: PhantomData,
+        })
     }
 
     fn program(&self, name: &CStr) -> io::Result<NonNull<bpf::bpf_program>> {
         // SAFETY: `obj` is loaded; the name is NUL-terminated.
-        let prog = unsafe { bpf::bpf_object__find_program_by_name(self.obj.as_ptr(), name.as_ptr()) };
+        let prog = unsafe { bpf::bpf_object__find_program_by_name(self.obj(), name.as_ptr()) };
         NonNull::new(prog).ok_or_else(|| io::Error::other(format!("{} has no program {name:?}", self.what)))
     }
 
@@ -95,13 +144,10 @@ impl Object {
 
 impl Drop for Object {
     fn drop(&mut self) {
-        // SAFETY: links and obj are valid and owned by self; each is freed
-        // once, the links first because they reference the programs.
-        unsafe {
-            for link in &self.links {
-                bpf::bpf_link__destroy(link.as_ptr());
-            }
-            bpf::bpf_object__close(self.obj.as_ptr());
+        for link in &self.links {
+            // SAFETY: each link is valid, owned by self and freed once, before
+            // `loaded` (a later field) may close the object it references.
+            unsafe { bpf::bpf_link__destroy(link.as_ptr()) };
         }
     }
 }
@@ -110,45 +156,93 @@ fn ptr<T>(v: &T) -> *const c_void {
     (v as *const T).cast()
 }
 
-/// Set `key` to `value` in the map behind `fd`. `K` and `V` must be the key
-/// and value types the map was declared with in its .bpf.c file.
-pub(crate) fn map_update<K, V>(fd: RawFd, key: &K, value: &V, what: &str) -> io::Result<()> {
-    // SAFETY: both pointers are valid for the call and point to values of the
-    // sizes the map declares (the kernel copies exactly key_size/value_size).
-    let rc = unsafe { bpf::bpf_map_update_elem(fd, ptr(key), ptr(value), u64::from(bpf::BPF_ANY)) };
-    check(rc, what)
+/// Plain data the kernel copies in and out of a map byte for byte.
+///
+/// # Safety
+/// Implement only for types that hold no pointers, have no padding and are
+/// valid for every bit pattern (integers, arrays of them, `repr(C)`
+/// structs of them without gaps).
+pub(crate) unsafe trait Plain: Copy + 'static {}
+
+// SAFETY: integers and arrays of integers: no padding, every bit pattern valid.
+unsafe impl Plain for u32 {}
+// SAFETY: as above.
+unsafe impl Plain for u64 {}
+// SAFETY: as above.
+unsafe impl<const N: usize> Plain for [u8; N] {}
+// SAFETY: as above.
+unsafe impl<const N: usize> Plain for [u64; N] {}
+
+/// A map of a loaded object, from `K` to `V`, whose sizes were checked
+/// against the kernel's at open ([`Object::map`]). It keeps the object
+/// loaded, so its fd stays the map's.
+pub(crate) struct Map<K, V> {
+    fd: RawFd,
+    percpu: bool,
+    _obj: Rc<Loaded>,
+    _kv: PhantomData<fn(K) -> V>,
 }
 
-/// Delete `key` from the map behind `fd`; a key already gone is fine.
-pub(crate) fn map_delete<K>(fd: RawFd, key: &K) {
-    // SAFETY: the pointer is valid for the call and `K` is the map's key type.
-    let _ = unsafe { bpf::bpf_map_delete_elem(fd, ptr(key)) };
-}
-
-/// Return the sum over CPUs of the u64 at `key` of a per-CPU array map.
-pub(crate) fn percpu_sum(fd: RawFd, key: u32) -> io::Result<u64> {
-    Ok(percpu_sum_fields::<1>(fd, key)?[0])
-}
-
-/// Read entry `key` of a per-CPU array whose value is `N` u64 fields, and
-/// sum each field over the CPUs.
-pub(crate) fn percpu_sum_fields<const N: usize>(fd: RawFd, key: u32) -> io::Result<[u64; N]> {
-    // SAFETY: libbpf_num_possible_cpus only reads sysfs.
-    let cpus = unsafe { bpf::libbpf_num_possible_cpus() };
-    check(cpus, "possible CPUs")?;
-    // Per-CPU values are rounded up to 8 bytes each: N u64 fields fit exactly.
-    let mut values = vec![[0u64; N]; cpus as usize];
-    // SAFETY: `values` has room for N u64 per possible CPU, which is what a
-    // per-CPU array with an N-field u64 value returns; `key` is its u32 key.
-    let rc = unsafe { bpf::bpf_map_lookup_elem(fd, ptr(&key), values.as_mut_ptr().cast()) };
-    check(rc, "read per-CPU counter")?;
-    let mut sum = [0u64; N];
-    for v in &values {
-        for (s, x) in sum.iter_mut().zip(v) {
-            *s += x;
-        }
+impl<K, V> std::fmt::Debug for Map<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Map")
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
     }
-    Ok(sum)
+}
+
+impl<K: Plain, V: Plain> Map<K, V> {
+    /// Set `key` to `value` (`what` names the change in errors).
+    ///
+    /// # Errors
+    /// The kernel refused it, or the map is per-CPU (a value per CPU).
+    pub(crate) fn update(&self, key: &K, value: &V, what: &str) -> io::Result<()> {
+        if self.percpu {
+            return Err(io::Error::other(format!("{what}: per-CPU map")));
+        }
+        // SAFETY: both pointers are valid for the call and point to values of
+        // the key and value sizes the kernel declared (checked at open); it
+        // copies exactly that many bytes.
+        let rc = unsafe { bpf::bpf_map_update_elem(self.fd, ptr(key), ptr(value), u64::from(bpf::BPF_ANY)) };
+        check(rc, what)
+    }
+
+    /// Delete `key`; a key already gone is fine.
+    pub(crate) fn delete(&self, key: &K) {
+        // SAFETY: the pointer is valid for the call and K's size is the
+        // map's key size (checked at open).
+        let _ = unsafe { bpf::bpf_map_delete_elem(self.fd, ptr(key)) };
+    }
+}
+
+impl<K: Plain, const N: usize> Map<K, [u64; N]> {
+    /// Read `key` of a per-CPU map of `N` u64 fields and sum each field over
+    /// the CPUs.
+    ///
+    /// # Errors
+    /// The map is not per-CPU, or the read failed.
+    pub(crate) fn percpu_sum(&self, key: &K) -> io::Result<[u64; N]> {
+        if !self.percpu {
+            return Err(io::Error::other("not a per-CPU map"));
+        }
+        // SAFETY: libbpf_num_possible_cpus only reads sysfs.
+        let cpus = unsafe { bpf::libbpf_num_possible_cpus() };
+        check(cpus, "possible CPUs")?;
+        // The kernel writes one value per possible CPU, each rounded up to
+        // 8 bytes: [u64; N] is exactly that.
+        let mut values = vec![[0u64; N]; cpus as usize];
+        // SAFETY: `values` holds one checked-size value per possible CPU,
+        // which is what a per-CPU map returns; `key` has the key size.
+        let rc = unsafe { bpf::bpf_map_lookup_elem(self.fd, ptr(key), values.as_mut_ptr().cast()) };
+        check(rc, "read per-CPU counter")?;
+        let mut sum = [0u64; N];
+        for v in &values {
+            for (s, x) in sum.iter_mut().zip(v) {
+                *s += x;
+            }
+        }
+        Ok(sum)
+    }
 }
 
 /// Run program `prog_fd` over `frame` `repeat` times in live-frame mode
@@ -169,4 +263,31 @@ pub(crate) fn run_live(prog_fd: RawFd, frame: &[u8], repeat: u32, batch: u32) ->
     let rc = unsafe { bpf::bpf_prog_test_run_opts(prog_fd, &mut opts) };
     check(rc, "BPF_PROG_RUN (live frames)")?;
     Ok(opts.duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static STEER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/steer.bpf.o"));
+    static BENCH: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench.bpf.o"));
+
+    /// Needs CAP_BPF (root), as every namespace test here.
+    #[test]
+    fn maps_open_only_with_their_kernel_sizes() {
+        let obj = Object::load(STEER, "steering program").unwrap();
+        let links: Map<u32, u32> = obj.map(c"links").unwrap();
+        links.update(&7, &0, "test").unwrap();
+        let e = obj.map::<u64, u32>(c"links").unwrap_err();
+        assert!(e.to_string().contains("key/value sizes 4/4, not 8/4"), "{e}");
+        assert!(obj.map::<u32, u32>(c"nope").is_err());
+        // A per-CPU map is read per CPU, never updated as one value.
+        let bench = Object::load(BENCH, "benchmark programs").unwrap();
+        let counts: Map<u32, [u64; 1]> = bench.map(c"sink_count").unwrap();
+        assert_eq!(counts.percpu_sum(&0).unwrap(), [0]);
+        assert!(counts.update(&0, &[1], "test").is_err());
+        // The map outlives the object it came from and still works.
+        drop(obj);
+        links.update(&8, &1, "after the object").unwrap();
+    }
 }

@@ -14,6 +14,27 @@ use xsk_rs::config::{BindFlags, LibxdpFlags, QueueSize, SocketConfig, UmemConfig
 use xsk_rs::umem::frame::DataMut;
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
+/// One UMEM frame we own: not `Copy` (xsk-rs's `FrameDesc` is), so a frame
+/// moves from one place to the next and cannot be put on two rings.
+#[repr(transparent)]
+struct Token(FrameDesc);
+
+impl Token {
+    /// Take ownership of descriptors a ring (or the UMEM's creation) handed
+    /// back: the only way a token comes to be.
+    fn claim(descs: &[FrameDesc]) -> impl Iterator<Item = Token> + '_ {
+        descs.iter().map(|&d| Token(d))
+    }
+}
+
+/// View owned tokens as the descriptors a ring's `produce` reads.
+fn descs(tokens: &[Token]) -> &[FrameDesc] {
+    // SAFETY: Token is repr(transparent) over FrameDesc, so a slice of one
+    // has the layout of a slice of the other; the borrow keeps the tokens
+    // alive and unchanged for the slice's life.
+    unsafe { std::slice::from_raw_parts(tokens.as_ptr().cast(), tokens.len()) }
+}
+
 /// Zero-copy or copy mode for the socket bind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BindMode {
@@ -74,7 +95,7 @@ pub struct Port {
     rx_descs: Vec<FrameDesc>,
     comp_descs: Vec<FrameDesc>,
     /// Frames owned by us and not yet back on a fill ring.
-    spare: Vec<FrameDesc>,
+    spare: Vec<Token>,
     /// Frames kept out of the fill rings for frames other workers hand us.
     reserve: usize,
     need_wakeup: bool,
@@ -89,7 +110,7 @@ struct Link {
     fq: FillQueue,
     cq: CompQueue,
     /// Frames to send on this link this batch.
-    tx_descs: Vec<FrameDesc>,
+    tx_descs: Vec<Token>,
     /// Frames on the TX ring whose completion we have not seen.
     in_flight: usize,
 }
@@ -167,7 +188,7 @@ impl Port {
         }
         // `spare` can hold every frame, so pushing to it never allocates.
         let mut spare = Vec::with_capacity(frames.len());
-        spare.extend_from_slice(&frames);
+        spare.extend(Token::claim(&frames));
         let mut port = Self {
             links,
             umem,
@@ -203,7 +224,7 @@ impl Port {
             // SAFETY: frames in `spare` are ours (from RX drops, completions
             // or the start) and on no ring; produce() takes a prefix of the
             // slice, which we then remove from `spare`.
-            let k = unsafe { link.fq.produce(&self.spare[from..]) };
+            let k = unsafe { link.fq.produce(descs(&self.spare[from..])) };
             self.spare.drain(from..from + k);
         }
     }
@@ -215,7 +236,7 @@ impl Port {
             // the kernel has finished sending; we own them from here on.
             let n = unsafe { link.cq.consume(&mut self.comp_descs) };
             link.in_flight -= n.min(link.in_flight);
-            self.spare.extend_from_slice(&self.comp_descs[..n]);
+            self.spare.extend(Token::claim(&self.comp_descs[..n]));
         }
         self.refill();
     }
@@ -260,7 +281,7 @@ impl PacketIo for Port {
         let verdict = {
             // SAFETY: `desc` came from `spare`: a frame of this UMEM that we
             // own and that is on no ring.
-            let mut data = unsafe { self.umem.data_mut(&mut desc) };
+            let mut data = unsafe { self.umem.data_mut(&mut desc.0) };
             let mut cursor = data.cursor();
             cursor.set_pos(0);
             if std::io::Write::write_all(&mut cursor, bytes).is_err() {
@@ -296,15 +317,15 @@ impl PacketIo for Port {
             // UMEM that the kernel has handed to us.
             let n = unsafe { self.links[l].rx.consume(&mut self.rx_descs) };
             b.rx += n;
-            for desc in &mut self.rx_descs[..n] {
+            for mut tok in Token::claim(&self.rx_descs[..n]) {
                 // SAFETY: we own this frame until it goes on a TX or fill
                 // ring, and no other reference to it exists during this call.
-                let mut frame = UmemFrame(unsafe { self.umem.data_mut(desc) });
+                let mut frame = UmemFrame(unsafe { self.umem.data_mut(&mut tok.0) });
                 match f(&mut frame, l as u8) {
                     Verdict::Tx(out) if usize::from(out) < nlinks => {
-                        self.links[usize::from(out)].tx_descs.push(*desc)
+                        self.links[usize::from(out)].tx_descs.push(tok)
                     }
-                    _ => self.spare.push(*desc),
+                    _ => self.spare.push(tok),
                 }
             }
         }
@@ -313,11 +334,12 @@ impl PacketIo for Port {
                 // SAFETY: each descriptor is a frame we own, rewritten in
                 // place; it goes on one TX ring once and is not touched until
                 // its completion.
-                let k = unsafe { link.tx.produce(&link.tx_descs) };
+                let k = unsafe { link.tx.produce(descs(&link.tx_descs)) };
                 link.in_flight += k;
                 b.tx += k;
                 b.tx_full += link.tx_descs.len() - k;
-                self.spare.extend_from_slice(&link.tx_descs[k..]);
+                // The first k are the kernel's now; the rest come back to us.
+                self.spare.extend(link.tx_descs.drain(k..));
                 link.tx_descs.clear();
             }
             // Copy mode sends only from sendto(): kick once per batch, and

@@ -5,7 +5,7 @@
 //! interface when the daemon exits, even on SIGKILL. Sockets are created with
 //! INHIBIT_PROG_LOAD and inserted into our XSKMAP here.
 
-use super::bpf::{Object, map_delete, map_update};
+use super::bpf::{Map, Object, Plain};
 use hashbrown::HashSet;
 use std::io;
 use std::os::fd::RawFd;
@@ -23,6 +23,9 @@ struct SvcKey {
     pad: u8,
 }
 
+// SAFETY: repr(C) of u32, u16, u8, u8: 8 bytes, no padding, any bit pattern.
+unsafe impl Plain for SvcKey {}
+
 /// Queues per link in the XSKMAP; must match `MAX_QUEUES` in steer.bpf.c.
 pub const MAX_QUEUES: u32 = 64;
 /// Links (interfaces) the program serves; must match `MAX_LINKS`.
@@ -33,13 +36,14 @@ pub const MAX_LINKS: usize = 4;
 pub struct Steer {
     /// Keeps the program loaded and attached; dropped last.
     _obj: Object,
-    services_fd: RawFd,
-    vips_fd: RawFd,
-    reals_fd: RawFd,
-    xsks_fd: RawFd,
-    services: HashSet<SvcKey>,
-    vips: HashSet<u32>,
-    reals: HashSet<SvcKey>,
+    services: Map<SvcKey, u32>,
+    vips: Map<u32, u32>,
+    reals: Map<SvcKey, u32>,
+    xsks: Map<u32, u32>,
+    /// What the maps hold now.
+    have_services: HashSet<SvcKey>,
+    have_vips: HashSet<u32>,
+    have_reals: HashSet<SvcKey>,
 }
 
 impl Steer {
@@ -54,20 +58,20 @@ impl Steer {
             return Err(io::Error::other(format!("between 1 and {MAX_LINKS} interfaces")));
         }
         let mut obj = Object::load(OBJECT, "steering program")?;
-        let links_fd = obj.map_fd(c"links")?;
+        let links: Map<u32, u32> = obj.map(c"links")?;
         for (n, &ifindex) in ifindexes.iter().enumerate() {
-            map_update(links_fd, &ifindex, &(n as u32), "register interface")?;
+            links.update(&ifindex, &(n as u32), "register interface")?;
             obj.attach_xdp(c"steer", ifindex)?;
         }
         Ok(Self {
-            services_fd: obj.map_fd(c"services")?,
-            vips_fd: obj.map_fd(c"vips")?,
-            reals_fd: obj.map_fd(c"reals")?,
-            xsks_fd: obj.map_fd(c"xsks")?,
+            services: obj.map(c"services")?,
+            vips: obj.map(c"vips")?,
+            reals: obj.map(c"reals")?,
+            xsks: obj.map(c"xsks")?,
             _obj: obj,
-            services: HashSet::new(),
-            vips: HashSet::new(),
-            reals: HashSet::new(),
+            have_services: HashSet::new(),
+            have_vips: HashSet::new(),
+            have_reals: HashSet::new(),
         })
     }
 
@@ -82,12 +86,8 @@ impl Steer {
             )));
         }
         let queue = link as u32 * MAX_QUEUES + queue;
-        map_update(
-            self.xsks_fd,
-            &queue,
-            &(fd as u32),
-            "insert AF_XDP socket into XSKMAP",
-        )
+        self.xsks
+            .update(&queue, &(fd as u32), "insert AF_XDP socket into XSKMAP")
     }
 
     /// Steer exactly these (protocol, VIP, port) services and replies from
@@ -113,31 +113,34 @@ impl Steer {
                 .collect()
         };
         let want = keys(services);
-        let want_reals = keys(nat_reals);
-        for k in want_reals.difference(&self.reals) {
-            map_update(self.reals_fd, k, &1u32, "add NAT real server")?;
-        }
-        for k in self.reals.difference(&want_reals) {
-            map_delete(self.reals_fd, k);
-        }
-        self.reals = want_reals;
+        sync_set(
+            &self.reals,
+            &mut self.have_reals,
+            keys(nat_reals),
+            "add NAT real server",
+        )?;
         let want_vips: HashSet<u32> = want.iter().map(|k| k.addr_be).collect();
-        let one = 1u32;
-        // Add before removing, so a service being re-added never gaps.
-        for k in want.difference(&self.services) {
-            map_update(self.services_fd, k, &one, "add service")?;
-        }
-        for v in want_vips.difference(&self.vips) {
-            map_update(self.vips_fd, v, &one, "add VIP")?;
-        }
-        for k in self.services.difference(&want) {
-            map_delete(self.services_fd, k);
-        }
-        for v in self.vips.difference(&want_vips) {
-            map_delete(self.vips_fd, v);
-        }
-        self.services = want;
-        self.vips = want_vips;
+        // Services before VIPs: a VIP is only steered once it has one.
+        sync_set(&self.services, &mut self.have_services, want, "add service")?;
+        sync_set(&self.vips, &mut self.have_vips, want_vips, "add VIP")?;
         Ok(())
     }
+}
+
+/// Make the set map `map`, whose keys are `have`, hold exactly `want`:
+/// additions first, so a key being re-added never gaps.
+fn sync_set<K: Plain + Eq + std::hash::Hash>(
+    map: &Map<K, u32>,
+    have: &mut HashSet<K>,
+    want: HashSet<K>,
+    what: &str,
+) -> io::Result<()> {
+    for k in want.difference(have) {
+        map.update(k, &1, what)?;
+    }
+    for k in have.difference(&want) {
+        map.delete(k);
+    }
+    *have = want;
+    Ok(())
 }
