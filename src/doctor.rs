@@ -76,168 +76,227 @@ fn read(root: &Path, path: &str) -> Option<String> {
 
 /// Run every check.
 pub fn check(o: &Opts) -> Vec<Finding> {
-    let root = o.root.as_path();
-    let mut f = Vec::new();
-    let mut push = |level, what: String, fix: Option<String>| f.push(Finding { level, what, fix });
     let cpus: Vec<usize> = if o.place.cpus.is_empty() {
         (0..o.place.queues as usize).collect()
     } else {
         o.place.cpus.clone()
     };
-
-    // Kernel: BPF JIT and XDP sockets.
-    match read(root, "/proc/sys/net/core/bpf_jit_enable").map(|s| s.trim().to_string()) {
-        Some(v) if v == "1" || v == "2" => push(Level::Ok, "BPF JIT is on".into(), None),
-        Some(_) => push(
-            Level::Warn,
-            "BPF JIT is off: XDP programs run interpreted".into(),
-            Some("sysctl -w net.core.bpf_jit_enable=1".into()),
-        ),
-        None => push(Level::Warn, "cannot read net.core.bpf_jit_enable".into(), None),
-    }
-    let xsk = read(root, "/proc/net/protocols").is_some_and(|p| p.lines().any(|l| l.starts_with("XDP")));
-    if xsk {
-        push(Level::Ok, "the kernel has XDP sockets".into(), None);
-    } else {
-        push(
-            Level::Fail,
-            "no XDP sockets in /proc/net/protocols (CONFIG_XDP_SOCKETS)".into(),
-            Some("use a kernel built with CONFIG_XDP_SOCKETS=y".into()),
-        );
-    }
-    if read(root, "/proc/mounts")
-        .is_some_and(|m| m.lines().any(|l| l.split_whitespace().nth(2) == Some("bpf")))
-    {
-        push(Level::Ok, "bpffs is mounted".into(), None);
-    } else {
-        push(
-            Level::Warn,
-            "bpffs is not mounted (needed to inspect or pin BPF objects)".into(),
-            Some("mount -t bpf bpf /sys/fs/bpf".into()),
-        );
-    }
-
-    // Interfaces: exists, driver and zero-copy, queues.
-    let online = read(root, "/sys/devices/system/cpu/online").map_or(0, |s| count_cpus(s.trim()));
+    let root = o.root.as_path();
+    let mut d = Doctor {
+        root,
+        online: read(root, "/sys/devices/system/cpu/online").map_or(0, |s| count_cpus(s.trim())),
+        cpus,
+        found: Vec::new(),
+    };
+    d.kernel();
     for ifname in &o.place.interface {
-        let dir = format!("/sys/class/net/{ifname}");
-        if read(root, &format!("{dir}/ifindex")).is_none() {
-            push(Level::Fail, format!("{ifname}: no such interface"), None);
-            continue;
+        d.interface(ifname, o.place.queues);
+    }
+    d.cores();
+    d.memlock(u64::from(o.place.frames) * 2048 * u64::from(o.place.queues));
+    d.found
+}
+
+/// The checks of one run, and what they found.
+struct Doctor<'a> {
+    root: &'a Path,
+    /// Online CPUs (0: unknown).
+    online: usize,
+    /// The workers' cores.
+    cpus: Vec<usize>,
+    found: Vec<Finding>,
+}
+
+impl Doctor<'_> {
+    fn push(&mut self, level: Level, what: String, fix: Option<String>) {
+        self.found.push(Finding { level, what, fix });
+    }
+
+    fn read(&self, path: &str) -> Option<String> {
+        read(self.root, path)
+    }
+
+    /// Kernel: BPF JIT, XDP sockets, bpffs.
+    fn kernel(&mut self) {
+        match self
+            .read("/proc/sys/net/core/bpf_jit_enable")
+            .map(|s| s.trim().to_string())
+        {
+            Some(v) if v == "1" || v == "2" => self.push(Level::Ok, "BPF JIT is on".into(), None),
+            Some(_) => self.push(
+                Level::Warn,
+                "BPF JIT is off: XDP programs run interpreted".into(),
+                Some("sysctl -w net.core.bpf_jit_enable=1".into()),
+            ),
+            None => self.push(Level::Warn, "cannot read net.core.bpf_jit_enable".into(), None),
         }
-        let driver = std::fs::read_link(root.join(format!("sys/class/net/{ifname}/device/driver").as_str()))
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()));
+        let xsk = self
+            .read("/proc/net/protocols")
+            .is_some_and(|p| p.lines().any(|l| l.starts_with("XDP")));
+        if xsk {
+            self.push(Level::Ok, "the kernel has XDP sockets".into(), None);
+        } else {
+            self.push(
+                Level::Fail,
+                "no XDP sockets in /proc/net/protocols (CONFIG_XDP_SOCKETS)".into(),
+                Some("use a kernel built with CONFIG_XDP_SOCKETS=y".into()),
+            );
+        }
+        if self
+            .read("/proc/mounts")
+            .is_some_and(|m| m.lines().any(|l| l.split_whitespace().nth(2) == Some("bpf")))
+        {
+            self.push(Level::Ok, "bpffs is mounted".into(), None);
+        } else {
+            self.push(
+                Level::Warn,
+                "bpffs is not mounted (needed to inspect or pin BPF objects)".into(),
+                Some("mount -t bpf bpf /sys/fs/bpf".into()),
+            );
+        }
+    }
+
+    /// One interface: exists, driver and zero-copy, queues, XDP, IRQs.
+    fn interface(&mut self, ifname: &str, workers: u32) {
+        let dir = format!("/sys/class/net/{ifname}");
+        if self.read(&format!("{dir}/ifindex")).is_none() {
+            self.push(Level::Fail, format!("{ifname}: no such interface"), None);
+            return;
+        }
+        let driver = std::fs::read_link(
+            self.root
+                .join(format!("sys/class/net/{ifname}/device/driver").as_str()),
+        )
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()));
         match driver.as_deref() {
-            Some(d) if ZEROCOPY_DRIVERS.contains(&d) => push(
+            Some(d) if ZEROCOPY_DRIVERS.contains(&d) => self.push(
                 Level::Ok,
                 format!("{ifname}: driver {d} has AF_XDP zero-copy"),
                 None,
             ),
-            Some(d) => push(
+            Some(d) => self.push(
                 Level::Warn,
                 format!("{ifname}: driver {d}: AF_XDP in copy mode only"),
                 None,
             ),
-            None => push(
+            None => self.push(
                 Level::Warn,
                 format!("{ifname}: virtual device (veth or similar): AF_XDP in copy mode only"),
                 None,
             ),
         }
-        let queues = std::fs::read_dir(root.join(format!("sys/class/net/{ifname}/queues")))
+        self.queues(ifname, workers);
+        if xdp_attached(self.root, ifname, &dir) {
+            self.push(
+                Level::Fail,
+                format!("{ifname}: another XDP program is attached"),
+                Some(format!("ip link set dev {ifname} xdp off")),
+            );
+        }
+        self.irqs(ifname);
+    }
+
+    /// Receive queues of `ifname` against the worker count.
+    fn queues(&mut self, ifname: &str, workers: u32) {
+        let queues = std::fs::read_dir(self.root.join(format!("sys/class/net/{ifname}/queues")))
             .map(|d| {
                 d.filter_map(Result::ok)
                     .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
                     .count()
             })
             .unwrap_or(0) as u32;
-        if queues < o.place.queues {
-            push(
+        let fix = Some(format!("ethtool -L {ifname} combined {workers}"));
+        if queues < workers {
+            self.push(
                 Level::Fail,
-                format!(
-                    "{ifname}: {queues} receive queue(s), {} worker(s) wanted",
-                    o.place.queues
-                ),
-                Some(format!("ethtool -L {ifname} combined {}", o.place.queues)),
+                format!("{ifname}: {queues} receive queue(s), {workers} worker(s) wanted"),
+                fix,
             );
-        } else if queues > o.place.queues {
-            push(
+        } else if queues > workers {
+            self.push(
                 Level::Warn,
-                format!(
-                    "{ifname}: {queues} receive queues but {} worker(s): frames on the others are not seen",
-                    o.place.queues
-                ),
-                Some(format!("ethtool -L {ifname} combined {}", o.place.queues)),
+                format!("{ifname}: {queues} receive queues but {workers} worker(s): frames on the others are not seen"),
+                fix,
             );
         } else {
-            push(
+            self.push(
                 Level::Ok,
                 format!("{ifname}: {queues} queue(s), one per worker"),
                 None,
             );
         }
-        if xdp_attached(root, ifname, &dir) {
-            push(
-                Level::Fail,
-                format!("{ifname}: another XDP program is attached"),
-                Some(format!("ip link set dev {ifname} xdp off")),
-            );
-        }
-        // IRQs of the interface's queues on worker cores.
-        if let Some(interrupts) = read(root, "/proc/interrupts") {
-            for line in interrupts.lines().filter(|l| l.contains(ifname.as_str())) {
-                let irq = line.split(':').next().unwrap_or("").trim();
-                if let Some(list) = read(root, &format!("/proc/irq/{irq}/smp_affinity_list")) {
-                    let on: Vec<usize> = parse_cpu_list(list.trim());
-                    let clash: Vec<usize> = on.iter().copied().filter(|c| cpus.contains(c)).collect();
-                    if !clash.is_empty() && on.len() < online.max(1) {
-                        push(
-                            Level::Warn,
-                            format!("{ifname}: IRQ {irq} runs on worker core(s) {clash:?}"),
-                            Some(format!(
-                                "echo {} > /proc/irq/{irq}/smp_affinity_list",
-                                first_free(online, &cpus)
-                            )),
-                        );
-                    }
-                }
+    }
+
+    /// IRQs of the interface's queues on worker cores.
+    fn irqs(&mut self, ifname: &str) {
+        let Some(interrupts) = self.read("/proc/interrupts") else {
+            return;
+        };
+        for line in interrupts.lines().filter(|l| l.contains(ifname)) {
+            let irq = line.split(':').next().unwrap_or("").trim();
+            let Some(list) = self.read(&format!("/proc/irq/{irq}/smp_affinity_list")) else {
+                continue;
+            };
+            let on: Vec<usize> = parse_cpu_list(list.trim());
+            let clash: Vec<usize> = on.iter().copied().filter(|c| self.cpus.contains(c)).collect();
+            if !clash.is_empty() && on.len() < self.online.max(1) {
+                let fix = format!(
+                    "echo {} > /proc/irq/{irq}/smp_affinity_list",
+                    first_free(self.online, &self.cpus)
+                );
+                self.push(
+                    Level::Warn,
+                    format!("{ifname}: IRQ {irq} runs on worker core(s) {clash:?}"),
+                    Some(fix),
+                );
             }
         }
     }
 
-    // Worker cores: exist, isolated.
-    for &c in &cpus {
-        if online > 0 && c >= online {
-            push(
-                Level::Fail,
-                format!("worker core {c} does not exist ({online} online)"),
-                None,
-            );
+    /// Worker cores: exist, isolated.
+    fn cores(&mut self) {
+        for c in self.cpus.clone() {
+            if self.online > 0 && c >= self.online {
+                let online = self.online;
+                self.push(
+                    Level::Fail,
+                    format!("worker core {c} does not exist ({online} online)"),
+                    None,
+                );
+            }
         }
-    }
-    let cmdline = read(root, "/proc/cmdline").unwrap_or_default();
-    for key in ["isolcpus", "nohz_full"] {
-        let listed = cmdline
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(&format!("{key}=")))
-            .map(|v| parse_cpu_list(v.trim_start_matches("domain,").trim_start_matches("managed_irq,")))
-            .unwrap_or_default();
-        let missing: Vec<usize> = cpus.iter().copied().filter(|c| !listed.contains(c)).collect();
-        if missing.is_empty() {
-            push(Level::Ok, format!("worker cores are in {key}"), None);
-        } else {
-            push(
-                Level::Warn,
-                format!("worker core(s) {missing:?} not in {key}: other tasks may run there"),
-                Some(format!("add {key}={} to the kernel command line", join(&cpus))),
-            );
+        let cmdline = self.read("/proc/cmdline").unwrap_or_default();
+        for key in ["isolcpus", "nohz_full"] {
+            let listed = cmdline
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{key}=")))
+                .map(|v| parse_cpu_list(v.trim_start_matches("domain,").trim_start_matches("managed_irq,")))
+                .unwrap_or_default();
+            let missing: Vec<usize> = self
+                .cpus
+                .iter()
+                .copied()
+                .filter(|c| !listed.contains(c))
+                .collect();
+            if missing.is_empty() {
+                self.push(Level::Ok, format!("worker cores are in {key}"), None);
+            } else {
+                let fix = format!("add {key}={} to the kernel command line", join(&self.cpus));
+                self.push(
+                    Level::Warn,
+                    format!("worker core(s) {missing:?} not in {key}: other tasks may run there"),
+                    Some(fix),
+                );
+            }
         }
     }
 
-    // Locked memory for the UMEM.
-    let need = u64::from(o.place.frames) * 2048 * u64::from(o.place.queues);
-    if let Some(limits) = read(root, "/proc/self/limits") {
+    /// Locked memory for `need` bytes of UMEM.
+    fn memlock(&mut self, need: u64) {
+        let Some(limits) = self.read("/proc/self/limits") else {
+            return;
+        };
         let soft = limits
             .lines()
             .find(|l| l.starts_with("Max locked memory"))
@@ -250,8 +309,8 @@ pub fn check(o: &Opts) -> Vec<Finding> {
                 }
             });
         match soft {
-            Some(have) if have >= need => push(Level::Ok, format!("locked memory limit covers the UMEM ({need} bytes)"), None),
-            Some(have) => push(
+            Some(have) if have >= need => self.push(Level::Ok, format!("locked memory limit covers the UMEM ({need} bytes)"), None),
+            Some(have) => self.push(
                 Level::Warn,
                 format!("locked memory limit {have} < UMEM {need} bytes: needs CAP_IPC_LOCK (root has it)"),
                 Some("ulimit -l unlimited, or LimitMEMLOCK=infinity / AmbientCapabilities=CAP_IPC_LOCK in the unit".into()),
@@ -259,7 +318,6 @@ pub fn check(o: &Opts) -> Vec<Finding> {
             None => {}
         }
     }
-    f
 }
 
 /// sysfs does not expose the attached XDP program, so on the live host ask

@@ -80,6 +80,42 @@ fn answer(s: &mut TcpStream, body: &impl Fn() -> String) -> std::io::Result<()> 
 /// A metric family over real servers: name, type, help, and its value.
 type Family = (&'static str, &'static str, &'static str, fn(&Counts) -> u64);
 
+/// A metric family over workers, likewise.
+type WorkerFamily = (&'static str, &'static str, &'static str, fn(&WorkerStats) -> u64);
+
+const WORKER_FAMILIES: [WorkerFamily; 6] = [
+    ("worker_rx_frames_total", "counter", "Frames received.", |w| {
+        w.rx.get()
+    }),
+    ("worker_tx_frames_total", "counter", "Frames sent.", |w| {
+        w.tx.get()
+    }),
+    (
+        "worker_handoffs_total",
+        "counter",
+        "Frames handed to the worker owning their flow.",
+        |w| w.handoffs.get(),
+    ),
+    (
+        "worker_handoff_drops_total",
+        "counter",
+        "Frames dropped for lack of room to hand them over.",
+        |w| w.handoff_drops.get(),
+    ),
+    (
+        "worker_connections",
+        "gauge",
+        "Connections in the worker's table.",
+        |w| w.conns.get(),
+    ),
+    (
+        "worker_table_full_total",
+        "counter",
+        "New flows that found the table full.",
+        |w| w.table_full.get(),
+    ),
+];
+
 /// Render every metric.
 pub fn render(workers: &[&WorkerStats], rules: &Rules, counts: impl Fn(u32) -> Counts) -> String {
     let mut out = String::new();
@@ -89,49 +125,14 @@ pub fn render(workers: &[&WorkerStats], rules: &Rules, counts: impl Fn(u32) -> C
             let _ = writeln!(out, "ferrovs_{name}{{{labels}}} {v}");
         }
     };
-    let per_worker = |f: &dyn Fn(&WorkerStats) -> u64| -> Vec<(String, u64)> {
-        workers
+    for (name, kind, help, f) in WORKER_FAMILIES {
+        let samples = workers
             .iter()
             .enumerate()
             .map(|(q, w)| (format!("worker=\"{q}\""), f(w)))
-            .collect()
-    };
-    family(
-        "worker_rx_frames_total",
-        "counter",
-        "Frames received.",
-        per_worker(&|w| w.rx.get()),
-    );
-    family(
-        "worker_tx_frames_total",
-        "counter",
-        "Frames sent.",
-        per_worker(&|w| w.tx.get()),
-    );
-    family(
-        "worker_handoffs_total",
-        "counter",
-        "Frames handed to the worker owning their flow.",
-        per_worker(&|w| w.handoffs.get()),
-    );
-    family(
-        "worker_handoff_drops_total",
-        "counter",
-        "Frames dropped for lack of room to hand them over.",
-        per_worker(&|w| w.handoff_drops.get()),
-    );
-    family(
-        "worker_connections",
-        "gauge",
-        "Connections in the worker's table.",
-        per_worker(&|w| w.conns.get()),
-    );
-    family(
-        "worker_table_full_total",
-        "counter",
-        "New flows that found the table full.",
-        per_worker(&|w| w.table_full.get()),
-    );
+            .collect();
+        family(name, kind, help, samples);
+    }
     let drops = workers
         .iter()
         .enumerate()

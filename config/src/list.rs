@@ -89,36 +89,7 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
         let (tcp, fin, udp) = rules.timeouts;
         return format!("Timeout (tcp tcpfin udp): {tcp} {fin} {udp}\n");
     }
-    // `write!` to a String cannot fail.
-    let _ = writeln!(out, "IP Virtual Server version {IPVS_VERSION} (size={size})");
-    if opts.stats {
-        let _ = writeln!(
-            out,
-            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port",
-            "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
-        );
-    } else if opts.rate {
-        let _ = writeln!(
-            out,
-            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port",
-            "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
-        );
-    } else if opts.thresholds {
-        let _ = writeln!(
-            out,
-            "{:<33} {:<10} {:<10} {:<10} {:<10}\n  -> RemoteAddress:Port",
-            "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn"
-        );
-    } else if opts.persistent_conn {
-        let _ = writeln!(
-            out,
-            "{:<33} {:<9} {:<11} {:<10} {:<10}\n  -> RemoteAddress:Port",
-            "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn"
-        );
-    } else {
-        out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
-        out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
-    }
+    header(&mut out, opts, size);
     for (svc, dests) in sorted(rules) {
         if opts.service.is_some_and(|k| k != svc.key) {
             continue;
@@ -129,50 +100,8 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
             format!("{}  {}:{}", svc.key.proto.name(), svc.key.addr, svc.key.port)
         };
         name.truncate(33);
-        if opts.stats {
-            let total = dests.iter().fold(Counts::default(), |t, d| t + counts(d.id));
-            let _ = write!(out, "{name:<33}");
-            for n in [
-                total.conns,
-                total.in_pkts,
-                total.out_pkts,
-                total.in_bytes,
-                total.out_bytes,
-            ] {
-                largenum(&mut out, n, opts.exact);
-            }
-            out.push('\n');
-            for d in dests {
-                let c = counts(d.id);
-                let _ = write!(out, "  -> {:<28}", format!("{}:{}", d.addr, d.port));
-                for n in [c.conns, c.in_pkts, c.out_pkts, c.in_bytes, c.out_bytes] {
-                    largenum(&mut out, n, opts.exact);
-                }
-                out.push('\n');
-            }
-            continue;
-        }
-        if opts.rate {
-            let total = dests.iter().fold(Counts::default(), |t, d| t + counts(d.id));
-            let _ = write!(out, "{name:<33}");
-            for n in total.rates {
-                largenum(&mut out, n, opts.exact);
-            }
-            out.push('\n');
-            for d in dests {
-                let r = counts(d.id).rates;
-                let _ = write!(
-                    out,
-                    "  -> {:<28} {:8} {:8} {:8}",
-                    format!("{}:{}", d.addr, d.port),
-                    r[0],
-                    r[1],
-                    r[2]
-                );
-                largenum(&mut out, r[3], opts.exact);
-                largenum(&mut out, r[4], opts.exact);
-                out.push('\n');
-            }
+        if opts.stats || opts.rate {
+            numbers(&mut out, &name, &dests, opts, &counts);
             continue;
         }
         let _ = write!(out, "{name} {}", svc.scheduler);
@@ -219,6 +148,91 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
         }
     }
     out
+}
+
+/// The head of an `ipvsadm -L` listing of the kind `opts` asks for.
+fn header(out: &mut String, opts: &ListOpts, size: usize) {
+    // `write!` to a String cannot fail.
+    let _ = writeln!(out, "IP Virtual Server version {IPVS_VERSION} (size={size})");
+    if opts.stats {
+        let _ = writeln!(
+            out,
+            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port",
+            "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
+        );
+    } else if opts.rate {
+        let _ = writeln!(
+            out,
+            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port",
+            "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
+        );
+    } else if opts.thresholds {
+        let _ = writeln!(
+            out,
+            "{:<33} {:<10} {:<10} {:<10} {:<10}\n  -> RemoteAddress:Port",
+            "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn"
+        );
+    } else if opts.persistent_conn {
+        let _ = writeln!(
+            out,
+            "{:<33} {:<9} {:<11} {:<10} {:<10}\n  -> RemoteAddress:Port",
+            "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn"
+        );
+    } else {
+        out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
+        out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
+    }
+}
+
+/// The rows of a `--stats` or `--rate` listing for one service `name`.
+fn numbers(
+    out: &mut String,
+    name: &str,
+    dests: &[&RealServer],
+    opts: &ListOpts,
+    counts: &impl Fn(u32) -> Counts,
+) {
+    let total = dests.iter().fold(Counts::default(), |t, d| t + counts(d.id));
+    let _ = write!(out, "{name:<33}");
+    if opts.stats {
+        for n in [
+            total.conns,
+            total.in_pkts,
+            total.out_pkts,
+            total.in_bytes,
+            total.out_bytes,
+        ] {
+            largenum(out, n, opts.exact);
+        }
+        out.push('\n');
+        for d in dests {
+            let c = counts(d.id);
+            let _ = write!(out, "  -> {:<28}", format!("{}:{}", d.addr, d.port));
+            for n in [c.conns, c.in_pkts, c.out_pkts, c.in_bytes, c.out_bytes] {
+                largenum(out, n, opts.exact);
+            }
+            out.push('\n');
+        }
+        return;
+    }
+    for n in total.rates {
+        largenum(out, n, opts.exact);
+    }
+    out.push('\n');
+    for d in dests {
+        let r = counts(d.id).rates;
+        let _ = write!(
+            out,
+            "  -> {:<28} {:8} {:8} {:8}",
+            format!("{}:{}", d.addr, d.port),
+            r[0],
+            r[1],
+            r[2]
+        );
+        largenum(out, r[3], opts.exact);
+        largenum(out, r[4], opts.exact);
+        out.push('\n');
+    }
 }
 
 /// Render the services, their servers and counters as JSON (`-L --json`):
