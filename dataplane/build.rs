@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    for name in ["steer", "bench"] {
-        compile(name);
+    compile("steer");
+    // The benchmark's programs, only for the bench crate (feature `bench`).
+    if env::var_os("CARGO_FEATURE_BENCH").is_some() {
+        compile("bench");
     }
 }
 

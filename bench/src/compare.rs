@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 mod parts;
 mod report;
 
-pub use parts::part;
+pub use parts::{GenCheckArgs, GenSinkArgs, afxdp_swap, gen_check, gen_sink, kernel_swap, xdp_pass};
 use report::Report;
 
 const GEN_MAC: [u8; 6] = [0x02, 0x42, 0, 0, 0, 0x02];
@@ -346,7 +346,7 @@ const INTERRUPTED: &str = "interrupted; namespaces removed";
 const LOSS_FREE: f64 = 0.001;
 
 /// What the generator sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Traffic {
     /// UDP datagrams.
     Udp,
@@ -357,16 +357,6 @@ pub enum Traffic {
 }
 
 impl Traffic {
-    /// Parse the `--traffic` value.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "udp" => Some(Self::Udp),
-            "syn" => Some(Self::Syn),
-            "tcp" => Some(Self::Tcp),
-            _ => None,
-        }
-    }
-
     fn name(self) -> &'static str {
         match self {
             Self::Udp => "udp",
@@ -588,7 +578,7 @@ pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Re
 }
 
 /// What a sweep varies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Sweep {
     /// Client flows (connection table size and hit rate).
     Flows,

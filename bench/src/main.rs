@@ -14,129 +14,221 @@
 //! its commands, as an operator would) or the host's settings (everything
 //! happens in namespaces it makes and removes).
 
+use clap::{Args, Parser};
 use dataplane::{Forwarder, Verdict};
 use ferrovs_bench::{Buf, frame, setup};
+use std::process::ExitCode;
 use std::time::Instant;
 
 mod compare;
 mod export;
 mod plot;
 
-const USAGE: &str = "\
-usage: ferrovs-bench forwarder [FLOWS] [PACKETS]
-       ferrovs-bench compare [--seconds S] [--trial S] [--steps N] [--flows N] [--traffic udp|syn|tcp]
-                             [--size BYTES] [--ipv6] [--busy-poll-us US] [--rows NAME,NAME,...]
-                             [--json FILE] [--svg FILE]
-       ferrovs-bench sweep flows|servers [--points N,N,...] [compare's options]
-       ferrovs-bench export trex|pktgen [--flows N] [--size BYTES] [--traffic udp|syn|tcp]
-                             [--vip ADDR] [--dst-mac MAC]   (the scenario for a hardware generator)
-                             (root: builds its own namespaces)";
+/// The benchmark harness (root: `compare` and `sweep` build their own
+/// namespaces).
+#[derive(Debug, Parser)]
+#[command(name = "ferrovs-bench")]
+enum Cli {
+    /// Hot-path cost per packet, DR/NAT/TUN side by side, in memory.
+    Forwarder {
+        /// Established flows.
+        #[arg(default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65535))]
+        flows: u64,
+        /// Packets per method.
+        #[arg(default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(10..))]
+        packets: u64,
+    },
+    /// Every forwarder side by side: overload and loss-free rates, latency,
+    /// CPU.
+    Compare {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Only these rows (comma-separated names).
+        #[arg(long, value_delimiter = ',')]
+        rows: Vec<String>,
+    },
+    /// ferrovs DR over flow or real-server counts.
+    Sweep {
+        /// What to vary.
+        #[arg(value_enum)]
+        what: compare::Sweep,
+        /// The points (default: 1000,100000,1000000,10000000 flows or
+        /// 2,16,256,4096 servers).
+        #[arg(long, value_delimiter = ',')]
+        points: Vec<u64>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// The scenario for a hardware generator.
+    Export {
+        /// TRex (STL) or pktgen-dpdk.
+        #[arg(value_enum)]
+        format: Format,
+        /// Client flows.
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        flows: u64,
+        /// Frame size on the wire.
+        #[arg(long, default_value_t = 64, value_parser = size_parser())]
+        size: usize,
+        /// What to send.
+        #[arg(long, value_enum, default_value_t = compare::Traffic::Udp)]
+        traffic: compare::Traffic,
+        /// The VIP.
+        #[arg(long, default_value = "10.50.0.100")]
+        vip: std::net::Ipv4Addr,
+        /// The director's MAC.
+        #[arg(long, default_value = "02:42:00:00:00:01", value_parser = mac)]
+        dst_mac: String,
+    },
+    /// (inside the generator namespace) one trial's generator and sink.
+    #[command(hide = true)]
+    GenSink(compare::GenSinkArgs),
+    /// (in a test's namespace) the generator and sink on their own.
+    #[command(hide = true)]
+    GenCheck(compare::GenCheckArgs),
+    /// (inside the DUT namespace) the in-kernel XDP_TX swap.
+    #[command(hide = true)]
+    KernelSwap,
+    /// (inside the DUT namespace) the AF_XDP swap.
+    #[command(hide = true)]
+    AfxdpSwap {
+        /// Preferred busy polling, µs.
+        #[arg(default_value_t = 0)]
+        busy_poll_us: u32,
+    },
+    /// (inside the DUT namespace) the steering program alone.
+    #[command(hide = true)]
+    XdpPass,
+}
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("forwarder") => {
-            let num = |i: usize, default: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
-            forwarder(num(1, 1024), num(2, 10_000_000));
-        }
-        Some("compare" | "sweep") => {
-            let text = |name: &str| {
-                args.iter()
-                    .position(|a| a == name)
-                    .and_then(|i| args.get(i + 1))
-                    .map(String::as_str)
-            };
-            let opt = |name: &str, default: f64| text(name).and_then(|v| v.parse().ok()).unwrap_or(default);
-            let o = compare::Opts {
-                secs: opt("--seconds", 3.0),
-                trial: opt("--trial", 1.0),
-                steps: opt("--steps", 7.0) as u32,
-                flows: opt("--flows", 1024.0) as u32,
-                traffic: match text("--traffic").map_or(Some(compare::Traffic::Udp), compare::Traffic::parse)
-                {
-                    Some(t) => t,
-                    None => {
-                        eprintln!("ferrovs-bench: --traffic is udp, syn or tcp");
-                        std::process::exit(2);
-                    }
-                },
-                size: opt("--size", 64.0) as usize,
-                gen_threads: 1,
-                ipv6: args.iter().any(|a| a == "--ipv6"),
-                busy_poll_us: opt("--busy-poll-us", 0.0) as u32,
-            };
+/// The options `compare` and `sweep` share.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Seconds of the flat-out (overload) run of each forwarder.
+    #[arg(long = "seconds", default_value_t = 3.0)]
+    secs: f64,
+    /// Seconds of each trial of the loss-free search.
+    #[arg(long, default_value_t = 1.0)]
+    trial: f64,
+    /// Trials of the loss-free search at most.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=30))]
+    steps: u32,
+    /// Client flows (client ports, then client addresses).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    flows: u32,
+    /// What the generator sends.
+    #[arg(long, value_enum, default_value_t = compare::Traffic::Udp)]
+    traffic: compare::Traffic,
+    /// Frame size on the wire, 64 to 1518 (IPv6: 84 at least).
+    #[arg(long, default_value_t = 64, value_parser = size_parser())]
+    size: usize,
+    /// IPv6 frames.
+    #[arg(long)]
+    ipv6: bool,
+    /// Preferred busy polling for the AF_XDP rows, µs per syscall.
+    #[arg(long, default_value_t = 0)]
+    busy_poll_us: u32,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<String>,
+    /// Write a bar chart here.
+    #[arg(long)]
+    svg: Option<String>,
+}
+
+impl RunArgs {
+    fn opts(&self) -> compare::Opts {
+        compare::Opts {
+            secs: self.secs,
+            trial: self.trial,
+            steps: self.steps,
+            flows: self.flows,
+            traffic: self.traffic,
             // IPv6's stamped UDP frame needs 84 bytes on the wire.
-            let o = compare::Opts {
-                size: if o.ipv6 { o.size.max(84) } else { o.size },
-                ..o
-            };
-            let result = match args.get(1).map(String::as_str).filter(|_| args[0] == "sweep") {
-                None => {
-                    let only: Vec<&str> = text("--rows").map(|r| r.split(',').collect()).unwrap_or_default();
-                    compare::run(&o, &only, text("--json"), text("--svg"))
-                }
-                Some(what) => {
-                    let (kind, default) = match what {
-                        "flows" => (compare::Sweep::Flows, "1000,100000,1000000,10000000"),
-                        "servers" => (compare::Sweep::Servers, "2,16,256,4096"),
-                        _ => {
-                            eprintln!("{USAGE}");
-                            std::process::exit(2);
-                        }
-                    };
-                    let points: Result<Vec<u64>, _> = text("--points")
-                        .unwrap_or(default)
-                        .split(',')
-                        .map(str::parse)
-                        .collect();
-                    match points {
-                        Ok(points) => compare::sweep(kind, &points, &o, text("--json"), text("--svg")),
-                        Err(_) => Err("--points is a comma-separated list of numbers".to_string()),
-                    }
-                }
-            };
-            if let Err(e) = result {
-                eprintln!("ferrovs-bench: {e}");
-                std::process::exit(1);
-            }
+            size: if self.ipv6 { self.size.max(84) } else { self.size },
+            gen_threads: 1,
+            ipv6: self.ipv6,
+            busy_poll_us: self.busy_poll_us,
         }
-        Some("export") => {
-            let text = |name: &str| {
-                args.iter()
-                    .position(|a| a == name)
-                    .and_then(|i| args.get(i + 1))
-                    .map(String::as_str)
+    }
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// A TRex STL profile (Python).
+    Trex,
+    /// A pktgen-dpdk Lua script.
+    Pktgen,
+}
+
+fn size_parser() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(64..=1518)
+}
+
+fn mac(s: &str) -> Result<String, String> {
+    dataplane::neigh::parse_mac(s)
+        .map(|_| s.to_string())
+        .ok_or_else(|| format!("{s} is not a MAC address (aa:bb:cc:dd:ee:ff)"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli {
+        Cli::Forwarder { flows, packets } => {
+            forwarder(*flows as usize, *packets as usize);
+            Ok(())
+        }
+        Cli::Compare { run, rows } => {
+            let only: Vec<&str> = rows.iter().map(String::as_str).collect();
+            compare::run(&run.opts(), &only, run.json.as_deref(), run.svg.as_deref())
+        }
+        Cli::Sweep { what, points, run } => {
+            let default: &[u64] = match what {
+                compare::Sweep::Flows => &[1000, 100_000, 1_000_000, 10_000_000],
+                compare::Sweep::Servers => &[2, 16, 256, 4096],
             };
-            let Some(traffic) = compare::Traffic::parse(text("--traffic").unwrap_or("udp")) else {
-                eprintln!("ferrovs-bench: --traffic is udp, syn or tcp");
-                std::process::exit(2);
-            };
+            let points = if points.is_empty() { default } else { points };
+            compare::sweep(
+                *what,
+                points,
+                &run.opts(),
+                run.json.as_deref(),
+                run.svg.as_deref(),
+            )
+        }
+        Cli::Export {
+            format,
+            flows,
+            size,
+            traffic,
+            vip,
+            dst_mac,
+        } => {
             let s = export::Scenario {
-                flows: text("--flows").and_then(|v| v.parse().ok()).unwrap_or(1024),
-                size: text("--size").and_then(|v| v.parse().ok()).unwrap_or(64),
-                traffic,
-                vip: text("--vip").unwrap_or("10.50.0.100").to_string(),
-                dst_mac: text("--dst-mac").unwrap_or("02:42:00:00:00:01").to_string(),
+                flows: *flows,
+                size: *size,
+                traffic: *traffic,
+                vip: vip.to_string(),
+                dst_mac: dst_mac.clone(),
             };
-            match args.get(1).map(String::as_str) {
-                Some("trex") => print!("{}", export::trex(&s)),
-                Some("pktgen") => print!("{}", export::pktgen(&s)),
-                _ => {
-                    eprintln!("{USAGE}");
-                    std::process::exit(2);
-                }
+            match format {
+                Format::Trex => print!("{}", export::trex(&s)),
+                Format::Pktgen => print!("{}", export::pktgen(&s)),
             }
+            Ok(())
         }
-        // Parts the runner starts inside its namespaces.
-        Some(part @ ("gen-sink" | "gen-check" | "kernel-swap" | "afxdp-swap" | "xdp-pass")) => {
-            if let Err(e) = compare::part(part, &args[1..]) {
-                eprintln!("ferrovs-bench {part}: {e}");
-                std::process::exit(1);
-            }
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            std::process::exit(2);
+        Cli::GenSink(a) => compare::gen_sink(a),
+        Cli::GenCheck(a) => compare::gen_check(a),
+        Cli::KernelSwap => compare::kernel_swap(),
+        Cli::AfxdpSwap { busy_poll_us } => compare::afxdp_swap(*busy_poll_us),
+        Cli::XdpPass => compare::xdp_pass(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferrovs-bench: {e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -179,5 +271,31 @@ fn forwarder(flows: usize, packets: usize) {
             1e3 / ns[k],
             ns[0] / ns[k]
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_value_is_an_error_not_a_default() {
+        let parse = |line: &str| Cli::try_parse_from(line.split_whitespace());
+        assert!(parse("ferrovs-bench compare --seconds 2 --flows 16").is_ok());
+        for bad in [
+            "ferrovs-bench compare --flows many",
+            "ferrovs-bench compare --traffic icmp",
+            "ferrovs-bench compare --size 9000",
+            "ferrovs-bench sweep servers --points 2,x",
+            "ferrovs-bench export trex --dst-mac 02:00",
+            "ferrovs-bench gen-sink 1 16 0 1 servers udp 64 1 5 vip",
+            "ferrovs-bench forwarder 0",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let Ok(Cli::Sweep { points, .. }) = parse("ferrovs-bench sweep flows --points 1,2") else {
+            panic!("sweep")
+        };
+        assert_eq!(points, [1, 2]);
     }
 }

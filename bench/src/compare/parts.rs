@@ -55,224 +55,311 @@ fn frame(traffic: Traffic, size: usize, ipv6: bool) -> Vec<u8> {
     f
 }
 
-/// The parts that run inside the namespaces.
-pub fn part(name: &str, args: &[String]) -> Result<(), String> {
-    let e = |e: std::io::Error| e.to_string();
-    let eth0 = || dataplane::neigh::ifindex("eth0").map_err(e);
-    match name {
-        "gen-sink" => {
-            let num = |i: usize, default: f64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
-            let secs = num(0, 3.0);
-            let flows = num(1, 1024.0) as u32;
-            let traffic = args
-                .get(5)
-                .and_then(|t| Traffic::parse(t))
-                .unwrap_or(Traffic::Udp);
-            let pace = Pace {
-                rate: num(2, 0.0),
-                stamp: num(3, 0.0) != 0.0,
-                syn_first: match traffic {
-                    Traffic::Udp => 0,
-                    Traffic::Syn => u64::MAX,
-                    Traffic::Tcp => u64::from(flows),
-                },
-            };
-            let f = frame(
-                traffic,
-                num(6, 64.0) as usize,
-                args.get(8).is_some_and(|v| v == "6"),
-            );
-            // Slots: the two servers, then the generator (a swap's frames).
-            // After NAT, TUN (outer header) and the nft DNAT a server's
-            // frames carry its address; after DR and a swap, the VIP's.
-            let rewrites = args.get(9).is_some_and(|v| v == "rip");
-            let v4 = args.get(8).is_none_or(|v| v != "6");
-            let dst = |rip: [u8; 4]| v4.then_some(if rewrites { rip } else { VIP });
-            let macs = [
-                SinkSlot {
-                    mac: RS_MACS[0],
-                    dst: dst([10, 50, 0, 11]),
-                },
-                SinkSlot {
-                    mac: RS_MACS[1],
-                    dst: dst([10, 50, 0, 12]),
-                },
-                SinkSlot {
-                    mac: GEN_MAC,
-                    dst: dst(VIP),
-                },
-            ];
-            let mine = if args.get(4).is_some_and(|a| a == "sender") {
-                2..3
-            } else {
-                0..2
-            };
-            let ifindex = eth0()?;
-            let sink = Sink::attach(ifindex, &macs, pace.stamp).map_err(e)?;
-            // One generator per thread, each pinned to its own core and
-            // sending its share of the rate.
-            let threads = (num(7, 1.0) as usize).max(1);
-            let share = Pace {
-                rate: pace.rate / threads as f64,
-                ..pace
-            };
-            let cores = core_affinity::get_core_ids().unwrap_or_default();
-            let start = Instant::now();
-            // Each thread loads its own generator (libbpf objects stay on
-            // the thread that made them) and reports what it sent.
-            let sent = std::thread::scope(|s| {
-                let runs: Vec<_> = (0..threads)
-                    .map(|i| {
-                        // One thread: the last core, away from the first
-                        // worker (core 0); more: a core each from 0 on.
-                        let at = if threads == 1 {
-                            cores.len().saturating_sub(1)
-                        } else {
-                            i
-                        };
-                        let (f, core) = (&f, cores.get(at % cores.len().max(1)).copied());
-                        s.spawn(move || {
-                            if let Some(core) = core {
-                                core_affinity::set_for_current(core);
-                            }
-                            let g = Generator::new(ifindex, f, flows, 10_000, share)?;
-                            run_for(&g, f, Duration::from_secs_f64(secs))?;
-                            g.sent()
-                        })
-                    })
-                    .collect();
-                runs.into_iter()
-                    .map(|r| {
-                        r.join()
-                            .unwrap_or_else(|_| Err(std::io::Error::other("generator thread")))
-                    })
-                    .sum::<std::io::Result<u64>>()
-            })
-            .map_err(e)?;
-            let elapsed = start.elapsed().as_secs_f64();
-            // Let the last frames arrive.
-            std::thread::sleep(Duration::from_millis(200));
-            let c = sink.counts().map_err(e)?;
-            let lat = if pace.stamp {
-                percentiles(&sink.latency().map_err(e)?)
-            } else {
-                [0; 3]
-            };
-            eprintln!(
-                "sink: per slot {:?} unknown MAC {} bad checksum {}",
-                &c.frames[..3],
-                c.unknown,
-                c.bad_checksum
-            );
-            let got: u64 = c.frames[mine].iter().sum();
-            println!(
-                "{sent} {got} {} {elapsed} {} {} {}",
-                c.total() - got + c.bad_checksum + c.unknown + c.wrong_addr,
-                lat[0],
-                lat[1],
-                lat[2]
-            );
-            Ok(())
-        }
-        // The generator and sink on their own, on a veth pair `gen0`–`sink0` in
-        // the caller's namespace: send `frame` paced out of `gen0` for `secs`,
-        // count on `sink0`. Variants: `good`, `bad-checksum`, `unknown-mac`.
-        "gen-check" => {
-            let a = dataplane::neigh::ifindex("gen0").map_err(e)?;
-            let b = dataplane::neigh::ifindex("sink0").map_err(e)?;
-            let variant = args.first().map_or("good", String::as_str);
-            let num = |i: usize, default: f64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
-            let pace = Pace {
-                rate: num(1, 10_000.0),
-                stamp: true,
-                syn_first: 0,
-            };
-            let secs = Duration::from_secs_f64(num(2, 0.5));
-            let mut f = frame(Traffic::Udp, 64, variant == "good6");
-            match variant {
-                "good" | "good6" | "wrong-addr" => {}
-                "bad-checksum" => f[24] ^= 0xff,
-                "unknown-mac" => f[5] ^= 0xff,
-                _ => return Err(format!("unknown variant {variant}")),
-            }
-            // `wrong-addr`: the sink expects another destination than sent.
-            let dst = Some(if variant == "wrong-addr" {
-                [10, 50, 0, 11]
-            } else {
-                VIP
-            });
-            let slot = SinkSlot {
-                mac: DUT_MAC,
-                dst: dst.filter(|_| variant != "good6"),
-            };
-            let sink = Sink::attach(b, &[slot], true).map_err(e)?;
-            let generator = Generator::new(a, &f, 16, 10_000, pace).map_err(e)?;
-            let start = Instant::now();
-            run_for(&generator, &f, secs).map_err(e)?;
-            let elapsed = start.elapsed().as_secs_f64();
-            std::thread::sleep(Duration::from_millis(200));
-            let c = sink.counts().map_err(e)?;
-            let lat = sink.latency().map_err(e)?;
-            let [p50, ..] = percentiles(&lat);
-            println!(
-                "sent {} elapsed {elapsed:.3} frames {} bytes {} unknown {} bad_checksum {} wrong_addr {} stamped {} p50_ns {p50}",
-                generator.sent().map_err(e)?,
-                c.frames[0],
-                c.bytes[0],
-                c.unknown,
-                c.bad_checksum,
-                c.wrong_addr,
-                lat.iter().sum::<u64>()
-            );
-            Ok(())
-        }
-        "xdp-pass" => {
-            let _steer = Steer::attach(&[eth0()?]).map_err(e)?;
-            wait_for_term();
-            Ok(())
-        }
-        "kernel-swap" => {
-            let _swap = KernelSwap::attach(eth0()?).map_err(e)?;
-            wait_for_term();
-            Ok(())
-        }
-        "afxdp-swap" => {
-            // On the core ferrovs' first worker takes.
-            if let Some(core) = core_affinity::get_core_ids().and_then(|c| c.first().copied()) {
-                core_affinity::set_for_current(core);
-            }
-            let mut steer = Steer::attach(&[eth0()?]).map_err(e)?;
-            // The same socket options as the ferrovs rows get.
-            let cfg = PortConfig {
-                busy_poll_us: args.first().and_then(|v| v.parse().ok()).unwrap_or(0),
-                ..PortConfig::default()
-            };
-            let mut port = Port::open(&["eth0".to_string()], 0, &cfg).map_err(e)?;
-            for (link, fd) in port.fds().into_iter().enumerate() {
-                steer.set_socket(link, 0, fd).map_err(e)?;
-            }
-            steer
-                .set_services(
-                    &[
-                        (17, u32::from_be_bytes(VIP), PORT),
-                        (6, u32::from_be_bytes(VIP), PORT),
-                    ],
-                    &[],
-                )
-                .map_err(e)?;
-            let stop = term_flag();
-            while !stop.load(Ordering::Relaxed) {
-                port.poll(|frame, _| {
-                    let b = frame.bytes();
-                    let (d, s) = b.split_at_mut(6);
-                    d.swap_with_slice(&mut s[..6]);
-                    Verdict::Tx(0)
-                });
-            }
-            Ok(())
-        }
-        _ => Err(format!("unknown part {name}")),
+/// `gen-sink`: the generator and its sink in the generator namespace, as
+/// the runner starts them for one trial (positional, in this order).
+#[derive(Debug, clap::Args)]
+pub struct GenSinkArgs {
+    /// Seconds to send.
+    secs: f64,
+    /// Client flows.
+    flows: u32,
+    /// Frames per second (0: flat out).
+    rate: f64,
+    /// Stamp frames for latency (1) or not (0).
+    #[arg(value_parser = clap::value_parser!(u8).range(0..=1))]
+    stamp: u8,
+    /// Whose frames to count: the servers' (`servers`) or the sender's.
+    #[arg(value_enum)]
+    back: Back,
+    /// What to send.
+    #[arg(value_enum)]
+    traffic: Traffic,
+    /// Frame size on the wire.
+    size: usize,
+    /// Generator threads.
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=64))]
+    threads: u32,
+    /// IP version, 4 or 6.
+    #[arg(value_parser = ip_version)]
+    ip: u8,
+    /// The destination address the servers' frames must carry: the VIP
+    /// (DR, a swap) or the server's own (`rip`: NAT, TUN, DNAT).
+    #[arg(value_enum)]
+    dst: DstArg,
+}
+
+/// Whose frames `gen-sink` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Back {
+    /// The real servers' (a forwarder sent them on).
+    Servers,
+    /// The generator's own (a swap sent them back).
+    Sender,
+}
+
+/// The destination address `gen-sink` expects on the servers' frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DstArg {
+    /// The VIP.
+    Vip,
+    /// The server's own.
+    Rip,
+}
+
+/// `gen-check`: the generator and sink on their own, on a veth pair
+/// `gen0`–`sink0` in the caller's namespace.
+#[derive(Debug, clap::Args)]
+pub struct GenCheckArgs {
+    /// `good`, `good6`, `bad-checksum`, `unknown-mac` or `wrong-addr`.
+    #[arg(default_value = "good")]
+    variant: String,
+    /// Frames per second.
+    #[arg(default_value_t = 10_000.0)]
+    rate: f64,
+    /// Seconds to send.
+    #[arg(default_value_t = 0.5)]
+    secs: f64,
+}
+
+fn ip_version(s: &str) -> Result<u8, String> {
+    match s {
+        "4" => Ok(4),
+        "6" => Ok(6),
+        _ => Err(format!("IP version {s}: 4 or 6")),
     }
+}
+
+fn io(e: std::io::Error) -> String {
+    e.to_string()
+}
+
+fn eth0() -> Result<u32, String> {
+    dataplane::neigh::ifindex("eth0").map_err(io)
+}
+
+/// Run `gen-sink`: print `sent got errors elapsed p50 p99 p99.9`.
+///
+/// # Errors
+/// The programs could not be loaded or read.
+pub fn gen_sink(a: &GenSinkArgs) -> Result<(), String> {
+    let pace = Pace {
+        rate: a.rate,
+        stamp: a.stamp != 0,
+        syn_first: match a.traffic {
+            Traffic::Udp => 0,
+            Traffic::Syn => u64::MAX,
+            Traffic::Tcp => u64::from(a.flows),
+        },
+    };
+    let v4 = a.ip != 6;
+    let f = frame(a.traffic, a.size, !v4);
+    // Slots: the two servers, then the generator (a swap's frames). After
+    // NAT, TUN (outer header) and the nft DNAT a server's frames carry its
+    // address; after DR and a swap, the VIP's.
+    let dst = |rip: [u8; 4]| v4.then_some(if a.dst == DstArg::Rip { rip } else { VIP });
+    let macs = [
+        SinkSlot {
+            mac: RS_MACS[0],
+            dst: dst([10, 50, 0, 11]),
+        },
+        SinkSlot {
+            mac: RS_MACS[1],
+            dst: dst([10, 50, 0, 12]),
+        },
+        SinkSlot {
+            mac: GEN_MAC,
+            dst: dst(VIP),
+        },
+    ];
+    let mine = if a.back == Back::Sender { 2..3 } else { 0..2 };
+    let ifindex = eth0()?;
+    let sink = Sink::attach(ifindex, &macs, pace.stamp).map_err(io)?;
+    let start = Instant::now();
+    let sent = generate(ifindex, &f, a.flows, pace, a.threads as usize, a.secs).map_err(io)?;
+    let elapsed = start.elapsed().as_secs_f64();
+    // Let the last frames arrive.
+    std::thread::sleep(Duration::from_millis(200));
+    let c = sink.counts().map_err(io)?;
+    let lat = if pace.stamp {
+        percentiles(&sink.latency().map_err(io)?)
+    } else {
+        [0; 3]
+    };
+    eprintln!(
+        "sink: per slot {:?} unknown MAC {} bad checksum {}",
+        &c.frames[..3],
+        c.unknown,
+        c.bad_checksum
+    );
+    let got: u64 = c.frames[mine].iter().sum();
+    println!(
+        "{sent} {got} {} {elapsed} {} {} {}",
+        c.total() - got + c.bad_checksum + c.unknown + c.wrong_addr,
+        lat[0],
+        lat[1],
+        lat[2]
+    );
+    Ok(())
+}
+
+/// Send `f` over `flows` flows for `secs` from `threads` generators, each
+/// pinned to its own core with its share of the rate; return what they sent.
+fn generate(
+    ifindex: u32,
+    f: &[u8],
+    flows: u32,
+    pace: Pace,
+    threads: usize,
+    secs: f64,
+) -> std::io::Result<u64> {
+    let share = Pace {
+        rate: pace.rate / threads as f64,
+        ..pace
+    };
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    // Each thread loads its own generator (libbpf objects stay on the thread
+    // that made them) and reports what it sent.
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..threads)
+            .map(|i| {
+                // One thread: the last core, away from the first worker
+                // (core 0); more: a core each from 0 on.
+                let at = if threads == 1 {
+                    cores.len().saturating_sub(1)
+                } else {
+                    i
+                };
+                let core = cores.get(at % cores.len().max(1)).copied();
+                s.spawn(move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    let g = Generator::new(ifindex, f, flows, 10_000, share)?;
+                    run_for(&g, f, Duration::from_secs_f64(secs))?;
+                    g.sent()
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| {
+                r.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("generator thread")))
+            })
+            .sum::<std::io::Result<u64>>()
+    })
+}
+
+/// Run `gen-check`: send a paced frame out of `gen0` and count it on
+/// `sink0`; print `key value` pairs.
+///
+/// # Errors
+/// An unknown variant, or the programs could not be loaded or read.
+pub fn gen_check(a: &GenCheckArgs) -> Result<(), String> {
+    let tx = dataplane::neigh::ifindex("gen0").map_err(io)?;
+    let rx = dataplane::neigh::ifindex("sink0").map_err(io)?;
+    let variant = a.variant.as_str();
+    let pace = Pace {
+        rate: a.rate,
+        stamp: true,
+        syn_first: 0,
+    };
+    let mut f = frame(Traffic::Udp, 64, variant == "good6");
+    match variant {
+        "good" | "good6" | "wrong-addr" => {}
+        "bad-checksum" => f[24] ^= 0xff,
+        "unknown-mac" => f[5] ^= 0xff,
+        _ => return Err(format!("unknown variant {variant}")),
+    }
+    // `wrong-addr`: the sink expects another destination than sent.
+    let dst = Some(if variant == "wrong-addr" {
+        [10, 50, 0, 11]
+    } else {
+        VIP
+    });
+    let slot = SinkSlot {
+        mac: DUT_MAC,
+        dst: dst.filter(|_| variant != "good6"),
+    };
+    let sink = Sink::attach(rx, &[slot], true).map_err(io)?;
+    let generator = Generator::new(tx, &f, 16, 10_000, pace).map_err(io)?;
+    let start = Instant::now();
+    run_for(&generator, &f, Duration::from_secs_f64(a.secs)).map_err(io)?;
+    let elapsed = start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(200));
+    let c = sink.counts().map_err(io)?;
+    let lat = sink.latency().map_err(io)?;
+    let [p50, ..] = percentiles(&lat);
+    println!(
+        "sent {} elapsed {elapsed:.3} frames {} bytes {} unknown {} bad_checksum {} wrong_addr {} stamped {} p50_ns {p50}",
+        generator.sent().map_err(io)?,
+        c.frames[0],
+        c.bytes[0],
+        c.unknown,
+        c.bad_checksum,
+        c.wrong_addr,
+        lat.iter().sum::<u64>()
+    );
+    Ok(())
+}
+
+/// `xdp-pass`: our steering program with no services, until SIGTERM.
+///
+/// # Errors
+/// The program could not be attached.
+pub fn xdp_pass() -> Result<(), String> {
+    let _steer = Steer::attach(&[eth0()?]).map_err(io)?;
+    wait_for_term();
+    Ok(())
+}
+
+/// `kernel-swap`: the in-kernel XDP_TX MAC swap, until SIGTERM.
+///
+/// # Errors
+/// The program could not be attached.
+pub fn kernel_swap() -> Result<(), String> {
+    let _swap = KernelSwap::attach(eth0()?).map_err(io)?;
+    wait_for_term();
+    Ok(())
+}
+
+/// `afxdp-swap`: a MAC swap on our own AF_XDP sockets, until SIGTERM.
+///
+/// # Errors
+/// The program or the socket could not be set up.
+pub fn afxdp_swap(busy_poll_us: u32) -> Result<(), String> {
+    // On the core ferrovs' first worker takes.
+    if let Some(core) = core_affinity::get_core_ids().and_then(|c| c.first().copied()) {
+        core_affinity::set_for_current(core);
+    }
+    let mut steer = Steer::attach(&[eth0()?]).map_err(io)?;
+    // The same socket options as the ferrovs rows get.
+    let cfg = PortConfig {
+        busy_poll_us,
+        ..PortConfig::default()
+    };
+    let mut port = Port::open(&["eth0".to_string()], 0, &cfg).map_err(io)?;
+    for (link, fd) in port.fds().into_iter().enumerate() {
+        steer.set_socket(link, 0, fd).map_err(io)?;
+    }
+    steer
+        .set_services(
+            &[
+                (17, u32::from_be_bytes(VIP), PORT),
+                (6, u32::from_be_bytes(VIP), PORT),
+            ],
+            &[],
+        )
+        .map_err(io)?;
+    let stop = term_flag();
+    while !stop.load(Ordering::Relaxed) {
+        port.poll(|frame, _| {
+            let b = frame.bytes();
+            let (d, s) = b.split_at_mut(6);
+            d.swap_with_slice(&mut s[..6]);
+            Verdict::Tx(0)
+        });
+    }
+    Ok(())
 }
 
 /// Keep `generator` sending `frame` for about `secs`, in as few

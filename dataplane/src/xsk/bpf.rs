@@ -122,6 +122,7 @@ impl Object {
     }
 
     /// Return the fd of program `name`.
+    #[cfg(feature = "bench")]
     pub(crate) fn prog_fd(&self, name: &CStr) -> io::Result<RawFd> {
         let prog = self.program(name)?;
         // SAFETY: `prog` belongs to the loaded `obj`.
@@ -215,6 +216,7 @@ impl<K: Plain, V: Plain> Map<K, V> {
     }
 }
 
+#[cfg(feature = "bench")]
 impl<K: Plain, const N: usize> Map<K, [u64; N]> {
     /// Read `key` of a per-CPU map of `N` u64 fields and sum each field over
     /// the CPUs.
@@ -245,6 +247,7 @@ impl<K: Plain, const N: usize> Map<K, [u64; N]> {
     }
 }
 
+#[cfg(feature = "bench")]
 /// Run program `prog_fd` over `frame` `repeat` times in live-frame mode
 /// (`BPF_F_TEST_XDP_LIVE_FRAMES`): each run's verdict is carried out for
 /// real, so XDP_REDIRECT transmits. Return the kernel's duration in ns.
@@ -270,7 +273,6 @@ mod tests {
     use super::*;
 
     static STEER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/steer.bpf.o"));
-    static BENCH: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench.bpf.o"));
 
     /// Needs CAP_BPF (root), as every namespace test here.
     #[test]
@@ -281,11 +283,15 @@ mod tests {
         let e = obj.map::<u64, u32>(c"links").unwrap_err();
         assert!(e.to_string().contains("key/value sizes 4/4, not 8/4"), "{e}");
         assert!(obj.map::<u32, u32>(c"nope").is_err());
-        // A per-CPU map is read per CPU, never updated as one value.
-        let bench = Object::load(BENCH, "benchmark programs").unwrap();
-        let counts: Map<u32, [u64; 1]> = bench.map(c"sink_count").unwrap();
-        assert_eq!(counts.percpu_sum(&0).unwrap(), [0]);
-        assert!(counts.update(&0, &[1], "test").is_err());
+        #[cfg(feature = "bench")]
+        {
+            // A per-CPU map is read per CPU, never updated as one value.
+            static BENCH: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench.bpf.o"));
+            let bench = Object::load(BENCH, "benchmark programs").unwrap();
+            let counts: Map<u32, [u64; 1]> = bench.map(c"sink_count").unwrap();
+            assert_eq!(counts.percpu_sum(&0).unwrap(), [0]);
+            assert!(counts.update(&0, &[1], "test").is_err());
+        }
         // The map outlives the object it came from and still works.
         drop(obj);
         links.update(&8, &1, "after the object").unwrap();

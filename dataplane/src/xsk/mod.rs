@@ -9,6 +9,7 @@
     reason = "AF_XDP rings, UMEM and libbpf are FFI over shared memory"
 )]
 
+#[cfg(feature = "bench")]
 pub mod bench;
 mod bpf;
 mod port;
