@@ -1,11 +1,20 @@
 //! The dataplane: AF_XDP sockets, the XDP steering program, and the per-core
 //! workers that parse, schedule and rewrite frames in place.
 //!
-//! Owns: `xsk` (the only module with `unsafe`: UMEM, rings, and the libbpf
-//! loader of our steering program), `wire` (zero-copy header views), `fwd`
-//! (DR rewrite), `worker` (THE HOT PATH), `snapshot` (rules → immutable
-//! per-worker view, built on the control side), `stats` (single-writer
-//! counters) and `neigh` (RS MACs from the kernel's neighbour table).
+//! One packet's way, top to bottom (DPVS `__dp_vs_in` → `conn_lookup` →
+//! `conn_sched` → `packet_xmit`; Katran `process_packet`):
+//!
+//! | layer | module | owns |
+//! |---|---|---|
+//! | loop | [`worker`] | THE HOT PATH: rx batch → [`wire::parse`] once → owner or hand-off → lookup / schedule (`worker::schedule`) → [`fwd::xmit`] → tx; rules picked up at batch boundaries |
+//! | hand-off | [`owner`] | which worker owns a flow, from the parsed headers; the bounded inboxes between workers |
+//! | rewrite | [`fwd`] | DR, NAT, TUN and the ICMP error, written through `wire`'s setters |
+//! | bytes | [`wire`] | checked header views (getters, setters, `check_len`), the checksum, the one parse into [`wire::Headers`] |
+//! | rules | [`snapshot`] | `config::Rules` → the immutable per-worker view, built on the control side from one [`snapshot::Input`] |
+//! | counters | [`stats`] | single-writer per-worker counters, drop reasons |
+//! | frames | [`frame`] | what a rewrite may do to a frame (grow at the front, shrink) |
+//! | kernel | [`xsk`] | the only `unsafe`: UMEM, rings, owned frame tokens, the libbpf loader and typed maps of our steering program (and, with feature `bench`, the benchmark's programs) |
+//! | control side | [`neigh`] | RS MACs and interface addresses from rtnetlink |
 //!
 //! Must not touch: the control socket, rule parsing or process lifetime; the
 //! binary wires those. Scheduling and connection state come from the pure

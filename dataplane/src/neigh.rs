@@ -1,61 +1,252 @@
-//! Real-server MACs from the kernel's neighbour table (control side).
+//! Real-server MACs and the director's addresses, from the kernel through
+//! rtnetlink (control side).
 //!
 //! DR and the first hop of NAT/TUN need the RS's MAC. The operator never types
-//! it: we read the kernel's IPv4 neighbour table of the director's namespace
-//! (`/proc/net/arp`), ask the kernel to resolve an address it lacks by sending
-//! it one empty UDP datagram (the kernel ARPs before it can send), and re-read
-//! the table periodically so a changed MAC is followed.
+//! it: a [`Watch`] dumps the kernel's IPv4 neighbour table and the
+//! interfaces' IPv4 addresses once, then follows the kernel's change
+//! notifications (`RTNLGRP_NEIGH`, `RTNLGRP_IPV4_IFADDR`) on the same
+//! socket, so a MAC that changes or an address added to an interface is seen
+//! at the next poll, with no polling of `/proc` and no `ip` to fork. An
+//! address the table lacks is resolved by sending it one empty UDP datagram
+//! (the kernel ARPs before it can send), and its entry arrives as a
+//! notification.
+//!
+//! Must not touch: the rules or the workers (the daemon publishes what
+//! changed).
 
 use hashbrown::HashMap;
+use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use std::io;
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::Path;
 
-/// `ATF_COM`: the entry is complete (a MAC is known).
-const ATF_COM: u32 = 0x2;
 /// Port the resolution datagram goes to: discard.
 const SOLICIT_PORT: u16 = 9;
+/// `RTNLGRP_NEIGH` and `RTNLGRP_IPV4_IFADDR` of `linux/rtnetlink.h`.
+const GROUP_NEIGH: u32 = 3;
+const GROUP_IPV4_IFADDR: u32 = 5;
 
-/// A copy of the neighbour table for the director's interfaces.
+/// The neighbour table of the director's interfaces: RIP → MAC and link.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Neighbours {
     macs: HashMap<Ipv4Addr, ([u8; 6], u8)>,
 }
 
 impl Neighbours {
-    /// Read the complete entries of `ifnames` from `/proc/net/arp`.
-    ///
-    /// # Errors
-    /// The file cannot be read.
-    pub fn read(ifnames: &[String]) -> io::Result<Self> {
-        Ok(Self::parse(&std::fs::read_to_string("/proc/net/arp")?, ifnames))
-    }
-
-    /// Parse the text of `/proc/net/arp`, keeping complete entries of
-    /// `ifnames`, each with the index of its interface in `ifnames`.
-    pub fn parse(text: &str, ifnames: &[String]) -> Self {
-        let macs = text
-            .lines()
-            .skip(1)
-            .filter_map(|line| {
-                let f: Vec<&str> = line.split_whitespace().collect();
-                let [ip, _hw, flags, mac, _mask, dev] = f[..] else {
-                    return None;
-                };
-                let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;
-                let link = ifnames.iter().position(|n| n == dev)?;
-                if flags & ATF_COM == 0 {
-                    return None;
-                }
-                Some((ip.parse().ok()?, (parse_mac(mac)?, link as u8)))
-            })
-            .collect();
-        Self { macs }
-    }
-
     /// Return the MAC of `addr` and the link it is on, if known.
     pub fn mac(&self, addr: Ipv4Addr) -> Option<([u8; 6], u8)> {
         self.macs.get(&addr).copied()
+    }
+
+    /// Apply one neighbour message (new, changed or deleted entry) of the
+    /// interfaces `ifindexes` (link 0, 1, …); return whether an entry
+    /// changed. Only entries with a usable MAC count, as `ATF_COM` in
+    /// `/proc/net/arp`: reachable, stale, delay, probe, permanent.
+    pub fn apply(&mut self, msg: &NeighbourMessage, deleted: bool, ifindexes: &[u32]) -> bool {
+        let h = &msg.header;
+        let Some(link) = ifindexes.iter().position(|&i| i == h.ifindex) else {
+            return false;
+        };
+        let Some(ip) = msg.attributes.iter().find_map(|a| match a {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+            _ => None,
+        }) else {
+            return false;
+        };
+        let mac = msg.attributes.iter().find_map(|a| match a {
+            NeighbourAttribute::LinkLayerAddress(m) => <[u8; 6]>::try_from(&m[..]).ok(),
+            _ => None,
+        });
+        let complete = matches!(
+            h.state,
+            NeighbourState::Reachable
+                | NeighbourState::Stale
+                | NeighbourState::Delay
+                | NeighbourState::Probe
+                | NeighbourState::Permanent
+        );
+        let entry = mac.filter(|_| complete && !deleted).map(|m| (m, link as u8));
+        let before = self.macs.get(&ip).copied();
+        match entry {
+            Some(e) => self.macs.insert(ip, e),
+            None => self.macs.remove(&ip),
+        };
+        before != entry
+    }
+}
+
+/// A subscription to the kernel's neighbour and IPv4 address changes of
+/// some interfaces, with what it has learnt.
+#[derive(Debug)]
+pub struct Watch {
+    sock: Socket,
+    buf: Vec<u8>,
+    ifindexes: Vec<u32>,
+    /// The neighbour table of those interfaces.
+    pub neigh: Neighbours,
+    /// Each interface's IPv4 addresses (host order), in the kernel's order.
+    addrs: Vec<Vec<u32>>,
+    /// Something changed since the last [`Watch::poll`].
+    changed: bool,
+}
+
+impl Watch {
+    /// Subscribe to changes on `ifindexes` and read the current neighbour
+    /// table and addresses.
+    ///
+    /// # Errors
+    /// The netlink socket could not be opened, or a dump failed.
+    pub fn open(ifindexes: &[u32]) -> io::Result<Self> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
+        sock.connect(&SocketAddr::new(0, 0))?;
+        for g in [GROUP_NEIGH, GROUP_IPV4_IFADDR] {
+            sock.add_membership(g)?;
+        }
+        let mut w = Self {
+            sock,
+            buf: vec![0; 1 << 16],
+            ifindexes: ifindexes.to_vec(),
+            neigh: Neighbours::default(),
+            addrs: vec![Vec::new(); ifindexes.len()],
+            changed: false,
+        };
+        w.resync()?;
+        w.sock.set_non_blocking(true)?;
+        Ok(w)
+    }
+
+    /// Return the first IPv4 address of link `link` (host order).
+    pub fn addr(&self, link: usize) -> Option<u32> {
+        self.addrs.get(link).and_then(|a| a.first().copied())
+    }
+
+    /// Read the whole neighbour table and address list again.
+    fn resync(&mut self) -> io::Result<()> {
+        self.changed = true;
+        self.neigh = Neighbours::default();
+        self.addrs.iter_mut().for_each(Vec::clear);
+        let mut get_neigh = NeighbourMessage::default();
+        get_neigh.header.family = AddressFamily::Inet;
+        self.dump(RouteNetlinkMessage::GetNeighbour(get_neigh))?;
+        let mut get_addr = AddressMessage::default();
+        get_addr.header.family = AddressFamily::Inet;
+        self.dump(RouteNetlinkMessage::GetAddress(get_addr))
+    }
+
+    /// Send a dump request and take in every message until it is done
+    /// (change notifications that arrive meanwhile are taken in too).
+    fn dump(&mut self, req: RouteNetlinkMessage) -> io::Result<()> {
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_DUMP | NLM_F_REQUEST;
+        let mut msg = NetlinkMessage::new(header, NetlinkPayload::from(req));
+        msg.finalize();
+        let mut out = vec![0; msg.buffer_len()];
+        msg.serialize(&mut out);
+        self.sock.send(&out, 0)?;
+        // A dump answers within one scheduling round; the bound keeps a
+        // kernel that never says "done" from hanging the start.
+        for _ in 0..10_000 {
+            if self.recv_batch()? {
+                return Ok(());
+            }
+        }
+        Err(io::Error::other("netlink dump did not end"))
+    }
+
+    /// Take in every change the kernel sent since the last call; return
+    /// whether a neighbour entry or an address changed.
+    pub fn poll(&mut self) -> bool {
+        loop {
+            match self.recv_batch() {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // ENOBUFS: the kernel dropped notifications; read it all
+                // again. Any other error: the same, next time.
+                Err(_) => {
+                    let _ = self.sock.set_non_blocking(false);
+                    let _ = self.resync();
+                    let _ = self.sock.set_non_blocking(true);
+                    break;
+                }
+            }
+        }
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Receive one datagram of messages and apply them; true when it held
+    /// the end of a dump.
+    fn recv_batch(&mut self) -> io::Result<bool> {
+        let n = self.sock.recv(&mut &mut self.buf[..], 0)?;
+        let mut done = false;
+        let mut at = 0;
+        while at < n {
+            let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[at..n]) else {
+                break;
+            };
+            let len = msg.header.length as usize;
+            match msg.payload {
+                NetlinkPayload::Done(_) => done = true,
+                NetlinkPayload::Error(e) => return Err(io::Error::other(format!("netlink: {e:?}"))),
+                NetlinkPayload::InnerMessage(m) => self.apply(&m),
+                _ => {}
+            }
+            if len == 0 {
+                break;
+            }
+            at += len;
+        }
+        Ok(done)
+    }
+
+    fn apply(&mut self, m: &RouteNetlinkMessage) {
+        match m {
+            RouteNetlinkMessage::NewNeighbour(n) => {
+                self.changed |= self.neigh.apply(n, false, &self.ifindexes);
+            }
+            RouteNetlinkMessage::DelNeighbour(n) => {
+                self.changed |= self.neigh.apply(n, true, &self.ifindexes);
+            }
+            RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a) => {
+                let Some(link) = self.ifindexes.iter().position(|&i| i == a.header.index) else {
+                    return;
+                };
+                // IFA_LOCAL is the interface's own address (IFA_ADDRESS is
+                // the peer's on point-to-point links).
+                let v4 = |x: &AddressAttribute| match x {
+                    AddressAttribute::Local(IpAddr::V4(ip)) | AddressAttribute::Address(IpAddr::V4(ip)) => {
+                        Some(u32::from(*ip))
+                    }
+                    _ => None,
+                };
+                let local = a
+                    .attributes
+                    .iter()
+                    .find(|x| matches!(x, AddressAttribute::Local(_)));
+                let Some(ip) = local.or_else(|| a.attributes.first()).and_then(v4) else {
+                    return;
+                };
+                let list = &mut self.addrs[link];
+                match (
+                    matches!(m, RouteNetlinkMessage::NewAddress(_)),
+                    list.iter().position(|&x| x == ip),
+                ) {
+                    (true, None) => list.push(ip),
+                    (false, Some(i)) => {
+                        list.remove(i);
+                    }
+                    _ => return,
+                }
+                self.changed = true;
+            }
+            _ => {}
+        }
     }
 }
 
@@ -100,26 +291,6 @@ pub fn mtu(ifname: &str) -> io::Result<u16> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad mtu"))
 }
 
-/// Return the first IPv4 address of interface `ifname` (host order), as
-/// `ip -4 -o addr show dev IF` lists it, if it has one.
-///
-/// # Errors
-/// `ip` could not be run.
-pub fn ipv4(ifname: &str) -> io::Result<Option<u32>> {
-    let out = std::process::Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "dev", ifname])
-        .output()?;
-    Ok(parse_ip_addr(&String::from_utf8_lossy(&out.stdout)))
-}
-
-/// Parse the first `inet A.B.C.D/N` of `ip -o addr` output.
-fn parse_ip_addr(text: &str) -> Option<u32> {
-    let mut words = text.split_whitespace();
-    words.find(|w| *w == "inet")?;
-    let addr: Ipv4Addr = words.next()?.split('/').next()?.parse().ok()?;
-    Some(u32::from(addr))
-}
-
 /// Return how many receive queues interface `ifname` has.
 ///
 /// # Errors
@@ -147,23 +318,46 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
 mod tests {
     use super::*;
 
-    const ARP: &str = "\
-IP address       HW type     Flags       HW address            Mask     Device
-10.0.0.11        0x1         0x2         02:00:00:00:00:11     *        eth0
-10.0.0.12        0x1         0x0         00:00:00:00:00:00     *        eth0
-10.0.0.13        0x1         0x2         02:00:00:00:00:13     *        eth1
-";
+    /// A neighbour message as the kernel sends it for `ip` on `ifindex`.
+    fn entry(ip: [u8; 4], mac: [u8; 6], state: NeighbourState, ifindex: u32) -> NeighbourMessage {
+        let mut m = NeighbourMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.ifindex = ifindex;
+        m.header.state = state;
+        m.attributes = vec![
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(Ipv4Addr::from(ip))),
+            NeighbourAttribute::LinkLayerAddress(mac.to_vec()),
+        ];
+        m
+    }
 
     #[test]
     fn keeps_complete_entries_of_the_interface() {
-        let n = Neighbours::parse(ARP, &["eth0".to_string()]);
+        let table = [
+            entry(
+                [10, 0, 0, 11],
+                [2, 0, 0, 0, 0, 0x11],
+                NeighbourState::Reachable,
+                7,
+            ),
+            entry([10, 0, 0, 12], [0; 6], NeighbourState::Incomplete, 7),
+            entry([10, 0, 0, 13], [2, 0, 0, 0, 0, 0x13], NeighbourState::Stale, 8),
+        ];
+        let read = |ifindexes: &[u32]| {
+            let mut n = Neighbours::default();
+            for e in &table {
+                n.apply(e, false, ifindexes);
+            }
+            n
+        };
+        let n = read(&[7]);
         assert_eq!(
             n.mac(Ipv4Addr::new(10, 0, 0, 11)),
             Some(([2, 0, 0, 0, 0, 0x11], 0))
         );
         assert_eq!(n.mac(Ipv4Addr::new(10, 0, 0, 12)), None, "incomplete entry");
         assert_eq!(n.mac(Ipv4Addr::new(10, 0, 0, 13)), None, "other interface");
-        let both = Neighbours::parse(ARP, &["eth0".to_string(), "eth1".to_string()]);
+        let both = read(&[7, 8]);
         assert_eq!(
             both.mac(Ipv4Addr::new(10, 0, 0, 13)),
             Some(([2, 0, 0, 0, 0, 0x13], 1))
@@ -171,10 +365,32 @@ IP address       HW type     Flags       HW address            Mask     Device
     }
 
     #[test]
-    fn ip_addr_output() {
-        let line = "2: eth1    inet 10.98.0.1/24 scope global eth1\\       valid_lft forever preferred_lft forever\n";
-        assert_eq!(parse_ip_addr(line), Some(0x0a62_0001));
-        assert_eq!(parse_ip_addr(""), None);
+    fn changes_and_deletions_follow_the_kernel() {
+        let mut n = Neighbours::default();
+        let rs = [10, 0, 0, 11];
+        assert!(n.apply(&entry(rs, [2; 6], NeighbourState::Reachable, 7), false, &[7]));
+        assert!(
+            !n.apply(&entry(rs, [2; 6], NeighbourState::Stale, 7), false, &[7]),
+            "same MAC"
+        );
+        assert!(
+            n.apply(&entry(rs, [3; 6], NeighbourState::Reachable, 7), false, &[7]),
+            "moved"
+        );
+        assert_eq!(n.mac(Ipv4Addr::from(rs)), Some(([3; 6], 0)));
+        assert!(n.apply(&entry(rs, [3; 6], NeighbourState::Failed, 7), false, &[7]));
+        assert_eq!(n.mac(Ipv4Addr::from(rs)), None, "failed");
+        n.apply(&entry(rs, [3; 6], NeighbourState::Reachable, 7), false, &[7]);
+        assert!(n.apply(&entry(rs, [3; 6], NeighbourState::Reachable, 7), true, &[7]));
+        assert_eq!(n.mac(Ipv4Addr::from(rs)), None, "deleted");
+    }
+
+    /// Needs no privileges: the host namespace's own table and addresses.
+    #[test]
+    fn a_watch_reads_the_loopback_address() {
+        let lo = ifindex("lo").unwrap();
+        let w = Watch::open(&[lo]).unwrap();
+        assert_eq!(w.addr(0), Some(u32::from(Ipv4Addr::LOCALHOST)));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! Owns: the [`Scheduler`] trait, the [`AnySched`] dispatch enum and one file per
 //! scheduler, named as ipvsadm names it (`wlc.rs` holds [`Wlc`], whose name is
 //! `"wlc"`), each following the kernel's `net/netfilter/ipvs/ip_vs_<name>.c`:
-//! rr wrr lc wlc lblc lblcr dh sh sed nq, and the newer mh fo ovf twos.
+//! rr wrr lc wlc lblc lblcr dh sh sed nq, and the newer mh fo ovf twos. A
+//! scheduler's name is parsed once into a [`Kind`] (`-s NAME`, keepalived's
+//! `lb_algo`); everything after that holds the kind, never the string.
 //!
 //! Must not touch: I/O, clocks, threads or locks. A scheduler has two halves, as
 //! IPVS's ops do: the control half ([`AnySched::new`], [`Scheduler::update`])

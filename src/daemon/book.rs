@@ -38,6 +38,14 @@ impl Book {
         with_trash(&self.rules, &self.trash)
     }
 
+    /// Return every real server, trashed ones included.
+    pub fn all_dests(&self) -> impl Iterator<Item = &RealServer> {
+        self.rules
+            .dests()
+            .map(|(_, d)| d)
+            .chain(self.trash.iter().map(|(_, d)| d))
+    }
+
     /// Return whether server `id` is in the trash.
     pub fn trashed(&self, id: u32) -> bool {
         self.trash.iter().any(|(_, d)| d.id == id)

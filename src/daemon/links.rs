@@ -1,22 +1,21 @@
 //! The director's interfaces and its real servers' MACs.
 //!
 //! Owns: what the daemon knows of each interface (index, MAC, IPv4 address,
-//! MTU) and the neighbour table of the real servers, with the solicitation
-//! of those it lacks. Must not touch: the rules (callers say which RIPs
+//! MTU) and the neighbour table of the real servers (both followed through
+//! rtnetlink notifications, `dataplane::neigh::Watch`), with the
+//! solicitation of those it lacks. Must not touch: the rules (callers say which RIPs
 //! matter) or the workers (a changed MAC reaches them in the next
 //! snapshot).
 
 use dataplane::LinkSnap;
-use dataplane::neigh::{self, Neighbours};
+use dataplane::neigh::{self, Watch};
 use hashbrown::HashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-/// How often the neighbour table is re-read.
+/// How often a real server without a MAC is solicited again, and the trash
+/// looked at.
 pub const NEIGH_EVERY: Duration = Duration::from_secs(1);
-/// How often it is re-read while a real server has no MAC yet: a SYN to an
-/// unresolved server is dropped, and the client retransmits only after 1 s.
-pub const NEIGH_PENDING_EVERY: Duration = Duration::from_millis(20);
 /// How long a rules change waits for new servers' MACs before it is published
 /// without them (an unreachable server must not stall the control socket).
 const RESOLVE_WAIT: Duration = Duration::from_millis(200);
@@ -42,20 +41,19 @@ pub struct Link {
 pub struct Links {
     /// The interfaces, by link index (the order of `--interface`).
     pub links: Vec<Link>,
-    neigh: Neighbours,
+    /// The kernel's neighbours and addresses of those interfaces, followed
+    /// through rtnetlink notifications.
+    watch: Watch,
     solicited: HashMap<Ipv4Addr, Instant>,
-    /// A real server has no MAC yet.
-    pub unresolved: bool,
-    last_read: Instant,
 }
 
 impl Links {
     /// Look up every interface of `names`, each with at least `queues`
-    /// receive queues.
+    /// receive queues, and subscribe to their neighbours and addresses.
     ///
     /// # Errors
-    /// No such interface, or too few queues (with the command that adds
-    /// them).
+    /// No such interface, too few queues (with the command that adds
+    /// them), or no rtnetlink.
     pub fn open(names: &[String], queues: u32) -> Result<Self, String> {
         let mut links = Vec::with_capacity(names.len());
         for name in names {
@@ -71,17 +69,25 @@ impl Links {
                 name: name.clone(),
                 ifindex: neigh::ifindex(name).map_err(bad)?,
                 mac: neigh::link_mac(name).map_err(bad)?,
-                addr: neigh::ipv4(name).map_err(bad)?,
+                addr: None,
                 mtu: neigh::mtu(name).map_err(bad)?,
             });
         }
-        Ok(Self {
-            neigh: Neighbours::read(names).unwrap_or_default(),
+        let ifindexes: Vec<u32> = links.iter().map(|l| l.ifindex).collect();
+        let watch = Watch::open(&ifindexes).map_err(|e| format!("rtnetlink: {e}"))?;
+        let mut me = Self {
             links,
+            watch,
             solicited: HashMap::new(),
-            unresolved: false,
-            last_read: Instant::now() - NEIGH_EVERY,
-        })
+        };
+        me.take_addrs();
+        Ok(me)
+    }
+
+    fn take_addrs(&mut self) {
+        for (i, l) in self.links.iter_mut().enumerate() {
+            l.addr = self.watch.addr(i);
+        }
     }
 
     /// Return the interface names.
@@ -108,47 +114,44 @@ impl Links {
 
     /// Return the MAC of `addr` and the link it is on, if known.
     pub fn mac(&self, addr: Ipv4Addr) -> Option<([u8; 6], u8)> {
-        self.neigh.mac(addr)
+        self.watch.neigh.mac(addr)
     }
 
-    /// Return whether the table is due for another read.
-    pub fn due(&self) -> bool {
-        let every = if self.unresolved {
-            NEIGH_PENDING_EVERY
-        } else {
-            NEIGH_EVERY
-        };
-        self.last_read.elapsed() >= every
+    /// Take in the kernel's changes since the last call (no syscall but one
+    /// non-blocking read when nothing changed); return whether a neighbour
+    /// entry or an interface address changed.
+    pub fn poll(&mut self) -> bool {
+        let changed = self.watch.poll();
+        if changed {
+            self.take_addrs();
+        }
+        changed
     }
 
-    /// Re-read the neighbour table and solicit those of `rips` without a
-    /// MAC; return whether any of their MACs changed.
-    pub fn refresh(&mut self, rips: &[Ipv4Addr]) -> bool {
-        self.last_read = Instant::now();
-        let Ok(fresh) = Neighbours::read(&self.names()) else {
-            return false;
-        };
-        let changed = rips.iter().any(|&a| fresh.mac(a) != self.neigh.mac(a));
-        self.unresolved = rips.iter().any(|&a| fresh.mac(a).is_none());
-        for &a in rips {
-            let due = self.solicited.get(&a).is_none_or(|t| t.elapsed() >= NEIGH_EVERY);
-            if fresh.mac(a).is_none() && due {
+    /// Ask the kernel to resolve those of `rips` without a MAC, each at most
+    /// once per [`NEIGH_EVERY`]; return whether some have none.
+    pub fn solicit(&mut self, rips: &[Ipv4Addr]) -> bool {
+        let mut unresolved = false;
+        let neigh = &self.watch.neigh;
+        for &a in rips.iter().filter(|&&a| neigh.mac(a).is_none()) {
+            unresolved = true;
+            if self.solicited.get(&a).is_none_or(|t| t.elapsed() >= NEIGH_EVERY) {
                 let _ = neigh::solicit(a);
                 self.solicited.insert(a, Instant::now());
             }
         }
-        self.neigh = fresh;
-        changed
+        self.solicited.retain(|a, _| rips.contains(a));
+        unresolved
     }
 
     /// Solicit those of `rips` without a MAC and wait, bounded, for the
     /// kernel to resolve them.
     pub fn resolve(&mut self, rips: &[Ipv4Addr]) {
         let end = Instant::now() + RESOLVE_WAIT;
-        self.refresh(rips);
-        while self.unresolved && Instant::now() < end {
+        self.poll();
+        while self.solicit(rips) && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(2));
-            self.refresh(rips);
+            self.poll();
         }
     }
 }

@@ -172,7 +172,7 @@ impl Control {
     }
 
     fn serve(&mut self, listener: &UnixListener, stop: &AtomicBool) {
-        let mut last_est = Instant::now();
+        let (mut last_est, mut last_neigh) = (Instant::now(), Instant::now());
         while !stop.load(Ordering::Relaxed) {
             while let Ok((mut s, _)) = listener.accept() {
                 let reply = match ctl::read_request(&mut s) {
@@ -181,11 +181,14 @@ impl Control {
                 };
                 let _ = ctl::write_reply(&mut s, &reply);
             }
-            if self.links.due() {
-                // Both run: `|` rather than `||`.
-                if self.links.refresh(&self.rips()) | self.book.collect_trash(&self.workers.stats) {
-                    self.publish();
-                }
+            let mut moved = self.links.poll();
+            if last_neigh.elapsed() >= links::NEIGH_EVERY {
+                last_neigh = Instant::now();
+                self.links.solicit(&self.rips());
+                moved |= self.book.collect_trash(&self.workers.stats);
+            }
+            if moved {
+                self.publish();
             }
             if self.hup.swap(false, Ordering::Relaxed) {
                 if let Err(e) = self.reload() {
@@ -259,7 +262,7 @@ impl Control {
 
     /// Every real server's address, trashed ones included.
     fn rips(&self) -> Vec<Ipv4Addr> {
-        self.book.with_trash().dests().map(|(_, d)| d.addr).collect()
+        self.book.all_dests().map(|d| d.addr).collect()
     }
 
     /// Publish the book's rules to the workers, and the book to metrics.
