@@ -10,6 +10,8 @@ rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup compon
 cargo fmt --all --check
 shellcheck -x scripts/*.sh .ci/run
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The size limits of the code: 120 lines a function, 900 a file.
+python3 scripts/sizes.py
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
