@@ -106,8 +106,10 @@ mod tests {
             }
             assert_eq!(Request::from_wire(req.to_wire(&args)).unwrap(), req, "{line}");
         }
-        let e = Request::from_cli(&["-A", "-t", "10.0.0.100:80", "-s", "wlcc"]).unwrap_err();
-        assert!(e.contains("unknown scheduler \"wlcc\""), "{e}");
+        for verb in ["-A", "-E"] {
+            let e = Request::from_cli(&[verb, "-t", "10.0.0.100:80", "-s", "wlcc"]).unwrap_err();
+            assert!(e.contains("unknown scheduler \"wlcc\""), "{verb}: {e}");
+        }
         assert!(Request::from_wire(vec!["-R".into()]).is_err());
     }
 }
