@@ -143,10 +143,8 @@ plug() {
 	in_ns "$sw" ip link set "p-$r-$dev" master br0 up
 	in_ns "$r" ip addr add "$addr" dev "$dev"
 	in_ns "$r" ip link set "$dev" up
-	# Frames cross the director's AF_XDP sockets as bytes: senders must
-	# write whole checksums, not leave them to an offload that veth would
-	# carry as skb metadata only.
-	in_ns "$r" ethtool -K "$dev" tx off >/dev/null 2>&1 || true
+	# Offloads stay at their defaults, as on a user's own lab: senders leave
+	# TCP/UDP checksums partial, and the director completes them.
 }
 
 up() {

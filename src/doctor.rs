@@ -93,7 +93,7 @@ pub fn check(o: &Opts) -> Vec<Finding> {
         d.interface(ifname, o.place.queues);
     }
     d.cores();
-    d.memlock(u64::from(o.place.frames) * 2048 * u64::from(o.place.queues));
+    d.memlock(u64::from(o.place.frames) * u64::from(dataplane::xsk::FRAME_SIZE) * u64::from(o.place.queues));
     d.found
 }
 

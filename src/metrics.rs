@@ -83,7 +83,7 @@ type Family = (&'static str, &'static str, &'static str, fn(&Counts) -> u64);
 /// A metric family over workers, likewise.
 type WorkerFamily = (&'static str, &'static str, &'static str, fn(&WorkerStats) -> u64);
 
-const WORKER_FAMILIES: [WorkerFamily; 6] = [
+const WORKER_FAMILIES: [WorkerFamily; 7] = [
     ("worker_rx_frames_total", "counter", "Frames received.", |w| {
         w.rx.get()
     }),
@@ -107,6 +107,12 @@ const WORKER_FAMILIES: [WorkerFamily; 6] = [
         "gauge",
         "Connections in the worker's table.",
         |w| w.conns.get(),
+    ),
+    (
+        "worker_checksums_completed_total",
+        "counter",
+        "TCP/UDP checksums a sender's offload left partial, completed.",
+        |w| w.csum_completed.get(),
     ),
     (
         "worker_table_full_total",

@@ -405,6 +405,15 @@ impl Snapshot {
         self.nat_reals.keys().copied().collect()
     }
 
+    /// Return the index of the service `svc` (of another snapshot) has here:
+    /// the same (protocol, VIP, port), or the same firewall mark.
+    pub fn same_service(&self, svc: &SvcSnap) -> Option<usize> {
+        if svc.fwmark != 0 {
+            return self.fwmarks.get(&svc.fwmark).map(|&i| i as usize);
+        }
+        self.service(svc.proto, svc.vip, svc.vport)
+    }
+
     /// Return the index of the service for (protocol, VIP, port).
     #[inline]
     pub fn service(&self, proto: u8, vip: u32, vport: u16) -> Option<usize> {

@@ -56,7 +56,7 @@ pub enum Reason {
     BadVersion,
     /// IHL below 5.
     BadIhl,
-    /// IP options present (not supported).
+    /// IP options whose lengths do not add up to the header.
     IpOptions,
     /// Total length past the end of the frame, or shorter than the header.
     BadTotalLength,
@@ -208,6 +208,9 @@ pub struct WorkerStats {
     pub conns: Counter,
     /// ICMP "fragmentation needed" sent back for TUN packets over the MTU.
     pub frag_needed: Counter,
+    /// TCP/UDP checksums left partial by the sender's offload, completed
+    /// before the frame went on.
+    pub csum_completed: Counter,
     /// Version of the rules snapshot the worker runs with.
     pub rules_version: Counter,
     /// Frames handed to the worker that owns their flow.
@@ -227,6 +230,7 @@ impl Default for WorkerStats {
             table_full: Counter::default(),
             conns: Counter::default(),
             frag_needed: Counter::default(),
+            csum_completed: Counter::default(),
             rules_version: Counter::default(),
             handoffs: Counter::default(),
             handoff_drops: Counter::default(),

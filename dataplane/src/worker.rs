@@ -189,7 +189,7 @@ impl Forwarder {
         // MAC moved) keeps its scheduler state, so rr does not restart its
         // lap on every publication.
         for (si, svc) in new.services.iter().enumerate() {
-            let Some(oi) = old.snap.service(svc.proto, svc.vip, svc.vport) else {
+            let Some(oi) = old.snap.same_service(svc) else {
                 continue;
             };
             let o = &old.snap.services[oi];
@@ -330,6 +330,9 @@ impl Forwarder {
     ) -> Result<u8, Reason> {
         let snap = &self.update.snap;
         let d = &snap.services[si].dests[di];
+        if fwd::complete_checksum(frame.bytes(), h) {
+            self.stats.csum_completed.add(1);
+        }
         if d.fwd == FwdMethod::Tun {
             self.ip_id = self.ip_id.wrapping_add(1);
         }
@@ -370,6 +373,9 @@ impl Forwarder {
         account::advance(&self.stats, snap, scheds, conn, Direction::Output, h, now);
         let (link, client_mac, slot) = (conn.client_link, conn.client_mac, conn.slot);
         let b = frame.bytes();
+        if fwd::complete_checksum(b, h) {
+            self.stats.csum_completed.add(1);
+        }
         fwd::xmit_reply(b, h, snap, (key.vip, key.vport), link, client_mac)?;
         let c = self.stats.dest(slot);
         c.out_pkts.add(1);

@@ -20,6 +20,23 @@ pub const NEIGH_EVERY: Duration = Duration::from_secs(1);
 /// without them (an unreachable server must not stall the control socket).
 const RESOLVE_WAIT: Duration = Duration::from_millis(200);
 
+/// Refuse an interface whose frames would not fit a UMEM frame: the kernel
+/// would drop every full-sized one before the workers saw it.
+fn check_mtu(name: &str, mtu: u16) -> Result<(), String> {
+    let max = dataplane::xsk::max_frame_len();
+    let need = usize::from(mtu) + dataplane::wire::L3;
+    if need > max {
+        return Err(format!(
+            "interface {name}: MTU {mtu} makes frames of up to {need} bytes, but an AF_XDP frame holds \
+             {max} (2048 less the kernel's headroom); set the MTU to {} at most \
+             (`ip link set dev {name} mtu 1500`): jumbo frames would need multi-buffer AF_XDP, \
+             which ferrovs does not use",
+            max - dataplane::wire::L3
+        ));
+    }
+    Ok(())
+}
+
 /// One interface of the director.
 #[derive(Debug, Clone)]
 pub struct Link {
@@ -65,12 +82,14 @@ impl Links {
                      `ethtool -L {name} combined N` (or `rx N tx N`), N at most the cores"
                 ));
             }
+            let mtu = neigh::mtu(name).map_err(bad)?;
+            check_mtu(name, mtu)?;
             links.push(Link {
                 name: name.clone(),
                 ifindex: neigh::ifindex(name).map_err(bad)?,
                 mac: neigh::link_mac(name).map_err(bad)?,
                 addr: None,
-                mtu: neigh::mtu(name).map_err(bad)?,
+                mtu,
             });
         }
         let ifindexes: Vec<u32> = links.iter().map(|l| l.ifindex).collect();
@@ -118,14 +137,18 @@ impl Links {
     }
 
     /// Take in the kernel's changes since the last call (no syscall but one
-    /// non-blocking read when nothing changed); return whether a neighbour
-    /// entry or an interface address changed.
-    pub fn poll(&mut self) -> bool {
-        let changed = self.watch.poll();
-        if changed {
-            self.take_addrs();
+    /// non-blocking read when nothing changed); return whether the MAC of
+    /// one of `rips` or an interface address changed. Entries of other hosts
+    /// (clients, routers) come and go without a publication.
+    pub fn poll(&mut self, rips: &[Ipv4Addr]) -> bool {
+        let before: Vec<_> = rips.iter().map(|&a| self.mac(a)).collect();
+        if !self.watch.poll() {
+            return false;
         }
-        changed
+        let addrs: Vec<_> = self.links.iter().map(|l| l.addr).collect();
+        self.take_addrs();
+        addrs.iter().zip(&self.links).any(|(a, l)| *a != l.addr)
+            || rips.iter().zip(&before).any(|(&a, b)| self.mac(a) != *b)
     }
 
     /// Ask the kernel to resolve those of `rips` without a MAC, each at most
@@ -148,10 +171,10 @@ impl Links {
     /// kernel to resolve them.
     pub fn resolve(&mut self, rips: &[Ipv4Addr]) {
         let end = Instant::now() + RESOLVE_WAIT;
-        self.poll();
+        self.poll(rips);
         while self.solicit(rips) && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(2));
-            self.poll();
+            self.poll(rips);
         }
     }
 }

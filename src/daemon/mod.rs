@@ -181,10 +181,11 @@ impl Control {
                 };
                 let _ = ctl::write_reply(&mut s, &reply);
             }
-            let mut moved = self.links.poll();
+            let rips = self.rips();
+            let mut moved = self.links.poll(&rips);
             if last_neigh.elapsed() >= links::NEIGH_EVERY {
                 last_neigh = Instant::now();
-                self.links.solicit(&self.rips());
+                self.links.solicit(&rips);
                 moved |= self.book.collect_trash(&self.workers.stats);
             }
             if moved {

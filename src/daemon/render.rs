@@ -90,11 +90,12 @@ pub fn conns(rows: &[ConnInfo], json: bool) -> String {
 pub fn counters<'a>(stats: impl Iterator<Item = &'a WorkerStats> + Clone) -> String {
     let sum = |f: &dyn Fn(&WorkerStats) -> u64| stats.clone().map(f).sum::<u64>();
     let mut line = format!("rx {} tx {}", sum(&|s| s.rx.get()), sum(&|s| s.tx.get()));
-    let events: [(&str, u64); 4] = [
+    let events: [(&str, u64); 5] = [
         ("handoffs", sum(&|s| s.handoffs.get())),
         ("handoff_drops", sum(&|s| s.handoff_drops.get())),
         ("table_full", sum(&|s| s.table_full.get())),
         ("frag_needed", sum(&|s| s.frag_needed.get())),
+        ("csum_completed", sum(&|s| s.csum_completed.get())),
     ];
     let drops = dataplane::Reason::ALL.map(|r| (r.name(), sum(&|s| s.drops(r))));
     for (name, n) in events.into_iter().chain(drops) {

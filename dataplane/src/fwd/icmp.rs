@@ -7,10 +7,11 @@ use crate::frame::Frame;
 use crate::wire::{ETHERTYPE_IPV4, Headers, ICMP_HEADER_LEN, IPV4_HEADER_LEN, Icmpv4, Ipv4, L3, PROTO_ICMP};
 
 /// Bytes of the offending packet quoted: its IP header and 8 bytes more
-/// (RFC 792).
-const QUOTE: usize = IPV4_HEADER_LEN + 8;
-/// Length of the built frame: Ethernet + IP + ICMP header + quote.
-pub const FRAG_NEEDED_LEN: usize = L3 + IPV4_HEADER_LEN + ICMP_HEADER_LEN + QUOTE;
+/// (RFC 792); the header may carry up to 40 bytes of options.
+const MAX_QUOTE: usize = 60 + 8;
+/// Length of the built frame for a packet without IP options: Ethernet + IP
+/// + ICMP header + quote.
+pub const FRAG_NEEDED_LEN: usize = L3 + IPV4_HEADER_LEN + ICMP_HEADER_LEN + IPV4_HEADER_LEN + 8;
 /// ICMP "destination unreachable", code "fragmentation needed and DF set".
 const DEST_UNREACH: u8 = 3;
 const FRAG_NEEDED: u8 = 4;
@@ -29,11 +30,14 @@ pub fn frag_needed(
     mtu: u16,
 ) -> bool {
     let b = frame.bytes();
-    if b.len() < FRAG_NEEDED_LEN || h.end < L3 + QUOTE {
+    // The offending packet's header, options included, and 8 bytes of L4.
+    let quote_len = h.l4 - L3 + 8;
+    let len = L3 + IPV4_HEADER_LEN + ICMP_HEADER_LEN + quote_len;
+    if quote_len > MAX_QUOTE || b.len() < len || h.end < h.l4 + 8 {
         return false;
     }
-    let mut quote = [0u8; QUOTE];
-    quote.copy_from_slice(&b[L3..L3 + QUOTE]);
+    let mut quote = [0u8; MAX_QUOTE];
+    quote[..quote_len].copy_from_slice(&b[L3..L3 + quote_len]);
     let mut eth = h.ethernet_mut(b);
     eth.set_dst(their_mac);
     eth.set_src(our_mac);
@@ -41,7 +45,7 @@ pub fn frag_needed(
     let mut ip = Ipv4::new_unchecked(&mut b[L3..L3 + IPV4_HEADER_LEN]);
     ip.set_version_and_header_len(IPV4_HEADER_LEN);
     ip.set_tos(0);
-    ip.set_total_len((FRAG_NEEDED_LEN - L3) as u16);
+    ip.set_total_len((len - L3) as u16);
     ip.set_ident(0);
     ip.set_flags_frag(0);
     ip.set_ttl(TTL);
@@ -49,12 +53,12 @@ pub fn frag_needed(
     ip.set_src(h.dst);
     ip.set_dst(h.src);
     ip.fill_checksum();
-    let mut icmp = Icmpv4::new_unchecked(&mut b[L3 + IPV4_HEADER_LEN..FRAG_NEEDED_LEN]);
+    let mut icmp = Icmpv4::new_unchecked(&mut b[L3 + IPV4_HEADER_LEN..len]);
     icmp.set_type_code(DEST_UNREACH, FRAG_NEEDED);
     icmp.set_next_hop_mtu(mtu);
-    icmp.payload_mut().copy_from_slice(&quote);
+    icmp.payload_mut().copy_from_slice(&quote[..quote_len]);
     icmp.fill_checksum();
-    frame.truncate(FRAG_NEEDED_LEN)
+    frame.truncate(len)
 }
 
 #[cfg(test)]
@@ -95,5 +99,33 @@ mod tests {
             icmp.header().icmp_type.calc_checksum(icmp.payload())
         );
         assert_eq!(icmp.payload(), &orig[14..42]);
+    }
+
+    #[test]
+    fn quotes_the_whole_header_when_it_has_options() {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([10, 0, 0, 2], [10, 0, 0, 100], 64)
+            .udp(5000, 53)
+            .write(&mut f, &[9u8; 1472])
+            .unwrap();
+        // Four NOPs of options: IHL 6, total length 4 more.
+        f.splice(34..34, [1u8; 4]);
+        f[14] = 0x46;
+        let total = u16::from_be_bytes([f[16], f[17]]) + 4;
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        let orig = f.clone();
+        let h = crate::wire::parse(&f).unwrap();
+        assert!(frag_needed(&mut f, &h, [4; 6], [2; 6], 1480));
+        assert_eq!(f.len(), FRAG_NEEDED_LEN + 4);
+        let p = SlicedPacket::from_ethernet(&f).unwrap();
+        let Some(TransportSlice::Icmpv4(icmp)) = p.transport else {
+            panic!()
+        };
+        assert_eq!(icmp.payload(), &orig[14..14 + 24 + 8]);
+        assert_eq!(
+            icmp.checksum(),
+            icmp.header().icmp_type.calc_checksum(icmp.payload())
+        );
     }
 }

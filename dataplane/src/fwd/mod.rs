@@ -42,6 +42,18 @@ pub enum Sent {
     FragNeeded(u8),
 }
 
+/// Finish a TCP/UDP checksum that the sender's offload left partial (see
+/// [`Headers::l4_checksum_partial`]); return whether it was. Done before any
+/// rewrite, so NAT's incremental update starts from a whole checksum.
+#[inline]
+pub fn complete_checksum(frame: &mut [u8], h: &Headers) -> bool {
+    let partial = h.l4_checksum_partial(frame);
+    if partial {
+        h.fill_l4_checksum(frame);
+    }
+    partial
+}
+
 /// Rewrite `frame` (parsed as `h`) for the real server of `r` by its
 /// forwarding method.
 ///

@@ -2,15 +2,7 @@
 
 /// Return the ones'-complement sum of `data` folded to 16 bits, complemented.
 pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [b] = chunks.remainder() {
-        sum += u32::from(u16::from_be_bytes([*b, 0]));
-    }
-    !fold(sum)
+    !fold(sum(data))
 }
 
 /// Return checksum `old_sum` updated for a 16-bit field changed from `old` to
@@ -22,7 +14,29 @@ pub fn checksum_adjust(old_sum: u16, old: u16, new: u16) -> u16 {
     !fold(sum)
 }
 
-fn fold(mut sum: u32) -> u16 {
+/// Return the ones'-complement sum of `data` (RFC 1071), not folded: the
+/// running sum [`fold`] and [`checksum`] finish.
+pub fn sum(data: &[u8]) -> u32 {
+    let mut sum: u32 = 0;
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [b] = chunks.remainder() {
+        sum += u32::from(u16::from_be_bytes([*b, 0]));
+    }
+    sum
+}
+
+/// Return the TCP/UDP pseudo-header sum (RFC 793 §3.1, RFC 768), not
+/// folded: source and destination address, protocol, segment length.
+#[inline]
+pub fn pseudo_sum(src: u32, dst: u32, proto: u8, len: u16) -> u32 {
+    (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + u32::from(proto) + u32::from(len)
+}
+
+/// Fold a 32-bit ones'-complement sum to 16 bits (end-around carry).
+pub fn fold(mut sum: u32) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }

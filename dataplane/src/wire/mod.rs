@@ -22,7 +22,7 @@ mod icmp;
 mod ipv4;
 mod l4;
 
-pub use checksum::{checksum, checksum_adjust};
+pub use checksum::{checksum, checksum_adjust, fold, pseudo_sum, sum};
 pub use ethernet::{ETHERTYPE_IPV4, Ethernet};
 pub use icmp::{HEADER_LEN as ICMP_HEADER_LEN, Icmpv4, PROTO_ICMP};
 pub use ipv4::{DF, Ipv4, MIN_HEADER_LEN as IPV4_HEADER_LEN};
@@ -44,7 +44,7 @@ pub enum Malformed {
     BadIhl,
     /// Total length past the end of the frame, or shorter than the header.
     BadTotalLength,
-    /// IP options present (not supported).
+    /// IP options whose lengths do not add up to the header.
     IpOptions,
     /// A non-first fragment.
     Fragment,
@@ -130,6 +130,44 @@ impl Headers {
         Udp::new_unchecked(&mut frame[self.l4..self.end])
     }
 
+    /// Return the offset of the TCP/UDP checksum field.
+    fn l4_checksum_at(&self) -> usize {
+        self.l4 + if self.proto == PROTO_TCP { 16 } else { 6 }
+    }
+
+    /// Return whether the TCP/UDP checksum of `frame` is partial: the
+    /// folded pseudo-header sum a sender with checksum offload leaves for
+    /// the NIC to finish (Linux's CHECKSUM_PARTIAL). veth and bridges carry
+    /// that as skb metadata that AF_XDP does not hand over, so a frame sent
+    /// on as it is would fail the receiver's check. A full checksum that
+    /// happens to equal it is recomputed to the same value: harmless.
+    #[inline]
+    pub fn l4_checksum_partial(&self, frame: &[u8]) -> bool {
+        let field = be16(frame, self.l4_checksum_at());
+        let pseudo = pseudo_sum(self.src, self.dst, self.proto, (self.end - self.l4) as u16);
+        field != 0 && field == fold(pseudo)
+    }
+
+    /// Compute the TCP/UDP checksum of `frame` over the pseudo-header and
+    /// the whole segment, and store it (a UDP zero is sent as 0xffff, RFC
+    /// 768).
+    pub fn fill_l4_checksum(&self, frame: &mut [u8]) {
+        let at = self.l4_checksum_at();
+        set_be16(frame, at, 0);
+        let len = (self.end - self.l4) as u16;
+        let total = pseudo_sum(self.src, self.dst, self.proto, len) + sum(&frame[self.l4..self.end]);
+        let c = !fold(total);
+        set_be16(
+            frame,
+            at,
+            if c == 0 && self.proto == PROTO_UDP {
+                0xffff
+            } else {
+                c
+            },
+        );
+    }
+
     /// Return whether this is TCP with `flag` (a [`tcp_flags`] bit) set.
     pub fn has(&self, flag: u8) -> bool {
         self.tcp_flags & flag != 0
@@ -148,7 +186,7 @@ pub fn parse(frame: &[u8]) -> Result<Headers, Malformed> {
     }
     let ip = Ipv4::new_checked(eth.payload())?;
     let hlen = ip.header_len();
-    if hlen > IPV4_HEADER_LEN {
+    if hlen > IPV4_HEADER_LEN && !options_ok(&frame[L3 + IPV4_HEADER_LEN..L3 + hlen]) {
         return Err(Malformed::IpOptions);
     }
     if ip.frag_offset() != 0 {
@@ -178,6 +216,29 @@ pub fn parse(frame: &[u8]) -> Result<Headers, Malformed> {
         l4,
         end,
     })
+}
+
+/// Return whether IPv4 options are well formed (RFC 791 §3.1): each is
+/// End of Options, No Operation, or a type, a length of at least 2 that
+/// stays inside the header, and its data. Routers and IPVS forward options
+/// they do not know; only lengths that do not add up are refused.
+fn options_ok(mut opts: &[u8]) -> bool {
+    // At most 40 bytes of options: the walk ends within 40 steps.
+    while let [kind, rest @ ..] = opts {
+        match kind {
+            0 => return true,
+            1 => opts = rest,
+            _ => {
+                let Some(&len) = rest.first() else { return false };
+                let len = usize::from(len);
+                if len < 2 || len > opts.len() {
+                    return false;
+                }
+                opts = &opts[len..];
+            }
+        }
+    }
+    true
 }
 
 /// Build a 64-byte Ethernet/IPv4/TCP frame (no payload, zero checksums) from

@@ -15,5 +15,5 @@ mod bpf;
 mod port;
 mod steer;
 
-pub use port::{BindMode, Port, PortConfig};
+pub use port::{BindMode, FRAME_SIZE, Port, PortConfig, max_frame_len};
 pub use steer::Steer;

@@ -10,7 +10,7 @@ use crate::frame::Frame;
 use crate::worker::{Batch, PacketIo, Verdict};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use xsk_rs::config::{BindFlags, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
+use xsk_rs::config::{BindFlags, FrameSize, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
 use xsk_rs::umem::frame::DataMut;
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
@@ -34,6 +34,24 @@ fn descs(tokens: &[Token]) -> &[FrameDesc] {
     // alive and unchanged for the slice's life.
     unsafe { std::slice::from_raw_parts(tokens.as_ptr().cast(), tokens.len()) }
 }
+
+/// Return the longest frame (Ethernet header on) a UMEM frame holds: its
+/// 2 KiB less the kernel's XDP headroom. The kernel drops longer frames
+/// before they reach the socket; multi-buffer AF_XDP (frames over several
+/// UMEM frames) is not used.
+pub fn max_frame_len() -> usize {
+    (FRAME_SIZE - XDP_PACKET_HEADROOM) as usize
+}
+
+/// Bytes of one UMEM frame. libxdp's default is a 4 KiB page; 2 KiB holds
+/// any 1500-byte-MTU frame after the kernel's headroom, and halves the
+/// locked memory, so the default 4096 frames are 8 MiB: the default
+/// `ulimit -l`, which a non-root service can then live with.
+pub const FRAME_SIZE: u32 = 2048;
+
+/// Headroom the kernel keeps before each received frame
+/// (`XDP_PACKET_HEADROOM` of `linux/bpf.h`).
+const XDP_PACKET_HEADROOM: u32 = 256;
 
 /// Zero-copy or copy mode for the socket bind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -138,7 +156,9 @@ impl Port {
     pub fn open(ifnames: &[String], queue: u32, cfg: &PortConfig) -> io::Result<Self> {
         let q = |n: u32| QueueSize::new(n).map_err(|e| err("ring size", e));
         let ring = cfg.frames.next_power_of_two();
+        let frame_size = FrameSize::new(FRAME_SIZE).map_err(|e| err("frame size", e))?;
         let umem_cfg = UmemConfig::builder()
+            .frame_size(frame_size)
             .fill_queue_size(q(ring)?)
             .comp_queue_size(q(ring)?)
             .build()

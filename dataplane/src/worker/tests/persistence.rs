@@ -216,3 +216,19 @@ fn fwmark_nat_keeps_the_packet_port_when_the_server_port_is_0() {
     assert_eq!(v, Verdict::Tx(0));
     assert_eq!(&back[26..30], &VIP);
 }
+
+#[test]
+fn a_fwmark_service_keeps_its_scheduler_state_across_publications() {
+    let mut l = Live::new(&[
+        "--mark -A -p tcp -d 10.0.0.100 --dports 80 -j MARK --set-mark 3",
+        "-A -f 3 -s rr",
+        "-a -f 3 -r 10.0.0.11:0 -g",
+        "-a -f 3 -r 10.0.0.12:0 -g",
+    ]);
+    let (_, out) = send(&mut l.f, &tcp(40000, 80, Seg::Syn), 0);
+    assert_eq!(dst_mac(&out), RS1_MAC);
+    // A publication that changes nothing (a neighbour moved elsewhere).
+    l.republish();
+    let (_, out) = send(&mut l.f, &tcp(40001, 80, Seg::Syn), 0);
+    assert_eq!(dst_mac(&out), RS2_MAC, "rr restarted its lap");
+}
