@@ -6,6 +6,8 @@
 #   iproute2 ethtool curl python3 iputils-ping procps
 #                           the netns lab: veths, HTTP servers, clients
 #   nftables                the kernel-path baseline of the benchmark runner
+#   nginx-light wrk iperf3 socat tcpdump
+#                           real servers and clients of the end-to-end tests
 #   systemd util-linux shellcheck
 #                           check the service unit (systemd-analyze), run
 #                           the daemon with its capabilities (setpriv), lint
@@ -14,7 +16,8 @@
 set -euo pipefail
 
 PKGS=(clang gcc make m4 pkg-config libelf-dev zlib1g-dev libbpf-dev
-	iproute2 ethtool curl python3 iputils-ping procps nftables systemd util-linux shellcheck)
+	iproute2 ethtool curl python3 iputils-ping procps nftables systemd util-linux shellcheck
+	nginx-light wrk iperf3 socat tcpdump)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -26,6 +29,14 @@ if ((${#missing[@]})); then
 	[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
 	export DEBIAN_FRONTEND=noninteractive
 	"${SUDO[@]}" apt-get update -qq
+	# Packages with a service (nginx) must not start it on the host: the
+	# tests run their own instances inside their namespaces.
+	policy=/usr/sbin/policy-rc.d
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+		"${SUDO[@]}" chmod +x "$policy"
+		trap '"${SUDO[@]}" rm -f "$policy"' EXIT
+	fi
 	"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if ! command -v cargo >/dev/null; then

@@ -116,6 +116,8 @@ pub struct Port {
     spare: Vec<Token>,
     /// Frames kept out of the fill rings for frames other workers hand us.
     reserve: usize,
+    /// Frames of the UMEM.
+    frames: usize,
     need_wakeup: bool,
     /// Busy polling runs NAPI only inside our syscalls: make one per batch.
     busy_poll: bool,
@@ -131,6 +133,8 @@ struct Link {
     tx_descs: Vec<Token>,
     /// Frames on the TX ring whose completion we have not seen.
     in_flight: usize,
+    /// Frames given to the fill ring and not yet received back.
+    in_fill: usize,
 }
 
 impl std::fmt::Debug for Port {
@@ -204,6 +208,7 @@ impl Port {
                 // Received frames of every link, plus injected ones.
                 tx_descs: Vec::with_capacity(2 * cfg.batch * ifnames.len()),
                 in_flight: 0,
+                in_fill: 0,
             });
         }
         // `spare` can hold every frame, so pushing to it never allocates.
@@ -216,6 +221,7 @@ impl Port {
             comp_descs: vec![FrameDesc::default(); ring as usize],
             spare,
             reserve: cfg.batch,
+            frames: frames.len(),
             need_wakeup: cfg.need_wakeup,
             busy_poll: cfg.busy_poll_us > 0,
         };
@@ -228,24 +234,29 @@ impl Port {
         self.links.iter().map(|l| l.rx.fd().as_raw_fd()).collect()
     }
 
-    /// Hand spare frames to the fill rings, an even share to each link.
+    /// Top each link's fill ring up to its share of the frames (those not
+    /// kept in reserve): a link gets back as many as it received, so a
+    /// link that receives less never hoards frames another one starves for.
+    /// (An even split of every batch of spare frames did: on a two-armed
+    /// NAT director the rounding sent the odd frame to link 0 each time,
+    /// until link 0's fill ring held them all and the replies arriving on
+    /// link 1 found no frame.)
     fn refill(&mut self) {
-        let share = self
-            .spare
-            .len()
-            .saturating_sub(self.reserve)
-            .div_ceil(self.links.len().max(1));
+        let target = self.frames.saturating_sub(self.reserve) / self.links.len().max(1);
         for link in &mut self.links {
-            let from = self
-                .spare
-                .len()
-                .saturating_sub(share)
-                .max(self.reserve.min(self.spare.len()));
+            let n = target
+                .saturating_sub(link.in_fill)
+                .min(self.spare.len().saturating_sub(self.reserve));
+            if n == 0 {
+                continue;
+            }
+            let from = self.spare.len() - n;
             // SAFETY: frames in `spare` are ours (from RX drops, completions
             // or the start) and on no ring; produce() takes a prefix of the
             // slice, which we then remove from `spare`.
             let k = unsafe { link.fq.produce(descs(&self.spare[from..])) };
             self.spare.drain(from..from + k);
+            link.in_fill += k;
         }
     }
 
@@ -337,6 +348,8 @@ impl PacketIo for Port {
             // UMEM that the kernel has handed to us.
             let n = unsafe { self.links[l].rx.consume(&mut self.rx_descs) };
             b.rx += n;
+            let link = &mut self.links[l];
+            link.in_fill = link.in_fill.saturating_sub(n);
             for mut tok in Token::claim(&self.rx_descs[..n]) {
                 // SAFETY: we own this frame until it goes on a TX or fill
                 // ring, and no other reference to it exists during this call.
