@@ -131,13 +131,11 @@ fn iperf3(lab: &Lab, role: &str, host: &str, port: u16, reverse: bool) -> f64 {
     // "sum_received": { ... "bits_per_second": N
     let at = out.find("\"sum_received\"").unwrap_or_else(|| panic!("{out}"));
     let rest = &out[at..];
-    let v = rest
-        .split("\"bits_per_second\":")
+    rest.split("\"bits_per_second\":")
         .nth(1)
-        .and_then(|r| r.split(|c| c == ',' || c == '\n').next())
+        .and_then(|r| r.split([',', '\n']).next())
         .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{out}"));
-    v
+        .unwrap_or_else(|| panic!("{out}"))
 }
 
 /// 1 MiB of pseudo-random bytes (xorshift), different for each `seed`.
