@@ -7,7 +7,7 @@
 
 mod lab;
 
-use lab::{Daemon, Lab, VIP, run, wait_for};
+use lab::{Daemon, Lab, VIP, random_file, run, wait_for};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -138,20 +138,6 @@ fn iperf3(lab: &Lab, role: &str, host: &str, port: u16, reverse: bool) -> f64 {
         .unwrap_or_else(|| panic!("{out}"))
 }
 
-/// 1 MiB of pseudo-random bytes (xorshift), different for each `seed`.
-fn random_file(path: &str, seed: u64) {
-    let mut x = seed | 1;
-    let bytes: Vec<u8> = (0..1 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(path, bytes).expect("random file");
-}
-
 /// Everything through the director of `lab`, with the real server `rs`
 /// behind the VIP by `method` (`-g` or `-m`); `direct_from` is where a
 /// client reaches `rs` without the director.
@@ -203,8 +189,8 @@ fn exercise(lab: &Lab, d: &Daemon, method: &str, rs: &str, direct_from: &str) {
     }
     // 1 MiB each way, compared byte for byte.
     let (up, down) = (dir.path("up"), dir.path("down"));
-    random_file(&up, 1);
-    random_file(&down, 2);
+    random_file(&up, 1 << 20, 1);
+    random_file(&down, 1 << 20, 2);
     let (got_up, got_down) = (dir.path("got-up"), dir.path("got-down"));
     let _rx = spawn_in(
         lab,

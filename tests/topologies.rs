@@ -13,7 +13,7 @@
 
 mod lab;
 
-use lab::{bin, run, text, wait_for};
+use lab::{bin, random_file, run, text, wait_for};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -158,16 +158,7 @@ fn carries(kind: &str, method: &str) {
         assert!(out.status.success(), "{args:?}: {}", text(&out));
     }
     let (sent, got) = (t.path("sent"), t.path("got"));
-    let mut x = 7u64;
-    let bytes: Vec<u8> = (0..65536)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(&sent, bytes).expect("payload");
+    random_file(&sent, 65536, 7);
     t.spawn(
         "s",
         &[

@@ -364,6 +364,21 @@ impl Drop for Netns {
     }
 }
 
+/// Write `len` pseudo-random bytes (xorshift, different for each `seed`) to
+/// `path`: payloads whose every byte an end-to-end test can compare.
+pub fn random_file(path: &str, len: usize, seed: u64) {
+    let mut x = seed | 1;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(path, bytes).expect("random file");
+}
+
 /// A command's stdout and stderr together.
 pub fn text(o: &Output) -> String {
     format!(
