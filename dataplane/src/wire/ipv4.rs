@@ -21,6 +21,8 @@ pub const MIN_HEADER_LEN: usize = 20;
 
 /// The Don't Fragment bit of the flags/fragment-offset word.
 pub const DF: u16 = 0x4000;
+/// The More Fragments bit.
+pub const MF: u16 = 0x2000;
 
 /// A view of an IPv4 packet.
 ///
@@ -104,6 +106,11 @@ impl<T: AsRef<[u8]>> Ipv4<T> {
     /// Return whether Don't Fragment is set.
     pub fn dont_frag(&self) -> bool {
         self.flags_frag() & DF != 0
+    }
+
+    /// Return whether More Fragments is set.
+    pub fn more_frags(&self) -> bool {
+        self.flags_frag() & MF != 0
     }
 
     /// Return the fragment offset in 8-byte units.

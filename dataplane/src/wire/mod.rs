@@ -102,6 +102,9 @@ pub struct Headers {
     pub l4: usize,
     /// End of the IP packet: Ethernet padding may follow it.
     pub end: usize,
+    /// The first fragment of a datagram (More Fragments set): its TCP/UDP
+    /// checksum covers bytes that are not in this frame.
+    pub first_fragment: bool,
 }
 
 impl Headers {
@@ -143,6 +146,10 @@ impl Headers {
     /// happens to equal it is recomputed to the same value: harmless.
     #[inline]
     pub fn l4_checksum_partial(&self, frame: &[u8]) -> bool {
+        if self.first_fragment {
+            // The sender finished the checksum before it fragmented.
+            return false;
+        }
         let field = be16(frame, self.l4_checksum_at());
         let pseudo = pseudo_sum(self.src, self.dst, self.proto, (self.end - self.l4) as u16);
         field != 0 && field == fold(pseudo)
@@ -215,6 +222,7 @@ pub fn parse(frame: &[u8]) -> Result<Headers, Malformed> {
         src_mac: eth.src(),
         l4,
         end,
+        first_fragment: ip.more_frags(),
     })
 }
 

@@ -151,3 +151,17 @@ fn malformed_options_are_dropped_and_counted() {
     }
     assert_eq!(f.stats().drops(Reason::IpOptions), 2);
 }
+
+#[test]
+fn a_first_fragment_keeps_its_checksum() {
+    let (mut f, _) = forwarder(TWO_RS);
+    // A UDP first fragment whose checksum field happens to equal the
+    // pseudo-header sum of this fragment: it covers the whole datagram,
+    // so it must not be "completed" from this fragment's bytes.
+    let mut input = partial(udp(5000, 53));
+    input[20] |= 0x20; // More Fragments
+    let (v, out) = send(&mut f, &input, 0);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(&out[12..], &input[12..], "a first fragment was changed");
+    assert_eq!(f.stats().csum_completed.get(), 0);
+}
