@@ -66,14 +66,20 @@ mod tests {
     use super::*;
     use etherparse::{Icmpv4Type, PacketBuilder, SlicedPacket, TransportSlice};
 
-    #[test]
-    fn builds_a_valid_error_back_to_the_sender() {
+    /// A 1500-byte UDP datagram from the client to the VIP.
+    fn too_big() -> Vec<u8> {
         let mut f = Vec::new();
         PacketBuilder::ethernet2([2; 6], [4; 6])
             .ipv4([10, 0, 0, 2], [10, 0, 0, 100], 64)
             .udp(5000, 53)
             .write(&mut f, &[9u8; 1472])
             .unwrap();
+        f
+    }
+
+    #[test]
+    fn builds_a_valid_error_back_to_the_sender() {
+        let mut f = too_big();
         let orig = f.clone();
         let h = crate::wire::parse(&f).unwrap();
         assert!(frag_needed(&mut f, &h, [4; 6], [2; 6], 1480));
@@ -103,12 +109,7 @@ mod tests {
 
     #[test]
     fn quotes_the_whole_header_when_it_has_options() {
-        let mut f = Vec::new();
-        PacketBuilder::ethernet2([2; 6], [4; 6])
-            .ipv4([10, 0, 0, 2], [10, 0, 0, 100], 64)
-            .udp(5000, 53)
-            .write(&mut f, &[9u8; 1472])
-            .unwrap();
+        let mut f = too_big();
         // Four NOPs of options: IHL 6, total length 4 more.
         f.splice(34..34, [1u8; 4]);
         f[14] = 0x46;
