@@ -83,7 +83,7 @@ type Family = (&'static str, &'static str, &'static str, fn(&Counts) -> u64);
 /// A metric family over workers, likewise.
 type WorkerFamily = (&'static str, &'static str, &'static str, fn(&WorkerStats) -> u64);
 
-const WORKER_FAMILIES: [WorkerFamily; 7] = [
+const WORKER_FAMILIES: [WorkerFamily; 8] = [
     ("worker_rx_frames_total", "counter", "Frames received.", |w| {
         w.rx.get()
     }),
@@ -113,6 +113,12 @@ const WORKER_FAMILIES: [WorkerFamily; 7] = [
         "counter",
         "TCP/UDP checksums a sender's offload left partial, completed.",
         |w| w.csum_completed.get(),
+    ),
+    (
+        "worker_fragments_held_total",
+        "counter",
+        "Later IPv4 fragments that waited for their first fragment's decision.",
+        |w| w.frags_held.get(),
     ),
     (
         "worker_table_full_total",

@@ -3,7 +3,7 @@
 
 mod lab;
 
-use lab::{Daemon, Lab, VIP};
+use lab::{Daemon, Lab, VIP, total_counter};
 
 const RS1: &str = "10.98.0.11";
 const RS2: &str = "10.98.0.12";
@@ -86,19 +86,7 @@ fn two_workers_on_two_queues_hand_replies_to_the_flow_owner() {
     assert!(out.status.success());
     // Both workers took frames, and replies that the switch hashed to the
     // other queue reached their flow's owner.
-    let total = counters
-        .lines()
-        .find(|l| l.starts_with("total:"))
-        .unwrap_or_default();
-    let field = |name: &str| -> u64 {
-        let words: Vec<&str> = total.split_whitespace().collect();
-        words
-            .iter()
-            .position(|w| *w == name)
-            .and_then(|i| words.get(i + 1))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
+    let field = |name: &str| total_counter(&counters, name);
     assert!(field("handoffs") > 0, "{counters}");
     assert_eq!(field("handoff_drops"), 0, "{counters}");
     for q in 0..2 {

@@ -7,21 +7,10 @@
 
 mod lab;
 
-use lab::{Daemon, Lab, VIP, random_file, run, wait_for};
+use lab::{Bg, Daemon, Lab, VIP, random_file, run, wait_for};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-/// A program running in a lab namespace, killed on drop (a namespace that
-/// goes does not take its processes with it).
-struct Bg(Child);
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A scratch directory of this test, removed on drop.
 struct Scratch(PathBuf);
@@ -43,17 +32,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn spawn_in(lab: &Lab, role: &str, args: &[&str]) -> Bg {
-    let child = Command::new("ip")
-        .args(["netns", "exec", &lab.ns(role)])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {args:?}: {e}"));
-    Bg(child)
 }
 
 /// Wait until `role` listens on TCP `port`.
@@ -96,8 +74,7 @@ fn nginx(lab: &Lab, role: &str, dir: &Scratch) -> Bg {
         ),
     )
     .expect("nginx config");
-    let bg = spawn_in(
-        lab,
+    let bg = lab.spawn(
         role,
         &["nginx", "-e", &dir.path(&format!("{role}.err")), "-c", &conf],
     );
@@ -169,10 +146,10 @@ fn exercise(lab: &Lab, d: &Daemon, method: &str, rs: &str, direct_from: &str) {
     assert!(via > 0.0 && direct > 0.0, "{method}: no requests served");
     // iperf3 both ways, through the VIP and straight to the server.
     for reverse in [false, true] {
-        let _srv = spawn_in(lab, "rs1", &["iperf3", "-s", "-p", "5201", "-1"]);
+        let _srv = lab.spawn("rs1", &["iperf3", "-s", "-p", "5201", "-1"]);
         listening(lab, "rs1", 5201);
         let through = iperf3(lab, "client", VIP, 5201, reverse);
-        let _srv = spawn_in(lab, "rs1", &["iperf3", "-s", "-p", "5202", "-1"]);
+        let _srv = lab.spawn("rs1", &["iperf3", "-s", "-p", "5202", "-1"]);
         listening(lab, "rs1", 5202);
         let straight = iperf3(lab, direct_from, rs, 5202, reverse);
         let way = if reverse {
@@ -192,8 +169,7 @@ fn exercise(lab: &Lab, d: &Daemon, method: &str, rs: &str, direct_from: &str) {
     random_file(&up, 1 << 20, 1);
     random_file(&down, 1 << 20, 2);
     let (got_up, got_down) = (dir.path("got-up"), dir.path("got-down"));
-    let _rx = spawn_in(
-        lab,
+    let _rx = lab.spawn(
         "rs1",
         &[
             "socat",
@@ -202,8 +178,7 @@ fn exercise(lab: &Lab, d: &Daemon, method: &str, rs: &str, direct_from: &str) {
             &format!("CREATE:{got_up}"),
         ],
     );
-    let _tx = spawn_in(
-        lab,
+    let _tx = lab.spawn(
         "rs1",
         &[
             "socat",

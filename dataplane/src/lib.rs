@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | loop | [`worker`] | THE HOT PATH: rx batch → [`wire::parse`] once → owner or hand-off → lookup / schedule (`worker::schedule`) → [`fwd::xmit`] → tx; rules picked up at batch boundaries |
 //! | hand-off | [`owner`] | which worker owns a flow, from the parsed headers; the bounded inboxes between workers |
+//! | fragments | [`frag`] | where a datagram's later fragments go: the first fragment's decision by datagram key, early fragments held |
 //! | rewrite | [`fwd`] | DR, NAT, TUN and the ICMP error, written through `wire`'s setters |
 //! | bytes | [`wire`] | checked header views (getters, setters, `check_len`), the checksum, the one parse into [`wire::Headers`] |
 //! | rules | [`snapshot`] | `config::Rules` → the immutable per-worker view, built on the control side from one [`snapshot::Input`] |
@@ -20,6 +21,7 @@
 //! binary wires those. Scheduling and connection state come from the pure
 //! `sched` and `conntrack` crates.
 
+pub mod frag;
 pub mod frame;
 pub mod fwd;
 pub mod neigh;

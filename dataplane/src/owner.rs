@@ -9,8 +9,14 @@
 //! forwards it at its next batch and returns the buffer. When the pool or the
 //! inbox is empty/full the frame is dropped; both outcomes are counted.
 //!
+//! Later IPv4 fragments have no ports: they are owned by their datagram's
+//! key instead ([`frag_owner`]), and the worker that decided on the first
+//! fragment sends that decision to the key's owner as a small
+//! [`FragNote`] on a queue of its own.
+//!
 //! Nothing here allocates after [`Handoff::new`].
 
+use crate::frag::{FragKey, FragNote};
 use crate::wire::Headers;
 use crossbeam_queue::ArrayQueue;
 
@@ -33,6 +39,7 @@ pub struct HandoffBuf {
 pub struct Handoff {
     inboxes: Vec<ArrayQueue<Box<HandoffBuf>>>,
     pool: ArrayQueue<Box<HandoffBuf>>,
+    notes: Vec<ArrayQueue<FragNote>>,
 }
 
 impl Handoff {
@@ -53,6 +60,7 @@ impl Handoff {
         Self {
             inboxes: (0..workers).map(|_| ArrayQueue::new(depth.max(1))).collect(),
             pool,
+            notes: (0..workers).map(|_| ArrayQueue::new(depth.max(1))).collect(),
         }
     }
 
@@ -95,6 +103,27 @@ impl Handoff {
     pub fn recycle(&self, buf: Box<HandoffBuf>) {
         let _ = self.pool.push(buf);
     }
+
+    /// Send a fragment decision to worker `to`; return false if its queue
+    /// is full (or there is no such worker).
+    pub fn note(&self, to: usize, note: FragNote) -> bool {
+        self.notes.get(to).is_some_and(|q| q.push(note).is_ok())
+    }
+
+    /// Take the next fragment decision sent to worker `me`.
+    pub fn recv_note(&self, me: usize) -> Option<FragNote> {
+        self.notes.get(me)?.pop()
+    }
+}
+
+/// Return the worker, of `workers`, that owns the later fragments of the
+/// datagram `key`.
+#[inline]
+pub fn frag_owner(key: &FragKey, workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
+    ((key.hash() >> 32) % workers as u64) as usize
 }
 
 /// Return the worker, of `workers`, that owns the flow of client `cip:cport`.

@@ -60,7 +60,8 @@ pub enum Reason {
     IpOptions,
     /// Total length past the end of the frame, or shorter than the header.
     BadTotalLength,
-    /// A non-first fragment: it has no ports to schedule on.
+    /// A later fragment whose first fragment did not come (in time, or the
+    /// hold for early fragments was full): nothing says where it goes.
     Fragment,
     /// TCP or UDP header does not fit.
     TruncatedL4,
@@ -143,7 +144,6 @@ impl From<crate::wire::Malformed> for Reason {
             M::BadIhl => Self::BadIhl,
             M::BadTotalLength => Self::BadTotalLength,
             M::IpOptions => Self::IpOptions,
-            M::Fragment => Self::Fragment,
             M::TruncatedL4 => Self::TruncatedL4,
             M::UnsupportedProtocol => Self::UnsupportedProtocol,
         }
@@ -211,6 +211,9 @@ pub struct WorkerStats {
     /// TCP/UDP checksums left partial by the sender's offload, completed
     /// before the frame went on.
     pub csum_completed: Counter,
+    /// Later fragments that came before their first fragment's decision and
+    /// waited for it.
+    pub frags_held: Counter,
     /// Version of the rules snapshot the worker runs with.
     pub rules_version: Counter,
     /// Frames handed to the worker that owns their flow.
@@ -231,6 +234,7 @@ impl Default for WorkerStats {
             conns: Counter::default(),
             frag_needed: Counter::default(),
             csum_completed: Counter::default(),
+            frags_held: Counter::default(),
             rules_version: Counter::default(),
             handoffs: Counter::default(),
             handoff_drops: Counter::default(),

@@ -7,14 +7,16 @@
 //! Time is read once per batch and passed in as `now`.
 
 mod account;
+mod frags;
 mod schedule;
 
+use crate::frag::{FragAction, FragTable, Held};
 use crate::frame::Frame;
 use crate::fwd;
 use crate::owner::{self, Handoff};
 use crate::snapshot::Update;
 use crate::stats::{Reason, WorkerStats};
-use crate::wire::{self, Headers, PROTO_TCP};
+use crate::wire::{self, Frag, Headers, PROTO_TCP};
 use account::{View, release};
 use config::FwdMethod;
 use conntrack::{ConnState, ConnTable, Direction, FlowKey};
@@ -72,6 +74,13 @@ pub struct Forwarder {
     stats: Arc<WorkerStats>,
     /// IP id of the next outer (TUN) header.
     ip_id: u16,
+    /// Decisions for the later fragments of datagrams this worker owns.
+    frags: FragTable,
+    /// Later fragments that came before their decision.
+    held: Held,
+    /// This worker's index and the queues to the others (set by [`run`]):
+    /// fragment decisions go to the worker that owns their datagram.
+    peers: Option<(usize, Arc<Handoff>)>,
 }
 
 /// One turn of the expiry clock hand over the whole connection table takes
@@ -110,22 +119,34 @@ impl Forwarder {
             update,
             table: ConnTable::with_capacity(capacity),
             stats,
-
             ip_id: 0,
+            frags: FragTable::default(),
+            held: Held::default(),
+            peers: None,
         }
+    }
+
+    /// Join the other workers: this one is `me` of `handoff.workers()`.
+    pub fn join(&mut self, me: usize, handoff: Arc<Handoff>) {
+        self.peers = Some((me, handoff));
     }
 
     /// Return the worker that owns the flow of `frame`, of `workers`
     /// (tests and benches; the loop uses [`Self::owner_of`] on the one
     /// parse).
     pub fn owner(&self, frame: &[u8], workers: usize) -> Option<usize> {
-        wire::parse(frame).ok().and_then(|h| self.owner_of(&h, workers))
+        wire::parse(frame)
+            .ok()
+            .and_then(|h| self.owner_of(frame, &h, workers))
     }
 
-    /// Return the worker that owns the flow of a frame parsed as `h`, of
-    /// `workers`.
+    /// Return the worker that owns the flow of `frame`, parsed as `h`, of
+    /// `workers`. A later fragment has no ports: its datagram decides.
     #[inline]
-    pub fn owner_of(&self, h: &Headers, workers: usize) -> Option<usize> {
+    pub fn owner_of(&self, frame: &[u8], h: &Headers, workers: usize) -> Option<usize> {
+        if h.frag == Frag::Later {
+            return Some(owner::frag_owner(&crate::frag::FragKey::of(h, frame), workers));
+        }
         let snap = &self.update.snap;
         let (cip, cport, side) = owner::client_of(h, |p, s, sp| snap.is_nat_real(p, s, sp));
         let mask = match side {
@@ -260,6 +281,11 @@ impl Forwarder {
         now: u32,
     ) -> Verdict {
         self.stats.rx.add(1);
+        if let Ok(h) = &h {
+            if h.frag == Frag::Later {
+                return self.later_fragment(frame, h, ingress, now);
+            }
+        }
         let out =
             h.map_err(Reason::from)
                 .and_then(|h| match self.update.snap.classify(h.proto, h.dst, h.dport) {
@@ -269,6 +295,11 @@ impl Forwarder {
                     }
                     None => Err(Reason::NoService),
                 });
+        self.verdict(out)
+    }
+
+    /// Turn a decision into a verdict, counting a drop.
+    fn verdict(&self, out: Result<u8, Reason>) -> Verdict {
         match out {
             Ok(link) => Verdict::Tx(link),
             Err(reason) => {
@@ -316,6 +347,11 @@ impl Forwarder {
         } else {
             (si, cx.schedule(&key, h, si, ingress, now)?)
         };
+        if h.frag == Frag::First {
+            let d = &self.update.snap.services[si].dests[di];
+            let (dest_id, slot) = (d.id, d.slot);
+            self.remember(frame.bytes(), h, FragAction::ToReal { dest_id, slot }, now);
+        }
         self.transmit(frame, h, si, di, ingress)
     }
 
@@ -372,11 +408,34 @@ impl Forwarder {
         let Update { snap, scheds } = &mut self.update;
         account::advance(&self.stats, snap, scheds, conn, Direction::Output, h, now);
         let (link, client_mac, slot) = (conn.client_link, conn.client_mac, conn.slot);
+        let (vip, vport) = (key.vip, key.vport);
         let b = frame.bytes();
+        if h.frag == Frag::First {
+            let to = FragAction::ToClient {
+                vip,
+                link,
+                mac: client_mac,
+                slot,
+            };
+            self.remember(b, h, to, now);
+        }
         if fwd::complete_checksum(b, h) {
             self.stats.csum_completed.add(1);
         }
-        fwd::xmit_reply(b, h, snap, (key.vip, key.vport), link, client_mac)?;
+        self.reply(b, h, (vip, vport), link, client_mac, slot)
+    }
+
+    /// Send a NAT reply on to the client, counted.
+    fn reply(
+        &self,
+        b: &mut [u8],
+        h: &Headers,
+        vip: (u32, u16),
+        link: u8,
+        client_mac: [u8; 6],
+        slot: u16,
+    ) -> Result<u8, Reason> {
+        fwd::xmit_reply(b, h, &self.update.snap, vip, link, client_mac)?;
         let c = self.stats.dest(slot);
         c.out_pkts.add(1);
         c.out_bytes.add(b.len() as u64);
@@ -434,6 +493,7 @@ const INBOX_BATCH: usize = 64;
 
 /// Busy-poll `io` until told to stop.
 pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch: Instant) {
+    fwd.join(ctl.me, ctl.handoff.clone());
     let mut pending: Option<Update> = None;
     let mut sweep = SweepClock::default();
     while !ctl.stop.load(Ordering::Relaxed) {
@@ -455,6 +515,11 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
             let _ = ctl.dumped.try_send(buf);
         }
         let (me, handoff) = (ctl.me, &*ctl.handoff);
+        // Decisions first, so fragments handed over after them find them.
+        for _ in 0..INBOX_BATCH {
+            let Some(note) = handoff.recv_note(me) else { break };
+            fwd.learn(&note, now);
+        }
         for _ in 0..INBOX_BATCH {
             let Some(buf) = handoff.recv(me) else { break };
             let bytes = &buf.data[..usize::from(buf.len)];
@@ -469,7 +534,10 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
             // headers.
             let h = wire::parse(frame.bytes());
             if workers > 1 {
-                let owner = h.as_ref().ok().and_then(|h| fwd.owner_of(h, workers));
+                let owner = h
+                    .as_ref()
+                    .ok()
+                    .and_then(|h| fwd.owner_of(frame.bytes(), h, workers));
                 if let Some(owner) = owner.filter(|&o| o != me) {
                     let stats = fwd.stats();
                     if handoff.send(owner, ingress, frame.bytes()) {
@@ -482,6 +550,7 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
             }
             fwd.handle_parsed(frame, h, ingress, now)
         });
+        frags::release_held(io, fwd, now);
         let stats = fwd.stats();
         stats.tx.add(b.tx as u64);
         stats.count_drops(Reason::TxFull, b.tx_full as u64);

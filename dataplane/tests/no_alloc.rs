@@ -10,6 +10,23 @@ fn frame(cport: u16, flags: u8) -> [u8; 64] {
     tcp_frame([10, 1, 0, 2], cport, [10, 0, 0, 100], 80, flags)
 }
 
+/// A UDP frame from `src:sport` to `dst:dport` (checksum 0: none).
+fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> [u8; 64] {
+    let mut f = tcp_frame(src, sport, dst, dport, 0);
+    f[23] = 17; // UDP: ports in the same place
+    f[38..40].copy_from_slice(&30u16.to_be_bytes());
+    f[40..42].fill(0);
+    f
+}
+
+/// `f` as a fragment of datagram `id`: the first (More Fragments set) or a
+/// later one (offset 8 bytes).
+fn fragment(mut f: [u8; 64], id: u16, later: bool) -> [u8; 64] {
+    f[18..20].copy_from_slice(&id.to_be_bytes());
+    f[20..22].copy_from_slice(&if later { 1u16 } else { 0x2000 }.to_be_bytes());
+    f
+}
+
 /// A forwarder with `commands` as its rules and a table of `capacity`; every
 /// server's MAC resolved.
 fn forwarder(commands: &str, capacity: usize) -> Forwarder {
@@ -70,13 +87,6 @@ fn nat_both_ways_allocates_nothing() {
          -a -u 10.0.0.100:53 -r 10.0.0.12:5353 -m",
         4096,
     );
-    let udp = |src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16| {
-        let mut f = tcp_frame(src, sport, dst, dport, 0);
-        f[23] = 17; // UDP: ports in the same place; checksum 0 = none
-        f[38..40].copy_from_slice(&30u16.to_be_bytes());
-        f[40..42].fill(0);
-        f
-    };
     let mut forwarded = 0;
     let info = allocation_counter::measure(|| {
         for p in 0..1000u16 {
@@ -126,4 +136,44 @@ fn partial_checksums_and_ip_options_allocate_nothing() {
     assert_eq!(info.count_total, 0, "the hot path allocated");
     assert_eq!(tx, 1000);
     assert_eq!(fwd.stats().csum_completed.get(), 1000);
+}
+
+#[test]
+fn fragments_allocate_nothing() {
+    let mut fwd = forwarder(
+        "-A -u 10.0.0.100:53 -s rr\n\
+         -a -u 10.0.0.100:53 -r 10.0.0.11:5353 -m",
+        4096,
+    );
+    let (cip, vip, rip) = ([10, 1, 0, 2], [10, 0, 0, 100], [10, 0, 0, 11]);
+    let mut verdicts = [0usize; 3];
+    let info = allocation_counter::measure(|| {
+        for p in 0..1000u16 {
+            let q = udp(cip, 20000 + p, vip, 53);
+            let a = udp(rip, 5353, cip, 20000 + p);
+            // A later fragment before its first (held, or dropped once the
+            // hold is full), the first, a later one after it; the same for
+            // the answer.
+            let mut frames = [
+                fragment(q, p, true),
+                fragment(q, p, false),
+                fragment(q, p, true),
+                fragment(a, p, false),
+                fragment(a, p, true),
+            ];
+            for f in &mut frames {
+                match fwd.handle(f, 0, 0) {
+                    Verdict::Tx(_) => verdicts[0] += 1,
+                    Verdict::Consumed => verdicts[1] += 1,
+                    Verdict::Drop(_) => verdicts[2] += 1,
+                }
+            }
+        }
+    });
+    assert_eq!(info.count_total, 0, "fragments allocated");
+    assert_eq!(verdicts[0], 4000, "{verdicts:?}");
+    assert!(
+        verdicts[1] > 0 && verdicts[2] > 0,
+        "hold and overflow: {verdicts:?}"
+    );
 }

@@ -119,6 +119,19 @@ impl Lab {
             .args(args))
     }
 
+    /// Start `args` inside the namespace of `role`, in the background; it is
+    /// killed when the returned guard drops.
+    pub fn spawn(&self, role: &str, args: &[&str]) -> Bg {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(role)])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {args:?}: {e}"));
+        Bg(child)
+    }
+
     /// Fetch `url` `n` times, each on a connection of its own (one curl
     /// each); return the bodies in order.
     pub fn http_answers(&self, url: &str, n: usize) -> Vec<String> {
@@ -377,6 +390,29 @@ pub fn random_file(path: &str, len: usize, seed: u64) {
         })
         .collect();
     std::fs::write(path, bytes).expect("random file");
+}
+
+/// A program running in a lab namespace, killed on drop (a namespace that
+/// goes does not take its processes with it).
+pub struct Bg(Child);
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `name` counter of the `total:` line of `ferrovs --counters` output
+/// (0 when it is not there: only non-zero counters are printed).
+pub fn total_counter(counters: &str, name: &str) -> u64 {
+    let total = counters
+        .lines()
+        .find(|l| l.starts_with("total:"))
+        .unwrap_or_default();
+    let words: Vec<&str> = total.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == name);
+    at.and_then(|i| words.get(i + 1)?.parse().ok()).unwrap_or(0)
 }
 
 /// A command's stdout and stderr together.

@@ -6,8 +6,12 @@
 //! 16-bit word that changes: the address halves (which the TCP/UDP checksum
 //! covers through its pseudo-header) and the port. A UDP checksum of zero
 //! means "none" and stays zero; a computed zero is sent as 0xffff (RFC 768).
+//!
+//! A fragmented datagram: the first fragment has the ports and the TCP/UDP
+//! checksum (over the whole datagram, so the incremental update stays right);
+//! a later fragment has neither, and only its addresses change.
 
-use crate::wire::{Headers, PROTO_TCP, PROTO_UDP, checksum_adjust};
+use crate::wire::{Frag, Headers, PROTO_TCP, PROTO_UDP, checksum_adjust};
 
 /// Which endpoint of the packet to rewrite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +34,9 @@ pub fn rewrite(frame: &mut [u8], h: &Headers, side: Side, addr: u32, port: u16) 
     match side {
         Side::Src => ip.set_src(addr),
         Side::Dst => ip.set_dst(addr),
+    }
+    if h.frag == Frag::Later {
+        return;
     }
     // The TCP/UDP checksum covers the addresses through its pseudo-header.
     match h.proto {

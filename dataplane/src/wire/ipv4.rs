@@ -98,6 +98,11 @@ impl<T: AsRef<[u8]>> Ipv4<T> {
         usize::from(be16(self.buffer.as_ref(), field::TOTAL_LEN.start))
     }
 
+    /// Return the identification field.
+    pub fn ident(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::IDENT.start)
+    }
+
     /// Return the flags/fragment-offset word.
     pub fn flags_frag(&self) -> u16 {
         be16(self.buffer.as_ref(), field::FLAGS_FRAG.start)

@@ -25,7 +25,7 @@ mod l4;
 pub use checksum::{checksum, checksum_adjust, fold, pseudo_sum, sum};
 pub use ethernet::{ETHERTYPE_IPV4, Ethernet};
 pub use icmp::{HEADER_LEN as ICMP_HEADER_LEN, Icmpv4, PROTO_ICMP};
-pub use ipv4::{DF, Ipv4, MIN_HEADER_LEN as IPV4_HEADER_LEN};
+pub use ipv4::{DF, Ipv4, MF, MIN_HEADER_LEN as IPV4_HEADER_LEN};
 pub use l4::{PROTO_TCP, PROTO_UDP, Tcp, Udp, tcp_flags};
 
 /// What is wrong with a frame the dataplane cannot forward, in the order
@@ -46,8 +46,6 @@ pub enum Malformed {
     BadTotalLength,
     /// IP options whose lengths do not add up to the header.
     IpOptions,
-    /// A non-first fragment.
-    Fragment,
     /// TCP or UDP header does not fit.
     TruncatedL4,
     /// Neither TCP nor UDP.
@@ -102,9 +100,21 @@ pub struct Headers {
     pub l4: usize,
     /// End of the IP packet: Ethernet padding may follow it.
     pub end: usize,
-    /// The first fragment of a datagram (More Fragments set): its TCP/UDP
-    /// checksum covers bytes that are not in this frame.
-    pub first_fragment: bool,
+    /// Where the packet sits in its datagram.
+    pub frag: Frag,
+}
+
+/// Where a packet sits in its IP datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frag {
+    /// Not fragmented.
+    Whole,
+    /// The first fragment (offset 0, More Fragments set): it has the ports,
+    /// and its TCP/UDP checksum covers bytes that are not in this frame.
+    First,
+    /// A later fragment (offset > 0): no TCP/UDP header, so `sport`,
+    /// `dport` and `tcp_flags` are 0 and `l4` is where its data starts.
+    Later,
 }
 
 impl Headers {
@@ -146,7 +156,7 @@ impl Headers {
     /// happens to equal it is recomputed to the same value: harmless.
     #[inline]
     pub fn l4_checksum_partial(&self, frame: &[u8]) -> bool {
-        if self.first_fragment {
+        if self.frag != Frag::Whole {
             // The sender finished the checksum before it fragmented.
             return false;
         }
@@ -175,6 +185,12 @@ impl Headers {
         );
     }
 
+    /// Return the IP identification of `frame`: with the addresses and the
+    /// protocol it names the datagram a fragment belongs to.
+    pub fn ident(&self, frame: &[u8]) -> u16 {
+        self.ipv4(frame).ident()
+    }
+
     /// Return whether this is TCP with `flag` (a [`tcp_flags`] bit) set.
     pub fn has(&self, flag: u8) -> bool {
         self.tcp_flags & flag != 0
@@ -196,12 +212,15 @@ pub fn parse(frame: &[u8]) -> Result<Headers, Malformed> {
     if hlen > IPV4_HEADER_LEN && !options_ok(&frame[L3 + IPV4_HEADER_LEN..L3 + hlen]) {
         return Err(Malformed::IpOptions);
     }
-    if ip.frag_offset() != 0 {
-        return Err(Malformed::Fragment);
-    }
     let (l4, end) = (L3 + hlen, L3 + ip.total_len());
     let proto = ip.protocol();
+    let frag = match (ip.frag_offset(), ip.more_frags()) {
+        (0, false) => Frag::Whole,
+        (0, true) => Frag::First,
+        _ => Frag::Later,
+    };
     let (sport, dport, tcp_flags) = match proto {
+        PROTO_TCP | PROTO_UDP if frag == Frag::Later => (0, 0, 0),
         PROTO_TCP => {
             let t = Tcp::new_checked(&frame[l4..end])?;
             (t.src_port(), t.dst_port(), t.flags())
@@ -222,7 +241,7 @@ pub fn parse(frame: &[u8]) -> Result<Headers, Malformed> {
         src_mac: eth.src(),
         l4,
         end,
-        first_fragment: ip.more_frags(),
+        frag,
     })
 }
 
@@ -297,7 +316,21 @@ mod tests {
         assert_eq!(bad(|f| f[17] = 51), Err(Malformed::BadTotalLength));
         assert_eq!(bad(|f| f[17] = 19), Err(Malformed::BadTotalLength));
         assert_eq!(bad(|f| f[14] = 0x46), Err(Malformed::IpOptions));
-        assert_eq!(bad(|f| f[21] = 1), Err(Malformed::Fragment));
+        assert_eq!(
+            bad(|f| f[21] = 1).map(|h| (h.frag, h.dport)),
+            Ok((Frag::Later, 0))
+        );
+        assert_eq!(
+            bad(|f| f[20] = 0x20).map(|h| (h.frag, h.dport)),
+            Ok((Frag::First, 80))
+        );
+        assert_eq!(
+            bad(|f| {
+                f[21] = 1;
+                f[23] = 47;
+            }),
+            Err(Malformed::UnsupportedProtocol)
+        );
         assert_eq!(bad(|f| f[17] = 39), Err(Malformed::TruncatedL4));
         assert_eq!(bad(|f| f[46] = 0xf0), Err(Malformed::TruncatedL4));
         assert_eq!(bad(|f| f[23] = 47), Err(Malformed::UnsupportedProtocol));

@@ -428,11 +428,6 @@ fn malformed_frames_are_counted_per_reason() {
         ),
         ("malformed ip options", bad_options, Reason::IpOptions),
         (
-            "non-first fragment",
-            raw(5, 40, 0x2000 | 185, 6, &TCP_SYN),
-            Reason::Fragment,
-        ),
-        (
             "truncated tcp",
             raw(5, 30, 0, 6, &TCP_SYN[..10]),
             Reason::TruncatedL4,
@@ -635,12 +630,13 @@ fn tun_wraps_the_packet_for_the_real_server() {
     assert_eq!(&out[34..], &input[14..], "inner packet changed");
 }
 
-#[test]
-fn frames_of_another_workers_flows_are_handed_to_it() {
-    let handoff = Arc::new(crate::owner::Handoff::new(2, 64));
+/// `n` workers on one hand-off, each with `lines` as rules and its own
+/// in-memory rings, as the daemon joins them.
+fn workers(n: usize, lines: &[&str]) -> Vec<(Forwarder, WorkerCtl, MemIo)> {
+    let handoff = Arc::new(crate::owner::Handoff::new(n, 64));
     let mut slots = SlotMap::default();
-    let r = rules(TWO_RS);
-    let mut workers: Vec<(Forwarder, WorkerCtl, MemIo)> = (0..2)
+    let r = rules(lines);
+    (0..n)
         .map(|me| {
             let (_up_tx, up_rx) = crossbeam_channel::bounded(1);
             let (ret_tx, _ret_rx) = crossbeam_channel::bounded(1);
@@ -665,7 +661,20 @@ fn frames_of_another_workers_flows_are_handed_to_it() {
                 },
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Run each worker's loop until its input is drained, in order.
+fn run_all(workers: &mut [(Forwarder, WorkerCtl, MemIo)]) {
+    for (f, ctl, io) in workers {
+        ctl.stop.store(false, Ordering::Relaxed);
+        run(io, f, ctl, Instant::now());
+    }
+}
+
+#[test]
+fn frames_of_another_workers_flows_are_handed_to_it() {
+    let mut workers = workers(2, TWO_RS);
     // Every SYN arrives at worker 0; about half belong to worker 1.
     let frames: Vec<Vec<u8>> = (0..40).map(|i| tcp(40000 + i, 80, Seg::Syn)).collect();
     let owned_by_1 = frames
@@ -674,9 +683,7 @@ fn frames_of_another_workers_flows_are_handed_to_it() {
         .count();
     assert!(owned_by_1 > 5 && owned_by_1 < 35, "{owned_by_1}");
     workers[0].2.input = frames;
-    for (f, ctl, io) in &mut workers {
-        run(io, f, ctl, Instant::now());
-    }
+    run_all(&mut workers);
     let (w0, w1) = (&workers[0], &workers[1]);
     assert_eq!(w0.0.stats().handoffs.get(), owned_by_1 as u64);
     assert_eq!(w0.0.stats().handoff_drops.get(), 0);
@@ -718,5 +725,6 @@ fn the_hand_turns_once_per_turn_time_and_catches_up_in_bounded_steps() {
     assert_eq!(total + SWEEP_MAX + rest, slots * 11 / 2);
 }
 
+mod fragments;
 mod persistence;
 mod traffic;

@@ -6,13 +6,20 @@
 // from NAT real servers (protocol, RIP, port as source), go to the AF_XDP
 // socket bound to the interface and queue they arrived on; everything else
 // (ARP, SSH, the director's own traffic) is XDP_PASS, so the host keeps
-// working. Non-first IPv4 fragments to a VIP carry no ports; they go to the
-// socket too so the dataplane counts them instead of the host swallowing them.
+// working. Later IPv4 fragments carry no ports: those to a VIP, and those
+// from a NAT real server's address, go to the socket, where the worker that
+// saw the first fragment's ports decided for the whole datagram. ICMP errors
+// (unreachable, time exceeded, parameter problem) go there when the packet
+// they quote belongs to a service: one the director sent from a VIP:port
+// (they come from the client's side, to the VIP), or one it sent to a NAT
+// real server (they come from that side); the dataplane finds the
+// connection. Other ICMP (echo to the VIP, say) stays with the host.
 //
 // Maps are filled by the daemon (dataplane/src/xsk/steer.rs):
 //   services: key {vip, port, proto} in network byte order -> 1
 //   vips:     key vip -> 1
 //   reals:    key {rip, port, proto} of NAT real servers -> 1
+//   rips:     rip of NAT real servers -> 1
 //   links:    ifindex -> link number (the daemon's interface order)
 //   xsks:     link * MAX_QUEUES + queue -> AF_XDP socket
 
@@ -57,6 +64,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u32);
+} rips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_LINKS);
 	__type(key, __u32);
 	__type(value, __u32);
@@ -72,6 +86,47 @@ struct {
 // 0x1FFF covers the fragment offset; 0x2000 is "more fragments".
 #define IP_OFFSET_MASK 0x1FFF
 
+#define ICMP_DEST_UNREACH 3
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+
+// Whether {addr, port, proto} or {addr, 0, proto} is in `map`.
+static __always_inline int has_port(void *map, __u32 addr, __u16 port, __u8 proto)
+{
+	struct svc_key key = { .addr = addr, .port = port, .proto = proto };
+
+	if (bpf_map_lookup_elem(map, &key))
+		return 1;
+	key.port = 0;
+	return bpf_map_lookup_elem(map, &key) != 0;
+}
+
+// Whether the ICMP error `ip` (outer header, no options checked) quotes a
+// packet of a service: see the top of the file.
+static __always_inline int icmp_for_service(struct iphdr *ip, void *end, int to_vip)
+{
+	__u8 *icmp = (void *)ip + ip->ihl * 4;
+	struct iphdr *in;
+	__u16 *ports;
+
+	if ((void *)(icmp + 8) > end)
+		return 0;
+	if (icmp[0] != ICMP_DEST_UNREACH && icmp[0] != ICMP_TIME_EXCEEDED &&
+	    icmp[0] != ICMP_PARAMETERPROB)
+		return 0;
+	in = (void *)(icmp + 8);
+	if ((void *)(in + 1) > end || in->ihl < 5)
+		return 0;
+	if (in->protocol != IPPROTO_TCP && in->protocol != IPPROTO_UDP)
+		return 0;
+	ports = (void *)in + in->ihl * 4;
+	if ((void *)(ports + 2) > end)
+		return 0;
+	if (to_vip)
+		return has_port(&services, in->saddr, ports[0], in->protocol);
+	return has_port(&reals, in->daddr, ports[1], in->protocol);
+}
+
 SEC("xdp")
 int steer(struct xdp_md *ctx)
 {
@@ -79,7 +134,6 @@ int steer(struct xdp_md *ctx)
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
-	struct svc_key key = {};
 	__u32 ifindex = ctx->ingress_ifindex;
 	__u32 *link, slot;
 	__u16 *ports;
@@ -92,7 +146,12 @@ int steer(struct xdp_md *ctx)
 		return XDP_PASS;
 	to_vip = bpf_map_lookup_elem(&vips, &ip->daddr) != 0;
 	if (ip->frag_off & bpf_htons(IP_OFFSET_MASK)) {
-		if (to_vip)
+		if (to_vip || bpf_map_lookup_elem(&rips, &ip->saddr))
+			goto to_socket;
+		return XDP_PASS;
+	}
+	if (ip->protocol == IPPROTO_ICMP && ip->ihl >= 5) {
+		if (icmp_for_service(ip, end, to_vip))
 			goto to_socket;
 		return XDP_PASS;
 	}
@@ -109,24 +168,11 @@ int steer(struct xdp_md *ctx)
 			goto to_socket;
 		return XDP_PASS;
 	}
-	key.proto = ip->protocol;
 	// Port 0 in a key stands for every port: fwmark services marked by
 	// address only, and their NAT servers, which keep each packet's port.
-	if (to_vip) {
-		key.addr = ip->daddr;
-		key.port = ports[1];
-		if (bpf_map_lookup_elem(&services, &key))
-			goto to_socket;
-		key.port = 0;
-		if (bpf_map_lookup_elem(&services, &key))
-			goto to_socket;
-	}
-	key.addr = ip->saddr;
-	key.port = ports[0];
-	if (bpf_map_lookup_elem(&reals, &key))
+	if (to_vip && has_port(&services, ip->daddr, ports[1], ip->protocol))
 		goto to_socket;
-	key.port = 0;
-	if (bpf_map_lookup_elem(&reals, &key))
+	if (has_port(&reals, ip->saddr, ports[0], ip->protocol))
 		goto to_socket;
 	return XDP_PASS;
 to_socket:

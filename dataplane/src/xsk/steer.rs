@@ -39,11 +39,13 @@ pub struct Steer {
     services: Map<SvcKey, u32>,
     vips: Map<u32, u32>,
     reals: Map<SvcKey, u32>,
+    rips: Map<u32, u32>,
     xsks: Map<u32, u32>,
     /// What the maps hold now.
     have_services: HashSet<SvcKey>,
     have_vips: HashSet<u32>,
     have_reals: HashSet<SvcKey>,
+    have_rips: HashSet<u32>,
 }
 
 impl Steer {
@@ -67,11 +69,13 @@ impl Steer {
             services: obj.map(c"services")?,
             vips: obj.map(c"vips")?,
             reals: obj.map(c"reals")?,
+            rips: obj.map(c"rips")?,
             xsks: obj.map(c"xsks")?,
             _obj: obj,
             have_services: HashSet::new(),
             have_vips: HashSet::new(),
             have_reals: HashSet::new(),
+            have_rips: HashSet::new(),
         })
     }
 
@@ -113,11 +117,16 @@ impl Steer {
                 .collect()
         };
         let want = keys(services);
+        let reals = keys(nat_reals);
+        // Later fragments of replies have no port: their source address
+        // alone sends them to the workers.
+        let rips: HashSet<u32> = reals.iter().map(|k| k.addr_be).collect();
+        sync_set(&self.reals, &mut self.have_reals, reals, "add NAT real server")?;
         sync_set(
-            &self.reals,
-            &mut self.have_reals,
-            keys(nat_reals),
-            "add NAT real server",
+            &self.rips,
+            &mut self.have_rips,
+            rips,
+            "add NAT real server address",
         )?;
         let want_vips: HashSet<u32> = want.iter().map(|k| k.addr_be).collect();
         // Services before VIPs: a VIP is only steered once it has one.
