@@ -83,7 +83,7 @@ type Family = (&'static str, &'static str, &'static str, fn(&Counts) -> u64);
 /// A metric family over workers, likewise.
 type WorkerFamily = (&'static str, &'static str, &'static str, fn(&WorkerStats) -> u64);
 
-const WORKER_FAMILIES: [WorkerFamily; 8] = [
+const WORKER_FAMILIES: [WorkerFamily; 9] = [
     ("worker_rx_frames_total", "counter", "Frames received.", |w| {
         w.rx.get()
     }),
@@ -119,6 +119,12 @@ const WORKER_FAMILIES: [WorkerFamily; 8] = [
         "counter",
         "Later IPv4 fragments that waited for their first fragment's decision.",
         |w| w.frags_held.get(),
+    ),
+    (
+        "worker_icmp_errors_total",
+        "counter",
+        "ICMP errors about a connection sent on to its real server or client.",
+        |w| w.icmp_errors.get(),
     ),
     (
         "worker_table_full_total",

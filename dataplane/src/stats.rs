@@ -65,8 +65,13 @@ pub enum Reason {
     Fragment,
     /// TCP or UDP header does not fit.
     TruncatedL4,
-    /// Neither TCP nor UDP.
+    /// Neither TCP nor UDP, nor an ICMP error about them.
     UnsupportedProtocol,
+    /// An ICMP error whose quoted packet is cut short or not TCP/UDP.
+    IcmpQuote,
+    /// An ICMP error about a packet of a service, for no connection this
+    /// worker has (the host would have had no socket for it either).
+    IcmpNoConnection,
     /// No virtual service for (protocol, VIP, port).
     NoService,
     /// A TCP segment other than SYN for a connection we do not know.
@@ -87,7 +92,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in counter order.
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 20] = [
         Self::TruncatedEthernet,
         Self::NotIpv4,
         Self::TruncatedIp,
@@ -98,6 +103,8 @@ impl Reason {
         Self::Fragment,
         Self::TruncatedL4,
         Self::UnsupportedProtocol,
+        Self::IcmpQuote,
+        Self::IcmpNoConnection,
         Self::NoService,
         Self::NoConnection,
         Self::NoDestination,
@@ -121,6 +128,8 @@ impl Reason {
             Self::Fragment => "fragment",
             Self::TruncatedL4 => "truncated_l4",
             Self::UnsupportedProtocol => "unsupported_protocol",
+            Self::IcmpQuote => "icmp_quote",
+            Self::IcmpNoConnection => "icmp_no_connection",
             Self::NoService => "no_service",
             Self::NoConnection => "no_connection",
             Self::NoDestination => "no_destination",
@@ -146,6 +155,7 @@ impl From<crate::wire::Malformed> for Reason {
             M::IpOptions => Self::IpOptions,
             M::TruncatedL4 => Self::TruncatedL4,
             M::UnsupportedProtocol => Self::UnsupportedProtocol,
+            M::IcmpQuote => Self::IcmpQuote,
         }
     }
 }
@@ -211,6 +221,8 @@ pub struct WorkerStats {
     /// TCP/UDP checksums left partial by the sender's offload, completed
     /// before the frame went on.
     pub csum_completed: Counter,
+    /// ICMP errors about a connection sent on to its real server or client.
+    pub icmp_errors: Counter,
     /// Later fragments that came before their first fragment's decision and
     /// waited for it.
     pub frags_held: Counter,
@@ -235,6 +247,7 @@ impl Default for WorkerStats {
             frag_needed: Counter::default(),
             csum_completed: Counter::default(),
             frags_held: Counter::default(),
+            icmp_errors: Counter::default(),
             rules_version: Counter::default(),
             handoffs: Counter::default(),
             handoff_drops: Counter::default(),

@@ -8,6 +8,7 @@
 
 mod account;
 mod frags;
+mod icmp;
 mod schedule;
 
 use crate::frag::{FragAction, FragTable, Held};
@@ -16,7 +17,7 @@ use crate::fwd;
 use crate::owner::{self, Handoff};
 use crate::snapshot::Update;
 use crate::stats::{Reason, WorkerStats};
-use crate::wire::{self, Frag, Headers, PROTO_TCP};
+use crate::wire::{self, Frag, Headers, PROTO_ICMP, PROTO_TCP};
 use account::{View, release};
 use config::FwdMethod;
 use conntrack::{ConnState, ConnTable, Direction, FlowKey};
@@ -148,7 +149,13 @@ impl Forwarder {
             return Some(owner::frag_owner(&crate::frag::FragKey::of(h, frame), workers));
         }
         let snap = &self.update.snap;
-        let (cip, cport, side) = owner::client_of(h, |p, s, sp| snap.is_nat_real(p, s, sp));
+        let (cip, cport, side) = if h.proto == PROTO_ICMP {
+            let q = h.quoted(frame).ok()?;
+            let is_service = |p, a, port| snap.classify(p, a, port).is_some();
+            icmp::side_of(&q, is_service, |p, a, port| snap.is_nat_real(p, a, port))?
+        } else {
+            owner::client_of(h, |p, s, sp| snap.is_nat_real(p, s, sp))
+        };
         let mask = match side {
             owner::FlowSide::Request { proto, vip, vport } => snap.owner_mask(false, proto, vip, vport),
             owner::FlowSide::Reply { proto, rip, rport } => snap.owner_mask(true, proto, rip, rport),
@@ -284,6 +291,10 @@ impl Forwarder {
         if let Ok(h) = &h {
             if h.frag == Frag::Later {
                 return self.later_fragment(frame, h, ingress, now);
+            }
+            if h.proto == PROTO_ICMP {
+                let out = self.icmp_error(frame, h, ingress);
+                return self.verdict(out);
             }
         }
         let out =

@@ -177,3 +177,59 @@ fn fragments_allocate_nothing() {
         "hold and overflow: {verdicts:?}"
     );
 }
+
+/// A "fragmentation needed" from `from` to `to` quoting a TCP packet from
+/// `qsrc:qsport` to `qdst:qdport`.
+fn icmp_error(
+    from: [u8; 4],
+    to: [u8; 4],
+    (qsrc, qsport): ([u8; 4], u16),
+    (qdst, qdport): ([u8; 4], u16),
+) -> Vec<u8> {
+    use etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded;
+    let mut quoted = Vec::new();
+    etherparse::PacketBuilder::ipv4(qsrc, qdst, 63)
+        .tcp(qsport, qdport, 1, 1000)
+        .write(&mut quoted, &[])
+        .unwrap();
+    quoted.truncate(28);
+    let mut v = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+        .ipv4(from, to, 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            FragmentationNeeded { next_hop_mtu: 1400 },
+        ))
+        .write(&mut v, &quoted)
+        .unwrap();
+    v
+}
+
+#[test]
+fn icmp_errors_allocate_nothing() {
+    let mut fwd = forwarder(
+        "-A -t 10.0.0.100:80 -s rr\n\
+         -a -t 10.0.0.100:80 -r 10.0.0.11:8080 -m",
+        4096,
+    );
+    let (cip, vip, rip) = ([10, 1, 0, 2], [10, 0, 0, 100], [10, 0, 0, 11]);
+    let mut frames: Vec<[Vec<u8>; 3]> = (0..500u16)
+        .map(|p| {
+            [
+                frame(30000 + p, 0x02).to_vec(),
+                icmp_error([10, 1, 0, 1], vip, (vip, 80), (cip, 30000 + p)),
+                icmp_error(rip, cip, (cip, 30000 + p), (rip, 8080)),
+            ]
+        })
+        .collect();
+    let mut tx = 0;
+    let info = allocation_counter::measure(|| {
+        for trio in &mut frames {
+            for f in trio.iter_mut() {
+                tx += usize::from(fwd.handle(f, 0, 0) == Verdict::Tx(0));
+            }
+        }
+    });
+    assert_eq!(info.count_total, 0, "ICMP allocated");
+    assert_eq!(tx, 1500);
+    assert_eq!(fwd.stats().icmp_errors.get(), 1000);
+}

@@ -90,13 +90,14 @@ pub fn conns(rows: &[ConnInfo], json: bool) -> String {
 pub fn counters<'a>(stats: impl Iterator<Item = &'a WorkerStats> + Clone) -> String {
     let sum = |f: &dyn Fn(&WorkerStats) -> u64| stats.clone().map(f).sum::<u64>();
     let mut line = format!("rx {} tx {}", sum(&|s| s.rx.get()), sum(&|s| s.tx.get()));
-    let events: [(&str, u64); 6] = [
+    let events: [(&str, u64); 7] = [
         ("handoffs", sum(&|s| s.handoffs.get())),
         ("handoff_drops", sum(&|s| s.handoff_drops.get())),
         ("table_full", sum(&|s| s.table_full.get())),
         ("frag_needed", sum(&|s| s.frag_needed.get())),
         ("csum_completed", sum(&|s| s.csum_completed.get())),
         ("frags_held", sum(&|s| s.frags_held.get())),
+        ("icmp_errors", sum(&|s| s.icmp_errors.get())),
     ];
     let drops = dataplane::Reason::ALL.map(|r| (r.name(), sum(&|s| s.drops(r))));
     for (name, n) in events.into_iter().chain(drops) {

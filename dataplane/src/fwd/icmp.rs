@@ -1,10 +1,22 @@
-//! ICMP "fragmentation needed" (type 3, code 4, RFC 1191) built in place from
-//! the packet that did not fit, sent back to its sender: as the kernel's
-//! `icmp_send(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)` from
-//! `ip_vs_tunnel_xmit`, from the address the packet was sent to (the VIP).
+//! ICMP: the "fragmentation needed" (type 3, code 4, RFC 1191) the director
+//! sends, and the NAT of ICMP errors about a connection that it forwards.
+//!
+//! [`frag_needed`] builds the error in place from the packet that did not
+//! fit, back to its sender: as the kernel's `icmp_send(skb,
+//! ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)` from `ip_vs_tunnel_xmit`,
+//! from the address the packet was sent to (the VIP).
+//!
+//! [`nat_error`] translates an error about a NAT connection as IPVS's
+//! `ip_vs_nat_icmp`: the outer address and the quoted packet's address and
+//! port, both IP header checksums and the ICMP checksum over the message.
+//! The quoted TCP/UDP checksum is left as it was (IPVS does too; the quote is
+//! usually cut before the data it covers, and no receiver checks it).
 
+use super::nat::{self, Side};
 use crate::frame::Frame;
-use crate::wire::{ETHERTYPE_IPV4, Headers, ICMP_HEADER_LEN, IPV4_HEADER_LEN, Icmpv4, Ipv4, L3, PROTO_ICMP};
+use crate::wire::{
+    ETHERTYPE_IPV4, Headers, ICMP_HEADER_LEN, IPV4_HEADER_LEN, Icmpv4, Ipv4, L3, PROTO_ICMP, Quoted,
+};
 
 /// Bytes of the offending packet quoted: its IP header and 8 bytes more
 /// (RFC 792); the header may carry up to 40 bytes of options.
@@ -59,6 +71,27 @@ pub fn frag_needed(
     icmp.payload_mut().copy_from_slice(&quote[..quote_len]);
     icmp.fill_checksum();
     frame.truncate(len)
+}
+
+/// Translate the ICMP error `frame` (parsed as `h`, quoting `q`) for a NAT
+/// connection. `Side::Dst`: it came from the client's side and goes to the
+/// real server `addr:port`, which becomes the outer destination and the
+/// quoted packet's source. `Side::Src`: it came from the real server's side
+/// and goes to the client from VIP `addr:port`, the outer source and the
+/// quoted destination.
+pub fn nat_error(frame: &mut [u8], h: &Headers, q: &Quoted, side: Side, addr: u32, port: u16) {
+    nat::rewrite(frame, h, side, addr, port);
+    let mut ip = q.ipv4_mut(frame);
+    match side {
+        Side::Dst => ip.set_src(addr),
+        Side::Src => ip.set_dst(addr),
+    }
+    ip.fill_checksum();
+    match side {
+        Side::Dst => q.set_src_port(frame, port),
+        Side::Src => q.set_dst_port(frame, port),
+    }
+    h.icmp_mut(frame).fill_checksum();
 }
 
 #[cfg(test)]

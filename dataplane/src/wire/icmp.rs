@@ -1,7 +1,8 @@
 //! ICMPv4 header view (RFC 792): type, code, checksum and the word that
-//! "fragmentation needed" carries the next-hop MTU in (RFC 1191).
+//! "fragmentation needed" carries the next-hop MTU in (RFC 1191); and the
+//! packet an error quotes ([`Quoted`]).
 
-use super::{be16, set_be16};
+use super::{Ipv4, Malformed, PROTO_TCP, PROTO_UDP, be16, be32, set_be16};
 
 /// IP protocol number of ICMP.
 pub const PROTO_ICMP: u8 = 1;
@@ -16,6 +17,85 @@ mod field {
 
 /// Length of the header (type, code, checksum, four bytes more).
 pub const HEADER_LEN: usize = 8;
+
+/// Destination unreachable (fragmentation needed is its code 4).
+pub const DEST_UNREACH: u8 = 3;
+/// Time exceeded.
+pub const TIME_EXCEEDED: u8 = 11;
+/// Parameter problem.
+pub const PARAMETER_PROBLEM: u8 = 12;
+
+/// Return whether ICMP type `t` is an error that quotes a packet, one IPVS
+/// relates to a connection (`ip_vs_in_icmp`).
+pub fn is_error(t: u8) -> bool {
+    matches!(t, DEST_UNREACH | TIME_EXCEEDED | PARAMETER_PROBLEM)
+}
+
+/// The packet an ICMP error quotes: its IP header and the first 8 bytes
+/// after it (RFC 792), enough for the ports. Fields in host order; `ip` and
+/// `l4` are offsets into the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quoted {
+    /// IP protocol ([`PROTO_TCP`] or [`PROTO_UDP`]).
+    pub proto: u8,
+    /// Source address.
+    pub src: u32,
+    /// Destination address.
+    pub dst: u32,
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Offset of its IP header.
+    pub ip: usize,
+    /// Offset of its TCP/UDP header (the ports).
+    pub l4: usize,
+}
+
+impl Quoted {
+    /// Check the quote that starts at `at` and ends at `end` of `frame`: a
+    /// whole IPv4 header, not a later fragment, of TCP or UDP, and the ports
+    /// after it. Its total length may run past the quote: a quote is cut.
+    ///
+    /// # Errors
+    /// [`Malformed::IcmpQuote`] for anything else.
+    pub fn parse(frame: &[u8], at: usize, end: usize) -> Result<Self, Malformed> {
+        let b = frame.get(at..end).ok_or(Malformed::IcmpQuote)?;
+        let ihl = usize::from(b.first().ok_or(Malformed::IcmpQuote)? & 0x0f) * 4;
+        if b.len() < ihl + 8 || b[0] >> 4 != 4 || ihl < super::IPV4_HEADER_LEN {
+            return Err(Malformed::IcmpQuote);
+        }
+        let ip = Ipv4::new_unchecked(&b[..ihl]);
+        let proto = ip.protocol();
+        if ip.frag_offset() != 0 || (proto != PROTO_TCP && proto != PROTO_UDP) {
+            return Err(Malformed::IcmpQuote);
+        }
+        Ok(Self {
+            proto,
+            src: be32(b, 12),
+            dst: be32(b, 16),
+            sport: be16(b, ihl),
+            dport: be16(b, ihl + 2),
+            ip: at,
+            l4: at + ihl,
+        })
+    }
+
+    /// Return its IP header in `frame`, for writing.
+    pub fn ipv4_mut<'a>(&self, frame: &'a mut [u8]) -> Ipv4<&'a mut [u8]> {
+        Ipv4::new_unchecked(&mut frame[self.ip..self.l4])
+    }
+
+    /// Set its source port in `frame`.
+    pub fn set_src_port(&self, frame: &mut [u8], port: u16) {
+        set_be16(frame, self.l4, port);
+    }
+
+    /// Set its destination port in `frame`.
+    pub fn set_dst_port(&self, frame: &mut [u8], port: u16) {
+        set_be16(frame, self.l4 + 2, port);
+    }
+}
 
 /// A view of an ICMPv4 message; the buffer holds the whole message.
 ///

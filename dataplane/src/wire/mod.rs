@@ -24,7 +24,7 @@ mod l4;
 
 pub use checksum::{checksum, checksum_adjust, fold, pseudo_sum, sum};
 pub use ethernet::{ETHERTYPE_IPV4, Ethernet};
-pub use icmp::{HEADER_LEN as ICMP_HEADER_LEN, Icmpv4, PROTO_ICMP};
+pub use icmp::{HEADER_LEN as ICMP_HEADER_LEN, Icmpv4, PROTO_ICMP, Quoted};
 pub use ipv4::{DF, Ipv4, MF, MIN_HEADER_LEN as IPV4_HEADER_LEN};
 pub use l4::{PROTO_TCP, PROTO_UDP, Tcp, Udp, tcp_flags};
 
@@ -48,8 +48,11 @@ pub enum Malformed {
     IpOptions,
     /// TCP or UDP header does not fit.
     TruncatedL4,
-    /// Neither TCP nor UDP.
+    /// Neither TCP nor UDP, nor an ICMP error about them.
     UnsupportedProtocol,
+    /// An ICMP error whose quoted packet is not a whole IPv4 header with
+    /// TCP or UDP ports after it.
+    IcmpQuote,
 }
 
 /// Read a big-endian u16 at `at` (callers checked the length).
@@ -82,7 +85,8 @@ pub const L3: usize = Ethernet::<&[u8]>::HEADER_LEN;
 /// else: a rewrite takes the frame and the `Headers` parsed from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Headers {
-    /// IP protocol ([`PROTO_TCP`] or [`PROTO_UDP`]).
+    /// IP protocol ([`PROTO_TCP`], [`PROTO_UDP`], or [`PROTO_ICMP`] for an
+    /// error about a TCP/UDP packet: see [`Headers::quoted`]).
     pub proto: u8,
     /// Source address.
     pub src: u32,
@@ -191,6 +195,20 @@ impl Headers {
         self.ipv4(frame).ident()
     }
 
+    /// Return the packet the ICMP error `frame` (parsed as `h`, `proto`
+    /// ICMP) quotes.
+    ///
+    /// # Errors
+    /// [`Malformed::IcmpQuote`]: the quote is cut short or not TCP/UDP.
+    pub fn quoted(&self, frame: &[u8]) -> Result<Quoted, Malformed> {
+        Quoted::parse(frame, self.l4 + ICMP_HEADER_LEN, self.end)
+    }
+
+    /// Return the ICMP message of `frame` for writing (`proto` is ICMP).
+    pub fn icmp_mut<'a>(&self, frame: &'a mut [u8]) -> Icmpv4<&'a mut [u8]> {
+        Icmpv4::new_unchecked(&mut frame[self.l4..self.end])
+    }
+
     /// Return whether this is TCP with `flag` (a [`tcp_flags`] bit) set.
     pub fn has(&self, flag: u8) -> bool {
         self.tcp_flags & flag != 0
@@ -228,6 +246,9 @@ pub fn parse(frame: &[u8]) -> Result<Headers, Malformed> {
         PROTO_UDP => {
             let u = Udp::new_checked(&frame[l4..end])?;
             (u.src_port(), u.dst_port(), 0)
+        }
+        PROTO_ICMP if frag == Frag::Whole && end >= l4 + ICMP_HEADER_LEN && icmp::is_error(frame[l4]) => {
+            (0, 0, 0)
         }
         _ => return Err(Malformed::UnsupportedProtocol),
     };

@@ -726,5 +726,6 @@ fn the_hand_turns_once_per_turn_time_and_catches_up_in_bounded_steps() {
 }
 
 mod fragments;
+mod icmp;
 mod persistence;
 mod traffic;

@@ -4,7 +4,7 @@
 use super::*;
 use etherparse::{IpHeaders, Ipv4Header, NetSlice, TransportSlice};
 
-const NAT_RS: &[&str] = &[
+pub(super) const NAT_RS: &[&str] = &[
     "-A -t 10.0.0.100:80 -s rr",
     "-a -t 10.0.0.100:80 -r 10.0.0.11:8080 -m",
     "-A -u 10.0.0.100:53 -s rr",
