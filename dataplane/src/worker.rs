@@ -288,24 +288,22 @@ impl Forwarder {
         now: u32,
     ) -> Verdict {
         self.stats.rx.add(1);
-        if let Ok(h) = &h {
-            if h.frag == Frag::Later {
-                return self.later_fragment(frame, h, ingress, now);
-            }
-            if h.proto == PROTO_ICMP {
-                let out = self.icmp_error(frame, h, ingress);
-                return self.verdict(out);
-            }
+        let h = match h {
+            Ok(h) => h,
+            Err(m) => return self.verdict(Err(m.into())),
+        };
+        if h.frag == Frag::Later {
+            return self.later_fragment(frame, &h, ingress, now);
         }
-        let out =
-            h.map_err(Reason::from)
-                .and_then(|h| match self.update.snap.classify(h.proto, h.dst, h.dport) {
-                    Some(si) => self.inbound(frame, &h, si, ingress, now),
-                    None if self.update.snap.is_nat_real(h.proto, h.src, h.sport) => {
-                        self.outbound(frame, &h, now)
-                    }
-                    None => Err(Reason::NoService),
-                });
+        let out = if h.proto == PROTO_ICMP {
+            self.icmp_error(frame, &h, ingress)
+        } else if let Some(si) = self.update.snap.classify(h.proto, h.dst, h.dport) {
+            self.inbound(frame, &h, si, ingress, now)
+        } else if self.update.snap.is_nat_real(h.proto, h.src, h.sport) {
+            self.outbound(frame, &h, now)
+        } else {
+            Err(Reason::NoService)
+        };
         self.verdict(out)
     }
 
@@ -367,6 +365,9 @@ impl Forwarder {
     }
 
     /// Send a client's packet on to server `di` of service `si`, counted.
+    // Always inlined: the cold callers (fragments) made the compiler keep
+    // it out of line, a call and spills on every forwarded frame.
+    #[inline(always)]
     fn transmit(
         &mut self,
         frame: &mut dyn Frame,

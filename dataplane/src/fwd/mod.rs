@@ -59,7 +59,7 @@ pub fn complete_checksum(frame: &mut [u8], h: &Headers) -> bool {
 ///
 /// # Errors
 /// The server or link has no MAC or address yet, or the frame has no room.
-#[inline]
+#[inline(always)]
 pub fn xmit(frame: &mut dyn Frame, h: &Headers, r: &Route<'_>) -> Result<Sent, Reason> {
     let d = r.dest;
     let mac = d.mac.ok_or(Reason::NoNeighbour)?;

@@ -15,6 +15,9 @@ use crate::wire::{self, Headers};
 impl Forwarder {
     /// Record where the rest of the datagram of first fragment `frame`
     /// (parsed as `h`) goes: here, or with the worker that owns its key.
+    // Off the hot path: kept out of the common case's code.
+    #[cold]
+    #[inline(never)]
     pub(super) fn remember(&mut self, frame: &[u8], h: &Headers, action: FragAction, now: u32) {
         let note = FragNote {
             key: FragKey::of(h, frame),
@@ -41,6 +44,9 @@ impl Forwarder {
 
     /// A later fragment: forward it by its datagram's decision, or hold it
     /// until that comes.
+    // Off the hot path: kept out of the common case's code.
+    #[cold]
+    #[inline(never)]
     pub(super) fn later_fragment(
         &mut self,
         frame: &mut dyn Frame,

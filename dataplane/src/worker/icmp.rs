@@ -51,6 +51,9 @@ pub(super) fn side_of(
 impl Forwarder {
     /// Send the ICMP error `frame` (parsed as `h`) on for the connection of
     /// the packet it quotes. Return the egress link.
+    // Off the hot path: kept out of the common case's code.
+    #[cold]
+    #[inline(never)]
     pub(super) fn icmp_error(
         &mut self,
         frame: &mut dyn Frame,
