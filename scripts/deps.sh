@@ -8,6 +8,8 @@
 #   nftables                the kernel-path baseline of the benchmark runner
 #   nginx-light wrk iperf3 socat tcpdump
 #                           real servers and clients of the end-to-end tests
+#   keepalived              the peer director of the VRRP interop tests (run
+#                           VRRP-only in their namespaces, never as a service)
 #   systemd util-linux shellcheck
 #                           check the service unit (systemd-analyze), run
 #                           the daemon with its capabilities (setpriv), lint
@@ -17,7 +19,7 @@ set -euo pipefail
 
 PKGS=(clang gcc make m4 pkg-config libelf-dev zlib1g-dev libbpf-dev
 	iproute2 ethtool curl python3 iputils-ping procps nftables systemd util-linux shellcheck
-	nginx-light wrk iperf3 socat tcpdump)
+	nginx-light wrk iperf3 socat tcpdump keepalived)
 
 missing=()
 for p in "${PKGS[@]}"; do
