@@ -8,6 +8,8 @@
 //! `file:line: problem`; unknown or unsupported keywords are reported, each
 //! with its `file:line`, and otherwise ignored, never silently dropped.
 
+pub mod vrrp;
+
 use crate::ipvsadm::{Command, DestSpec, ServiceSpec};
 use crate::{Error, FwdMethod, Protocol, Rules, ServiceKey};
 use std::net::Ipv4Addr;
@@ -88,6 +90,8 @@ pub struct Keepalived {
     pub checks: Vec<Check>,
     /// Sorry servers, quorum and hysteresis per service.
     pub extras: Vec<ServiceExtras>,
+    /// VRRP instances, scripts and sync groups.
+    pub vrrp: vrrp::Vrrp,
     /// Keywords ignored or not applied, each as `file:line: …`.
     pub notes: Vec<String>,
 }
@@ -273,19 +277,27 @@ const IGNORED_TOP: &[&str] = &[
     "linkbeat_use_polling",
     "net_namespace",
 ];
-const NOT_YET_TOP: &[&str] = &[
-    "vrrp_instance",
-    "vrrp_sync_group",
-    "vrrp_script",
-    "vrrp_track_file",
-];
+const NOT_YET_TOP: &[&str] = &["vrrp_track_file", "vrrp_track_process", "bfd_instance"];
 
 fn interpret(nodes: &[Node]) -> Result<Keepalived, Error> {
     let mut k = Keepalived::default();
     let mut groups: Vec<Group> = Vec::new();
+    let version = vrrp_version(nodes)?;
     for n in nodes {
         match n.words[0].as_str() {
             "global_defs" => global_defs(n, &mut k)?,
+            "vrrp_instance" => {
+                let i = vrrp::instance(n, version, &mut k.notes)?;
+                k.vrrp.instances.push(i);
+            }
+            "vrrp_script" => {
+                let s = vrrp::script(n, &mut k.notes)?;
+                k.vrrp.scripts.push(s);
+            }
+            "vrrp_sync_group" => {
+                let g = vrrp::sync_group(n, &mut k.notes)?;
+                k.vrrp.groups.push(g);
+            }
             "virtual_server_group" => {
                 let name = n.arg(1)?.to_string();
                 let mut fwmarks = Vec::new();
@@ -300,16 +312,34 @@ fn interpret(nodes: &[Node]) -> Result<Keepalived, Error> {
                 groups.push((name, fwmarks, addrs));
             }
             "virtual_server" => virtual_server(n, &groups, &mut k)?,
-            w if NOT_YET_TOP.contains(&w) => k
-                .notes
-                .push(n.note(&format!("{w}: parsed, not applied yet (VRRP)"))),
+            w if NOT_YET_TOP.contains(&w) => k.notes.push(n.note(&format!("{w}: not applied"))),
             w if IGNORED_TOP.contains(&w) => k
                 .notes
                 .push(n.note(&format!("{w}: ignored (not load balancing)"))),
             w => k.notes.push(n.note(&format!("unknown keyword \"{w}\" ignored"))),
         }
     }
+    vrrp::check(&k.vrrp)?;
     Ok(k)
+}
+
+/// The global `vrrp_version` (default 2), which instances start from
+/// wherever global_defs stands in the file.
+fn vrrp_version(nodes: &[Node]) -> Result<u8, Error> {
+    let mut v = 2;
+    for m in nodes
+        .iter()
+        .filter(|n| n.words[0] == "global_defs")
+        .flat_map(Node::kids)
+    {
+        if m.words[0] == "vrrp_version" {
+            v = match m.num(1)? {
+                x @ (2 | 3) => x as u8,
+                x => return Err(m.at(format!("vrrp_version {x}: must be 2 or 3"))),
+            };
+        }
+    }
+    Ok(v)
 }
 
 fn global_defs(n: &Node, k: &mut Keepalived) -> Result<(), Error> {
@@ -333,7 +363,7 @@ fn global_defs(n: &Node, k: &mut Keepalived) -> Result<(), Error> {
                     }
                 }
             }
-            "router_id" | "lvs_id" => {}
+            "router_id" | "lvs_id" | "vrrp_version" => {}
             w => k
                 .notes
                 .push(m.note(&format!("global_defs {w}: ignored (not load balancing)"))),

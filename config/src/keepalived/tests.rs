@@ -198,10 +198,19 @@ fn unapplied_keywords_are_reported_with_file_and_line() {
         notes.contains("keepalived.conf:4: global_defs notification_email: ignored"),
         "{notes}"
     );
-    assert!(
-        notes.contains("keepalived.conf:9: vrrp_instance: parsed, not applied yet"),
-        "{notes}"
+    // The VRRP instance is read now, in keepalived's words.
+    let vi = &k.vrrp.instances[0];
+    assert_eq!(
+        (
+            vi.name.as_str(),
+            vi.interface.as_str(),
+            vi.vrid,
+            vi.priority,
+            vi.state_master
+        ),
+        ("VI_1", "eth0", 51, 100, true)
     );
+    assert_eq!(vi.vips[0].addr, Ipv4Addr::new(10, 99, 0, 100));
 }
 
 #[test]
