@@ -32,11 +32,17 @@
 #   LAB_KIND=dr|nat|tun  topology (default dr).
 #   LAB_QUEUES=N   queues on the director's interfaces (default 1), one
 #                  worker each.
+#   LAB_PAIR=1     a second director, dir2 (10.99.0.20, and 10.98.0.2 on the
+#                  NAT server side), for VRRP: the VIP is then on neither
+#                  director (VRRP puts it on the master), and NAT real
+#                  servers route via 10.98.0.254, the server side's VRRP
+#                  address.
 set -euo pipefail
 
 LAB="${LAB:-fvs}"
 KIND="${LAB_KIND:-dr}"
 QUEUES="${LAB_QUEUES:-1}"
+PAIR="${LAB_PAIR:-0}"
 VIP=10.99.0.100
 ROLES=(client dir rs1 rs2)
 SWITCHES=(sw swr)
@@ -102,13 +108,13 @@ while True:
 
 down() {
 	local n
-	for r in "${ROLES[@]}" "${SWITCHES[@]}"; do
+	for r in "${ROLES[@]}" dir2 "${SWITCHES[@]}"; do
 		n=$(ns "$r")
 		have_ns "$n" || continue
 		# Stop what runs inside (HTTP servers, a daemon) before the namespace goes.
 		ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null || true
 	done
-	for r in "${ROLES[@]}" "${SWITCHES[@]}"; do
+	for r in "${ROLES[@]}" dir2 "${SWITCHES[@]}"; do
 		n=$(ns "$r")
 		if have_ns "$n"; then
 			for _ in $(seq 1 20); do
@@ -159,14 +165,21 @@ up() {
 		in_ns "$s" ip link add br0 type bridge
 		in_ns "$s" ip link set br0 up
 	done
-	for r in "${ROLES[@]}"; do
+	local roles=("${ROLES[@]}")
+	[ "$PAIR" = 1 ] && roles+=(dir2)
+	for r in "${roles[@]}"; do
 		ip netns add "$(ns "$r")"
 		in_ns "$r" ip link set lo up
 	done
 	plug client eth0 sw 10.99.0.2/24
 	plug dir eth0 sw 10.99.0.10/24
-	# The director answers ARP for the VIP.
-	in_ns dir ip addr add "$VIP/32" dev eth0
+	if [ "$PAIR" = 1 ]; then
+		plug dir2 eth0 sw 10.99.0.20/24
+		[ "$KIND" = nat ] && plug dir2 eth1 swr 10.98.0.2/24
+	else
+		# The director answers ARP for the VIP.
+		in_ns dir ip addr add "$VIP/32" dev eth0
+	fi
 	local port
 	if [ "$KIND" != nat ]; then
 		port=80
@@ -184,8 +197,11 @@ up() {
 		plug dir eth1 swr 10.98.0.1/24
 		plug rs1 eth0 swr 10.98.0.11/24
 		plug rs2 eth0 swr 10.98.0.12/24
+		local gw=10.98.0.1
+		[ "$PAIR" = 1 ] && gw=10.98.0.254
 		for r in rs1 rs2; do
-			in_ns "$r" ip route add default via 10.98.0.1
+			# With a pair the gateway is VRRP's, on whichever is master.
+			in_ns "$r" ip route add default via "$gw" onlink
 		done
 	fi
 	for r in rs1 rs2; do

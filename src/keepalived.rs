@@ -1,7 +1,8 @@
 //! Running a keepalived configuration: load it, start its health checks,
 //! turn check results into rules (server removed or quiesced, sorry server
 //! when the quorum is lost), and reload it on SIGHUP or `ferrovs --reload`
-//! by merging, so that unchanged servers keep their connections.
+//! by merging, so that unchanged servers keep their connections. Its
+//! `vrrp_instance` blocks run on the VRRP thread (`crate::vrrp`).
 
 use crate::health::{self, Change, Checkers};
 use config::ipvsadm::{Command, DestSpec};
@@ -21,6 +22,11 @@ pub struct Running {
     tx: Sender<Change>,
     rx: Receiver<Change>,
     checkers: Option<Checkers>,
+    /// The VRRP instances, if the file has any. Dropped last: the
+    /// addresses are released when the daemon stops.
+    vrrp: Option<crate::vrrp::Vrrp>,
+    /// What the VRRP thread publishes (listing, metrics).
+    vrrp_shared: crate::vrrp::Shared,
 }
 
 /// A check's identity across reloads.
@@ -48,9 +54,25 @@ impl Running {
             tx,
             rx,
             checkers: None,
+            vrrp: None,
+            vrrp_shared: crate::vrrp::Shared::default(),
         };
+        if !r.cfg.vrrp.instances.is_empty() {
+            r.vrrp = Some(crate::vrrp::Vrrp::start(&r.cfg.vrrp, &r.vrrp_shared)?);
+        }
         r.checkers = Some(health::start(&r.cfg.checks, &r.up, &r.tx));
         Ok(r)
+    }
+
+    /// Return what the VRRP thread publishes, if the configuration has
+    /// instances.
+    pub fn vrrp(&self) -> Option<&crate::vrrp::Shared> {
+        self.vrrp.as_ref().map(|_| &self.vrrp_shared)
+    }
+
+    /// Return what the VRRP thread publishes (empty without instances).
+    pub fn vrrp_shared(&self) -> crate::vrrp::Shared {
+        self.vrrp_shared.clone()
     }
 
     /// Read the file again; on error keep running as before.
@@ -80,6 +102,11 @@ impl Running {
         self.cfg = cfg;
         self.up = up;
         self.checkers = Some(health::start(&self.cfg.checks, &self.up, &self.tx));
+        match (&self.vrrp, self.cfg.vrrp.instances.is_empty()) {
+            (Some(v), _) => v.reload(&self.cfg.vrrp),
+            (None, false) => self.vrrp = Some(crate::vrrp::Vrrp::start(&self.cfg.vrrp, &self.vrrp_shared)?),
+            (None, true) => {}
+        }
         Ok(())
     }
 

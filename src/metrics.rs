@@ -35,6 +35,7 @@ pub fn spawn(
     listener: TcpListener,
     workers: Vec<Arc<WorkerStats>>,
     book: Arc<Mutex<Arc<Book>>>,
+    vrrp: Option<crate::vrrp::Shared>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
@@ -45,7 +46,11 @@ pub fn spawn(
                         // The lock is held only to clone the Arc.
                         let b = book.lock().map(|b| b.clone()).unwrap_or_default();
                         let stats: Vec<&WorkerStats> = workers.iter().map(|w| &**w).collect();
-                        render(&stats, &b.rules, |id| b.counts(id, &workers))
+                        let mut text = render(&stats, &b.rules, |id| b.counts(id, &workers));
+                        if let Some(v) = &vrrp {
+                            text.push_str(&v.metrics());
+                        }
+                        text
                     };
                     let _ = answer(&mut s, &body);
                 }

@@ -25,6 +25,12 @@ pub enum Request {
     Counters,
     /// `--reload`: read the keepalived configuration again, as SIGHUP.
     Reload,
+    /// `-L --vrrp [--json]`: the VRRP instances (keepalived has only its
+    /// log and SNMP for this).
+    Vrrp {
+        /// `--json`.
+        json: bool,
+    },
 }
 
 impl Request {
@@ -38,6 +44,12 @@ impl Request {
         match words[..] {
             ["--counters"] => return Ok(Self::Counters),
             ["--reload"] => return Ok(Self::Reload),
+            ["-L" | "--list", "--vrrp"] | ["--vrrp", "-L" | "--list"] => {
+                return Ok(Self::Vrrp { json: false });
+            }
+            ["-L" | "--list", "--vrrp", "--json"] | ["-L" | "--list", "--json", "--vrrp"] => {
+                return Ok(Self::Vrrp { json: true });
+            }
             ["-R" | "--restore", "--dry-run"] => {
                 return Ok(Self::Restore {
                     text: String::new(),
@@ -94,6 +106,8 @@ mod tests {
         for line in [
             "--counters",
             "--reload",
+            "-L --vrrp",
+            "-L --vrrp --json",
             "-L -n --stats",
             "-A -t 10.0.0.100:80 -s rr",
             "-R",

@@ -119,7 +119,11 @@ pub fn run(opts: Opts) -> Result<(), String> {
         );
         let scraper = metrics.map(|m| {
             let (workers, book) = (control.workers.stats.clone(), control.published.clone());
-            crate::metrics::spawn(m, workers, book, stop.clone())
+            let vrrp = control
+                .keepalived
+                .as_ref()
+                .map(crate::keepalived::Running::vrrp_shared);
+            crate::metrics::spawn(m, workers, book, vrrp, stop.clone())
         });
         // The start-up rules, before the first request.
         if let Some(text) = &rules_text {
@@ -209,11 +213,25 @@ impl Control {
         }
     }
 
+    /// `-L --vrrp`.
+    fn vrrp(&self, json: bool) -> Result<String, String> {
+        let v = self
+            .keepalived
+            .as_ref()
+            .and_then(|k| k.vrrp())
+            .ok_or("no VRRP instances (daemon --keepalived FILE with vrrp_instance blocks)")?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Ok(render::vrrp(&v.status(), &v.ignored_counts(), json, now))
+    }
+
     /// Answer one request.
     fn handle(&mut self, req: Request) -> Result<String, String> {
         let cmd = match req {
             Request::Counters => return Ok(render::counters_table(self.workers.stats.iter().map(|s| &**s))),
             Request::Reload => return self.reload().map(|()| String::new()),
+            Request::Vrrp { json } => return self.vrrp(json),
             Request::Restore { text, dry_run: true } => return self.book.dry_run(&text),
             Request::Restore { text, dry_run: false } => return self.restore(&text).map(|()| String::new()),
             Request::Ipvsadm(cmd) => cmd,

@@ -1,5 +1,6 @@
 //! What the control socket answers with, as text or JSON: the connection
-//! table as `ipvsadm -Lnc` lays it out, and the workers' counters.
+//! table as `ipvsadm -Lnc` lays it out, the workers' counters, and the VRRP
+//! instances.
 //!
 //! Owns: layouts. Must not touch: the rules or the workers (callers hand in
 //! what to render).
@@ -81,6 +82,64 @@ pub fn conns(rows: &[ConnInfo], json: bool) -> String {
             addr(c.vip, c.vport),
             addr(c.rip, c.rport)
         );
+    }
+    out
+}
+
+/// `-L --vrrp`: one row per instance, then the ignored adverts by reason;
+/// `now` (seconds since the epoch) dates the last transitions.
+pub fn vrrp(list: &[crate::vrrp::Status], ignored: &[(&'static str, u64)], json: bool, now: u64) -> String {
+    if json {
+        let ignored: serde_json::Map<String, serde_json::Value> = ignored
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).into()))
+            .collect();
+        let v = serde_json::json!({ "instances": list, "ignored": ignored });
+        return format!("{v}\n");
+    }
+    let mut out = format!(
+        "{:<16} {:<10} {:>4} {:<7} {:>4} {:>4} {:<15} {:>7} {:>6} {:>8} {:>8}  {}\n",
+        "Instance",
+        "Interface",
+        "VRID",
+        "State",
+        "Prio",
+        "Eff",
+        "Master",
+        "Advert",
+        "Trans",
+        "Sent",
+        "Recv",
+        "Last transition"
+    );
+    for s in list {
+        let last = match (s.last_transition, s.last_reason) {
+            (Some(t), Some(why)) => format!("{}s ago ({why})", now.saturating_sub(t)),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<16} {:<10} {:>4} {:<7} {:>4} {:>4} {:<15} {:>6.2}s {:>6} {:>8} {:>8}  {last}",
+            s.name,
+            s.interface,
+            s.vrid,
+            s.state,
+            s.priority,
+            s.effective_priority,
+            s.master.as_deref().unwrap_or("-"),
+            f64::from(s.advert_int_cs) / 100.0,
+            s.transitions,
+            s.adverts_sent,
+            s.adverts_received,
+        );
+    }
+    let bad: Vec<String> = ignored
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if !bad.is_empty() {
+        let _ = writeln!(out, "ignored adverts: {}", bad.join(" "));
     }
     out
 }

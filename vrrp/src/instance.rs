@@ -66,6 +66,8 @@ pub enum Why {
     Recovered,
     /// Told to stop.
     Stopped,
+    /// Another member of its sync group left master.
+    SyncGroup,
 }
 
 impl Why {
@@ -79,6 +81,7 @@ impl Why {
             Self::Fault => "fault",
             Self::Recovered => "fault cleared",
             Self::Stopped => "stopped",
+            Self::SyncGroup => "sync group",
         }
     }
 }
@@ -392,6 +395,16 @@ impl Instance {
             }
             (true, _) => self.go(now, State::Fault, Why::Fault, &mut out),
             (false, _) => self.become_backup(now, Why::Recovered, &mut out),
+        }
+        out
+    }
+
+    /// Another member of the sync group left master: so does this one
+    /// (keepalived moves the whole group).
+    pub fn follow_group(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.state == State::Master {
+            self.become_backup(now, Why::SyncGroup, &mut out);
         }
         out
     }

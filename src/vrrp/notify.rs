@@ -1,0 +1,40 @@
+//! keepalived's notify scripts: run through `sh -c` on a thread of their
+//! own, bounded by a timeout, so a slow script never holds up the protocol.
+//!
+//! Must not touch: the instances (a script's result changes nothing).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A script that runs longer is killed.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Run `cmd` in the background.
+pub fn spawn(cmd: String) {
+    let started = std::thread::Builder::new()
+        .name("vrrp-notify".into())
+        .spawn(move || {
+            let child = Command::new("/bin/sh")
+                .args(["-c", &cmd])
+                .stdin(Stdio::null())
+                .spawn();
+            let mut child = match child {
+                Ok(c) => c,
+                Err(e) => return eprintln!("ferrovs: vrrp: notify {cmd:?}: {e}"),
+            };
+            let until = Instant::now() + TIMEOUT;
+            while Instant::now() < until {
+                match child.try_wait() {
+                    Ok(Some(_)) => return,
+                    Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                    Err(_) => break,
+                }
+            }
+            eprintln!("ferrovs: vrrp: notify {cmd:?}: still running after {TIMEOUT:?}, killed");
+            let _ = child.kill();
+            let _ = child.wait();
+        });
+    if let Err(e) = started {
+        eprintln!("ferrovs: vrrp: notify thread: {e}");
+    }
+}
