@@ -59,6 +59,16 @@ impl Lab {
     /// Build a fresh lab of `kind` whose director has `queues` queues per
     /// interface.
     pub fn up_with(kind: &str, queues: u32) -> Self {
+        Self::up_env(kind, queues, false)
+    }
+
+    /// Build a fresh lab of `kind` with a second director, `dir2`, and the
+    /// VIP on neither (VRRP places it).
+    pub fn up_pair(kind: &str) -> Self {
+        Self::up_env(kind, 1, true)
+    }
+
+    fn up_env(kind: &str, queues: u32, pair: bool) -> Self {
         let out = run(Command::new("id").arg("-u"));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
@@ -79,7 +89,8 @@ impl Lab {
             .arg("up")
             .env("LAB", &lab.name)
             .env("LAB_KIND", kind)
-            .env("LAB_QUEUES", queues.to_string()));
+            .env("LAB_QUEUES", queues.to_string())
+            .env("LAB_PAIR", if pair { "1" } else { "0" }));
         assert!(
             out.status.success(),
             "lab up failed: {}",
@@ -223,11 +234,22 @@ impl Daemon {
     /// Start the daemon through `via` (a command such as `setpriv …` that
     /// runs the rest), with `args`, and wait until it answers.
     pub fn start_via(lab: &Lab, via: &[&str], args: &[&str]) -> Self {
-        let socket = format!("/tmp/{}.sock", lab.name);
-        let log = std::env::temp_dir().join(format!("{}.daemon.log", lab.name));
+        Self::start_in(lab, "dir", via, args)
+    }
+
+    /// Start the daemon in director namespace `role` (`dir`, or `dir2` of a
+    /// pair) through `via`, with `args`, and wait until it answers.
+    pub fn start_in(lab: &Lab, role: &str, via: &[&str], args: &[&str]) -> Self {
+        let tag = if role == "dir" {
+            String::new()
+        } else {
+            format!("-{role}")
+        };
+        let socket = format!("/tmp/{}{tag}.sock", lab.name);
+        let log = std::env::temp_dir().join(format!("{}{tag}.daemon.log", lab.name));
         let err = std::fs::File::create(&log).expect("daemon log file");
         let child = Command::new("ip")
-            .args(["netns", "exec", &lab.ns("dir")])
+            .args(["netns", "exec", &lab.ns(role)])
             .args(via)
             .args([bin(), "daemon", "--socket", &socket])
             .args(args)

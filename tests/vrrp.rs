@@ -1,0 +1,383 @@
+//! VRRP against Debian's keepalived (installed by scripts/deps.sh), run
+//! VRRP-only in the second director's namespace, and against a second
+//! ferrovs: who holds the VIP, how fast it moves on SIGTERM (priority 0)
+//! and SIGKILL (master down), preemption and `nopreempt`, VRRPv3 and
+//! unicast peers, a failing `track_script`, and bad adverts counted by
+//! reason. HTTP goes through ferrovs whenever it is master.
+
+mod lab;
+
+use lab::{Daemon, Lab, VIP, run, wait_for};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// keepalived in `dir2`, VRRP-only with pid files of its own, stopped on
+/// drop.
+struct Keepalived {
+    child: Child,
+    files: Vec<String>,
+}
+
+impl Keepalived {
+    fn start(lab: &Lab, conf: &str) -> Self {
+        let base = format!("/tmp/{}-ka", lab.name);
+        let (file, pid, vpid) = (
+            format!("{base}.conf"),
+            format!("{base}.pid"),
+            format!("{base}.vrrp.pid"),
+        );
+        std::fs::write(&file, conf).expect("keepalived.conf");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &lab.ns("dir2")])
+            .args([
+                "keepalived",
+                "-n",
+                "-l",
+                "-P",
+                "-f",
+                &file,
+                "-p",
+                &pid,
+                "-r",
+                &vpid,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start keepalived");
+        Self {
+            child,
+            files: vec![file, pid, vpid],
+        }
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        let _ = run(Command::new("kill").args(["-TERM", &self.child.id().to_string()]));
+        let gone = wait_for(Duration::from_secs(5), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if !gone {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// How a test's instances speak.
+#[derive(Clone, Copy)]
+struct Mode {
+    version: u8,
+    unicast: bool,
+}
+
+const V2: Mode = Mode {
+    version: 2,
+    unicast: false,
+};
+
+/// A `vrrp_instance` for the director at `me` (peer `peer`) with `prio`
+/// and `extra` lines.
+fn instance(mode: Mode, prio: u8, me: &str, peer: &str, extra: &str) -> String {
+    let auth = if mode.version == 2 {
+        "authentication {\n auth_type PASS\n auth_pass secret12\n}"
+    } else {
+        ""
+    };
+    let uni = if mode.unicast {
+        format!("unicast_src_ip {me}\nunicast_peer {{\n {peer}\n}}")
+    } else {
+        String::new()
+    };
+    format!(
+        "global_defs {{\n vrrp_version {v}\n}}\n\
+         vrrp_instance VI_1 {{\n state BACKUP\n interface eth0\n virtual_router_id 51\n priority {prio}\n\
+         advert_int 1\n {auth}\n {uni}\n {extra}\n virtual_ipaddress {{\n {VIP}/32\n }}\n}}\n",
+        v = mode.version
+    )
+}
+
+/// ferrovs' file: the instance and the DR service on the VIP.
+fn ferrovs_conf(lab: &Lab, role: &str, vrrp: &str) -> String {
+    let path = format!("/tmp/{}-{role}-ferrovs.conf", lab.name);
+    let text = format!(
+        "{vrrp}\nvirtual_server {VIP} 80 {{\n lb_algo rr\n lb_kind DR\n protocol TCP\n\
+         real_server 10.99.0.11 80 {{\n }}\n real_server 10.99.0.12 80 {{\n }}\n}}\n"
+    );
+    std::fs::write(&path, text).expect("ferrovs conf");
+    path
+}
+
+fn start_ferrovs(lab: &Lab, role: &str, conf: &str) -> Daemon {
+    Daemon::start_in(lab, role, &[], &["-i", "eth0", "--keepalived", conf])
+}
+
+/// Whether `role` has the VIP.
+fn has_vip(lab: &Lab, role: &str) -> bool {
+    let out = lab.exec(role, &["ip", "-4", "addr", "show", "dev", "eth0"]);
+    String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/32"))
+}
+
+/// Wait up to `limit` for `role` to have (or not) the VIP; return how long
+/// it took.
+fn vip_within(lab: &Lab, role: &str, want: bool, limit: Duration) -> Option<Duration> {
+    let t0 = Instant::now();
+    wait_for(limit, || has_vip(lab, role) == want).then(|| t0.elapsed())
+}
+
+/// The VIP stays where it is for `d`: neither side moves.
+fn stays(lab: &Lab, holder: &str, other: &str, d: Duration) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < d {
+        if !has_vip(lab, holder) || has_vip(lab, other) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+fn state_of(d: &Daemon) -> String {
+    let v: serde_json::Value = serde_json::from_str(&d.ok(&["-L", "--vrrp", "--json"])).unwrap_or_default();
+    v["instances"][0]["state"].as_str().unwrap_or("?").to_string()
+}
+
+/// ferrovs at 150 against keepalived at 100 in `mode`: ferrovs is master
+/// and serves HTTP; on SIGTERM keepalived holds the VIP within 1 s; a new
+/// ferrovs preempts it.
+fn master_then_hand_over(mode: Mode) {
+    let lab = Lab::up_pair("dr");
+    let _ka = Keepalived::start(&lab, &instance(mode, 100, "10.99.0.20", "10.99.0.10", ""));
+    let conf = ferrovs_conf(&lab, "dir", &instance(mode, 150, "10.99.0.10", "10.99.0.20", ""));
+    let mut d = start_ferrovs(&lab, "dir", &conf);
+    // Master after its master-down interval (3.4 s at 150).
+    assert!(
+        vip_within(&lab, "dir", true, Duration::from_secs(6)).is_some(),
+        "{}",
+        d.log()
+    );
+    assert!(!has_vip(&lab, "dir2"), "keepalived kept the VIP as backup");
+    assert_eq!(state_of(&d), "MASTER");
+    assert!(d.log().contains("(VI_1) Entering MASTER STATE"), "{}", d.log());
+    let answers = lab.http_answers(&format!("http://{VIP}/"), 2);
+    assert_eq!(answers, ["server1", "server2"], "{}", d.log());
+    // SIGTERM: priority 0, keepalived takes over after its skew (0.6 s).
+    let t0 = Instant::now();
+    assert!(d.stop_with("TERM"));
+    let took = vip_within(&lab, "dir2", true, Duration::from_secs(3)).map(|_| t0.elapsed());
+    assert!(
+        took.is_some_and(|t| t < Duration::from_secs(1)),
+        "takeover on SIGTERM took {took:?}"
+    );
+    assert!(!has_vip(&lab, "dir"), "a stopped ferrovs left the VIP");
+    // A ferrovs at 150 starts again and preempts.
+    let d = start_ferrovs(&lab, "dir", &conf);
+    assert!(
+        vip_within(&lab, "dir2", false, Duration::from_secs(6)).is_some(),
+        "no preemption"
+    );
+    assert!(
+        vip_within(&lab, "dir", true, Duration::from_secs(1)).is_some(),
+        "{}",
+        d.log()
+    );
+}
+
+#[test]
+fn v2_ferrovs_masters_keepalived_hands_over_on_sigterm_and_preempts() {
+    master_then_hand_over(V2);
+}
+
+#[test]
+fn v3_ferrovs_masters_keepalived_hands_over_on_sigterm_and_preempts() {
+    master_then_hand_over(Mode {
+        version: 3,
+        unicast: false,
+    });
+}
+
+#[test]
+fn unicast_ferrovs_masters_keepalived_hands_over_on_sigterm_and_preempts() {
+    master_then_hand_over(Mode {
+        version: 2,
+        unicast: true,
+    });
+}
+
+#[test]
+fn sigkill_hands_the_vip_over_within_master_down() {
+    let lab = Lab::up_pair("dr");
+    let _ka = Keepalived::start(&lab, &instance(V2, 100, "", "", ""));
+    let conf = ferrovs_conf(&lab, "dir", &instance(V2, 150, "", "", ""));
+    let mut d = start_ferrovs(&lab, "dir", &conf);
+    assert!(
+        vip_within(&lab, "dir", true, Duration::from_secs(6)).is_some(),
+        "{}",
+        d.log()
+    );
+    let t0 = Instant::now();
+    assert!(d.stop_with("KILL"));
+    // keepalived at 100: 3 × 1 s + 0.609 s.
+    let took = vip_within(&lab, "dir2", true, Duration::from_secs(6)).map(|_| t0.elapsed());
+    eprintln!("keepalived took over {took:?} after SIGKILL");
+    assert!(
+        took.is_some_and(|t| t < Duration::from_millis(3609 + 500)),
+        "takeover on SIGKILL took {took:?}"
+    );
+}
+
+#[test]
+fn nopreempt_leaves_the_master_alone_and_a_higher_keepalived_keeps_ferrovs_backup() {
+    let lab = Lab::up_pair("dr");
+    let ka = Keepalived::start(&lab, &instance(V2, 200, "", "", ""));
+    assert!(
+        vip_within(&lab, "dir2", true, Duration::from_secs(6)).is_some(),
+        "keepalived never became master"
+    );
+    // keepalived 200, ferrovs 150: ferrovs stays backup, never adds the VIP.
+    let conf = ferrovs_conf(&lab, "dir", &instance(V2, 150, "", "", ""));
+    let d = start_ferrovs(&lab, "dir", &conf);
+    assert!(stays(&lab, "dir2", "dir", Duration::from_secs(5)), "{}", d.log());
+    assert_eq!(state_of(&d), "BACKUP");
+    drop(d);
+    drop(ka);
+    // keepalived 100 master, ferrovs 150 with nopreempt: ferrovs waits.
+    let _ka = Keepalived::start(&lab, &instance(V2, 100, "", "", ""));
+    assert!(vip_within(&lab, "dir2", true, Duration::from_secs(6)).is_some());
+    let conf = ferrovs_conf(&lab, "dir", &instance(V2, 150, "", "", "nopreempt"));
+    let d = start_ferrovs(&lab, "dir", &conf);
+    assert!(
+        stays(&lab, "dir2", "dir", Duration::from_secs(6)),
+        "nopreempt preempted: {}",
+        d.log()
+    );
+    assert_eq!(state_of(&d), "BACKUP");
+}
+
+#[test]
+fn two_ferrovs_directors_elect_and_hand_over() {
+    let lab = Lab::up_pair("dr");
+    let conf2 = ferrovs_conf(&lab, "dir2", &instance(V2, 100, "", "", ""));
+    let conf1 = ferrovs_conf(&lab, "dir", &instance(V2, 150, "", "", ""));
+    let backup = start_ferrovs(&lab, "dir2", &conf2);
+    let mut master = start_ferrovs(&lab, "dir", &conf1);
+    assert!(
+        vip_within(&lab, "dir", true, Duration::from_secs(8)).is_some(),
+        "{}",
+        master.log()
+    );
+    assert!(
+        vip_within(&lab, "dir2", false, Duration::from_secs(3)).is_some(),
+        "{}",
+        backup.log()
+    );
+    assert_eq!(
+        lab.http_answers(&format!("http://{VIP}/"), 2),
+        ["server1", "server2"]
+    );
+    let t0 = Instant::now();
+    assert!(master.stop_with("TERM"));
+    let took = vip_within(&lab, "dir2", true, Duration::from_secs(3)).map(|_| t0.elapsed());
+    assert!(
+        took.is_some_and(|t| t < Duration::from_secs(1)),
+        "took {took:?}: {}",
+        backup.log()
+    );
+    // The new master serves new connections.
+    assert_eq!(
+        lab.http_answers(&format!("http://{VIP}/"), 2),
+        ["server1", "server2"],
+        "{}",
+        backup.log()
+    );
+    assert_eq!(state_of(&backup), "MASTER");
+}
+
+#[test]
+fn a_failing_track_script_faults_and_recovers() {
+    let lab = Lab::up_pair("dr");
+    let flag = format!("/tmp/{}-healthy", lab.name);
+    std::fs::write(&flag, "").unwrap();
+    let _ka = Keepalived::start(&lab, &instance(V2, 100, "", "", ""));
+    let script = format!("vrrp_script chk {{\n script \"test -e {flag}\"\n interval 1\n}}\n");
+    let vrrp = script + &instance(V2, 150, "", "", "track_script {\n chk\n}");
+    let conf = ferrovs_conf(&lab, "dir", &vrrp);
+    let d = start_ferrovs(&lab, "dir", &conf);
+    assert!(
+        vip_within(&lab, "dir", true, Duration::from_secs(6)).is_some(),
+        "{}",
+        d.log()
+    );
+    std::fs::remove_file(&flag).unwrap();
+    // Within an interval or two: FAULT, the VIP released, keepalived master.
+    assert!(
+        vip_within(&lab, "dir", false, Duration::from_secs(4)).is_some(),
+        "{}",
+        d.log()
+    );
+    assert!(vip_within(&lab, "dir2", true, Duration::from_secs(2)).is_some());
+    assert_eq!(state_of(&d), "FAULT");
+    std::fs::write(&flag, "").unwrap();
+    // Back to BACKUP, then it preempts keepalived's 100.
+    assert!(
+        vip_within(&lab, "dir", true, Duration::from_secs(8)).is_some(),
+        "{}",
+        d.log()
+    );
+    assert!(vip_within(&lab, "dir2", false, Duration::from_secs(2)).is_some());
+    let _ = std::fs::remove_file(&flag);
+}
+
+/// Send crafted VRRPv2 adverts for VRID 51 from the client: each edit of a
+/// good one (priority 250, so a taken one would change the election).
+const BAD_ADVERTS: &str = r#"
+import socket, struct
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s & 0xffff) + (s >> 16)
+    return ~((s & 0xffff) + (s >> 16)) & 0xffff
+def advert(vrid=51, pw=b"secret12", ttl=255, cut=0, bad_sum=False):
+    m = struct.pack("!BBBBBBH4s", 0x21, vrid, 250, 1, 1, 1, 0, socket.inet_aton("10.99.0.100")) + pw
+    c = csum(m) ^ (1 if bad_sum else 0)
+    m = m[:6] + struct.pack("!H", c) + m[8:]
+    m = m[:len(m) - cut]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0xc0, 20 + len(m), 7, 0, ttl, 112, 0,
+                     socket.inet_aton("10.99.0.2"), socket.inet_aton("224.0.0.18"))
+    return ip + m
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+s.setsockopt(socket.SOL_SOCKET, 25, b"eth0")
+for p in [advert(ttl=254), advert(vrid=52), advert(pw=b"wrongpw!"), advert(cut=4), advert(bad_sum=True)]:
+    s.sendto(p, ("224.0.0.18", 0))
+"#;
+
+#[test]
+fn bad_adverts_are_counted_by_reason_and_change_nothing() {
+    let lab = Lab::up_pair("dr");
+    let conf = ferrovs_conf(&lab, "dir", &instance(V2, 150, "", "", ""));
+    let d = start_ferrovs(&lab, "dir", &conf);
+    assert!(
+        vip_within(&lab, "dir", true, Duration::from_secs(6)).is_some(),
+        "{}",
+        d.log()
+    );
+    let out = lab.exec("client", &["python3", "-c", BAD_ADVERTS]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ignored = |name: &str| -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_str(&d.ok(&["-L", "--vrrp", "--json"])).unwrap_or_default();
+        v["ignored"][name].as_u64().unwrap_or(0)
+    };
+    let all = ["ttl", "vrid", "auth_pass", "length", "checksum"];
+    let counted = wait_for(Duration::from_secs(3), || all.iter().all(|r| ignored(r) == 1));
+    let listing = d.ok(&["-L", "--vrrp"]);
+    assert!(counted, "{listing}");
+    assert!(listing.contains("ignored adverts: "), "{listing}");
+    // None of them (priority 250) took the master down.
+    assert!(stays(&lab, "dir", "dir2", Duration::from_secs(2)), "{}", d.log());
+    assert_eq!(state_of(&d), "MASTER");
+}
