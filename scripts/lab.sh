@@ -201,7 +201,7 @@ up() {
 		[ "$PAIR" = 1 ] && gw=10.98.0.254
 		for r in rs1 rs2; do
 			# With a pair the gateway is VRRP's, on whichever is master.
-			in_ns "$r" ip route add default via "$gw" onlink
+			in_ns "$r" ip route add default via "$gw" dev eth0
 		done
 	fi
 	for r in rs1 rs2; do

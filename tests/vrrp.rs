@@ -261,7 +261,16 @@ fn nopreempt_leaves_the_master_alone_and_a_higher_keepalived_keeps_ferrovs_backu
 #[test]
 fn two_ferrovs_directors_elect_and_hand_over() {
     let lab = Lab::up_pair("dr");
-    let conf2 = ferrovs_conf(&lab, "dir2", &instance(V2, 100, "", "", ""));
+    // The backup tells a script of its transitions, with keepalived's
+    // arguments.
+    let (tell, told) = (
+        format!("/tmp/{}-tell.sh", lab.name),
+        format!("/tmp/{}-told", lab.name),
+    );
+    std::fs::write(&tell, format!("#!/bin/sh\necho \"$@\" >> {told}\n")).unwrap();
+    let _ = run(Command::new("chmod").args(["+x", &tell]));
+    let notify = format!("notify {tell}\nnotify_master \"{tell} became master\"");
+    let conf2 = ferrovs_conf(&lab, "dir2", &instance(V2, 100, "", "", &notify));
     let conf1 = ferrovs_conf(&lab, "dir", &instance(V2, 150, "", "", ""));
     let backup = start_ferrovs(&lab, "dir2", &conf2);
     let mut master = start_ferrovs(&lab, "dir", &conf1);
@@ -295,6 +304,13 @@ fn two_ferrovs_directors_elect_and_hand_over() {
         backup.log()
     );
     assert_eq!(state_of(&backup), "MASTER");
+    let said = |want: &str| std::fs::read_to_string(&told).unwrap_or_default().contains(want);
+    let heard = wait_for(Duration::from_secs(3), || {
+        said("INSTANCE VI_1 BACKUP 100") && said("INSTANCE VI_1 MASTER 100") && said("became master")
+    });
+    assert!(heard, "{:?}", std::fs::read_to_string(&told));
+    let _ = std::fs::remove_file(&tell);
+    let _ = std::fs::remove_file(&told);
 }
 
 #[test]
@@ -380,4 +396,104 @@ fn bad_adverts_are_counted_by_reason_and_change_nothing() {
     // None of them (priority 250) took the master down.
     assert!(stays(&lab, "dir", "dir2", Duration::from_secs(2)), "{}", d.log());
     assert_eq!(state_of(&d), "MASTER");
+}
+
+/// The two-armed NAT pair's file for the director at `me` with `prio`:
+/// the client-side VIP and the real servers' gateway in one sync group, and
+/// a script that, when `flag` is gone, fails the server side.
+fn nat_pair_conf(lab: &Lab, role: &str, prio: u8, flag: &str) -> String {
+    let path = format!("/tmp/{}-{role}-ferrovs.conf", lab.name);
+    let text = format!(
+        "vrrp_script arm {{\n script \"test -e {flag}\"\n interval 1\n}}\n\
+         vrrp_sync_group G {{\n group {{\n VI_EXT\n VI_INT\n }}\n}}\n\
+         vrrp_instance VI_EXT {{\n interface eth0\n virtual_router_id 51\n priority {prio}\n advert_int 1\n\
+         virtual_ipaddress {{\n {VIP}/32\n }}\n}}\n\
+         vrrp_instance VI_INT {{\n interface eth1\n virtual_router_id 52\n priority {prio}\n advert_int 1\n\
+         track_script {{\n arm\n }}\n virtual_ipaddress {{\n 10.98.0.254/24\n }}\n}}\n\
+         virtual_server {VIP} 80 {{\n lb_algo rr\n lb_kind NAT\n protocol TCP\n\
+         real_server 10.98.0.11 8080 {{\n }}\n real_server 10.98.0.12 8080 {{\n }}\n}}\n"
+    );
+    std::fs::write(&path, text).expect("ferrovs conf");
+    path
+}
+
+/// Whether `role` holds both addresses of the pair (or neither).
+fn holds_pair(lab: &Lab, role: &str) -> (bool, bool) {
+    let out = lab.exec(role, &["ip", "-4", "addr", "show"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    (
+        text.contains(&format!("{VIP}/32")),
+        text.contains("10.98.0.254/24"),
+    )
+}
+
+#[test]
+fn a_sync_group_moves_both_arms_of_a_nat_pair_together() {
+    let lab = Lab::up_pair("nat");
+    let flag = format!("/tmp/{}-arm", lab.name);
+    std::fs::write(&flag, "").unwrap();
+    let (c1, c2) = (
+        nat_pair_conf(&lab, "dir", 150, &flag),
+        nat_pair_conf(&lab, "dir2", 100, "/"),
+    );
+    let args = |c: &str| {
+        vec![
+            "-i".to_string(),
+            "eth0".into(),
+            "-i".into(),
+            "eth1".into(),
+            "--keepalived".into(),
+            c.to_string(),
+        ]
+    };
+    let a1 = args(&c1);
+    let a2 = args(&c2);
+    let a1: Vec<&str> = a1.iter().map(String::as_str).collect();
+    let a2: Vec<&str> = a2.iter().map(String::as_str).collect();
+    let backup = Daemon::start_in(&lab, "dir2", &[], &a2);
+    let master = Daemon::start_in(&lab, "dir", &[], &a1);
+    let both =
+        |role: &str, want: bool| wait_for(Duration::from_secs(8), || holds_pair(&lab, role) == (want, want));
+    assert!(both("dir", true), "{}", master.log());
+    assert!(both("dir2", false), "{}", backup.log());
+    assert_eq!(
+        lab.http_answers(&format!("http://{VIP}/"), 2),
+        ["server1", "server2"],
+        "{}",
+        master.log()
+    );
+    // A reload of an unchanged file moves nothing.
+    let transitions = |d: &Daemon| -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_str(&d.ok(&["-L", "--vrrp", "--json"])).unwrap_or_default();
+        v["instances"]
+            .as_array()
+            .map_or(0, |a| a.iter().filter_map(|i| i["transitions"].as_u64()).sum())
+    };
+    let before = transitions(&master);
+    master.ok(&["--reload"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        transitions(&master),
+        before,
+        "a needless transition on reload: {}",
+        master.log()
+    );
+    // The server side fails on the master: its instance faults, the group
+    // follows, and the peer takes both addresses.
+    let t0 = Instant::now();
+    std::fs::remove_file(&flag).unwrap();
+    assert!(both("dir2", true), "{}\n{}", master.log(), backup.log());
+    assert!(both("dir", false), "{}", master.log());
+    eprintln!(
+        "sync group moved in {:?} after the script's file went",
+        t0.elapsed()
+    );
+    assert_eq!(
+        lab.http_answers(&format!("http://{VIP}/"), 2),
+        ["server1", "server2"],
+        "{}",
+        backup.log()
+    );
+    let _ = std::fs::remove_file(&flag);
 }

@@ -341,7 +341,10 @@ impl Engine {
                     ),
                     Action::Transition { from, to, why } => {
                         self.runs[i].transition(port, now, (from, to, why));
-                        if from == State::Master && to != State::Master {
+                        // A member that yields to another master takes the
+                        // group along; faults move the group in `track`
+                        // (each member sends its priority 0).
+                        if from == State::Master && to == State::Backup {
                             for &j in self.groups.iter().filter(|g| g.contains(&i)).flatten() {
                                 if j != i {
                                     work.push((j, self.runs[j].inst.follow_group(now)));
