@@ -146,36 +146,83 @@ fn state_of(d: &Daemon) -> String {
     v["instances"][0]["state"].as_str().unwrap_or("?").to_string()
 }
 
-/// ferrovs at 150 against keepalived at 100 in `mode`: ferrovs is master
-/// and serves HTTP; on SIGTERM keepalived holds the VIP within 1 s; a new
-/// ferrovs preempts it.
-fn master_then_hand_over(mode: Mode) {
+/// The other director in `dir2`: keepalived, or a second ferrovs.
+enum Peer {
+    Keepalived(Keepalived),
+    Ferrovs(Daemon),
+}
+
+#[derive(Clone, Copy)]
+enum PeerKind {
+    Keepalived,
+    Ferrovs,
+}
+
+impl Peer {
+    /// Start the peer with priority `prio` (and `extra` lines) in `mode`.
+    fn start(lab: &Lab, kind: PeerKind, mode: Mode, prio: u8, extra: &str) -> Self {
+        let vrrp = instance(mode, prio, "10.99.0.20", "10.99.0.10", extra);
+        match kind {
+            PeerKind::Keepalived => Self::Keepalived(Keepalived::start(lab, &vrrp)),
+            PeerKind::Ferrovs => Self::Ferrovs(start_ferrovs(lab, "dir2", &ferrovs_conf(lab, "dir2", &vrrp))),
+        }
+    }
+
+    /// What the peer says about itself, for failure messages.
+    fn log(&self) -> String {
+        match self {
+            Self::Keepalived(k) => format!("keepalived pid {}", k.child.id()),
+            Self::Ferrovs(d) => d.log(),
+        }
+    }
+}
+
+/// ferrovs in `dir` with priority 150 (and `extra`) in `mode`.
+fn ours(lab: &Lab, mode: Mode, extra: &str) -> Daemon {
+    let conf = ferrovs_conf(
+        lab,
+        "dir",
+        &instance(mode, 150, "10.99.0.10", "10.99.0.20", extra),
+    );
+    start_ferrovs(lab, "dir", &conf)
+}
+
+/// ferrovs at 150 against a peer at 100: ferrovs is master and serves
+/// HTTP; on SIGTERM the peer holds the VIP within 1 s; a new ferrovs
+/// preempts it.
+fn master_then_hand_over(kind: PeerKind, mode: Mode) {
     let lab = Lab::up_pair("dr");
-    let _ka = Keepalived::start(&lab, &instance(mode, 100, "10.99.0.20", "10.99.0.10", ""));
-    let conf = ferrovs_conf(&lab, "dir", &instance(mode, 150, "10.99.0.10", "10.99.0.20", ""));
-    let mut d = start_ferrovs(&lab, "dir", &conf);
+    let _peer = Peer::start(&lab, kind, mode, 100, "");
+    let mut d = ours(&lab, mode, "");
     // Master after its master-down interval (3.4 s at 150).
     assert!(
         vip_within(&lab, "dir", true, Duration::from_secs(6)).is_some(),
         "{}",
         d.log()
     );
-    assert!(!has_vip(&lab, "dir2"), "keepalived kept the VIP as backup");
+    assert!(
+        vip_within(&lab, "dir2", false, Duration::from_secs(2)).is_some(),
+        "the peer kept the VIP as backup"
+    );
     assert_eq!(state_of(&d), "MASTER");
     assert!(d.log().contains("(VI_1) Entering MASTER STATE"), "{}", d.log());
     let answers = lab.http_answers(&format!("http://{VIP}/"), 2);
     assert_eq!(answers, ["server1", "server2"], "{}", d.log());
-    // SIGTERM: priority 0, keepalived takes over after its skew (0.6 s).
+    // SIGTERM: priority 0, the peer takes over after its skew (0.6 s).
     let t0 = Instant::now();
     assert!(d.stop_with("TERM"));
     let took = vip_within(&lab, "dir2", true, Duration::from_secs(3)).map(|_| t0.elapsed());
+    eprintln!(
+        "v{} unicast={}: the peer took over {took:?} after SIGTERM",
+        mode.version, mode.unicast
+    );
     assert!(
         took.is_some_and(|t| t < Duration::from_secs(1)),
         "takeover on SIGTERM took {took:?}"
     );
     assert!(!has_vip(&lab, "dir"), "a stopped ferrovs left the VIP");
     // A ferrovs at 150 starts again and preempts.
-    let d = start_ferrovs(&lab, "dir", &conf);
+    let d = ours(&lab, mode, "");
     assert!(
         vip_within(&lab, "dir2", false, Duration::from_secs(6)).is_some(),
         "no preemption"
@@ -187,69 +234,52 @@ fn master_then_hand_over(mode: Mode) {
     );
 }
 
-#[test]
-fn v2_ferrovs_masters_keepalived_hands_over_on_sigterm_and_preempts() {
-    master_then_hand_over(V2);
-}
-
-#[test]
-fn v3_ferrovs_masters_keepalived_hands_over_on_sigterm_and_preempts() {
-    master_then_hand_over(Mode {
-        version: 3,
-        unicast: false,
-    });
-}
-
-#[test]
-fn unicast_ferrovs_masters_keepalived_hands_over_on_sigterm_and_preempts() {
-    master_then_hand_over(Mode {
-        version: 2,
-        unicast: true,
-    });
-}
-
-#[test]
-fn sigkill_hands_the_vip_over_within_master_down() {
+/// SIGKILL: the peer at 100 takes over within its master down (3 × 1 s +
+/// 0.609 s) and half a second.
+fn sigkill_hands_over(kind: PeerKind, mode: Mode) {
     let lab = Lab::up_pair("dr");
-    let _ka = Keepalived::start(&lab, &instance(V2, 100, "", "", ""));
-    let conf = ferrovs_conf(&lab, "dir", &instance(V2, 150, "", "", ""));
-    let mut d = start_ferrovs(&lab, "dir", &conf);
+    let _peer = Peer::start(&lab, kind, mode, 100, "");
+    let mut d = ours(&lab, mode, "");
     assert!(
         vip_within(&lab, "dir", true, Duration::from_secs(6)).is_some(),
         "{}",
         d.log()
     );
+    assert!(vip_within(&lab, "dir2", false, Duration::from_secs(2)).is_some());
     let t0 = Instant::now();
     assert!(d.stop_with("KILL"));
-    // keepalived at 100: 3 × 1 s + 0.609 s.
     let took = vip_within(&lab, "dir2", true, Duration::from_secs(6)).map(|_| t0.elapsed());
-    eprintln!("keepalived took over {took:?} after SIGKILL");
+    eprintln!(
+        "v{} unicast={}: the peer took over {took:?} after SIGKILL",
+        mode.version, mode.unicast
+    );
     assert!(
         took.is_some_and(|t| t < Duration::from_millis(3609 + 500)),
         "takeover on SIGKILL took {took:?}"
     );
 }
 
-#[test]
-fn nopreempt_leaves_the_master_alone_and_a_higher_keepalived_keeps_ferrovs_backup() {
+/// A peer at 200 keeps ferrovs (150) backup; a ferrovs with `nopreempt`
+/// leaves a lower master (100) alone.
+fn higher_peer_and_nopreempt(kind: PeerKind, mode: Mode) {
     let lab = Lab::up_pair("dr");
-    let ka = Keepalived::start(&lab, &instance(V2, 200, "", "", ""));
+    let peer = Peer::start(&lab, kind, mode, 200, "");
     assert!(
         vip_within(&lab, "dir2", true, Duration::from_secs(6)).is_some(),
-        "keepalived never became master"
+        "the peer never became master"
     );
-    // keepalived 200, ferrovs 150: ferrovs stays backup, never adds the VIP.
-    let conf = ferrovs_conf(&lab, "dir", &instance(V2, 150, "", "", ""));
-    let d = start_ferrovs(&lab, "dir", &conf);
+    let d = ours(&lab, mode, "");
     assert!(stays(&lab, "dir2", "dir", Duration::from_secs(5)), "{}", d.log());
     assert_eq!(state_of(&d), "BACKUP");
     drop(d);
-    drop(ka);
-    // keepalived 100 master, ferrovs 150 with nopreempt: ferrovs waits.
-    let _ka = Keepalived::start(&lab, &instance(V2, 100, "", "", ""));
-    assert!(vip_within(&lab, "dir2", true, Duration::from_secs(6)).is_some());
-    let conf = ferrovs_conf(&lab, "dir", &instance(V2, 150, "", "", "nopreempt"));
-    let d = start_ferrovs(&lab, "dir", &conf);
+    drop(peer);
+    let peer = Peer::start(&lab, kind, mode, 100, "");
+    assert!(
+        vip_within(&lab, "dir2", true, Duration::from_secs(6)).is_some(),
+        "{}",
+        peer.log()
+    );
+    let d = ours(&lab, mode, "nopreempt");
     assert!(
         stays(&lab, "dir2", "dir", Duration::from_secs(6)),
         "nopreempt preempted: {}",
@@ -257,6 +287,41 @@ fn nopreempt_leaves_the_master_alone_and_a_higher_keepalived_keeps_ferrovs_backu
     );
     assert_eq!(state_of(&d), "BACKUP");
 }
+
+const V3: Mode = Mode {
+    version: 3,
+    unicast: false,
+};
+const UNICAST: Mode = Mode {
+    version: 2,
+    unicast: true,
+};
+
+/// The three cases against one peer in one mode, as test functions.
+macro_rules! cases {
+    ($name:ident, $kind:expr, $mode:expr) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn master_then_hand_over_on_sigterm_and_preempt() {
+                super::master_then_hand_over($kind, $mode);
+            }
+            #[test]
+            fn sigkill_hands_over_within_master_down() {
+                super::sigkill_hands_over($kind, $mode);
+            }
+            #[test]
+            fn a_higher_peer_keeps_us_backup_and_nopreempt_waits() {
+                super::higher_peer_and_nopreempt($kind, $mode);
+            }
+        }
+    };
+}
+
+cases!(keepalived_v2, PeerKind::Keepalived, V2);
+cases!(keepalived_v3, PeerKind::Keepalived, V3);
+cases!(keepalived_unicast, PeerKind::Keepalived, UNICAST);
+cases!(ferrovs_v2, PeerKind::Ferrovs, V2);
 
 #[test]
 fn two_ferrovs_directors_elect_and_hand_over() {
@@ -403,9 +468,13 @@ fn bad_adverts_are_counted_by_reason_and_change_nothing() {
 /// a script that, when `flag` is gone, fails the server side.
 fn nat_pair_conf(lab: &Lab, role: &str, prio: u8, flag: &str) -> String {
     let path = format!("/tmp/{}-{role}-ferrovs.conf", lab.name);
+    // The group's notify script writes its arguments to FILE.told.
+    let tell = format!("/tmp/{}-{role}-tell.sh", lab.name);
+    std::fs::write(&tell, format!("#!/bin/sh\necho \"$@\" >> {tell}.told\n")).unwrap();
+    let _ = run(Command::new("chmod").args(["+x", &tell]));
     let text = format!(
         "vrrp_script arm {{\n script \"test -e {flag}\"\n interval 1\n}}\n\
-         vrrp_sync_group G {{\n group {{\n VI_EXT\n VI_INT\n }}\n}}\n\
+         vrrp_sync_group G {{\n group {{\n VI_EXT\n VI_INT\n }}\n notify \"{tell}\"\n}}\n\
          vrrp_instance VI_EXT {{\n interface eth0\n virtual_router_id 51\n priority {prio}\n advert_int 1\n\
          virtual_ipaddress {{\n {VIP}/32\n }}\n}}\n\
          vrrp_instance VI_INT {{\n interface eth1\n virtual_router_id 52\n priority {prio}\n advert_int 1\n\
@@ -489,6 +558,13 @@ fn a_sync_group_moves_both_arms_of_a_nat_pair_together() {
         "sync group moved in {:?} after the script's file went",
         t0.elapsed()
     );
+    let told = format!("/tmp/{}-dir2-tell.sh.told", lab.name);
+    let heard = wait_for(Duration::from_secs(3), || {
+        std::fs::read_to_string(&told)
+            .unwrap_or_default()
+            .contains("GROUP G MASTER 0")
+    });
+    assert!(heard, "group notify: {:?}", std::fs::read_to_string(&told));
     assert_eq!(
         lab.http_answers(&format!("http://{VIP}/"), 2),
         ["server1", "server2"],
@@ -496,4 +572,9 @@ fn a_sync_group_moves_both_arms_of_a_nat_pair_together() {
         backup.log()
     );
     let _ = std::fs::remove_file(&flag);
+    for role in ["dir", "dir2"] {
+        let tell = format!("/tmp/{}-{role}-tell.sh", lab.name);
+        let _ = std::fs::remove_file(format!("{tell}.told"));
+        let _ = std::fs::remove_file(tell);
+    }
 }

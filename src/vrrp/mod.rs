@@ -197,8 +197,11 @@ impl Drop for Vrrp {
 struct Engine {
     runs: Vec<Run>,
     ports: Vec<net::Port>,
-    /// Sync groups as indices into `runs`.
+    /// Sync groups as indices into `runs`, their blocks, and the state
+    /// their notify scripts were last run for.
     groups: Vec<Vec<usize>>,
+    group_conf: Vec<config::keepalived::vrrp::SyncGroup>,
+    group_state: Vec<Option<State>>,
     tracker: track::Tracker,
     packets: Receiver<(usize, Vec<u8>)>,
     packets_tx: Sender<(usize, Vec<u8>)>,
@@ -215,6 +218,8 @@ impl Engine {
             runs: Vec::new(),
             ports: Vec::new(),
             groups: Vec::new(),
+            group_conf: Vec::new(),
+            group_state: Vec::new(),
             tracker: track::Tracker::default(),
             packets,
             packets_tx,
@@ -257,6 +262,8 @@ impl Engine {
             })
             .collect();
         self.runs = runs;
+        self.group_state = vec![None; conf.groups.len()];
+        self.group_conf = conf.groups.clone();
         self.tracker = track::Tracker::new(&conf);
         Ok(())
     }
@@ -288,9 +295,42 @@ impl Engine {
                 self.apply(i, a, now);
             }
             self.track(now);
+            self.notify_groups();
             self.publish();
         }
         self.shutdown();
+        self.notify_groups();
+        notify::wait(Duration::from_secs(5));
+    }
+
+    /// A group whose members all reached one state runs its notify
+    /// scripts for it, once (`notify` gets `GROUP NAME STATE 0`).
+    fn notify_groups(&mut self) {
+        for (g, members) in self.groups.iter().enumerate() {
+            let Some(&first) = members.first() else { continue };
+            let st = self.runs[first].inst.state();
+            if members.iter().any(|&m| self.runs[m].inst.state() != st) || self.group_state[g] == Some(st) {
+                continue;
+            }
+            self.group_state[g] = Some(st);
+            let Some(conf) = self.group_conf.get(g) else {
+                continue;
+            };
+            let n = &conf.notify;
+            let specific = match st {
+                State::Master => &n.master,
+                State::Backup => &n.backup,
+                State::Fault => &n.fault,
+                State::Stop => &n.stop,
+                State::Init => &None,
+            };
+            if let Some(cmd) = specific {
+                notify::spawn(cmd.clone());
+            }
+            if let Some(cmd) = &n.any {
+                notify::spawn(format!("{cmd} GROUP {} {} 0", conf.name, st.name()));
+            }
+        }
     }
 
     fn count(&self, why: Ignored) {
