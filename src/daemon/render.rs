@@ -216,4 +216,45 @@ mod tests {
              \"destination\":\"10.15.144.71:19080\",\"template\":false}]}\n"
         );
     }
+
+    #[test]
+    fn vrrp_listing_shows_every_instance_and_the_ignored_adverts() {
+        let st = crate::vrrp::Status {
+            name: "VI_1".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            state: "MASTER",
+            priority: 150,
+            effective_priority: 130,
+            master: Some("10.99.0.10".into()),
+            advert_int_cs: 100,
+            last_transition: Some(1000),
+            last_reason: Some("master down"),
+            transitions: 2,
+            adverts_sent: 40,
+            adverts_received: 3,
+            adverts_ignored: 1,
+        };
+        let text = vrrp(&[st.clone()], &[("ttl", 1), ("vrid", 0)], false, 1012);
+        let row = text.lines().nth(1).unwrap();
+        for want in [
+            "VI_1",
+            "eth0",
+            "51",
+            "MASTER",
+            "150",
+            "130",
+            "10.99.0.10",
+            "1.00s",
+            "12s ago (master down)",
+        ] {
+            assert!(row.contains(want), "{want}: {text}");
+        }
+        assert!(text.ends_with("ignored adverts: ttl 1\n"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&vrrp(&[st], &[("ttl", 1)], true, 0)).unwrap();
+        assert_eq!(
+            (v["instances"][0]["state"].as_str(), v["ignored"]["ttl"].as_u64()),
+            (Some("MASTER"), Some(1))
+        );
+    }
 }
