@@ -235,7 +235,7 @@ mod tests {
             adverts_received: 3,
             adverts_ignored: 1,
         };
-        let text = vrrp(&[st.clone()], &[("ttl", 1), ("vrid", 0)], false, 1012);
+        let text = vrrp(std::slice::from_ref(&st), &[("ttl", 1), ("vrid", 0)], false, 1012);
         let row = text.lines().nth(1).unwrap();
         for want in [
             "VI_1",
