@@ -187,24 +187,24 @@ fn ours(lab: &Lab, mode: Mode, extra: &str) -> Daemon {
     start_ferrovs(lab, "dir", &conf)
 }
 
+/// ferrovs (`d`, at 150) becomes master after its master-down interval
+/// (3.4 s) and the peer (at 100) stays backup without the VIP.
+fn elected(lab: &Lab, d: &Daemon, peer: &Peer) {
+    let ours = vip_within(lab, "dir", true, Duration::from_secs(6)).is_some();
+    assert!(ours, "ferrovs never took the VIP: {}", d.log());
+    let released = vip_within(lab, "dir2", false, Duration::from_secs(2)).is_some();
+    assert!(released, "the peer kept the VIP as backup: {}", peer.log());
+    assert_eq!(state_of(d), "MASTER");
+}
+
 /// ferrovs at 150 against a peer at 100: ferrovs is master and serves
 /// HTTP; on SIGTERM the peer holds the VIP within 1 s; a new ferrovs
 /// preempts it.
 fn master_then_hand_over(kind: PeerKind, mode: Mode) {
     let lab = Lab::up_pair("dr");
-    let _peer = Peer::start(&lab, kind, mode, 100, "");
+    let peer = Peer::start(&lab, kind, mode, 100, "");
     let mut d = ours(&lab, mode, "");
-    // Master after its master-down interval (3.4 s at 150).
-    assert!(
-        vip_within(&lab, "dir", true, Duration::from_secs(6)).is_some(),
-        "{}",
-        d.log()
-    );
-    assert!(
-        vip_within(&lab, "dir2", false, Duration::from_secs(2)).is_some(),
-        "the peer kept the VIP as backup"
-    );
-    assert_eq!(state_of(&d), "MASTER");
+    elected(&lab, &d, &peer);
     assert!(d.log().contains("(VI_1) Entering MASTER STATE"), "{}", d.log());
     let answers = lab.http_answers(&format!("http://{VIP}/"), 2);
     assert_eq!(answers, ["server1", "server2"], "{}", d.log());
@@ -218,7 +218,8 @@ fn master_then_hand_over(kind: PeerKind, mode: Mode) {
     );
     assert!(
         took.is_some_and(|t| t < Duration::from_secs(1)),
-        "takeover on SIGTERM took {took:?}"
+        "takeover on SIGTERM took {took:?}: {}",
+        peer.log()
     );
     assert!(!has_vip(&lab, "dir"), "a stopped ferrovs left the VIP");
     // A ferrovs at 150 starts again and preempts.
@@ -238,14 +239,9 @@ fn master_then_hand_over(kind: PeerKind, mode: Mode) {
 /// 0.609 s) and half a second.
 fn sigkill_hands_over(kind: PeerKind, mode: Mode) {
     let lab = Lab::up_pair("dr");
-    let _peer = Peer::start(&lab, kind, mode, 100, "");
+    let peer = Peer::start(&lab, kind, mode, 100, "");
     let mut d = ours(&lab, mode, "");
-    assert!(
-        vip_within(&lab, "dir", true, Duration::from_secs(6)).is_some(),
-        "{}",
-        d.log()
-    );
-    assert!(vip_within(&lab, "dir2", false, Duration::from_secs(2)).is_some());
+    elected(&lab, &d, &peer);
     let t0 = Instant::now();
     assert!(d.stop_with("KILL"));
     let took = vip_within(&lab, "dir2", true, Duration::from_secs(6)).map(|_| t0.elapsed());

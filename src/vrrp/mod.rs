@@ -316,20 +316,7 @@ impl Engine {
             let Some(conf) = self.group_conf.get(g) else {
                 continue;
             };
-            let n = &conf.notify;
-            let specific = match st {
-                State::Master => &n.master,
-                State::Backup => &n.backup,
-                State::Fault => &n.fault,
-                State::Stop => &n.stop,
-                State::Init => &None,
-            };
-            if let Some(cmd) = specific {
-                notify::spawn(cmd.clone());
-            }
-            if let Some(cmd) = &n.any {
-                notify::spawn(format!("{cmd} GROUP {} {} 0", conf.name, st.name()));
-            }
+            notify::transition(&conf.notify, "GROUP", &conf.name, st, 0);
         }
     }
 

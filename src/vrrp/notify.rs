@@ -6,12 +6,32 @@
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use vrrp::instance::State;
 
 /// A script that runs longer is killed.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Scripts started and not yet ended.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Run the scripts `n` has for `state`: the state's own, then the generic
+/// `notify` with keepalived's four arguments (`INSTANCE|GROUP NAME STATE
+/// PRIORITY`).
+pub fn transition(n: &config::keepalived::vrrp::Notify, kind: &str, name: &str, state: State, priority: u8) {
+    let specific = match state {
+        State::Master => &n.master,
+        State::Backup => &n.backup,
+        State::Fault => &n.fault,
+        State::Stop => &n.stop,
+        State::Init => &None,
+    };
+    if let Some(cmd) = specific {
+        spawn(cmd.clone());
+    }
+    if let Some(cmd) = &n.any {
+        spawn(format!("{cmd} {kind} {name} {} {priority}", state.name()));
+    }
+}
 
 /// Run `cmd` in the background.
 pub fn spawn(cmd: String) {

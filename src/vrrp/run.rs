@@ -219,20 +219,7 @@ impl Run {
             self.garp_at = None;
             self.refresh_at = None;
         }
-        let n = &self.conf.notify;
-        let specific = match to {
-            State::Master => &n.master,
-            State::Backup => &n.backup,
-            State::Fault => &n.fault,
-            State::Stop => &n.stop,
-            State::Init => &None,
-        };
-        if let Some(cmd) = specific {
-            notify::spawn(cmd.clone());
-        }
-        if let Some(cmd) = &n.any {
-            let prio = self.inst.effective_priority();
-            notify::spawn(format!("{cmd} INSTANCE {} {} {prio}", self.conf.name, to.name()));
-        }
+        let prio = self.inst.effective_priority();
+        notify::transition(&self.conf.notify, "INSTANCE", &self.conf.name, to, prio);
     }
 }
