@@ -81,6 +81,25 @@ const TCP_STATES: [[[ConnState; 11]; 4]; 3] = [
 ];
 
 impl ConnState {
+    /// The TCP state of IPVS's number `n` (as sync carries it).
+    pub fn from_tcp_number(n: u8) -> Option<Self> {
+        use ConnState as S;
+        const ALL: [ConnState; 11] = [
+            S::None,
+            S::Established,
+            S::SynSent,
+            S::SynRecv,
+            S::FinWait,
+            S::TimeWait,
+            S::Close,
+            S::CloseWait,
+            S::LastAck,
+            S::Listen,
+            S::SynAck,
+        ];
+        ALL.get(usize::from(n)).copied()
+    }
+
     /// Every TCP state, in IPVS's order.
     pub const TCP: [ConnState; 11] = [Self::None, ES, SS, SR, FW, TW, CL, CW, LA, LI, SA];
 

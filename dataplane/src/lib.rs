@@ -13,6 +13,7 @@
 //! | bytes | [`wire`] | checked header views (getters, setters, `check_len`), the checksum, the one parse into [`wire::Headers`] |
 //! | rules | [`snapshot`] | `config::Rules` → the immutable per-worker view, built on the control side from one [`snapshot::Input`] |
 //! | counters | [`stats`] | single-writer per-worker counters, drop reasons |
+//! | sync | [`sync`] | what a master's worker hands the sync sender (bounded rings), what a backup's worker takes in |
 //! | frames | [`frame`] | what a rewrite may do to a frame (grow at the front, shrink) |
 //! | kernel | [`xsk`] | the only `unsafe`: UMEM, rings, owned frame tokens, the libbpf loader and typed maps of our steering program (and, with feature `bench`, the benchmark's programs) |
 //! | control side | [`neigh`] | RS MACs and interface addresses from rtnetlink |
@@ -28,6 +29,7 @@ pub mod neigh;
 pub mod owner;
 pub mod snapshot;
 pub mod stats;
+pub mod sync;
 pub mod wire;
 pub mod worker;
 pub mod xsk;

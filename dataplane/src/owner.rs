@@ -17,6 +17,7 @@
 //! Nothing here allocates after [`Handoff::new`].
 
 use crate::frag::{FragKey, FragNote};
+use crate::sync::SyncConn;
 use crate::wire::Headers;
 use crossbeam_queue::ArrayQueue;
 
@@ -40,6 +41,8 @@ pub struct Handoff {
     inboxes: Vec<ArrayQueue<Box<HandoffBuf>>>,
     pool: ArrayQueue<Box<HandoffBuf>>,
     notes: Vec<ArrayQueue<FragNote>>,
+    /// Connections a backup's sync receiver learnt, for the owning worker.
+    synced: Vec<ArrayQueue<SyncConn>>,
 }
 
 impl Handoff {
@@ -61,6 +64,7 @@ impl Handoff {
             inboxes: (0..workers).map(|_| ArrayQueue::new(depth.max(1))).collect(),
             pool,
             notes: (0..workers).map(|_| ArrayQueue::new(depth.max(1))).collect(),
+            synced: (0..workers).map(|_| ArrayQueue::new(crate::sync::RING)).collect(),
         }
     }
 
@@ -108,6 +112,17 @@ impl Handoff {
     /// is full (or there is no such worker).
     pub fn note(&self, to: usize, note: FragNote) -> bool {
         self.notes.get(to).is_some_and(|q| q.push(note).is_ok())
+    }
+
+    /// Give worker `to` a connection a backup learnt; return false if its
+    /// inbox is full.
+    pub fn send_sync(&self, to: usize, c: SyncConn) -> bool {
+        self.synced.get(to).is_some_and(|q| q.push(c).is_ok())
+    }
+
+    /// Take the next learnt connection for worker `me`.
+    pub fn recv_sync(&self, me: usize) -> Option<SyncConn> {
+        self.synced.get(me)?.pop()
     }
 
     /// Take the next fragment decision sent to worker `me`.

@@ -110,6 +110,9 @@ pub struct Snapshot {
     /// IPVS's `expire_nodest_conn`: a packet of a connection to a deleted
     /// server is dropped and the connection forgotten.
     pub expire_nodest_conn: bool,
+    /// The master sync daemon's rings, while one runs: workers push the
+    /// connections it sends.
+    pub sync: Option<crate::sync::SyncMaster>,
     index: HashMap<(u8, u32, u16), u32>,
     /// (protocol, RIP, port) of every NAT real server: their replies come
     /// back through the director.
@@ -155,6 +158,8 @@ pub struct Input<'a> {
     pub full_table: FullTable,
     /// IPVS's `expire_nodest_conn`.
     pub expire_nodest_conn: bool,
+    /// The master sync daemon's rings, while one runs.
+    pub sync: Option<crate::sync::SyncMaster>,
 }
 
 impl<'a> Input<'a> {
@@ -177,6 +182,7 @@ impl<'a> Input<'a> {
             mh_table_size: sched::DEFAULT_MH_TABLE_SIZE,
             full_table: FullTable::Stateless,
             expire_nodest_conn: false,
+            sync: None,
         }
     }
 }
@@ -287,6 +293,7 @@ impl Snapshot {
             timeouts,
             full_table: input.full_table,
             expire_nodest_conn: input.expire_nodest_conn,
+            sync: input.sync.clone(),
             index: HashMap::with_capacity(rules.services.len()),
             slots: vec![SlotPos::default(); MAX_DESTS].into_boxed_slice(),
         };
@@ -418,6 +425,11 @@ impl Snapshot {
     #[inline]
     pub fn service(&self, proto: u8, vip: u32, vport: u16) -> Option<usize> {
         self.index.get(&(proto, vip, vport)).map(|&i| i as usize)
+    }
+
+    /// Return the fwmark service of `mark`.
+    pub fn fwmark_service(&self, mark: u32) -> Option<usize> {
+        self.fwmarks.get(&mark).map(|&i| i as usize)
     }
 
     /// Return the service a packet to (protocol, address, port) belongs to:

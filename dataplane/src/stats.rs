@@ -226,6 +226,15 @@ pub struct WorkerStats {
     /// Later fragments that came before their first fragment's decision and
     /// waited for it.
     pub frags_held: Counter,
+    /// Connections handed to the master sync sender.
+    pub sync_sent: Counter,
+    /// Sync events dropped: the ring to the sender was full.
+    pub sync_drops: Counter,
+    /// Connections learnt from a master (inserted or refreshed).
+    pub sync_learnt: Counter,
+    /// Learnt connections whose service or server is not configured here
+    /// (or the table was full): not kept.
+    pub sync_unbound: Counter,
     /// Version of the rules snapshot the worker runs with.
     pub rules_version: Counter,
     /// Frames handed to the worker that owns their flow.
@@ -248,6 +257,10 @@ impl Default for WorkerStats {
             csum_completed: Counter::default(),
             frags_held: Counter::default(),
             icmp_errors: Counter::default(),
+            sync_sent: Counter::default(),
+            sync_drops: Counter::default(),
+            sync_learnt: Counter::default(),
+            sync_unbound: Counter::default(),
             rules_version: Counter::default(),
             handoffs: Counter::default(),
             handoff_drops: Counter::default(),

@@ -10,6 +10,7 @@ mod account;
 mod frags;
 mod icmp;
 mod schedule;
+mod synced;
 
 use crate::frag::{FragAction, FragTable, Held};
 use crate::frame::Frame;
@@ -325,6 +326,7 @@ impl Forwarder {
             scheds: &mut self.update.scheds,
             table: &mut self.table,
             stats: &self.stats,
+            me: self.peers.as_ref().map_or(0, |(me, _)| *me),
         }
     }
 
@@ -351,7 +353,7 @@ impl Forwarder {
         }
         let (si, di) = if cx.snap.services[si].ops && h.proto != PROTO_TCP {
             (si, cx.one_packet(si, &schedule::flow(h, now))?)
-        } else if let Some(hit) = cx.lookup(&key, h, now) {
+        } else if let Some(hit) = cx.lookup(&key, h, ingress, now) {
             hit?
         } else {
             (si, cx.schedule(&key, h, si, ingress, now)?)
@@ -420,6 +422,11 @@ impl Forwarder {
         let Update { snap, scheds } = &mut self.update;
         account::advance(&self.stats, snap, scheds, conn, Direction::Output, h, now);
         let (link, client_mac, slot) = (conn.client_link, conn.client_mac, conn.slot);
+        if link == synced::UNKNOWN_LINK {
+            // Learnt from a master and no client packet seen here yet: no
+            // MAC to answer to.
+            return Err(Reason::NoNeighbour);
+        }
         let (vip, vport) = (key.vip, key.vport);
         let b = frame.bytes();
         if h.frag == Frag::First {
@@ -527,6 +534,11 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
             let _ = ctl.dumped.try_send(buf);
         }
         let (me, handoff) = (ctl.me, &*ctl.handoff);
+        // Connections a backup learnt, for this worker's flows.
+        for _ in 0..INBOX_BATCH {
+            let Some(c) = handoff.recv_sync(me) else { break };
+            fwd.learn_conn(&c, now);
+        }
         // Decisions first, so fragments handed over after them find them.
         for _ in 0..INBOX_BATCH {
             let Some(note) = handoff.recv_note(me) else { break };

@@ -2,6 +2,7 @@
 //! malformed frames and expiry, on a warmed-up forwarder.
 
 use dataplane::stats::WorkerStats;
+use dataplane::sync::SyncMaster;
 use dataplane::wire::tcp_frame;
 use dataplane::{Forwarder, Input, LinkSnap, SlotMap, Snapshot, Update, Verdict};
 use std::sync::Arc;
@@ -30,6 +31,11 @@ fn fragment(mut f: [u8; 64], id: u16, later: bool) -> [u8; 64] {
 /// A forwarder with `commands` as its rules and a table of `capacity`; every
 /// server's MAC resolved.
 fn forwarder(commands: &str, capacity: usize) -> Forwarder {
+    forwarder_with(commands, capacity, None)
+}
+
+/// [`forwarder`], with a master sync daemon's rings if `sync`.
+fn forwarder_with(commands: &str, capacity: usize, sync: Option<SyncMaster>) -> Forwarder {
     let rules = config::Rules::from_commands("test", commands).unwrap();
     let mut slots = SlotMap::default();
     slots.assign(&rules).unwrap();
@@ -38,9 +44,9 @@ fn forwarder(commands: &str, capacity: usize) -> Forwarder {
         addr: 0x0a00_000a,
         mtu: 1500,
     }];
-    let snap = Snapshot::build(&Input::new(1, &rules, &slots, &links, &|_| {
-        Some(([2, 0, 0, 0, 0, 2], 0))
-    }));
+    let mut input = Input::new(1, &rules, &slots, &links, &|_| Some(([2, 0, 0, 0, 0, 2], 0)));
+    input.sync = sync;
+    let snap = Snapshot::build(&input);
     Forwarder::new(
         Update::new(Arc::new(snap)),
         capacity,
@@ -232,4 +238,26 @@ fn icmp_errors_allocate_nothing() {
     assert_eq!(info.count_total, 0, "ICMP allocated");
     assert_eq!(tx, 1500);
     assert_eq!(fwd.stats().icmp_errors.get(), 1000);
+}
+
+#[test]
+fn sync_on_both_sides_allocates_nothing() {
+    let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g";
+    let sm = SyncMaster::new(1, 60);
+    let mut master = forwarder_with(rules, 4096, Some(sm.clone()));
+    let mut backup = forwarder(rules, 4096);
+    let mut frames: Vec<([u8; 64], [u8; 64])> = (0..1000).map(|p| (frame(p, 0x02), frame(p, 0x10))).collect();
+    let mut learnt = 0;
+    let info = allocation_counter::measure(|| {
+        for (syn, ack) in &mut frames {
+            master.handle(syn, 0, 0);
+            master.handle(ack, 0, 0);
+            while let Some(c) = sm.rings[0].pop() {
+                backup.learn_conn(&c, 0);
+                learnt += 1;
+            }
+        }
+    });
+    assert_eq!(info.count_total, 0, "sync allocated");
+    assert_eq!((learnt, backup.table().len()), (1000, 1000));
 }

@@ -63,7 +63,7 @@ pub(super) fn count(stats: &WorkerStats, conn: &Conn) {
     state_counter(stats, conn).add(1);
 }
 
-fn uncount(stats: &WorkerStats, conn: &Conn) {
+pub(super) fn uncount(stats: &WorkerStats, conn: &Conn) {
     state_counter(stats, conn).sub(1);
 }
 

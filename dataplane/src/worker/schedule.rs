@@ -26,6 +26,8 @@ pub(super) struct Ctx<'a> {
     pub(super) scheds: &'a mut [AnySched],
     pub(super) table: &'a mut ConnTable,
     pub(super) stats: &'a WorkerStats,
+    /// This worker's index (its sync ring).
+    pub(super) me: usize,
 }
 
 impl Ctx<'_> {
@@ -57,6 +59,7 @@ impl Ctx<'_> {
         &mut self,
         key: &FlowKey,
         h: &Headers,
+        ingress: u8,
         now: u32,
     ) -> Option<Result<(usize, usize), Reason>> {
         let conn = self.table.get_mut(key)?;
@@ -78,7 +81,21 @@ impl Ctx<'_> {
         } else {
             Direction::InputOnly
         };
+        if conn.client_link == super::synced::UNKNOWN_LINK {
+            // Learnt from a master: its client is where this packet is from.
+            (conn.client_mac, conn.client_link) = (h.src_mac, ingress);
+        }
+        let (old, last) = (
+            conn.state,
+            conn.expires.wrapping_sub(self.snap.timeouts.of(conn.state)),
+        );
         advance(self.stats, self.snap, self.scheds, conn, dir, h, now);
+        if let Some(sm) = &self.snap.sync {
+            let tcp = h.proto == PROTO_TCP;
+            if crate::sync::due(tcp, old as u8, conn.state as u8, last, now, sm.refresh) {
+                super::synced::emit(self.snap, self.stats, self.me, key, conn, (si, di));
+            }
+        }
         Some(Ok((si, di)))
     }
 
@@ -122,11 +139,20 @@ impl Ctx<'_> {
     fn persistent(&mut self, h: &Headers, si: usize, timeout: u32, flow: &Flow) -> Result<usize, Reason> {
         let (snap, now) = (self.snap, flow.now);
         let tkey = template_key(h, &snap.services[si]);
+        let (stats, me) = (self.stats, self.me);
         let live = self.table.get_mut(&tkey).and_then(|t| {
             let (tsi, tdi) = snap.dest_of(t.dest_id, t.slot)?;
             // The template keeps its server, quiesced or not (as IPVS by
             // default), while that server exists.
+            let last = t.expires.wrapping_sub(timeout);
             t.expires = now.wrapping_add(timeout);
+            if snap
+                .sync
+                .as_ref()
+                .is_some_and(|sm| crate::sync::due(false, 0, 0, last, now, sm.refresh))
+            {
+                super::synced::emit(snap, stats, me, &tkey, t, (tsi, tdi));
+            }
             (tsi == si && !snap.services[tsi].dests[tdi].deleted).then_some(tdi)
         });
         if let Some(tdi) = live {
@@ -145,6 +171,7 @@ impl Ctx<'_> {
         // follow.
         if self.table.insert(tkey, None, template).is_ok() {
             self.stats.dest(d.slot).persist.add(1);
+            super::synced::emit(snap, self.stats, self.me, &tkey, &template, (si, di));
         }
         Ok(di)
     }
@@ -201,6 +228,9 @@ impl Ctx<'_> {
                 self.stats.conns.add(1);
                 count(self.stats, &conn);
                 bind(self.stats, d);
+                if conn.state == ConnState::Udp {
+                    super::synced::emit(self.snap, self.stats, self.me, key, &conn, (si, di));
+                }
                 self.scheds[si].on_change(
                     &View {
                         svc,

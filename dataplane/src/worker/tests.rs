@@ -728,4 +728,5 @@ fn the_hand_turns_once_per_turn_time_and_catches_up_in_bounded_steps() {
 mod fragments;
 mod icmp;
 mod persistence;
+mod sync;
 mod traffic;

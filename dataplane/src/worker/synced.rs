@@ -1,0 +1,188 @@
+//! Connection sync in the worker: handing a master's connections to its
+//! sync sender, and taking in what a backup learnt.
+//!
+//! Owns: the worker's end of the sync rings and inboxes, and the entries a
+//! backup makes. Must not touch: sockets, the wire format.
+
+use super::Forwarder;
+use super::account::{bind, count, uncount};
+use super::schedule::TEMPLATE;
+use crate::owner;
+use crate::snapshot::Snapshot;
+use crate::stats::WorkerStats;
+use crate::sync::SyncConn;
+use config::FwdMethod;
+use conntrack::{Conn, ConnState, FlowKey};
+
+/// `client_link` of a learnt connection until its client's first packet
+/// here says where the client is (links are numbered from 0, a few).
+pub(super) const UNKNOWN_LINK: u8 = u8::MAX;
+
+/// IPVS's numbers for the forwarding methods.
+fn fwd_code(f: FwdMethod) -> u8 {
+    match f {
+        FwdMethod::Nat => 0,
+        FwdMethod::Tun => 2,
+        FwdMethod::Dr => 3,
+    }
+}
+
+/// Hand connection (or template) `key` → server `di` of service `si` to the
+/// sync sender through ring `me`; a full ring drops it, counted.
+#[inline]
+pub(super) fn emit(
+    snap: &Snapshot,
+    stats: &WorkerStats,
+    me: usize,
+    key: &FlowKey,
+    conn: &Conn,
+    (si, di): (usize, usize),
+) {
+    let Some(sm) = &snap.sync else { return };
+    let svc = &snap.services[si];
+    let d = &svc.dests[di];
+    let state = match conn.state {
+        _ if conn.template => 0,
+        ConnState::Udp => 0,
+        s => s as u8,
+    };
+    let timeout = if conn.template {
+        svc.persistence.unwrap_or(0)
+    } else {
+        snap.timeouts.of(conn.state)
+    };
+    let c = SyncConn {
+        proto: key.proto & !TEMPLATE,
+        template: conn.template,
+        state,
+        fwd: fwd_code(d.fwd),
+        cip: key.cip,
+        cport: key.cport,
+        vip: key.vip,
+        vport: key.vport,
+        rip: d.addr,
+        rport: if d.port == 0 { key.vport } else { d.port },
+        fwmark: svc.fwmark,
+        timeout,
+    };
+    match sm.rings.get(me).map(|r| r.push(c)) {
+        Some(Ok(())) => stats.sync_sent.add(1),
+        _ => stats.sync_drops.add(1),
+    }
+}
+
+impl Forwarder {
+    /// Take in a connection a master sent: hand it to the worker that owns
+    /// its flow, or insert or refresh it here.
+    pub fn learn_conn(&mut self, c: &SyncConn, now: u32) {
+        let snap = &self.update.snap;
+        let si = if c.fwmark != 0 {
+            snap.fwmark_service(c.fwmark)
+        } else {
+            snap.service(c.proto, c.vip, c.vport)
+        };
+        let Some(si) = si else {
+            return self.stats.sync_unbound.add(1);
+        };
+        let svc = &snap.services[si];
+        // The owner rule of a packet of this flow (client network alone for
+        // a persistent service, so templates meet their connections).
+        let mask = svc.persistence.map_or(0, |_| svc.netmask);
+        if let Some((me, handoff)) = &self.peers {
+            let workers = handoff.workers();
+            let to = if mask != 0 || c.template {
+                owner::owner_of(c.cip & if mask != 0 { mask } else { u32::MAX }, 0, workers)
+            } else {
+                owner::owner_of(c.cip, c.cport, workers)
+            };
+            if to != *me {
+                if !handoff.send_sync(to, *c) {
+                    self.stats.sync_unbound.add(1);
+                }
+                return;
+            }
+        }
+        let found = svc
+            .dests
+            .iter()
+            .position(|d| d.addr == c.rip && (d.port == c.rport || d.port == 0) && !d.deleted);
+        let Some(di) = found else {
+            return self.stats.sync_unbound.add(1);
+        };
+        let state = match (c.template, c.proto) {
+            (true, _) => ConnState::None,
+            (false, p) if p == crate::wire::PROTO_TCP => {
+                ConnState::from_tcp_number(c.state).unwrap_or(ConnState::Established)
+            }
+            _ => ConnState::Udp,
+        };
+        let key = FlowKey {
+            proto: if c.template { c.proto | TEMPLATE } else { c.proto },
+            cip: c.cip,
+            cport: c.cport,
+            vip: c.vip,
+            vport: c.vport,
+        };
+        let timeout = if c.timeout == 0 {
+            snap.timeouts.of(state)
+        } else {
+            c.timeout
+        };
+        self.keep(&key, c, (si, di), state, now.wrapping_add(timeout));
+    }
+
+    /// Insert or refresh a learnt entry, counted as a scheduled one is.
+    fn keep(
+        &mut self,
+        key: &FlowKey,
+        c: &SyncConn,
+        (si, di): (usize, usize),
+        state: ConnState,
+        expires: u32,
+    ) {
+        let snap = &self.update.snap;
+        let stats = &*self.stats;
+        let d = &snap.services[si].dests[di];
+        if let Some(conn) = self.table.get_mut(key) {
+            if conn.dest_id == d.id {
+                if !conn.template && conn.state != state {
+                    uncount(stats, conn);
+                    conn.state = state;
+                    count(stats, conn);
+                }
+                conn.expires = expires;
+                return stats.sync_learnt.add(1);
+            }
+            // Another server now: the master re-scheduled it.
+            if let Some(old) = self.table.remove(key) {
+                super::account::release(stats, snap, &mut self.update.scheds, &old);
+            }
+        }
+        let conn = Conn {
+            dest_id: d.id,
+            slot: d.slot,
+            state,
+            expires,
+            // Filled in by the client's first packet here.
+            client_mac: [0; 6],
+            client_link: UNKNOWN_LINK,
+            seen_reply: false,
+            template: c.template,
+        };
+        let reply = (d.fwd == FwdMethod::Nat && !c.template).then_some(FlowKey {
+            vip: d.addr,
+            vport: c.rport,
+            ..*key
+        });
+        match self.table.insert(*key, reply, conn) {
+            Ok(_) if c.template => stats.dest(d.slot).persist.add(1),
+            Ok(_) => {
+                stats.conns.add(1);
+                count(stats, &conn);
+                bind(stats, d);
+            }
+            Err(conntrack::Full) => return stats.sync_unbound.add(1),
+        }
+        stats.sync_learnt.add(1);
+    }
+}
