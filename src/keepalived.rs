@@ -70,6 +70,11 @@ impl Running {
         self.vrrp.as_ref().map(|_| &self.vrrp_shared)
     }
 
+    /// Return the configuration's `lvs_sync_daemon`, if any.
+    pub fn sync_daemon(&self) -> Option<&config::keepalived::vrrp::SyncDaemon> {
+        self.cfg.sync_daemon.as_ref()
+    }
+
     /// Return what the VRRP thread publishes (empty without instances).
     pub fn vrrp_shared(&self) -> crate::vrrp::Shared {
         self.vrrp_shared.clone()

@@ -14,6 +14,7 @@ mod keepalived;
 mod metrics;
 mod placement;
 mod request;
+mod sync;
 mod vrrp;
 
 use std::process::ExitCode;

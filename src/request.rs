@@ -25,6 +25,22 @@ pub enum Request {
     Counters,
     /// `--reload`: read the keepalived configuration again, as SIGHUP.
     Reload,
+    /// `--start-daemon master|backup [--mcast-interface IF] [--syncid N]
+    /// [--sync-maxlen N] [--mcast-group ADDR] [--mcast-port P]
+    /// [--mcast-ttl T]`, as ipvsadm.
+    StartDaemon {
+        /// Master or backup.
+        role: crate::sync::Role,
+        /// How it runs.
+        settings: crate::sync::Settings,
+    },
+    /// `--stop-daemon master|backup`.
+    StopDaemon(crate::sync::Role),
+    /// `-L --daemon [--json]`.
+    ListDaemon {
+        /// `--json`.
+        json: bool,
+    },
     /// `-L --vrrp [--json]`: the VRRP instances (keepalived has only its
     /// log and SNMP for this).
     Vrrp {
@@ -41,6 +57,9 @@ impl Request {
     /// The command is not one ferrovs knows, with ipvsadm's wording.
     pub fn from_cli<S: AsRef<str>>(args: &[S]) -> Result<Self, String> {
         let words: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        if let Some(r) = daemon_request(&words)? {
+            return Ok(r);
+        }
         match words[..] {
             ["--counters"] => return Ok(Self::Counters),
             ["--reload"] => return Ok(Self::Reload),
@@ -97,6 +116,74 @@ impl Request {
     }
 }
 
+/// The sync daemon verbs, ipvsadm's words (`--opt value` or
+/// `--opt=value`); `None` for any other command.
+fn daemon_request(words: &[&str]) -> Result<Option<Request>, String> {
+    use crate::sync::{Role, Settings};
+    let mut flat: Vec<String> = Vec::new();
+    for w in words {
+        match w.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => flat.extend([k.to_string(), v.to_string()]),
+            _ => flat.push((*w).to_string()),
+        }
+    }
+    let f: Vec<&str> = flat.iter().map(String::as_str).collect();
+    let role = |w: Option<&&str>| match w.copied() {
+        Some("master") => Ok(Role::Master),
+        Some("backup") => Ok(Role::Backup),
+        other => Err(format!(
+            "invalid daemon state \"{}\": master or backup",
+            other.unwrap_or("")
+        )),
+    };
+    match f.first().copied() {
+        Some("-L" | "--list") if f.contains(&"--daemon") => {
+            return Ok(Some(Request::ListDaemon {
+                json: f.contains(&"--json"),
+            }));
+        }
+        Some("--stop-daemon") => return role(f.get(1)).map(|r| Some(Request::StopDaemon(r))),
+        Some("--start-daemon") => {}
+        _ => return Ok(None),
+    }
+    let role = role(f.get(1))?;
+    let mut s = Settings::default();
+    let mut it = f[2..].chunks(2);
+    for pair in &mut it {
+        let [opt, v] = pair else {
+            return Err(format!("option \"{}\" needs a value", pair[0]));
+        };
+        let num = |max: u32| -> Result<u32, String> {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n) || (*opt == "--syncid" && *n == 0))
+                .ok_or_else(|| format!("invalid value \"{v}\" for {opt}"))
+        };
+        match *opt {
+            "--mcast-interface" => s.interface = (*v).to_string(),
+            "--syncid" => s.syncid = num(255)? as u8,
+            "--sync-maxlen" => s.maxlen = num(65507)? as u16,
+            "--mcast-port" => s.port = num(65535)? as u16,
+            "--mcast-ttl" => s.ttl = num(255)? as u8,
+            "--mcast-group" => {
+                s.group = v
+                    .parse()
+                    .ok()
+                    .filter(std::net::Ipv4Addr::is_multicast)
+                    .ok_or_else(|| {
+                        format!("invalid value \"{v}\" for --mcast-group: not a multicast address")
+                    })?;
+            }
+            other => {
+                return Err(format!(
+                    "option \"{other}\" is not supported by ferrovs with --start-daemon"
+                ));
+            }
+        }
+    }
+    Ok(Some(Request::StartDaemon { role, settings: s }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +195,10 @@ mod tests {
             "--reload",
             "-L --vrrp",
             "-L --vrrp --json",
+            "--start-daemon master --mcast-interface eth1 --syncid 7",
+            "--start-daemon=backup --sync-maxlen=1400",
+            "--stop-daemon backup",
+            "-L --daemon",
             "-L -n --stats",
             "-A -t 10.0.0.100:80 -s rr",
             "-R",
@@ -125,5 +216,27 @@ mod tests {
             assert!(e.contains("unknown scheduler \"wlcc\""), "{verb}: {e}");
         }
         assert!(Request::from_wire(vec!["-R".into()]).is_err());
+        let Ok(Request::StartDaemon { role, settings }) = Request::from_cli(&[
+            "--start-daemon",
+            "master",
+            "--mcast-interface",
+            "eth1",
+            "--mcast-ttl",
+            "3",
+        ]) else {
+            panic!()
+        };
+        assert_eq!(
+            (role, settings.interface.as_str(), settings.ttl, settings.port),
+            (crate::sync::Role::Master, "eth1", 3, 8848)
+        );
+        for bad in [
+            &["--start-daemon", "primary"][..],
+            &["--start-daemon", "master", "--syncid", "300"],
+            &["--start-daemon", "master", "--mcast-group", "10.0.0.1"],
+            &["--start-daemon", "master", "--mcast-port"],
+        ] {
+            assert!(Request::from_cli(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -92,6 +92,8 @@ pub struct Keepalived {
     pub extras: Vec<ServiceExtras>,
     /// VRRP instances, scripts and sync groups.
     pub vrrp: vrrp::Vrrp,
+    /// `lvs_sync_daemon` of global_defs.
+    pub sync_daemon: Option<vrrp::SyncDaemon>,
     /// Keywords ignored or not applied, each as `file:line: …`.
     pub notes: Vec<String>,
 }
@@ -320,6 +322,11 @@ fn interpret(nodes: &[Node]) -> Result<Keepalived, Error> {
         }
     }
     vrrp::check(&k.vrrp)?;
+    if let Some(inst) = k.sync_daemon.as_ref().and_then(|s| s.instance.as_ref()) {
+        if !k.vrrp.instances.iter().any(|i| i.name == *inst) {
+            return Err(Error::new(format!("lvs_sync_daemon: no vrrp_instance {inst}")));
+        }
+    }
     Ok(k)
 }
 
@@ -364,6 +371,7 @@ fn global_defs(n: &Node, k: &mut Keepalived) -> Result<(), Error> {
                 }
             }
             "router_id" | "lvs_id" | "vrrp_version" => {}
+            "lvs_sync_daemon" => k.sync_daemon = Some(vrrp::sync_daemon(m)?),
             w => k
                 .notes
                 .push(m.note(&format!("global_defs {w}: ignored (not load balancing)"))),

@@ -11,6 +11,7 @@
 //! | [`workers`] | worker threads and their channels, publication of snapshots (bounded wait for every worker), the steering maps, `-L -c` dumps | the rules |
 //! | [`book`] | the rules: commit, trash, `-Z`, dry run, counters as listed | workers, steering |
 //! | [`render`] | the text and JSON of answers | state of any kind |
+//! | [`syncd`] | the connection sync daemons and the master's rings | the rules |
 //! | `crate::metrics` | the Prometheus endpoint, on a thread of its own | the control loop |
 //!
 //! The control thread (this one) owns the rules. A change is validated in
@@ -24,6 +25,7 @@ mod book;
 mod links;
 mod opts;
 mod render;
+mod syncd;
 mod workers;
 
 pub use book::Book;
@@ -69,6 +71,8 @@ struct Control {
     hup: Arc<AtomicBool>,
     /// The book as the metrics thread reads it.
     published: Arc<Mutex<Arc<Book>>>,
+    /// The connection sync daemons.
+    syncd: syncd::Syncd,
 }
 
 /// Run the daemon until SIGTERM or SIGINT.
@@ -160,7 +164,7 @@ impl Control {
             expire_nodest_conn: opts.expire_nodest_conn,
         };
         let book = Book::default();
-        let snap = snapshot(1, &book, &links, settings);
+        let snap = snapshot(1, &book, &links, settings, None);
         let ifindexes: Vec<u32> = links.links.iter().map(|l| l.ifindex).collect();
         let workers = Workers::start(opts, &links.names(), &ifindexes, snap)?;
         Ok(Self {
@@ -172,6 +176,7 @@ impl Control {
             version: 2,
             keepalived,
             hup,
+            syncd: syncd::Syncd::default(),
         })
     }
 
@@ -203,6 +208,7 @@ impl Control {
             if self.keepalived.as_mut().is_some_and(|k| k.poll()) {
                 self.apply_keepalived();
             }
+            self.follow_sync_daemon();
             if last_est.elapsed().as_secs() >= crate::estimator::INTERVAL_SECS {
                 last_est = Instant::now();
                 self.book.estimate(&self.workers.stats);
@@ -210,6 +216,28 @@ impl Control {
             }
             self.workers.deliver();
             std::thread::sleep(TICK);
+        }
+    }
+
+    /// keepalived's `lvs_sync_daemon`: master while its instance is
+    /// MASTER, backup otherwise; both without an instance.
+    fn follow_sync_daemon(&mut self) {
+        let Some(k) = &self.keepalived else { return };
+        let Some(conf) = k.sync_daemon().cloned() else {
+            return;
+        };
+        let (vrid, master) = match &conf.instance {
+            None => (None, None),
+            Some(name) => {
+                let st = k.vrrp_shared().status();
+                let Some(i) = st.iter().find(|i| i.name == *name) else {
+                    return;
+                };
+                (Some(i.vrid), Some(i.state == "MASTER"))
+            }
+        };
+        if self.syncd.follow(&conf, vrid, master, &self.workers.handoff()) {
+            self.publish();
         }
     }
 
@@ -232,6 +260,19 @@ impl Control {
             Request::Counters => return Ok(render::counters_table(self.workers.stats.iter().map(|s| &**s))),
             Request::Reload => return self.reload().map(|()| String::new()),
             Request::Vrrp { json } => return self.vrrp(json),
+            Request::StartDaemon { role, settings } => {
+                if self.syncd.start(role, settings, &self.workers.handoff())? {
+                    self.publish();
+                }
+                return Ok(String::new());
+            }
+            Request::StopDaemon(role) => {
+                if self.syncd.stop(role)? {
+                    self.publish();
+                }
+                return Ok(String::new());
+            }
+            Request::ListDaemon { json } => return Ok(self.syncd.list(json)),
             Request::Restore { text, dry_run: true } => return self.book.dry_run(&text),
             Request::Restore { text, dry_run: false } => return self.restore(&text).map(|()| String::new()),
             Request::Ipvsadm(cmd) => cmd,
@@ -286,7 +327,13 @@ impl Control {
 
     /// Publish the book's rules to the workers, and the book to metrics.
     fn publish(&mut self) {
-        let snap = snapshot(self.version, &self.book, &self.links, self.settings);
+        let snap = snapshot(
+            self.version,
+            &self.book,
+            &self.links,
+            self.settings,
+            self.syncd.rings.clone(),
+        );
         self.version += 1;
         self.workers.publish(snap);
         self.publish_book();
@@ -347,7 +394,13 @@ impl Control {
 }
 
 /// Build snapshot `version` of the book's rules for the workers.
-fn snapshot(version: u64, book: &Book, links: &Links, s: SnapSettings) -> Arc<Snapshot> {
+fn snapshot(
+    version: u64,
+    book: &Book,
+    links: &Links,
+    s: SnapSettings,
+    sync: Option<dataplane::sync::SyncMaster>,
+) -> Arc<Snapshot> {
     let rules = book.with_trash();
     let link_snaps = links.snaps();
     let neigh = |a| links.mac(a);
@@ -357,6 +410,7 @@ fn snapshot(version: u64, book: &Book, links: &Links, s: SnapSettings) -> Arc<Sn
         mh_table_size: s.mh_table_size,
         full_table: s.full_table,
         expire_nodest_conn: s.expire_nodest_conn,
+        sync,
         ..Input::new(version, &rules, &book.slots, &link_snaps, &neigh)
     }))
 }

@@ -49,9 +49,16 @@ pub struct Workers {
     /// Version of the newest snapshot published.
     version: u64,
     conn_max: usize,
+    /// The queues between workers (a sync backup feeds them too).
+    handoff: Arc<Handoff>,
 }
 
 impl Workers {
+    /// Return the queues between workers.
+    pub fn handoff(&self) -> Arc<Handoff> {
+        self.handoff.clone()
+    }
+
     /// Attach the steering program to `ifindexes` and start one worker per
     /// queue of `opts` on interfaces `ifnames`, with rules `snap`.
     ///
@@ -72,10 +79,11 @@ impl Workers {
             stop: Arc::new(AtomicBool::new(false)),
             version: snap.version,
             conn_max: opts.conn_max,
+            handoff: Arc::new(Handoff::new(opts.place.queues as usize, HANDOFF_DEPTH)),
         };
         let cfg = opts.port_config();
         let epoch = Instant::now();
-        let handoff = Arc::new(Handoff::new(opts.place.queues as usize, HANDOFF_DEPTH));
+        let handoff = w.handoff.clone();
         for q in 0..opts.place.queues {
             let core = opts
                 .place

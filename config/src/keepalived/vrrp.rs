@@ -138,6 +138,73 @@ pub struct SyncGroup {
     pub notify: Notify,
 }
 
+/// `lvs_sync_daemon IF [[inst] INSTANCE] [id N] [maxlen N] [port P] [ttl T]
+/// [group ADDR]`: the connection sync daemon keepalived drives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncDaemon {
+    /// The interface it multicasts on.
+    pub interface: String,
+    /// The VRRP instance whose state picks master or backup; none: both run.
+    pub instance: Option<String>,
+    /// `id` (default: the instance's VRID, else 0).
+    pub syncid: Option<u8>,
+    /// `maxlen`.
+    pub maxlen: Option<u16>,
+    /// `port`.
+    pub port: Option<u16>,
+    /// `ttl`.
+    pub ttl: Option<u8>,
+    /// `group`.
+    pub group: Option<Ipv4Addr>,
+}
+
+/// Parse `lvs_sync_daemon`, as keepalived's `lvs_syncd_handler`.
+pub(super) fn sync_daemon(n: &Node) -> Result<SyncDaemon, Error> {
+    let mut d = SyncDaemon {
+        interface: n.arg(1)?.to_string(),
+        instance: None,
+        syncid: None,
+        maxlen: None,
+        port: None,
+        ttl: None,
+        group: None,
+    };
+    let mut i = 2;
+    let num = |i: usize, max: u32| -> Result<u32, Error> {
+        let v = n.num(i)?;
+        (1..=max)
+            .contains(&v)
+            .then_some(v)
+            .ok_or_else(|| n.at(format!("lvs_sync_daemon {}: {v} out of range", n.words[i - 1])))
+    };
+    while let Some(w) = n.words.get(i) {
+        match w.as_str() {
+            "inst" => d.instance = Some(n.arg(i + 1)?.to_string()),
+            "id" => d.syncid = Some(n.num(i + 1)?.min(255) as u8),
+            "maxlen" => d.maxlen = Some(num(i + 1, 65507)? as u16),
+            "port" => d.port = Some(num(i + 1, 65535)? as u16),
+            "ttl" => d.ttl = Some(num(i + 1, 255)? as u8),
+            "group" => {
+                let g = n.addr(i + 1)?;
+                if !g.is_multicast() {
+                    return Err(n.at(format!("lvs_sync_daemon group {g}: not a multicast address")));
+                }
+                d.group = Some(g);
+            }
+            // The bare instance name, and keepalived's old positional
+            // syncid after it.
+            inst if d.instance.is_none() => {
+                d.instance = Some(inst.to_string());
+                i += 1;
+                continue;
+            }
+            other => return Err(n.at(format!("lvs_sync_daemon: unknown \"{other}\""))),
+        }
+        i += 2;
+    }
+    Ok(d)
+}
+
 /// Keywords of an instance that ferrovs reads but does not act on.
 const NOT_APPLIED: &[&str] = &[
     "use_vmac",

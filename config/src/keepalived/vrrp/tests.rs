@@ -171,3 +171,38 @@ fn errors_name_the_line() {
         assert!(e.contains(at) && e.contains(what), "{text:?}: {e}");
     }
 }
+
+#[test]
+fn lvs_sync_daemon_is_read_as_keepalived_reads_it() {
+    let base = "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 51\n}\n";
+    let k = parse(&format!(
+        "global_defs {{\nlvs_sync_daemon eth0 VI_1 id 7 maxlen 1400 port 8849 ttl 2 group 224.0.0.82\n}}\n{base}"
+    ))
+    .unwrap();
+    let d = k.sync_daemon.unwrap();
+    assert_eq!(
+        (d.interface.as_str(), d.instance.as_deref()),
+        ("eth0", Some("VI_1"))
+    );
+    assert_eq!(
+        (d.syncid, d.maxlen, d.port, d.ttl),
+        (Some(7), Some(1400), Some(8849), Some(2))
+    );
+    assert_eq!(d.group, Some(Ipv4Addr::new(224, 0, 0, 82)));
+    let k = parse("global_defs {\nlvs_sync_daemon eth1\n}\n").unwrap();
+    assert_eq!(k.sync_daemon.unwrap().instance, None, "no instance: both daemons");
+    for (text, what) in [
+        (
+            "global_defs {\nlvs_sync_daemon eth0 VI_9\n}\n",
+            "no vrrp_instance VI_9",
+        ),
+        (
+            "global_defs {\nlvs_sync_daemon eth0 group 10.0.0.1\n}\n",
+            "not a multicast",
+        ),
+        ("global_defs {\nlvs_sync_daemon eth0 port 0\n}\n", "out of range"),
+    ] {
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains(what), "{text}: {e}");
+    }
+}

@@ -1,0 +1,410 @@
+//! The connection sync daemons of `ferrovs daemon`, as ipvsadm starts the
+//! kernel's (`--start-daemon master|backup`): the master drains the
+//! workers' sync rings into v1 messages (`connsync`) multicast to the group
+//! (224.0.0.81:8848, TTL 1 by default); the backup takes messages from the
+//! group, v1 or v0, and hands each connection to the workers.
+//!
+//! Each daemon is a thread of its own; master and backup may run together.
+//!
+//! Must not touch: the rules or the connection tables (workers keep them).
+
+use connsync::{Dropped, Encoder, Entry, Item, flags};
+use dataplane::owner::{self, Handoff};
+use dataplane::sync::{SyncConn, SyncMaster};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the master drains the rings.
+const DRAIN_EVERY: Duration = Duration::from_millis(20);
+/// A partly full message goes out this long after its first entry (the
+/// kernel's flush time is 2 s).
+const FLUSH_AFTER: Duration = Duration::from_secs(1);
+
+/// Which daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sends.
+    Master,
+    /// Receives.
+    Backup,
+}
+
+impl Role {
+    /// The word ipvsadm uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Master => "master",
+            Self::Backup => "backup",
+        }
+    }
+}
+
+/// How a daemon runs (`--mcast-interface`, `--syncid`, …), defaults filled
+/// in as the kernel fills them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Settings {
+    /// `--mcast-interface` (ipvsadm's default eth0).
+    pub interface: String,
+    /// `--syncid` (0: a backup takes every syncid).
+    pub syncid: u8,
+    /// `--sync-maxlen`: UDP payload bytes.
+    pub maxlen: u16,
+    /// `--mcast-group`.
+    pub group: Ipv4Addr,
+    /// `--mcast-port`.
+    pub port: u16,
+    /// `--mcast-ttl`.
+    pub ttl: u8,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            interface: "eth0".into(),
+            syncid: 0,
+            maxlen: connsync::DEFAULT_MAXLEN as u16,
+            group: connsync::GROUP,
+            port: connsync::PORT,
+            ttl: connsync::TTL,
+        }
+    }
+}
+
+/// What a daemon counted.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Messages sent or received.
+    pub messages: AtomicU64,
+    /// Connections sent or received.
+    pub conns: AtomicU64,
+    /// Datagrams dropped whole: short, size mismatch, another syncid.
+    pub dropped: [AtomicU64; 3],
+    /// Entries dropped: malformed (with the rest of their datagram),
+    /// skipped (unknown mandatory option), IPv6 (not yet forwarded).
+    pub bad_entries: [AtomicU64; 3],
+    /// Send errors, or the workers' inboxes full.
+    pub errors: AtomicU64,
+}
+
+/// A running daemon; stopped on drop.
+#[derive(Debug)]
+pub struct Daemon {
+    /// Master or backup.
+    pub role: Role,
+    /// Its settings.
+    pub settings: Settings,
+    /// Its counters.
+    pub counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The interface's first IPv4 address.
+fn iface_addr(name: &str) -> Result<Ipv4Addr, String> {
+    pnet_datalink::interfaces()
+        .into_iter()
+        .find(|i| i.name == name)
+        .ok_or_else(|| format!("no interface {name}"))?
+        .ips
+        .iter()
+        .find_map(|n| match n.ip() {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        })
+        .ok_or_else(|| format!("{name} has no IPv4 address"))
+}
+
+impl Daemon {
+    /// Start the master: drain `rings` into messages to the group.
+    ///
+    /// # Errors
+    /// No such interface, or the socket cannot be set up.
+    pub fn master(settings: Settings, rings: SyncMaster) -> Result<Self, String> {
+        let addr = iface_addr(&settings.interface)?;
+        let err = |e: std::io::Error| format!("sync master on {}: {e}", settings.interface);
+        let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
+        // As the kernel: from the interface's address, ephemeral port.
+        sock.bind(&SockAddr::from(SocketAddrV4::new(addr, 0)))
+            .map_err(err)?;
+        sock.set_multicast_if_v4(&addr).map_err(err)?;
+        sock.set_multicast_loop_v4(false).map_err(err)?;
+        sock.set_multicast_ttl_v4(u32::from(settings.ttl)).map_err(err)?;
+        sock.connect(&SockAddr::from(SocketAddrV4::new(settings.group, settings.port)))
+            .map_err(err)?;
+        let (stop, counters) = (Arc::new(AtomicBool::new(false)), Arc::new(Counters::default()));
+        let (s, c, st) = (settings.clone(), counters.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("sync-master".into())
+            .spawn(move || send_loop(&sock, &s, &rings, &c, &st))
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "ferrovs: sync thread started: state = MASTER, mcast_ifn = {}, syncid = {}",
+            settings.interface, settings.syncid
+        );
+        Ok(Self {
+            role: Role::Master,
+            settings,
+            counters,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Start the backup: hand what the group carries to the workers.
+    ///
+    /// # Errors
+    /// No such interface, or the socket cannot be set up.
+    pub fn backup(settings: Settings, handoff: Arc<Handoff>) -> Result<Self, String> {
+        let addr = iface_addr(&settings.interface)?;
+        let err = |e: std::io::Error| format!("sync backup on {}: {e}", settings.interface);
+        let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
+        sock.set_reuse_address(true).map_err(err)?;
+        sock.bind_device(Some(settings.interface.as_bytes()))
+            .map_err(err)?;
+        sock.bind(&SockAddr::from(SocketAddrV4::new(settings.group, settings.port)))
+            .map_err(err)?;
+        sock.join_multicast_v4(&settings.group, &addr).map_err(err)?;
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .map_err(err)?;
+        let (stop, counters) = (Arc::new(AtomicBool::new(false)), Arc::new(Counters::default()));
+        let (s, c, st) = (settings.clone(), counters.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("sync-backup".into())
+            .spawn(move || receive_loop(sock, &s, &handoff, &c, &st))
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "ferrovs: sync thread started: state = BACKUP, mcast_ifn = {}, syncid = {}",
+            settings.interface, settings.syncid
+        );
+        Ok(Self {
+            role: Role::Backup,
+            settings,
+            counters,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The line `ipvsadm -L --daemon` prints for it.
+    pub fn line(&self) -> String {
+        let s = &self.settings;
+        format!(
+            "{} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})",
+            self.role.name(),
+            s.interface,
+            s.syncid,
+            s.maxlen,
+            s.group,
+            s.port,
+            s.ttl
+        )
+    }
+}
+
+fn send_loop(sock: &Socket, s: &Settings, rings: &SyncMaster, c: &Counters, stop: &AtomicBool) {
+    let mut enc = Encoder::new(s.syncid, usize::from(s.maxlen));
+    let mut since: Option<Instant> = None;
+    let send = |m: Vec<u8>, n: u64| {
+        if sock.send(&m).is_ok() {
+            c.messages.fetch_add(1, Ordering::Relaxed);
+            c.conns.fetch_add(n, Ordering::Relaxed);
+        } else {
+            c.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let mut pending = 0u64;
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        for ring in rings.rings.iter() {
+            while let Some(conn) = ring.pop() {
+                if let Some(m) = enc.push(&entry(&conn)) {
+                    send(m, pending);
+                    pending = 0;
+                    since = Some(Instant::now());
+                }
+                pending += 1;
+                since.get_or_insert_with(Instant::now);
+            }
+        }
+        if stopping || since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER) {
+            if let Some(m) = enc.flush() {
+                send(m, pending);
+            }
+            pending = 0;
+            since = None;
+        }
+        if stopping {
+            return;
+        }
+        std::thread::sleep(DRAIN_EVERY);
+    }
+}
+
+fn receive_loop(mut sock: Socket, s: &Settings, handoff: &Handoff, c: &Counters, stop: &AtomicBool) {
+    let mut buf = vec![0u8; 65536];
+    while !stop.load(Ordering::Relaxed) {
+        let n = match sock.read(&mut buf) {
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        let items = match connsync::decode(&buf[..n], s.syncid) {
+            Ok(items) => items,
+            Err(why) => {
+                let at = match why {
+                    Dropped::Short => 0,
+                    Dropped::Size => 1,
+                    Dropped::Syncid => 2,
+                };
+                c.dropped[at].fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
+        c.messages.fetch_add(1, Ordering::Relaxed);
+        for item in items {
+            let e = match item {
+                Item::Entry(e) => e,
+                Item::Malformed => {
+                    c.bad_entries[0].fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Item::Skipped => {
+                    c.bad_entries[1].fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            let Some(conn) = sync_conn(&e) else {
+                c.bad_entries[2].fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            c.conns.fetch_add(1, Ordering::Relaxed);
+            // The flow's owner, as far as the tuple tells; a worker that
+            // is not (a persistent service) passes it on.
+            let to = owner::owner_of(conn.cip, conn.cport, handoff.workers());
+            if !handoff.send_sync(to, conn) {
+                c.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// A worker's event as the kernel would sync it.
+pub fn entry(c: &SyncConn) -> Entry {
+    let mut f = u32::from(c.fwd);
+    if c.fwd != 0 {
+        f |= flags::NOOUTPUT;
+    }
+    if c.template {
+        f |= flags::TEMPLATE;
+    }
+    // Templates and UDP are never ESTABLISHED in the kernel's sense.
+    if c.template || c.proto != 6 || c.state != 1 {
+        f |= flags::INACTIVE;
+    }
+    Entry {
+        protocol: c.proto,
+        flags: f,
+        state: u16::from(c.state),
+        cport: c.cport,
+        vport: c.vport,
+        dport: c.rport,
+        fwmark: c.fwmark,
+        timeout: c.timeout,
+        caddr: IpAddr::V4(Ipv4Addr::from(c.cip)),
+        vaddr: IpAddr::V4(Ipv4Addr::from(c.vip)),
+        daddr: IpAddr::V4(Ipv4Addr::from(c.rip)),
+        seq: None,
+        pe: None,
+    }
+}
+
+/// A received entry as a worker takes it; `None` for IPv6 (not forwarded
+/// yet) or a state past the protocol's.
+pub fn sync_conn(e: &Entry) -> Option<SyncConn> {
+    let v4 = |a: IpAddr| match a {
+        IpAddr::V4(a) => Some(u32::from(a)),
+        IpAddr::V6(_) => None,
+    };
+    let f = e.flags & flags::BACKUP_MASK;
+    Some(SyncConn {
+        proto: e.protocol,
+        template: f & flags::TEMPLATE != 0,
+        state: u8::try_from(e.state).ok().filter(|s| *s <= 10)?,
+        fwd: (f & flags::FWD_MASK) as u8,
+        cip: v4(e.caddr)?,
+        cport: e.cport,
+        vip: v4(e.vaddr)?,
+        vport: e.vport,
+        rip: v4(e.daddr)?,
+        rport: e.dport,
+        fwmark: e.fwmark,
+        timeout: e.timeout,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_become_the_kernels_flags_and_back() {
+        let c = SyncConn {
+            proto: 6,
+            template: false,
+            state: 1,
+            fwd: 3,
+            cip: 0x0a63_0002,
+            cport: 40000,
+            vip: 0x0a63_0064,
+            vport: 80,
+            rip: 0x0a63_000b,
+            rport: 80,
+            fwmark: 0,
+            timeout: 900,
+        };
+        let e = entry(&c);
+        assert_eq!(e.flags, 0x83, "DR TCP established, as the kernel sends it");
+        assert_eq!(sync_conn(&e), Some(c));
+        let t = SyncConn {
+            template: true,
+            cport: 0,
+            state: 0,
+            ..c
+        };
+        assert_eq!(entry(&t).flags, 0x1183, "a DR persistence template");
+        let nat = SyncConn { fwd: 0, ..c };
+        assert_eq!(entry(&nat).flags, 0, "NAT established");
+    }
+
+    #[test]
+    fn the_daemon_line_is_ipvsadms() {
+        let d = Daemon {
+            role: Role::Backup,
+            settings: Settings {
+                syncid: 1,
+                ..Settings::default()
+            },
+            counters: Arc::default(),
+            stop: Arc::default(),
+            thread: None,
+        };
+        assert_eq!(
+            d.line(),
+            "backup sync daemon (mcast=eth0, syncid=1, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)"
+        );
+    }
+}
