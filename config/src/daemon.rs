@@ -45,6 +45,29 @@ pub struct DaemonConf {
     pub rules: Option<PathBuf>,
     /// A keepalived.conf to load at start and on SIGHUP.
     pub keepalived: Option<PathBuf>,
+    /// Connection sync daemons to start, as `--start-daemon` would:
+    /// `[[sync_daemon]]` tables.
+    pub sync_daemon: Option<Vec<SyncDaemonConf>>,
+}
+
+/// One `[[sync_daemon]]`: ipvsadm's `--start-daemon` options.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SyncDaemonConf {
+    /// `master` or `backup`.
+    pub state: String,
+    /// `--mcast-interface` (default eth0).
+    pub mcast_interface: Option<String>,
+    /// `--syncid` (default 0).
+    pub syncid: Option<u8>,
+    /// `--sync-maxlen`.
+    pub sync_maxlen: Option<u16>,
+    /// `--mcast-group`.
+    pub mcast_group: Option<std::net::Ipv4Addr>,
+    /// `--mcast-port`.
+    pub mcast_port: Option<u16>,
+    /// `--mcast-ttl`.
+    pub mcast_ttl: Option<u8>,
 }
 
 impl DaemonConf {
@@ -108,6 +131,23 @@ mod tests {
         );
         assert_eq!(c.rules.unwrap(), Path::new("/etc/ferrovs/rules"));
         assert_eq!(c.metrics, None);
+    }
+
+    #[test]
+    fn sync_daemons_are_tables_of_start_daemon_options() {
+        let c = DaemonConf::parse(
+            "f",
+            "[[sync_daemon]]\nstate = \"master\"\nmcast_interface = \"eth1\"\nsyncid = 7\n\n\
+             [[sync_daemon]]\nstate = \"backup\"\nmcast_group = \"224.0.0.82\"\nmcast_port = 8849\n",
+        )
+        .unwrap();
+        let d = c.sync_daemon.unwrap();
+        assert_eq!(
+            (d[0].state.as_str(), d[0].syncid, d[1].mcast_port),
+            ("master", Some(7), Some(8849))
+        );
+        let e = DaemonConf::parse("f", "[[sync_daemon]]\nstate = \"master\"\nsyncid = 300\n").unwrap_err();
+        assert!(e.contains("f:3"), "{e}");
     }
 
     #[test]

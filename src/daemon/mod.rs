@@ -136,6 +136,14 @@ pub fn run(opts: Opts) -> Result<(), String> {
             }
         }
         control.apply_keepalived();
+        for (role, settings) in &opts.sync_daemons {
+            if let Err(e) = control.handle(Request::StartDaemon {
+                role: *role,
+                settings: settings.clone(),
+            }) {
+                eprintln!("ferrovs: sync_daemon: {e}");
+            }
+        }
         control.serve(&listener, &stop);
         let line = render::counters(control.workers.stats.iter().map(|s| &**s));
         // Dropping `control` stops the workers and destroys the bpf_link:

@@ -66,6 +66,9 @@ pub struct Opts {
     /// flow to it until they end.
     #[arg(long)]
     pub expire_nodest_conn: bool,
+    /// Sync daemons to start (from the file's `[[sync_daemon]]` tables).
+    #[arg(skip)]
+    pub sync_daemons: Vec<(crate::sync::Role, crate::sync::Settings)>,
 }
 
 impl Opts {
@@ -116,8 +119,40 @@ impl Opts {
         if file("keepalived") && f.keepalived.is_some() {
             o.keepalived = f.keepalived;
         }
+        for d in f.sync_daemon.iter().flatten() {
+            o.sync_daemons
+                .push(sync_daemon(d).map_err(|e| bad("sync_daemon", e))?);
+        }
         Ok(o)
     }
+}
+
+/// A `[[sync_daemon]]` table as `--start-daemon` takes it.
+fn sync_daemon(
+    d: &config::daemon::SyncDaemonConf,
+) -> Result<(crate::sync::Role, crate::sync::Settings), String> {
+    use crate::sync::{Role, Settings};
+    let role = match d.state.as_str() {
+        "master" => Role::Master,
+        "backup" => Role::Backup,
+        other => return Err(format!("state \"{other}\": master or backup")),
+    };
+    let def = Settings::default();
+    let group = d.mcast_group.unwrap_or(def.group);
+    if !group.is_multicast() {
+        return Err(format!("mcast_group {group}: not a multicast address"));
+    }
+    Ok((
+        role,
+        Settings {
+            interface: d.mcast_interface.clone().unwrap_or(def.interface),
+            syncid: d.syncid.unwrap_or(def.syncid),
+            maxlen: d.sync_maxlen.unwrap_or(def.maxlen),
+            group,
+            port: d.mcast_port.unwrap_or(def.port),
+            ttl: d.mcast_ttl.unwrap_or(def.ttl),
+        },
+    ))
 }
 
 fn prime(s: &str) -> Result<u32, String> {
