@@ -302,3 +302,69 @@ fn ten_thousand_flows_reach_the_backup_within_two_seconds() {
         master.ok(&["--counters"])
     );
 }
+
+/// The NAT pair's file for `role` at `prio`: the client-side VIP and the
+/// real servers' gateway in one sync group, the sync daemon following the
+/// external instance, and a NAT service on VIP:PORT.
+fn nat_conf(lab: &Lab, role: &str, prio: u8) -> String {
+    let path = format!("/tmp/{}-{role}-natsync.conf", lab.name);
+    let text = format!(
+        "global_defs {{\n lvs_sync_daemon eth0 VI_EXT\n}}\n\
+         vrrp_sync_group G {{\n group {{\n VI_EXT\n VI_INT\n }}\n}}\n\
+         vrrp_instance VI_EXT {{\n state BACKUP\n interface eth0\n virtual_router_id 51\n priority {prio}\n\
+         advert_int 1\n virtual_ipaddress {{\n {VIP}/32\n }}\n}}\n\
+         vrrp_instance VI_INT {{\n state BACKUP\n interface eth1\n virtual_router_id 52\n priority {prio}\n\
+         advert_int 1\n virtual_ipaddress {{\n 10.98.0.254/24\n }}\n}}\n\
+         virtual_server {VIP} {PORT} {{\n lb_algo rr\n lb_kind NAT\n protocol TCP\n\
+         real_server 10.98.0.11 {PORT} {{\n }}\n real_server 10.98.0.12 {PORT} {{\n }}\n}}\n"
+    );
+    std::fs::write(&path, text).expect("conf");
+    path
+}
+
+#[test]
+fn a_nat_session_survives_the_masters_death() {
+    let lab = Lab::up_pair("nat");
+    let echo = format!("TCP-LISTEN:{PORT},fork,reuseaddr");
+    let _e1 = lab.spawn("rs1", &["socat", &echo, "EXEC:cat"]);
+    let _e2 = lab.spawn("rs2", &["socat", &echo, "EXEC:cat"]);
+    let args = |c: &str| ["-i", "eth0", "-i", "eth1", "--keepalived", c].map(str::to_string);
+    let (c2, c1) = (nat_conf(&lab, "dir2", 100), nat_conf(&lab, "dir", 150));
+    let (a2, a1) = (args(&c2), args(&c1));
+    let backup = Daemon::start_in(&lab, "dir2", &[], &a2.each_ref().map(String::as_str));
+    let mut master = Daemon::start_in(&lab, "dir", &[], &a1.each_ref().map(String::as_str));
+    let ready = wait_for(Duration::from_secs(10), || {
+        master.ok(&["-L", "--daemon"]).starts_with("master sync daemon")
+            && backup.ok(&["-L", "--daemon"]).starts_with("backup sync daemon")
+    });
+    assert!(ready, "{}\n{}", master.log(), backup.log());
+    let port = PORT.to_string();
+    let client: Child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("client"),
+            "python3",
+            "-c",
+            SESSION,
+            VIP,
+            &port,
+            "120",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("client");
+    let learnt = wait_for(Duration::from_secs(5), || holds(&backup, PORT));
+    assert!(learnt, "the backup never learnt the session: {}", master.log());
+    kill(&lab, &mut master);
+    let _ = lab.exec("dir", &["ip", "link", "set", "eth1", "down"]);
+    let out = client.wait_with_output().expect("client ends");
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(
+        said,
+        "echoed 120 of 120",
+        "{}\n{}",
+        backup.log(),
+        backup.ok(&["--counters"])
+    );
+}
