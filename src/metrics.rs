@@ -88,7 +88,7 @@ type Family = (&'static str, &'static str, &'static str, fn(&Counts) -> u64);
 /// A metric family over workers, likewise.
 type WorkerFamily = (&'static str, &'static str, &'static str, fn(&WorkerStats) -> u64);
 
-const WORKER_FAMILIES: [WorkerFamily; 9] = [
+const WORKER_FAMILIES: [WorkerFamily; 13] = [
     ("worker_rx_frames_total", "counter", "Frames received.", |w| {
         w.rx.get()
     }),
@@ -130,6 +130,30 @@ const WORKER_FAMILIES: [WorkerFamily; 9] = [
         "counter",
         "ICMP errors about a connection sent on to its real server or client.",
         |w| w.icmp_errors.get(),
+    ),
+    (
+        "worker_sync_sent_total",
+        "counter",
+        "Connections handed to the master sync daemon.",
+        |w| w.sync_sent.get(),
+    ),
+    (
+        "worker_sync_drops_total",
+        "counter",
+        "Sync events dropped: the ring to the sync daemon was full.",
+        |w| w.sync_drops.get(),
+    ),
+    (
+        "worker_sync_learnt_total",
+        "counter",
+        "Connections learnt from a master director.",
+        |w| w.sync_learnt.get(),
+    ),
+    (
+        "worker_sync_unbound_total",
+        "counter",
+        "Learnt connections not kept: no such service or server here, or a full table.",
+        |w| w.sync_unbound.get(),
     ),
     (
         "worker_table_full_total",

@@ -149,7 +149,7 @@ pub fn vrrp(list: &[crate::vrrp::Status], ignored: &[(&'static str, u64)], json:
 pub fn counters<'a>(stats: impl Iterator<Item = &'a WorkerStats> + Clone) -> String {
     let sum = |f: &dyn Fn(&WorkerStats) -> u64| stats.clone().map(f).sum::<u64>();
     let mut line = format!("rx {} tx {}", sum(&|s| s.rx.get()), sum(&|s| s.tx.get()));
-    let events: [(&str, u64); 7] = [
+    let events: [(&str, u64); 11] = [
         ("handoffs", sum(&|s| s.handoffs.get())),
         ("handoff_drops", sum(&|s| s.handoff_drops.get())),
         ("table_full", sum(&|s| s.table_full.get())),
@@ -157,6 +157,10 @@ pub fn counters<'a>(stats: impl Iterator<Item = &'a WorkerStats> + Clone) -> Str
         ("csum_completed", sum(&|s| s.csum_completed.get())),
         ("frags_held", sum(&|s| s.frags_held.get())),
         ("icmp_errors", sum(&|s| s.icmp_errors.get())),
+        ("sync_sent", sum(&|s| s.sync_sent.get())),
+        ("sync_drops", sum(&|s| s.sync_drops.get())),
+        ("sync_learnt", sum(&|s| s.sync_learnt.get())),
+        ("sync_unbound", sum(&|s| s.sync_unbound.get())),
     ];
     let drops = dataplane::Reason::ALL.map(|r| (r.name(), sum(&|s| s.drops(r))));
     for (name, n) in events.into_iter().chain(drops) {
