@@ -1,14 +1,16 @@
 //! Per-packet pieces of the hot path, one at a time: the IPv4 header
 //! checksum, the incremental checksum update NAT uses, and a whole
 //! `Forwarder::handle` (parse, service and connection lookup, rewrite) for an
-//! established flow in DR, NAT and TUN, at 1 k and 64 k flows.
+//! established flow in DR, NAT and TUN, at 1 k and 64 k flows; and a flood
+//! of new connections (SYN, then the ACK that establishes it) with and
+//! without a master sync daemon taking them.
 //!
 //! `cargo bench -p ferrovs-bench --bench packet`.
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use dataplane::Verdict;
 use dataplane::wire::{checksum, checksum_adjust};
-use ferrovs_bench::{Buf, frame, setup};
+use ferrovs_bench::{Buf, frame, fresh, setup};
 use std::hint::black_box;
 
 fn checksums(c: &mut Criterion) {
@@ -44,5 +46,37 @@ fn handle(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, checksums, handle);
+/// New connections a batch.
+const NEW: u16 = 10_000;
+
+fn new_connections(c: &mut Criterion) {
+    let mut g = c.benchmark_group("new_connections");
+    let frames: Vec<([u8; 64], [u8; 64])> = (0..NEW).map(|p| (frame(p, true), frame(p, false))).collect();
+    for sync in [false, true] {
+        let name = if sync { "sync" } else { "no_sync" };
+        g.bench_function(BenchmarkId::new(name, NEW), |b| {
+            b.iter_batched(
+                || {
+                    let rings = sync.then(|| dataplane::sync::SyncMaster::new(1, 60));
+                    (fresh("-g", usize::from(NEW), rings.clone()), rings)
+                },
+                |(mut fwd, rings)| {
+                    let mut buf = Buf::default();
+                    for (syn, ack) in &frames {
+                        buf.load(syn);
+                        black_box(fwd.handle(&mut buf, 0, 1));
+                        buf.load(ack);
+                        black_box(fwd.handle(&mut buf, 0, 1));
+                    }
+                    // The sync thread's side, on another core in the daemon.
+                    black_box(rings.map(|r| r.rings[0].len()))
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, checksums, handle, new_connections);
 criterion_main!(benches);

@@ -62,6 +62,22 @@ impl Frame for Buf {
 /// A forwarder with one service whose two servers use `method` (`-g`,
 /// `-m` or `-i`), with `flows` established connections.
 pub fn setup(method: &str, flows: usize) -> Forwarder {
+    let mut fwd = fresh(method, flows, None);
+    let mut buf = Buf {
+        data: [0; 256],
+        len: 0,
+    };
+    for cport in 0..flows as u16 {
+        buf.load(&frame(cport, true));
+        assert_eq!(fwd.handle(&mut buf, 0, 0), Verdict::Tx(0), "{method}");
+    }
+    fwd
+}
+
+/// A forwarder for two `method` servers with a table of `2 × flows` and
+/// no connections, handing connections to `sync` if given (a master sync
+/// daemon's rings).
+pub fn fresh(method: &str, flows: usize, sync: Option<dataplane::sync::SyncMaster>) -> Forwarder {
     let rules = config::Rules::from_commands(
         "bench",
         &format!(
@@ -78,21 +94,12 @@ pub fn setup(method: &str, flows: usize) -> Forwarder {
         addr: 0x0a00_000a,
         mtu: 1500,
     }];
-    let snap = Snapshot::build(&Input::new(1, &rules, &slots, &links, &|_| {
-        Some(([2, 0, 0, 0, 0, 2], 0))
-    }));
-    let mut fwd = Forwarder::new(
+    let mut input = Input::new(1, &rules, &slots, &links, &|_| Some(([2, 0, 0, 0, 0, 2], 0)));
+    input.sync = sync;
+    let snap = Snapshot::build(&input);
+    Forwarder::new(
         Update::new(Arc::new(snap)),
         flows * 2,
         Arc::new(WorkerStats::default()),
-    );
-    let mut buf = Buf {
-        data: [0; 256],
-        len: 0,
-    };
-    for cport in 0..flows as u16 {
-        buf.load(&frame(cport, true));
-        assert_eq!(fwd.handle(&mut buf, 0, 0), Verdict::Tx(0), "{method}");
-    }
-    fwd
+    )
 }

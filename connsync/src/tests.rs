@@ -191,3 +191,41 @@ fn ipv6_entries_round_trip() {
     assert_eq!((m.len(), m[8]), (8 + 72, 1));
     assert_eq!(entries(decode(&m, 0).unwrap()), [e]);
 }
+
+#[test]
+fn a_template_and_sequence_options_are_the_kernels_bytes() {
+    // A DR persistence template (flags 0x1183: TEMPLATE | INACTIVE |
+    // NOOUTPUT | DROUTE), cport 0, timeout 300; then a NAT connection with
+    // IN_SEQ (0x0400) and its 24-byte SEQ option, type 1 length 24, BE32s.
+    let template = Entry {
+        flags: 0x1183,
+        state: 0,
+        cport: 0,
+        timeout: 300,
+        ..conn(0)
+    };
+    let mut seq = conn(40000);
+    seq.flags = 0x0400;
+    seq.seq = Some([0x1111_1111, 2, 0, 0x2222_2222, 0, 3]);
+    let mut enc = Encoder::new(9, DEFAULT_MAXLEN);
+    enc.push(&template);
+    enc.push(&seq);
+    let m = enc.flush().unwrap();
+    #[rustfmt::skip]
+    let want: Vec<u8> = [
+        &[0x00, 0x09, 0x00, 0x6a, 0x02, 0x01, 0x00, 0x00][..],
+        // template: size 36, flags, state 0, cport 0, vport 80, dport 80, fwmark 0, timeout 300
+        &[0x00, 0x06, 0x00, 0x24, 0x00, 0x00, 0x11, 0x83, 0x00, 0x00, 0x00, 0x00, 0x00, 0x50, 0x00, 0x50],
+        &[0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x2c],
+        &[10, 99, 0, 2, 10, 99, 0, 100, 10, 99, 0, 11],
+        // connection: size 62 (36 + 2 + 24), flags 0x400, ESTABLISHED
+        &[0x00, 0x06, 0x00, 0x3e, 0x00, 0x00, 0x04, 0x00, 0x00, 0x01, 0x9c, 0x40, 0x00, 0x50, 0x00, 0x50],
+        &[0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x84],
+        &[10, 99, 0, 2, 10, 99, 0, 100, 10, 99, 0, 11],
+        &[0x01, 24],
+        &[0x11, 0x11, 0x11, 0x11, 0, 0, 0, 2, 0, 0, 0, 0, 0x22, 0x22, 0x22, 0x22, 0, 0, 0, 0, 0, 0, 0, 3],
+    ]
+    .concat();
+    assert_eq!(m, want);
+    assert_eq!(entries(decode(&want, 9).unwrap()), [template, seq]);
+}
