@@ -5,6 +5,7 @@
 //! sent to the running daemon. The binary only wires crates together: rules
 //! live in `config`, forwarding in `dataplane`.
 
+mod check;
 mod ctl;
 mod daemon;
 mod doctor;
@@ -26,6 +27,8 @@ Run the director:
   ferrovs daemon --interface IF [--queues N] [--cpus LIST] [--socket PATH]
   (ferrovs daemon --help for every option)
   ferrovs doctor --interface IF [--queues N] [--cpus LIST] | --config FILE   check the host first
+  ferrovs check --keepalived FILE | --config FILE | --rules FILE [-v]
+                            would the daemon start with it (no root, no interface)
 
 Manage it as with ipvsadm:
   ferrovs -A|-E -t|-u VIP:PORT [-s SCHEDULER] [-p [TIMEOUT]]
@@ -41,6 +44,11 @@ Manage it as with ipvsadm:
   ferrovs --set TCP TCPFIN UDP
   ferrovs --counters        each worker's packet, hand-off and drop counters
   ferrovs --reload          read the daemon's keepalived.conf again (as SIGHUP)
+  ferrovs -L --vrrp [--json]  the VRRP instances
+  ferrovs --start-daemon master|backup [--mcast-interface IF] [--syncid N]
+          [--sync-maxlen N] [--mcast-group ADDR] [--mcast-port P] [--mcast-ttl T]
+  ferrovs --stop-daemon master|backup
+  ferrovs -L --daemon [--json]  the connection sync daemons
 
 Commands reach the daemon on FERROVS_SOCKET (default /run/ferrovs/ferrovs.sock);
 `--socket PATH` before the command overrides it.
@@ -74,6 +82,9 @@ fn main() -> ExitCode {
         let (text, ok) = doctor::report(&doctor::check(&opts));
         print!("{text}");
         return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    if args.first().is_some_and(|a| a == "check") {
+        return check::main(&args[1..]);
     }
     if args.iter().any(|a| a == "-h" || a == "--help") {
         print!("{USAGE}");

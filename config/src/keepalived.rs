@@ -130,8 +130,14 @@ impl Node {
 
     fn addr(&self, i: usize) -> Result<Ipv4Addr, Error> {
         let v = self.arg(i)?;
-        v.parse()
-            .map_err(|_| self.at(format!("\"{v}\" is not an IPv4 address")))
+        v.parse().map_err(|_| {
+            let why = if v.contains(':') {
+                " (IPv6 comes with ferrovs' IPv6 support)"
+            } else {
+                ""
+            };
+            self.at(format!("\"{v}\" is not an IPv4 address{why}"))
+        })
     }
 
     fn kids(&self) -> &[Node] {
@@ -172,7 +178,11 @@ fn parse_nodes(name: &str, text: &str, dir: &Path, depth: usize) -> Result<Vec<N
     }
     // (line, word) pairs, with braces as words of their own.
     let mut tokens: Vec<(usize, String)> = Vec::new();
+    let id = config_id();
     for (i, raw) in text.lines().enumerate() {
+        let Some(raw) = conditional(raw, &id) else {
+            continue;
+        };
         let line = raw.split(['#', '!']).next().unwrap_or("");
         for w in line.replace('{', " { ").replace('}', " } ").split_whitespace() {
             tokens.push((i + 1, w.trim_matches('"').to_string()));
@@ -181,6 +191,29 @@ fn parse_nodes(name: &str, text: &str, dir: &Path, depth: usize) -> Result<Vec<N
     let mut pos = 0;
     let nodes = block(name, &tokens, &mut pos, dir, depth, false)?;
     Ok(nodes)
+}
+
+/// keepalived's config id (`-i ID`; by default the host name up to its
+/// first dot), which `@ID` lines are kept for.
+fn config_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    host.trim().split('.').next().unwrap_or("").to_string()
+}
+
+/// A line as keepalived's conditional configuration reads it: `@ID rest`
+/// is `rest` when this host's config id is ID (`@^ID`: when it is not),
+/// and nothing otherwise; other lines are themselves.
+fn conditional<'a>(line: &'a str, id: &str) -> Option<&'a str> {
+    let t = line.trim_start();
+    let Some(cond) = t.strip_prefix('@') else {
+        return Some(line);
+    };
+    let (want, rest) = cond.split_once(char::is_whitespace).unwrap_or((cond, ""));
+    let keep = match want.strip_prefix('^') {
+        Some(not) => not != id,
+        None => want == id,
+    };
+    keep.then_some(rest)
 }
 
 fn block(
@@ -268,6 +301,23 @@ fn expand(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
+/// A group member's addresses: `A` or keepalived's range `A-B`, where B is
+/// the last byte (`192.168.200.3-10`: .3 to .10).
+fn range(m: &Node) -> Result<Vec<Ipv4Addr>, Error> {
+    let w = m.arg(0)?;
+    let Some((first, last)) = w.split_once('-').filter(|_| !w.contains(':')) else {
+        return Ok(vec![m.addr(0)?]);
+    };
+    let bad = || m.at(format!("\"{w}\": a range is A.B.C.D-E, E not below D"));
+    let a: Ipv4Addr = first.parse().map_err(|_| bad())?;
+    let end: u8 = last.parse().map_err(|_| bad())?;
+    let o = a.octets();
+    if end < o[3] {
+        return Err(bad());
+    }
+    Ok((o[3]..=end).map(|d| Ipv4Addr::new(o[0], o[1], o[2], d)).collect())
+}
+
 /// A `virtual_server_group`: its name, fwmark members and (VIP, port) members.
 type Group = (String, Vec<ServiceKey>, Vec<(Ipv4Addr, u16)>);
 
@@ -289,12 +339,14 @@ fn interpret(nodes: &[Node]) -> Result<Keepalived, Error> {
         match n.words[0].as_str() {
             "global_defs" => global_defs(n, &mut k)?,
             "vrrp_instance" => {
-                let i = vrrp::instance(n, version, &mut k.notes)?;
-                k.vrrp.instances.push(i);
+                if let Some(i) = vrrp::instance(n, version, &mut k.notes)? {
+                    k.vrrp.instances.push(i);
+                }
             }
             "vrrp_script" => {
-                let s = vrrp::script(n, &mut k.notes)?;
-                k.vrrp.scripts.push(s);
+                if let Some(s) = vrrp::script(n, &mut k.notes)? {
+                    k.vrrp.scripts.push(s);
+                }
             }
             "vrrp_sync_group" => {
                 let g = vrrp::sync_group(n, &mut k.notes)?;
@@ -308,7 +360,8 @@ fn interpret(nodes: &[Node]) -> Result<Keepalived, Error> {
                     if m.words[0] == "fwmark" {
                         fwmarks.push(ServiceKey::fwmark(m.num(1)?));
                     } else {
-                        addrs.push((m.addr(0)?, m.num(1)? as u16));
+                        let port = m.num(1)? as u16;
+                        addrs.extend(range(m)?.into_iter().map(|a| (a, port)));
                     }
                 }
                 groups.push((name, fwmarks, addrs));
@@ -321,7 +374,7 @@ fn interpret(nodes: &[Node]) -> Result<Keepalived, Error> {
             w => k.notes.push(n.note(&format!("unknown keyword \"{w}\" ignored"))),
         }
     }
-    vrrp::check(&k.vrrp)?;
+    vrrp::check(&mut k.vrrp, &mut k.notes)?;
     if let Some(inst) = k.sync_daemon.as_ref().and_then(|s| s.instance.as_ref()) {
         if !k.vrrp.instances.iter().any(|i| i.name == *inst) {
             return Err(Error::new(format!("lvs_sync_daemon: no vrrp_instance {inst}")));
@@ -490,7 +543,12 @@ fn real_server(
     alpha: bool,
     k: &mut Keepalived,
 ) -> Result<(), Error> {
-    let (rip, rport) = (n.addr(1)?, n.num(2)? as u16);
+    let rip = n.addr(1)?;
+    // A fwmark service's server may have no port: it keeps each packet's.
+    let rport = match n.words.get(2) {
+        None if service.fwmark != 0 => 0,
+        _ => n.num(2)? as u16,
+    };
     let (mut weight, mut inhibit, mut u, mut l) = (1, false, None, None);
     let mut checks = Vec::new();
     for m in n.kids() {
@@ -507,7 +565,7 @@ fn real_server(
     }
     let spec = DestSpec {
         addr: rip,
-        port: Some(rport),
+        port: (rport != 0).then_some(rport),
         fwd: Some(fwd),
         weight: Some(weight),
         u_threshold: u,

@@ -328,10 +328,12 @@ fn notify_field<'a>(notify: &'a mut Notify, word: &str) -> Option<&'a mut Option
     }
 }
 
-/// Parse one `vrrp_instance` block.
-pub(super) fn instance(n: &Node, version: u8, notes: &mut Vec<String>) -> Result<Instance, Error> {
+/// Parse one `vrrp_instance` block; `None` when it cannot run here (said
+/// in `notes`).
+pub(super) fn instance(n: &Node, version: u8, notes: &mut Vec<String>) -> Result<Option<Instance>, Error> {
     let mut i = Instance::new(n, version)?;
     let mut priority = None;
+    let mut ah = None;
     for m in n.kids() {
         let w = m.words[0].as_str();
         if let Some(f) = notify_field(&mut i.notify, w) {
@@ -362,7 +364,12 @@ pub(super) fn instance(n: &Node, version: u8, notes: &mut Vec<String>) -> Result
             "nopreempt" => i.preempt = false,
             "preempt" => i.preempt = true,
             "preempt_delay" => i.preempt_delay_ms = centis(m)? * 10,
-            "authentication" => auth(m, &mut i)?,
+            "authentication" if auth(m, &mut i)? => {
+                ah = Some(m.note(&format!(
+                    "vrrp_instance {}: auth_type AH is not supported by ferrovs (PASS or none): instance not run",
+                    i.name
+                )));
+            }
             "unicast_src_ip" | "mcast_src_ip" => i.src_ip = Some(m.addr(1)?),
             "unicast_peer" => {
                 for p in m.kids() {
@@ -400,8 +407,12 @@ pub(super) fn instance(n: &Node, version: u8, notes: &mut Vec<String>) -> Result
             w => notes.push(m.note(&format!("vrrp_instance: unknown keyword \"{w}\" ignored"))),
         }
     }
+    if let Some(note) = ah {
+        notes.push(note);
+        return Ok(None);
+    }
     complete(n, &mut i, priority)?;
-    Ok(i)
+    Ok(Some(i))
 }
 
 fn version_of(m: &Node) -> Result<u8, Error> {
@@ -411,7 +422,9 @@ fn version_of(m: &Node) -> Result<u8, Error> {
     }
 }
 
-fn auth(m: &Node, i: &mut Instance) -> Result<(), Error> {
+/// Read `authentication`; return whether it is AH, which ferrovs does not
+/// speak.
+fn auth(m: &Node, i: &mut Instance) -> Result<bool, Error> {
     let mut kind = None;
     for a in m.kids() {
         match a.words[0].as_str() {
@@ -421,8 +434,8 @@ fn auth(m: &Node, i: &mut Instance) -> Result<(), Error> {
         }
     }
     match kind.as_deref() {
-        Some("PASS") | None => Ok(()),
-        Some("AH") => Err(m.at("auth_type AH is not supported by ferrovs (PASS or none)")),
+        Some("PASS") | None => Ok(false),
+        Some("AH") => Ok(true),
         Some(k) => Err(m.at(format!("auth_type {k}: must be PASS or AH"))),
     }
 }
@@ -450,8 +463,9 @@ fn complete(n: &Node, i: &mut Instance, priority: Option<u8>) -> Result<(), Erro
     Ok(())
 }
 
-/// Parse one `vrrp_script` block.
-pub(super) fn script(n: &Node, notes: &mut Vec<String>) -> Result<Script, Error> {
+/// Parse one `vrrp_script` block; `None` (said in `notes`) without a
+/// `script`, which keepalived ignores too.
+pub(super) fn script(n: &Node, notes: &mut Vec<String>) -> Result<Option<Script>, Error> {
     let mut s = Script {
         name: n.arg(1)?.to_string(),
         script: String::new(),
@@ -477,12 +491,13 @@ pub(super) fn script(n: &Node, notes: &mut Vec<String>) -> Result<Script, Error>
         }
     }
     if s.script.is_empty() {
-        return Err(n.at(format!("vrrp_script {}: no script", s.name)));
+        notes.push(n.note(&format!("vrrp_script {}: no script: not run", s.name)));
+        return Ok(None);
     }
     if s.timeout == 0 {
         s.timeout = s.interval;
     }
-    Ok(s)
+    Ok(Some(s))
 }
 
 /// Parse one `vrrp_sync_group` block.
@@ -505,18 +520,24 @@ pub(super) fn sync_group(n: &Node, notes: &mut Vec<String>) -> Result<SyncGroup,
     Ok(g)
 }
 
-/// Check what refers across blocks: scripts and group members exist, no
-/// two instances share an interface and VRID.
-pub(super) fn check(v: &Vrrp) -> Result<(), Error> {
-    for (k, i) in v.instances.iter().enumerate() {
-        for (s, _) in &i.track_scripts {
-            if !v.scripts.iter().any(|x| x.name == *s) {
-                return Err(Error::new(format!(
-                    "{}: track_script {s}: no such vrrp_script",
-                    i.at
-                )));
+/// Check what refers across blocks: a `track_script` of no script is
+/// dropped with a note (as keepalived ignores it); group members must
+/// exist, and no two instances share an interface and VRID.
+pub(super) fn check(v: &mut Vrrp, notes: &mut Vec<String>) -> Result<(), Error> {
+    let scripts: Vec<String> = v.scripts.iter().map(|s| s.name.clone()).collect();
+    for i in &mut v.instances {
+        i.track_scripts.retain(|(s, _)| {
+            let known = scripts.contains(s);
+            if !known {
+                notes.push(format!(
+                    "{}: vrrp_instance {}: track_script {s}: no such vrrp_script, ignored",
+                    i.at, i.name
+                ));
             }
-        }
+            known
+        });
+    }
+    for (k, i) in v.instances.iter().enumerate() {
         if let Some(o) = v.instances[..k]
             .iter()
             .find(|o| o.interface == i.interface && o.vrid == i.vrid)

@@ -145,16 +145,6 @@ fn errors_name_the_line() {
             "no virtual_router_id",
         ),
         (
-            "vrrp_instance V {\ninterface e\nvirtual_router_id 3\nauthentication {\nauth_type AH\n}\n}",
-            "k.conf:4",
-            "AH is not supported",
-        ),
-        (
-            "vrrp_instance V {\ninterface e\nvirtual_router_id 3\ntrack_script {\nnope\n}\n}",
-            "k.conf:1",
-            "no such vrrp_script",
-        ),
-        (
             "vrrp_instance A {\ninterface e\nvirtual_router_id 3\n}\nvrrp_instance B {\ninterface e\nvirtual_router_id 3\n}",
             "k.conf:5",
             "taken by A",
@@ -205,4 +195,33 @@ fn lvs_sync_daemon_is_read_as_keepalived_reads_it() {
         let e = parse(text).unwrap_err().to_string();
         assert!(e.contains(what), "{text}: {e}");
     }
+}
+
+#[test]
+fn what_ferrovs_cannot_run_is_reported_not_refused() {
+    // AH: the instance is left out, by line; a script with no `script` and a
+    // track_script of no script are ignored, as keepalived ignores them.
+    let text = "vrrp_script s {\ninterval 1\n}\n\
+                vrrp_instance A {\ninterface e\nvirtual_router_id 3\nauthentication {\nauth_type AH\n}\n}\n\
+                vrrp_instance B {\ninterface e\nvirtual_router_id 4\ntrack_script {\ns\n}\n}\n";
+    let k = parse(text).unwrap();
+    let notes = k.notes.join("\n");
+    assert_eq!(k.vrrp.instances.len(), 1, "{notes}");
+    assert!(k.vrrp.instances[0].track_scripts.is_empty());
+    for want in [
+        "k.conf:1: vrrp_script s: no script",
+        "k.conf:7: vrrp_instance A: auth_type AH",
+        "track_script s: no such vrrp_script, ignored",
+    ] {
+        assert!(notes.contains(want), "{want}: {notes}");
+    }
+}
+
+#[test]
+fn conditional_lines_follow_the_config_id() {
+    use super::super::conditional;
+    assert_eq!(conditional("@high priority 170", "high"), Some("priority 170"));
+    assert_eq!(conditional("\t@low priority 85", "high"), None);
+    assert_eq!(conditional("@^low priority 85", "high"), Some("priority 85"));
+    assert_eq!(conditional("priority 1", "high"), Some("priority 1"));
 }
