@@ -258,7 +258,9 @@ server_stop() {
 
 server_start() {
 	local r=$1 port=80 udp_addr=$VIP
-	if [ "$KIND" = nat ]; then
+	# A NAT lab's real servers sit on the server side's 10.98.0.0/24
+	# (LAB_KIND is not passed again).
+	if [ "$KIND" = nat ] || in_ns "$r" ip -4 addr show dev eth0 | grep -q 'inet 10\.98\.'; then
 		port=8080
 		udp_addr=0.0.0.0
 	fi

@@ -106,7 +106,90 @@ pub fn attempt(check: &Check) -> Result<(), String> {
             Ok(())
         }
         CheckKind::Misc { path, timeout } => misc(path, Duration::from_secs(u64::from((*timeout).max(1)))),
+        CheckKind::Udp {
+            payload,
+            require_reply,
+        } => udp(addr, payload, *require_reply, timeout),
+        CheckKind::Ping => ping(check.rip, timeout),
     }
+}
+
+/// keepalived's UDP_CHECK: a datagram to the port; an ICMP port
+/// unreachable (seen as a refused receive on a connected socket) is down,
+/// and so is silence when a reply is required.
+fn udp(addr: SocketAddr, payload: &[u8], require_reply: bool, timeout: Duration) -> Result<(), String> {
+    let s = std::net::UdpSocket::bind(("0.0.0.0", 0)).map_err(|e| e.to_string())?;
+    s.connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.send(payload).map_err(|e| format!("send to {addr}: {e}"))?;
+    let mut buf = [0u8; 2048];
+    match s.recv(&mut buf) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            if require_reply {
+                Err(format!("no reply from {addr} within {timeout:?}"))
+            } else {
+                Ok(())
+            }
+        }
+        Err(e) => Err(format!("{addr}: {e}")),
+    }
+}
+
+/// keepalived's PING_CHECK: one ICMP echo, answered within `timeout`.
+fn ping(rip: std::net::Ipv4Addr, timeout: Duration) -> Result<(), String> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    use std::io::Read;
+    let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).map_err(|e| format!("ping: {e}"))?;
+    let id = (std::process::id() as u16) ^ 0x5a5a;
+    let mut echo = [
+        8u8,
+        0,
+        0,
+        0,
+        (id >> 8) as u8,
+        id as u8,
+        0,
+        1,
+        b'f',
+        b'e',
+        b'r',
+        b'r',
+        b'o',
+        b'v',
+        b's',
+        0,
+    ];
+    let sum = echo
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum::<u32>();
+    let c = !((sum & 0xffff) + (sum >> 16)) as u16;
+    echo[2..4].copy_from_slice(&c.to_be_bytes());
+    s.send_to(&echo, &SockAddr::from(SocketAddr::from((rip, 0))))
+        .map_err(|e| format!("ping {rip}: {e}"))?;
+    let until = std::time::Instant::now() + timeout;
+    let mut buf = [0u8; 1500];
+    while let Some(left) = until
+        .checked_duration_since(std::time::Instant::now())
+        .filter(|d| !d.is_zero())
+    {
+        s.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
+        let Ok(n) = (&s).read(&mut buf) else { break };
+        // A raw socket hands over the IP header: the reply is after it.
+        let ihl = usize::from(buf[0] & 0x0f) * 4;
+        let from = std::net::Ipv4Addr::new(buf[12], buf[13], buf[14], buf[15]);
+        let icmp = &buf[ihl.min(n)..n];
+        if from == rip && icmp.len() >= 8 && icmp[0] == 0 && icmp[4..6] == echo[4..6] {
+            return Ok(());
+        }
+    }
+    Err(format!("no echo reply from {rip} within {timeout:?}"))
 }
 
 fn http_get(
@@ -257,6 +340,40 @@ mod tests {
         let port = serve_once(500, "oops");
         let err = attempt(&check(url(None, None), port)).unwrap_err();
         assert!(err.contains("status 500, want 200"), "{err}");
+    }
+
+    #[test]
+    fn udp_check_reads_a_port_unreachable_and_requires_a_reply_if_told() {
+        let udp = |payload: &[u8], require_reply| CheckKind::Udp {
+            payload: payload.to_vec(),
+            require_reply,
+        };
+        // An answering responder.
+        let answering = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = answering.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 64];
+            while let Ok((n, peer)) = answering.recv_from(&mut b) {
+                let _ = answering.send_to(&b[..n], peer);
+            }
+        });
+        assert!(attempt(&check(udp(b"hi", true), port)).is_ok());
+        // A port that is bound but silent: up unless a reply is required.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sport = silent.local_addr().unwrap().port();
+        assert!(attempt(&check(udp(b"hi", false), sport)).is_ok());
+        assert!(attempt(&check(udp(b"hi", true), sport)).is_err());
+        drop(silent);
+        // Nothing there: the kernel's port unreachable.
+        let e = attempt(&check(udp(b"hi", false), sport)).unwrap_err();
+        assert!(e.contains("refused"), "{e}");
+    }
+
+    #[test]
+    fn ping_check_wants_an_echo_reply() {
+        // Down is a lab test (tests/keepalived.rs): a real server that stops
+        // answering echoes; here, loopback answers.
+        assert!(attempt(&check(CheckKind::Ping, 0)).is_ok(), "127.0.0.1 answers");
     }
 
     #[test]

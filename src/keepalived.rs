@@ -128,11 +128,7 @@ impl Running {
                 // Logged once per change, not every interval.
                 eprintln!(
                     "ferrovs: {} {}:{} of {} is {} ({})",
-                    match check.kind {
-                        config::keepalived::CheckKind::Tcp => "TCP_CHECK",
-                        config::keepalived::CheckKind::Http { .. } => "HTTP_GET",
-                        config::keepalived::CheckKind::Misc { .. } => "MISC_CHECK",
-                    },
+                    check.kind.name(),
                     check.rip,
                     check.rport,
                     check.service,

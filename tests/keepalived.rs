@@ -131,3 +131,73 @@ fn reload_adds_a_server_and_keeps_an_open_connection() {
     assert!(got.iter().any(|a| a == "server2"), "{got:?}");
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn ping_check_follows_echo_replies() {
+    let lab = Lab::up();
+    let ping = "PING_CHECK {\n            connect_timeout 1\n            retry 1\n        }";
+    let path = conf(&lab, &service(&(real(RS1, ping) + &real(RS2, ping)), ""));
+    let d = Daemon::start_with(&lab, &["--interface", "eth0", "--keepalived", &path]);
+    assert!(listed(&d, RS1) && listed(&d, RS2), "{}", d.log());
+    let echo = |on: &str| {
+        let out = lab.exec(
+            "rs1",
+            &["sysctl", "-qw", &format!("net.ipv4.icmp_echo_ignore_all={on}")],
+        );
+        assert!(out.status.success());
+    };
+    echo("1");
+    assert!(
+        wait_for(Duration::from_secs(10), || !listed(&d, RS1)),
+        "rs1 still listed\n{}",
+        d.log()
+    );
+    assert!(
+        d.log()
+            .contains(&format!("PING_CHECK {RS1}:80 of TCP {VIP}:80 is down")),
+        "{}",
+        d.log()
+    );
+    assert!(listed(&d, RS2));
+    echo("0");
+    assert!(
+        wait_for(Duration::from_secs(10), || listed(&d, RS1)),
+        "rs1 not back\n{}",
+        d.log()
+    );
+}
+
+#[test]
+fn udp_check_follows_the_responder() {
+    let lab = Lab::up_kind("nat");
+    // The real servers' UDP responder answers on port 53.
+    let udp = "UDP_CHECK {\n            connect_port 53\n            connect_timeout 1\n            retry 1\n            payload 7175657279\n            require_reply\n        }";
+    let reals: String = ["10.98.0.11", "10.98.0.12"]
+        .iter()
+        .map(|rs| format!("    real_server {rs} 8080 {{\n        weight 1\n        {udp}\n    }}\n"))
+        .collect();
+    let body = format!(
+        "virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n{reals}}}\n"
+    );
+    let path = conf(&lab, &body);
+    let d = Daemon::start_with(&lab, &["-i", "eth0", "-i", "eth1", "--keepalived", &path]);
+    let nat_listed = |rs: &str| d.ok(&["-L", "-n"]).contains(&format!("-> {rs}:8080"));
+    assert!(
+        wait_for(Duration::from_secs(5), || nat_listed("10.98.0.11")),
+        "{}",
+        d.log()
+    );
+    lab.server("server-stop", "rs1");
+    assert!(
+        wait_for(Duration::from_secs(10), || !nat_listed("10.98.0.11")),
+        "rs1 still listed\n{}",
+        d.log()
+    );
+    assert!(nat_listed("10.98.0.12"));
+    lab.server("server-start", "rs1");
+    assert!(
+        wait_for(Duration::from_secs(10), || nat_listed("10.98.0.11")),
+        "rs1 not back\n{}",
+        d.log()
+    );
+}

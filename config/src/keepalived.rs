@@ -26,6 +26,16 @@ pub enum CheckKind {
         /// (path, digest as lowercase hex, status code).
         urls: Vec<(String, Option<String>, Option<u16>)>,
     },
+    /// `UDP_CHECK`: send `payload`; down on an ICMP port unreachable, or,
+    /// with `require_reply`, when no answer comes in time.
+    Udp {
+        /// Bytes to send (`payload`, hex as keepalived writes it).
+        payload: Vec<u8>,
+        /// `require_reply`.
+        require_reply: bool,
+    },
+    /// `PING_CHECK`: an ICMP echo must be answered in time.
+    Ping,
     /// `MISC_CHECK`: run a command; exit 0 is up.
     Misc {
         /// The command line (`misc_path`).
@@ -33,6 +43,19 @@ pub enum CheckKind {
         /// Seconds it may run (`misc_timeout`).
         timeout: u32,
     },
+}
+
+impl CheckKind {
+    /// The checker's keyword.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP_CHECK",
+            Self::Http { .. } => "HTTP_GET",
+            Self::Udp { .. } => "UDP_CHECK",
+            Self::Ping => "PING_CHECK",
+            Self::Misc { .. } => "MISC_CHECK",
+        }
+    }
 }
 
 /// One real server's health check.
@@ -301,6 +324,20 @@ fn expand(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
+/// `payload` bytes as keepalived writes them: hex digits, in one word or
+/// several.
+fn hex(m: &Node) -> Result<Vec<u8>, Error> {
+    let digits: String = m.words[1..].concat();
+    let digits = digits.trim_start_matches("0x");
+    if digits.len() % 2 != 0 {
+        return Err(m.at("payload: an even number of hex digits"));
+    }
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).map_err(|_| m.at("payload: not hex")))
+        .collect()
+}
+
 /// A group member's addresses: `A` or keepalived's range `A-B`, where B is
 /// the last byte (`192.168.200.3-10`: .3 to .10).
 fn range(m: &Node) -> Result<Vec<Ipv4Addr>, Error> {
@@ -557,7 +594,7 @@ fn real_server(
             "inhibit_on_failure" => inhibit = true,
             "uthreshold" => u = Some(m.num(1)?),
             "lthreshold" => l = Some(m.num(1)?),
-            "TCP_CHECK" | "HTTP_GET" | "MISC_CHECK" => checks.push(m),
+            "TCP_CHECK" | "HTTP_GET" | "MISC_CHECK" | "UDP_CHECK" | "PING_CHECK" => checks.push(m),
             w => k
                 .notes
                 .push(m.note(&format!("real_server {w}: not supported, ignored"))),
@@ -592,6 +629,7 @@ fn real_server(
         };
         let mut urls = Vec::new();
         let (mut misc_path, mut misc_timeout) = (None, delay_loop);
+        let (mut payload, mut require_reply) = (Vec::new(), false);
         for m in c.kids() {
             match m.words[0].as_str() {
                 "connect_timeout" => check.connect_timeout = m.num(1)?,
@@ -617,6 +655,8 @@ fn real_server(
                     urls.push((path.ok_or_else(|| m.at("url needs a path"))?, digest, status));
                 }
                 "misc_path" => misc_path = Some(m.words[1..].join(" ")),
+                "payload" => payload = hex(m)?,
+                "require_reply" => require_reply = true,
                 "misc_timeout" => misc_timeout = m.num(1)?,
                 "misc_dynamic" => k
                     .notes
@@ -637,6 +677,11 @@ fn real_server(
                 path: misc_path.ok_or_else(|| c.at("MISC_CHECK needs misc_path"))?,
                 timeout: misc_timeout,
             },
+            "UDP_CHECK" => CheckKind::Udp {
+                payload: std::mem::take(&mut payload),
+                require_reply,
+            },
+            "PING_CHECK" => CheckKind::Ping,
             _ => CheckKind::Tcp,
         };
         k.checks.push(check);
