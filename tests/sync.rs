@@ -41,12 +41,66 @@ fn start(lab: &Lab, role: &str, conf: &str) -> Daemon {
 fn pair(lab: &Lab, port: u16, extra: &str) -> (Daemon, Daemon) {
     let backup = start(lab, "dir2", &conf(lab, "dir2", 100, port, extra));
     let master = start(lab, "dir", &conf(lab, "dir", 150, port, extra));
+    syncing(&master, &backup);
+    (master, backup)
+}
+
+/// An echo server on PORT of each real server (for DR the VIP is on their
+/// lo), listening before this returns; stopped when the guards drop.
+fn echo_servers(lab: &Lab) -> Vec<lab::Bg> {
+    let echo = format!("TCP-LISTEN:{PORT},fork,reuseaddr");
+    let guards = ["rs1", "rs2"]
+        .map(|rs| lab.spawn(rs, &["socat", &echo, "EXEC:cat"]))
+        .into();
+    for rs in ["rs1", "rs2"] {
+        let up = wait_for(Duration::from_secs(5), || {
+            let out = lab.exec(rs, &["ss", "-Hltn", &format!("sport = :{PORT}")]);
+            String::from_utf8_lossy(&out.stdout).contains("LISTEN")
+        });
+        assert!(up, "echo server on {rs}");
+    }
+    guards
+}
+
+/// Wait until `master` runs the master sync daemon and `backup` the
+/// backup one.
+fn syncing(master: &Daemon, backup: &Daemon) {
     let ready = wait_for(Duration::from_secs(10), || {
         master.ok(&["-L", "--daemon"]).starts_with("master sync daemon")
             && backup.ok(&["-L", "--daemon"]).starts_with("backup sync daemon")
     });
     assert!(ready, "{}\n{}", master.log(), backup.log());
-    (master, backup)
+}
+
+/// Run 12 s of the echoed session through the VIP, killing the master
+/// once the backup learnt it; return what the client said.
+fn session_across_death(lab: &Lab, master: &mut Daemon, backup: &Daemon) -> String {
+    let port = PORT.to_string();
+    let args = [
+        "netns",
+        "exec",
+        &lab.ns("client"),
+        "python3",
+        "-c",
+        SESSION,
+        VIP,
+        &port,
+        "120",
+    ];
+    let client: Child = Command::new("ip")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("client");
+    let learnt = wait_for(Duration::from_secs(5), || holds(backup, PORT));
+    assert!(
+        learnt,
+        "the backup never learnt the session: {}",
+        backup.ok(&["-L", "--daemon", "--json"])
+    );
+    kill(lab, master);
+    let out = client.wait_with_output().expect("client ends");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Kill the master as a failing host dies: its links go dark first (so
@@ -89,49 +143,14 @@ except OSError as e:
 #[test]
 fn a_session_survives_the_masters_death_on_the_same_server() {
     let lab = Lab::up_pair("dr");
-    // An echo server on each real server (the VIP is on their lo).
-    let echo = format!("TCP-LISTEN:{PORT},fork,reuseaddr");
-    let _e1 = lab.spawn("rs1", &["socat", &echo, "EXEC:cat"]);
-    let _e2 = lab.spawn("rs2", &["socat", &echo, "EXEC:cat"]);
-    for rs in ["rs1", "rs2"] {
-        let up = wait_for(Duration::from_secs(5), || {
-            let out = lab.exec(rs, &["ss", "-Hltn", &format!("sport = :{PORT}")]);
-            String::from_utf8_lossy(&out.stdout).contains("LISTEN")
-        });
-        assert!(up, "echo server on {rs}");
-    }
+    let _echo = echo_servers(&lab);
     let (mut master, backup) = pair(&lab, PORT, "");
     let vip_held = wait_for(Duration::from_secs(8), || {
         let out = lab.exec("dir", &["ip", "-4", "addr", "show", "dev", "eth0"]);
         String::from_utf8_lossy(&out.stdout).contains(VIP)
     });
     assert!(vip_held, "{}", master.log());
-    // 12 s of lines; the master dies after the backup learnt the session.
-    let port = PORT.to_string();
-    let client: Child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns("client"),
-            "python3",
-            "-c",
-            SESSION,
-            VIP,
-            &port,
-            "120",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("client");
-    let learnt = wait_for(Duration::from_secs(5), || holds(&backup, PORT));
-    assert!(
-        learnt,
-        "the backup never learnt the session:\n{}",
-        backup.ok(&["-L", "--daemon", "--json"])
-    );
-    kill(&lab, &mut master);
-    let out = client.wait_with_output().expect("client ends");
-    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let said = session_across_death(&lab, &mut master, &backup);
     assert_eq!(said, "echoed 120 of 120", "{}", backup.log());
     assert!(
         backup.log().contains("(VI_1) Entering MASTER STATE"),
@@ -265,11 +284,7 @@ fn ten_thousand_flows_reach_the_backup_within_two_seconds() {
     };
     let backup = start(&lab, "dir2", &udp("dir2", 100));
     let master = start(&lab, "dir", &udp("dir", 150));
-    let ready = wait_for(Duration::from_secs(10), || {
-        master.ok(&["-L", "--daemon"]).starts_with("master sync daemon")
-            && backup.ok(&["-L", "--daemon"]).starts_with("backup sync daemon")
-    });
-    assert!(ready, "{}\n{}", master.log(), backup.log());
+    syncing(&master, &backup);
     let sent = lab.exec("client", &["python3", "-c", FLOWS, VIP, "10000"]);
     assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
     let count = |d: &Daemon| {
@@ -329,40 +344,14 @@ fn nat_conf(lab: &Lab, role: &str, prio: u8) -> String {
 #[test]
 fn a_nat_session_survives_the_masters_death() {
     let lab = Lab::up_pair("nat");
-    let echo = format!("TCP-LISTEN:{PORT},fork,reuseaddr");
-    let _e1 = lab.spawn("rs1", &["socat", &echo, "EXEC:cat"]);
-    let _e2 = lab.spawn("rs2", &["socat", &echo, "EXEC:cat"]);
+    let _echo = echo_servers(&lab);
     let args = |c: &str| ["-i", "eth0", "-i", "eth1", "--keepalived", c].map(str::to_string);
     let (c2, c1) = (nat_conf(&lab, "dir2", 100), nat_conf(&lab, "dir", 150));
     let (a2, a1) = (args(&c2), args(&c1));
     let backup = Daemon::start_in(&lab, "dir2", &[], &a2.each_ref().map(String::as_str));
     let mut master = Daemon::start_in(&lab, "dir", &[], &a1.each_ref().map(String::as_str));
-    let ready = wait_for(Duration::from_secs(10), || {
-        master.ok(&["-L", "--daemon"]).starts_with("master sync daemon")
-            && backup.ok(&["-L", "--daemon"]).starts_with("backup sync daemon")
-    });
-    assert!(ready, "{}\n{}", master.log(), backup.log());
-    let port = PORT.to_string();
-    let client: Child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns("client"),
-            "python3",
-            "-c",
-            SESSION,
-            VIP,
-            &port,
-            "120",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("client");
-    let learnt = wait_for(Duration::from_secs(5), || holds(&backup, PORT));
-    assert!(learnt, "the backup never learnt the session: {}", master.log());
-    kill(&lab, &mut master);
-    let out = client.wait_with_output().expect("client ends");
-    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    syncing(&master, &backup);
+    let said = session_across_death(&lab, &mut master, &backup);
     assert_eq!(
         said,
         "echoed 120 of 120",
