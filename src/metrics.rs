@@ -36,6 +36,7 @@ pub fn spawn(
     workers: Vec<Arc<WorkerStats>>,
     book: Arc<Mutex<Arc<Book>>>,
     vrrp: Option<crate::vrrp::Shared>,
+    sync: crate::sync::Registry,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
@@ -50,6 +51,7 @@ pub fn spawn(
                         if let Some(v) = &vrrp {
                             text.push_str(&v.metrics());
                         }
+                        text.push_str(&crate::sync::metrics(&sync));
                         text
                     };
                     let _ = answer(&mut s, &body);

@@ -92,6 +92,68 @@ pub struct Counters {
     pub errors: AtomicU64,
 }
 
+/// A metric family: name, help, and its samples (reason, value) of one
+/// daemon.
+type Family = (
+    &'static str,
+    &'static str,
+    fn(&Counters) -> Vec<(&'static str, u64)>,
+);
+
+/// The running daemons' counters, shared with the metrics thread.
+pub type Registry = std::sync::Arc<std::sync::Mutex<Vec<(Role, Arc<Counters>)>>>;
+
+/// The Prometheus families of the daemons in `reg`.
+pub fn metrics(reg: &Registry) -> String {
+    use std::fmt::Write as _;
+    let list = reg.lock().map(|l| l.clone()).unwrap_or_default();
+    let mut out = String::new();
+    let families: [Family; 4] = [
+        (
+            "sync_messages_total",
+            "Sync messages sent (master) or taken in (backup).",
+            |c| vec![("", c.messages.load(Ordering::Relaxed))],
+        ),
+        ("sync_connections_total", "Connections sent or received.", |c| {
+            vec![("", c.conns.load(Ordering::Relaxed))]
+        }),
+        (
+            "sync_dropped_total",
+            "Datagrams or entries dropped, by reason.",
+            |c| {
+                let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                vec![
+                    ("short", l(&c.dropped[0])),
+                    ("size", l(&c.dropped[1])),
+                    ("syncid", l(&c.dropped[2])),
+                    ("malformed", l(&c.bad_entries[0])),
+                    ("skipped", l(&c.bad_entries[1])),
+                    ("ipv6", l(&c.bad_entries[2])),
+                ]
+            },
+        ),
+        (
+            "sync_errors_total",
+            "Send errors, or the workers' inboxes full.",
+            |c| vec![("", c.errors.load(Ordering::Relaxed))],
+        ),
+    ];
+    for (name, help, f) in families {
+        let _ = writeln!(out, "# HELP ferrovs_{name} {help}\n# TYPE ferrovs_{name} counter");
+        for (role, c) in &list {
+            for (reason, v) in f(c) {
+                let r = if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(",reason=\"{reason}\"")
+                };
+                let _ = writeln!(out, "ferrovs_{name}{{state=\"{}\"{r}}} {v}", role.name());
+            }
+        }
+    }
+    out
+}
+
 /// A running daemon; stopped on drop.
 #[derive(Debug)]
 pub struct Daemon {
@@ -388,6 +450,23 @@ mod tests {
         assert_eq!(entry(&t).flags, 0x1183, "a DR persistence template");
         let nat = SyncConn { fwd: 0, ..c };
         assert_eq!(entry(&nat).flags, 0, "NAT established");
+    }
+
+    #[test]
+    fn metrics_name_the_daemon_and_the_reason() {
+        let c = Arc::new(Counters::default());
+        c.messages.store(3, Ordering::Relaxed);
+        c.dropped[1].store(2, Ordering::Relaxed);
+        let reg: Registry = Arc::new(std::sync::Mutex::new(vec![(Role::Backup, c)]));
+        let text = metrics(&reg);
+        assert!(
+            text.contains("ferrovs_sync_messages_total{state=\"backup\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ferrovs_sync_dropped_total{state=\"backup\",reason=\"size\"} 2"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -127,7 +127,8 @@ pub fn run(opts: Opts) -> Result<(), String> {
                 .keepalived
                 .as_ref()
                 .map(crate::keepalived::Running::vrrp_shared);
-            crate::metrics::spawn(m, workers, book, vrrp, stop.clone())
+            let sync = control.syncd.registry.clone();
+            crate::metrics::spawn(m, workers, book, vrrp, sync, stop.clone())
         });
         // The start-up rules, before the first request.
         if let Some(text) = &rules_text {

@@ -22,6 +22,8 @@ pub struct Syncd {
     backup: Option<Daemon>,
     /// The workers' rings while a master runs.
     pub rings: Option<SyncMaster>,
+    /// The running daemons' counters, as the metrics thread reads them.
+    pub registry: crate::sync::Registry,
     /// When `follow` last failed to start a daemon: it retries only every
     /// few seconds, and says so once each time.
     failed_at: Option<std::time::Instant>,
@@ -41,18 +43,23 @@ impl Syncd {
         if slot.is_some() {
             return Err(format!("a {} sync daemon is running already", role.name()));
         }
-        match role {
+        let (d, changed) = match role {
             Role::Master => {
                 let rings = SyncMaster::new(handoff.workers(), REFRESH);
-                self.master = Some(Daemon::master(s, rings.clone())?);
+                let d = Daemon::master(s, rings.clone())?;
                 self.rings = Some(rings);
-                Ok(true)
+                (d, true)
             }
-            Role::Backup => {
-                self.backup = Some(Daemon::backup(s, handoff.clone())?);
-                Ok(false)
-            }
+            Role::Backup => (Daemon::backup(s, handoff.clone())?, false),
+        };
+        if let Ok(mut reg) = self.registry.lock() {
+            reg.push((role, d.counters.clone()));
         }
+        match role {
+            Role::Master => self.master = Some(d),
+            Role::Backup => self.backup = Some(d),
+        }
+        Ok(changed)
     }
 
     /// Stop the `role` daemon; return whether the snapshot must change.
