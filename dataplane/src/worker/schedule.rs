@@ -85,14 +85,15 @@ impl Ctx<'_> {
             // Learnt from a master: its client is where this packet is from.
             (conn.client_mac, conn.client_link) = (h.src_mac, ingress);
         }
-        let (old, last) = (
-            conn.state,
-            conn.expires.wrapping_sub(self.snap.timeouts.of(conn.state)),
-        );
+        // Only a sync master looks at what the packet changed.
+        let before = self.snap.sync.as_ref().map(|sm| {
+            let last = conn.expires.wrapping_sub(self.snap.timeouts.of(conn.state));
+            (sm.refresh, conn.state, last)
+        });
         advance(self.stats, self.snap, self.scheds, conn, dir, h, now);
-        if let Some(sm) = &self.snap.sync {
+        if let Some((refresh, old, last)) = before {
             let tcp = h.proto == PROTO_TCP;
-            if crate::sync::due(tcp, old as u8, conn.state as u8, last, now, sm.refresh) {
+            if crate::sync::due(tcp, old as u8, conn.state as u8, last, now, refresh) {
                 super::synced::emit(self.snap, self.stats, self.me, key, conn, (si, di));
             }
         }

@@ -82,6 +82,18 @@ fn udp_checksum_ok(ip: &Ipv4Header, udp: &UdpHeader, payload: &[u8]) -> bool {
     udp.checksum == udp.calc_checksum_ipv4(ip, payload).unwrap()
 }
 
+/// Send each of `frames` through `f`, insisting each goes on; return them.
+fn forward_all(f: &mut Forwarder, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    frames
+        .iter()
+        .map(|fr| {
+            let (v, out) = send(f, fr, 0);
+            assert_eq!(v, Verdict::Tx(0));
+            out
+        })
+        .collect()
+}
+
 #[test]
 fn every_fragment_goes_where_its_first_went() {
     let (mut f, _) = forwarder(UDP_TWO_RS);
@@ -114,14 +126,7 @@ fn every_fragment_goes_where_its_first_went() {
 #[test]
 fn nat_rewrites_every_fragment_and_the_ports_of_the_first() {
     let (mut f, _) = forwarder(UDP_NAT);
-    let out: Vec<Vec<u8>> = fragments(CIP, 40000, VIP, 53, 3000, 77)
-        .iter()
-        .map(|fr| {
-            let (v, out) = send(&mut f, fr, 0);
-            assert_eq!(v, Verdict::Tx(0));
-            out
-        })
-        .collect();
+    let out = forward_all(&mut f, &fragments(CIP, 40000, VIP, 53, 3000, 77));
     let (ip, udp, payload) = reassemble(&out);
     assert_eq!((ip.destination, udp.destination_port), ([10, 0, 0, 11], 5353));
     assert!(
@@ -130,14 +135,7 @@ fn nat_rewrites_every_fragment_and_the_ports_of_the_first() {
     );
     // The real server's fragmented answer goes back from the VIP.
     let reply = fragments([10, 0, 0, 11], 5353, CIP, 40000, 4000, 78);
-    let back: Vec<Vec<u8>> = reply
-        .iter()
-        .map(|fr| {
-            let (v, out) = send(&mut f, fr, 0);
-            assert_eq!(v, Verdict::Tx(0));
-            out
-        })
-        .collect();
+    let back = forward_all(&mut f, &reply);
     let (ip, udp, payload) = reassemble(&back);
     assert_eq!((ip.source, udp.source_port, payload.len()), (VIP, 53, 4000));
     assert!(udp_checksum_ok(&ip, &udp, &payload));
