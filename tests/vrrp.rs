@@ -574,3 +574,36 @@ fn a_sync_group_moves_both_arms_of_a_nat_pair_together() {
         let _ = std::fs::remove_file(tell);
     }
 }
+
+#[test]
+fn a_reloaded_priority_preempts_without_restarting_the_instance() {
+    let lab = Lab::up_pair("dr");
+    let backup = Peer::start(&lab, PeerKind::Ferrovs, V2, 100, "");
+    let master = ours(&lab, V2, "");
+    elected(&lab, &master, &backup);
+    let Peer::Ferrovs(b) = &backup else { unreachable!() };
+    // The same file with priority 200, read again.
+    let path = format!("/tmp/{}-dir2-ferrovs.conf", lab.name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("priority 100", "priority 200");
+    std::fs::write(&path, text).unwrap();
+    b.ok(&["--reload"]);
+    assert!(
+        vip_within(&lab, "dir2", true, Duration::from_secs(6)).is_some(),
+        "{}",
+        b.log()
+    );
+    assert!(
+        vip_within(&lab, "dir", false, Duration::from_secs(2)).is_some(),
+        "{}",
+        master.log()
+    );
+    let log = b.log();
+    assert!(
+        !log.contains("STOP STATE") && log.matches("Entering BACKUP STATE").count() == 1,
+        "restarted: {log}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&b.ok(&["-L", "--vrrp", "--json"])).unwrap_or_default();
+    assert_eq!(v["instances"][0]["priority"], 200);
+}

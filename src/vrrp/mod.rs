@@ -429,7 +429,18 @@ impl Engine {
             return;
         }
         for i in 0..self.runs.len() {
-            if !conf.instances.contains(&self.runs[i].conf) {
+            let r = &mut self.runs[i];
+            // A block that changed only its priority keeps running with the
+            // new one, as keepalived applies it.
+            let reprioritised = conf
+                .instances
+                .iter()
+                .find(|c| c.priority != r.conf.priority && c.same_but_priority(&r.conf));
+            if let Some(c) = reprioritised {
+                r.conf.priority = c.priority;
+                let a = r.inst.set_priority(now, c.priority, r.track_weight);
+                self.apply(i, a, now);
+            } else if !conf.instances.contains(&self.runs[i].conf) {
                 let a = self.runs[i].inst.stop(now);
                 self.apply(i, a, now);
             }

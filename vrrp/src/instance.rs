@@ -378,6 +378,19 @@ impl Instance {
         out
     }
 
+    /// A reload changed the configured priority to `base`; trackers still
+    /// add `weight`. No transition of its own: as master the new priority
+    /// is advertised at once (a backup may then preempt), as backup it
+    /// counts from the next advert.
+    pub fn set_priority(&mut self, now: Instant, base: u8, weight: i32) -> Vec<Action> {
+        self.params.priority = base;
+        if base == PRIO_OWNER {
+            self.effective = PRIO_OWNER;
+            return Vec::new();
+        }
+        self.set_effective_priority(now, i32::from(base) + weight)
+    }
+
     /// A tracked interface or script failed (`true`) or recovered.
     pub fn set_fault(&mut self, now: Instant, fault: bool) -> Vec<Action> {
         let mut out = Vec::new();

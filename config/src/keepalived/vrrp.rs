@@ -234,6 +234,14 @@ const NOT_APPLIED: &[&str] = &[
 ];
 
 impl Instance {
+    /// Whether `other` is this block with another priority at most (a
+    /// reload then changes the priority in place).
+    pub fn same_but_priority(&self, other: &Self) -> bool {
+        let mut o = other.clone();
+        o.priority = self.priority;
+        *self == o
+    }
+
     fn new(n: &Node, version: u8) -> Result<Self, Error> {
         Ok(Self {
             name: n.arg(1)?.to_string(),

@@ -238,3 +238,21 @@ fn a_stopping_master_sends_priority_zero() {
     assert_eq!(a[0], Action::Advertise(PRIO_STOP));
     assert_eq!(transitions(&a), [State::Stop]);
 }
+
+#[test]
+fn a_reloaded_priority_applies_without_a_transition() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(Params {
+        start_master: true,
+        ..params(Version::V2, 255)
+    });
+    i.start(t0);
+    assert_eq!(i.set_priority(t0 + ms(5), 120, 0), [Action::Advertise(120)]);
+    assert_eq!((i.state(), i.effective_priority()), (State::Master, 120));
+    assert_eq!(
+        i.set_priority(t0 + ms(6), 255, -20),
+        [],
+        "an owner is 255 whatever trackers say"
+    );
+    assert_eq!(i.effective_priority(), 255);
+}
