@@ -280,7 +280,9 @@ impl Forwarder {
     }
 
     /// [`Self::handle`] for a frame already parsed (once) as `h`.
-    #[inline]
+    // Always inlined into the loop: its rare branches (fragments, ICMP) made
+    // the compiler keep it out of line.
+    #[inline(always)]
     pub fn handle_parsed(
         &mut self,
         frame: &mut dyn Frame,

@@ -219,7 +219,9 @@ impl Headers {
 ///
 /// # Errors
 /// The first [`Malformed`] thing about it.
-#[inline]
+// Always inlined: out of line, its result is copied through the stack on
+// every frame (measured: several ns a frame).
+#[inline(always)]
 pub fn parse(frame: &[u8]) -> Result<Headers, Malformed> {
     let eth = Ethernet::new_checked(frame)?;
     if eth.ethertype() != ETHERTYPE_IPV4 {
