@@ -4,23 +4,34 @@
 //! by merging, so that unchanged servers keep their connections. Its
 //! `vrrp_instance` blocks run on the VRRP thread (`crate::vrrp`).
 
-use crate::health::{self, Change, Checkers};
+use crate::health::{self, Change, Checkers, Context, Stats};
 use config::ipvsadm::{Command, DestSpec};
-use config::keepalived::{self, Check, Keepalived};
+use config::keepalived::{self, Check, Keepalived, Program};
 use config::{Rules, ServiceKey};
 use crossbeam_channel::{Receiver, Sender, unbounded};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A real server: (service, address, port).
+type Server = (ServiceKey, Ipv4Addr, u16);
 
 /// A loaded configuration and the state of its checks.
 #[derive(Debug)]
 pub struct Running {
     path: PathBuf,
     cfg: Keepalived,
-    up: Vec<bool>,
-    sorry_on: HashSet<ServiceKey>,
+    /// Per check: up, and what it adds to the server's weight.
+    state: Vec<(bool, i64)>,
+    /// Per server: alive (every check up), as last announced.
+    alive: HashMap<Server, bool>,
+    /// Services whose quorum is lost.
+    quorum_lost: HashSet<ServiceKey>,
     tx: Sender<Change>,
     rx: Receiver<Change>,
+    ctx: Arc<Context>,
+    stats: Arc<Stats>,
     checkers: Option<Checkers>,
     /// The VRRP instances, if the file has any. Dropped last: the
     /// addresses are released when the daemon stops.
@@ -34,34 +45,57 @@ fn same_check(a: &Check, b: &Check) -> bool {
     (a.service, a.rip, a.rport, &a.kind, a.port) == (b.service, b.rip, b.rport, &b.kind, b.port)
 }
 
+/// Load `path`, printing what it does not apply, with the shared setup of
+/// its checks.
+fn load(path: &std::path::Path) -> Result<(Keepalived, Context), String> {
+    let cfg = keepalived::load(path).map_err(|e| e.to_string())?;
+    for n in &cfg.notes {
+        eprintln!("ferrovs: keepalived: {n}");
+    }
+    let ctx = Context::new(&cfg)?;
+    Ok((cfg, ctx))
+}
+
 impl Running {
     /// Load `path` and start its checks; print what it does not apply.
     ///
     /// # Errors
     /// The file is unreadable or has a syntax error (`file:line: problem`).
     pub fn start(path: PathBuf) -> Result<Self, String> {
-        let cfg = keepalived::load(&path).map_err(|e| e.to_string())?;
-        for n in &cfg.notes {
-            eprintln!("ferrovs: keepalived: {n}");
-        }
-        let up = cfg.checks.iter().map(|c| !c.alpha).collect();
+        let (cfg, ctx) = load(&path)?;
+        let state = cfg.checks.iter().map(|c| (!c.alpha, 0)).collect();
         let (tx, rx) = unbounded();
         let mut r = Self {
             path,
             cfg,
-            up,
-            sorry_on: HashSet::new(),
+            state,
+            alive: HashMap::new(),
+            quorum_lost: HashSet::new(),
             tx,
             rx,
+            ctx: Arc::new(ctx),
+            stats: Arc::new(Stats::default()),
             checkers: None,
             vrrp: None,
             vrrp_shared: crate::vrrp::Shared::default(),
         };
+        r.alive = r.servers_alive();
         if !r.cfg.vrrp.instances.is_empty() {
             r.vrrp = Some(crate::vrrp::Vrrp::start(&r.cfg.vrrp, &r.vrrp_shared)?);
         }
-        r.checkers = Some(health::start(&r.cfg.checks, &r.up, &r.tx));
+        r.checkers = Some(health::start(
+            &r.cfg.checks,
+            &r.state,
+            r.ctx.clone(),
+            r.stats.clone(),
+            &r.tx,
+        )?);
         Ok(r)
+    }
+
+    /// How late the checks run against their schedule.
+    pub fn check_stats(&self) -> Arc<Stats> {
+        self.stats.clone()
     }
 
     /// Return what the VRRP thread publishes, if the configuration has
@@ -85,12 +119,9 @@ impl Running {
     /// # Errors
     /// The new file is unreadable or has a syntax error.
     pub fn reload(&mut self) -> Result<(), String> {
-        let cfg = keepalived::load(&self.path).map_err(|e| e.to_string())?;
-        for n in &cfg.notes {
-            eprintln!("ferrovs: keepalived: {n}");
-        }
+        let (cfg, ctx) = load(&self.path)?;
         // A check that stays keeps its state; a new one starts as configured.
-        let up = cfg
+        let state = cfg
             .checks
             .iter()
             .map(|c| {
@@ -98,15 +129,22 @@ impl Running {
                     .checks
                     .iter()
                     .position(|o| same_check(o, c))
-                    .map_or(!c.alpha, |i| self.up[i])
+                    .map_or((!c.alpha, 0), |i| self.state[i])
             })
             .collect();
         self.checkers = None;
         // Results still queued belong to the old checks.
         while self.rx.try_recv().is_ok() {}
         self.cfg = cfg;
-        self.up = up;
-        self.checkers = Some(health::start(&self.cfg.checks, &self.up, &self.tx));
+        self.state = state;
+        self.ctx = Arc::new(ctx);
+        self.checkers = Some(health::start(
+            &self.cfg.checks,
+            &self.state,
+            self.ctx.clone(),
+            self.stats.clone(),
+            &self.tx,
+        )?);
         match (&self.vrrp, self.cfg.vrrp.instances.is_empty()) {
             (Some(v), _) => v.reload(&self.cfg.vrrp),
             (None, false) => self.vrrp = Some(crate::vrrp::Vrrp::start(&self.cfg.vrrp, &self.vrrp_shared)?),
@@ -115,81 +153,158 @@ impl Running {
         Ok(())
     }
 
-    /// Take the checks' news; return whether any server changed state.
+    /// Take the checks' news; return whether any server changed state or
+    /// weight. Servers that came up or went down run their notify script.
     pub fn poll(&mut self) -> bool {
         let mut changed = false;
         while let Ok(c) = self.rx.try_recv() {
             let Some(check) = self.cfg.checks.get(c.check) else {
                 continue;
             };
-            if self.up[c.check] != c.up {
-                self.up[c.check] = c.up;
-                changed = true;
-                // Logged once per change, not every interval.
-                eprintln!(
-                    "ferrovs: {} {}:{} of {} is {} ({})",
-                    check.kind.name(),
-                    check.rip,
-                    check.rport,
-                    check.service,
-                    if c.up { "up" } else { "down" },
-                    c.why
-                );
+            if self.state[c.check] != (c.up, c.delta) {
+                changed |= true;
+                if self.state[c.check].0 != c.up {
+                    // Logged once per change, not every interval.
+                    eprintln!(
+                        "ferrovs: {} {}:{} of {} is {} ({})",
+                        check.kind.name(),
+                        check.rip,
+                        check.rport,
+                        check.service,
+                        if c.up { "up" } else { "down" },
+                        c.why
+                    );
+                }
+                self.state[c.check] = (c.up, c.delta);
             }
+        }
+        if changed {
+            let now = self.servers_alive();
+            for rs in &self.cfg.servers {
+                let key = (rs.service, rs.rip, rs.rport);
+                let (Some(&is), was) = (now.get(&key), self.alive.get(&key).copied()) else {
+                    continue;
+                };
+                if was != Some(is) {
+                    let script = if is { &rs.notify_up } else { &rs.notify_down };
+                    self.run(script.as_ref(), if is { "notify_up" } else { "notify_down" });
+                }
+            }
+            self.alive = now;
         }
         changed
     }
 
-    /// The rules the configuration gives with the servers' current health.
+    /// Every checked server: alive when all its checks are up.
+    fn servers_alive(&self) -> HashMap<Server, bool> {
+        let mut alive = HashMap::new();
+        for (c, (up, _)) in self.cfg.checks.iter().zip(&self.state) {
+            *alive.entry((c.service, c.rip, c.rport)).or_insert(true) &= *up;
+        }
+        alive
+    }
+
+    /// Run a notify or quorum script in the background, if there is one.
+    fn run(&self, script: Option<&Program>, what: &str) {
+        let Some(p) = script else { return };
+        match self.ctx.scripts.command(&p.line, p.run_as.as_ref()) {
+            Ok(cmd) => crate::scripts::spawn(cmd, format!("{what} {:?}", p.line)),
+            Err(e) => eprintln!("ferrovs: keepalived: {what}: {e}"),
+        }
+    }
+
+    /// The rules the configuration gives with the servers' current health:
+    /// a dead server removed (weight 0 with `inhibit_on_failure`), a
+    /// dynamic weight applied, and, where the quorum is lost, its script
+    /// run and the sorry server in place of every server.
     pub fn effective(&mut self) -> Rules {
         let mut rules = self.cfg.rules.clone();
-        for (check, _) in self.cfg.checks.iter().zip(&self.up).filter(|(_, up)| !**up) {
-            let spec = DestSpec {
-                addr: check.rip,
-                port: Some(check.rport),
+        let mut servers: HashMap<Server, (bool, i64, u32, bool)> = HashMap::new();
+        for (c, (up, delta)) in self.cfg.checks.iter().zip(&self.state) {
+            let e = servers.entry((c.service, c.rip, c.rport)).or_insert((
+                true,
+                0,
+                c.weight,
+                c.inhibit_on_failure,
+            ));
+            e.0 &= *up;
+            e.1 += *delta;
+        }
+        for ((service, rip, rport), (alive, delta, weight, inhibit)) in servers {
+            let spec = |w: u32| DestSpec {
+                addr: rip,
+                port: Some(rport),
                 fwd: None,
-                weight: Some(0),
+                weight: Some(w),
                 u_threshold: None,
                 l_threshold: None,
             };
-            let cmd = if check.inhibit_on_failure {
-                Command::EditDest(check.service, spec)
-            } else {
-                Command::DelDest(check.service, spec)
+            let cmd = match (alive, inhibit) {
+                (false, true) => Command::EditDest(service, spec(0)),
+                (false, false) => Command::DelDest(service, spec(0)),
+                (true, _) if delta != 0 => {
+                    let w = (i64::from(weight) + delta).clamp(0, i64::from(u32::MAX)) as u32;
+                    Command::EditDest(service, spec(w))
+                }
+                (true, _) => continue,
             };
-            // A server with two failing checks is gone after the first.
             let _ = rules.apply(&cmd);
         }
-        for extra in &self.cfg.extras {
-            let Some((addr, port)) = extra.sorry_server else {
-                continue;
-            };
-            let up_weight: u32 = rules
-                .service(&extra.service)
-                .map_or(0, |s| s.dests.iter().map(|d| d.weight).sum());
-            // Hysteresis: lose the quorum below quorum - h, regain it at
-            // quorum + h.
-            let on = self.sorry_on.contains(&extra.service);
-            let lost = if on {
-                up_weight < extra.quorum + extra.hysteresis
-            } else {
-                up_weight < extra.quorum.saturating_sub(extra.hysteresis).max(1)
-            };
-            if lost {
-                self.sorry_on.insert(extra.service);
-                let spec = DestSpec {
-                    addr,
-                    port: Some(port),
-                    fwd: Some(extra.fwd),
-                    weight: Some(1),
-                    u_threshold: None,
-                    l_threshold: None,
-                };
-                let _ = rules.apply(&Command::AddDest(extra.service, spec));
-            } else {
-                self.sorry_on.remove(&extra.service);
-            }
+        let extras = self.cfg.extras.clone();
+        for extra in &extras {
+            self.quorum(&mut rules, extra);
         }
         rules
+    }
+
+    /// keepalived's quorum with hysteresis: lost below quorum - h (or with
+    /// no weight at all), regained at quorum + h.
+    fn quorum(&mut self, rules: &mut Rules, extra: &keepalived::ServiceExtras) {
+        let up_weight: u32 = rules
+            .service(&extra.service)
+            .map_or(0, |s| s.dests.iter().map(|d| d.weight).sum());
+        let was_lost = self.quorum_lost.contains(&extra.service);
+        let lost = if was_lost {
+            up_weight < extra.quorum + extra.hysteresis
+        } else {
+            up_weight < extra.quorum.saturating_sub(extra.hysteresis).max(1)
+        };
+        if lost != was_lost {
+            if lost {
+                self.quorum_lost.insert(extra.service);
+                self.run(extra.quorum_down.as_ref(), "quorum_down");
+            } else {
+                self.quorum_lost.remove(&extra.service);
+                self.run(extra.quorum_up.as_ref(), "quorum_up");
+            }
+        }
+        let Some((addr, port)) = extra.sorry_server.filter(|_| lost) else {
+            return;
+        };
+        // The sorry server takes the place of every server.
+        let dests: Vec<(Ipv4Addr, u16)> = rules
+            .service(&extra.service)
+            .map(|s| s.dests.iter().map(|d| (d.addr, d.port)).collect())
+            .unwrap_or_default();
+        for (a, p) in dests {
+            let spec = DestSpec {
+                addr: a,
+                port: Some(p),
+                fwd: None,
+                weight: None,
+                u_threshold: None,
+                l_threshold: None,
+            };
+            let _ = rules.apply(&Command::DelDest(extra.service, spec));
+        }
+        let spec = DestSpec {
+            addr,
+            port: Some(port),
+            fwd: Some(extra.fwd),
+            weight: Some(1),
+            u_threshold: None,
+            l_threshold: None,
+        };
+        let _ = rules.apply(&Command::AddDest(extra.service, spec));
     }
 }

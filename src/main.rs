@@ -15,6 +15,7 @@ mod keepalived;
 mod metrics;
 mod placement;
 mod request;
+mod scripts;
 mod sync;
 mod vrrp;
 

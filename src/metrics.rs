@@ -36,6 +36,7 @@ pub fn spawn(
     workers: Vec<Arc<WorkerStats>>,
     book: Arc<Mutex<Arc<Book>>>,
     vrrp: Option<crate::vrrp::Shared>,
+    checks: Option<Arc<crate::health::Stats>>,
     sync: crate::sync::Registry,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
@@ -50,6 +51,9 @@ pub fn spawn(
                         let mut text = render(&stats, &b.rules, |id| b.counts(id, &workers));
                         if let Some(v) = &vrrp {
                             text.push_str(&v.metrics());
+                        }
+                        if let Some(c) = &checks {
+                            text.push_str(&c.metrics());
                         }
                         text.push_str(&crate::sync::metrics(&sync));
                         text

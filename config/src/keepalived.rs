@@ -8,86 +8,15 @@
 //! `file:line: problem`; unknown or unsupported keywords are reported, each
 //! with its `file:line`, and otherwise ignored, never silently dropped.
 
+mod checks;
 pub mod vrrp;
 
-use crate::ipvsadm::{Command, DestSpec, ServiceSpec};
+pub use checks::{Check, CheckKind, Program, RealServer, RunAs, Ssl, Url};
+
+use crate::ipvsadm::{Command, ServiceSpec};
 use crate::{Error, FwdMethod, Protocol, Rules, ServiceKey};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-
-/// What a real server's health is checked with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckKind {
-    /// Connect to the port (`TCP_CHECK`).
-    Tcp,
-    /// `HTTP_GET`: each URL must answer its status (default 200) and, if
-    /// given, the MD5 digest of its body.
-    Http {
-        /// (path, digest as lowercase hex, status code).
-        urls: Vec<(String, Option<String>, Option<u16>)>,
-    },
-    /// `UDP_CHECK`: send `payload`; down on an ICMP port unreachable, or,
-    /// with `require_reply`, when no answer comes in time.
-    Udp {
-        /// Bytes to send (`payload`, hex as keepalived writes it).
-        payload: Vec<u8>,
-        /// `require_reply`.
-        require_reply: bool,
-    },
-    /// `PING_CHECK`: an ICMP echo must be answered in time.
-    Ping,
-    /// `MISC_CHECK`: run a command; exit 0 is up.
-    Misc {
-        /// The command line (`misc_path`).
-        path: String,
-        /// Seconds it may run (`misc_timeout`).
-        timeout: u32,
-    },
-}
-
-impl CheckKind {
-    /// The checker's keyword.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Tcp => "TCP_CHECK",
-            Self::Http { .. } => "HTTP_GET",
-            Self::Udp { .. } => "UDP_CHECK",
-            Self::Ping => "PING_CHECK",
-            Self::Misc { .. } => "MISC_CHECK",
-        }
-    }
-}
-
-/// One real server's health check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    /// The service.
-    pub service: ServiceKey,
-    /// The real server.
-    pub rip: Ipv4Addr,
-    /// Its port.
-    pub rport: u16,
-    /// Its configured weight (restored on recovery).
-    pub weight: u32,
-    /// Quiesce (weight 0) on failure instead of removing it.
-    pub inhibit_on_failure: bool,
-    /// Start down until the first success (`alpha`).
-    pub alpha: bool,
-    /// The check.
-    pub kind: CheckKind,
-    /// Port to check (`connect_port`, default the server's).
-    pub port: u16,
-    /// Address to check from (`bindto`).
-    pub bindto: Option<Ipv4Addr>,
-    /// Seconds between checks (`delay_loop`).
-    pub delay_loop: u32,
-    /// Seconds a connection may take (`connect_timeout`).
-    pub connect_timeout: u32,
-    /// Failed attempts before the server is down (`retry`/`nb_get_retry`).
-    pub retry: u32,
-    /// Seconds between those attempts (`delay_before_retry`).
-    pub delay_before_retry: u32,
-}
 
 /// Per-service settings that are not ipvsadm rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +31,10 @@ pub struct ServiceExtras {
     pub quorum: u32,
     /// `hysteresis`: slack around the quorum.
     pub hysteresis: u32,
+    /// `quorum_up`: run when the quorum is gained.
+    pub quorum_up: Option<Program>,
+    /// `quorum_down`: run when it is lost.
+    pub quorum_down: Option<Program>,
 }
 
 /// A keepalived configuration, as far as ferrovs applies it.
@@ -111,6 +44,15 @@ pub struct Keepalived {
     pub rules: Rules,
     /// Health checks.
     pub checks: Vec<Check>,
+    /// Real servers' notify scripts.
+    pub servers: Vec<RealServer>,
+    /// The `SSL` block for `SSL_GET`.
+    pub ssl: Ssl,
+    /// `script_user`: who scripts run as by default.
+    pub script_user: Option<RunAs>,
+    /// `enable_script_security`: never run a script as root when a
+    /// non-root user could change it.
+    pub script_security: bool,
     /// Sorry servers, quorum and hysteresis per service.
     pub extras: Vec<ServiceExtras>,
     /// VRRP instances, scripts and sync groups.
@@ -206,14 +148,45 @@ fn parse_nodes(name: &str, text: &str, dir: &Path, depth: usize) -> Result<Vec<N
         let Some(raw) = conditional(raw, &id) else {
             continue;
         };
-        let line = raw.split(['#', '!']).next().unwrap_or("");
-        for w in line.replace('{', " { ").replace('}', " } ").split_whitespace() {
-            tokens.push((i + 1, w.trim_matches('"').to_string()));
-        }
+        tokens.extend(words(raw).into_iter().map(|w| (i + 1, w)));
     }
     let mut pos = 0;
     let nodes = block(name, &tokens, &mut pos, dir, depth, false)?;
     Ok(nodes)
+}
+
+/// A line's words as keepalived splits them: blanks separate, a quoted
+/// string is one word (without its quotes, blanks and `#` kept), braces are
+/// words of their own, and `#` or `!` outside quotes starts a comment.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                cur.extend(chars.by_ref().take_while(|&q| q != '"'));
+                out.push(std::mem::take(&mut cur));
+            }
+            '#' | '!' => break,
+            '{' | '}' => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                out.push(c.to_string());
+            }
+            c if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 /// keepalived's config id (`-i ID`; by default the host name up to its
@@ -324,20 +297,6 @@ fn expand(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
-/// `payload` bytes as keepalived writes them: hex digits, in one word or
-/// several.
-fn hex(m: &Node) -> Result<Vec<u8>, Error> {
-    let digits: String = m.words[1..].concat();
-    let digits = digits.trim_start_matches("0x");
-    if digits.len() % 2 != 0 {
-        return Err(m.at("payload: an even number of hex digits"));
-    }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).map_err(|_| m.at("payload: not hex")))
-        .collect()
-}
-
 /// A group member's addresses: `A` or keepalived's range `A-B`, where B is
 /// the last byte (`192.168.200.3-10`: .3 to .10).
 fn range(m: &Node) -> Result<Vec<Ipv4Addr>, Error> {
@@ -366,12 +325,18 @@ const IGNORED_TOP: &[&str] = &[
     "linkbeat_use_polling",
     "net_namespace",
 ];
-const NOT_YET_TOP: &[&str] = &["vrrp_track_file", "vrrp_track_process", "bfd_instance"];
+const NOT_YET_TOP: &[&str] = &["vrrp_track_process", "bfd_instance"];
 
 fn interpret(nodes: &[Node]) -> Result<Keepalived, Error> {
     let mut k = Keepalived::default();
     let mut groups: Vec<Group> = Vec::new();
     let version = vrrp_version(nodes)?;
+    // FILE_CHECK names a track_file wherever in the file it stands.
+    let files = nodes
+        .iter()
+        .filter(|n| matches!(n.words[0].as_str(), "track_file" | "vrrp_track_file"))
+        .map(checks::track_file)
+        .collect::<Result<Vec<_>, _>>()?;
     for n in nodes {
         match n.words[0].as_str() {
             "global_defs" => global_defs(n, &mut k)?,
@@ -403,7 +368,9 @@ fn interpret(nodes: &[Node]) -> Result<Keepalived, Error> {
                 }
                 groups.push((name, fwmarks, addrs));
             }
-            "virtual_server" => virtual_server(n, &groups, &mut k)?,
+            "virtual_server" => virtual_server(n, &groups, &files, &mut k)?,
+            "track_file" | "vrrp_track_file" => {}
+            "SSL" => ssl(n, &mut k),
             w if NOT_YET_TOP.contains(&w) => k.notes.push(n.note(&format!("{w}: not applied"))),
             w if IGNORED_TOP.contains(&w) => k
                 .notes
@@ -462,6 +429,8 @@ fn global_defs(n: &Node, k: &mut Keepalived) -> Result<(), Error> {
             }
             "router_id" | "lvs_id" | "vrrp_version" => {}
             "lvs_sync_daemon" => k.sync_daemon = Some(vrrp::sync_daemon(m)?),
+            "script_user" => k.script_user = checks::run_as(m, 1),
+            "enable_script_security" => k.script_security = true,
             w => k
                 .notes
                 .push(m.note(&format!("global_defs {w}: ignored (not load balancing)"))),
@@ -470,49 +439,104 @@ fn global_defs(n: &Node, k: &mut Keepalived) -> Result<(), Error> {
     Ok(())
 }
 
-fn virtual_server(n: &Node, groups: &[Group], k: &mut Keepalived) -> Result<(), Error> {
-    // The service's settings first, then its servers.
-    let mut proto = Protocol::Tcp;
-    let (mut sched, mut fwd, mut persistence, mut netmask, mut ops) =
-        ("wlc".to_string(), FwdMethod::Nat, None, None, false);
-    let (mut delay_loop, mut alpha, mut quorum, mut hysteresis, mut sorry) = (60, false, 1, 0, None);
+/// The global `SSL { password ca certificate key }` block.
+fn ssl(n: &Node, k: &mut Keepalived) {
     for m in n.kids() {
+        let path = m.words.get(1).map(PathBuf::from);
         match m.words[0].as_str() {
-            "delay_loop" => delay_loop = m.num(1)?,
-            "lb_algo" | "lvs_sched" => sched = m.arg(1)?.to_string(),
+            "ca" => k.ssl.ca = path,
+            "certificate" => k.ssl.certificate = path,
+            "key" => k.ssl.key = path,
+            w => k.notes.push(m.note(&format!(
+                "SSL {w}: not supported, ignored (keys must be unencrypted PEM)"
+            ))),
+        }
+    }
+}
+
+/// A `virtual_server`'s own settings (its servers come after).
+struct VsSettings {
+    proto: Protocol,
+    sched: String,
+    fwd: FwdMethod,
+    persistence: Option<u32>,
+    netmask: Option<Ipv4Addr>,
+    ops: bool,
+    inherited: checks::Inherited,
+    extras: ServiceExtras,
+}
+
+fn vs_settings(n: &Node, k: &mut Keepalived) -> Result<VsSettings, Error> {
+    let mut v = VsSettings {
+        proto: Protocol::Tcp,
+        sched: "wlc".into(),
+        fwd: FwdMethod::Nat,
+        persistence: None,
+        netmask: None,
+        ops: false,
+        inherited: checks::Inherited {
+            delay_loop: 60,
+            ..Default::default()
+        },
+        extras: ServiceExtras {
+            service: ServiceKey::fwmark(0),
+            sorry_server: None,
+            fwd: FwdMethod::Nat,
+            quorum: 1,
+            hysteresis: 0,
+            quorum_up: None,
+            quorum_down: None,
+        },
+    };
+    for m in n.kids() {
+        if v.inherited.take(m)? {
+            continue;
+        }
+        match m.words[0].as_str() {
+            "lb_algo" | "lvs_sched" => v.sched = m.arg(1)?.to_string(),
             "lb_kind" | "lvs_method" => {
-                fwd = match m.arg(1)? {
+                v.fwd = match m.arg(1)? {
                     "NAT" => FwdMethod::Nat,
                     "DR" => FwdMethod::Dr,
                     "TUN" => FwdMethod::Tun,
                     o => return Err(m.at(format!("{}: unknown method \"{o}\" (NAT, DR or TUN)", m.words[0]))),
                 }
             }
-            "persistence_timeout" => persistence = Some(m.num(1)?),
-            "persistence_granularity" => netmask = Some(m.addr(1)?),
+            "persistence_timeout" => v.persistence = Some(m.num(1)?),
+            "persistence_granularity" => v.netmask = Some(m.addr(1)?),
             "protocol" => {
-                proto = match m.arg(1)? {
+                v.proto = match m.arg(1)? {
                     "TCP" => Protocol::Tcp,
                     "UDP" => Protocol::Udp,
                     o => return Err(m.at(format!("protocol: \"{o}\" is not supported (TCP or UDP)"))),
                 }
             }
-            "ops" => ops = true,
-            "alpha" => alpha = true,
-            "omega" => k
-                .notes
-                .push(m.note("omega: accepted; ferrovs keeps no state to clean up on exit")),
-            "quorum" => quorum = m.num(1)?,
-            "hysteresis" => hysteresis = m.num(1)?,
-            "sorry_server" => sorry = Some((m.addr(1)?, m.num(2)? as u16)),
-            "sorry_server_inhibit" => {}
-            "real_server" => {}
+            "ops" => v.ops = true,
+            "omega" => k.notes.push(m.note(
+                "omega: accepted; down notifies are not run at shutdown (ferrovs keeps no state to clean up)",
+            )),
+            "quorum" => v.extras.quorum = m.num(1)?,
+            "hysteresis" => v.extras.hysteresis = m.num(1)?,
+            "quorum_up" => v.extras.quorum_up = Some(checks::program(m)?),
+            "quorum_down" => v.extras.quorum_down = Some(checks::program(m)?),
+            "sorry_server" => v.extras.sorry_server = Some((m.addr(1)?, m.num(2)? as u16)),
+            "sorry_server_inhibit" | "real_server" => {}
+            "smtp_alert" | "snmp_name" => k.notes.push(m.note(&format!(
+                "virtual_server {}: ignored (no SMTP alerts or SNMP in ferrovs)",
+                m.words[0]
+            ))),
             w => k
                 .notes
                 .push(m.note(&format!("virtual_server {w}: not supported, ignored"))),
         }
     }
-    let keys: Vec<ServiceKey> = match n.arg(1)? {
+    v.extras.fwd = v.fwd;
+    Ok(v)
+}
+
+/// The services a `virtual_server` line names: one, a fwmark, or a group's.
+fn vs_keys(n: &Node, proto: Protocol, groups: &[Group]) -> Result<Vec<ServiceKey>, Error> {
+    Ok(match n.arg(1)? {
         "fwmark" => vec![ServiceKey::fwmark(n.num(2)?)],
         "group" => {
             let name = n.arg(2)?;
@@ -537,154 +561,39 @@ fn virtual_server(n: &Node, groups: &[Group], k: &mut Keepalived) -> Result<(), 
             port: n.num(2)? as u16,
             fwmark: 0,
         }],
-    };
-    for key in keys {
-        let key = if key.fwmark == 0 {
-            ServiceKey { proto, ..key }
-        } else {
-            key
-        };
-        let sched: sched::Kind = sched
-            .parse()
-            .map_err(|e: sched::UnknownScheduler| n.at(e.to_string()))?;
+    })
+}
+
+fn virtual_server(
+    n: &Node,
+    groups: &[Group],
+    files: &[checks::TrackFile],
+    k: &mut Keepalived,
+) -> Result<(), Error> {
+    let v = vs_settings(n, k)?;
+    let sched: sched::Kind = v
+        .sched
+        .parse()
+        .map_err(|e: sched::UnknownScheduler| n.at(e.to_string()))?;
+    for key in vs_keys(n, v.proto, groups)? {
         let spec = ServiceSpec {
             key,
             scheduler: Some(sched),
-            persistence,
-            netmask,
+            persistence: v.persistence,
+            netmask: v.netmask,
             sched_flags: None,
-            ops,
+            ops: v.ops,
         };
         k.rules
             .apply(&Command::AddService(spec))
             .map_err(|e| n.at(e.problem))?;
         k.extras.push(ServiceExtras {
             service: key,
-            sorry_server: sorry,
-            fwd,
-            quorum,
-            hysteresis,
+            ..v.extras.clone()
         });
         for rs in n.kids().iter().filter(|m| m.words[0] == "real_server") {
-            real_server(rs, key, fwd, delay_loop, alpha, k)?;
+            checks::real_server(rs, key, v.fwd, &v.inherited, files, k)?;
         }
-    }
-    Ok(())
-}
-
-fn real_server(
-    n: &Node,
-    service: ServiceKey,
-    fwd: FwdMethod,
-    delay_loop: u32,
-    alpha: bool,
-    k: &mut Keepalived,
-) -> Result<(), Error> {
-    let rip = n.addr(1)?;
-    // A fwmark service's server may have no port: it keeps each packet's.
-    let rport = match n.words.get(2) {
-        None if service.fwmark != 0 => 0,
-        _ => n.num(2)? as u16,
-    };
-    let (mut weight, mut inhibit, mut u, mut l) = (1, false, None, None);
-    let mut checks = Vec::new();
-    for m in n.kids() {
-        match m.words[0].as_str() {
-            "weight" => weight = m.num(1)?,
-            "inhibit_on_failure" => inhibit = true,
-            "uthreshold" => u = Some(m.num(1)?),
-            "lthreshold" => l = Some(m.num(1)?),
-            "TCP_CHECK" | "HTTP_GET" | "MISC_CHECK" | "UDP_CHECK" | "PING_CHECK" => checks.push(m),
-            w => k
-                .notes
-                .push(m.note(&format!("real_server {w}: not supported, ignored"))),
-        }
-    }
-    let spec = DestSpec {
-        addr: rip,
-        port: (rport != 0).then_some(rport),
-        fwd: Some(fwd),
-        weight: Some(weight),
-        u_threshold: u,
-        l_threshold: l,
-    };
-    k.rules
-        .apply(&Command::AddDest(service, spec))
-        .map_err(|e| n.at(e.problem))?;
-    for c in checks {
-        let mut check = Check {
-            service,
-            rip,
-            rport,
-            weight,
-            inhibit_on_failure: inhibit,
-            alpha,
-            kind: CheckKind::Tcp,
-            port: rport,
-            bindto: None,
-            delay_loop,
-            connect_timeout: 5,
-            retry: 1,
-            delay_before_retry: 1,
-        };
-        let mut urls = Vec::new();
-        let (mut misc_path, mut misc_timeout) = (None, delay_loop);
-        let (mut payload, mut require_reply) = (Vec::new(), false);
-        for m in c.kids() {
-            match m.words[0].as_str() {
-                "connect_timeout" => check.connect_timeout = m.num(1)?,
-                "connect_port" => check.port = m.num(1)? as u16,
-                "bindto" => {
-                    check.bindto = Some(m.addr(1)?);
-                    k.notes
-                        .push(m.note("bindto: parsed; checks use the source address the kernel picks"));
-                }
-                "retry" | "nb_get_retry" => check.retry = m.num(1)?.max(1),
-                "delay_before_retry" => check.delay_before_retry = m.num(1)?,
-                "delay_loop" => check.delay_loop = m.num(1)?,
-                "url" => {
-                    let (mut path, mut digest, mut status) = (None, None, None);
-                    for u in m.kids() {
-                        match u.words[0].as_str() {
-                            "path" => path = Some(u.arg(1)?.to_string()),
-                            "digest" => digest = Some(u.arg(1)?.to_lowercase()),
-                            "status_code" => status = Some(u.num(1)? as u16),
-                            w => k.notes.push(u.note(&format!("url {w}: not supported, ignored"))),
-                        }
-                    }
-                    urls.push((path.ok_or_else(|| m.at("url needs a path"))?, digest, status));
-                }
-                "misc_path" => misc_path = Some(m.words[1..].join(" ")),
-                "payload" => payload = hex(m)?,
-                "require_reply" => require_reply = true,
-                "misc_timeout" => misc_timeout = m.num(1)?,
-                "misc_dynamic" => k
-                    .notes
-                    .push(m.note("misc_dynamic: exit codes above 1 are treated as down")),
-                w => k
-                    .notes
-                    .push(m.note(&format!("{} {w}: not supported, ignored", c.words[0]))),
-            }
-        }
-        check.kind = match c.words[0].as_str() {
-            "HTTP_GET" => {
-                if urls.is_empty() {
-                    return Err(c.at("HTTP_GET needs at least one url { path … }"));
-                }
-                CheckKind::Http { urls }
-            }
-            "MISC_CHECK" => CheckKind::Misc {
-                path: misc_path.ok_or_else(|| c.at("MISC_CHECK needs misc_path"))?,
-                timeout: misc_timeout,
-            },
-            "UDP_CHECK" => CheckKind::Udp {
-                payload: std::mem::take(&mut payload),
-                require_reply,
-            },
-            "PING_CHECK" => CheckKind::Ping,
-            _ => CheckKind::Tcp,
-        };
-        k.checks.push(check);
     }
     Ok(())
 }

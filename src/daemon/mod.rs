@@ -127,8 +127,12 @@ pub fn run(opts: Opts) -> Result<(), String> {
                 .keepalived
                 .as_ref()
                 .map(crate::keepalived::Running::vrrp_shared);
+            let checks = control
+                .keepalived
+                .as_ref()
+                .map(crate::keepalived::Running::check_stats);
             let sync = control.syncd.registry.clone();
-            crate::metrics::spawn(m, workers, book, vrrp, sync, stop.clone())
+            crate::metrics::spawn(m, workers, book, vrrp, checks, sync, stop.clone())
         });
         // The start-up rules, before the first request.
         if let Some(text) = &rules_text {

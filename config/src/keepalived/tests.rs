@@ -159,11 +159,15 @@ fn every_checker() {
     assert_eq!(
         http.kind,
         CheckKind::Http {
-            urls: vec![(
-                "/".into(),
-                Some("640205b7b0fc66c1ea91c463fac6334d".into()),
-                Some(200)
-            )]
+            urls: vec![Url {
+                path: "/".into(),
+                digest: Some("640205b7b0fc66c1ea91c463fac6334d".into()),
+                status: vec![(200, 200)],
+                virtualhost: None,
+            }],
+            tls: false,
+            sni: false,
+            protocol: "1.0".into(),
         }
     );
     let tcp = &k.checks[1];
@@ -176,9 +180,13 @@ fn every_checker() {
         misc.kind,
         CheckKind::Misc {
             path: "/usr/local/bin/check_dns 10.98.0.11".into(),
-            timeout: 5
+            timeout: 5,
+            dynamic: false,
+            run_as: None,
         }
     );
+    // keepalived's per-checker defaults: MISC_CHECK retries 0 times.
+    assert_eq!((misc.retry, misc.warmup), (0, 60));
     // The group's two services each check their server.
     assert_eq!(k.checks[3].service.addr, Ipv4Addr::new(10, 99, 0, 101));
     let fw = &k.checks[4];
@@ -248,4 +256,158 @@ fn syntax_errors_refuse_the_file_and_name_the_line() {
         let err = parse_text("t.conf", text, dir).unwrap_err().to_string();
         assert!(err.contains(want), "{text:?}: {err}");
     }
+}
+
+const CHECKERS: &str = r#"
+global_defs {
+    script_user nobody nogroup
+    enable_script_security
+}
+SSL {
+    certificate /etc/ssl/client.pem
+    key /etc/ssl/client.key
+    password secret
+}
+track_file weightfile {
+    file /run/rs1.weight
+    weight 3
+}
+virtual_server 10.0.0.1 443 {
+    delay_loop 2
+    lb_kind NAT
+    quorum 2
+    quorum_up "/usr/local/bin/quorum.sh UP 10.0.0.1:443" root
+    quorum_down /usr/local/bin/quorum-down.sh
+    virtualhost www.example.com
+    real_server 10.0.1.1 443 {
+        notify_up "/usr/local/bin/rs.sh UP 10.0.1.1" nobody nogroup
+        notify_down "/usr/local/bin/rs.sh DOWN 10.0.1.1"
+        SSL_GET {
+            url {
+                path /health
+                status_code 200-299 301
+            }
+            enable_sni
+            bindto 10.0.0.254
+            bind_port 4000
+            warmup 0
+        }
+        SMTP_CHECK {
+            helo_name "mail.example.com"
+            connect_port 25
+        }
+        DNS_CHECK {
+            type A
+            name www.example.com
+            connect_port 53
+        }
+        FILE_CHECK {
+            track_file weightfile
+        }
+        MISC_CHECK {
+            misc_path "/bin/check 1"
+            misc_dynamic
+            user checker
+        }
+    }
+    real_server 10.0.1.2 443 {
+        BFD_CHECK {
+            name bfd1
+        }
+    }
+}
+"#;
+
+#[test]
+fn every_keepalived_checker_with_its_defaults() {
+    let k = parse_text("c.conf", CHECKERS, Path::new("/")).unwrap();
+    let kinds: Vec<&str> = k.checks.iter().map(|c| c.kind.name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "SSL_GET",
+            "SMTP_CHECK",
+            "DNS_CHECK",
+            "FILE_CHECK",
+            "MISC_CHECK",
+            "BFD_CHECK"
+        ]
+    );
+    let ssl = &k.checks[0];
+    let CheckKind::Http { urls, tls, sni, .. } = &ssl.kind else {
+        panic!("{:?}", ssl.kind)
+    };
+    assert!(*tls && *sni);
+    assert_eq!(urls[0].status, [(200, 299), (301, 301)]);
+    assert_eq!(urls[0].virtualhost.as_deref(), Some("www.example.com"));
+    assert_eq!(
+        (ssl.bindto, ssl.bind_port, ssl.warmup, ssl.delay_before_retry),
+        (Some(Ipv4Addr::new(10, 0, 0, 254)), Some(4000), 0, 3)
+    );
+    assert_eq!(
+        k.checks[1].kind,
+        CheckKind::Smtp {
+            helo: "mail.example.com".into()
+        }
+    );
+    assert_eq!(
+        k.checks[2].kind,
+        CheckKind::Dns {
+            qtype: 1,
+            name: "www.example.com".into()
+        }
+    );
+    // DNS_CHECK retries 3 times, delay_loop apart, by default.
+    assert_eq!((k.checks[2].retry, k.checks[2].delay_before_retry), (3, 2));
+    assert_eq!(
+        k.checks[3].kind,
+        CheckKind::File {
+            path: "/run/rs1.weight".into(),
+            weight: 3
+        }
+    );
+    let CheckKind::Misc { dynamic, run_as, .. } = &k.checks[4].kind else {
+        panic!()
+    };
+    assert!(*dynamic);
+    assert_eq!(run_as.as_ref().map(|r| r.user.as_str()), Some("checker"));
+    // A server with only BFD_CHECK is held down, and said so.
+    assert!(k.checks[5].alpha);
+    let notes = k.notes.join("\n");
+    assert!(notes.contains("c.conf:54: BFD_CHECK: not applied"), "{notes}");
+    assert!(notes.contains("SSL password: not supported"), "{notes}");
+    // Scripts, with their users.
+    let rs = &k.servers[0];
+    let up = rs.notify_up.as_ref().unwrap();
+    assert_eq!(up.line, "/usr/local/bin/rs.sh UP 10.0.1.1");
+    assert_eq!(
+        up.run_as.as_ref().map(|r| (r.user.as_str(), r.group.as_deref())),
+        Some(("nobody", Some("nogroup")))
+    );
+    assert_eq!(rs.notify_down.as_ref().unwrap().run_as, None);
+    let vs = &k.extras[0];
+    assert_eq!(vs.quorum, 2);
+    assert_eq!(
+        vs.quorum_up.as_ref().unwrap().line,
+        "/usr/local/bin/quorum.sh UP 10.0.0.1:443"
+    );
+    assert_eq!(
+        vs.quorum_down.as_ref().unwrap().line,
+        "/usr/local/bin/quorum-down.sh"
+    );
+    assert_eq!(k.script_user.as_ref().map(|r| r.user.as_str()), Some("nobody"));
+    assert!(k.script_security);
+    assert_eq!(
+        k.ssl.certificate.as_deref(),
+        Some(Path::new("/etc/ssl/client.pem"))
+    );
+}
+
+#[test]
+fn quoted_strings_are_one_word_and_comments_stop_outside_quotes() {
+    assert_eq!(
+        words(r#"misc_path "/bin/sh -c 'exit 0 # no comment'" ! a comment"#),
+        ["misc_path", "/bin/sh -c 'exit 0 # no comment'"]
+    );
+    assert_eq!(words("url{path /}"), ["url", "{", "path", "/", "}"]);
 }
