@@ -10,6 +10,8 @@
 #                           real servers and clients of the end-to-end tests
 #   keepalived              the peer director of the VRRP interop tests (run
 #                           VRRP-only in their namespaces, never as a service)
+#   openssl dnsmasq-base    the checker tests' HTTPS server certificate and
+#                           DNS server (SMTP is Python's smtpd)
 #   systemd util-linux shellcheck
 #                           check the service unit (systemd-analyze), run
 #                           the daemon with its capabilities (setpriv), lint
@@ -19,7 +21,7 @@ set -euo pipefail
 
 PKGS=(clang gcc make m4 pkg-config libelf-dev zlib1g-dev libbpf-dev
 	iproute2 ethtool curl python3 iputils-ping procps nftables systemd util-linux shellcheck
-	nginx-light wrk iperf3 socat tcpdump keepalived)
+	nginx-light wrk iperf3 socat tcpdump keepalived openssl dnsmasq-base)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -7,41 +7,9 @@
 
 mod lab;
 
-use lab::{Bg, Daemon, Lab, VIP, random_file, run, wait_for};
-use std::path::PathBuf;
+use lab::{Bg, Daemon, Lab, Scratch, VIP, listening, random_file, run, wait_for};
 use std::process::Command;
 use std::time::Duration;
-
-/// A scratch directory of this test, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("ferrovs-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("scratch directory");
-        Self(p)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Wait until `role` listens on TCP `port`.
-fn listening(lab: &Lab, role: &str, port: u16) {
-    let up = wait_for(Duration::from_secs(10), || {
-        let out = lab.exec(role, &["ss", "-Hltn", &format!("sport = :{port}")]);
-        String::from_utf8_lossy(&out.stdout).contains("LISTEN")
-    });
-    assert!(up, "{role} does not listen on {port}");
-}
 
 /// Run `args` in `role` (bounded by `timeout`); return stdout, insisting on
 /// success.
