@@ -201,3 +201,44 @@ fn udp_check_follows_the_responder() {
         d.log()
     );
 }
+
+#[test]
+fn tcp_check_of_nat_servers_gets_its_answers_past_the_steering() {
+    // The servers' SYN-ACKs to the director's own address come from a NAT
+    // real server's (address, port): they are the host's, not replies to
+    // steer to the workers.
+    let lab = Lab::up_kind("nat");
+    let reals: String = ["10.98.0.11", "10.98.0.12"]
+        .iter()
+        .map(|rs| format!("    real_server {rs} 8080 {{\n        weight 1\n        {TCP}\n    }}\n"))
+        .collect();
+    let body = format!(
+        "virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    alpha\n{reals}}}\n"
+    );
+    let path = conf(&lab, &body);
+    let d = Daemon::start_with(&lab, &["-i", "eth0", "-i", "eth1", "--keepalived", &path]);
+    let nat_listed = |rs: &str| d.ok(&["-L", "-n"]).contains(&format!("-> {rs}:8080"));
+    // alpha: down until a check succeeds, so being listed is the proof.
+    assert!(
+        wait_for(Duration::from_secs(10), || nat_listed("10.98.0.11")
+            && nat_listed("10.98.0.12")),
+        "{}",
+        d.log()
+    );
+    // A few more rounds of checks: none of their answers reaches a worker
+    // (there, with no connection, it would be dropped).
+    std::thread::sleep(Duration::from_secs(2));
+    let counters = d.ok(&["--counters"]);
+    assert_eq!(lab::total_counter(&counters, "no_connection"), 0, "{counters}");
+    let got = answers(&lab, 4);
+    assert!(
+        got.iter().any(|a| a == "server1") && got.iter().any(|a| a == "server2"),
+        "{got:?}"
+    );
+    lab.server("server-stop", "rs1");
+    assert!(
+        wait_for(Duration::from_secs(10), || !nat_listed("10.98.0.11")),
+        "rs1 still listed\n{}",
+        d.log()
+    );
+}

@@ -62,13 +62,13 @@ fn mac(m: [u8; 6]) -> String {
 }
 
 /// The two namespaces, removed on drop.
-struct Topology {
-    gen_ns: String,
-    dut_ns: String,
+pub(crate) struct Topology {
+    pub(crate) gen_ns: String,
+    pub(crate) dut_ns: String,
 }
 
 impl Topology {
-    fn up() -> Result<Self, String> {
+    pub(crate) fn up() -> Result<Self, String> {
         let p = format!("fvb{}", std::process::id());
         let t = Self {
             gen_ns: format!("{p}-gen"),
@@ -176,7 +176,7 @@ impl Drop for Topology {
 }
 
 /// A process in a namespace, killed on drop.
-struct Bg(Child);
+pub(crate) struct Bg(pub(crate) Child);
 
 impl Drop for Bg {
     fn drop(&mut self) {
@@ -201,14 +201,14 @@ fn me() -> String {
         .unwrap_or_else(|_| "ferrovs-bench".into())
 }
 
-fn ferrovs_bin() -> String {
+pub(crate) fn ferrovs_bin() -> String {
     std::env::var("FERROVS_BIN").unwrap_or_else(|_| {
         let exe = std::env::current_exe().unwrap_or_default();
         exe.with_file_name("ferrovs").display().to_string()
     })
 }
 
-fn spawn_in(ns: &str, args: &[&str]) -> Result<Bg, String> {
+pub(crate) fn spawn_in(ns: &str, args: &[&str]) -> Result<Bg, String> {
     Command::new("ip")
         .args(["netns", "exec", ns])
         .args(args)

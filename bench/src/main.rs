@@ -20,6 +20,7 @@ use ferrovs_bench::{Buf, frame, setup};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod checks;
 mod compare;
 mod export;
 mod plot;
@@ -58,6 +59,23 @@ enum Cli {
         points: Vec<u64>,
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// keepalived-style health checks at scale: N real servers with
+    /// TCP_CHECK through a ferrovs daemon; how late checks start against
+    /// their delay_loop, and the CPU of the checks' thread.
+    Checks {
+        /// Real servers (one port each on the server namespace).
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=20000))]
+        servers: u32,
+        /// Of those, how many have nothing listening (refused at once).
+        #[arg(long, default_value_t = 0)]
+        dead: u32,
+        /// keepalived's delay_loop, seconds.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=60))]
+        delay_loop: u32,
+        /// Seconds measured (after every check has run once).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..=3600))]
+        seconds: u64,
     },
     /// The scenario for a hardware generator.
     Export {
@@ -183,6 +201,12 @@ fn main() -> ExitCode {
             let only: Vec<&str> = rows.iter().map(String::as_str).collect();
             compare::run(&run.opts(), &only, run.json.as_deref(), run.svg.as_deref())
         }
+        Cli::Checks {
+            servers,
+            dead,
+            delay_loop,
+            seconds,
+        } => checks::run(*servers, *dead, *delay_loop, *seconds),
         Cli::Sweep { what, points, run } => {
             let default: &[u64] = match what {
                 compare::Sweep::Flows => &[1000, 100_000, 1_000_000, 10_000_000],

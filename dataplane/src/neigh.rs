@@ -127,6 +127,11 @@ impl Watch {
         self.addrs.get(link).and_then(|a| a.first().copied())
     }
 
+    /// Return every IPv4 address of the links (host order).
+    pub fn all_addrs(&self) -> Vec<u32> {
+        self.addrs.iter().flatten().copied().collect()
+    }
+
     /// Read the whole neighbour table and address list again.
     fn resync(&mut self) -> io::Result<()> {
         self.changed = true;

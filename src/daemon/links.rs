@@ -126,6 +126,11 @@ impl Links {
             .collect()
     }
 
+    /// Return every IPv4 address of the interfaces (host order).
+    pub fn locals(&self) -> Vec<u32> {
+        self.watch.all_addrs()
+    }
+
     /// Return whether some interface has an IPv4 address (TUN needs one).
     pub fn have_ipv4(&self) -> bool {
         self.links.iter().any(|l| l.addr.is_some())

@@ -205,6 +205,7 @@ impl Control {
             }
             let rips = self.rips();
             let mut moved = self.links.poll(&rips);
+            self.workers.set_locals(&self.links.locals());
             if last_neigh.elapsed() >= links::NEIGH_EVERY {
                 last_neigh = Instant::now();
                 self.links.solicit(&rips);

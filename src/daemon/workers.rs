@@ -185,6 +185,13 @@ impl Workers {
         }
     }
 
+    /// Tell the steering program the director's own addresses.
+    pub fn set_locals(&mut self, addrs: &[u32]) {
+        if let Err(e) = self.steer.set_locals(addrs) {
+            eprintln!("ferrovs: steering map update: {e}");
+        }
+    }
+
     /// Deliver the newest rules until every worker runs them.
     ///
     /// # Errors

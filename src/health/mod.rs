@@ -153,6 +153,7 @@ pub fn start(
     stats: Arc<Stats>,
     tx: &Sender<Change>,
 ) -> Result<Checkers, String> {
+    raise_nofile(checks.len() as u64 * 2 + 1024);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -182,6 +183,17 @@ pub fn start(
         stop: Some(stop),
         thread: Some(thread),
     })
+}
+
+/// Room for every check's socket at once: the usual soft limit of 1024
+/// descriptors is below a few thousand checks (the hard limit is not).
+fn raise_nofile(want: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < want {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, want.min(hard), hard);
+        }
+    }
 }
 
 /// A pseudo-random share of `max` seconds for check `i` (keepalived's

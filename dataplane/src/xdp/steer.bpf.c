@@ -20,6 +20,9 @@
 //   vips:     key vip -> 1
 //   reals:    key {rip, port, proto} of NAT real servers -> 1
 //   rips:     rip of NAT real servers -> 1
+//   locals:   the director's own addresses -> 1: what a NAT real server
+//             sends to one of them (health-check replies, SSH) is the
+//             host's, not a reply to a client
 //   links:    ifindex -> link number (the daemon's interface order)
 //   xsks:     link * MAX_QUEUES + queue -> AF_XDP socket
 
@@ -68,6 +71,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } rips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u32);
+} locals SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -124,6 +134,9 @@ static __always_inline int icmp_for_service(struct iphdr *ip, void *end, int to_
 		return 0;
 	if (to_vip)
 		return has_port(&services, in->saddr, ports[0], in->protocol);
+	// A packet the host itself sent (a health check) is the host's error.
+	if (bpf_map_lookup_elem(&locals, &in->saddr))
+		return 0;
 	return has_port(&reals, in->daddr, ports[1], in->protocol);
 }
 
@@ -137,7 +150,7 @@ int steer(struct xdp_md *ctx)
 	__u32 ifindex = ctx->ingress_ifindex;
 	__u32 *link, slot;
 	__u16 *ports;
-	int to_vip;
+	int to_vip, to_host;
 
 	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return XDP_PASS;
@@ -145,8 +158,9 @@ int steer(struct xdp_md *ctx)
 	if ((void *)(ip + 1) > end)
 		return XDP_PASS;
 	to_vip = bpf_map_lookup_elem(&vips, &ip->daddr) != 0;
+	to_host = !to_vip && bpf_map_lookup_elem(&locals, &ip->daddr) != 0;
 	if (ip->frag_off & bpf_htons(IP_OFFSET_MASK)) {
-		if (to_vip || bpf_map_lookup_elem(&rips, &ip->saddr))
+		if (to_vip || (!to_host && bpf_map_lookup_elem(&rips, &ip->saddr)))
 			goto to_socket;
 		return XDP_PASS;
 	}
@@ -172,7 +186,7 @@ int steer(struct xdp_md *ctx)
 	// address only, and their NAT servers, which keep each packet's port.
 	if (to_vip && has_port(&services, ip->daddr, ports[1], ip->protocol))
 		goto to_socket;
-	if (has_port(&reals, ip->saddr, ports[0], ip->protocol))
+	if (!to_host && has_port(&reals, ip->saddr, ports[0], ip->protocol))
 		goto to_socket;
 	return XDP_PASS;
 to_socket:

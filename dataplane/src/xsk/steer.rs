@@ -40,12 +40,14 @@ pub struct Steer {
     vips: Map<u32, u32>,
     reals: Map<SvcKey, u32>,
     rips: Map<u32, u32>,
+    locals: Map<u32, u32>,
     xsks: Map<u32, u32>,
     /// What the maps hold now.
     have_services: HashSet<SvcKey>,
     have_vips: HashSet<u32>,
     have_reals: HashSet<SvcKey>,
     have_rips: HashSet<u32>,
+    have_locals: HashSet<u32>,
 }
 
 impl Steer {
@@ -70,12 +72,14 @@ impl Steer {
             vips: obj.map(c"vips")?,
             reals: obj.map(c"reals")?,
             rips: obj.map(c"rips")?,
+            locals: obj.map(c"locals")?,
             xsks: obj.map(c"xsks")?,
             _obj: obj,
             have_services: HashSet::new(),
             have_vips: HashSet::new(),
             have_reals: HashSet::new(),
             have_rips: HashSet::new(),
+            have_locals: HashSet::new(),
         })
     }
 
@@ -133,6 +137,22 @@ impl Steer {
         sync_set(&self.services, &mut self.have_services, want, "add service")?;
         sync_set(&self.vips, &mut self.have_vips, want_vips, "add VIP")?;
         Ok(())
+    }
+}
+
+impl Steer {
+    /// The director's own addresses (host order): what a NAT real server
+    /// sends to them (health-check replies, SSH) stays with the host.
+    /// Unchanged addresses cost no syscall.
+    ///
+    /// # Errors
+    /// A map update failed.
+    pub fn set_locals(&mut self, addrs: &[u32]) -> io::Result<()> {
+        let want: HashSet<u32> = addrs.iter().map(|a| a.to_be()).collect();
+        if want == self.have_locals {
+            return Ok(());
+        }
+        sync_set(&self.locals, &mut self.have_locals, want, "add local address")
     }
 }
 
