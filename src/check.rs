@@ -49,7 +49,14 @@ fn save(rules: &config::Rules) -> String {
 
 fn keepalived(path: &Path, verbose: bool) -> Result<String, String> {
     let k = config::keepalived::load(path).map_err(|e| e.to_string())?;
-    let mut out: String = k.notes.iter().map(|n| format!("{n}\n")).collect();
+    // The daemon refuses an unknown script_user; it warns of the rest.
+    let ctx = crate::health::Context::new(&k).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out: String = k
+        .notes
+        .iter()
+        .chain(&ctx.notes(&k))
+        .map(|n| format!("{n}\n"))
+        .collect();
     let v = &k.vrrp;
     out.push_str(&format!(
         "{}: {} services, {} real servers, {} checks, {} VRRP instances: the daemon would start\n",

@@ -53,6 +53,9 @@ fn load(path: &std::path::Path) -> Result<(Keepalived, Context), String> {
         eprintln!("ferrovs: keepalived: {n}");
     }
     let ctx = Context::new(&cfg)?;
+    for n in ctx.notes(&cfg) {
+        eprintln!("ferrovs: keepalived: {n}");
+    }
     Ok((cfg, ctx))
 }
 

@@ -57,6 +57,46 @@ impl Context {
     }
 }
 
+impl Context {
+    /// What of `cfg` will not work as written, said at load: SSL_GET with
+    /// a TLS setup that failed, scripts the security rule or a missing user
+    /// stops. Such checks count as failed; such scripts do not run.
+    pub fn notes(&self, cfg: &Keepalived) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Err(e) = &self.tls {
+            if cfg.checks.iter().any(|c| c.kind.name() == "SSL_GET") {
+                notes.push(format!("{e}: every SSL_GET check fails"));
+            }
+        }
+        let mut scripts: Vec<(&str, &str, Option<&config::keepalived::RunAs>)> = Vec::new();
+        for c in &cfg.checks {
+            if let config::keepalived::CheckKind::Misc { path, run_as, .. } = &c.kind {
+                scripts.push(("MISC_CHECK", path, run_as.as_ref()));
+            }
+        }
+        for rs in &cfg.servers {
+            for (what, p) in [("notify_up", &rs.notify_up), ("notify_down", &rs.notify_down)] {
+                if let Some(p) = p {
+                    scripts.push((what, &p.line, p.run_as.as_ref()));
+                }
+            }
+        }
+        for vs in &cfg.extras {
+            for (what, p) in [("quorum_up", &vs.quorum_up), ("quorum_down", &vs.quorum_down)] {
+                if let Some(p) = p {
+                    scripts.push((what, &p.line, p.run_as.as_ref()));
+                }
+            }
+        }
+        for (what, line, run_as) in scripts {
+            if let Err(e) = self.scripts.command(line, run_as) {
+                notes.push(format!("{what}: {e}"));
+            }
+        }
+        notes
+    }
+}
+
 /// Lateness histogram bucket bounds, in seconds.
 pub const LATE_BOUNDS: [f64; 7] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0];
 
