@@ -83,6 +83,11 @@ impl Running {
             vrrp_shared: crate::vrrp::Shared::default(),
         };
         r.alive = r.servers_alive();
+        // A director starting with the sync daemon warms up before it may
+        // preempt (crate::daemon::syncd).
+        if let Some(inst) = r.held_instance() {
+            r.vrrp_shared.hold(&inst, true);
+        }
         if !r.cfg.vrrp.instances.is_empty() {
             r.vrrp = Some(crate::vrrp::Vrrp::start(&r.cfg.vrrp, &r.vrrp_shared)?);
         }
@@ -110,6 +115,12 @@ impl Running {
     /// Return the configuration's `lvs_sync_daemon`, if any.
     pub fn sync_daemon(&self) -> Option<&config::keepalived::vrrp::SyncDaemon> {
         self.cfg.sync_daemon.as_ref()
+    }
+
+    /// The VRRP instance `lvs_sync_daemon` follows, held at priority 1
+    /// from the start until the connection table is warm.
+    pub fn held_instance(&self) -> Option<String> {
+        self.cfg.sync_daemon.as_ref()?.instance.clone()
     }
 
     /// Return what the VRRP thread publishes (empty without instances).

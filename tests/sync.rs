@@ -72,10 +72,9 @@ fn syncing(master: &Daemon, backup: &Daemon) {
     assert!(ready, "{}\n{}", master.log(), backup.log());
 }
 
-/// Run 12 s of the echoed session through the VIP, killing the master
-/// once the backup learnt it; return what the client said.
-fn session_across_death(lab: &Lab, master: &mut Daemon, backup: &Daemon) -> String {
-    let port = PORT.to_string();
+/// Start the echoed session through the VIP: `n` lines, 100 ms apart.
+fn session(lab: &Lab, n: usize) -> Child {
+    let (port, n) = (PORT.to_string(), n.to_string());
     let args = [
         "netns",
         "exec",
@@ -85,13 +84,23 @@ fn session_across_death(lab: &Lab, master: &mut Daemon, backup: &Daemon) -> Stri
         SESSION,
         VIP,
         &port,
-        "120",
+        &n,
     ];
-    let client: Child = Command::new("ip")
+    Command::new("ip")
         .args(args)
         .stdout(Stdio::piped())
         .spawn()
-        .expect("client");
+        .expect("client")
+}
+
+/// What the client said at its end.
+fn said(client: Child) -> String {
+    let out = client.wait_with_output().expect("client ends");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Wait until `backup` holds the session, then kill the master.
+fn learnt_then_kill(lab: &Lab, master: &mut Daemon, backup: &Daemon) {
     let learnt = wait_for(Duration::from_secs(5), || holds(backup, PORT));
     assert!(
         learnt,
@@ -99,8 +108,14 @@ fn session_across_death(lab: &Lab, master: &mut Daemon, backup: &Daemon) -> Stri
         backup.ok(&["-L", "--daemon", "--json"])
     );
     kill(lab, master);
-    let out = client.wait_with_output().expect("client ends");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Run 12 s of the echoed session through the VIP, killing the master
+/// once the backup learnt it; return what the client said.
+fn session_across_death(lab: &Lab, master: &mut Daemon, backup: &Daemon) -> String {
+    let client = session(lab, 120);
+    learnt_then_kill(lab, master, backup);
+    said(client)
 }
 
 /// Kill the master as a failing host dies: its links go dark first (so
@@ -358,5 +373,66 @@ fn a_nat_session_survives_the_masters_death() {
         "{}\n{}",
         backup.log(),
         backup.ok(&["--counters"])
+    );
+}
+
+/// The VRRP state of `d`'s instance.
+fn vrrp_state(d: &Daemon) -> String {
+    let v: serde_json::Value = serde_json::from_str(&d.ok(&["-L", "--vrrp", "--json"])).unwrap_or_default();
+    v["instances"][0]["state"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn a_restarted_master_pulls_the_table_before_it_preempts_and_the_session_survives_failback() {
+    let lab = Lab::up_pair("dr");
+    let _echo = echo_servers(&lab);
+    let (mut master, backup) = pair(&lab, PORT, "");
+    assert!(
+        wait_for(Duration::from_secs(8), || vrrp_state(&master) == "MASTER"),
+        "{}",
+        master.log()
+    );
+    // 30 s of session: failover to dir2, then back to a restarted dir.
+    let client = session(&lab, 300);
+    learnt_then_kill(&lab, &mut master, &backup);
+    assert!(
+        wait_for(Duration::from_secs(8), || vrrp_state(&backup) == "MASTER"),
+        "{}",
+        backup.log()
+    );
+    for dev in ["eth0", "eth1"] {
+        let _ = lab.exec("dir", &["ip", "link", "set", dev, "up"]);
+    }
+    let again = start(&lab, "dir", &conf(&lab, "dir", 150, PORT, ""));
+    // Held at priority 1 until it has dir2's table, then it preempts.
+    assert!(
+        wait_for(Duration::from_secs(15), || vrrp_state(&again) == "MASTER"),
+        "{}",
+        again.log()
+    );
+    let log = again.log();
+    let warm = log
+        .lines()
+        .find(|l| l.contains("sync: warm:"))
+        .unwrap_or_else(|| panic!("no warm-up line\n{log}"));
+    assert!(
+        warm.contains("connections from 10.99.0.20") && !warm.contains(" 0 connections"),
+        "{warm}"
+    );
+    let master_at = log.find("Entering MASTER STATE").expect("became master");
+    assert!(
+        log.find("sync: warm:").is_some_and(|w| w < master_at),
+        "warm after preempting\n{log}"
+    );
+    assert!(holds(&again, PORT), "{}", again.ok(&["-L", "-n", "-c"]));
+    let v: serde_json::Value =
+        serde_json::from_str(&again.ok(&["-L", "--daemon", "--json"])).unwrap_or_default();
+    assert_eq!(v["warmup"]["outcome"], "pulled", "{v}");
+    assert_eq!(
+        said(client),
+        "echoed 300 of 300",
+        "{}\n{}",
+        again.log(),
+        backup.log()
     );
 }

@@ -82,15 +82,21 @@ impl PartialEq for SyncMaster {
 /// `tcp` or not), last seen at `last_seen`, is sent at `now`.
 #[inline]
 pub fn due(tcp: bool, old: u8, new: u8, last_seen: u32, now: u32, refresh: u32) -> bool {
-    // ESTABLISHED, FIN_WAIT, TIME_WAIT, CLOSE, CLOSE_WAIT: the kernel never
-    // syncs SYN_SENT/SYN_RECV (a backup must not forward a half-open one).
-    const SENT: [bool; 12] = [
-        false, true, false, false, true, true, true, true, false, false, false, false,
-    ];
-    if tcp && !SENT.get(usize::from(new)).copied().unwrap_or(false) {
+    if !sent_state(tcp, new) {
         return false;
     }
     old != new || now / refresh != last_seen / refresh
+}
+
+/// Whether a connection in IPVS state `state` is ever sent: for TCP,
+/// ESTABLISHED, FIN_WAIT, TIME_WAIT, CLOSE, CLOSE_WAIT; the kernel never
+/// syncs SYN_SENT/SYN_RECV (a backup must not forward a half-open one).
+#[inline]
+pub fn sent_state(tcp: bool, state: u8) -> bool {
+    const SENT: [bool; 12] = [
+        false, true, false, false, true, true, true, true, false, false, false, false,
+    ];
+    !tcp || SENT.get(usize::from(state)).copied().unwrap_or(false)
 }
 
 #[cfg(test)]

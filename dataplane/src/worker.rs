@@ -489,6 +489,16 @@ pub struct ConnInfo {
     pub template: bool,
 }
 
+/// A table dump the control thread asks a worker for, in a buffer it
+/// sized.
+#[derive(Debug)]
+pub enum Dump {
+    /// As `ipvsadm -L -c` lists them.
+    List(Vec<ConnInfo>),
+    /// As sync sends them.
+    Sync(Vec<crate::sync::SyncConn>),
+}
+
 /// The channels that join a worker to the control thread.
 #[derive(Debug)]
 pub struct WorkerCtl {
@@ -500,11 +510,12 @@ pub struct WorkerCtl {
     pub stop: Arc<AtomicBool>,
     /// This worker's index (its queue).
     pub me: usize,
-    /// Buffers to fill with the connection table (`-L -c`); sized by the
-    /// control thread, so filling them never allocates.
-    pub dumps: Receiver<Vec<ConnInfo>>,
+    /// Buffers to fill with the connection table (`-L -c`, a sync
+    /// transfer); sized by the control thread, so filling them never
+    /// allocates.
+    pub dumps: Receiver<Dump>,
     /// Filled buffers, back to the control thread.
-    pub dumped: Sender<Vec<ConnInfo>>,
+    pub dumped: Sender<Dump>,
     /// The hand-off queues of all workers.
     pub handoff: Arc<Handoff>,
 }
@@ -531,9 +542,12 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
         }
         let elapsed = epoch.elapsed();
         let now = elapsed.as_secs() as u32;
-        if let Ok(mut buf) = ctl.dumps.try_recv() {
-            fwd.dump(&mut buf, now);
-            let _ = ctl.dumped.try_send(buf);
+        if let Ok(mut d) = ctl.dumps.try_recv() {
+            match &mut d {
+                Dump::List(buf) => fwd.dump(buf, now),
+                Dump::Sync(buf) => fwd.sync_dump(buf),
+            }
+            let _ = ctl.dumped.try_send(d);
         }
         let (me, handoff) = (ctl.me, &*ctl.handoff);
         // Connections a backup learnt, for this worker's flows.

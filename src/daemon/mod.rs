@@ -247,11 +247,40 @@ impl Control {
                 let Some(i) = st.iter().find(|i| i.name == *name) else {
                     return;
                 };
+                self.warm_up(name, i, &conf);
                 (Some(i.vrid), Some(i.state == "MASTER"))
             }
         };
         if self.syncd.follow(&conf, vrid, master, &self.workers.handoff()) {
             self.publish();
+        }
+        let workers = &self.workers;
+        self.syncd.serve_pulls(|| workers.sync_dump());
+    }
+
+    /// Warming up: pull the master's table while `instance` is held; let
+    /// it go when done.
+    fn warm_up(
+        &mut self,
+        instance: &str,
+        st: &crate::vrrp::Status,
+        conf: &config::keepalived::vrrp::SyncDaemon,
+    ) {
+        let Some(k) = &self.keepalived else { return };
+        if self.syncd.warmup.is_none() {
+            let w = syncd::Warmup::new(instance.to_string());
+            if let Ok(mut reg) = self.syncd.registry.lock() {
+                reg.push(("warmup", w.counters.clone()));
+            }
+            self.syncd.warmup = Some(w);
+        }
+        let Some(w) = self.syncd.warmup.as_mut() else {
+            return;
+        };
+        let master = st.master.as_deref().and_then(|m| m.parse().ok());
+        let s = syncd::settings(conf, Some(st.vrid));
+        if w.step(st.state, master, &s, &self.workers.handoff()) {
+            k.vrrp_shared().hold(instance, false);
         }
     }
 

@@ -1,19 +1,144 @@
 //! The running sync daemons (`--start-daemon`, `--stop-daemon`, `-L
-//! --daemon`, keepalived's `lvs_sync_daemon`), and the master's rings the
-//! snapshot hands the workers.
+//! --daemon`, keepalived's `lvs_sync_daemon`), the master's rings the
+//! snapshot hands the workers, and warming up: a director that starts with
+//! `lvs_sync_daemon IF INSTANCE` holds that instance at priority 1 until it
+//! has pulled the current master's table (or a bound passes), so it never
+//! preempts before it holds what survived a failover.
 //!
 //! Must not touch: the rules (the control loop republishes when the master
 //! starts or stops).
 
 use crate::sync::{Daemon, Role, Settings};
 use config::keepalived::vrrp::SyncDaemon;
+use crossbeam_channel::Receiver;
 use dataplane::owner::Handoff;
-use dataplane::sync::SyncMaster;
+use dataplane::sync::{SyncConn, SyncMaster};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 /// Seconds after which a connection carrying packets is synced again.
 const REFRESH: u32 = 60;
+/// A director warming up gives up on a transfer after this long.
+pub const WARM_BOUND: Duration = Duration::from_secs(30);
+/// Between two attempts at a transfer.
+const WARM_RETRY: Duration = Duration::from_secs(1);
+
+/// Where warming up stands.
+#[derive(Debug)]
+enum Stage {
+    /// Waiting for a master to pull from (retrying after the instant).
+    Cold(Option<Instant>),
+    /// A transfer runs; its result comes here.
+    Pulling(Receiver<Result<u64, String>>, Ipv4Addr, Instant),
+    /// Done: the instance is not held any more.
+    Done,
+}
+
+/// A director warming up, and what it did (`-L --daemon --json`, metrics).
+#[derive(Debug)]
+pub struct Warmup {
+    /// The VRRP instance held meanwhile.
+    pub instance: String,
+    since: Instant,
+    state: Stage,
+    /// What the transfer took in.
+    pub counters: Arc<crate::sync::Counters>,
+    /// How it ended: `pulled`, `master` (nothing to pull), `timeout`.
+    pub outcome: Option<&'static str>,
+}
+
+impl Warmup {
+    /// Start warming up for `instance` (the caller holds it in VRRP).
+    pub fn new(instance: String) -> Self {
+        Self {
+            instance,
+            since: Instant::now(),
+            state: Stage::Cold(None),
+            counters: Arc::default(),
+            outcome: None,
+        }
+    }
+
+    /// Where it stands, for `-L --daemon --json`.
+    pub fn json(&self) -> serde_json::Value {
+        let state = match self.state {
+            Stage::Cold(_) => "cold",
+            Stage::Pulling(..) => "pulling",
+            Stage::Done => "warm",
+        };
+        serde_json::json!({
+            "instance": self.instance,
+            "state": state,
+            "outcome": self.outcome,
+            "connections": self.counters.conns.load(Ordering::Relaxed),
+            "messages": self.counters.messages.load(Ordering::Relaxed),
+        })
+    }
+
+    /// A step: `state` and `master` are the instance's VRRP state and the
+    /// master it last heard; return true when it has just become warm.
+    pub fn step(
+        &mut self,
+        state: &str,
+        master: Option<Ipv4Addr>,
+        s: &Settings,
+        handoff: &Arc<Handoff>,
+    ) -> bool {
+        let done = |w: &mut Self, why: &'static str| {
+            w.state = Stage::Done;
+            w.outcome = Some(why);
+            w.counters.warm.store(true, Ordering::Relaxed);
+            true
+        };
+        match &self.state {
+            Stage::Done => false,
+            Stage::Pulling(rx, from, at) => match rx.try_recv() {
+                Ok(Ok(n)) => {
+                    eprintln!(
+                        "ferrovs: sync: warm: {n} connections from {from} in {} ms",
+                        at.elapsed().as_millis()
+                    );
+                    done(self, "pulled")
+                }
+                Ok(Err(e)) => {
+                    eprintln!("ferrovs: sync: warm: transfer from {from}: {e}");
+                    self.state = Stage::Cold(Some(Instant::now() + WARM_RETRY));
+                    false
+                }
+                Err(_) => false,
+            },
+            Stage::Cold(_) if state == "MASTER" => {
+                eprintln!("ferrovs: sync: warm: MASTER with no peer to pull from");
+                done(self, "master")
+            }
+            Stage::Cold(_) if self.since.elapsed() >= WARM_BOUND => {
+                eprintln!("ferrovs: sync: warm: no transfer within {WARM_BOUND:?}, going on cold");
+                done(self, "timeout")
+            }
+            Stage::Cold(retry) if retry.is_none_or(|t| Instant::now() >= t) => {
+                let Some(from) = master.filter(|_| state == "BACKUP") else {
+                    return false;
+                };
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                let (h, c, s) = (handoff.clone(), self.counters.clone(), s.clone());
+                let left = WARM_BOUND.saturating_sub(self.since.elapsed());
+                let started = std::thread::Builder::new()
+                    .name("sync-pull".into())
+                    .spawn(move || {
+                        let _ = tx.send(crate::sync::transfer::pull(from, s.port, s.syncid, &h, &c, left));
+                    });
+                self.state = match started {
+                    Ok(_) => Stage::Pulling(rx, from, Instant::now()),
+                    Err(_) => Stage::Cold(Some(Instant::now() + WARM_RETRY)),
+                };
+                false
+            }
+            Stage::Cold(_) => false,
+        }
+    }
+}
 
 /// The master and backup daemons, each at most once (as the kernel).
 #[derive(Debug, Default)]
@@ -27,9 +152,35 @@ pub struct Syncd {
     /// When `follow` last failed to start a daemon: it retries only every
     /// few seconds, and says so once each time.
     failed_at: Option<std::time::Instant>,
+    /// Warming up (keepalived's `lvs_sync_daemon` with an instance).
+    pub warmup: Option<Warmup>,
+}
+
+/// The settings `lvs_sync_daemon` gives (syncid: `id`, else the VRID).
+pub fn settings(conf: &SyncDaemon, vrid: Option<u8>) -> Settings {
+    let d = Settings::default();
+    Settings {
+        interface: conf.interface.clone(),
+        syncid: conf.syncid.or(vrid).unwrap_or(0),
+        maxlen: conf.maxlen.unwrap_or(d.maxlen),
+        group: conf.group.unwrap_or(d.group),
+        port: conf.port.unwrap_or(d.port),
+        ttl: conf.ttl.unwrap_or(d.ttl),
+    }
 }
 
 impl Syncd {
+    /// Answer the transfer requests the master accepted, with the table
+    /// `dump` gives (asked only when a request waits).
+    pub fn serve_pulls(&self, dump: impl FnOnce() -> Vec<SyncConn>) {
+        let Some(m) = &self.master else { return };
+        let Some(pulls) = &m.pulls else { return };
+        let Ok(stream) = pulls.try_recv() else { return };
+        let conns = dump();
+        crate::sync::transfer::serve(stream, conns, m.settings.syncid, usize::from(m.settings.maxlen));
+        // Any further request waits for the next tick.
+    }
+
     /// Start the `role` daemon; return whether the snapshot must change
     /// (a master's rings).
     ///
@@ -53,7 +204,7 @@ impl Syncd {
             Role::Backup => (Daemon::backup(s, handoff.clone())?, false),
         };
         if let Ok(mut reg) = self.registry.lock() {
-            reg.push((role, d.counters.clone()));
+            reg.push((role.name(), d.counters.clone()));
         }
         match role {
             Role::Master => self.master = Some(d),
@@ -95,15 +246,7 @@ impl Syncd {
         master: Option<bool>,
         handoff: &Arc<Handoff>,
     ) -> bool {
-        let d = Settings::default();
-        let s = Settings {
-            interface: conf.interface.clone(),
-            syncid: conf.syncid.or(vrid).unwrap_or(0),
-            maxlen: conf.maxlen.unwrap_or(d.maxlen),
-            group: conf.group.unwrap_or(d.group),
-            port: conf.port.unwrap_or(d.port),
-            ttl: conf.ttl.unwrap_or(d.ttl),
-        };
+        let s = settings(conf, vrid);
         let (want_master, want_backup) = match master {
             None => (true, true),
             Some(m) => (m, !m),
@@ -169,6 +312,7 @@ impl Syncd {
                 })
             })
             .collect();
-        format!("{}\n", serde_json::json!({ "daemons": list }))
+        let warmup = self.warmup.as_ref().map(Warmup::json);
+        format!("{}\n", serde_json::json!({ "daemons": list, "warmup": warmup }))
     }
 }

@@ -10,7 +10,8 @@
 use super::Opts;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use dataplane::owner::Handoff;
-use dataplane::worker::{self, ConnInfo, Forwarder, WorkerCtl};
+use dataplane::sync::SyncConn;
+use dataplane::worker::{self, ConnInfo, Dump, Forwarder, WorkerCtl};
 use dataplane::xsk::{Port, PortConfig, Steer};
 use dataplane::{Snapshot, Update, WorkerStats};
 use std::sync::Arc;
@@ -33,8 +34,8 @@ struct Handle {
     stats: Arc<WorkerStats>,
     updates: Sender<Update>,
     retired: Receiver<Update>,
-    dumps: Sender<Vec<ConnInfo>>,
-    dumped: Receiver<Vec<ConnInfo>>,
+    dumps: Sender<Dump>,
+    dumped: Receiver<Dump>,
     pending: Option<Update>,
     thread: Option<JoinHandle<()>>,
 }
@@ -234,19 +235,42 @@ impl Workers {
 
     /// Return every worker's connections and templates (`-L -c`).
     pub fn dump(&self) -> Vec<ConnInfo> {
-        let mut rows = Vec::new();
+        self.dump_all(|room| Dump::List(Vec::with_capacity(room)))
+            .into_iter()
+            .flat_map(|d| match d {
+                Dump::List(rows) => rows,
+                Dump::Sync(_) => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Return every worker's connections and templates as sync sends them
+    /// (a full-table transfer).
+    pub fn sync_dump(&self) -> Vec<SyncConn> {
+        self.dump_all(|room| Dump::Sync(Vec::with_capacity(room)))
+            .into_iter()
+            .flat_map(|d| match d {
+                Dump::Sync(rows) => rows,
+                Dump::List(_) => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Ask each worker to fill a buffer `make` sizes; return what came back.
+    fn dump_all(&self, make: impl Fn(usize) -> Dump) -> Vec<Dump> {
+        let mut out = Vec::new();
         for w in &self.handles {
             // Room for every connection the worker counts, its templates and
             // some that arrive meanwhile; filling it never allocates.
             let room = (w.stats.conns.get() as usize * 2 + 1024).min(self.conn_max);
-            if w.dumps.send_timeout(Vec::with_capacity(room), DUMP_WAIT).is_err() {
+            if w.dumps.send_timeout(make(room), DUMP_WAIT).is_err() {
                 continue;
             }
-            if let Ok(entries) = w.dumped.recv_timeout(DUMP_WAIT) {
-                rows.extend(entries);
+            if let Ok(d) = w.dumped.recv_timeout(DUMP_WAIT) {
+                out.push(d);
             }
         }
-        rows
+        out
     }
 
     /// Return the connection table size of all workers together.

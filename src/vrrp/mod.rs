@@ -24,6 +24,7 @@ mod track;
 use config::keepalived::vrrp::Vrrp as Conf;
 use crossbeam_channel::{Receiver, Sender, select, unbounded};
 use run::Run;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -79,9 +80,29 @@ type Family = (&'static str, &'static str, fn(&Status) -> u64);
 pub struct Shared {
     status: Arc<Mutex<Vec<Status>>>,
     ignored: Arc<IgnoredCounts>,
+    /// Instances held at the lowest priority (a director warming its
+    /// connection table before it may preempt).
+    held: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Shared {
+    /// Hold instance `name` at priority 1 (`on`), or let it go back to its
+    /// own. An instance held when the VRRP thread starts starts as BACKUP
+    /// whatever its `state`.
+    pub fn hold(&self, name: &str, on: bool) {
+        if let Ok(mut h) = self.held.lock() {
+            if on {
+                h.insert(name.to_string());
+            } else {
+                h.remove(name);
+            }
+        }
+    }
+
+    fn is_held(held: &Mutex<HashSet<String>>, name: &str) -> bool {
+        held.lock().is_ok_and(|h| h.contains(name))
+    }
+
     /// Return the instances as last published.
     pub fn status(&self) -> Vec<Status> {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
@@ -167,7 +188,7 @@ impl Vrrp {
     /// An interface is missing or a socket cannot be opened.
     pub fn start(conf: &Conf, shared: &Shared) -> Result<Self, String> {
         let (cmds, cmd_rx) = unbounded();
-        let mut engine = Engine::new(cmd_rx, shared.status.clone(), shared.ignored.clone());
+        let mut engine = Engine::new(cmd_rx, shared);
         engine.configure(conf.clone())?;
         let thread = std::thread::Builder::new()
             .name("vrrp".into())
@@ -209,10 +230,11 @@ struct Engine {
     stop_rx: Arc<AtomicBool>,
     status: Arc<Mutex<Vec<Status>>>,
     ignored: Arc<IgnoredCounts>,
+    held: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Engine {
-    fn new(cmds: Receiver<Cmd>, status: Arc<Mutex<Vec<Status>>>, ignored: Arc<IgnoredCounts>) -> Self {
+    fn new(cmds: Receiver<Cmd>, shared: &Shared) -> Self {
         let (packets_tx, packets) = unbounded();
         Self {
             runs: Vec::new(),
@@ -225,8 +247,9 @@ impl Engine {
             packets_tx,
             cmds,
             stop_rx: Arc::new(AtomicBool::new(false)),
-            status,
-            ignored,
+            status: shared.status.clone(),
+            ignored: shared.ignored.clone(),
+            held: shared.held.clone(),
         }
     }
 
@@ -249,7 +272,18 @@ impl Engine {
         let mut runs = Vec::new();
         for i in &conf.instances {
             let pi = self.ports.iter().position(|p| p.name == i.interface).unwrap_or(0);
-            runs.push(Run::new(i.clone(), &self.ports[pi], pi, ifindex));
+            let held = Shared::is_held(&self.held, &i.name);
+            let mut c = i.clone();
+            // Held, it must not take over at start: BACKUP at priority 1.
+            c.state_master &= !held;
+            let mut run = Run::new(c, &self.ports[pi], pi, ifindex);
+            if held {
+                run.held = true;
+                let _ = run.inst.set_effective_priority(Instant::now(), 1);
+                // The configuration as written, for reloads to compare.
+                run.conf.state_master = i.state_master;
+            }
+            runs.push(run);
         }
         self.groups = conf
             .groups
@@ -385,12 +419,30 @@ impl Engine {
     }
 
     fn track(&mut self, now: Instant) {
+        for i in 0..self.runs.len() {
+            let held = Shared::is_held(&self.held, &self.runs[i].conf.name);
+            let r = &mut self.runs[i];
+            if held != r.held {
+                r.held = held;
+                let p = if held {
+                    1
+                } else {
+                    i32::from(r.conf.priority) + r.track_weight
+                };
+                let a = r.inst.set_effective_priority(now, p);
+                self.apply(i, a, now);
+            }
+        }
         let results = self.tracker.poll(&self.runs);
         for (i, weight, fault) in results {
             let r = &mut self.runs[i];
             if weight != r.track_weight {
                 r.track_weight = weight;
-                let p = i32::from(r.conf.priority) + weight;
+                let p = if r.held {
+                    1
+                } else {
+                    i32::from(r.conf.priority) + weight
+                };
                 let a = r.inst.set_effective_priority(now, p);
                 self.apply(i, a, now);
             }

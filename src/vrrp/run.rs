@@ -49,6 +49,8 @@ pub struct Run {
     pub track_weight: i32,
     /// A tracked interface or script with no weight is failing.
     pub track_fault: bool,
+    /// Held at priority 1 while the director warms up.
+    pub held: bool,
 }
 
 impl Run {
@@ -104,6 +106,7 @@ impl Run {
             last: None,
             track_weight: 0,
             track_fault: false,
+            held: false,
         }
     }
 

@@ -27,18 +27,10 @@ fn fwd_code(f: FwdMethod) -> u8 {
     }
 }
 
-/// Hand connection (or template) `key` → server `di` of service `si` to the
-/// sync sender through ring `me`; a full ring drops it, counted.
+/// Connection (or template) `key` → server `di` of service `si` as sync
+/// carries it.
 #[inline]
-pub(super) fn emit(
-    snap: &Snapshot,
-    stats: &WorkerStats,
-    me: usize,
-    key: &FlowKey,
-    conn: &Conn,
-    (si, di): (usize, usize),
-) {
-    let Some(sm) = &snap.sync else { return };
+fn sync_conn_of(snap: &Snapshot, key: &FlowKey, conn: &Conn, (si, di): (usize, usize)) -> SyncConn {
     let svc = &snap.services[si];
     let d = &svc.dests[di];
     let state = match conn.state {
@@ -51,7 +43,7 @@ pub(super) fn emit(
     } else {
         snap.timeouts.of(conn.state)
     };
-    let c = SyncConn {
+    SyncConn {
         proto: key.proto & !TEMPLATE,
         template: conn.template,
         state,
@@ -64,10 +56,48 @@ pub(super) fn emit(
         rport: if d.port == 0 { key.vport } else { d.port },
         fwmark: svc.fwmark,
         timeout,
-    };
+    }
+}
+
+/// Hand connection (or template) `key` → server `di` of service `si` to the
+/// sync sender through ring `me`; a full ring drops it, counted.
+#[inline]
+pub(super) fn emit(
+    snap: &Snapshot,
+    stats: &WorkerStats,
+    me: usize,
+    key: &FlowKey,
+    conn: &Conn,
+    at: (usize, usize),
+) {
+    let Some(sm) = &snap.sync else { return };
+    let c = sync_conn_of(snap, key, conn, at);
     match sm.rings.get(me).map(|r| r.push(c)) {
         Some(Ok(())) => stats.sync_sent.add(1),
         _ => stats.sync_drops.add(1),
+    }
+}
+
+impl Forwarder {
+    /// Fill `buf`, up to its capacity, with every connection and template
+    /// of this worker that sync would send (a full-table transfer to a
+    /// director warming up). Walks the whole table: the control plane asks,
+    /// a batch boundary pays.
+    pub fn sync_dump(&self, buf: &mut Vec<SyncConn>) {
+        buf.clear();
+        let snap = &self.update.snap;
+        self.table.for_each(|k, c| {
+            if buf.len() == buf.capacity() {
+                return;
+            }
+            let Some(at) = snap.dest_of(c.dest_id, c.slot) else {
+                return;
+            };
+            let sc = sync_conn_of(snap, k, c, at);
+            if c.template || crate::sync::sent_state(sc.proto == 6, sc.state) {
+                buf.push(sc);
+            }
+        });
     }
 }
 

@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub mod transfer;
+
 /// How often the master drains the rings.
 const DRAIN_EVERY: Duration = Duration::from_millis(20);
 /// A partly full message goes out this long after its first entry (the
@@ -90,6 +92,8 @@ pub struct Counters {
     pub bad_entries: [AtomicU64; 3],
     /// Send errors, or the workers' inboxes full.
     pub errors: AtomicU64,
+    /// A warming-up director's transfer is done.
+    pub warm: AtomicBool,
 }
 
 /// A metric family: name, help, and its samples (reason, value) of one
@@ -101,7 +105,9 @@ type Family = (
 );
 
 /// The running daemons' counters, shared with the metrics thread.
-pub type Registry = std::sync::Arc<std::sync::Mutex<Vec<(Role, Arc<Counters>)>>>;
+/// Each is labelled with its role (`master`, `backup`) or `warmup` (a
+/// director's full-table transfer).
+pub type Registry = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, Arc<Counters>)>>>;
 
 /// The Prometheus families of the daemons in `reg`.
 pub fn metrics(reg: &Registry) -> String {
@@ -147,9 +153,18 @@ pub fn metrics(reg: &Registry) -> String {
                 } else {
                     format!(",reason=\"{reason}\"")
                 };
-                let _ = writeln!(out, "ferrovs_{name}{{state=\"{}\"{r}}} {v}", role.name());
+                let _ = writeln!(out, "ferrovs_{name}{{state=\"{role}\"{r}}} {v}");
             }
         }
+    }
+    for (role, c) in list.iter().filter(|(r, _)| *r == "warmup") {
+        let help = "1 once a director warming up holds the master's table (or gave up waiting).";
+        let _ = writeln!(
+            out,
+            "# HELP ferrovs_sync_warm {help}\n# TYPE ferrovs_sync_warm gauge"
+        );
+        let warm = u64::from(c.warm.load(Ordering::Relaxed));
+        let _ = writeln!(out, "ferrovs_sync_warm{{state=\"{role}\"}} {warm}");
     }
     out
 }
@@ -163,6 +178,9 @@ pub struct Daemon {
     pub settings: Settings,
     /// Its counters.
     pub counters: Arc<Counters>,
+    /// A master's: transfer requests accepted, for the control loop to
+    /// answer with the workers' tables.
+    pub pulls: Option<crossbeam_channel::Receiver<std::net::TcpStream>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -209,10 +227,14 @@ impl Daemon {
         sock.connect(&SockAddr::from(SocketAddrV4::new(settings.group, settings.port)))
             .map_err(err)?;
         let (stop, counters) = (Arc::new(AtomicBool::new(false)), Arc::new(Counters::default()));
+        // Directors warming up ask here for the whole table.
+        let listener = transfer::Listener::open(addr, settings.port, settings.syncid)
+            .map_err(|e| format!("sync master on {}: transfer port: {e}", settings.interface))?;
+        let (pulls_tx, pulls) = crossbeam_channel::bounded(4);
         let (s, c, st) = (settings.clone(), counters.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("sync-master".into())
-            .spawn(move || send_loop(&sock, &s, &rings, &c, &st))
+            .spawn(move || send_loop(&sock, &s, &rings, &c, &st, &listener, &pulls_tx))
             .map_err(|e| e.to_string())?;
         eprintln!(
             "ferrovs: sync thread started: state = MASTER, mcast_ifn = {}, syncid = {}",
@@ -222,6 +244,7 @@ impl Daemon {
             role: Role::Master,
             settings,
             counters,
+            pulls: Some(pulls),
             stop,
             thread: Some(thread),
         })
@@ -257,6 +280,7 @@ impl Daemon {
             role: Role::Backup,
             settings,
             counters,
+            pulls: None,
             stop,
             thread: Some(thread),
         })
@@ -278,7 +302,15 @@ impl Daemon {
     }
 }
 
-fn send_loop(sock: &Socket, s: &Settings, rings: &SyncMaster, c: &Counters, stop: &AtomicBool) {
+fn send_loop(
+    sock: &Socket,
+    s: &Settings,
+    rings: &SyncMaster,
+    c: &Counters,
+    stop: &AtomicBool,
+    listener: &transfer::Listener,
+    pulls: &crossbeam_channel::Sender<std::net::TcpStream>,
+) {
     let mut enc = Encoder::new(s.syncid, usize::from(s.maxlen));
     let mut since: Option<Instant> = None;
     let send = |m: Vec<u8>, n: u64| {
@@ -313,6 +345,10 @@ fn send_loop(sock: &Socket, s: &Settings, rings: &SyncMaster, c: &Counters, stop
         if stopping {
             return;
         }
+        if let Some(stream) = listener.accept() {
+            // Busy with one already: the asker retries.
+            let _ = pulls.try_send(stream);
+        }
         std::thread::sleep(DRAIN_EVERY);
     }
 }
@@ -324,44 +360,53 @@ fn receive_loop(mut sock: Socket, s: &Settings, handoff: &Handoff, c: &Counters,
             Ok(n) => n,
             Err(_) => continue,
         };
-        let items = match connsync::decode(&buf[..n], s.syncid) {
-            Ok(items) => items,
-            Err(why) => {
-                let at = match why {
-                    Dropped::Short => 0,
-                    Dropped::Size => 1,
-                    Dropped::Syncid => 2,
-                };
-                c.dropped[at].fetch_add(1, Ordering::Relaxed);
+        if let Err(why) = take(&buf[..n], s.syncid, handoff, c) {
+            let at = match why {
+                Dropped::Short => 0,
+                Dropped::Size => 1,
+                Dropped::Syncid => 2,
+            };
+            c.dropped[at].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Decode one message and hand each of its connections to the worker that
+/// owns it; return how many went.
+///
+/// # Errors
+/// The message is dropped whole (and nothing was handed on).
+pub fn take(msg: &[u8], syncid: u8, handoff: &Handoff, c: &Counters) -> Result<u64, Dropped> {
+    let items = connsync::decode(msg, syncid)?;
+    c.messages.fetch_add(1, Ordering::Relaxed);
+    let mut n = 0;
+    for item in items {
+        let e = match item {
+            Item::Entry(e) => e,
+            Item::Malformed => {
+                c.bad_entries[0].fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            Item::Skipped => {
+                c.bad_entries[1].fetch_add(1, Ordering::Relaxed);
                 continue;
             }
         };
-        c.messages.fetch_add(1, Ordering::Relaxed);
-        for item in items {
-            let e = match item {
-                Item::Entry(e) => e,
-                Item::Malformed => {
-                    c.bad_entries[0].fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                Item::Skipped => {
-                    c.bad_entries[1].fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-            };
-            let Some(conn) = sync_conn(&e) else {
-                c.bad_entries[2].fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            c.conns.fetch_add(1, Ordering::Relaxed);
-            // The flow's owner, as far as the tuple tells; a worker that
-            // is not (a persistent service) passes it on.
-            let to = owner::owner_of(conn.cip, conn.cport, handoff.workers());
-            if !handoff.send_sync(to, conn) {
-                c.errors.fetch_add(1, Ordering::Relaxed);
-            }
+        let Some(conn) = sync_conn(&e) else {
+            c.bad_entries[2].fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        c.conns.fetch_add(1, Ordering::Relaxed);
+        // The flow's owner, as far as the tuple tells; a worker that is
+        // not (a persistent service) passes it on.
+        let to = owner::owner_of(conn.cip, conn.cport, handoff.workers());
+        if handoff.send_sync(to, conn) {
+            n += 1;
+        } else {
+            c.errors.fetch_add(1, Ordering::Relaxed);
         }
     }
+    Ok(n)
 }
 
 /// A worker's event as the kernel would sync it.
@@ -457,7 +502,7 @@ mod tests {
         let c = Arc::new(Counters::default());
         c.messages.store(3, Ordering::Relaxed);
         c.dropped[1].store(2, Ordering::Relaxed);
-        let reg: Registry = Arc::new(std::sync::Mutex::new(vec![(Role::Backup, c)]));
+        let reg: Registry = Arc::new(std::sync::Mutex::new(vec![("backup", c)]));
         let text = metrics(&reg);
         assert!(
             text.contains("ferrovs_sync_messages_total{state=\"backup\"} 3"),
@@ -478,6 +523,7 @@ mod tests {
                 ..Settings::default()
             },
             counters: Arc::default(),
+            pulls: None,
             stop: Arc::default(),
             thread: None,
         };
