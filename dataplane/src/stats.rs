@@ -233,7 +233,8 @@ pub struct WorkerStats {
     /// Connections learnt from a master (inserted or refreshed).
     pub sync_learnt: Counter,
     /// Learnt connections whose service or server is not configured here
-    /// (or the table was full): not kept.
+    /// (kept unbound until it is, up to `PARKED` a worker), or that found
+    /// the table full.
     pub sync_unbound: Counter,
     /// Version of the rules snapshot the worker runs with.
     pub rules_version: Counter,

@@ -83,6 +83,8 @@ pub struct Forwarder {
     /// This worker's index and the queues to the others (set by [`run`]):
     /// fragment decisions go to the worker that owns their datagram.
     peers: Option<(usize, Arc<Handoff>)>,
+    /// Learnt connections not bound to a server yet.
+    parked: synced::Parked,
 }
 
 /// One turn of the expiry clock hand over the whole connection table takes
@@ -125,6 +127,7 @@ impl Forwarder {
             frags: FragTable::default(),
             held: Held::default(),
             peers: None,
+            parked: synced::Parked::default(),
         }
     }
 
@@ -214,6 +217,8 @@ impl Forwarder {
         let mut old = std::mem::replace(&mut self.update, update);
         let new = &self.update.snap;
         self.stats.rules_version.set(new.version);
+        // Parked connections may find their service or server now.
+        self.parked.rules_changed();
         // A service whose scheduler and servers are unchanged (say, only a
         // MAC moved) keeps its scheduler state, so rr does not restart its
         // lap on every publication.
@@ -542,6 +547,7 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
         }
         let elapsed = epoch.elapsed();
         let now = elapsed.as_secs() as u32;
+        fwd.rebind(now);
         if let Ok(mut d) = ctl.dumps.try_recv() {
             match &mut d {
                 Dump::List(buf) => fwd.dump(buf, now),

@@ -18,6 +18,43 @@ use conntrack::{Conn, ConnState, FlowKey};
 /// here says where the client is (links are numbered from 0, a few).
 pub(super) const UNKNOWN_LINK: u8 = u8::MAX;
 
+/// Unbound connections a worker keeps at most.
+pub const PARKED: usize = 4096;
+
+/// Learnt connections whose service or server is not configured here yet:
+/// kept (the kernel keeps them unbound) until a rules change brings it, or
+/// their timeout passes. Both lists are allocated once; a full one drops
+/// and counts.
+#[derive(Debug)]
+pub struct Parked {
+    list: Vec<(SyncConn, u32)>,
+    spare: Vec<(SyncConn, u32)>,
+    retry: bool,
+}
+
+impl Default for Parked {
+    fn default() -> Self {
+        Self {
+            list: Vec::with_capacity(PARKED),
+            spare: Vec::with_capacity(PARKED),
+            retry: false,
+        }
+    }
+}
+
+impl Parked {
+    /// The rules changed: try the parked ones again at the next turn.
+    pub fn rules_changed(&mut self) {
+        self.retry = !self.list.is_empty();
+    }
+
+    /// How many wait.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
 /// IPVS's numbers for the forwarding methods.
 fn fwd_code(f: FwdMethod) -> u8 {
     match f {
@@ -102,8 +139,45 @@ impl Forwarder {
 }
 
 impl Forwarder {
+    /// Keep `c` unbound until the rules have its service and server.
+    fn park(&mut self, c: &SyncConn, now: u32) {
+        let p = &mut self.parked;
+        if let Some(slot) = p.list.iter_mut().find(|(o, _)| same_flow(o, c)) {
+            *slot = (*c, now.wrapping_add(c.timeout.max(1)));
+            return;
+        }
+        if p.list.len() < p.list.capacity() {
+            p.list.push((*c, now.wrapping_add(c.timeout.max(1))));
+        }
+        self.stats.sync_unbound.add(1);
+    }
+
+    /// After a rules change, bind what waits (and forget what timed out).
+    #[inline]
+    pub fn rebind(&mut self, now: u32) {
+        if self.parked.retry {
+            self.rebind_parked(now);
+        }
+    }
+
+    /// No allocation: the two lists trade places.
+    #[cold]
+    fn rebind_parked(&mut self, now: u32) {
+        self.parked.retry = false;
+        let mut waiting = std::mem::take(&mut self.parked.spare);
+        std::mem::swap(&mut waiting, &mut self.parked.list);
+        for (c, expires) in waiting.drain(..) {
+            // Expiry counts around the clock's wrap, as the table's does.
+            if expires.wrapping_sub(now) as i32 > 0 {
+                self.learn_conn(&c, now);
+            }
+        }
+        self.parked.spare = waiting;
+    }
+
     /// Take in a connection a master sent: hand it to the worker that owns
-    /// its flow, or insert or refresh it here.
+    /// its flow, or insert or refresh it here; with no service or server for
+    /// it yet, park it.
     pub fn learn_conn(&mut self, c: &SyncConn, now: u32) {
         let snap = &self.update.snap;
         let si = if c.fwmark != 0 {
@@ -112,7 +186,7 @@ impl Forwarder {
             snap.service(c.proto, c.vip, c.vport)
         };
         let Some(si) = si else {
-            return self.stats.sync_unbound.add(1);
+            return self.park(c, now);
         };
         let svc = &snap.services[si];
         // The owner rule of a packet of this flow (client network alone for
@@ -137,7 +211,7 @@ impl Forwarder {
             .iter()
             .position(|d| d.addr == c.rip && (d.port == c.rport || d.port == 0) && !d.deleted);
         let Some(di) = found else {
-            return self.stats.sync_unbound.add(1);
+            return self.park(c, now);
         };
         let state = match (c.template, c.proto) {
             (true, _) => ConnState::None,
@@ -215,4 +289,10 @@ impl Forwarder {
         }
         stats.sync_learnt.add(1);
     }
+}
+
+/// The same connection (or template) of the same service.
+fn same_flow(a: &SyncConn, b: &SyncConn) -> bool {
+    (a.proto, a.template, a.cip, a.cport, a.vip, a.vport, a.fwmark)
+        == (b.proto, b.template, b.cip, b.cport, b.vip, b.vport, b.fwmark)
 }

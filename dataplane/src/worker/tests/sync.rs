@@ -105,15 +105,46 @@ fn a_backup_forwards_a_connection_it_learnt() {
     // Learnt again: refreshed, not doubled.
     b.learn_conn(&learnt[0], 2);
     assert_eq!((b.table().len(), b.stats().sync_learnt.get()), (2, 3));
-    // A service this director does not have: not kept, counted.
+    // A service this director does not have yet: kept unbound, counted,
+    // and bound when the rules bring it.
+    let other = SyncConn {
+        vport: 8080,
+        rport: 8080,
+        ..learnt[0]
+    };
+    b.learn_conn(&other, 2);
+    assert_eq!(
+        (b.stats().sync_unbound.get(), b.parked.len(), b.table().len()),
+        (1, 1, 2)
+    );
+    let mut more = TWO_RS.to_vec();
+    more.extend([
+        "-A -t 10.0.0.100:8080 -s rr",
+        "-a -t 10.0.0.100:8080 -r 10.0.0.11:8080 -g",
+    ]);
+    let r = rules(&more);
+    let mut slots = SlotMap::default();
+    slots.assign(&r).unwrap();
+    let input = Input::new(1, &r, &slots, LINKS, &neigh);
+    b.install(Update::new(Arc::new(Snapshot::build(&input))));
+    b.rebind(3);
+    assert_eq!(
+        (b.parked.len(), b.table().len()),
+        (0, 3),
+        "bound once its service came"
+    );
+    // One whose timeout passed before its service came is forgotten.
     b.learn_conn(
         &SyncConn {
-            vport: 8080,
-            ..learnt[0]
+            vport: 9090,
+            timeout: 5,
+            ..other
         },
-        2,
+        3,
     );
-    assert_eq!(b.stats().sync_unbound.get(), 1);
+    b.install(Update::new(Arc::new(Snapshot::build(&input))));
+    b.rebind(10);
+    assert_eq!((b.parked.len(), b.table().len()), (0, 3));
 }
 
 #[test]
