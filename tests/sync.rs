@@ -276,11 +276,13 @@ const FLOWS: &str = r#"
 import socket, struct, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 src, dst = socket.inet_aton("10.99.0.2"), socket.inet_aton(sys.argv[1])
+# Three datagrams a flow: a master syncs at the third (sync_threshold 3).
 for p in range(20000, 20000 + int(sys.argv[2])):
     udp = struct.pack("!HHHH", p, 53, 8 + 4, 0) + b"ping"
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src, dst)
-    s.sendto(ip + udp, (sys.argv[1], 0))
-    if p % 500 == 0:
+    for _ in range(3):
+        s.sendto(ip + udp, (sys.argv[1], 0))
+    if p % 300 == 0:
         time.sleep(0.02)
 "#;
 

@@ -57,7 +57,7 @@ fn new_connections(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new(name, NEW), |b| {
             b.iter_batched(
                 || {
-                    let rings = sync.then(|| dataplane::sync::SyncMaster::new(1, 60));
+                    let rings = sync.then(|| dataplane::sync::SyncMaster::new(1, dataplane::sync::SyncPolicy::default()));
                     (fresh("-g", usize::from(NEW), rings.clone()), rings)
                 },
                 |(mut fwd, rings)| {

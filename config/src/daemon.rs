@@ -45,6 +45,12 @@ pub struct DaemonConf {
     pub rules: Option<PathBuf>,
     /// A keepalived.conf to load at start and on SIGHUP.
     pub keepalived: Option<PathBuf>,
+    /// `[threshold, period]` of a sync master (IPVS's `sync_threshold`).
+    pub sync_threshold: Option<Vec<u8>>,
+    /// IPVS's `sync_refresh_period`, seconds.
+    pub sync_refresh_period: Option<u32>,
+    /// IPVS's `sync_retries` (only 0).
+    pub sync_retries: Option<u8>,
     /// Connection sync daemons to start, as `--start-daemon` would:
     /// `[[sync_daemon]]` tables.
     pub sync_daemon: Option<Vec<SyncDaemonConf>>,

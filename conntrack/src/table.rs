@@ -37,12 +37,42 @@ pub struct Conn {
     pub client_mac: [u8; 6],
     /// Interface (link index) the client's packets came in on.
     pub client_link: u8,
-    /// A reply from the server was seen (NAT): client packets then follow
-    /// IPVS's INPUT table rather than INPUT-ONLY.
-    pub seen_reply: bool,
+    /// Bit 7: a reply from the server was seen (NAT), so client packets
+    /// follow IPVS's INPUT table rather than INPUT-ONLY. Bits 0-6: the
+    /// client's packets counted for sync (`sync_threshold`), modulo the
+    /// sync period. One byte, so an entry stays 40 B.
+    pub packed: u8,
     /// A persistence template (client → server for a service), not a
     /// connection.
     pub template: bool,
+}
+
+impl Conn {
+    const SEEN_REPLY: u8 = 0x80;
+
+    /// A reply from the server was seen.
+    #[inline]
+    pub fn seen_reply(&self) -> bool {
+        self.packed & Self::SEEN_REPLY != 0
+    }
+
+    /// Note that a reply from the server was seen.
+    #[inline]
+    pub fn set_seen_reply(&mut self) {
+        self.packed |= Self::SEEN_REPLY;
+    }
+
+    /// The client's packets counted for sync (0-127).
+    #[inline]
+    pub fn sync_pkts(&self) -> u8 {
+        self.packed & !Self::SEEN_REPLY
+    }
+
+    /// Set that count (kept to 7 bits).
+    #[inline]
+    pub fn set_sync_pkts(&mut self, n: u8) {
+        self.packed = (self.packed & Self::SEEN_REPLY) | (n & !Self::SEEN_REPLY);
+    }
 }
 
 /// One slot. `probe` is 0 for an empty slot, else 1 + the distance from the

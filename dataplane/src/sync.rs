@@ -52,40 +52,138 @@ pub struct SyncConn {
     pub timeout: u32,
 }
 
-/// A master's sync rings, one per worker, and when to refresh.
+/// When a master sends a connection: the kernel's sysctls
+/// `sync_threshold` (threshold, period) and `sync_refresh_period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncPolicy {
+    /// Sent at the client's packet number `threshold` (default 3) …
+    pub threshold: u8,
+    /// … and every `period` packets after (default 50; 0: once).
+    pub period: u8,
+    /// Seconds (default 0: off): sent again once this long (at most half
+    /// the state's timeout, at least 10 s) has passed, not by packets.
+    pub refresh: u32,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        Self {
+            threshold: 3,
+            period: 50,
+            refresh: 0,
+        }
+    }
+}
+
+/// The count of a connection's client packets that sync keeps in 7 bits.
+const PKTS_MAX: u8 = 127;
+
+impl SyncPolicy {
+    /// The kernel's rules, and ours: the count lives in 7 bits.
+    ///
+    /// # Errors
+    /// What is wrong with the values.
+    pub fn check(&self) -> Result<(), String> {
+        if self.period > PKTS_MAX {
+            return Err(format!(
+                "sync_period {}: at most {PKTS_MAX} in ferrovs",
+                self.period
+            ));
+        }
+        if self.period > 0 && self.threshold >= self.period {
+            return Err(format!(
+                "sync_threshold {} must be below sync_period {}",
+                self.threshold, self.period
+            ));
+        }
+        if self.threshold >= PKTS_MAX {
+            return Err(format!("sync_threshold {}: below {PKTS_MAX}", self.threshold));
+        }
+        Ok(())
+    }
+
+    /// A connection's count after one more client packet (`pkts`: before).
+    /// With a period it is kept modulo the period; in refresh mode it only
+    /// says whether the connection was ever sent.
+    #[inline]
+    pub fn count(&self, pkts: u8) -> u8 {
+        if self.period > 0 {
+            (pkts + 1) % self.period
+        } else if self.refresh == 0 {
+            (pkts + 1).min(PKTS_MAX)
+        } else {
+            pkts
+        }
+    }
+
+    /// A connection's count once it was sent.
+    #[inline]
+    pub fn sent(&self, pkts: u8) -> u8 {
+        if self.period == 0 && self.refresh > 0 {
+            1
+        } else {
+            pkts
+        }
+    }
+
+    /// Whether a connection that went from `old` to `new` (IPVS state
+    /// numbers, `tcp` or not) with count `pkts`, its previous packet at
+    /// `last_seen`, its state's timeout `timeout`, is sent at `now`
+    /// (`ip_vs_sync_conn_needed`).
+    #[inline]
+    pub fn due(
+        &self,
+        tcp: bool,
+        (old, new): (u8, u8),
+        pkts: u8,
+        (last_seen, now): (u32, u32),
+        timeout: u32,
+    ) -> bool {
+        if !sent_state(tcp, new) {
+            return false;
+        }
+        // Leaving ESTABLISHED (or any change but into it) goes at once.
+        if tcp && old != new && new != 1 {
+            return true;
+        }
+        if self.refresh > 0 {
+            let window = self.refresh.min((timeout / 2).max(10));
+            let sent_before = self.period > 0 || pkts != 0;
+            if sent_before && now / window == last_seen / window {
+                return false;
+            }
+        }
+        if self.period > 0 {
+            pkts == self.threshold
+        } else {
+            self.refresh > 0 || pkts == self.threshold
+        }
+    }
+}
+
+/// A master's sync rings, one per worker, and when to send.
 #[derive(Debug, Clone)]
 pub struct SyncMaster {
     /// Worker `i` pushes onto ring `i`; the sender drains them all.
     pub rings: Arc<[ArrayQueue<SyncConn>]>,
-    /// A connection carrying packets is sent again after this many
-    /// seconds.
-    pub refresh: u32,
+    /// When a connection is sent.
+    pub policy: SyncPolicy,
 }
 
 impl SyncMaster {
     /// Rings for `workers` workers.
-    pub fn new(workers: usize, refresh: u32) -> Self {
+    pub fn new(workers: usize, policy: SyncPolicy) -> Self {
         Self {
             rings: (0..workers.max(1)).map(|_| ArrayQueue::new(RING)).collect(),
-            refresh: refresh.max(1),
+            policy,
         }
     }
 }
 
 impl PartialEq for SyncMaster {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.rings, &other.rings) && self.refresh == other.refresh
+        Arc::ptr_eq(&self.rings, &other.rings) && self.policy == other.policy
     }
-}
-
-/// Whether a connection that went from `old` to `new` (IPVS state numbers,
-/// `tcp` or not), last seen at `last_seen`, is sent at `now`.
-#[inline]
-pub fn due(tcp: bool, old: u8, new: u8, last_seen: u32, now: u32, refresh: u32) -> bool {
-    if !sent_state(tcp, new) {
-        return false;
-    }
-    old != new || now / refresh != last_seen / refresh
 }
 
 /// Whether a connection in IPVS state `state` is ever sent: for TCP,
@@ -104,16 +202,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_kernels_states_and_a_refresh_per_period() {
-        // SYN_RECV never; into ESTABLISHED at once; a FIN at once.
-        assert!(!due(true, 0, 3, 0, 0, 60));
-        assert!(due(true, 3, 1, 0, 0, 60));
-        assert!(due(true, 1, 4, 10, 10, 60));
-        // Established and busy: once per 60 s window.
-        assert!(!due(true, 1, 1, 61, 62, 60));
-        assert!(due(true, 1, 1, 119, 120, 60));
-        // UDP (state 0 on the wire) whenever new or due.
-        assert!(due(false, 11, 0, 0, 0, 60));
-        assert!(!due(false, 0, 0, 5, 6, 60));
+    fn the_kernels_threshold_period_and_refresh() {
+        let p = SyncPolicy::default();
+        // Packets 1, 2, 3, … of an established connection: sent at 3, 53.
+        let mut c = 0;
+        let sent: Vec<u32> = (1..=110)
+            .filter(|_| {
+                c = p.count(c);
+                p.due(true, (1, 1), c, (0, 0), 900)
+            })
+            .collect();
+        assert_eq!(sent, [3, 53, 103]);
+        // SYN_RECV never; leaving ESTABLISHED at once, whatever the count.
+        assert!(!p.due(true, (0, 3), 3, (0, 0), 60));
+        assert!(p.due(true, (1, 4), 7, (10, 10), 120));
+        // Period 0: once, at the threshold.
+        let once = SyncPolicy { period: 0, ..p };
+        assert!(once.due(false, (0, 0), 3, (0, 0), 300) && !once.due(false, (0, 0), 4, (0, 0), 300));
+        // Refresh mode: the first chance, then once per window.
+        let refresh = SyncPolicy {
+            period: 0,
+            refresh: 60,
+            ..p
+        };
+        assert!(refresh.due(true, (3, 1), 0, (5, 5), 900));
+        let s = refresh.sent(0);
+        assert!(!refresh.due(true, (1, 1), s, (61, 62), 900));
+        assert!(refresh.due(true, (1, 1), s, (119, 120), 900));
+        assert!(SyncPolicy { threshold: 50, ..p }.check().is_err());
+        assert!(
+            SyncPolicy {
+                period: 200,
+                threshold: 3,
+                refresh: 0
+            }
+            .check()
+            .is_err()
+        );
     }
 }

@@ -425,7 +425,7 @@ impl Forwarder {
             vport: h.sport,
         };
         let (key, conn) = self.table.get_reply_mut(&reply).ok_or(Reason::NoConnection)?;
-        conn.seen_reply = true;
+        conn.set_seen_reply();
         let Update { snap, scheds } = &mut self.update;
         account::advance(&self.stats, snap, scheds, conn, Direction::Output, h, now);
         let (link, client_mac, slot) = (conn.client_link, conn.client_mac, conn.slot);

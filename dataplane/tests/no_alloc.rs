@@ -243,7 +243,7 @@ fn icmp_errors_allocate_nothing() {
 #[test]
 fn sync_on_both_sides_allocates_nothing() {
     let rules = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g";
-    let sm = SyncMaster::new(1, 60);
+    let sm = SyncMaster::new(1, dataplane::sync::SyncPolicy::default());
     let mut master = forwarder_with(rules, 4096, Some(sm.clone()));
     let mut backup = forwarder(rules, 4096);
     let mut frames: Vec<([u8; 64], [u8; 64])> = (0..1000).map(|p| (frame(p, 0x02), frame(p, 0x10))).collect();
@@ -251,7 +251,11 @@ fn sync_on_both_sides_allocates_nothing() {
     let info = allocation_counter::measure(|| {
         for (syn, ack) in &mut frames {
             master.handle(syn, 0, 0);
-            master.handle(ack, 0, 0);
+            // The third packet is the one synced (sync_threshold 3).
+            for _ in 0..2 {
+                let mut again = *ack;
+                master.handle(&mut again, 0, 0);
+            }
             while let Some(c) = sm.rings[0].pop() {
                 backup.learn_conn(&c, 0);
                 learnt += 1;

@@ -189,7 +189,7 @@ impl Control {
             version: 2,
             keepalived,
             hup,
-            syncd: syncd::Syncd::default(),
+            syncd: syncd::Syncd::with_policy(opts.sync_policy()),
         })
     }
 

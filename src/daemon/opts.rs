@@ -66,6 +66,18 @@ pub struct Opts {
     /// flow to it until they end.
     #[arg(long)]
     pub expire_nodest_conn: bool,
+    /// As IPVS's sysctl `sync_threshold`: a sync master sends a connection
+    /// at its client's packet THRESHOLD and every PERIOD packets after
+    /// (PERIOD 0: once).
+    #[arg(long, default_value = "3,50", value_parser = sync_threshold)]
+    pub sync_threshold: (u8, u8),
+    /// As IPVS's `sync_refresh_period`: seconds after which a busy
+    /// connection is sent again (0: by packet counts alone).
+    #[arg(long, default_value_t = 0)]
+    pub sync_refresh_period: u32,
+    /// As IPVS's `sync_retries`: only 0 (each send goes once).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=0))]
+    pub sync_retries: u8,
     /// Sync daemons to start (from the file's `[[sync_daemon]]` tables).
     #[arg(skip)]
     pub sync_daemons: Vec<(crate::sync::Role, crate::sync::Settings)>,
@@ -119,12 +131,57 @@ impl Opts {
         if file("keepalived") && f.keepalived.is_some() {
             o.keepalived = f.keepalived;
         }
+        if let (true, Some(v)) = (file("sync_threshold"), &f.sync_threshold) {
+            let [t, p] = v[..] else {
+                return Err(bad("sync_threshold", "two numbers: [threshold, period]".into()));
+            };
+            o.sync_threshold = sync_threshold(&format!("{t},{p}")).map_err(|e| bad("sync_threshold", e))?;
+        }
+        if let (true, Some(v)) = (file("sync_refresh_period"), f.sync_refresh_period) {
+            o.sync_refresh_period = v;
+        }
+        if let (true, Some(v)) = (file("sync_retries"), f.sync_retries) {
+            if v != 0 {
+                return Err(bad("sync_retries", format!("{v}: ferrovs sends each once (0)")));
+            }
+        }
         for d in f.sync_daemon.iter().flatten() {
             o.sync_daemons
                 .push(sync_daemon(d).map_err(|e| bad("sync_daemon", e))?);
         }
         Ok(o)
     }
+}
+
+impl Opts {
+    /// When a sync master sends a connection.
+    pub fn sync_policy(&self) -> dataplane::sync::SyncPolicy {
+        dataplane::sync::SyncPolicy {
+            threshold: self.sync_threshold.0,
+            period: self.sync_threshold.1,
+            refresh: self.sync_refresh_period,
+        }
+    }
+}
+
+/// `THRESHOLD,PERIOD`, checked as the kernel (and our 7-bit count) wants.
+fn sync_threshold(s: &str) -> Result<(u8, u8), String> {
+    let (t, p) = s
+        .split_once([',', ' '])
+        .ok_or_else(|| format!("{s}: THRESHOLD,PERIOD (e.g. 3,50)"))?;
+    let num = |v: &str| {
+        v.trim()
+            .parse::<u8>()
+            .map_err(|_| format!("{v}: not a number 0-255"))
+    };
+    let (threshold, period) = (num(t)?, num(p)?);
+    dataplane::sync::SyncPolicy {
+        threshold,
+        period,
+        refresh: 0,
+    }
+    .check()?;
+    Ok((threshold, period))
 }
 
 /// A `[[sync_daemon]]` table as `--start-daemon` takes it.

@@ -18,8 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Seconds after which a connection carrying packets is synced again.
-const REFRESH: u32 = 60;
 /// A director warming up gives up on a transfer after this long.
 pub const WARM_BOUND: Duration = Duration::from_secs(30);
 /// Between two attempts at a transfer.
@@ -154,6 +152,8 @@ pub struct Syncd {
     failed_at: Option<std::time::Instant>,
     /// Warming up (keepalived's `lvs_sync_daemon` with an instance).
     pub warmup: Option<Warmup>,
+    /// When a master sends a connection (the daemon's sync settings).
+    pub policy: dataplane::sync::SyncPolicy,
 }
 
 /// The settings `lvs_sync_daemon` gives (syncid: `id`, else the VRID).
@@ -170,6 +170,14 @@ pub fn settings(conf: &SyncDaemon, vrid: Option<u8>) -> Settings {
 }
 
 impl Syncd {
+    /// No daemons yet; a master will send by `policy`.
+    pub fn with_policy(policy: dataplane::sync::SyncPolicy) -> Self {
+        Self {
+            policy,
+            ..Self::default()
+        }
+    }
+
     /// Answer the transfer requests the master accepted, with the table
     /// `dump` gives (asked only when a request waits).
     pub fn serve_pulls(&self, dump: impl FnOnce() -> Vec<SyncConn>) {
@@ -196,7 +204,7 @@ impl Syncd {
         }
         let (d, changed) = match role {
             Role::Master => {
-                let rings = SyncMaster::new(handoff.workers(), REFRESH);
+                let rings = SyncMaster::new(handoff.workers(), self.policy);
                 let d = Daemon::master(s, rings.clone())?;
                 self.rings = Some(rings);
                 (d, true)

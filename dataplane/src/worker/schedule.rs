@@ -76,7 +76,7 @@ impl Ctx<'_> {
         }
         // IPVS's IP_VS_CONN_F_NOOUTPUT: until a reply is seen (never, in DR
         // and TUN), client packets follow the input-only table.
-        let dir = if conn.seen_reply {
+        let dir = if conn.seen_reply() {
             Direction::Input
         } else {
             Direction::InputOnly
@@ -88,16 +88,39 @@ impl Ctx<'_> {
         // Only a sync master looks at what the packet changed.
         let before = self.snap.sync.as_ref().map(|sm| {
             let last = conn.expires.wrapping_sub(self.snap.timeouts.of(conn.state));
-            (sm.refresh, conn.state, last)
+            (sm.policy, conn.state, last)
         });
         advance(self.stats, self.snap, self.scheds, conn, dir, h, now);
-        if let Some((refresh, old, last)) = before {
+        if let Some((p, old, last)) = before {
             let tcp = h.proto == PROTO_TCP;
-            if crate::sync::due(tcp, old as u8, conn.state as u8, last, now, refresh) {
-                super::synced::emit(self.snap, self.stats, self.me, key, conn, (si, di));
+            let pkts = p.count(conn.sync_pkts());
+            conn.set_sync_pkts(pkts);
+            let timeout = self.snap.timeouts.of(conn.state);
+            if p.due(tcp, (old as u8, conn.state as u8), pkts, (last, now), timeout) {
+                conn.set_sync_pkts(p.sent(pkts));
+                let c = *conn;
+                self.sync_out(key, &c, h, (si, di));
             }
         }
         Some(Ok((si, di)))
+    }
+
+    /// Send connection `key` to the sync sender, and its persistence
+    /// template after it (the kernel syncs a connection's controller too).
+    #[cold]
+    fn sync_out(&mut self, key: &FlowKey, conn: &Conn, h: &Headers, (si, di): (usize, usize)) {
+        super::synced::emit(self.snap, self.stats, self.me, key, conn, (si, di));
+        let svc = &self.snap.services[si];
+        if svc.persistence.is_none() {
+            return;
+        }
+        let tkey = template_key(h, svc);
+        let Some(t) = self.table.get_mut(&tkey) else {
+            return;
+        };
+        if let Some(at) = self.snap.dest_of(t.dest_id, t.slot) {
+            super::synced::emit(self.snap, self.stats, self.me, &tkey, t, at);
+        }
     }
 
     /// A packet with no connection: schedule it (`ip_vs_schedule`) and
@@ -140,20 +163,11 @@ impl Ctx<'_> {
     fn persistent(&mut self, h: &Headers, si: usize, timeout: u32, flow: &Flow) -> Result<usize, Reason> {
         let (snap, now) = (self.snap, flow.now);
         let tkey = template_key(h, &snap.services[si]);
-        let (stats, me) = (self.stats, self.me);
         let live = self.table.get_mut(&tkey).and_then(|t| {
             let (tsi, tdi) = snap.dest_of(t.dest_id, t.slot)?;
             // The template keeps its server, quiesced or not (as IPVS by
             // default), while that server exists.
-            let last = t.expires.wrapping_sub(timeout);
             t.expires = now.wrapping_add(timeout);
-            if snap
-                .sync
-                .as_ref()
-                .is_some_and(|sm| crate::sync::due(false, 0, 0, last, now, sm.refresh))
-            {
-                super::synced::emit(snap, stats, me, &tkey, t, (tsi, tdi));
-            }
             (tsi == si && !snap.services[tsi].dests[tdi].deleted).then_some(tdi)
         });
         if let Some(tdi) = live {
@@ -170,9 +184,9 @@ impl Ctx<'_> {
         };
         // A full table: the connection still goes, without a template to
         // follow.
+        // Synced with its first connection that is (as its controller).
         if self.table.insert(tkey, None, template).is_ok() {
             self.stats.dest(d.slot).persist.add(1);
-            super::synced::emit(snap, self.stats, self.me, &tkey, &template, (si, di));
         }
         Ok(di)
     }
@@ -207,12 +221,15 @@ impl Ctx<'_> {
         } else {
             ConnState::Udp
         };
-        let conn = Conn {
+        // The first packet counts for sync.
+        let policy = self.snap.sync.as_ref().map(|sm| sm.policy);
+        let pkts = policy.map_or(0, |p| p.count(0));
+        let mut conn = Conn {
             dest_id: d.id,
             slot: d.slot,
             state,
             expires: now.wrapping_add(self.snap.timeouts.of(state)),
-            seen_reply: false,
+            packed: pkts,
             template: false,
             client_mac: h.src_mac,
             client_link: ingress,
@@ -224,13 +241,27 @@ impl Ctx<'_> {
             ..*key
         });
         self.stats.dest(d.slot).conns.add(1);
+        let timeout = self.snap.timeouts.of(state);
+        let send = policy.is_some_and(|p| {
+            let tcp = h.proto == PROTO_TCP;
+            p.due(
+                tcp,
+                (ConnState::None as u8, state as u8),
+                pkts,
+                (now, now),
+                timeout,
+            )
+        });
+        if let (true, Some(p)) = (send, policy) {
+            conn.set_sync_pkts(p.sent(pkts));
+        }
         match self.table.insert(*key, reply, conn) {
             Ok(_) => {
                 self.stats.conns.add(1);
                 count(self.stats, &conn);
                 bind(self.stats, d);
-                if conn.state == ConnState::Udp {
-                    super::synced::emit(self.snap, self.stats, self.me, key, &conn, (si, di));
+                if send {
+                    self.sync_out(key, &conn, h, (si, di));
                 }
                 self.scheds[si].on_change(
                     &View {

@@ -270,7 +270,7 @@ impl Forwarder {
             // Filled in by the client's first packet here.
             client_mac: [0; 6],
             client_link: UNKNOWN_LINK,
-            seen_reply: false,
+            packed: 0,
             template: c.template,
         };
         let reply = (d.fwd == FwdMethod::Nat && !c.template).then_some(FlowKey {

@@ -6,7 +6,7 @@ use crate::sync::{SyncConn, SyncMaster};
 
 /// A forwarder whose rules come with a master sync ring.
 fn master(lines: &[&str]) -> (Forwarder, SyncMaster) {
-    let sm = SyncMaster::new(1, 60);
+    let sm = SyncMaster::new(1, crate::sync::SyncPolicy::default());
     let mut slots = SlotMap::default();
     let r = rules(lines);
     slots.assign(&r).unwrap();
@@ -20,45 +20,59 @@ fn sent(sm: &SyncMaster) -> Vec<SyncConn> {
     std::iter::from_fn(|| sm.rings[0].pop()).collect()
 }
 
+/// A TCP connection opened and carried to its third client packet (the
+/// kernel's default sync_threshold 3).
+fn opened(f: &mut Forwarder, port: u16, now: u32) {
+    for seg in [Seg::Syn, Seg::Ack, Seg::Ack] {
+        send(f, &tcp(port, 80, seg), now);
+    }
+}
+
 #[test]
-fn a_master_sends_established_connections_and_udp_not_half_open_ones() {
+fn a_master_sends_at_the_kernels_packet_counts_and_never_half_open() {
     let (mut f, sm) = master(TWO_RS);
     assert_eq!(send(&mut f, &tcp(40000, 80, Seg::Syn), 0).0, Verdict::Tx(0));
     assert!(sent(&sm).is_empty(), "SYN_RECV is never synced");
     assert_eq!(send(&mut f, &tcp(40000, 80, Seg::Ack), 0).0, Verdict::Tx(0));
+    assert!(sent(&sm).is_empty(), "ESTABLISHED at packet 2: not yet");
+    send(&mut f, &tcp(40000, 80, Seg::Ack), 0);
     let got = sent(&sm);
-    assert_eq!(got.len(), 1);
+    assert_eq!(got.len(), 1, "packet 3");
     let c = got[0];
     assert_eq!(
         (c.proto, c.state, c.fwd, c.cport, c.vport, c.rport),
         (6, 1, 3, 40000, 80, 80)
     );
     assert_eq!((c.rip, c.timeout), (u32::from_be_bytes([10, 0, 0, 11]), 900));
-    // More packets in the same refresh window: nothing new.
-    send(&mut f, &tcp(40000, 80, Seg::Ack), 1);
+    // Packets 4 to 52: nothing; 53: again.
+    for _ in 4..53 {
+        send(&mut f, &tcp(40000, 80, Seg::Ack), 1);
+    }
     assert!(sent(&sm).is_empty());
-    // A FIN: at once.
+    send(&mut f, &tcp(40000, 80, Seg::Ack), 1);
+    assert_eq!(sent(&sm).len(), 1, "packet 53");
+    // Leaving ESTABLISHED: at once.
     send(&mut f, &tcp(40000, 80, Seg::Fin), 2);
     assert_eq!(sent(&sm)[0].state, ConnState::FinWait as u8);
-    // A new UDP flow.
-    send(&mut f, &udp(5353, 53), 3);
-    assert_eq!(sent(&sm)[0].proto, 17);
-    assert_eq!(f.stats().sync_sent.get(), 3);
+    // A UDP flow: at its third datagram too.
+    for n in 1..=3 {
+        send(&mut f, &udp(5353, 53), 3);
+        assert_eq!(sent(&sm).len(), usize::from(n == 3), "datagram {n}");
+    }
+    assert_eq!(f.stats().sync_sent.get(), 4);
 }
 
 #[test]
-fn a_persistence_template_is_sent() {
+fn a_persistence_template_goes_after_its_connection() {
     let (mut f, sm) = master(&[
         "-A -t 10.0.0.100:80 -s rr -p 300",
         "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g",
     ]);
-    send(&mut f, &tcp(40000, 80, Seg::Syn), 0);
+    opened(&mut f, 40000, 0);
     let got = sent(&sm);
-    assert_eq!(got.len(), 1);
-    assert!(
-        got[0].template && got[0].cport == 0 && got[0].timeout == 300,
-        "{got:?}"
-    );
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(!got[0].template && got[1].template, "{got:?}");
+    assert!(got[1].cport == 0 && got[1].timeout == 300, "{got:?}");
 }
 
 #[test]
@@ -68,7 +82,9 @@ fn a_full_ring_drops_and_counts() {
         "-a -u 10.0.0.100:53 -r 10.0.0.11:53 -g",
     ]);
     for p in 0..crate::sync::RING + 5 {
-        send(&mut f, &udp(p as u16 + 1, 53), 0);
+        for _ in 0..3 {
+            send(&mut f, &udp(p as u16 + 1, 53), 0);
+        }
     }
     assert_eq!(sm.rings[0].len(), crate::sync::RING);
     assert_eq!(f.stats().sync_drops.get(), 5);
@@ -78,8 +94,7 @@ fn a_full_ring_drops_and_counts() {
 fn a_backup_forwards_a_connection_it_learnt() {
     let (mut m, sm) = master(TWO_RS);
     for p in [40000, 40001] {
-        send(&mut m, &tcp(p, 80, Seg::Syn), 0);
-        send(&mut m, &tcp(p, 80, Seg::Ack), 0);
+        opened(&mut m, p, 0);
     }
     let learnt = sent(&sm);
     let (mut b, _) = forwarder(TWO_RS);
@@ -154,8 +169,7 @@ fn a_nat_backup_answers_the_client_once_it_has_seen_it() {
         "-a -t 10.0.0.100:80 -r 10.0.0.11:8080 -m",
     ];
     let (mut m, sm) = master(nat);
-    send(&mut m, &tcp(40000, 80, Seg::Syn), 0);
-    send(&mut m, &tcp(40000, 80, Seg::Ack), 0);
+    opened(&mut m, 40000, 0);
     let (mut b, _) = forwarder(nat);
     b.learn_conn(&sent(&sm)[0], 0);
     let reply = || {
