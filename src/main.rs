@@ -11,6 +11,7 @@ mod daemon;
 mod doctor;
 mod estimator;
 mod health;
+mod ipvsadm;
 mod keepalived;
 mod metrics;
 mod placement;
@@ -56,7 +57,16 @@ Commands reach the daemon on FERROVS_SOCKET (default /run/ferrovs/ferrovs.sock);
 ";
 
 fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Installed under ipvsadm's names (links to this binary), it is them.
+    let name = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(code) = ipvsadm::main(&name, &args) {
+        return code;
+    }
     if args.first().is_some_and(|a| a == "daemon") {
         let opts = daemon::Opts::from_args(
             std::iter::once("ferrovs daemon".to_string()).chain(args.into_iter().skip(1)),
@@ -91,10 +101,35 @@ fn main() -> ExitCode {
         print!("{USAGE}");
         return ExitCode::SUCCESS;
     }
+    admin(args, Personality::Ferrovs)
+}
+
+/// Who the admin command line speaks as: ferrovs, or ipvsadm (invoked by
+/// that name), whose messages carry no prefix and whose "no IPVS" failure
+/// exits 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Personality {
+    /// `ferrovs …`.
+    Ferrovs,
+    /// `ipvsadm …` (and `ipvsadm-save`, `ipvsadm-restore`).
+    Ipvsadm,
+}
+
+impl Personality {
+    fn say(self, msg: &str) {
+        match self {
+            Self::Ferrovs => eprintln!("ferrovs: {msg}"),
+            Self::Ipvsadm => eprintln!("{msg}"),
+        }
+    }
+}
+
+/// An ipvsadm-style command sent to the running daemon.
+fn admin(mut args: Vec<String>, who: Personality) -> ExitCode {
     let mut socket = ctl::default_path();
     if args.first().is_some_and(|a| a == "--socket") {
         if args.len() < 2 {
-            eprintln!("ferrovs: --socket needs a path");
+            who.say("--socket needs a path");
             return ExitCode::from(2);
         }
         socket = args.remove(1);
@@ -109,7 +144,7 @@ fn main() -> ExitCode {
     let mut req = match request::Request::from_cli(&args) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("ferrovs: {e}");
+            who.say(&e);
             return ExitCode::from(2);
         }
     };
@@ -117,7 +152,7 @@ fn main() -> ExitCode {
     // or none.
     if let request::Request::Restore { text, .. } = &mut req {
         if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), text) {
-            eprintln!("ferrovs: reading standard input: {e}");
+            who.say(&format!("reading standard input: {e}"));
             return ExitCode::FAILURE;
         }
     }
@@ -128,11 +163,18 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Err(msg)) => {
-            eprintln!("ferrovs: {msg}");
+            who.say(&msg);
             ExitCode::FAILURE
         }
+        // ipvsadm's own words when it finds no IPVS, and its exit code.
+        Err(e) if who == Personality::Ipvsadm => {
+            eprintln!(
+                "Can't initialize ipvs: {e}\nAre you sure that the ferrovs daemon is running (systemctl start ferrovs)?"
+            );
+            ExitCode::from(2)
+        }
         Err(e) => {
-            eprintln!("ferrovs: {e}");
+            who.say(&e.to_string());
             ExitCode::FAILURE
         }
     }
