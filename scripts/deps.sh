@@ -12,6 +12,8 @@
 #                           VRRP-only in their namespaces, never as a service)
 #   openssl dnsmasq-base    the checker tests' HTTPS server certificate and
 #                           DNS server (SMTP is Python's smtpd)
+#   lintian man-db          check the Debian package scripts/package.sh
+#                           builds, render its man pages
 #   systemd util-linux shellcheck
 #                           check the service unit (systemd-analyze), run
 #                           the daemon with its capabilities (setpriv), lint
@@ -21,7 +23,8 @@ set -euo pipefail
 
 PKGS=(clang gcc make m4 pkg-config libelf-dev zlib1g-dev libbpf-dev
 	iproute2 ethtool curl python3 iputils-ping procps nftables systemd util-linux shellcheck
-	nginx-light wrk iperf3 socat tcpdump keepalived openssl dnsmasq-base)
+	nginx-light wrk iperf3 socat tcpdump keepalived openssl dnsmasq-base
+	lintian man-db)
 
 missing=()
 for p in "${PKGS[@]}"; do

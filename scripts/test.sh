@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 cargo fmt --all --check
-shellcheck -x scripts/*.sh .ci/run
+shellcheck -x scripts/*.sh .ci/run packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The size limits of the code: 120 lines a function, 900 a file.
 python3 scripts/sizes.py

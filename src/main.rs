@@ -8,6 +8,7 @@
 mod check;
 mod ctl;
 mod daemon;
+mod docs;
 mod doctor;
 mod estimator;
 mod health;
@@ -96,6 +97,9 @@ fn main() -> ExitCode {
     }
     if args.first().is_some_and(|a| a == "check") {
         return check::main(&args[1..]);
+    }
+    if args.first().is_some_and(|a| a == "generate") {
+        return docs::main(&args[1..]);
     }
     if args.iter().any(|a| a == "-h" || a == "--help") {
         print!("{USAGE}");

@@ -315,6 +315,12 @@ impl Opt {
     }
 }
 
+/// Whether `--name` is an ipvsadm option ferrovs takes (documentation
+/// checks itself against this).
+pub fn is_option(name: &str) -> bool {
+    long_to_short(name).is_some()
+}
+
 fn long_to_short(name: &str) -> Option<Opt> {
     let short = match name {
         "add-service" => 'A',

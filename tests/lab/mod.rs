@@ -240,6 +240,11 @@ impl Daemon {
     /// Start the daemon in director namespace `role` (`dir`, or `dir2` of a
     /// pair) through `via`, with `args`, and wait until it answers.
     pub fn start_in(lab: &Lab, role: &str, via: &[&str], args: &[&str]) -> Self {
+        Self::start_bin(lab, role, via, bin(), args)
+    }
+
+    /// Start the daemon binary `exe` (an installed one, say) as `start_in`.
+    pub fn start_bin(lab: &Lab, role: &str, via: &[&str], exe: &str, args: &[&str]) -> Self {
         let tag = if role == "dir" {
             String::new()
         } else {
@@ -251,7 +256,7 @@ impl Daemon {
         let child = Command::new("ip")
             .args(["netns", "exec", &lab.ns(role)])
             .args(via)
-            .args([bin(), "daemon", "--socket", &socket])
+            .args([exe, "daemon", "--socket", &socket])
             .args(args)
             .stdout(Stdio::null())
             .stderr(err)

@@ -1,0 +1,121 @@
+//! The Debian package as an operator meets it: built by scripts/package.sh
+//! (lintian clean, or each remaining tag explained in its overrides),
+//! installed with dpkg on this Debian 12 host, its units verified by
+//! systemd-analyze, its man pages rendered and its bash completion loaded,
+//! the installed daemon forwarding in a lab namespace driven through the
+//! installed `ipvsadm` name; then purged, taking everything it added away.
+
+mod lab;
+
+use lab::{Daemon, Lab, RS1, RS2, VIP, run, text, wait_for};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// Purges the package when the test ends, however it ends.
+struct Installed;
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = Command::new("dpkg").args(["--purge", "ferrovs"]).output();
+    }
+}
+
+fn installed() -> bool {
+    run(Command::new("dpkg-query").args(["-W", "-f=${Status}", "ferrovs"]))
+        .stdout
+        .starts_with(b"install ok installed")
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(out.status.success(), "{cmd:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_package_installs_a_working_director_and_purges_clean() {
+    assert!(
+        !installed(),
+        "a ferrovs package is installed on this host; this test installs and purges its own"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The package around the binary under test (lintian runs inside).
+    let built = ok(Command::new(root.join("scripts/package.sh")).env("FERROVS_BIN", lab::bin()));
+    let deb = root.join(built.lines().last().expect("the .deb's path"));
+    let _purge = Installed;
+    ok(Command::new("dpkg").arg("-i").arg(&deb));
+    assert!(installed());
+    // The user, the alternative, the tools under ipvsadm's names.
+    ok(Command::new("id").arg("ferrovs"));
+    let real_ipvsadm =
+        Path::new("/usr/sbin/ipvsadm").is_file() && !Path::new("/usr/sbin/ipvsadm").is_symlink();
+    if !real_ipvsadm {
+        let target = std::fs::canonicalize("/usr/sbin/ipvsadm").expect("the ipvsadm alternative");
+        assert_eq!(target, Path::new("/usr/sbin/ferrovs"));
+    }
+    let v = ok(Command::new("/usr/lib/ferrovs/ipvsadm").arg("--version"));
+    assert!(v.contains("emulating ipvsadm 1.31"), "{v}");
+    // Units, man pages, completion.
+    ok(Command::new("systemd-analyze").args([
+        "verify",
+        "/lib/systemd/system/ferrovs.service",
+        "/lib/systemd/system/ferrovs-ipvsadm.service",
+    ]));
+    for page in [
+        "/usr/share/man/man8/ferrovs.8.gz",
+        "/usr/share/man/man8/ferrovs-daemon.8.gz",
+        "/usr/share/man/man5/ferrovs.toml.5.gz",
+    ] {
+        let shown = ok(Command::new("man").args(["-l", page]).env("MANPAGER", "cat"));
+        assert!(shown.contains("NAME") && shown.len() > 500, "{page}: {shown}");
+    }
+    let c = ok(Command::new("bash").args([
+        "-c",
+        "source /usr/share/bash-completion/completions/ferrovs && complete -p ferrovs",
+    ]));
+    assert!(c.contains("_ferrovs"), "{c}");
+    // The installed daemon forwards, configured with the installed ipvsadm.
+    {
+        let lab = Lab::up();
+        let d = Daemon::start_bin(&lab, "dir", &[], "/usr/sbin/ferrovs", &["--interface", "eth0"]);
+        let ipvsadm = |args: &[&str]| {
+            ok(Command::new("/usr/lib/ferrovs/ipvsadm")
+                .args(args)
+                .env("FERROVS_SOCKET", &d.socket))
+        };
+        ipvsadm(&["-A", "-t", &format!("{VIP}:80"), "-s", "rr"]);
+        for rs in [RS1, RS2] {
+            ipvsadm(&["-a", "-t", &format!("{VIP}:80"), "-r", &format!("{rs}:80"), "-g"]);
+        }
+        let mut got = Vec::new();
+        let answered = wait_for(Duration::from_secs(10), || {
+            got = lab.http_answers(&format!("http://{VIP}/"), 4);
+            got.iter().any(|a| a == "server1") && got.iter().any(|a| a == "server2")
+        });
+        assert!(answered, "{got:?}\n{}", d.log());
+    }
+    // Purge: nothing of it is left.
+    ok(Command::new("dpkg").args(["--purge", "ferrovs"]));
+    for gone in [
+        "/usr/sbin/ferrovs",
+        "/usr/lib/ferrovs",
+        "/etc/ferrovs",
+        "/lib/systemd/system/ferrovs.service",
+        "/lib/systemd/system/ferrovs-ipvsadm.service",
+        "/usr/share/man/man8/ferrovs.8.gz",
+        "/usr/share/bash-completion/completions/ferrovs",
+    ] {
+        assert!(!Path::new(gone).exists(), "{gone} is still there");
+    }
+    if !real_ipvsadm {
+        assert!(
+            !Path::new("/usr/sbin/ipvsadm").exists(),
+            "the alternative is still there"
+        );
+    }
+    assert!(
+        !run(Command::new("id").arg("ferrovs")).status.success(),
+        "the user is still there"
+    );
+}
