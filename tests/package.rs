@@ -2,8 +2,9 @@
 //! (lintian clean, or each remaining tag explained in its overrides),
 //! installed with dpkg on this Debian 12 host, its units verified by
 //! systemd-analyze, its man pages rendered and its bash completion loaded,
-//! the installed daemon forwarding in a lab namespace driven through the
-//! installed `ipvsadm` name; then purged, taking everything it added away.
+//! the installed daemon forwarding in a lab namespace (as the package's
+//! user, with the unit's capabilities) driven through the installed
+//! `ipvsadm` name; then purged, taking everything it added away.
 
 mod lab;
 
@@ -78,7 +79,11 @@ fn the_package_installs_a_working_director_and_purges_clean() {
     // The installed daemon forwards, configured with the installed ipvsadm.
     {
         let lab = Lab::up();
-        let d = Daemon::start_bin(&lab, "dir", &[], "/usr/sbin/ferrovs", &["--interface", "eth0"]);
+        // As the unit runs it: the package's user, the unit's capabilities.
+        let unit = std::fs::read_to_string("/lib/systemd/system/ferrovs.service").expect("the unit");
+        let via = lab::setpriv_as(&["--reuid=ferrovs", "--regid=ferrovs", "--init-groups"], &unit);
+        let via: Vec<&str> = via.iter().map(String::as_str).collect();
+        let d = Daemon::start_bin(&lab, "dir", &via, "/usr/sbin/ferrovs", &["--interface", "eth0"]);
         let ipvsadm = |args: &[&str]| {
             ok(Command::new("/usr/lib/ferrovs/ipvsadm")
                 .args(args)
@@ -94,6 +99,12 @@ fn the_package_installs_a_working_director_and_purges_clean() {
             got.iter().any(|a| a == "server1") && got.iter().any(|a| a == "server2")
         });
         assert!(answered, "{got:?}\n{}", d.log());
+        let uid = ok(Command::new("id").args(["-u", "ferrovs"]));
+        let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap_or_default();
+        assert!(
+            status.contains(&format!("Uid:\t{}", uid.trim())),
+            "not the ferrovs user:\n{status}"
+        );
     }
     // Purge: nothing of it is left.
     ok(Command::new("dpkg").args(["--purge", "ferrovs"]));

@@ -28,33 +28,10 @@ fn systemd_analyze_verifies_the_unit() {
 
 #[test]
 fn the_daemon_forwards_as_nobody_with_the_units_capabilities() {
-    let line = unit()
-        .lines()
-        .find_map(|l| l.strip_prefix("AmbientCapabilities=").map(str::to_owned))
-        .expect("the unit grants ambient capabilities");
-    let caps: Vec<String> = line
-        .split_whitespace()
-        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
-        .collect();
-    let caps = caps.join(",");
-    let inh = format!("--inh-caps=-all,{caps}");
-    let amb = format!("--ambient-caps={caps}");
-    let bound = format!("--bounding-set=-all,{caps}");
+    let via = lab::setpriv_as(&["--reuid=65534", "--regid=65534", "--clear-groups"], &unit());
+    let via: Vec<&str> = via.iter().map(String::as_str).collect();
     let lab = Lab::up();
-    let d = Daemon::start_via(
-        &lab,
-        &[
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            &inh,
-            &amb,
-            &bound,
-            "--",
-        ],
-        &["--interface", "eth0"],
-    );
+    let d = Daemon::start_via(&lab, &via, &["--interface", "eth0"]);
     let svc = format!("{VIP}:80");
     d.ok(&["-A", "-t", &svc, "-s", "rr"]);
     d.ok(&["-a", "-t", &svc, "-r", &format!("{RS1}:80"), "-g"]);

@@ -535,3 +535,27 @@ pub fn listening(lab: &Lab, role: &str, port: u16) {
     });
     assert!(up, "{role} does not listen on {port}");
 }
+
+/// `setpriv` arguments that run the rest as `who` (setpriv's `--reuid=…`
+/// style words) with exactly the capabilities the systemd unit text `unit`
+/// grants (AmbientCapabilities), as systemd would.
+pub fn setpriv_as(who: &[&str], unit: &str) -> Vec<String> {
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("AmbientCapabilities=").map(str::to_owned))
+        .expect("the unit grants ambient capabilities");
+    let caps: Vec<String> = line
+        .split_whitespace()
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    let caps = caps.join(",");
+    let mut args = vec!["setpriv".to_string()];
+    args.extend(who.iter().map(|w| w.to_string()));
+    args.extend([
+        format!("--inh-caps=-all,{caps}"),
+        format!("--ambient-caps={caps}"),
+        format!("--bounding-set=-all,{caps}"),
+        "--".to_string(),
+    ]);
+    args
+}
