@@ -84,27 +84,11 @@ fn https(lab: &Lab, role: &str, dir: &Scratch) -> Bg {
         ]));
         assert!(out.status.success(), "openssl: {}", lab::text(&out));
     }
-    let conf = dir.path(&format!("{role}.nginx.conf"));
-    std::fs::write(
-        &conf,
-        format!(
-            "worker_processes 1;\nmaster_process off;\npid {pid};\nerror_log {err};\ndaemon off;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{ access_log off;\n\
-               server {{ listen 443 ssl; ssl_certificate {cert}; ssl_certificate_key {key};\n\
-                 location = /health {{ return 200 \"ok\\n\"; }}\n\
-                 location / {{ return 404; }} }} }}\n",
-            pid = dir.path(&format!("{role}.pid")),
-            err = dir.path(&format!("{role}.err")),
-        ),
-    )
-    .expect("nginx config");
-    let bg = lab.spawn(
-        role,
-        &["nginx", "-e", &dir.path(&format!("{role}.err")), "-c", &conf],
+    let server = format!(
+        "listen 443 ssl; ssl_certificate {cert}; ssl_certificate_key {key};\n\
+         location = /health {{ return 200 \"ok\\n\"; }}\n location / {{ return 404; }}"
     );
-    listening(lab, role, 443);
-    bg
+    lab::nginx(lab, role, dir, &server, 443)
 }
 
 #[test]

@@ -29,25 +29,8 @@ fn ok_in(lab: &Lab, role: &str, args: &[&str]) -> String {
 /// nginx on `role`, answering on ports 8000 (behind the VIP) and 8001 (for
 /// a client straight to it), with its files under `dir`.
 fn nginx(lab: &Lab, role: &str, dir: &Scratch) -> Bg {
-    let conf = dir.path(&format!("{role}.conf"));
-    std::fs::write(
-        &conf,
-        format!(
-            "worker_processes 1;\npid {pid};\nerror_log {err};\ndaemon off;\n\
-             events {{ worker_connections 512; }}\n\
-             http {{ access_log off;\n\
-               server {{ listen 8000; listen 8001; location / {{ return 200 \"{role}\\n\"; }} }} }}\n",
-            pid = dir.path(&format!("{role}.pid")),
-            err = dir.path(&format!("{role}.err")),
-        ),
-    )
-    .expect("nginx config");
-    let bg = lab.spawn(
-        role,
-        &["nginx", "-e", &dir.path(&format!("{role}.err")), "-c", &conf],
-    );
-    listening(lab, role, 8000);
-    bg
+    let server = format!("listen 8000; listen 8001; location / {{ return 200 \"{role}\\n\"; }}");
+    lab::nginx(lab, role, dir, &server, 8000)
 }
 
 /// `wrk` requests per second against `url` from `role`: one thread, 16

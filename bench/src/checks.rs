@@ -5,7 +5,7 @@
 //! start, and /proc says what the checks' thread costs. Figures are printed,
 //! never asserted.
 
-use crate::compare::{Topology, ferrovs_bin, spawn_in};
+use crate::compare::{Topology, spawn_daemon, spawn_in};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -146,21 +146,7 @@ pub fn run(servers: u32, dead: u32, delay_loop: u32, seconds: u64) -> Result<(),
     std::fs::write(&conf, keepalived_conf(servers, delay_loop)).map_err(|e| e.to_string())?;
     let sock = format!("/tmp/{}.sock", t.dut_ns);
     let conf_s = conf.display().to_string();
-    let dut = spawn_in(
-        &t.dut_ns,
-        &[
-            &ferrovs_bin(),
-            "daemon",
-            "-i",
-            "eth0",
-            "--socket",
-            &sock,
-            "--metrics",
-            METRICS,
-            "--keepalived",
-            &conf_s,
-        ],
-    )?;
+    let dut = spawn_daemon(&t, &sock, &["--metrics", METRICS, "--keepalived", &conf_s])?;
     let pid = dut.0.id();
     // Every check has run at least once (warmup is up to delay_loop).
     let settle = Instant::now() + Duration::from_secs(u64::from(delay_loop) * 3 + 10);

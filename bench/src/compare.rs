@@ -208,6 +208,15 @@ pub(crate) fn ferrovs_bin() -> String {
     })
 }
 
+/// The ferrovs daemon on the DUT's eth0 with control socket `sock` and
+/// `more` flags.
+pub(crate) fn spawn_daemon(t: &Topology, sock: &str, more: &[&str]) -> Result<Bg, String> {
+    let bin = ferrovs_bin();
+    let mut args = vec![bin.as_str(), "daemon", "-i", "eth0", "--socket", sock];
+    args.extend_from_slice(more);
+    spawn_in(&t.dut_ns, &args)
+}
+
 pub(crate) fn spawn_in(ns: &str, args: &[&str]) -> Result<Bg, String> {
     Command::new("ip")
         .args(["netns", "exec", ns])
@@ -730,21 +739,21 @@ fn ferrovs(
         ])?;
     }
     let sock = format!("/tmp/{}.sock", t.dut_ns);
-    let dut = spawn_in(
-        &t.dut_ns,
+    let (conn_max, queues, busy) = (
+        conn_max.to_string(),
+        o.gen_threads.to_string(),
+        o.busy_poll_us.to_string(),
+    );
+    let dut = spawn_daemon(
+        t,
+        &sock,
         &[
-            &ferrovs_bin(),
-            "daemon",
-            "-i",
-            "eth0",
-            "--socket",
-            &sock,
             "--conn-max",
-            &conn_max.to_string(),
+            &conn_max,
             "--queues",
-            &o.gen_threads.to_string(),
+            &queues,
             "--busy-poll-us",
-            &o.busy_poll_us.to_string(),
+            &busy,
         ],
     )?;
     let ctl = |args: &[&str], stdin: Option<&str>| {

@@ -105,6 +105,16 @@ impl Node {
         })
     }
 
+    /// Say by line that this keyword of `block` is not applied.
+    fn not_applied(&self, block: &str, notes: &mut Vec<String>) {
+        let w = self.words[0].as_str();
+        let why = match w {
+            "smtp_alert" | "snmp_name" => "ignored (no SMTP alerts or SNMP in ferrovs)",
+            _ => "not supported, ignored",
+        };
+        notes.push(self.note(&format!("{block} {w}: {why}")));
+    }
+
     fn kids(&self) -> &[Node] {
         self.children.as_deref().unwrap_or(&[])
     }
@@ -521,13 +531,7 @@ fn vs_settings(n: &Node, k: &mut Keepalived) -> Result<VsSettings, Error> {
             "quorum_down" => v.extras.quorum_down = Some(checks::program(m)?),
             "sorry_server" => v.extras.sorry_server = Some((m.addr(1)?, m.num(2)? as u16)),
             "sorry_server_inhibit" | "real_server" => {}
-            "smtp_alert" | "snmp_name" => k.notes.push(m.note(&format!(
-                "virtual_server {}: ignored (no SMTP alerts or SNMP in ferrovs)",
-                m.words[0]
-            ))),
-            w => k
-                .notes
-                .push(m.note(&format!("virtual_server {w}: not supported, ignored"))),
+            _ => m.not_applied("virtual_server", &mut k.notes),
         }
     }
     v.extras.fwd = v.fwd;

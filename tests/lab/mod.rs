@@ -559,3 +559,24 @@ pub fn setpriv_as(who: &[&str], unit: &str) -> Vec<String> {
     ]);
     args
 }
+
+/// nginx on `role`, one process, `server` its only `server { … }` block's
+/// inside, its files under `dir`; listening on `port` before this returns,
+/// stopped when the guard drops.
+pub fn nginx(lab: &Lab, role: &str, dir: &Scratch, server: &str, port: u16) -> Bg {
+    let conf = dir.path(&format!("{role}.nginx.conf"));
+    let err = dir.path(&format!("{role}.err"));
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1;\nmaster_process off;\npid {pid};\nerror_log {err};\ndaemon off;\n\
+             events {{ worker_connections 512; }}\n\
+             http {{ access_log off;\n server {{ {server} }} }}\n",
+            pid = dir.path(&format!("{role}.pid")),
+        ),
+    )
+    .expect("nginx config");
+    let bg = lab.spawn(role, &["nginx", "-e", &err, "-c", &conf]);
+    listening(lab, role, port);
+    bg
+}

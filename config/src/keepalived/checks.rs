@@ -321,13 +321,7 @@ pub(super) fn real_server(
                 "BFD_CHECK: not applied (ferrovs has no BFD); the server counts as down \
                  unless another checker says otherwise",
             )),
-            "smtp_alert" | "snmp_name" => k.notes.push(m.note(&format!(
-                "real_server {}: ignored (no SMTP alerts or SNMP in ferrovs)",
-                m.words[0]
-            ))),
-            w => k
-                .notes
-                .push(m.note(&format!("real_server {w}: not supported, ignored"))),
+            _ => m.not_applied("real_server", &mut k.notes),
         }
     }
     let spec = DestSpec {
