@@ -583,6 +583,22 @@ pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Re
         rows.push(characterize(&t, &name, Back::Servers(dst), &o, &stop)?);
         interrupted()?;
     }
+    // Only when named: DR with a connection sync master running (its
+    // messages go out on lo, so the sink sees only forwarded frames).
+    if only.contains(&"ferrovs-dr-sync") {
+        eprintln!("[extra] ferrovs-dr-sync: DR with a sync master …");
+        let dut = ferrovs(&t, o, "-g", 2, "rr", 1 << 20)?;
+        sync_master(&t)?;
+        rows.push(characterize(
+            &t,
+            "ferrovs-dr-sync",
+            Back::Servers(Dst::Vip),
+            o,
+            &stop,
+        )?);
+        drop(dut);
+        interrupted()?;
+    }
     Report::new(rows, o).publish(json, svg)
 }
 
@@ -787,6 +803,23 @@ fn ferrovs(
         ));
     }
     Ok(dut)
+}
+
+/// Start a master sync daemon on the DUT's daemon, sending on `lo`.
+fn sync_master(t: &Topology) -> Result<(), String> {
+    let sock = format!("/tmp/{}.sock", t.dut_ns);
+    let out = Command::new(ferrovs_bin())
+        .args(["--start-daemon", "master", "--mcast-interface", "lo"])
+        .env("FERROVS_SOCKET", &sock)
+        .output()
+        .map_err(|e| format!("ferrovs --start-daemon: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ferrovs --start-daemon master: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
 }
 
 fn term_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {

@@ -49,7 +49,7 @@ pub struct DaemonConf {
     pub sync_threshold: Option<Vec<u8>>,
     /// IPVS's `sync_refresh_period`, seconds.
     pub sync_refresh_period: Option<u32>,
-    /// IPVS's `sync_retries` (only 0).
+    /// IPVS's `sync_retries` (0-3).
     pub sync_retries: Option<u8>,
     /// Connection sync daemons to start, as `--start-daemon` would:
     /// `[[sync_daemon]]` tables.

@@ -63,6 +63,9 @@ pub struct SyncPolicy {
     /// Seconds (default 0: off): sent again once this long (at most half
     /// the state's timeout, at least 10 s) has passed, not by packets.
     pub refresh: u32,
+    /// In refresh mode, extra sends within a refresh window, an eighth of
+    /// it apart (0-3, default 0): `sync_retries`.
+    pub retries: u8,
 }
 
 impl Default for SyncPolicy {
@@ -71,6 +74,7 @@ impl Default for SyncPolicy {
             threshold: 3,
             period: 50,
             refresh: 0,
+            retries: 0,
         }
     }
 }
@@ -99,6 +103,9 @@ impl SyncPolicy {
         if self.threshold >= PKTS_MAX {
             return Err(format!("sync_threshold {}: below {PKTS_MAX}", self.threshold));
         }
+        if self.retries > 3 {
+            return Err(format!("sync_retries {}: 0 to 3", self.retries));
+        }
         Ok(())
     }
 
@@ -116,13 +123,27 @@ impl SyncPolicy {
         }
     }
 
-    /// A connection's count once it was sent.
+    /// The refresh window for a state's `timeout`, and its eighth (the
+    /// spacing of retries).
     #[inline]
-    pub fn sent(&self, pkts: u8) -> u8 {
-        if self.period == 0 && self.refresh > 0 {
+    fn windows(&self, timeout: u32) -> (u32, u32) {
+        let w = self.refresh.min((timeout / 2).max(10)).max(1);
+        (w, (w / 8).max(1))
+    }
+
+    /// A connection's count once it was sent at `now` (its previous packet
+    /// at `last_seen`). In refresh mode the count is 0 before the first
+    /// send, then 1 + the retries made in the current window.
+    #[inline]
+    pub fn sent(&self, pkts: u8, (last_seen, now): (u32, u32), timeout: u32) -> u8 {
+        if self.period > 0 || self.refresh == 0 {
+            return pkts;
+        }
+        let (w, _) = self.windows(timeout);
+        if pkts == 0 || now / w != last_seen / w {
             1
         } else {
-            pkts
+            pkts.saturating_add(1)
         }
     }
 
@@ -147,10 +168,15 @@ impl SyncPolicy {
             return true;
         }
         if self.refresh > 0 {
-            let window = self.refresh.min((timeout / 2).max(10));
+            let (w, eighth) = self.windows(timeout);
             let sent_before = self.period > 0 || pkts != 0;
-            if sent_before && now / window == last_seen / window {
-                return false;
+            if sent_before && now / w == last_seen / w {
+                // Within the window: only a retry, an eighth apart.
+                let retried = pkts.saturating_sub(1);
+                let retry = self.period == 0 && retried < self.retries && now / eighth != last_seen / eighth;
+                if !retry {
+                    return false;
+                }
             }
         }
         if self.period > 0 {
@@ -226,18 +252,25 @@ mod tests {
             ..p
         };
         assert!(refresh.due(true, (3, 1), 0, (5, 5), 900));
-        let s = refresh.sent(0);
+        let s = refresh.sent(0, (5, 5), 900);
         assert!(!refresh.due(true, (1, 1), s, (61, 62), 900));
         assert!(refresh.due(true, (1, 1), s, (119, 120), 900));
-        assert!(SyncPolicy { threshold: 50, ..p }.check().is_err());
-        assert!(
-            SyncPolicy {
-                period: 200,
-                threshold: 3,
-                refresh: 0
+        // sync_retries 2: two more sends in a window, an eighth (7 s) apart.
+        let retrying = SyncPolicy {
+            retries: 2,
+            ..refresh
+        };
+        let mut c = retrying.sent(0, (60, 60), 900);
+        let mut at = Vec::new();
+        for now in 61..120 {
+            if retrying.due(true, (1, 1), c, (now - 1, now), 900) {
+                c = retrying.sent(c, (now - 1, now), 900);
+                at.push(now);
             }
-            .check()
-            .is_err()
-        );
+        }
+        assert_eq!(at, [63, 70]);
+        assert!(SyncPolicy { threshold: 50, ..p }.check().is_err());
+        assert!(SyncPolicy { period: 200, ..p }.check().is_err());
+        assert!(SyncPolicy { retries: 4, ..p }.check().is_err());
     }
 }

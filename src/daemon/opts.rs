@@ -75,8 +75,9 @@ pub struct Opts {
     /// connection is sent again (0: by packet counts alone).
     #[arg(long, default_value_t = 0)]
     pub sync_refresh_period: u32,
-    /// As IPVS's `sync_retries`: only 0 (each send goes once).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=0))]
+    /// As IPVS's `sync_retries` (0-3): with --sync-refresh-period, extra
+    /// sends within a refresh period, an eighth of it apart.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=3))]
     pub sync_retries: u8,
     /// Sync daemons to start (from the file's `[[sync_daemon]]` tables).
     #[arg(skip)]
@@ -141,9 +142,10 @@ impl Opts {
             o.sync_refresh_period = v;
         }
         if let (true, Some(v)) = (file("sync_retries"), f.sync_retries) {
-            if v != 0 {
-                return Err(bad("sync_retries", format!("{v}: ferrovs sends each once (0)")));
+            if v > 3 {
+                return Err(bad("sync_retries", format!("{v}: 0 to 3")));
             }
+            o.sync_retries = v;
         }
         for d in f.sync_daemon.iter().flatten() {
             o.sync_daemons
@@ -160,6 +162,7 @@ impl Opts {
             threshold: self.sync_threshold.0,
             period: self.sync_threshold.1,
             refresh: self.sync_refresh_period,
+            retries: self.sync_retries,
         }
     }
 }
@@ -178,7 +181,7 @@ fn sync_threshold(s: &str) -> Result<(u8, u8), String> {
     dataplane::sync::SyncPolicy {
         threshold,
         period,
-        refresh: 0,
+        ..dataplane::sync::SyncPolicy::default()
     }
     .check()?;
     Ok((threshold, period))

@@ -97,7 +97,7 @@ impl Ctx<'_> {
             conn.set_sync_pkts(pkts);
             let timeout = self.snap.timeouts.of(conn.state);
             if p.due(tcp, (old as u8, conn.state as u8), pkts, (last, now), timeout) {
-                conn.set_sync_pkts(p.sent(pkts));
+                conn.set_sync_pkts(p.sent(pkts, (last, now), timeout));
                 let c = *conn;
                 self.sync_out(key, &c, h, (si, di));
             }
@@ -253,7 +253,7 @@ impl Ctx<'_> {
             )
         });
         if let (true, Some(p)) = (send, policy) {
-            conn.set_sync_pkts(p.sent(pkts));
+            conn.set_sync_pkts(p.sent(pkts, (now, now), timeout));
         }
         match self.table.insert(*key, reply, conn) {
             Ok(_) => {
