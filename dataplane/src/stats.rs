@@ -69,6 +69,9 @@ pub enum Reason {
     UnsupportedProtocol,
     /// An ICMP error whose quoted packet is cut short or not TCP/UDP.
     IcmpQuote,
+    /// IPv6 extension headers past the payload, too many, or two fragment
+    /// headers.
+    ExtHeaders,
     /// An ICMP error about a packet of a service, for no connection this
     /// worker has (the host would have had no socket for it either).
     IcmpNoConnection,
@@ -92,7 +95,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in counter order.
-    pub const ALL: [Reason; 20] = [
+    pub const ALL: [Reason; 21] = [
         Self::TruncatedEthernet,
         Self::NotIpv4,
         Self::TruncatedIp,
@@ -104,6 +107,7 @@ impl Reason {
         Self::TruncatedL4,
         Self::UnsupportedProtocol,
         Self::IcmpQuote,
+        Self::ExtHeaders,
         Self::IcmpNoConnection,
         Self::NoService,
         Self::NoConnection,
@@ -129,6 +133,7 @@ impl Reason {
             Self::TruncatedL4 => "truncated_l4",
             Self::UnsupportedProtocol => "unsupported_protocol",
             Self::IcmpQuote => "icmp_quote",
+            Self::ExtHeaders => "ext_headers",
             Self::IcmpNoConnection => "icmp_no_connection",
             Self::NoService => "no_service",
             Self::NoConnection => "no_connection",
@@ -156,6 +161,7 @@ impl From<crate::wire::Malformed> for Reason {
             M::TruncatedL4 => Self::TruncatedL4,
             M::UnsupportedProtocol => Self::UnsupportedProtocol,
             M::IcmpQuote => Self::IcmpQuote,
+            M::ExtHeaders => Self::ExtHeaders,
         }
     }
 }

@@ -20,12 +20,14 @@ mod checksum;
 mod ethernet;
 mod icmp;
 mod ipv4;
+mod ipv6;
 mod l4;
 
 pub use checksum::{checksum, checksum_adjust, fold, pseudo_sum, sum};
 pub use ethernet::{ETHERTYPE_IPV4, Ethernet};
 pub use icmp::{HEADER_LEN as ICMP_HEADER_LEN, Icmpv4, PROTO_ICMP, Quoted};
 pub use ipv4::{DF, Ipv4, MF, MIN_HEADER_LEN as IPV4_HEADER_LEN};
+pub use ipv6::{HEADER_LEN as IPV6_HEADER_LEN, Ipv6, MAX_EXT_HEADERS, Upper};
 pub use l4::{PROTO_TCP, PROTO_UDP, Tcp, Udp, tcp_flags};
 
 /// What is wrong with a frame the dataplane cannot forward, in the order
@@ -53,6 +55,9 @@ pub enum Malformed {
     /// An ICMP error whose quoted packet is not a whole IPv4 header with
     /// TCP or UDP ports after it.
     IcmpQuote,
+    /// IPv6 extension headers that run past the payload, chain longer than
+    /// [`MAX_EXT_HEADERS`], or carry two fragment headers.
+    ExtHeaders,
 }
 
 /// Read a big-endian u16 at `at` (callers checked the length).
