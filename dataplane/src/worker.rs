@@ -281,7 +281,7 @@ impl Forwarder {
     #[inline]
     pub fn handle(&mut self, frame: &mut dyn Frame, ingress: u8, now: u32) -> Verdict {
         let h = wire::parse(frame.bytes());
-        self.handle_parsed(frame, h, ingress, now)
+        self.handle_parsed(frame, &h, ingress, now)
     }
 
     /// [`Self::handle`] for a frame already parsed (once) as `h`.
@@ -291,24 +291,25 @@ impl Forwarder {
     pub fn handle_parsed(
         &mut self,
         frame: &mut dyn Frame,
-        h: Result<Headers, wire::Malformed>,
+        h: &Result<Headers, wire::Malformed>,
         ingress: u8,
         now: u32,
     ) -> Verdict {
         self.stats.rx.add(1);
+        // By reference: the headers are not copied on the way.
         let h = match h {
             Ok(h) => h,
-            Err(m) => return self.verdict(Err(m.into())),
+            Err(m) => return self.verdict(Err((*m).into())),
         };
         if h.frag == Frag::Later {
-            return self.later_fragment(frame, &h, ingress, now);
+            return self.later_fragment(frame, h, ingress, now);
         }
         let out = if h.proto == PROTO_ICMP {
-            self.icmp_error(frame, &h, ingress)
+            self.icmp_error(frame, h, ingress)
         } else if let Some(si) = self.update.snap.classify(h.proto, h.dst, h.dport) {
-            self.inbound(frame, &h, si, ingress, now)
+            self.inbound(frame, h, si, ingress, now)
         } else if self.update.snap.is_nat_real(h.proto, h.src, h.sport) {
-            self.outbound(frame, &h, now)
+            self.outbound(frame, h, now)
         } else {
             Err(Reason::NoService)
         };
@@ -594,7 +595,7 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
                     return Verdict::Consumed;
                 }
             }
-            fwd.handle_parsed(frame, h, ingress, now)
+            fwd.handle_parsed(frame, &h, ingress, now)
         });
         frags::release_held(io, fwd, now);
         let stats = fwd.stats();
