@@ -22,7 +22,7 @@ rm -rf "$root"
 mkdir -p "$root/DEBIAN"
 
 install -D -m 0755 "$bin" "$root/usr/sbin/ferrovs"
-strip -o "$root/usr/sbin/ferrovs" "$bin"
+strip --remove-section=.comment -o "$root/usr/sbin/ferrovs" "$bin"
 # ipvsadm's names: links the alternative points at (argv[0] picks the tool).
 for tool in ipvsadm ipvsadm-save ipvsadm-restore; do
 	mkdir -p "$root/usr/lib/ferrovs"
