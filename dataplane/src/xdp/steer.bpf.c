@@ -140,6 +140,13 @@ static __always_inline int icmp_for_service(struct iphdr *ip, void *end, int to_
 	return has_port(&reals, in->daddr, ports[1], in->protocol);
 }
 
+// Whether `ip` is for one of the director's own addresses (asked only of
+// what came from a NAT real server, so other traffic pays no lookup).
+static __always_inline int to_host(struct iphdr *ip)
+{
+	return bpf_map_lookup_elem(&locals, &ip->daddr) != 0;
+}
+
 SEC("xdp")
 int steer(struct xdp_md *ctx)
 {
@@ -150,7 +157,7 @@ int steer(struct xdp_md *ctx)
 	__u32 ifindex = ctx->ingress_ifindex;
 	__u32 *link, slot;
 	__u16 *ports;
-	int to_vip, to_host;
+	int to_vip;
 
 	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return XDP_PASS;
@@ -158,9 +165,8 @@ int steer(struct xdp_md *ctx)
 	if ((void *)(ip + 1) > end)
 		return XDP_PASS;
 	to_vip = bpf_map_lookup_elem(&vips, &ip->daddr) != 0;
-	to_host = !to_vip && bpf_map_lookup_elem(&locals, &ip->daddr) != 0;
 	if (ip->frag_off & bpf_htons(IP_OFFSET_MASK)) {
-		if (to_vip || (!to_host && bpf_map_lookup_elem(&rips, &ip->saddr)))
+		if (to_vip || (bpf_map_lookup_elem(&rips, &ip->saddr) && !to_host(ip)))
 			goto to_socket;
 		return XDP_PASS;
 	}
@@ -186,7 +192,7 @@ int steer(struct xdp_md *ctx)
 	// address only, and their NAT servers, which keep each packet's port.
 	if (to_vip && has_port(&services, ip->daddr, ports[1], ip->protocol))
 		goto to_socket;
-	if (!to_host && has_port(&reals, ip->saddr, ports[0], ip->protocol))
+	if (has_port(&reals, ip->saddr, ports[0], ip->protocol) && !to_host(ip))
 		goto to_socket;
 	return XDP_PASS;
 to_socket:
