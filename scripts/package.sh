@@ -34,7 +34,10 @@ install -D -m 0755 scripts/realserver.sh "$root/usr/lib/ferrovs/realserver.sh"
 install -D -m 0644 scripts/lib.sh "$root/usr/lib/ferrovs/lib.sh"
 # Units: the daemon's from the installed path, and ipvsadm's service.
 mkdir -p "$root/lib/systemd/system"
-sed -e 's|/usr/local/sbin/ferrovs|/usr/sbin/ferrovs|g' -e '/^# Install:/,/^#   systemctl/d' \
+# The package has the man pages the unit's Documentation= names (a unit
+# installed by hand from scripts/ has none).
+sed -e 's|/usr/local/sbin/ferrovs|/usr/sbin/ferrovs|g' -e '/Install:$/,/^#   systemctl/d' \
+	-e '/^Description=/a Documentation=man:ferrovs-daemon(8) man:ferrovs.toml(5) man:ferrovs(8)' \
 	scripts/ferrovs.service >"$root/lib/systemd/system/ferrovs.service"
 install -m 0644 packaging/ferrovs-ipvsadm.service "$root/lib/systemd/system/"
 chmod 0644 "$root/lib/systemd/system/ferrovs.service"
