@@ -28,7 +28,7 @@ PKGS=(clang gcc make m4 pkg-config libelf-dev zlib1g-dev libbpf-dev
 
 missing=()
 for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" || missing+=("$p")
 done
 if ((${#missing[@]})); then
 	echo "deps: installing ${missing[*]}"

@@ -55,7 +55,9 @@ in_ns() {
 	shift
 	ip netns exec "$n" "$@"
 }
-have_ns() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
+# Output captured, not piped into grep -q: under pipefail an early grep exit
+# can fail the pipeline by SIGPIPE.
+have_ns() { grep -qx "$1" <<<"$(ip netns list | awk '{print $1}')"; }
 
 # The real servers' HTTP server (HTTP/1.1 keep-alive, body = its name) and
 # UDP responder (answers each datagram with its name). Arguments: name, HTTP
@@ -130,7 +132,7 @@ down() {
 wait_listening() {
 	local r=$1 port=$2
 	for _ in $(seq 1 50); do
-		in_ns "$r" ss -Hltn "sport = :$port" | grep -q LISTEN && return 0
+		grep -q LISTEN <<<"$(in_ns "$r" ss -Hltn "sport = :$port")" && return 0
 		sleep 0.1
 	done
 	echo "lab: HTTP server on $r did not start" >&2
@@ -260,7 +262,7 @@ server_start() {
 	local r=$1 port=80 udp_addr=$VIP
 	# A NAT lab's real servers sit on the server side's 10.98.0.0/24
 	# (LAB_KIND is not passed again).
-	if [ "$KIND" = nat ] || in_ns "$r" ip -4 addr show dev eth0 | grep -q 'inet 10\.98\.'; then
+	if [ "$KIND" = nat ] || grep -q 'inet 10\.98\.' <<<"$(in_ns "$r" ip -4 addr show dev eth0)"; then
 		port=8080
 		udp_addr=0.0.0.0
 	fi

@@ -14,7 +14,7 @@ if [ -z "$bin" ]; then
 	cargo build --release --quiet
 	bin=target/release/ferrovs
 fi
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)-1
+version=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)-1
 arch=$(dpkg --print-architecture)
 out=target/deb
 root=$out/ferrovs_${version}_$arch

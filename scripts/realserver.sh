@@ -25,7 +25,9 @@ usage() {
 # add_vip VIP DEV: add VIP/32 on DEV unless it is there.
 add_vip() {
 	local vip=$1 dev=$2
-	ip -4 -o addr show dev "$dev" | grep -q " inet $vip/32 " && return 0
+	# Not "ip ... | grep -q": with pipefail, grep leaving at the first match
+	# can fail the pipeline by SIGPIPE and the address looks absent.
+	grep -q " inet $vip/32 " <<<"$(ip -4 -o addr show dev "$dev")" && return 0
 	change "add $vip/32 on $dev" "addr:$vip:$dev" ip addr del "$vip/32" dev "$dev" -- \
 		ip addr add "$vip/32" dev "$dev"
 }
@@ -82,7 +84,7 @@ if [ "$mode" = tun ]; then
 	for k in all tunl0; do
 		set_file "/proc/sys/net/ipv4/conf/$k/rp_filter" 0
 	done
-	ip -o link show tunl0 | grep -q "[<,]UP[,>]" ||
+	grep -q "[<,]UP[,>]" <<<"$(ip -o link show tunl0)" ||
 		change "bring tunl0 up" link:tunl0 ip link set tunl0 down -- ip link set tunl0 up
 fi
 for vip in "$@"; do

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh
-rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
+grep -q rustfmt <<<"$(rustup component list --installed 2>/dev/null)" || rustup component add rustfmt clippy
 cargo fmt --all --check
 shellcheck -x scripts/*.sh .ci/run packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm
 cargo clippy --workspace --all-targets --quiet -- -D warnings
