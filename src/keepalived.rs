@@ -10,12 +10,12 @@ use config::keepalived::{self, Check, Keepalived, Program};
 use config::{Rules, ServiceKey};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A real server: (service, address, port).
-type Server = (ServiceKey, Ipv4Addr, u16);
+type Server = (ServiceKey, IpAddr, u16);
 
 /// A loaded configuration and the state of its checks.
 #[derive(Debug)]
@@ -296,7 +296,7 @@ impl Running {
             return;
         };
         // The sorry server takes the place of every server.
-        let dests: Vec<(Ipv4Addr, u16)> = rules
+        let dests: Vec<(IpAddr, u16)> = rules
             .service(&extra.service)
             .map(|s| s.dests.iter().map(|d| (d.addr, d.port)).collect())
             .unwrap_or_default();

@@ -92,6 +92,7 @@ pub fn fresh(method: &str, flows: usize, sync: Option<dataplane::sync::SyncMaste
     let links = [LinkSnap {
         mac: [2, 0, 0, 0, 0, 1],
         addr: 0x0a00_000a,
+        addr6: 0x2001_0db8_0000_0000_0000_0000_0000_000a,
         mtu: 1500,
     }];
     let mut input = Input::new(1, &rules, &slots, &links, &|_| Some(([2, 0, 0, 0, 0, 2], 0)));

@@ -6,7 +6,7 @@
 //! Scheduler names are checked here, so a bad `-s` never reaches the rules.
 
 use crate::{Error, FwdMethod, MarkRule, Protocol, ServiceKey};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A service as `-A`/`-E` state it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,8 +17,9 @@ pub struct ServiceSpec {
     pub scheduler: Option<sched::Kind>,
     /// `-p [TIMEOUT]`, if given.
     pub persistence: Option<u32>,
-    /// `-M NETMASK`: clients in one network share a persistence template.
-    pub netmask: Option<Ipv4Addr>,
+    /// `-M NETMASK` (IPv6: `-M PREFIXLEN`): clients in one network share a
+    /// persistence template.
+    pub netmask: Option<IpAddr>,
     /// `-b FLAGS`, if given.
     pub sched_flags: Option<sched::SchedFlags>,
     /// `-o`: one-packet scheduling (UDP: every datagram scheduled alone).
@@ -30,7 +31,7 @@ pub struct ServiceSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DestSpec {
     /// RIP.
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// Port; absent means the service's port.
     pub port: Option<u16>,
     /// `-g|-m|-i`.
@@ -139,10 +140,12 @@ struct Seen {
     service: Option<ServiceKey>,
     scheduler: Option<sched::Kind>,
     persistence: Option<u32>,
-    netmask: Option<Ipv4Addr>,
+    /// `-M` as given: its form depends on the service's family.
+    netmask: Option<String>,
+    ipv6: bool,
     sched_flags: Option<sched::SchedFlags>,
     ops: bool,
-    real: Option<(Ipv4Addr, Option<u16>)>,
+    real: Option<(IpAddr, Option<u16>)>,
     fwd: Option<FwdMethod>,
     weight: Option<u32>,
     u_threshold: Option<u32>,
@@ -232,8 +235,6 @@ const NOT_SUPPORTED: &[&str] = &[
     "--tun-nocsum",
     "--tun-csum",
     "--tun-remcsum",
-    "-6",
-    "--ipv6",
 ];
 
 fn unknown(opt: &str) -> Error {
@@ -255,6 +256,7 @@ enum Opt {
     Persistent,
     Netmask,
     Ops,
+    Ipv6,
     Real,
     Fwd(FwdMethod),
     Weight,
@@ -300,6 +302,7 @@ impl Opt {
             'b' => Self::SchedFlags,
             'M' => Self::Netmask,
             'o' => Self::Ops,
+            '6' => Self::Ipv6,
             'p' => Self::Persistent,
             'r' => Self::Real,
             'g' => Self::Fwd(FwdMethod::Dr),
@@ -420,7 +423,20 @@ impl Seen {
             }
             Opt::Fwmark => {
                 let mark = parse_num(&need(value, "-f")?, "firewall mark", 1, u32::MAX)?;
-                self.service = Some(ServiceKey::fwmark(mark));
+                self.service = Some(if self.ipv6 {
+                    ServiceKey::fwmark6(mark)
+                } else {
+                    ServiceKey::fwmark(mark)
+                });
+            }
+            Opt::Ipv6 => {
+                // As ipvsadm: -6 makes a mark service IPv6 and means nothing
+                // else.
+                match &mut self.service {
+                    Some(k) if k.fwmark != 0 => *k = ServiceKey::fwmark6(k.fwmark),
+                    _ => return Err(Error::new("-6 used before -f")),
+                }
+                self.ipv6 = true;
             }
             Opt::Scheduler => {
                 let name = need(value, "-s")?;
@@ -434,16 +450,7 @@ impl Seen {
                 self.sched_flags = Some(sched::SchedFlags::parse(&list).map_err(Error::new)?);
             }
             Opt::Ops => self.ops = true,
-            Opt::Netmask => {
-                let v = need(value, "-M")?;
-                let bad = || Error::new(format!("illegal netmask \"{v}\""));
-                let m: Ipv4Addr = v.parse().map_err(|_| bad())?;
-                // A netmask: ones, then zeros.
-                if u32::from(m).leading_ones() + u32::from(m).trailing_zeros() != 32 {
-                    return Err(bad());
-                }
-                self.netmask = Some(m);
-            }
+            Opt::Netmask => self.netmask = Some(need(value, "-M")?),
             Opt::Persistent => {
                 self.persistence = Some(match value {
                     Some(v) => parse_num(v, "persistence timeout", 1, u32::MAX)?,
@@ -511,11 +518,16 @@ impl Seen {
                 if dest_opts {
                     return illegal("real-server options");
                 }
+                let key = service()?;
                 let spec = ServiceSpec {
-                    key: service()?,
+                    key,
                     scheduler: self.scheduler,
                     persistence: self.persistence,
-                    netmask: self.netmask,
+                    netmask: self
+                        .netmask
+                        .as_deref()
+                        .map(|m| parse_netmask(m, key.is_ipv6()))
+                        .transpose()?,
                     sched_flags: self.sched_flags,
                     ops: self.ops,
                 };
@@ -617,16 +629,17 @@ fn parse_mark<S: AsRef<str>>(args: &[S]) -> Result<Command, Error> {
             }
             "-d" | "--destination" => {
                 let v = value()?;
-                let (a, len) = v.split_once('/').unwrap_or((v, "32"));
-                if len != "32" {
+                let (a, len) = v.split_once('/').unwrap_or((v, ""));
+                let a: IpAddr = a
+                    .parse()
+                    .map_err(|_| Error::new(format!("--mark: illegal address \"{v}\"")))?;
+                let single = if a.is_ipv6() { "128" } else { "32" };
+                if !len.is_empty() && len != single {
                     return Err(Error::new(format!(
-                        "--mark: only single addresses (/32), not \"{v}\""
+                        "--mark: only single addresses (/{single}), not \"{v}\""
                     )));
                 }
-                addr = Some(
-                    a.parse::<Ipv4Addr>()
-                        .map_err(|_| Error::new(format!("--mark: illegal address \"{v}\"")))?,
-                );
+                addr = Some(a);
             }
             "--dport" | "--dports" | "--destination-port" | "--destination-ports" => {
                 for p in value()?.split(',') {
@@ -660,6 +673,29 @@ fn parse_mark<S: AsRef<str>>(args: &[S]) -> Result<Command, Error> {
     })
 }
 
+/// Parse `-M`: a dotted netmask (ones, then zeros) for an IPv4 service, a
+/// prefix length 1-128 for an IPv6 one, as ipvsadm reads them.
+pub(crate) fn parse_netmask(v: &str, ipv6: bool) -> Result<IpAddr, Error> {
+    if ipv6 {
+        let len = v
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=128).contains(l))
+            .ok_or_else(|| {
+                Error::new(format!(
+                    "illegal ipv6 netmask \"{v}\" (expected a prefix length 1..128)"
+                ))
+            })?;
+        return Ok(Ipv6Addr::from(u128::MAX << (128 - len)).into());
+    }
+    let bad = || Error::new(format!("illegal netmask \"{v}\""));
+    let m: Ipv4Addr = v.parse().map_err(|_| bad())?;
+    if u32::from(m).leading_ones() + u32::from(m).trailing_zeros() != 32 {
+        return Err(bad());
+    }
+    Ok(m.into())
+}
+
 fn parse_num(s: &str, what: &str, min: u32, max: u32) -> Result<u32, Error> {
     s.parse::<u32>()
         .ok()
@@ -667,21 +703,35 @@ fn parse_num(s: &str, what: &str, min: u32, max: u32) -> Result<u32, Error> {
         .ok_or_else(|| Error::new(format!("illegal {what} \"{s}\" (expected {min}..{max})")))
 }
 
-/// Parse `HOST[:PORT]`: HOST an IPv4 address or an /etc/hosts name, PORT a
-/// number or an /etc/services name, as ipvsadm accepts them.
-fn parse_addr_port(s: &str) -> Result<(Ipv4Addr, Option<u16>), Error> {
+/// Parse `HOST[:PORT]` or `[HOST][:PORT]`: HOST an IPv4 address, an IPv6
+/// address (in brackets when a port follows, as ipvsadm writes it), or an
+/// /etc/hosts name; PORT a number or an /etc/services name.
+pub(crate) fn parse_addr_port(s: &str) -> Result<(IpAddr, Option<u16>), Error> {
     let bad = || {
         Error::new(format!(
-            "illegal address \"{s}\" (expected A.B.C.D[:PORT], or names from /etc/hosts and /etc/services)"
+            "illegal address \"{s}\" (expected A.B.C.D[:PORT] or [IPV6][:PORT], or names from /etc/hosts and /etc/services)"
         ))
     };
     let names = crate::Names::system();
-    let (addr, port) = match s.rsplit_once(':') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
+    let (addr, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (a, after) = rest.split_once(']').ok_or_else(bad)?;
+        match after {
+            "" => (a, None),
+            _ => (a, Some(after.strip_prefix(':').ok_or_else(bad)?)),
+        }
+    } else if s.parse::<Ipv6Addr>().is_ok() {
+        // A bare IPv6 address: its colons are not a port.
+        (s, None)
+    } else {
+        match s.rsplit_once(':') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        }
     };
-    let looks_numeric = addr.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    let addr: Ipv4Addr = match addr.parse() {
+    let looks_numeric = addr
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
+    let addr: IpAddr = match addr.parse() {
         Ok(a) => a,
         Err(_) if !looks_numeric => names.host(addr).ok_or_else(bad)?,
         Err(_) => return Err(bad()),

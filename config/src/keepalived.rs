@@ -15,7 +15,7 @@ pub use checks::{Check, CheckKind, Program, RealServer, RunAs, Ssl, Url};
 
 use crate::ipvsadm::{Command, ServiceSpec};
 use crate::{Error, FwdMethod, Protocol, Rules, ServiceKey};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 /// Per-service settings that are not ipvsadm rules.
@@ -24,7 +24,7 @@ pub struct ServiceExtras {
     /// The service.
     pub service: ServiceKey,
     /// `sorry_server IP PORT`: takes the traffic when no server is up.
-    pub sorry_server: Option<(Ipv4Addr, u16)>,
+    pub sorry_server: Option<(IpAddr, u16)>,
     /// Forwarding method of the service (for the sorry server).
     pub fwd: FwdMethod,
     /// `quorum`: least total weight of up servers (default 1).
@@ -97,12 +97,19 @@ impl Node {
         let v = self.arg(i)?;
         v.parse().map_err(|_| {
             let why = if v.contains(':') {
-                " (IPv6 comes with ferrovs' IPv6 support)"
+                " (VRRP runs over IPv4 only in ferrovs)"
             } else {
                 ""
             };
             self.at(format!("\"{v}\" is not an IPv4 address{why}"))
         })
+    }
+
+    /// An IPv4 or IPv6 address (virtual and real servers, checkers).
+    fn ip(&self, i: usize) -> Result<IpAddr, Error> {
+        let v = self.arg(i)?;
+        v.parse()
+            .map_err(|_| self.at(format!("\"{v}\" is not an IPv4 or IPv6 address")))
     }
 
     /// Say by line that this keyword of `block` is not applied.
@@ -308,24 +315,48 @@ fn expand(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, Error> {
 }
 
 /// A group member's addresses: `A` or keepalived's range `A-B`, where B is
-/// the last byte (`192.168.200.3-10`: .3 to .10).
-fn range(m: &Node) -> Result<Vec<Ipv4Addr>, Error> {
+/// the last byte of an IPv4 address (`192.168.200.3-10`: .3 to .10) or the
+/// last 16-bit group, in hex, of an IPv6 one (`ae00::2-9`: ::2 to ::9).
+fn range(m: &Node) -> Result<Vec<IpAddr>, Error> {
     let w = m.arg(0)?;
-    let Some((first, last)) = w.split_once('-').filter(|_| !w.contains(':')) else {
-        return Ok(vec![m.addr(0)?]);
+    let Some((first, last)) = w.rsplit_once('-') else {
+        return Ok(vec![m.ip(0)?]);
     };
-    let bad = || m.at(format!("\"{w}\": a range is A.B.C.D-E, E not below D"));
-    let a: Ipv4Addr = first.parse().map_err(|_| bad())?;
-    let end: u8 = last.parse().map_err(|_| bad())?;
-    let o = a.octets();
-    if end < o[3] {
-        return Err(bad());
-    }
-    Ok((o[3]..=end).map(|d| Ipv4Addr::new(o[0], o[1], o[2], d)).collect())
+    let bad = || {
+        m.at(format!(
+            "\"{w}\": a range is A.B.C.D-E (decimal) or IPV6-E (hex last group), E not below the start"
+        ))
+    };
+    Ok(match first.parse::<IpAddr>().map_err(|_| bad())? {
+        IpAddr::V4(a) => {
+            let end: u8 = last.parse().map_err(|_| bad())?;
+            let o = a.octets();
+            if end < o[3] {
+                return Err(bad());
+            }
+            (o[3]..=end)
+                .map(|d| Ipv4Addr::new(o[0], o[1], o[2], d).into())
+                .collect()
+        }
+        IpAddr::V6(a) => {
+            let end = u16::from_str_radix(last, 16).map_err(|_| bad())?;
+            let g = a.segments();
+            if end < g[7] {
+                return Err(bad());
+            }
+            (g[7]..=end)
+                .map(|x| {
+                    let mut s = g;
+                    s[7] = x;
+                    Ipv6Addr::from(s).into()
+                })
+                .collect()
+        }
+    })
 }
 
 /// A `virtual_server_group`: its name, fwmark members and (VIP, port) members.
-type Group = (String, Vec<ServiceKey>, Vec<(Ipv4Addr, u16)>);
+type Group = (String, Vec<ServiceKey>, Vec<(IpAddr, u16)>);
 
 /// Keywords keepalived has that do not touch LVS rules: accepted, noted.
 const IGNORED_TOP: &[&str] = &[
@@ -470,7 +501,9 @@ struct VsSettings {
     sched: String,
     fwd: FwdMethod,
     persistence: Option<u32>,
-    netmask: Option<Ipv4Addr>,
+    /// `persistence_granularity` as written: a netmask, or a prefix length
+    /// for an IPv6 service.
+    netmask: Option<String>,
     ops: bool,
     inherited: checks::Inherited,
     extras: ServiceExtras,
@@ -513,7 +546,7 @@ fn vs_settings(n: &Node, k: &mut Keepalived) -> Result<VsSettings, Error> {
                 }
             }
             "persistence_timeout" => v.persistence = Some(m.num(1)?),
-            "persistence_granularity" => v.netmask = Some(m.addr(1)?),
+            "persistence_granularity" => v.netmask = Some(m.arg(1)?.to_string()),
             "protocol" => {
                 v.proto = match m.arg(1)? {
                     "TCP" => Protocol::Tcp,
@@ -529,7 +562,7 @@ fn vs_settings(n: &Node, k: &mut Keepalived) -> Result<VsSettings, Error> {
             "hysteresis" => v.extras.hysteresis = m.num(1)?,
             "quorum_up" => v.extras.quorum_up = Some(checks::program(m)?),
             "quorum_down" => v.extras.quorum_down = Some(checks::program(m)?),
-            "sorry_server" => v.extras.sorry_server = Some((m.addr(1)?, m.num(2)? as u16)),
+            "sorry_server" => v.extras.sorry_server = Some((m.ip(1)?, m.num(2)? as u16)),
             "sorry_server_inhibit" | "real_server" => {}
             _ => m.not_applied("virtual_server", &mut k.notes),
         }
@@ -561,7 +594,7 @@ fn vs_keys(n: &Node, proto: Protocol, groups: &[Group]) -> Result<Vec<ServiceKey
         }
         _ => vec![ServiceKey {
             proto,
-            addr: n.addr(1)?,
+            addr: n.ip(1)?,
             port: n.num(2)? as u16,
             fwmark: 0,
         }],
@@ -584,7 +617,12 @@ fn virtual_server(
             key,
             scheduler: Some(sched),
             persistence: v.persistence,
-            netmask: v.netmask,
+            netmask: v
+                .netmask
+                .as_deref()
+                .map(|g| crate::ipvsadm::parse_netmask(g, key.is_ipv6()))
+                .transpose()
+                .map_err(|e| n.at(format!("persistence_granularity: {}", e.problem)))?,
             sched_flags: None,
             ops: v.ops,
         };

@@ -19,5 +19,7 @@ mod names;
 
 pub use error::Error;
 pub use list::{Counts, render_json, render_list, render_save, render_timeouts_json};
-pub use model::{FwdMethod, MarkRule, Protocol, RealServer, Rules, ServiceKey, VirtualService};
+pub use model::{
+    FwdMethod, MarkRule, Protocol, RealServer, Rules, ServiceKey, VirtualService, addr_port, prefix_len,
+};
 pub use names::Names;

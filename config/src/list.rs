@@ -4,7 +4,7 @@
 use crate::ipvsadm::ListOpts;
 use crate::{Names, RealServer, Rules, VirtualService};
 use std::fmt::Write;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Counters of one real server, summed over the workers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,8 +51,9 @@ impl std::ops::Add for Counts {
 /// mirrors.
 const IPVS_VERSION: &str = "1.2.1";
 
-/// Services in ipvsadm's order (`ipvs_cmp_services`: protocol, address,
-/// port), each with its servers in theirs (address, port).
+/// Services in ipvsadm's order (`ipvs_cmp_services`: mark, family,
+/// protocol, address, port), each with its servers in theirs (address,
+/// port).
 fn sorted(rules: &Rules) -> Vec<(&VirtualService, Vec<&RealServer>)> {
     let mut v: Vec<_> = rules
         .services
@@ -63,8 +64,43 @@ fn sorted(rules: &Rules) -> Vec<(&VirtualService, Vec<&RealServer>)> {
             (s, d)
         })
         .collect();
-    v.sort_by_key(|(s, _)| (s.key.fwmark, s.key.proto.number(), s.key.addr, s.key.port));
+    v.sort_by_key(|(s, _)| {
+        let k = &s.key;
+        (k.fwmark, k.is_ipv6(), k.proto.number(), k.addr, k.port)
+    });
     v
+}
+
+/// A service as `-L` names it: `TCP  VIP:PORT`, `FWM  N` (` IPv6` after an
+/// IPv6 mark); cut at 33 characters for IPv4 only, as ipvsadm does.
+fn service_name(k: &crate::ServiceKey) -> String {
+    let mut name = match (k.fwmark, k.is_ipv6()) {
+        (0, _) => format!("{:<4} {}", k.proto.name(), crate::addr_port(k.addr, k.port)),
+        (m, false) => format!("FWM  {m}"),
+        (m, true) => format!("FWM  {m} IPv6"),
+    };
+    if !k.is_ipv6() {
+        name.truncate(33);
+    }
+    name
+}
+
+/// A real server as `-L` names it: cut at 28 characters for IPv4 only.
+fn dest_name(d: &RealServer) -> String {
+    let mut name = crate::addr_port(d.addr, d.port);
+    if d.addr.is_ipv4() {
+        name.truncate(28);
+    }
+    name
+}
+
+/// A persistence netmask as ipvsadm shows it: dotted for IPv4, a prefix
+/// length for IPv6.
+fn netmask_text(m: IpAddr) -> String {
+    match m {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(_) => crate::prefix_len(m).to_string(),
+    }
 }
 
 /// ipvsadm's `print_largenum()`: 9 wide, or K/M/G/T above 8 digits unless
@@ -94,12 +130,7 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
         if opts.service.is_some_and(|k| k != svc.key) {
             continue;
         }
-        let mut name = if svc.key.fwmark != 0 {
-            format!("FWM  {}", svc.key.fwmark)
-        } else {
-            format!("{}  {}:{}", svc.key.proto.name(), svc.key.addr, svc.key.port)
-        };
-        name.truncate(33);
+        let name = service_name(&svc.key);
         if opts.stats || opts.rate {
             numbers(&mut out, &name, &dests, opts, &counts);
             continue;
@@ -111,8 +142,8 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
         }
         if let Some(p) = svc.persistence {
             let _ = write!(out, " persistent {p}");
-            if svc.netmask != Ipv4Addr::BROADCAST {
-                let _ = write!(out, " mask {}", svc.netmask);
+            if svc.netmask != svc.key.host_mask() {
+                let _ = write!(out, " mask {}", netmask_text(svc.netmask));
             }
             // ipvsadm shows `ops` only inside the persistent block.
             if svc.ops {
@@ -122,7 +153,7 @@ pub fn render_list(rules: &Rules, opts: &ListOpts, size: usize, counts: impl Fn(
         out.push('\n');
         for d in dests {
             let c = counts(d.id);
-            let dname = format!("{}:{}", d.addr, d.port);
+            let dname = dest_name(d);
             let _ = if opts.thresholds {
                 writeln!(
                     out,
@@ -207,7 +238,7 @@ fn numbers(
         out.push('\n');
         for d in dests {
             let c = counts(d.id);
-            let _ = write!(out, "  -> {:<28}", format!("{}:{}", d.addr, d.port));
+            let _ = write!(out, "  -> {:<28}", dest_name(d));
             for n in [c.conns, c.in_pkts, c.out_pkts, c.in_bytes, c.out_bytes] {
                 largenum(out, n, opts.exact);
             }
@@ -221,14 +252,7 @@ fn numbers(
     out.push('\n');
     for d in dests {
         let r = counts(d.id).rates;
-        let _ = write!(
-            out,
-            "  -> {:<28} {:8} {:8} {:8}",
-            format!("{}:{}", d.addr, d.port),
-            r[0],
-            r[1],
-            r[2]
-        );
+        let _ = write!(out, "  -> {:<28} {:8} {:8} {:8}", dest_name(d), r[0], r[1], r[2]);
         largenum(out, r[3], opts.exact);
         largenum(out, r[4], opts.exact);
         out.push('\n');
@@ -248,7 +272,7 @@ pub fn render_json(rules: &Rules, counts: impl Fn(u32) -> Counts) -> String {
             scheduler: svc.scheduler.name(),
             flags: svc.sched_flags.names(svc.scheduler),
             persistence: svc.persistence,
-            netmask: svc.netmask.to_string(),
+            netmask: netmask_text(svc.netmask),
             ops: svc.ops,
             dests: dests.iter().map(|d| JsonDest::new(d, &counts(d.id))).collect(),
         })
@@ -352,22 +376,26 @@ impl JsonDest {
 /// ipvsadm's order; names from `names` unless numeric.
 pub fn render_save(rules: &Rules, numeric: bool, names: &Names) -> String {
     let mut out = String::new();
-    let addr = |a: Ipv4Addr, port: u16, proto: &str| {
+    let addr = |a: IpAddr, port: u16, proto: &str| {
         if numeric {
-            return format!("{a}:{port}");
+            return crate::addr_port(a, port);
         }
         let host = names.host_name(a).map_or_else(|| a.to_string(), str::to_string);
         let port = names
             .port_name(port, proto)
             .map_or_else(|| port.to_string(), str::to_string);
-        format!("{host}:{port}")
+        if a.is_ipv6() {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
     };
     for m in &rules.marks {
         out.push_str("--mark -A");
         if let Some(p) = m.proto {
             let _ = write!(out, " -p {}", p.name().to_lowercase());
         }
-        let _ = write!(out, " -d {}/32", m.addr);
+        let _ = write!(out, " -d {}/{}", m.addr, if m.addr.is_ipv6() { 128 } else { 32 });
         if !m.ports.is_empty() {
             let ports: Vec<String> = m.ports.iter().map(u16::to_string).collect();
             let _ = write!(out, " --dports {}", ports.join(","));
@@ -382,15 +410,16 @@ pub fn render_save(rules: &Rules, numeric: bool, names: &Names) -> String {
         };
         let flag = if proto == "tcp" { "-t" } else { "-u" };
         let vname = if svc.key.fwmark != 0 {
-            format!("-f {}", svc.key.fwmark)
+            let six = if svc.key.is_ipv6() { " -6" } else { "" };
+            format!("-f {}{six}", svc.key.fwmark)
         } else {
             format!("{flag} {}", addr(svc.key.addr, svc.key.port, proto))
         };
         let _ = write!(out, "-A {vname} -s {}", svc.scheduler);
         if let Some(p) = svc.persistence {
             let _ = write!(out, " -p {p}");
-            if svc.netmask != Ipv4Addr::BROADCAST {
-                let _ = write!(out, " -M {}", svc.netmask);
+            if svc.netmask != svc.key.host_mask() {
+                let _ = write!(out, " -M {}", netmask_text(svc.netmask));
             }
         }
         if svc.ops {
@@ -422,232 +451,4 @@ pub fn render_save(rules: &Rules, numeric: bool, names: &Names) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The LVS-NAT course lab, plus a persistent UDP service, entered out of
-    /// ipvsadm's order to check the sort.
-    const LAB: &str = "\
--A -u 172.16.1.100:53 -s rr -p 50
--a -u 172.16.1.100:53 -r 172.16.1.6:53 -m
--A -t 172.16.1.100:80 -s rr
--a -t 172.16.1.100:80 -r 172.16.1.6 -g -w 3
--a -t 172.16.1.100:80 -r 172.16.1.5 -m
-";
-
-    fn lab() -> Rules {
-        Rules::from_commands("lab", LAB).unwrap()
-    }
-
-    fn counts(id: u32) -> Counts {
-        Counts {
-            active: u64::from(id) * 10,
-            inactive: 1,
-            conns: u64::from(id) * 100,
-            in_pkts: 123_456_789 * u64::from(id),
-            out_pkts: 0,
-            in_bytes: 1_000 * u64::from(id),
-            out_bytes: 42,
-            persist: 0,
-            rates: [u64::from(id), 20 * u64::from(id), 0, 2_000 * u64::from(id), 0],
-        }
-    }
-
-    #[test]
-    fn list_layout_matches_ipvsadm() {
-        let got = render_list(&lab(), &ListOpts::default(), 4096, counts);
-        let want = "\
-IP Virtual Server version 1.2.1 (size=4096)
-Prot LocalAddress:Port Scheduler Flags
-  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
-TCP  172.16.1.100:80 rr
-  -> 172.16.1.5:80                Masq    1      30         1         
-  -> 172.16.1.6:80                Route   3      20         1         
-UDP  172.16.1.100:53 rr persistent 50
-  -> 172.16.1.6:53                Masq    1      10         1         
-";
-        assert_eq!(got, want);
-    }
-
-    #[test]
-    fn stats_layout_matches_ipvsadm() {
-        let opts = ListOpts {
-            stats: true,
-            ..ListOpts::default()
-        };
-        let got = render_list(&lab(), &opts, 4096, counts);
-        let want = "\
-IP Virtual Server version 1.2.1 (size=4096)
-Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
-  -> RemoteAddress:Port
-TCP  172.16.1.100:80                   500  617283K        0     5000       84
-  -> 172.16.1.5:80                     300  370370K        0     3000       42
-  -> 172.16.1.6:80                     200  246913K        0     2000       42
-UDP  172.16.1.100:53                   100  123456K        0     1000       42
-  -> 172.16.1.6:53                     100  123456K        0     1000       42
-";
-        assert_eq!(got, want);
-        let exact = render_list(&lab(), &ListOpts { exact: true, ..opts }, 4096, counts);
-        assert!(
-            exact.contains("  -> 172.16.1.5:80                     300 370370367"),
-            "{exact}"
-        );
-    }
-
-    #[test]
-    fn thresholds_and_persistent_conn_layouts() {
-        let rules = Rules::from_commands(
-            "t",
-            "-A -t 10.0.0.100:80 -s wlc -p\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -x 100 -y 50\n",
-        )
-        .unwrap();
-        let th = render_list(
-            &rules,
-            &ListOpts {
-                thresholds: true,
-                ..ListOpts::default()
-            },
-            8,
-            counts,
-        );
-        assert_eq!(
-            th,
-            "IP Virtual Server version 1.2.1 (size=8)\n\
-             Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn \n  -> RemoteAddress:Port\n\
-             TCP  10.0.0.100:80 wlc persistent 300\n\
-             \x20 -> 10.0.0.11:80                 100        50         10         1         \n"
-        );
-        let pc = render_list(
-            &rules,
-            &ListOpts {
-                persistent_conn: true,
-                ..ListOpts::default()
-            },
-            8,
-            |_| Counts {
-                persist: 7,
-                ..Counts::default()
-            },
-        );
-        assert!(
-            pc.contains("Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn "),
-            "{pc}"
-        );
-        assert!(
-            pc.contains("  -> 10.0.0.11:80                 1         7           0          0         \n"),
-            "{pc}"
-        );
-    }
-
-    #[test]
-    fn json_listing() {
-        let got = render_json(&lab(), counts);
-        assert!(got.starts_with("{\"timeouts\":{\"tcp\":900,\"tcpfin\":120,\"udp\":300},\"services\":[{\"protocol\":\"TCP\",\"address\":\"172.16.1.100\",\"port\":80,\"scheduler\":\"rr\",\"flags\":[],\"persistence\":null"), "{got}");
-        assert!(
-            got.contains("{\"address\":\"172.16.1.5\",\"port\":80,\"forward\":\"Masq\",\"weight\":1,"),
-            "{got}"
-        );
-        assert!(got.contains("\"persistence\":50"), "{got}");
-        // Balanced braces and brackets: a JSON reader would take it.
-        let depth = got.chars().try_fold(0i32, |d, c| match c {
-            '{' | '[' => Some(d + 1),
-            '}' | ']' => (d > 0).then(|| d - 1),
-            _ => Some(d),
-        });
-        assert_eq!(depth, Some(0));
-    }
-
-    #[test]
-    fn rate_layout_matches_ipvsadm() {
-        let opts = ListOpts {
-            rate: true,
-            ..ListOpts::default()
-        };
-        let got = render_list(&lab(), &opts, 4096, counts);
-        let want = "\
-IP Virtual Server version 1.2.1 (size=4096)
-Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS
-  -> RemoteAddress:Port
-TCP  172.16.1.100:80                     5      100        0    10000        0
-  -> 172.16.1.5:80                       3       60        0     6000        0
-  -> 172.16.1.6:80                       2       40        0     4000        0
-UDP  172.16.1.100:53                     1       20        0     2000        0
-  -> 172.16.1.6:53                       1       20        0     2000        0
-";
-        assert_eq!(got, want);
-    }
-
-    #[test]
-    fn save_layout_and_round_trip() {
-        let rules = lab();
-        let saved = render_save(&rules, true, &Names::default());
-        let want = "\
--A -t 172.16.1.100:80 -s rr
--a -t 172.16.1.100:80 -r 172.16.1.5:80 -m -w 1
--a -t 172.16.1.100:80 -r 172.16.1.6:80 -g -w 3
--A -u 172.16.1.100:53 -s rr -p 50
--a -u 172.16.1.100:53 -r 172.16.1.6:53 -m -w 1
-";
-        assert_eq!(saved, want);
-        // -S | -C | -R gives the same rules (ids aside) and the same save.
-        let mut restored = Rules::default();
-        restored.apply_commands("saved", &saved).unwrap();
-        assert_eq!(render_save(&restored, true, &Names::default()), saved);
-        let none = |_| Counts::default();
-        assert_eq!(
-            render_list(&restored, &ListOpts::default(), 1, none),
-            render_list(&rules, &ListOpts::default(), 1, none)
-        );
-    }
-
-    #[test]
-    fn fwmark_services_list_and_save_with_their_mark_rules() {
-        let text = "\
---mark -A -p tcp -d 10.0.0.100/32 --dports 80,443 -j MARK --set-mark 7
--A -f 7 -s rr -p 300
--a -f 7 -r 10.0.0.11:0 -g -w 1
--A -t 10.0.0.100:22 -s rr
-";
-        let rules = Rules::from_commands("fw", text).unwrap();
-        let listed = render_list(&rules, &ListOpts::default(), 1, |_| Counts::default());
-        assert!(listed.ends_with(
-            "TCP  10.0.0.100:22 rr\nFWM  7 rr persistent 300\n  -> 10.0.0.11:0                  Route   1      0          0         \n"
-        ), "{listed}");
-        let saved = render_save(&rules, true, &Names::default());
-        assert_eq!(
-            saved,
-            "--mark -A -p tcp -d 10.0.0.100/32 --dports 80,443 -j MARK --set-mark 7\n\
-             -A -t 10.0.0.100:22 -s rr\n-A -f 7 -s rr -p 300\n-a -f 7 -r 10.0.0.11:0 -g -w 1\n"
-        );
-        let mut again = rules.clone();
-        again.apply_commands("s", "-C\n").unwrap();
-        again.apply_commands("s", &saved).unwrap();
-        assert_eq!(render_save(&again, true, &Names::default()), saved);
-    }
-
-    #[test]
-    fn save_with_names_and_restore_resolves_them() {
-        let names = Names::parse(
-            "172.16.1.100 vip\n172.16.1.5 minion-one\n",
-            "http 80/tcp\ndomain 53/udp\n",
-        );
-        let saved = render_save(&lab(), false, &names);
-        assert!(
-            saved.starts_with("-A -t vip:http -s rr\n-a -t vip:http -r minion-one:http -m -w 1\n"),
-            "{saved}"
-        );
-    }
-
-    #[test]
-    fn a_bad_line_refuses_the_whole_batch() {
-        let mut rules = lab();
-        let before = rules.clone();
-        let batch =
-            "-A -t 10.0.0.1:80 -s rr\n\n-a -t 10.0.0.1:80 -r 10.0.0.2 -w 1\n-a -t 10.0.0.9:80 -r 10.0.0.3\n";
-        let err = rules.apply_commands("stdin", batch).unwrap_err();
-        assert_eq!(err.to_string(), "stdin:4: Service not defined: TCP 10.0.0.9:80");
-        assert_eq!(rules, before);
-        let err = rules.apply_commands("stdin", "-L -n\n").unwrap_err();
-        assert!(err.to_string().starts_with("stdin:1: only rule changes"), "{err}");
-    }
-}
+mod tests;

@@ -3,7 +3,7 @@
 use crate::Error;
 use crate::ipvsadm::{Command, DestSpec, ServiceSpec};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Transport protocol of a virtual service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,8 +40,9 @@ impl Protocol {
 pub struct ServiceKey {
     /// Protocol.
     pub proto: Protocol,
-    /// Virtual IP.
-    pub addr: Ipv4Addr,
+    /// Virtual IP; for a mark service, the unspecified address of its family
+    /// (`-f N` is IPv4, `-f N -6` IPv6).
+    pub addr: IpAddr,
     /// Virtual port.
     pub port: u16,
     /// Firewall mark of a mark service, else 0.
@@ -53,19 +54,60 @@ impl ServiceKey {
     pub fn fwmark(mark: u32) -> Self {
         Self {
             proto: Protocol::Tcp,
-            addr: Ipv4Addr::UNSPECIFIED,
+            addr: Ipv4Addr::UNSPECIFIED.into(),
             port: 0,
             fwmark: mark,
         }
+    }
+
+    /// Make the key of IPv6 firewall-mark service `mark` (`-f N -6`).
+    pub fn fwmark6(mark: u32) -> Self {
+        Self {
+            addr: Ipv6Addr::UNSPECIFIED.into(),
+            ..Self::fwmark(mark)
+        }
+    }
+
+    /// Return whether the service is IPv6.
+    pub fn is_ipv6(&self) -> bool {
+        self.addr.is_ipv6()
+    }
+
+    /// Return the persistence netmask that keeps every client apart in this
+    /// service's family (255.255.255.255, or /128).
+    pub fn host_mask(&self) -> IpAddr {
+        if self.is_ipv6() {
+            Ipv6Addr::from(u128::MAX).into()
+        } else {
+            Ipv4Addr::BROADCAST.into()
+        }
+    }
+}
+
+/// Write `addr:port` as ipvsadm does: IPv6 addresses in brackets.
+pub fn addr_port(addr: IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+/// Return the prefix length of netmask `m` (IPv6 persistence masks are
+/// given and shown as one).
+pub fn prefix_len(m: IpAddr) -> u32 {
+    match m {
+        IpAddr::V4(a) => u32::from(a).leading_ones(),
+        IpAddr::V6(a) => u128::from(a).leading_ones(),
     }
 }
 
 impl fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.fwmark != 0 {
-            return write!(f, "FWM {}", self.fwmark);
+        match (self.fwmark, self.is_ipv6()) {
+            (0, _) => write!(f, "{} {}", self.proto.name(), addr_port(self.addr, self.port)),
+            (m, false) => write!(f, "FWM {m}"),
+            (m, true) => write!(f, "FWM {m} IPv6"),
         }
-        write!(f, "{} {}:{}", self.proto.name(), self.addr, self.port)
     }
 }
 
@@ -77,8 +119,8 @@ impl fmt::Display for ServiceKey {
 pub struct MarkRule {
     /// Protocol, or both.
     pub proto: Option<Protocol>,
-    /// Destination address (a /32).
-    pub addr: Ipv4Addr,
+    /// Destination address (a /32 or a /128).
+    pub addr: IpAddr,
     /// Destination ports; empty means every port.
     pub ports: Vec<u16>,
     /// The mark.
@@ -125,8 +167,8 @@ pub struct RealServer {
     /// Stable id, unique over the life of the rules; ids start at 1 so that 0
     /// never names a server.
     pub id: u32,
-    /// Real server IP (RIP).
-    pub addr: Ipv4Addr,
+    /// Real server IP (RIP), of its service's family.
+    pub addr: IpAddr,
     /// Real server port.
     pub port: u16,
     /// Forwarding method.
@@ -148,8 +190,9 @@ pub struct VirtualService {
     pub scheduler: sched::Kind,
     /// Persistence timeout in seconds (`-p`), if persistent.
     pub persistence: Option<u32>,
-    /// Persistence granularity (`-M`): 255.255.255.255 is one client.
-    pub netmask: Ipv4Addr,
+    /// Persistence granularity (`-M`): 255.255.255.255 (IPv6: /128) is one
+    /// client. An IPv6 service's mask is the prefix `-M` gave as a length.
+    pub netmask: IpAddr,
     /// Scheduler flags (`-b`).
     pub sched_flags: sched::SchedFlags,
     /// One-packet scheduling (`-o`, UDP only).
@@ -308,7 +351,7 @@ impl Rules {
                     key: spec.key,
                     scheduler,
                     persistence: spec.persistence,
-                    netmask: spec.netmask.unwrap_or(Ipv4Addr::BROADCAST),
+                    netmask: spec.netmask.unwrap_or(spec.key.host_mask()),
                     sched_flags: spec.sched_flags.unwrap_or_default(),
                     ops: spec.ops,
                     dests: Vec::new(),
@@ -324,7 +367,7 @@ impl Rules {
                 }
                 svc.ops = spec.ops;
                 svc.persistence = spec.persistence;
-                svc.netmask = spec.netmask.unwrap_or(Ipv4Addr::BROADCAST);
+                svc.netmask = spec.netmask.unwrap_or(spec.key.host_mask());
             }
             Command::DelService(key) => {
                 self.service_mut(key)?;
@@ -334,10 +377,19 @@ impl Rules {
                 let id = self.last_id + 1;
                 let svc = self.service_mut(key)?;
                 let port = d.port.unwrap_or(svc.key.port);
+                if d.addr.is_ipv6() != svc.key.is_ipv6() {
+                    // IPVS mixes families only for tunnels (IPv6 servers
+                    // behind an IPv4 VIP); ferrovs does not.
+                    return Err(Error::new(format!(
+                        "real server {} is not of the service's address family \
+                         (mixing IPv4 and IPv6 is not supported)",
+                        d.addr
+                    )));
+                }
                 if svc.dests.iter().any(|r| r.addr == d.addr && r.port == port) {
                     return Err(Error::new(format!(
-                        "Destination already exists: {}:{port}",
-                        d.addr
+                        "Destination already exists: {}",
+                        addr_port(d.addr, port)
                     )));
                 }
                 svc.dests.push(RealServer {
@@ -411,7 +463,7 @@ fn find_dest<'a>(svc: &'a mut VirtualService, d: &DestSpec) -> Result<&'a mut Re
     svc.dests
         .iter_mut()
         .find(|r| r.addr == d.addr && r.port == port)
-        .ok_or_else(|| Error::new(format!("No such destination: {}:{port}", d.addr)))
+        .ok_or_else(|| Error::new(format!("No such destination: {}", addr_port(d.addr, port))))
 }
 
 /// Build a service spec with just a key (tests and callers that only need one).
@@ -492,12 +544,12 @@ mod tests {
         r.merge(&new);
         let s = &r.services[0];
         assert_eq!(s.scheduler, "wlc");
-        let ids: Vec<(Ipv4Addr, u32, u32)> = s.dests.iter().map(|d| (d.addr, d.id, d.weight)).collect();
+        let ids: Vec<(IpAddr, u32, u32)> = s.dests.iter().map(|d| (d.addr, d.id, d.weight)).collect();
         assert_eq!(
             ids,
             [
-                (Ipv4Addr::new(10, 0, 0, 12), 2, 5),
-                (Ipv4Addr::new(10, 0, 0, 13), 3, 1)
+                (Ipv4Addr::new(10, 0, 0, 12).into(), 2, 5),
+                (Ipv4Addr::new(10, 0, 0, 13).into(), 3, 1)
             ]
         );
     }

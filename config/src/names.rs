@@ -3,13 +3,15 @@
 //! minion-one:http`). Reading those two files is this crate's only I/O; the
 //! tables themselves are parsed from text, so tests give their own.
 
+use std::net::IpAddr;
+#[cfg(test)]
 use std::net::Ipv4Addr;
 use std::sync::OnceLock;
 
 /// Name tables.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Names {
-    hosts: Vec<(Ipv4Addr, Vec<String>)>,
+    hosts: Vec<(IpAddr, Vec<String>)>,
     services: Vec<(String, u16, String)>,
 }
 
@@ -64,12 +66,12 @@ impl Names {
         })
     }
 
-    /// Return the IPv4 address of host `name`.
-    pub fn host(&self, name: &str) -> Option<Ipv4Addr> {
-        self.hosts
-            .iter()
-            .find(|(_, n)| n.iter().any(|x| x == name))
-            .map(|(a, _)| *a)
+    /// Return the address of host `name`: its IPv4 address, else its IPv6
+    /// one (as a resolver that prefers IPv4, like ipvsadm's).
+    pub fn host(&self, name: &str) -> Option<IpAddr> {
+        let mut named = self.hosts.iter().filter(|(_, n)| n.iter().any(|x| x == name));
+        let first = named.clone().next().map(|(a, _)| *a)?;
+        Some(named.find(|(a, _)| a.is_ipv4()).map_or(first, |(a, _)| *a))
     }
 
     /// Return the port of service `name` (TCP's, else UDP's).
@@ -84,7 +86,7 @@ impl Names {
     }
 
     /// Return the first host name of `addr`.
-    pub fn host_name(&self, addr: Ipv4Addr) -> Option<&str> {
+    pub fn host_name(&self, addr: IpAddr) -> Option<&str> {
         self.hosts
             .iter()
             .find(|(a, _)| *a == addr)
@@ -104,20 +106,26 @@ impl Names {
 mod tests {
     use super::*;
 
-    const HOSTS: &str = "127.0.0.1 localhost\n10.0.0.11 minion-one m1 # the first\n# 10.0.0.99 gone\n";
+    const HOSTS: &str = "::1 localhost ip6-localhost\n2001:db8::6 six\n127.0.0.1 localhost\n10.0.0.11 minion-one m1 # the first\n# 10.0.0.99 gone\n";
     const SERVICES: &str = "http\t\t80/tcp\t\twww\t\t# WorldWideWeb HTTP\nhttps 443/tcp\ndomain 53/udp\n";
 
     #[test]
     fn resolves_both_ways() {
         let n = Names::parse(HOSTS, SERVICES);
-        assert_eq!(n.host("minion-one"), Some(Ipv4Addr::new(10, 0, 0, 11)));
-        assert_eq!(n.host("m1"), Some(Ipv4Addr::new(10, 0, 0, 11)));
+        assert_eq!(n.host("minion-one"), Some(Ipv4Addr::new(10, 0, 0, 11).into()));
+        assert_eq!(n.host("m1"), Some(Ipv4Addr::new(10, 0, 0, 11).into()));
+        assert_eq!(n.host("six"), Some("2001:db8::6".parse().unwrap()));
+        assert_eq!(
+            n.host("localhost"),
+            Some(Ipv4Addr::LOCALHOST.into()),
+            "IPv4 first"
+        );
         assert_eq!(n.host("gone"), None);
         assert_eq!(
             (n.port("http"), n.port("www"), n.port("domain")),
             (Some(80), Some(80), Some(53))
         );
-        assert_eq!(n.host_name(Ipv4Addr::LOCALHOST), Some("localhost"));
+        assert_eq!(n.host_name(Ipv4Addr::LOCALHOST.into()), Some("localhost"));
         assert_eq!(n.port_name(80, "tcp"), Some("http"));
         assert_eq!(n.port_name(80, "udp"), None);
     }

@@ -47,7 +47,7 @@ fn table(c: &mut Criterion) {
     let mut g = c.benchmark_group("conntrack");
     for n in sizes() {
         let bytes = allocation_counter::measure(|| {
-            black_box(ConnTable::with_capacity(n as usize));
+            black_box(ConnTable::<u32>::with_capacity(n as usize));
         })
         .bytes_total;
         println!(

@@ -11,6 +11,6 @@ mod key;
 mod state;
 mod table;
 
-pub use key::FlowKey;
+pub use key::{Addr, FlowKey};
 pub use state::{ConnState, Direction, TcpFlags, Timeouts};
 pub use table::{Conn, ConnTable, Full};

@@ -19,7 +19,7 @@
 //! Expiry is a clock hand over the slots that looks at a bounded number of
 //! them per call ([`ConnTable::sweep`]): amortised O(1) per packet.
 
-use crate::{ConnState, FlowKey};
+use crate::{Addr, ConnState, FlowKey};
 use std::hash::BuildHasher;
 
 /// What the table remembers about one connection.
@@ -77,12 +77,13 @@ impl Conn {
 
 /// One slot. `probe` is 0 for an empty slot, else 1 + the distance from the
 /// slot's home bucket (Robin Hood's ordering key). The key is stored as loose
-/// fields so they pack around [`Conn`] with no padding: 40 bytes.
+/// fields so they pack around [`Conn`] with no padding: 40 bytes for IPv4,
+/// 80 for IPv6 (three 16-byte addresses, 16-byte aligned).
 #[derive(Debug, Clone, Copy, Default)]
-struct Entry {
+struct Entry<A: Addr> {
     conn: Conn,
-    cip: u32,
-    vip: u32,
+    cip: A,
+    vip: A,
     cport: u16,
     vport: u16,
     proto: u8,
@@ -90,11 +91,11 @@ struct Entry {
     /// Real server port and address of a NAT connection (its replies'
     /// source); `rport` 0 when there is none.
     rport: u16,
-    rip: u32,
+    rip: A,
 }
 
-impl Entry {
-    fn key(&self) -> FlowKey {
+impl<A: Addr> Entry<A> {
+    fn key(&self) -> FlowKey<A> {
         FlowKey {
             proto: self.proto,
             cip: self.cip,
@@ -104,25 +105,11 @@ impl Entry {
         }
     }
 
-    /// The key as two words, so a compare is two compares and no branch.
+    /// The key as words, so a compare has no branch.
     #[inline]
-    fn words(&self) -> (u64, u64) {
-        words(self.proto, self.cip, self.cport, self.vip, self.vport)
+    fn words(&self) -> A::Words {
+        A::words(self.proto, self.cip, self.cport, self.vip, self.vport)
     }
-}
-
-/// Compare two keys' words with no branch (`==` on a tuple short-circuits).
-#[inline]
-fn same(a: (u64, u64), b: (u64, u64)) -> bool {
-    (a.0 ^ b.0) | (a.1 ^ b.1) == 0
-}
-
-#[inline]
-fn words(proto: u8, cip: u32, cport: u16, vip: u32, vport: u16) -> (u64, u64) {
-    (
-        u64::from(cip) << 32 | u64::from(vip),
-        u64::from(proto) << 32 | u64::from(cport) << 16 | u64::from(vport),
-    )
 }
 
 /// Longest probe distance stored in [`Entry::probe`]; an insert that would
@@ -134,10 +121,10 @@ const MAX_PROBE: u8 = u8::MAX - 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
 
-/// One worker's connections.
+/// One worker's connections of one address family.
 #[derive(Debug)]
-pub struct ConnTable {
-    slots: Vec<Entry>,
+pub struct ConnTable<A: Addr = u32> {
+    slots: Vec<Entry<A>>,
     capacity: usize,
     len: usize,
     /// Per-table hash key, so a client cannot choose ports that collide.
@@ -145,7 +132,7 @@ pub struct ConnTable {
     hand: usize,
 }
 
-impl ConnTable {
+impl<A: Addr> ConnTable<A> {
     /// Make a table for at most `capacity` connections (allocates all of it).
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.max(1);
@@ -179,8 +166,8 @@ impl ConnTable {
     }
 
     /// Return the home bucket of a client tuple.
-    fn home(&self, proto: u8, cip: u32, cport: u16) -> usize {
-        let x = (u64::from(proto) << 48 | u64::from(cport) << 32 | u64::from(cip)) ^ self.seed;
+    fn home(&self, proto: u8, cip: A, cport: u16) -> usize {
+        let x = (u64::from(proto) << 48 | u64::from(cport) << 32 ^ cip.hash64()) ^ self.seed;
         // fmix64 (MurmurHash3's finaliser): every input bit reaches the high
         // bits, which the multiply-shift below keeps.
         let mut h = x;
@@ -198,7 +185,7 @@ impl ConnTable {
 
     /// Walk the probe run of a client tuple; return the slot where `hit`
     /// holds, stopping where Robin Hood ordering proves it absent.
-    fn find(&self, proto: u8, cip: u32, cport: u16, hit: impl Fn(&Entry) -> bool) -> Option<usize> {
+    fn find(&self, proto: u8, cip: A, cport: u16, hit: impl Fn(&Entry<A>) -> bool) -> Option<usize> {
         let mut i = self.home(proto, cip, cport);
         for dist in 1..=MAX_PROBE {
             let e = &self.slots[i];
@@ -213,13 +200,13 @@ impl ConnTable {
         None
     }
 
-    fn position(&self, key: &FlowKey) -> Option<usize> {
-        let want = words(key.proto, key.cip, key.cport, key.vip, key.vport);
-        self.find(key.proto, key.cip, key.cport, |e| same(e.words(), want))
+    fn position(&self, key: &FlowKey<A>) -> Option<usize> {
+        let want = A::words(key.proto, key.cip, key.cport, key.vip, key.vport);
+        self.find(key.proto, key.cip, key.cport, |e| A::same(e.words(), want))
     }
 
     /// Find the connection of `key`.
-    pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Conn> {
+    pub fn get_mut(&mut self, key: &FlowKey<A>) -> Option<&mut Conn> {
         let i = self.position(key)?;
         Some(&mut self.slots[i].conn)
     }
@@ -231,13 +218,18 @@ impl ConnTable {
     ///
     /// # Errors
     /// [`Full`] when the table is at capacity.
-    pub fn insert(&mut self, key: FlowKey, reply: Option<FlowKey>, conn: Conn) -> Result<&mut Conn, Full> {
+    pub fn insert(
+        &mut self,
+        key: FlowKey<A>,
+        reply: Option<FlowKey<A>>,
+        conn: Conn,
+    ) -> Result<&mut Conn, Full> {
         debug_assert!(
             reply.is_none_or(|r| (r.proto, r.cip, r.cport) == (key.proto, key.cip, key.cport)),
             "a reply key shares the client tuple"
         );
         debug_assert!(reply.is_none_or(|r| r.vport != 0), "a NAT server has a port");
-        let (rip, rport) = reply.map_or((0, 0), |r| (r.vip, r.vport));
+        let (rip, rport) = reply.map_or((A::default(), 0), |r| (r.vip, r.vport));
         // One walk from home: the key, if present, comes before the first
         // entry nearer its home than the key would be (Robin Hood order);
         // that entry's slot is where a new one settles, and every entry from
@@ -245,7 +237,7 @@ impl ConnTable {
         // distance would pass MAX_PROBE (there is always an empty slot: more
         // slots than entries).
         let home = self.home(key.proto, key.cip, key.cport);
-        let want = words(key.proto, key.cip, key.cport, key.vip, key.vport);
+        let want = A::words(key.proto, key.cip, key.cport, key.vip, key.vport);
         let (mut i, mut dist, mut settled) = (home, 1u16, false);
         let mut at = None;
         loop {
@@ -257,7 +249,7 @@ impl ConnTable {
             settled |= u16::from(e.probe) < dist;
             if settled {
                 at.get_or_insert((i, dist));
-            } else if same(e.words(), want) {
+            } else if A::same(e.words(), want) {
                 let e = &mut self.slots[i];
                 (e.conn, e.rip, e.rport) = (conn, rip, rport);
                 return Ok(&mut e.conn);
@@ -302,26 +294,26 @@ impl ConnTable {
 
     /// Find a connection by the key of its real server's replies; return its
     /// client-side key too.
-    pub fn get_reply_mut(&mut self, reply: &FlowKey) -> Option<(FlowKey, &mut Conn)> {
+    pub fn get_reply_mut(&mut self, reply: &FlowKey<A>) -> Option<(FlowKey<A>, &mut Conn)> {
         // The server's tuple is the vip/vport half of `reply`: compare it
         // with the entry's rip/rport in that half's place.
-        let want = words(reply.proto, reply.cip, reply.cport, reply.vip, reply.vport);
+        let want = A::words(reply.proto, reply.cip, reply.cport, reply.vip, reply.vport);
         let i = self.find(reply.proto, reply.cip, reply.cport, |e| {
-            same(words(e.proto, e.cip, e.cport, e.rip, e.rport), want)
+            A::same(A::words(e.proto, e.cip, e.cport, e.rip, e.rport), want)
         })?;
         let e = &mut self.slots[i];
         Some((e.key(), &mut e.conn))
     }
 
     /// Remove the connection of `key`, returning it.
-    pub fn remove(&mut self, key: &FlowKey) -> Option<Conn> {
+    pub fn remove(&mut self, key: &FlowKey<A>) -> Option<Conn> {
         let i = self.position(key)?;
         Some(self.remove_at(i).conn)
     }
 
     /// Empty slot `i`, shifting the rest of its probe run back one slot so
     /// no tombstone is left.
-    fn remove_at(&mut self, i: usize) -> Entry {
+    fn remove_at(&mut self, i: usize) -> Entry<A> {
         let gone = self.slots[i];
         let (mut hole, mut j) = (i, self.next(i));
         while self.slots[j].probe > 1 {
@@ -342,7 +334,7 @@ impl ConnTable {
     /// looked at, so the hand looks at that slot again (within the budget).
     /// An entry shifted back behind the hand by a removal elsewhere waits
     /// for the next turn: expiry may be one turn late, never lost.
-    pub fn sweep(&mut self, now: u32, budget: usize, mut on_expire: impl FnMut(&FlowKey, &Conn)) {
+    pub fn sweep(&mut self, now: u32, budget: usize, mut on_expire: impl FnMut(&FlowKey<A>, &Conn)) {
         // A whole turn is a look per slot plus one per removal.
         for _ in 0..budget.min(self.slots.len() + self.len) {
             let i = self.hand;
@@ -357,7 +349,7 @@ impl ConnTable {
     }
 
     /// Visit every connection (control plane listings; not for the hot path).
-    pub fn for_each(&self, mut f: impl FnMut(&FlowKey, &Conn)) {
+    pub fn for_each(&self, mut f: impl FnMut(&FlowKey<A>, &Conn)) {
         for e in self.slots.iter().filter(|e| e.probe != 0) {
             f(&e.key(), &e.conn);
         }

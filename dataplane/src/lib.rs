@@ -11,6 +11,7 @@
 //! | fragments | [`frag`] | where a datagram's later fragments go: the first fragment's decision by datagram key, early fragments held |
 //! | rewrite | [`fwd`] | DR, NAT, TUN and the ICMP error, written through `wire`'s setters |
 //! | bytes | [`wire`] | checked header views (getters, setters, `check_len`), the checksum, the one parse into [`wire::Headers`] |
+//! | families | [`family`] | IPv4 (`u32`) and IPv6 (`u128`) as one type parameter: which lookups, which connection table |
 //! | rules | [`snapshot`] | `config::Rules` → the immutable per-worker view, built on the control side from one [`snapshot::Input`] |
 //! | counters | [`stats`] | single-writer per-worker counters, drop reasons |
 //! | sync | [`sync`] | what a master's worker hands the sync sender (bounded rings), what a backup's worker takes in |
@@ -22,6 +23,7 @@
 //! binary wires those. Scheduling and connection state come from the pure
 //! `sched` and `conntrack` crates.
 
+pub mod family;
 pub mod frag;
 pub mod frame;
 pub mod fwd;

@@ -23,25 +23,28 @@ use netlink_packet_route::neighbour::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::path::Path;
 
 /// Port the resolution datagram goes to: discard.
 const SOLICIT_PORT: u16 = 9;
-/// `RTNLGRP_NEIGH` and `RTNLGRP_IPV4_IFADDR` of `linux/rtnetlink.h`.
+/// `RTNLGRP_NEIGH`, `RTNLGRP_IPV4_IFADDR` and `RTNLGRP_IPV6_IFADDR` of
+/// `linux/rtnetlink.h`.
 const GROUP_NEIGH: u32 = 3;
 const GROUP_IPV4_IFADDR: u32 = 5;
+const GROUP_IPV6_IFADDR: u32 = 9;
 
 /// The neighbour table of the director's interfaces: RIP → MAC and link.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Neighbours {
-    macs: HashMap<Ipv4Addr, ([u8; 6], u8)>,
+    macs: HashMap<IpAddr, ([u8; 6], u8)>,
 }
 
 impl Neighbours {
-    /// Return the MAC of `addr` and the link it is on, if known.
-    pub fn mac(&self, addr: Ipv4Addr) -> Option<([u8; 6], u8)> {
-        self.macs.get(&addr).copied()
+    /// Return the MAC of `addr` (IPv4 from ARP, IPv6 from neighbour
+    /// discovery) and the link it is on, if known.
+    pub fn mac(&self, addr: impl Into<IpAddr>) -> Option<([u8; 6], u8)> {
+        self.macs.get(&addr.into()).copied()
     }
 
     /// Apply one neighbour message (new, changed or deleted entry) of the
@@ -54,7 +57,8 @@ impl Neighbours {
             return false;
         };
         let Some(ip) = msg.attributes.iter().find_map(|a| match a {
-            NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(IpAddr::V4(*ip)),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => Some(IpAddr::V6(*ip)),
             _ => None,
         }) else {
             return false;
@@ -92,6 +96,8 @@ pub struct Watch {
     pub neigh: Neighbours,
     /// Each interface's IPv4 addresses (host order), in the kernel's order.
     addrs: Vec<Vec<u32>>,
+    /// Each interface's IPv6 addresses (host order), link-local ones too.
+    addrs6: Vec<Vec<u128>>,
     /// Something changed since the last [`Watch::poll`].
     changed: bool,
 }
@@ -106,7 +112,7 @@ impl Watch {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
-        for g in [GROUP_NEIGH, GROUP_IPV4_IFADDR] {
+        for g in [GROUP_NEIGH, GROUP_IPV4_IFADDR, GROUP_IPV6_IFADDR] {
             sock.add_membership(g)?;
         }
         let mut w = Self {
@@ -115,6 +121,7 @@ impl Watch {
             ifindexes: ifindexes.to_vec(),
             neigh: Neighbours::default(),
             addrs: vec![Vec::new(); ifindexes.len()],
+            addrs6: vec![Vec::new(); ifindexes.len()],
             changed: false,
         };
         w.resync()?;
@@ -132,17 +139,33 @@ impl Watch {
         self.addrs.iter().flatten().copied().collect()
     }
 
+    /// Return the first IPv6 address of link `link` that is not link-local
+    /// (host order): TUN's outer source over IPv6.
+    pub fn addr6(&self, link: usize) -> Option<u128> {
+        let link_local = |a: u128| a >> 118 == 0x3fa;
+        self.addrs6.get(link)?.iter().copied().find(|&a| !link_local(a))
+    }
+
+    /// Return every IPv6 address of the links (host order).
+    pub fn all_addrs6(&self) -> Vec<u128> {
+        self.addrs6.iter().flatten().copied().collect()
+    }
+
     /// Read the whole neighbour table and address list again.
     fn resync(&mut self) -> io::Result<()> {
         self.changed = true;
         self.neigh = Neighbours::default();
         self.addrs.iter_mut().for_each(Vec::clear);
-        let mut get_neigh = NeighbourMessage::default();
-        get_neigh.header.family = AddressFamily::Inet;
-        self.dump(RouteNetlinkMessage::GetNeighbour(get_neigh))?;
-        let mut get_addr = AddressMessage::default();
-        get_addr.header.family = AddressFamily::Inet;
-        self.dump(RouteNetlinkMessage::GetAddress(get_addr))
+        self.addrs6.iter_mut().for_each(Vec::clear);
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut get_neigh = NeighbourMessage::default();
+            get_neigh.header.family = family;
+            self.dump(RouteNetlinkMessage::GetNeighbour(get_neigh))?;
+            let mut get_addr = AddressMessage::default();
+            get_addr.header.family = family;
+            self.dump(RouteNetlinkMessage::GetAddress(get_addr))?;
+        }
+        Ok(())
     }
 
     /// Send a dump request and take in every message until it is done
@@ -223,44 +246,53 @@ impl Watch {
                     return;
                 };
                 // IFA_LOCAL is the interface's own address (IFA_ADDRESS is
-                // the peer's on point-to-point links).
-                let v4 = |x: &AddressAttribute| match x {
-                    AddressAttribute::Local(IpAddr::V4(ip)) | AddressAttribute::Address(IpAddr::V4(ip)) => {
-                        Some(u32::from(*ip))
-                    }
+                // the peer's on point-to-point links; IPv6 has only it).
+                let ip = |x: &AddressAttribute| match x {
+                    AddressAttribute::Local(ip) | AddressAttribute::Address(ip) => Some(*ip),
                     _ => None,
                 };
                 let local = a
                     .attributes
                     .iter()
-                    .find(|x| matches!(x, AddressAttribute::Local(_)));
-                let Some(ip) = local.or_else(|| a.attributes.first()).and_then(v4) else {
-                    return;
+                    .find(|x| matches!(x, AddressAttribute::Local(_)))
+                    .or_else(|| {
+                        a.attributes
+                            .iter()
+                            .find(|x| matches!(x, AddressAttribute::Address(_)))
+                    });
+                let new = matches!(m, RouteNetlinkMessage::NewAddress(_));
+                self.changed |= match local.and_then(ip) {
+                    Some(IpAddr::V4(v)) => keep(&mut self.addrs[link], u32::from(v), new),
+                    Some(IpAddr::V6(v)) => keep(&mut self.addrs6[link], u128::from(v), new),
+                    None => false,
                 };
-                let list = &mut self.addrs[link];
-                match (
-                    matches!(m, RouteNetlinkMessage::NewAddress(_)),
-                    list.iter().position(|&x| x == ip),
-                ) {
-                    (true, None) => list.push(ip),
-                    (false, Some(i)) => {
-                        list.remove(i);
-                    }
-                    _ => return,
-                }
-                self.changed = true;
             }
             _ => {}
         }
     }
 }
 
+/// Add (`new`) or remove `ip` in `list`; return whether the list changed.
+fn keep<T: PartialEq>(list: &mut Vec<T>, ip: T, new: bool) -> bool {
+    match (new, list.iter().position(|x| *x == ip)) {
+        (true, None) => list.push(ip),
+        (false, Some(i)) => {
+            list.remove(i);
+        }
+        _ => return false,
+    }
+    true
+}
+
 /// Ask the kernel to resolve `addr` by sending it one empty datagram.
 ///
 /// # Errors
 /// The socket cannot be made or the send fails at once (no route).
-pub fn solicit(addr: Ipv4Addr) -> io::Result<()> {
-    let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+pub fn solicit(addr: IpAddr) -> io::Result<()> {
+    let s = match addr {
+        IpAddr::V4(_) => UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?,
+        IpAddr::V6(_) => UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0))?,
+    };
     s.send_to(&[], (addr, SOLICIT_PORT)).map(drop)
 }
 

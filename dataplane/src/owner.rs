@@ -18,7 +18,7 @@
 
 use crate::frag::{FragKey, FragNote};
 use crate::sync::SyncConn;
-use crate::wire::Headers;
+use crate::wire::{Headers, IpBits};
 use crossbeam_queue::ArrayQueue;
 
 /// Largest frame a hand-off buffer holds (a UMEM frame is 2 KiB).
@@ -161,7 +161,7 @@ pub fn flow_hash(cip: u32, cport: u16) -> u64 {
 /// it is the source, for a reply from a NAT real server the destination.
 /// `is_reply(proto, src, sport)` tells the two apart.
 #[inline]
-pub fn client_of(h: &Headers, is_reply: impl Fn(u8, u32, u16) -> bool) -> (u32, u16, FlowSide) {
+pub fn client_of<A: IpBits>(h: &Headers<A>, is_reply: impl Fn(u8, A, u16) -> bool) -> (A, u16, FlowSide<A>) {
     let proto = h.proto;
     if is_reply(proto, h.src, h.sport) {
         let side = FlowSide::Reply {
@@ -182,13 +182,13 @@ pub fn client_of(h: &Headers, is_reply: impl Fn(u8, u32, u16) -> bool) -> (u32, 
 
 /// Which way a frame goes, with the service side of its tuple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowSide {
+pub enum FlowSide<A = u32> {
     /// Client → VIP.
     Request {
         /// IP protocol.
         proto: u8,
         /// Destination (VIP).
-        vip: u32,
+        vip: A,
         /// Destination port.
         vport: u16,
     },
@@ -197,7 +197,7 @@ pub enum FlowSide {
         /// IP protocol.
         proto: u8,
         /// Source (RIP).
-        rip: u32,
+        rip: A,
         /// Source port.
         rport: u16,
     },

@@ -5,11 +5,14 @@
 //! Workers pick up the newest [`Update`] at a batch boundary and send the old
 //! one back, so that nothing is freed on the hot path.
 
+use crate::family::Family;
 use crate::stats::MAX_DESTS;
+use crate::wire::IpBits;
 use config::{FwdMethod, Rules};
+use conntrack::Addr;
 use hashbrown::HashMap;
 use sched::{AnySched, Scheduler};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What new flows get when a worker's connection table is full.
@@ -25,11 +28,39 @@ pub enum FullTable {
 
 /// A mark rule as the workers match it (host order).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct MarkSnap {
+struct MarkSnap<A> {
     proto: Option<u8>,
-    addr: u32,
+    addr: A,
     ports: Vec<u16>,
     mark: u32,
+}
+
+/// What the workers look up by address, for one address family: services
+/// by (protocol, VIP, port), NAT real servers, mark services and rules.
+/// IPv4 and IPv6 keep apart (as IPVS keys services by family too), so an
+/// IPv4 lookup hashes 32-bit addresses only.
+#[derive(Debug)]
+pub struct FamilySnap<A> {
+    index: HashMap<(u8, A, u16), u32>,
+    /// (protocol, RIP, port) of every NAT real server, with its service's
+    /// persistence mask (0: not persistent): their replies come back
+    /// through the director.
+    nat_reals: HashMap<(u8, A, u16), A>,
+    /// Fwmark services by mark.
+    fwmarks: HashMap<u32, u32>,
+    /// Mark rules, in order.
+    marks: Vec<MarkSnap<A>>,
+}
+
+impl<A> Default for FamilySnap<A> {
+    fn default() -> Self {
+        Self {
+            index: HashMap::new(),
+            nat_reals: HashMap::new(),
+            fwmarks: HashMap::new(),
+            marks: Vec::new(),
+        }
+    }
 }
 
 /// One real server as the workers see it.
@@ -39,8 +70,8 @@ pub struct DestSnap {
     pub id: u32,
     /// Counter slot on every worker.
     pub slot: u16,
-    /// RIP (host order).
-    pub addr: u32,
+    /// RIP (host order; IPv4 in the low 32 bits).
+    pub addr: u128,
     /// Real port.
     pub port: u16,
     /// Forwarding method.
@@ -65,8 +96,10 @@ pub struct DestSnap {
 pub struct SvcSnap {
     /// IP protocol number.
     pub proto: u8,
-    /// VIP (host order).
-    pub vip: u32,
+    /// IPv6 (else IPv4).
+    pub v6: bool,
+    /// VIP (host order; IPv4 in the low 32 bits).
+    pub vip: u128,
     /// Virtual port.
     pub vport: u16,
     /// Scheduler.
@@ -75,8 +108,8 @@ pub struct SvcSnap {
     pub sched_flags: sched::SchedFlags,
     /// Persistence timeout (`-p`), if persistent.
     pub persistence: Option<u32>,
-    /// Persistence granularity (`-M`), host order.
-    pub netmask: u32,
+    /// Persistence granularity (`-M`), host order (IPv4 in the low 32 bits).
+    pub netmask: u128,
     /// One-packet scheduling (`-o`).
     pub ops: bool,
     /// Firewall mark of a fwmark service, else 0.
@@ -113,14 +146,10 @@ pub struct Snapshot {
     /// The master sync daemon's rings, while one runs: workers push the
     /// connections it sends.
     pub sync: Option<crate::sync::SyncMaster>,
-    index: HashMap<(u8, u32, u16), u32>,
-    /// (protocol, RIP, port) of every NAT real server: their replies come
-    /// back through the director.
-    nat_reals: HashMap<(u8, u32, u16), u32>,
-    /// Fwmark services by mark.
-    fwmarks: HashMap<u32, u32>,
-    /// Mark rules, in order.
-    marks: Vec<MarkSnap>,
+    /// IPv4 lookups.
+    pub(crate) v4: FamilySnap<u32>,
+    /// IPv6 lookups.
+    pub(crate) v6: FamilySnap<u128>,
     slots: Box<[SlotPos]>,
 }
 
@@ -131,12 +160,14 @@ pub struct LinkSnap {
     pub mac: [u8; 6],
     /// Its IPv4 address (host order; 0: none): TUN's outer source.
     pub addr: u32,
+    /// Its IPv6 address (host order; 0: none): TUN's outer source over IPv6.
+    pub addr6: u128,
     /// Its MTU: TUN packets over it get "fragmentation needed".
     pub mtu: u16,
 }
 
 /// Resolves a RIP to its MAC and the link it is on.
-pub type NeighFn<'a> = &'a dyn Fn(Ipv4Addr) -> Option<([u8; 6], u8)>;
+pub type NeighFn<'a> = &'a dyn Fn(IpAddr) -> Option<([u8; 6], u8)>;
 
 /// Everything a [`Snapshot`] is built from.
 pub struct Input<'a> {
@@ -276,58 +307,55 @@ impl Snapshot {
         let mut snap = Self {
             version,
             links: input.links.to_vec(),
-            nat_reals: HashMap::new(),
-            fwmarks: HashMap::new(),
-            marks: rules
-                .marks
-                .iter()
-                .map(|m| MarkSnap {
-                    proto: m.proto.map(config::Protocol::number),
-                    addr: u32::from(m.addr),
-                    ports: m.ports.clone(),
-                    mark: m.mark,
-                })
-                .collect(),
             services: Vec::with_capacity(rules.services.len()),
             mh_table_size: input.mh_table_size,
             timeouts,
             full_table: input.full_table,
             expire_nodest_conn: input.expire_nodest_conn,
             sync: input.sync.clone(),
-            index: HashMap::with_capacity(rules.services.len()),
+            v4: FamilySnap::default(),
+            v6: FamilySnap::default(),
             slots: vec![SlotPos::default(); MAX_DESTS].into_boxed_slice(),
         };
+        for m in &rules.marks {
+            let proto = m.proto.map(config::Protocol::number);
+            let (ports, mark) = (m.ports.clone(), m.mark);
+            match m.addr {
+                IpAddr::V4(a) => snap.v4.marks.push(MarkSnap {
+                    proto,
+                    addr: u32::from(a),
+                    ports,
+                    mark,
+                }),
+                IpAddr::V6(a) => snap.v6.marks.push(MarkSnap {
+                    proto,
+                    addr: u128::from(a),
+                    ports,
+                    mark,
+                }),
+            }
+        }
         for (si, svc) in rules.services.iter().enumerate() {
             let dests = svc
                 .dests
                 .iter()
                 .filter_map(|d| {
+                    let n = neigh(d.addr);
                     Some(DestSnap {
                         id: d.id,
                         slot: slots.slot(d.id)?,
-                        addr: u32::from(d.addr),
+                        addr: bits(d.addr),
                         port: d.port,
                         fwd: d.fwd,
                         weight: d.weight,
                         u_threshold: d.u_threshold,
                         l_threshold: d.l_threshold,
-                        mac: neigh(d.addr).map(|n| n.0),
-                        link: neigh(d.addr).map_or(0, |n| n.1),
+                        mac: n.map(|n| n.0),
+                        link: n.map_or(0, |n| n.1),
                         deleted: (input.deleted)(d.id),
                     })
                 })
                 .collect::<Vec<_>>();
-            // A fwmark service carries both protocols.
-            let protos: &[u8] = if svc.key.fwmark != 0 {
-                &[6, 17]
-            } else {
-                &[svc.key.proto.number()]
-            };
-            for d in dests.iter().filter(|d| d.fwd == FwdMethod::Nat) {
-                for &p in protos {
-                    snap.nat_reals.insert((p, d.addr, d.port), persist_mask(svc));
-                }
-            }
             for (di, d) in dests.iter().enumerate() {
                 snap.slots[usize::from(d.slot)] = SlotPos {
                     owner: d.id,
@@ -335,24 +363,25 @@ impl Snapshot {
                     idx: di as u32,
                 };
             }
-            let key = (svc.key.proto.number(), u32::from(svc.key.addr), svc.key.port);
-            if svc.key.fwmark != 0 {
-                snap.fwmarks.insert(svc.key.fwmark, si as u32);
-            } else {
-                snap.index.insert(key, si as u32);
-            }
-            snap.services.push(SvcSnap {
-                proto: key.0,
-                vip: key.1,
-                vport: key.2,
+            let s = SvcSnap {
+                proto: svc.key.proto.number(),
+                v6: svc.key.is_ipv6(),
+                vip: bits(svc.key.addr),
+                vport: svc.key.port,
                 scheduler: svc.scheduler,
                 sched_flags: svc.sched_flags,
                 persistence: svc.persistence,
-                netmask: u32::from(svc.netmask),
+                netmask: bits(svc.netmask),
                 ops: svc.ops,
                 fwmark: svc.key.fwmark,
                 dests,
-            });
+            };
+            if s.v6 {
+                snap.v6.add(si, &s);
+            } else {
+                snap.v4.add(si, &s);
+            }
+            snap.services.push(s);
         }
         snap
     }
@@ -372,20 +401,8 @@ impl Snapshot {
     /// Return whether (protocol, address, port) is a NAT real server, whose
     /// packets are replies to be translated back.
     #[inline]
-    pub fn is_nat_real(&self, proto: u8, addr: u32, port: u16) -> bool {
-        self.nat_real(proto, addr, port).is_some()
-    }
-
-    /// The NAT real server entry of a reply's source: exact port, or port 0
-    /// (a fwmark service's server that keeps each packet's port).
-    fn nat_real(&self, proto: u8, addr: u32, port: u16) -> Option<u32> {
-        if self.nat_reals.is_empty() {
-            return None;
-        }
-        self.nat_reals
-            .get(&(proto, addr, port))
-            .or_else(|| self.nat_reals.get(&(proto, addr, 0)))
-            .copied()
+    pub fn is_nat_real<A: Family>(&self, proto: u8, addr: A, port: u16) -> bool {
+        A::fam(self).nat_real(proto, addr, port).is_some()
     }
 
     /// Return the client-network mask that decides the owner of a flow
@@ -394,58 +411,73 @@ impl Snapshot {
     /// owned by client address alone, so the persistence template is on the
     /// same worker), else 0 (address and port decide).
     #[inline]
-    pub fn owner_mask(&self, reply: bool, proto: u8, addr: u32, port: u16) -> u32 {
+    pub fn owner_mask<A: Family>(&self, reply: bool, proto: u8, addr: A, port: u16) -> A {
         if reply {
-            self.nat_real(proto, addr, port).unwrap_or(0)
+            A::fam(self).nat_real(proto, addr, port).unwrap_or_default()
         } else {
-            self.classify(proto, addr, port).map_or(0, |si| {
-                self.services[si]
-                    .persistence
-                    .map_or(0, |_| self.services[si].netmask)
+            self.classify(proto, addr, port).map_or(A::default(), |si| {
+                let s = &self.services[si];
+                s.persistence.map_or(A::default(), |_| A::narrow(s.netmask))
             })
         }
     }
 
-    /// Return the (protocol, RIP, port) of every NAT real server, for the
-    /// steering program.
-    pub fn nat_real_keys(&self) -> Vec<(u8, u32, u16)> {
-        self.nat_reals.keys().copied().collect()
+    /// Return the (protocol, RIP, port) of every NAT real server of family
+    /// `A`, for the steering program.
+    pub fn nat_real_keys<A: Family>(&self) -> Vec<(u8, A, u16)> {
+        A::fam(self).nat_reals.keys().copied().collect()
     }
 
     /// Return the index of the service `svc` (of another snapshot) has here:
-    /// the same (protocol, VIP, port), or the same firewall mark.
+    /// the same (protocol, VIP, port), or the same firewall mark, in the
+    /// same family.
     pub fn same_service(&self, svc: &SvcSnap) -> Option<usize> {
+        let fwmarks = if svc.v6 {
+            &self.v6.fwmarks
+        } else {
+            &self.v4.fwmarks
+        };
         if svc.fwmark != 0 {
-            return self.fwmarks.get(&svc.fwmark).map(|&i| i as usize);
+            return fwmarks.get(&svc.fwmark).map(|&i| i as usize);
         }
-        self.service(svc.proto, svc.vip, svc.vport)
+        if svc.v6 {
+            self.service(svc.proto, svc.vip, svc.vport)
+        } else {
+            self.service(svc.proto, svc.vip as u32, svc.vport)
+        }
     }
 
     /// Return the index of the service for (protocol, VIP, port).
     #[inline]
-    pub fn service(&self, proto: u8, vip: u32, vport: u16) -> Option<usize> {
-        self.index.get(&(proto, vip, vport)).map(|&i| i as usize)
+    pub fn service<A: Family>(&self, proto: u8, vip: A, vport: u16) -> Option<usize> {
+        A::fam(self).index.get(&(proto, vip, vport)).map(|&i| i as usize)
     }
 
-    /// Return the fwmark service of `mark`.
+    /// Return the IPv4 fwmark service of `mark` (IPv6: [`Self::fwmark_service_of`]).
     pub fn fwmark_service(&self, mark: u32) -> Option<usize> {
-        self.fwmarks.get(&mark).map(|&i| i as usize)
+        self.fwmark_service_of::<u32>(mark)
+    }
+
+    /// Return the fwmark service of `mark` in family `A`.
+    pub fn fwmark_service_of<A: Family>(&self, mark: u32) -> Option<usize> {
+        A::fam(self).fwmarks.get(&mark).map(|&i| i as usize)
     }
 
     /// Return the service a packet to (protocol, address, port) belongs to:
     /// the virtual service of that tuple, else the fwmark service of the
     /// first mark rule that matches it.
     #[inline]
-    pub fn classify(&self, proto: u8, dst: u32, dport: u16) -> Option<usize> {
-        if let Some(si) = self.service(proto, dst, dport) {
-            return Some(si);
+    pub fn classify<A: Family>(&self, proto: u8, dst: A, dport: u16) -> Option<usize> {
+        let f = A::fam(self);
+        if let Some(&si) = f.index.get(&(proto, dst, dport)) {
+            return Some(si as usize);
         }
-        let m = self.marks.iter().find(|m| {
+        let m = f.marks.iter().find(|m| {
             m.addr == dst
                 && m.proto.is_none_or(|p| p == proto)
                 && (m.ports.is_empty() || m.ports.contains(&dport))
         })?;
-        self.fwmarks.get(&m.mark).map(|&i| i as usize)
+        f.fwmarks.get(&m.mark).map(|&i| i as usize)
     }
 
     /// Return (service, server) indices of server `id` in `slot`, if it still
@@ -462,17 +494,13 @@ impl Snapshot {
         self.slots.get(usize::from(slot)).map_or(0, |p| p.owner)
     }
 
-    /// Return the virtual addresses and (protocol, VIP, port) of every service,
-    /// for the steering program.
-    pub fn steering_keys(&self) -> Vec<(u8, u32, u16)> {
-        let mut keys: Vec<(u8, u32, u16)> = self
-            .services
-            .iter()
-            .filter(|s| s.fwmark == 0)
-            .map(|s| (s.proto, s.vip, s.vport))
-            .collect();
+    /// Return the (protocol, VIP, port) of every service of family `A` and
+    /// of its mark rules (port 0: any), for the steering program.
+    pub fn steering_keys<A: Family>(&self) -> Vec<(u8, A, u16)> {
+        let f = A::fam(self);
+        let mut keys: Vec<(u8, A, u16)> = f.index.keys().copied().collect();
         // Mark rules of marks that have a service; port 0 stands for any.
-        for m in self.marks.iter().filter(|m| self.fwmarks.contains_key(&m.mark)) {
+        for m in f.marks.iter().filter(|m| f.fwmarks.contains_key(&m.mark)) {
             let protos: &[u8] = match m.proto {
                 Some(p) => &[p][..],
                 None => &[6, 17],
@@ -502,7 +530,7 @@ impl Snapshot {
                     .dests
                     .iter()
                     .map(|d| sched::Dest {
-                        addr: d.addr,
+                        addr: if s.v6 { d.addr.fold32() } else { d.addr as u32 },
                         port: d.port,
                         weight: d.weight,
                         ..sched::Dest::default()
@@ -515,9 +543,46 @@ impl Snapshot {
     }
 }
 
-/// The mask that groups a persistent service's clients, or 0.
-fn persist_mask(svc: &config::VirtualService) -> u32 {
-    svc.persistence.map_or(0, |_| u32::from(svc.netmask))
+/// An address as the snapshot holds it: host order, IPv4 in the low 32
+/// bits.
+fn bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+impl<A: Addr> FamilySnap<A> {
+    /// Index service `si` (of this family).
+    fn add(&mut self, si: usize, s: &SvcSnap) {
+        let vip = A::narrow(s.vip);
+        if s.fwmark != 0 {
+            self.fwmarks.insert(s.fwmark, si as u32);
+        } else {
+            self.index.insert((s.proto, vip, s.vport), si as u32);
+        }
+        // A fwmark service carries both protocols.
+        let protos: &[u8] = if s.fwmark != 0 { &[6, 17] } else { &[s.proto] };
+        let mask = s.persistence.map_or(A::default(), |_| A::narrow(s.netmask));
+        for d in s.dests.iter().filter(|d| d.fwd == FwdMethod::Nat) {
+            for &p in protos {
+                self.nat_reals.insert((p, A::narrow(d.addr), d.port), mask);
+            }
+        }
+    }
+
+    /// The NAT real server entry of a reply's source: exact port, or port 0
+    /// (a fwmark service's server that keeps each packet's port).
+    #[inline]
+    fn nat_real(&self, proto: u8, addr: A, port: u16) -> Option<A> {
+        if self.nat_reals.is_empty() {
+            return None;
+        }
+        self.nat_reals
+            .get(&(proto, addr, port))
+            .or_else(|| self.nat_reals.get(&(proto, addr, 0)))
+            .copied()
+    }
 }
 
 /// What a worker receives: the rules plus its own scheduler state.

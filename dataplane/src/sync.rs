@@ -34,16 +34,18 @@ pub struct SyncConn {
     pub state: u8,
     /// Forwarding method code as IPVS numbers them (0 NAT, 2 TUN, 3 DR).
     pub fwd: u8,
+    /// IPv6 (else IPv4: addresses in the low 32 bits).
+    pub v6: bool,
     /// Client address (a template's may be a network).
-    pub cip: u32,
+    pub cip: u128,
     /// Client port (0 for a template).
     pub cport: u16,
     /// Virtual address (for a fwmark template: 0).
-    pub vip: u32,
+    pub vip: u128,
     /// Virtual port.
     pub vport: u16,
     /// Real server address.
-    pub rip: u32,
+    pub rip: u128,
     /// Real server port.
     pub rport: u16,
     /// The service's firewall mark (0: none).

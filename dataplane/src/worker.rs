@@ -12,19 +12,21 @@ mod icmp;
 mod schedule;
 mod synced;
 
+use crate::family::{Family, Tables};
 use crate::frag::{FragAction, FragTable, Held};
 use crate::frame::Frame;
 use crate::fwd;
 use crate::owner::{self, Handoff};
 use crate::snapshot::Update;
 use crate::stats::{Reason, WorkerStats};
-use crate::wire::{self, Frag, Headers, PROTO_ICMP, PROTO_TCP};
+use crate::wire::{self, Frag, Headers, IpBits, PROTO_ICMP, PROTO_TCP};
 use account::{View, release};
 use config::FwdMethod;
 use conntrack::{ConnState, ConnTable, Direction, FlowKey};
 use crossbeam_channel::{Receiver, Sender};
 use sched::Scheduler;
 use schedule::{Ctx, TEMPLATE};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -72,7 +74,7 @@ pub struct Batch {
 #[derive(Debug)]
 pub struct Forwarder {
     update: Update,
-    table: ConnTable,
+    tables: Tables,
     stats: Arc<WorkerStats>,
     /// IP id of the next outer (TUN) header.
     ip_id: u16,
@@ -116,12 +118,31 @@ impl SweepClock {
     }
 }
 
+/// The IPv6 table's capacity when none is given ([`Forwarder::new`]):
+/// a quarter of the IPv4 one, at most this (30 MB a worker).
+pub const DEFAULT_CONN_MAX6: usize = 1 << 18;
+
 impl Forwarder {
-    /// Make a forwarder with a table of `capacity` connections.
+    /// Make a forwarder with an IPv4 table of `capacity` connections and an
+    /// IPv6 one of a quarter of that (at most [`DEFAULT_CONN_MAX6`]).
     pub fn new(update: Update, capacity: usize, stats: Arc<WorkerStats>) -> Self {
+        Self::with_capacities(
+            update,
+            (capacity, (capacity / 4).clamp(1, DEFAULT_CONN_MAX6)),
+            stats,
+        )
+    }
+
+    /// Make a forwarder with tables of (IPv4, IPv6) connections: each
+    /// family's table is allocated whole now, so its size is what an
+    /// operator gives it.
+    pub fn with_capacities(update: Update, (v4, v6): (usize, usize), stats: Arc<WorkerStats>) -> Self {
         Self {
             update,
-            table: ConnTable::with_capacity(capacity),
+            tables: Tables {
+                v4: ConnTable::with_capacity(v4),
+                v6: ConnTable::with_capacity(v6),
+            },
             stats,
             ip_id: 0,
             frags: FragTable::default(),
@@ -140,9 +161,28 @@ impl Forwarder {
     /// (tests and benches; the loop uses [`Self::owner_of`] on the one
     /// parse).
     pub fn owner(&self, frame: &[u8], workers: usize) -> Option<usize> {
-        wire::parse(frame)
-            .ok()
-            .and_then(|h| self.owner_of(frame, &h, workers))
+        match wire::parse(frame) {
+            Ok(h) => self.owner_of(frame, &h, workers),
+            Err(wire::Malformed::NotIpv4) => wire::parse6(frame).ok().map(|h| self.owner6_of(&h, workers)),
+            Err(_) => None,
+        }
+    }
+
+    /// [`Self::owner_of`] for IPv6 (whose fragments and ICMPv6 errors are
+    /// not followed yet: the ports decide, or the client alone).
+    #[inline]
+    pub fn owner6_of(&self, h: &Headers<u128>, workers: usize) -> usize {
+        let snap = &self.update.snap;
+        let (cip, cport, side) = owner::client_of(h, |p, s, sp| snap.is_nat_real(p, s, sp));
+        let mask = match side {
+            owner::FlowSide::Request { proto, vip, vport } => snap.owner_mask(false, proto, vip, vport),
+            owner::FlowSide::Reply { proto, rip, rport } => snap.owner_mask(true, proto, rip, rport),
+        };
+        if mask != 0 {
+            owner::owner_of((cip & mask).fold32(), 0, workers)
+        } else {
+            owner::owner_of(cip.fold32(), cport, workers)
+        }
     }
 
     /// Return the worker that owns the flow of `frame`, parsed as `h`, of
@@ -178,27 +218,8 @@ impl Forwarder {
     /// whole table: the control plane asks for it, a batch boundary pays.
     pub fn dump(&self, buf: &mut Vec<ConnInfo>, now: u32) {
         buf.clear();
-        let snap = &self.update.snap;
-        self.table.for_each(|k, c| {
-            if buf.len() == buf.capacity() {
-                return;
-            }
-            let (rip, rport) = snap.dest_of(c.dest_id, c.slot).map_or((0, 0), |(si, di)| {
-                (snap.services[si].dests[di].addr, snap.services[si].dests[di].port)
-            });
-            buf.push(ConnInfo {
-                proto: k.proto & !TEMPLATE,
-                cip: k.cip,
-                cport: k.cport,
-                vip: k.vip,
-                vport: k.vport,
-                rip,
-                rport,
-                state: c.state,
-                expires_in: c.expires.wrapping_sub(now).min(i32::MAX as u32),
-                template: c.template,
-            });
-        });
+        dump_table(&self.tables.v4, &self.update.snap, buf, now);
+        dump_table(&self.tables.v6, &self.update.snap, buf, now);
     }
 
     /// Return this worker's counters.
@@ -206,9 +227,14 @@ impl Forwarder {
         &self.stats
     }
 
-    /// Return the connection table (control plane listings, tests).
+    /// Return the IPv4 connection table (control plane listings, tests).
     pub fn table(&self) -> &ConnTable {
-        &self.table
+        &self.tables.v4
+    }
+
+    /// Return the IPv6 connection table (control plane listings, tests).
+    pub fn table6(&self) -> &ConnTable<u128> {
+        &self.tables.v6
     }
 
     /// Switch to newer rules at a batch boundary; return the old ones so the
@@ -268,11 +294,22 @@ impl Forwarder {
         old
     }
 
-    /// Expire connections due at `now`, looking at up to `budget` slots.
+    /// Expire IPv4 connections due at `now`, looking at up to `budget`
+    /// slots (IPv6: [`Self::expire6`]).
     pub fn expire(&mut self, now: u32, budget: usize) {
         let Update { snap, scheds } = &mut self.update;
         let stats = &*self.stats;
-        self.table
+        self.tables
+            .v4
+            .sweep(now, budget, |_, conn| release(stats, snap, scheds, conn));
+    }
+
+    /// [`Self::expire`] for the IPv6 table.
+    pub fn expire6(&mut self, now: u32, budget: usize) {
+        let Update { snap, scheds } = &mut self.update;
+        let stats = &*self.stats;
+        self.tables
+            .v6
             .sweep(now, budget, |_, conn| release(stats, snap, scheds, conn));
     }
 
@@ -282,6 +319,32 @@ impl Forwarder {
     pub fn handle(&mut self, frame: &mut dyn Frame, ingress: u8, now: u32) -> Verdict {
         let h = wire::parse(frame.bytes());
         self.handle_parsed(frame, &h, ingress, now)
+    }
+
+    /// Decide on an IPv6 frame (one that [`wire::parse`] found not IPv4).
+    #[cold]
+    #[inline(never)]
+    fn handle_ipv6(&mut self, frame: &mut dyn Frame, ingress: u8, now: u32) -> Verdict {
+        match wire::parse6(frame.bytes()) {
+            Ok(h) => self.handle6_parsed(frame, &h, ingress, now),
+            Err(m) => self.verdict(Err(m.into())),
+        }
+    }
+
+    /// [`Self::handle_parsed`] for IPv6 (`rx` counted there): the same
+    /// decisions over the IPv6 table. Later fragments have no datagram
+    /// decisions to follow yet.
+    fn handle6_parsed(&mut self, frame: &mut dyn Frame, h: &Headers<u128>, ingress: u8, now: u32) -> Verdict {
+        let out = if h.frag == Frag::Later {
+            Err(Reason::Fragment)
+        } else if let Some(si) = self.update.snap.classify(h.proto, h.dst, h.dport) {
+            self.inbound(frame, h, si, ingress, now)
+        } else if self.update.snap.is_nat_real(h.proto, h.src, h.sport) {
+            self.outbound(frame, h, now)
+        } else {
+            Err(Reason::NoService)
+        };
+        self.verdict(out)
     }
 
     /// [`Self::handle`] for a frame already parsed (once) as `h`.
@@ -299,6 +362,7 @@ impl Forwarder {
         // By reference: the headers are not copied on the way.
         let h = match h {
             Ok(h) => h,
+            Err(wire::Malformed::NotIpv4) => return self.handle_ipv6(frame, ingress, now),
             Err(m) => return self.verdict(Err((*m).into())),
         };
         if h.frag == Frag::Later {
@@ -328,11 +392,11 @@ impl Forwarder {
     }
 
     /// Split the forwarder into what one decision borrows.
-    fn ctx(&mut self) -> Ctx<'_> {
+    fn ctx<A: Family>(&mut self) -> Ctx<'_, A> {
         Ctx {
             snap: &self.update.snap,
             scheds: &mut self.update.scheds,
-            table: &mut self.table,
+            table: A::table(&mut self.tables),
             stats: &self.stats,
             me: self.peers.as_ref().map_or(0, |(me, _)| *me),
         }
@@ -340,10 +404,10 @@ impl Forwarder {
 
     /// Client → server: look the connection up or schedule it, then transmit
     /// by the server's method. Return the egress link.
-    fn inbound(
+    fn inbound<A: Family>(
         &mut self,
         frame: &mut dyn Frame,
-        h: &Headers,
+        h: &Headers<A>,
         si: usize,
         ingress: u8,
         now: u32,
@@ -367,9 +431,11 @@ impl Forwarder {
             (si, cx.schedule(&key, h, si, ingress, now)?)
         };
         if h.frag == Frag::First {
-            let d = &self.update.snap.services[si].dests[di];
-            let (dest_id, slot) = (d.id, d.slot);
-            self.remember(frame.bytes(), h, FragAction::ToReal { dest_id, slot }, now);
+            if let Some(h4) = A::as_v4(h) {
+                let d = &self.update.snap.services[si].dests[di];
+                let (dest_id, slot) = (d.id, d.slot);
+                self.remember(frame.bytes(), h4, FragAction::ToReal { dest_id, slot }, now);
+            }
         }
         self.transmit(frame, h, si, di, ingress)
     }
@@ -378,10 +444,10 @@ impl Forwarder {
     // Always inlined: the cold callers (fragments) made the compiler keep
     // it out of line, a call and spills on every forwarded frame.
     #[inline(always)]
-    fn transmit(
+    fn transmit<A: Family>(
         &mut self,
         frame: &mut dyn Frame,
-        h: &Headers,
+        h: &Headers<A>,
         si: usize,
         di: usize,
         ingress: u8,
@@ -417,7 +483,7 @@ impl Forwarder {
     /// Server → client, NAT only: the reply of a known connection gets the
     /// VIP:vport back as its source and goes to the client's MAC, out of the
     /// link the client came in on.
-    fn outbound(&mut self, frame: &mut dyn Frame, h: &Headers, now: u32) -> Result<u8, Reason> {
+    fn outbound<A: Family>(&mut self, frame: &mut dyn Frame, h: &Headers<A>, now: u32) -> Result<u8, Reason> {
         let reply = FlowKey {
             proto: h.proto,
             cip: h.dst,
@@ -425,7 +491,9 @@ impl Forwarder {
             vip: h.src,
             vport: h.sport,
         };
-        let (key, conn) = self.table.get_reply_mut(&reply).ok_or(Reason::NoConnection)?;
+        let (key, conn) = A::table(&mut self.tables)
+            .get_reply_mut(&reply)
+            .ok_or(Reason::NoConnection)?;
         conn.set_seen_reply();
         let Update { snap, scheds } = &mut self.update;
         account::advance(&self.stats, snap, scheds, conn, Direction::Output, h, now);
@@ -437,14 +505,14 @@ impl Forwarder {
         }
         let (vip, vport) = (key.vip, key.vport);
         let b = frame.bytes();
-        if h.frag == Frag::First {
+        if let (Frag::First, Some(h4)) = (h.frag, A::as_v4(h)) {
             let to = FragAction::ToClient {
-                vip,
+                vip: vip.widen() as u32,
                 link,
                 mac: client_mac,
                 slot,
             };
-            self.remember(b, h, to, now);
+            self.remember(b, h4, to, now);
         }
         if fwd::complete_checksum(b, h) {
             self.stats.csum_completed.add(1);
@@ -453,11 +521,11 @@ impl Forwarder {
     }
 
     /// Send a NAT reply on to the client, counted.
-    fn reply(
+    fn reply<A: Family>(
         &self,
         b: &mut [u8],
-        h: &Headers,
-        vip: (u32, u16),
+        h: &Headers<A>,
+        vip: (A, u16),
         link: u8,
         client_mac: [u8; 6],
         slot: u16,
@@ -470,21 +538,46 @@ impl Forwarder {
     }
 }
 
-/// One connection or template as `ipvsadm -L -c` lists it (host order).
+/// Append the connections of `table` to `buf`, up to its capacity.
+fn dump_table<A: Family>(table: &ConnTable<A>, snap: &crate::Snapshot, buf: &mut Vec<ConnInfo>, now: u32) {
+    table.for_each(|k, c| {
+        if buf.len() == buf.capacity() {
+            return;
+        }
+        let rip = snap
+            .dest_of(c.dest_id, c.slot)
+            .map(|(si, di)| &snap.services[si].dests[di]);
+        buf.push(ConnInfo {
+            proto: k.proto & !TEMPLATE,
+            cip: A::ip(k.cip),
+            cport: k.cport,
+            vip: A::ip(k.vip),
+            vport: k.vport,
+            rip: rip.map(|d| A::ip(A::narrow(d.addr))),
+            rport: rip.map_or(0, |d| d.port),
+            state: c.state,
+            expires_in: c.expires.wrapping_sub(now).min(i32::MAX as u32),
+            template: c.template,
+        });
+    });
+}
+
+/// One connection or template as `ipvsadm -L -c` lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnInfo {
     /// IP protocol.
     pub proto: u8,
-    /// Client address (a template's may be a network).
-    pub cip: u32,
+    /// Client address (a template's may be a network; a fwmark template's
+    /// VIP is its mark).
+    pub cip: IpAddr,
     /// Client port (0 for a template).
     pub cport: u16,
     /// VIP.
-    pub vip: u32,
+    pub vip: IpAddr,
     /// Virtual port.
     pub vport: u16,
-    /// Real server address (0 if it was deleted).
-    pub rip: u32,
+    /// Real server address (none if it was deleted).
+    pub rip: Option<IpAddr>,
     /// Real server port.
     pub rport: u16,
     /// State.
@@ -533,7 +626,7 @@ const INBOX_BATCH: usize = 64;
 pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch: Instant) {
     fwd.join(ctl.me, ctl.handoff.clone());
     let mut pending: Option<Update> = None;
-    let mut sweep = SweepClock::default();
+    let (mut sweep, mut sweep6) = (SweepClock::default(), SweepClock::default());
     while !ctl.stop.load(Ordering::Relaxed) {
         // A full return queue keeps the old rules here until the next batch,
         // rather than freeing them on the hot path.
@@ -581,10 +674,13 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
             // headers.
             let h = wire::parse(frame.bytes());
             if workers > 1 {
-                let owner = h
-                    .as_ref()
-                    .ok()
-                    .and_then(|h| fwd.owner_of(frame.bytes(), h, workers));
+                let owner = match &h {
+                    Ok(h) => fwd.owner_of(frame.bytes(), h, workers),
+                    // IPv6: parsed again by the forwarder (its path is not
+                    // the IPv4 one's).
+                    Err(wire::Malformed::NotIpv4) => fwd.owner(frame.bytes(), workers),
+                    Err(_) => None,
+                };
                 if let Some(owner) = owner.filter(|&o| o != me) {
                     let stats = fwd.stats();
                     if handoff.send(owner, ingress, frame.bytes()) {
@@ -604,6 +700,10 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
         let budget = sweep.budget(elapsed, fwd.table().slots());
         if budget > 0 {
             fwd.expire(now, budget);
+        }
+        let budget = sweep6.budget(elapsed, fwd.table6().slots());
+        if budget > 0 {
+            fwd.expire6(now, budget);
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use dataplane::stats::WorkerStats;
 use dataplane::sync::SyncMaster;
-use dataplane::wire::tcp_frame;
+use dataplane::wire::{tcp_frame, tcp6_frame};
 use dataplane::{Forwarder, Input, LinkSnap, SlotMap, Snapshot, Update, Verdict};
 use std::sync::Arc;
 
@@ -42,6 +42,7 @@ fn forwarder_with(commands: &str, capacity: usize, sync: Option<SyncMaster>) -> 
     let links = [LinkSnap {
         mac: [2, 0, 0, 0, 0, 1],
         addr: 0x0a00_000a,
+        addr6: 0x2001_0db8_0000_0000_0000_0000_0000_000a,
         mtu: 1500,
     }];
     let mut input = Input::new(1, &rules, &slots, &links, &|_| Some(([2, 0, 0, 0, 0, 2], 0)));
@@ -264,4 +265,38 @@ fn sync_on_both_sides_allocates_nothing() {
     });
     assert_eq!(info.count_total, 0, "sync allocated");
     assert_eq!((learnt, backup.table().len()), (1000, 1000));
+}
+
+#[test]
+fn ipv6_dr_and_nat66_allocate_nothing() {
+    const VIP: u128 = 0x2001_0db8_0000_0000_0000_0000_0000_0100;
+    const RIP: u128 = 0x2001_0db8_0000_0000_0000_0000_0000_0011;
+    const CIP: u128 = 0x2001_0db8_0001_0000_0000_0000_0000_0002;
+    let mut fwd = forwarder(
+        "-A -t [2001:db8::100]:80 -s rr\n\
+         -a -t [2001:db8::100]:80 -r [2001:db8::11]:80 -g\n\
+         -A -t [2001:db8::100]:8080 -s wlc -p 60\n\
+         -a -t [2001:db8::100]:8080 -r [2001:db8::11]:8081 -m",
+        // The IPv6 table is a quarter of this: room for every connection.
+        16384,
+    );
+    let mut junk = tcp6_frame(CIP, 1, VIP, 80, 0x02);
+    junk[19] = 0xff; // payload length past the frame
+    let mut forwarded = 0;
+    let info = allocation_counter::measure(|| {
+        for p in 0..1000u16 {
+            let mut syn = tcp6_frame(CIP, 10000 + p, VIP, 80, 0x02);
+            let mut ack = tcp6_frame(CIP, 10000 + p, VIP, 80, 0x10);
+            forwarded += usize::from(fwd.handle(&mut syn, 0, 0) == Verdict::Tx(0));
+            forwarded += usize::from(fwd.handle(&mut ack, 0, 0) == Verdict::Tx(0));
+            let mut nat = tcp6_frame(CIP, 10000 + p, VIP, 8080, 0x02);
+            forwarded += usize::from(fwd.handle(&mut nat, 0, 0) == Verdict::Tx(0));
+            let mut reply = tcp6_frame(RIP, 8081, CIP, 10000 + p, 0x12);
+            forwarded += usize::from(fwd.handle(&mut reply, 0, 0) == Verdict::Tx(0));
+            assert!(matches!(fwd.handle(&mut junk, 0, 0), Verdict::Drop(_)));
+            fwd.expire6(0, 64);
+        }
+    });
+    assert_eq!(info.count_total, 0, "the IPv6 path allocated");
+    assert_eq!(forwarded, 4000);
 }

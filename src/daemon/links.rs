@@ -1,7 +1,7 @@
 //! The director's interfaces and its real servers' MACs.
 //!
-//! Owns: what the daemon knows of each interface (index, MAC, IPv4 address,
-//! MTU) and the neighbour table of the real servers (both followed through
+//! Owns: what the daemon knows of each interface (index, MAC, IPv4 and IPv6
+//! addresses, MTU) and the neighbour table of the real servers (both followed through
 //! rtnetlink notifications, `dataplane::neigh::Watch`), with the
 //! solicitation of those it lacks. Must not touch: the rules (callers say which RIPs
 //! matter) or the workers (a changed MAC reaches them in the next
@@ -10,7 +10,7 @@
 use dataplane::LinkSnap;
 use dataplane::neigh::{self, Watch};
 use hashbrown::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// How often a real server without a MAC is solicited again, and the trash
@@ -49,6 +49,9 @@ pub struct Link {
     /// Its first IPv4 address (host order), if it has one: TUN's outer
     /// source.
     pub addr: Option<u32>,
+    /// Its first IPv6 address that is not link-local (host order): TUN's
+    /// outer source over IPv6.
+    pub addr6: Option<u128>,
     /// Its MTU.
     pub mtu: u16,
 }
@@ -61,7 +64,7 @@ pub struct Links {
     /// The kernel's neighbours and addresses of those interfaces, followed
     /// through rtnetlink notifications.
     watch: Watch,
-    solicited: HashMap<Ipv4Addr, Instant>,
+    solicited: HashMap<IpAddr, Instant>,
 }
 
 impl Links {
@@ -89,6 +92,7 @@ impl Links {
                 ifindex: neigh::ifindex(name).map_err(bad)?,
                 mac: neigh::link_mac(name).map_err(bad)?,
                 addr: None,
+                addr6: None,
                 mtu,
             });
         }
@@ -106,6 +110,7 @@ impl Links {
     fn take_addrs(&mut self) {
         for (i, l) in self.links.iter_mut().enumerate() {
             l.addr = self.watch.addr(i);
+            l.addr6 = self.watch.addr6(i);
         }
     }
 
@@ -121,6 +126,7 @@ impl Links {
             .map(|l| LinkSnap {
                 mac: l.mac,
                 addr: l.addr.unwrap_or(0),
+                addr6: l.addr6.unwrap_or(0),
                 mtu: l.mtu,
             })
             .collect()
@@ -131,13 +137,24 @@ impl Links {
         self.watch.all_addrs()
     }
 
+    /// Return every IPv6 address of the interfaces (host order).
+    pub fn locals6(&self) -> Vec<u128> {
+        self.watch.all_addrs6()
+    }
+
     /// Return whether some interface has an IPv4 address (TUN needs one).
     pub fn have_ipv4(&self) -> bool {
         self.links.iter().any(|l| l.addr.is_some())
     }
 
+    /// Return whether some interface has a global IPv6 address (TUN over
+    /// IPv6 needs one).
+    pub fn have_ipv6(&self) -> bool {
+        self.links.iter().any(|l| l.addr6.is_some())
+    }
+
     /// Return the MAC of `addr` and the link it is on, if known.
-    pub fn mac(&self, addr: Ipv4Addr) -> Option<([u8; 6], u8)> {
+    pub fn mac(&self, addr: IpAddr) -> Option<([u8; 6], u8)> {
         self.watch.neigh.mac(addr)
     }
 
@@ -145,20 +162,23 @@ impl Links {
     /// non-blocking read when nothing changed); return whether the MAC of
     /// one of `rips` or an interface address changed. Entries of other hosts
     /// (clients, routers) come and go without a publication.
-    pub fn poll(&mut self, rips: &[Ipv4Addr]) -> bool {
+    pub fn poll(&mut self, rips: &[IpAddr]) -> bool {
         let before: Vec<_> = rips.iter().map(|&a| self.mac(a)).collect();
         if !self.watch.poll() {
             return false;
         }
-        let addrs: Vec<_> = self.links.iter().map(|l| l.addr).collect();
+        let addrs: Vec<_> = self.links.iter().map(|l| (l.addr, l.addr6)).collect();
         self.take_addrs();
-        addrs.iter().zip(&self.links).any(|(a, l)| *a != l.addr)
+        addrs
+            .iter()
+            .zip(&self.links)
+            .any(|(a, l)| *a != (l.addr, l.addr6))
             || rips.iter().zip(&before).any(|(&a, b)| self.mac(a) != *b)
     }
 
     /// Ask the kernel to resolve those of `rips` without a MAC, each at most
     /// once per [`NEIGH_EVERY`]; return whether some have none.
-    pub fn solicit(&mut self, rips: &[Ipv4Addr]) -> bool {
+    pub fn solicit(&mut self, rips: &[IpAddr]) -> bool {
         let mut unresolved = false;
         let neigh = &self.watch.neigh;
         for &a in rips.iter().filter(|&&a| neigh.mac(a).is_none()) {
@@ -174,7 +194,7 @@ impl Links {
 
     /// Solicit those of `rips` without a MAC and wait, bounded, for the
     /// kernel to resolve them.
-    pub fn resolve(&mut self, rips: &[Ipv4Addr]) {
+    pub fn resolve(&mut self, rips: &[IpAddr]) {
         let end = Instant::now() + RESOLVE_WAIT;
         self.poll(rips);
         while self.solicit(rips) && Instant::now() < end {

@@ -39,7 +39,6 @@ use config::{FwdMethod, Rules};
 use dataplane::Snapshot;
 use dataplane::snapshot::{FullTable, Input};
 use links::Links;
-use std::net::Ipv4Addr;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -205,7 +204,8 @@ impl Control {
             }
             let rips = self.rips();
             let mut moved = self.links.poll(&rips);
-            self.workers.set_locals(&self.links.locals());
+            self.workers
+                .set_locals(&self.links.locals(), &self.links.locals6());
             if last_neigh.elapsed() >= links::NEIGH_EVERY {
                 last_neigh = Instant::now();
                 self.links.solicit(&rips);
@@ -353,8 +353,18 @@ impl Control {
     /// are live in every worker, MACs of new servers included, or the error
     /// says which worker lags.
     fn change(&mut self, next: Rules) -> Result<(), String> {
-        if next.dests().any(|(_, d)| d.fwd == FwdMethod::Tun) && !self.links.have_ipv4() {
+        let tun = |v6: bool| {
+            next.dests()
+                .any(|(_, d)| d.fwd == FwdMethod::Tun && d.addr.is_ipv6() == v6)
+        };
+        if tun(false) && !self.links.have_ipv4() {
             return Err("-i (Tunnel) needs an IPv4 address on the director's interfaces".into());
+        }
+        if tun(true) && !self.links.have_ipv6() {
+            return Err(
+                "-i (Tunnel) to IPv6 real servers needs a global IPv6 address on the director's interfaces"
+                    .into(),
+            );
         }
         self.book.commit(next)?;
         let rips = self.rips();
@@ -364,7 +374,7 @@ impl Control {
     }
 
     /// Every real server's address, trashed ones included.
-    fn rips(&self) -> Vec<Ipv4Addr> {
+    fn rips(&self) -> Vec<std::net::IpAddr> {
         self.book.all_dests().map(|d| d.addr).collect()
     }
 

@@ -8,10 +8,21 @@
 use dataplane::WorkerStats;
 use dataplane::worker::ConnInfo;
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-fn addr(a: u32, p: u16) -> String {
-    format!("{}:{p}", Ipv4Addr::from(a))
+/// `addr:port` as ipvsadm writes it (IPv6 in brackets).
+fn addr(a: IpAddr, p: u16) -> String {
+    config::addr_port(a, p)
+}
+
+/// A connection's real server: the unspecified address of its family once
+/// the server is deleted, as the kernel shows it.
+fn dest(c: &ConnInfo) -> String {
+    let none = match c.vip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    addr(c.rip.unwrap_or(none), c.rport)
 }
 
 /// A fwmark service's templates span protocols: ipvsadm shows them as IP.
@@ -57,7 +68,7 @@ pub fn conns(rows: &[ConnInfo], json: bool) -> String {
                     state: state(c),
                     source: addr(c.cip, c.cport),
                     vaddr: addr(c.vip, c.vport),
-                    destination: addr(c.rip, c.rport),
+                    destination: dest(c),
                     template: c.template,
                 })
                 .collect(),
@@ -80,7 +91,7 @@ pub fn conns(rows: &[ConnInfo], json: bool) -> String {
             state(c),
             addr(c.cip, c.cport),
             addr(c.vip, c.vport),
-            addr(c.rip, c.rport)
+            dest(c)
         );
     }
     out
@@ -191,11 +202,11 @@ mod tests {
     fn connection_listing_matches_ipvsadm_lnc() {
         let row = |template, state, expires_in| ConnInfo {
             proto: 6,
-            cip: 0x0a0f_9066,
+            cip: Ipv4Addr::from(0x0a0f_9066).into(),
             cport: 43614,
-            vip: 0x0a0f_3ed0,
+            vip: Ipv4Addr::from(0x0a0f_3ed0).into(),
             vport: 19080,
-            rip: 0x0a0f_9047,
+            rip: Some(Ipv4Addr::from(0x0a0f_9047).into()),
             rport: 19080,
             state,
             expires_in,
@@ -218,6 +229,24 @@ mod tests {
             "{\"connections\":[{\"protocol\":\"TCP\",\"expire\":57,\"state\":\"SYN_RECV\",\
              \"source\":\"10.15.144.102:43614\",\"virtual\":\"10.15.62.208:19080\",\
              \"destination\":\"10.15.144.71:19080\",\"template\":false}]}\n"
+        );
+        // IPv6 as ipvsadm shows it: in brackets, the columns' width a
+        // minimum; a deleted server as the unspecified address.
+        let six = ConnInfo {
+            proto: 17,
+            cip: "2001:db8:1::2".parse().unwrap(),
+            cport: 40000,
+            vip: "2001:db8::100".parse().unwrap(),
+            vport: 53,
+            rip: None,
+            rport: 0,
+            state: ConnState::Udp,
+            expires_in: 300,
+            template: false,
+        };
+        assert!(
+            conns(&[six], false)
+                .ends_with("\nUDP 05:00  UDP         [2001:db8:1::2]:40000 [2001:db8::100]:53 [::]:0\n")
         );
     }
 

@@ -174,21 +174,24 @@ impl Workers {
     /// at their next batch.
     pub fn publish(&mut self, snap: Arc<Snapshot>) {
         self.version = snap.version;
-        let (keys, reals) = (snap.steering_keys(), snap.nat_real_keys());
+        let (keys, reals) = (snap.steering_keys::<u32>(), snap.nat_real_keys::<u32>());
+        let (keys6, reals6) = (snap.steering_keys::<u128>(), snap.nat_real_keys::<u128>());
         for w in &mut self.handles {
             // A worker that has not taken the previous update gets this one
             // instead; the older one is dropped here, off the hot path.
             w.pending = Some(Update::new(snap.clone()));
         }
         self.deliver();
-        if let Err(e) = self.steer.set_services(&keys, &reals) {
+        let done = self.steer.set_services(&keys, &reals);
+        if let Err(e) = done.and_then(|()| self.steer.set_services6(&keys6, &reals6)) {
             eprintln!("ferrovs: steering map update: {e}");
         }
     }
 
     /// Tell the steering program the director's own addresses.
-    pub fn set_locals(&mut self, addrs: &[u32]) {
-        if let Err(e) = self.steer.set_locals(addrs) {
+    pub fn set_locals(&mut self, addrs: &[u32], addrs6: &[u128]) {
+        let done = self.steer.set_locals(addrs);
+        if let Err(e) = done.and_then(|()| self.steer.set_locals6(addrs6)) {
             eprintln!("ferrovs: steering map update: {e}");
         }
     }

@@ -139,7 +139,7 @@ pub async fn get(
             ),
             _ => (
                 tls_cfg.plain.clone(),
-                ServerName::from(std::net::IpAddr::from(check.connect_ip)),
+                ServerName::from(check.connect_ip),
             ),
         };
         let connector = tokio_rustls::TlsConnector::from(cfg);

@@ -7,7 +7,7 @@
 use super::Context;
 use config::keepalived::{Check, CheckKind};
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
@@ -57,10 +57,18 @@ fn target(check: &Check) -> SocketAddr {
 fn local(check: &Check) -> Option<SocketAddr> {
     (check.bindto.is_some() || check.bind_port.is_some()).then(|| {
         SocketAddr::from((
-            check.bindto.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            check.bindto.unwrap_or(any(check.connect_ip)),
             check.bind_port.unwrap_or(0),
         ))
     })
+}
+
+/// The unspecified address of `a`'s family.
+fn any(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    }
 }
 
 /// `fut` within `t`, its error or the timeout said as `what`.
@@ -80,7 +88,12 @@ pub async fn within<T>(
 pub async fn connect(check: &Check) -> Result<TcpStream, String> {
     let addr = target(check);
     let what = format!("connect {addr}");
-    let sock = TcpSocket::new_v4().map_err(|e| format!("{what}: {e}"))?;
+    let sock = if addr.is_ipv6() {
+        TcpSocket::new_v6()
+    } else {
+        TcpSocket::new_v4()
+    }
+    .map_err(|e| format!("{what}: {e}"))?;
     if let Some(l) = local(check) {
         // The same source port again while the last one is in TIME_WAIT.
         sock.set_reuseaddr(true).map_err(|e| format!("{what}: {e}"))?;
@@ -91,7 +104,7 @@ pub async fn connect(check: &Check) -> Result<TcpStream, String> {
 
 async fn udp_socket(check: &Check) -> Result<UdpSocket, String> {
     let addr = target(check);
-    let l = local(check).unwrap_or_else(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
+    let l = local(check).unwrap_or_else(|| SocketAddr::from((any(check.connect_ip), 0)));
     let s = UdpSocket::bind(l).await.map_err(|e| format!("bind {l}: {e}"))?;
     s.connect(addr)
         .await
@@ -202,18 +215,29 @@ async fn smtp(check: &Check, helo: &str) -> Result<(), String> {
     step(221, code, "QUIT")
 }
 
-/// keepalived's PING_CHECK: one ICMP echo, answered within the timeout.
+/// keepalived's PING_CHECK: one ICMP (IPv6: ICMPv6) echo, answered within
+/// the timeout.
 async fn ping(check: &Check) -> Result<(), String> {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
     let rip = check.connect_ip;
-    let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).map_err(|e| format!("ping: {e}"))?;
+    // IPv6: echo request 128, reply 129; the kernel fills an ICMPv6 raw
+    // socket's checksum and hands replies over without the IP header.
+    let (domain, proto, request, reply) = match rip {
+        IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4, 8, 0),
+        IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6, 128, 129),
+    };
+    let s = Socket::new(domain, Type::RAW, Some(proto)).map_err(|e| format!("ping: {e}"))?;
     s.set_nonblocking(true).map_err(|e| format!("ping: {e}"))?;
     if let Some(b) = check.bindto {
         s.bind(&SockAddr::from(SocketAddr::from((b, 0))))
             .map_err(|e| format!("ping: bind {b}: {e}"))?;
     }
-    let id = (std::process::id() as u16) ^ u16::from_be_bytes([rip.octets()[2], rip.octets()[3]]);
-    let echo = echo_request(id);
+    let low = match rip {
+        IpAddr::V4(a) => u32::from(a) as u16,
+        IpAddr::V6(a) => u128::from(a) as u16,
+    };
+    let id = (std::process::id() as u16) ^ low;
+    let echo = echo_request(request, id);
     // A raw socket driven as a datagram socket: tokio's own reactor, no
     // file-descriptor registration of ours. Connected, it hears only `rip`.
     let s = UdpSocket::from_std(std::net::UdpSocket::from(s)).map_err(|e| format!("ping: {e}"))?;
@@ -224,10 +248,15 @@ async fn ping(check: &Check) -> Result<(), String> {
         let mut buf = [0u8; 1500];
         loop {
             let n = s.recv(&mut buf).await?;
-            // A raw socket hands over the IP header: the reply is after it.
-            let ihl = usize::from(buf[0] & 0x0f) * 4;
+            // An IPv4 raw socket hands over the IP header: the reply is
+            // after it.
+            let ihl = if rip.is_ipv4() {
+                usize::from(buf[0] & 0x0f) * 4
+            } else {
+                0
+            };
             let icmp = &buf[ihl.min(n)..n];
-            if icmp.len() >= 8 && icmp[0] == 0 && icmp[4..6] == echo[4..6] {
+            if icmp.len() >= 8 && icmp[0] == reply && icmp[4..6] == echo[4..6] {
                 return Ok(());
             }
         }
@@ -235,10 +264,12 @@ async fn ping(check: &Check) -> Result<(), String> {
     within(timeout_of(check), &format!("ping {rip}"), wait).await
 }
 
-/// An ICMP echo request with identifier `id`, checksummed.
-fn echo_request(id: u16) -> [u8; 16] {
+/// An ICMP echo request (type `kind`) with identifier `id`, checksummed
+/// (over the message only: right for ICMP, replaced by the kernel for
+/// ICMPv6).
+fn echo_request(kind: u8, id: u16) -> [u8; 16] {
     let mut echo = [
-        8u8, 0, 0, 0, 0, 0, 0, 1, b'f', b'e', b'r', b'r', b'o', b'v', b's', 0,
+        kind, 0, 0, 0, 0, 0, 0, 1, b'f', b'e', b'r', b'r', b'o', b'v', b's', 0,
     ];
     echo[4..6].copy_from_slice(&id.to_be_bytes());
     let sum: u32 = echo

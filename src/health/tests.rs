@@ -12,13 +12,13 @@ use std::net::{Ipv4Addr, TcpListener};
 fn check(kind: CheckKind, port: u16) -> Check {
     Check {
         service: ServiceKey::fwmark(1),
-        rip: Ipv4Addr::LOCALHOST,
+        rip: Ipv4Addr::LOCALHOST.into(),
         rport: port,
         weight: 1,
         inhibit_on_failure: false,
         alpha: false,
         kind,
-        connect_ip: Ipv4Addr::LOCALHOST,
+        connect_ip: Ipv4Addr::LOCALHOST.into(),
         port,
         bindto: None,
         bind_port: None,
@@ -77,7 +77,7 @@ fn bindto_and_bind_port_are_the_source() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let mut c = check(CheckKind::Tcp, port);
-    c.bindto = Some(Ipv4Addr::new(127, 0, 0, 9));
+    c.bindto = Some(Ipv4Addr::new(127, 0, 0, 9).into());
     c.bind_port = Some(port.wrapping_add(1).max(1024));
     assert_eq!(attempt(&c), Ok(0));
     let (_, peer) = l.accept().unwrap();

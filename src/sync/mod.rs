@@ -13,7 +13,7 @@ use dataplane::owner::{self, Handoff};
 use dataplane::sync::{SyncConn, SyncMaster};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::Read;
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -399,7 +399,7 @@ pub fn take(msg: &[u8], syncid: u8, handoff: &Handoff, c: &Counters) -> Result<u
         c.conns.fetch_add(1, Ordering::Relaxed);
         // The flow's owner, as far as the tuple tells; a worker that is
         // not (a persistent service) passes it on.
-        let to = owner::owner_of(conn.cip, conn.cport, handoff.workers());
+        let to = owner::owner_of(fold(conn.cip, conn.v6), conn.cport, handoff.workers());
         if handoff.send_sync(to, conn) {
             n += 1;
         } else {
@@ -431,20 +431,38 @@ pub fn entry(c: &SyncConn) -> Entry {
         dport: c.rport,
         fwmark: c.fwmark,
         timeout: c.timeout,
-        caddr: IpAddr::V4(Ipv4Addr::from(c.cip)),
-        vaddr: IpAddr::V4(Ipv4Addr::from(c.vip)),
-        daddr: IpAddr::V4(Ipv4Addr::from(c.rip)),
+        caddr: ip(c.cip, c.v6),
+        vaddr: ip(c.vip, c.v6),
+        daddr: ip(c.rip, c.v6),
         seq: None,
         pe: None,
     }
 }
 
-/// A received entry as a worker takes it; `None` for IPv6 (not forwarded
-/// yet) or a state past the protocol's.
+/// A worker's address (host order, IPv4 in the low 32 bits) as sync
+/// carries it.
+fn ip(a: u128, v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::from(a))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(a as u32))
+    }
+}
+
+/// The address the owner of a flow is chosen by (the workers' own fold).
+fn fold(a: u128, v6: bool) -> u32 {
+    use dataplane::wire::IpBits;
+    if v6 { a.fold32() } else { a as u32 }
+}
+
+/// A received entry as a worker takes it; `None` for addresses of mixed
+/// families or a state past the protocol's.
 pub fn sync_conn(e: &Entry) -> Option<SyncConn> {
-    let v4 = |a: IpAddr| match a {
-        IpAddr::V4(a) => Some(u32::from(a)),
-        IpAddr::V6(_) => None,
+    let v6 = e.caddr.is_ipv6();
+    let bits = |a: IpAddr| match a {
+        IpAddr::V4(a) if !v6 => Some(u128::from(u32::from(a))),
+        IpAddr::V6(a) if v6 => Some(u128::from(a)),
+        _ => None,
     };
     let f = e.flags & flags::BACKUP_MASK;
     Some(SyncConn {
@@ -452,11 +470,12 @@ pub fn sync_conn(e: &Entry) -> Option<SyncConn> {
         template: f & flags::TEMPLATE != 0,
         state: u8::try_from(e.state).ok().filter(|s| *s <= 10)?,
         fwd: (f & flags::FWD_MASK) as u8,
-        cip: v4(e.caddr)?,
+        v6,
+        cip: bits(e.caddr)?,
         cport: e.cport,
-        vip: v4(e.vaddr)?,
+        vip: bits(e.vaddr)?,
         vport: e.vport,
-        rip: v4(e.daddr)?,
+        rip: bits(e.daddr)?,
         rport: e.dport,
         fwmark: e.fwmark,
         timeout: e.timeout,
@@ -474,6 +493,7 @@ mod tests {
             template: false,
             state: 1,
             fwd: 3,
+            v6: false,
             cip: 0x0a63_0002,
             cport: 40000,
             vip: 0x0a63_0064,
@@ -495,6 +515,23 @@ mod tests {
         assert_eq!(entry(&t).flags, 0x1183, "a DR persistence template");
         let nat = SyncConn { fwd: 0, ..c };
         assert_eq!(entry(&nat).flags, 0, "NAT established");
+        // IPv6 connections go as the kernel's IPv6 entries and come back.
+        let six = SyncConn {
+            v6: true,
+            cip: 0x2001_0db8_0001_0000_0000_0000_0000_0002,
+            vip: 0x2001_0db8_0000_0000_0000_0000_0000_0100,
+            rip: 0x2001_0db8_0000_0000_0000_0000_0000_0011,
+            ..c
+        };
+        let e = entry(&six);
+        assert_eq!(e.vaddr, "2001:db8::100".parse::<IpAddr>().unwrap());
+        assert_eq!(e.wire_len(), connsync::V6_LEN);
+        assert_eq!(sync_conn(&e), Some(six));
+        let mixed = Entry {
+            daddr: "10.0.0.1".parse().unwrap(),
+            ..e
+        };
+        assert_eq!(sync_conn(&mixed), None, "families do not mix");
     }
 
     #[test]

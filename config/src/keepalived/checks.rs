@@ -7,7 +7,7 @@
 use super::{Keepalived, Node};
 use crate::ipvsadm::{Command, DestSpec};
 use crate::{Error, FwdMethod, ServiceKey};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// One URL of `HTTP_GET`/`SSL_GET`.
@@ -143,7 +143,7 @@ pub struct Check {
     /// The service.
     pub service: ServiceKey,
     /// The real server.
-    pub rip: Ipv4Addr,
+    pub rip: IpAddr,
     /// Its port.
     pub rport: u16,
     /// Its configured weight (restored on recovery).
@@ -155,11 +155,11 @@ pub struct Check {
     /// The check.
     pub kind: CheckKind,
     /// Address to check (`connect_ip`, default the server's).
-    pub connect_ip: Ipv4Addr,
+    pub connect_ip: IpAddr,
     /// Port to check (`connect_port`, default the server's).
     pub port: u16,
     /// Address to check from (`bindto`).
-    pub bindto: Option<Ipv4Addr>,
+    pub bindto: Option<IpAddr>,
     /// Port to check from (`bind_port`).
     pub bind_port: Option<u16>,
     /// Seconds between checks (`delay_loop`).
@@ -181,7 +181,7 @@ pub struct RealServer {
     /// The service.
     pub service: ServiceKey,
     /// The real server.
-    pub rip: Ipv4Addr,
+    pub rip: IpAddr,
     /// Its port.
     pub rport: u16,
     /// `notify_up`.
@@ -289,7 +289,7 @@ pub(super) fn real_server(
     files: &[TrackFile],
     k: &mut Keepalived,
 ) -> Result<(), Error> {
-    let rip = n.addr(1)?;
+    let rip = n.ip(1)?;
     // A fwmark service's server may have no port: it keeps each packet's.
     let rport = match n.words.get(2) {
         None if service.fwmark != 0 => 0,
@@ -393,9 +393,9 @@ fn checker(
             continue;
         }
         match m.words[0].as_str() {
-            "connect_ip" => check.connect_ip = m.addr(1)?,
+            "connect_ip" => check.connect_ip = m.ip(1)?,
             "connect_port" => check.port = m.num(1)? as u16,
-            "bindto" => check.bindto = Some(m.addr(1)?),
+            "bindto" => check.bindto = Some(m.ip(1)?),
             "bind_port" => check.bind_port = Some(m.num(1)? as u16),
             "url" => urls.push(url(m, own.virtualhost.as_deref(), k)?),
             "enable_sni" => sni = boolean(m)?,

@@ -145,7 +145,7 @@ fn every_checker() {
     let http = &k.checks[0];
     assert_eq!(
         (http.rip, http.weight, http.inhibit_on_failure),
-        (Ipv4Addr::new(10, 99, 0, 11), 3, true)
+        (Ipv4Addr::new(10, 99, 0, 11).into(), 3, true)
     );
     assert_eq!(
         (
@@ -195,7 +195,10 @@ fn every_checker() {
         (ServiceKey::fwmark(7), 443, true)
     );
     let sorry = k.extras.iter().find(|e| e.service.port == 80).unwrap();
-    assert_eq!(sorry.sorry_server, Some((Ipv4Addr::new(10, 99, 0, 13), 80)));
+    assert_eq!(
+        sorry.sorry_server,
+        Some((Ipv4Addr::new(10, 99, 0, 13).into(), 80))
+    );
 }
 
 #[test]
@@ -342,7 +345,7 @@ fn every_keepalived_checker_with_its_defaults() {
     assert_eq!(urls[0].virtualhost.as_deref(), Some("www.example.com"));
     assert_eq!(
         (ssl.bindto, ssl.bind_port, ssl.warmup, ssl.delay_before_retry),
-        (Some(Ipv4Addr::new(10, 0, 0, 254)), Some(4000), 0, 3)
+        (Some(Ipv4Addr::new(10, 0, 0, 254).into()), Some(4000), 0, 3)
     );
     assert_eq!(
         k.checks[1].kind,

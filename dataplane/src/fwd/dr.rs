@@ -2,11 +2,11 @@
 //! but for its MACs. The real server holds the VIP on `lo` and answers the
 //! client directly, so the director only ever sees one direction.
 
-use crate::wire::Headers;
+use crate::wire::{Headers, IpBits};
 
 /// Rewrite the MACs of `frame` (parsed as `h`): from the director's
 /// interface to the real server.
-pub fn rewrite(frame: &mut [u8], h: &Headers, director_mac: [u8; 6], rs_mac: [u8; 6]) {
+pub fn rewrite<A: IpBits>(frame: &mut [u8], h: &Headers<A>, director_mac: [u8; 6], rs_mac: [u8; 6]) {
     let mut eth = h.ethernet_mut(frame);
     eth.set_src(director_mac);
     eth.set_dst(rs_mac);

@@ -15,7 +15,8 @@
 use super::nat::{self, Side};
 use crate::frame::Frame;
 use crate::wire::{
-    ETHERTYPE_IPV4, Headers, ICMP_HEADER_LEN, IPV4_HEADER_LEN, Icmpv4, Ipv4, L3, PROTO_ICMP, Quoted,
+    ETHERTYPE_IPV4, ETHERTYPE_IPV6, Headers, ICMP_HEADER_LEN, IPV4_HEADER_LEN, IPV6_HEADER_LEN, Icmpv4,
+    IpBits, Ipv4, Ipv6, L3, PROTO_ICMP, Quoted, fold, set_be16, set_be32, sum,
 };
 
 /// Bytes of the offending packet quoted: its IP header and 8 bytes more
@@ -70,6 +71,59 @@ pub fn frag_needed(
     icmp.set_next_hop_mtu(mtu);
     icmp.payload_mut().copy_from_slice(&quote[..quote_len]);
     icmp.fill_checksum();
+    frame.truncate(len)
+}
+
+/// IP protocol number of ICMPv6.
+pub const PROTO_ICMPV6: u8 = 58;
+/// ICMPv6 "packet too big" (RFC 4443 §3.2).
+const PACKET_TOO_BIG: u8 = 2;
+/// An ICMPv6 error, quote included, fits the IPv6 minimum MTU.
+const IPV6_MIN_MTU: usize = 1280;
+
+/// Turn `frame` (IPv6, parsed as `h`) into ICMPv6 "packet too big" for it,
+/// back to its sender from the address it was sent to, quoting as much of
+/// it as fits in 1280 bytes (and in the frame), as the kernel's
+/// `icmpv6_send(skb, ICMPV6_PKT_TOOBIG, 0, mtu)` from
+/// `ip_vs_tunnel_xmit_v6`. Return false (changing nothing) if the frame
+/// cannot hold it.
+pub fn packet_too_big(
+    frame: &mut dyn Frame,
+    h: &Headers<u128>,
+    our_mac: [u8; 6],
+    their_mac: [u8; 6],
+    mtu: u32,
+) -> bool {
+    const HEAD: usize = IPV6_HEADER_LEN + 8;
+    let b = frame.bytes();
+    let Some(room) = b.len().checked_sub(L3 + HEAD) else {
+        return false;
+    };
+    let quote_len = (h.end - L3).min(IPV6_MIN_MTU - HEAD).min(room);
+    // The quote moves back by the new headers: copy it from its end so no
+    // byte is overwritten before it is read.
+    b.copy_within(L3..L3 + quote_len, L3 + HEAD);
+    let len = L3 + HEAD + quote_len;
+    let mut eth = h.ethernet_mut(b);
+    eth.set_dst(their_mac);
+    eth.set_src(our_mac);
+    eth.set_ethertype(ETHERTYPE_IPV6);
+    let msg_len = 8 + quote_len;
+    let mut ip = Ipv6::new_unchecked(&mut b[L3..L3 + IPV6_HEADER_LEN]);
+    ip.set_version_tc_flow(0, 0);
+    ip.set_payload_len(msg_len as u16);
+    ip.set_next_header(PROTO_ICMPV6);
+    ip.set_hop_limit(TTL);
+    ip.set_src(h.dst);
+    ip.set_dst(h.src);
+    let at = L3 + IPV6_HEADER_LEN;
+    b[at] = PACKET_TOO_BIG;
+    b[at + 1] = 0;
+    set_be16(b, at + 2, 0);
+    set_be32(b, at + 4, mtu);
+    let pseudo = h.dst.sum16() + h.src.sum16() + msg_len as u32 + u32::from(PROTO_ICMPV6);
+    let c = !fold(pseudo + sum(&b[at..len]));
+    set_be16(b, at + 2, c);
     frame.truncate(len)
 }
 

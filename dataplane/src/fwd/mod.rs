@@ -12,10 +12,11 @@ pub mod icmp;
 pub mod nat;
 pub mod tun;
 
+use crate::family::Family;
 use crate::frame::Frame;
 use crate::snapshot::{DestSnap, Snapshot};
 use crate::stats::Reason;
-use crate::wire::Headers;
+use crate::wire::{Headers, IpBits};
 use config::FwdMethod;
 
 /// Where a frame goes to its real server.
@@ -46,7 +47,7 @@ pub enum Sent {
 /// [`Headers::l4_checksum_partial`]); return whether it was. Done before any
 /// rewrite, so NAT's incremental update starts from a whole checksum.
 #[inline]
-pub fn complete_checksum(frame: &mut [u8], h: &Headers) -> bool {
+pub fn complete_checksum<A: IpBits>(frame: &mut [u8], h: &Headers<A>) -> bool {
     let partial = h.l4_checksum_partial(frame);
     if partial {
         h.fill_l4_checksum(frame);
@@ -60,41 +61,86 @@ pub fn complete_checksum(frame: &mut [u8], h: &Headers) -> bool {
 /// # Errors
 /// The server or link has no MAC or address yet, or the frame has no room.
 #[inline(always)]
-pub fn xmit(frame: &mut dyn Frame, h: &Headers, r: &Route<'_>) -> Result<Sent, Reason> {
+pub fn xmit<A: Family>(frame: &mut dyn Frame, h: &Headers<A>, r: &Route<'_>) -> Result<Sent, Reason> {
     let d = r.dest;
     let mac = d.mac.ok_or(Reason::NoNeighbour)?;
     let link_mac = r.snap.link_mac(d.link).ok_or(Reason::NoNeighbour)?;
     match d.fwd {
         FwdMethod::Dr => dr::rewrite(frame.bytes(), h, link_mac, mac),
         FwdMethod::Nat => {
-            nat::rewrite(frame.bytes(), h, nat::Side::Dst, d.addr, r.rport);
+            A::nat(frame.bytes(), h, nat::Side::Dst, A::narrow(d.addr), r.rport);
             dr::rewrite(frame.bytes(), h, link_mac, mac);
         }
-        FwdMethod::Tun => {
-            let link = r.snap.link(d.link).ok_or(Reason::UnsupportedMethod)?;
-            let outer = tun::Outer {
-                src: link.addr,
-                dst: d.addr,
-                from: link_mac,
-                to: mac,
-                mtu: link.mtu,
-                id: r.ip_id,
-            };
-            match tun::encap(frame, h, &outer) {
-                tun::Encap::Done => {}
-                tun::Encap::NoRoom => return Err(Reason::TxFull),
-                tun::Encap::FragNeeded(next_hop) => {
-                    // Answer the client from the link it came in on.
-                    let back = r.snap.link_mac(r.ingress).ok_or(Reason::NoNeighbour)?;
-                    if !icmp::frag_needed(frame, h, back, h.src_mac, next_hop) {
-                        return Err(Reason::TruncatedL4);
-                    }
-                    return Ok(Sent::FragNeeded(r.ingress));
-                }
-            }
-        }
+        FwdMethod::Tun => return A::tun(frame, h, r, (link_mac, mac)),
     }
     Ok(Sent::Forwarded(d.link))
+}
+
+/// TUN over IPv4: an outer IPv4 header (IPIP), or "fragmentation needed"
+/// back to the client when the result would pass the MTU with DF set.
+pub(crate) fn tun4(
+    frame: &mut dyn Frame,
+    h: &Headers,
+    r: &Route<'_>,
+    (link_mac, mac): ([u8; 6], [u8; 6]),
+) -> Result<Sent, Reason> {
+    let d = r.dest;
+    let link = r.snap.link(d.link).ok_or(Reason::UnsupportedMethod)?;
+    let outer = tun::Outer {
+        src: link.addr,
+        dst: d.addr as u32,
+        from: link_mac,
+        to: mac,
+        mtu: link.mtu,
+        id: r.ip_id,
+    };
+    match tun::encap(frame, h, &outer) {
+        tun::Encap::Done => Ok(Sent::Forwarded(d.link)),
+        tun::Encap::NoRoom => Err(Reason::TxFull),
+        tun::Encap::FragNeeded(next_hop) => {
+            // Answer the client from the link it came in on.
+            let back = r.snap.link_mac(r.ingress).ok_or(Reason::NoNeighbour)?;
+            if !icmp::frag_needed(frame, h, back, h.src_mac, next_hop) {
+                return Err(Reason::TruncatedL4);
+            }
+            Ok(Sent::FragNeeded(r.ingress))
+        }
+    }
+}
+
+/// TUN over IPv6: an outer IPv6 header (IPv6-in-IPv6), or ICMPv6 "packet
+/// too big" back to the client when the result would pass the MTU.
+pub(crate) fn tun6(
+    frame: &mut dyn Frame,
+    h: &Headers<u128>,
+    r: &Route<'_>,
+    (link_mac, mac): ([u8; 6], [u8; 6]),
+) -> Result<Sent, Reason> {
+    let d = r.dest;
+    let link = r.snap.link(d.link).ok_or(Reason::UnsupportedMethod)?;
+    if link.addr6 == 0 {
+        // No address of ours to send from on that link.
+        return Err(Reason::NoNeighbour);
+    }
+    let outer = tun::Outer {
+        src: 0,
+        dst: 0,
+        from: link_mac,
+        to: mac,
+        mtu: link.mtu,
+        id: 0,
+    };
+    match tun::encap6(frame, h, (link.addr6, d.addr), &outer) {
+        tun::Encap::Done => Ok(Sent::Forwarded(d.link)),
+        tun::Encap::NoRoom => Err(Reason::TxFull),
+        tun::Encap::FragNeeded(mtu) => {
+            let back = r.snap.link_mac(r.ingress).ok_or(Reason::NoNeighbour)?;
+            if !icmp::packet_too_big(frame, h, back, h.src_mac, u32::from(mtu)) {
+                return Err(Reason::TruncatedL4);
+            }
+            Ok(Sent::FragNeeded(r.ingress))
+        }
+    }
 }
 
 /// Rewrite a NAT reply (parsed as `h`) back to the client: VIP:vport as its
@@ -103,16 +149,16 @@ pub fn xmit(frame: &mut dyn Frame, h: &Headers, r: &Route<'_>) -> Result<Sent, R
 /// # Errors
 /// The link has no MAC.
 #[inline]
-pub fn xmit_reply(
+pub fn xmit_reply<A: Family>(
     frame: &mut [u8],
-    h: &Headers,
+    h: &Headers<A>,
     snap: &Snapshot,
-    (vip, vport): (u32, u16),
+    (vip, vport): (A, u16),
     link: u8,
     client_mac: [u8; 6],
 ) -> Result<(), Reason> {
     let link_mac = snap.link_mac(link).ok_or(Reason::NoNeighbour)?;
-    nat::rewrite(frame, h, nat::Side::Src, vip, vport);
+    A::nat(frame, h, nat::Side::Src, vip, vport);
     dr::rewrite(frame, h, link_mac, client_mac);
     Ok(())
 }

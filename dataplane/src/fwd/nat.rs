@@ -1,6 +1,7 @@
 //! NAT (`-m`, "Masq"): rewrite the destination of client→server packets
 //! (VIP:vport → RIP:rport) and the source of server→client replies (RIP:rport
-//! → VIP:vport), fixing the IPv4 and TCP/UDP checksums incrementally.
+//! → VIP:vport), fixing the IPv4 and TCP/UDP checksums incrementally (IPv6,
+//! NAT66: no header checksum, the TCP/UDP one over eight address words).
 //!
 //! Incremental update per RFC 1624 (`HC' = ~(~HC + ~m + m')`) over each
 //! 16-bit word that changes: the address halves (which the TCP/UDP checksum
@@ -11,7 +12,7 @@
 //! checksum (over the whole datagram, so the incremental update stays right);
 //! a later fragment has neither, and only its addresses change.
 
-use crate::wire::{Frag, Headers, PROTO_TCP, PROTO_UDP, checksum_adjust};
+use crate::wire::{Frag, Headers, IpBits, PROTO_TCP, PROTO_UDP, adjust_addr, checksum_adjust};
 
 /// Which endpoint of the packet to rewrite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +31,31 @@ pub fn rewrite(frame: &mut [u8], h: &Headers, side: Side, addr: u32, port: u16) 
         Side::Src => ip.src(),
         Side::Dst => ip.dst(),
     };
-    ip.set_checksum(adjust32(ip.checksum(), old_addr, addr));
+    ip.set_checksum(adjust_addr(ip.checksum(), old_addr, addr));
     match side {
         Side::Src => ip.set_src(addr),
         Side::Dst => ip.set_dst(addr),
     }
+    ports(frame, h, side, (old_addr, addr), port);
+}
+
+/// [`rewrite`] for IPv6 (NAT66).
+pub fn rewrite6(frame: &mut [u8], h: &Headers<u128>, side: Side, addr: u128, port: u16) {
+    let mut ip = h.ipv6_mut(frame);
+    let old_addr = match side {
+        Side::Src => ip.src(),
+        Side::Dst => ip.dst(),
+    };
+    match side {
+        Side::Src => ip.set_src(addr),
+        Side::Dst => ip.set_dst(addr),
+    }
+    ports(frame, h, side, (old_addr, addr), port);
+}
+
+/// The TCP/UDP half of a rewrite: the port, and the checksum for the
+/// address (which it covers through its pseudo-header) and the port.
+fn ports<A: IpBits>(frame: &mut [u8], h: &Headers<A>, side: Side, (old_addr, addr): (A, A), port: u16) {
     if h.frag == Frag::Later {
         return;
     }
@@ -46,7 +67,7 @@ pub fn rewrite(frame: &mut [u8], h: &Headers, side: Side, addr: u32, port: u16) 
                 Side::Src => t.src_port(),
                 Side::Dst => t.dst_port(),
             };
-            let c = adjust32(t.checksum(), old_addr, addr);
+            let c = adjust_addr(t.checksum(), old_addr, addr);
             t.set_checksum(checksum_adjust(c, old_port, port));
             match side {
                 Side::Src => t.set_src_port(port),
@@ -61,7 +82,7 @@ pub fn rewrite(frame: &mut [u8], h: &Headers, side: Side, addr: u32, port: u16) 
             };
             let c = u.checksum();
             if c != 0 {
-                let c = checksum_adjust(adjust32(c, old_addr, addr), old_port, port);
+                let c = checksum_adjust(adjust_addr(c, old_addr, addr), old_port, port);
                 u.set_checksum(if c == 0 { 0xffff } else { c });
             }
             match side {
@@ -71,13 +92,6 @@ pub fn rewrite(frame: &mut [u8], h: &Headers, side: Side, addr: u32, port: u16) 
         }
         _ => {}
     }
-}
-
-/// Update checksum `sum` for a 32-bit field changed from `old` to `new`, one
-/// 16-bit half at a time (RFC 1624 over each word).
-fn adjust32(sum: u16, old: u32, new: u32) -> u16 {
-    let s = checksum_adjust(sum, (old >> 16) as u16, (new >> 16) as u16);
-    checksum_adjust(s, old as u16, new as u16)
 }
 
 #[cfg(test)]

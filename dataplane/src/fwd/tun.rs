@@ -9,14 +9,25 @@
 //!
 //! The outer header goes in front of the IP packet: the frame grows by 20
 //! bytes at the front ([`Frame::push_front`]).
+//!
+//! IPv6 as `ip_vs_tunnel_xmit_v6`: an outer IPv6 header (next header 41,
+//! IPv6-in-IPv6) with the inner traffic class and hop limit and no flow
+//! label; IPv6 is never fragmented on the way, so a packet that would not
+//! fit gets ICMPv6 "packet too big" with the MTU less the 40 outer bytes.
 
 use crate::frame::Frame;
-use crate::wire::{DF, ETHERTYPE_IPV4, Ethernet, Headers, IPV4_HEADER_LEN, Ipv4, L3};
+use crate::wire::{
+    DF, ETHERTYPE_IPV4, ETHERTYPE_IPV6, Ethernet, Headers, IPV4_HEADER_LEN, IPV6_HEADER_LEN, Ipv4, Ipv6, L3,
+};
 
 /// Length of the outer header.
 pub const OUTER_LEN: usize = IPV4_HEADER_LEN;
+/// Length of the outer IPv6 header.
+pub const OUTER6_LEN: usize = IPV6_HEADER_LEN;
 /// IP protocol number of IP-in-IP.
 pub const PROTO_IPIP: u8 = 4;
+/// IP protocol number of IPv6-in-IP.
+pub const PROTO_IPV6: u8 = 41;
 
 /// What [`encap`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +90,34 @@ pub fn encap(frame: &mut dyn Frame, h: &Headers, o: &Outer) -> Encap {
     ip.set_src(o.src);
     ip.set_dst(o.dst);
     ip.fill_checksum();
+    Encap::Done
+}
+
+/// Encapsulate the IPv6 packet of `frame` (parsed as `h`) in an outer IPv6
+/// header from `src` to `dst` (`o`'s other fields as for IPv4; `id` is
+/// unused).
+pub fn encap6(frame: &mut dyn Frame, h: &Headers<u128>, (src, dst): (u128, u128), o: &Outer) -> Encap {
+    let inner_len = h.end - L3;
+    if inner_len + OUTER6_LEN > usize::from(o.mtu) {
+        return Encap::FragNeeded(o.mtu.saturating_sub(OUTER6_LEN as u16));
+    }
+    let inner = Ipv6::new_unchecked(&frame.bytes()[L3..h.end]);
+    let (tc, hops) = (inner.traffic_class(), inner.hop_limit());
+    if !frame.push_front(OUTER6_LEN) {
+        return Encap::NoRoom;
+    }
+    let b = frame.bytes();
+    let mut eth = Ethernet::new_unchecked(&mut b[..]);
+    eth.set_dst(o.to);
+    eth.set_src(o.from);
+    eth.set_ethertype(ETHERTYPE_IPV6);
+    let mut ip = Ipv6::new_unchecked(&mut b[L3..L3 + OUTER6_LEN]);
+    ip.set_version_tc_flow(tc, 0);
+    ip.set_payload_len(inner_len as u16);
+    ip.set_next_header(PROTO_IPV6);
+    ip.set_hop_limit(hops);
+    ip.set_src(src);
+    ip.set_dst(dst);
     Encap::Done
 }
 

@@ -5,6 +5,9 @@ use super::{Malformed, be16, set_be16};
 /// EtherType of IPv4.
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 
+/// EtherType of IPv6.
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+
 mod field {
     use std::ops::Range;
     pub const DST: Range<usize> = 0..6;

@@ -182,6 +182,17 @@ impl<T: AsRef<[u8]>> Ipv6<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6<T> {
+    /// Set version 6, the traffic class and the flow label.
+    pub fn set_version_tc_flow(&mut self, tc: u8, flow: u32) {
+        let v = 6 << 28 | u32::from(tc) << 20 | (flow & 0x000f_ffff);
+        crate::wire::set_be32(self.buffer.as_mut(), field::VER_TC_FLOW.start, v);
+    }
+
+    /// Set the next-header field of the fixed header.
+    pub fn set_next_header(&mut self, v: u8) {
+        self.buffer.as_mut()[field::NEXT_HEADER] = v;
+    }
+
     /// Set the payload length.
     pub fn set_payload_len(&mut self, v: u16) {
         set_be16(self.buffer.as_mut(), field::PAYLOAD_LEN.start, v);

@@ -24,7 +24,7 @@ mod ipv6;
 mod l4;
 
 pub use checksum::{checksum, checksum_adjust, fold, pseudo_sum, sum};
-pub use ethernet::{ETHERTYPE_IPV4, Ethernet};
+pub use ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, Ethernet};
 pub use icmp::{HEADER_LEN as ICMP_HEADER_LEN, Icmpv4, PROTO_ICMP, Quoted};
 pub use ipv4::{DF, Ipv4, MF, MIN_HEADER_LEN as IPV4_HEADER_LEN};
 pub use ipv6::{HEADER_LEN as IPV6_HEADER_LEN, Ipv6, MAX_EXT_HEADERS, Upper};
@@ -80,23 +80,69 @@ pub(crate) fn set_be32(b: &mut [u8], at: usize, v: u32) {
     b[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
 
-/// Offset of the IPv4 header in a frame (Ethernet II, no VLAN).
+/// Offset of the IP header in a frame (Ethernet II, no VLAN).
 pub const L3: usize = Ethernet::<&[u8]>::HEADER_LEN;
 
-/// A checked Ethernet/IPv4/TCP-or-UDP frame: the fields the forwarder decides
-/// on (host byte order) and the offsets of its headers.
+/// An address family's arithmetic on the wire: the 16-bit words its
+/// addresses add to the TCP/UDP pseudo-header.
+pub trait IpBits: conntrack::Addr {
+    /// Sum of the address's 16-bit words (not folded).
+    fn sum16(self) -> u32;
+    /// Fold to 32 bits for the schedulers' hashes (IPVS for IPv6 XORs the
+    /// four words).
+    fn fold32(self) -> u32;
+}
+
+impl IpBits for u32 {
+    #[inline]
+    fn sum16(self) -> u32 {
+        (self >> 16) + (self & 0xffff)
+    }
+
+    #[inline]
+    fn fold32(self) -> u32 {
+        self
+    }
+}
+
+impl IpBits for u128 {
+    #[inline]
+    fn sum16(self) -> u32 {
+        (0..8).map(|i| ((self >> (16 * i)) & 0xffff) as u32).sum()
+    }
+
+    #[inline]
+    fn fold32(self) -> u32 {
+        (self >> 96) as u32 ^ (self >> 64) as u32 ^ (self >> 32) as u32 ^ self as u32
+    }
+}
+
+/// Update checksum `sum` for an address changed from `old` to `new`, one
+/// 16-bit word at a time (RFC 1624 over each).
+#[inline]
+pub fn adjust_addr<A: IpBits>(sum: u16, old: A, new: A) -> u16 {
+    let (old, new) = (old.widen(), new.widen());
+    let words = if A::V6 { 8 } else { 2 };
+    (0..words).fold(sum, |s, i| {
+        checksum_adjust(s, (old >> (16 * i)) as u16, (new >> (16 * i)) as u16)
+    })
+}
+
+/// A checked Ethernet/IP/TCP-or-UDP frame: the fields the forwarder decides
+/// on (host byte order) and the offsets of its headers. `A` is the address
+/// family: `u32` for IPv4 ([`parse`]), `u128` for IPv6 ([`parse6`]).
 ///
 /// Its views are valid over the frame [`parse`] checked, and over nothing
 /// else: a rewrite takes the frame and the `Headers` parsed from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Headers {
+pub struct Headers<A: IpBits = u32> {
     /// IP protocol ([`PROTO_TCP`], [`PROTO_UDP`], or [`PROTO_ICMP`] for an
     /// error about a TCP/UDP packet: see [`Headers::quoted`]).
     pub proto: u8,
     /// Source address.
-    pub src: u32,
+    pub src: A,
     /// Destination address.
-    pub dst: u32,
+    pub dst: A,
     /// Source port.
     pub sport: u16,
     /// Destination port.
@@ -126,12 +172,7 @@ pub enum Frag {
     Later,
 }
 
-impl Headers {
-    /// Return the Ethernet header of `frame` for writing.
-    pub fn ethernet_mut<'a>(&self, frame: &'a mut [u8]) -> Ethernet<&'a mut [u8]> {
-        Ethernet::new_unchecked(frame)
-    }
-
+impl Headers<u32> {
     /// Return the IPv4 packet of `frame`.
     pub fn ipv4<'a>(&self, frame: &'a [u8]) -> Ipv4<&'a [u8]> {
         Ipv4::new_unchecked(&frame[L3..self.end])
@@ -140,6 +181,40 @@ impl Headers {
     /// Return the IPv4 packet of `frame` for writing.
     pub fn ipv4_mut<'a>(&self, frame: &'a mut [u8]) -> Ipv4<&'a mut [u8]> {
         Ipv4::new_unchecked(&mut frame[L3..self.end])
+    }
+
+    /// Return the IP identification of `frame`: with the addresses and the
+    /// protocol it names the datagram a fragment belongs to.
+    pub fn ident(&self, frame: &[u8]) -> u16 {
+        self.ipv4(frame).ident()
+    }
+
+    /// Return the packet the ICMP error `frame` (parsed as `h`, `proto`
+    /// ICMP) quotes.
+    ///
+    /// # Errors
+    /// [`Malformed::IcmpQuote`]: the quote is cut short or not TCP/UDP.
+    pub fn quoted(&self, frame: &[u8]) -> Result<Quoted, Malformed> {
+        Quoted::parse(frame, self.l4 + ICMP_HEADER_LEN, self.end)
+    }
+
+    /// Return the ICMP message of `frame` for writing (`proto` is ICMP).
+    pub fn icmp_mut<'a>(&self, frame: &'a mut [u8]) -> Icmpv4<&'a mut [u8]> {
+        Icmpv4::new_unchecked(&mut frame[self.l4..self.end])
+    }
+}
+
+impl Headers<u128> {
+    /// Return the IPv6 packet of `frame` for writing.
+    pub fn ipv6_mut<'a>(&self, frame: &'a mut [u8]) -> Ipv6<&'a mut [u8]> {
+        Ipv6::new_unchecked(&mut frame[L3..self.end])
+    }
+}
+
+impl<A: IpBits> Headers<A> {
+    /// Return the Ethernet header of `frame` for writing.
+    pub fn ethernet_mut<'a>(&self, frame: &'a mut [u8]) -> Ethernet<&'a mut [u8]> {
+        Ethernet::new_unchecked(frame)
     }
 
     /// Return the TCP segment of `frame` for writing (`proto` is TCP).
@@ -170,8 +245,7 @@ impl Headers {
             return false;
         }
         let field = be16(frame, self.l4_checksum_at());
-        let pseudo = pseudo_sum(self.src, self.dst, self.proto, (self.end - self.l4) as u16);
-        field != 0 && field == fold(pseudo)
+        field != 0 && field == fold(self.pseudo())
     }
 
     /// Compute the TCP/UDP checksum of `frame` over the pseudo-header and
@@ -180,8 +254,7 @@ impl Headers {
     pub fn fill_l4_checksum(&self, frame: &mut [u8]) {
         let at = self.l4_checksum_at();
         set_be16(frame, at, 0);
-        let len = (self.end - self.l4) as u16;
-        let total = pseudo_sum(self.src, self.dst, self.proto, len) + sum(&frame[self.l4..self.end]);
+        let total = self.pseudo() + sum(&frame[self.l4..self.end]);
         let c = !fold(total);
         set_be16(
             frame,
@@ -194,24 +267,13 @@ impl Headers {
         );
     }
 
-    /// Return the IP identification of `frame`: with the addresses and the
-    /// protocol it names the datagram a fragment belongs to.
-    pub fn ident(&self, frame: &[u8]) -> u16 {
-        self.ipv4(frame).ident()
-    }
-
-    /// Return the packet the ICMP error `frame` (parsed as `h`, `proto`
-    /// ICMP) quotes.
-    ///
-    /// # Errors
-    /// [`Malformed::IcmpQuote`]: the quote is cut short or not TCP/UDP.
-    pub fn quoted(&self, frame: &[u8]) -> Result<Quoted, Malformed> {
-        Quoted::parse(frame, self.l4 + ICMP_HEADER_LEN, self.end)
-    }
-
-    /// Return the ICMP message of `frame` for writing (`proto` is ICMP).
-    pub fn icmp_mut<'a>(&self, frame: &'a mut [u8]) -> Icmpv4<&'a mut [u8]> {
-        Icmpv4::new_unchecked(&mut frame[self.l4..self.end])
+    /// The TCP/UDP pseudo-header sum (RFC 793 §3.1, RFC 8200 §8.1), not
+    /// folded: addresses, protocol, segment length.
+    #[inline]
+    fn pseudo(&self) -> u32 {
+        // Below 64 KiB in both families (no jumbograms): one word.
+        let len = (self.end - self.l4) as u32;
+        self.src.sum16() + self.dst.sum16() + u32::from(self.proto) + len
     }
 
     /// Return whether this is TCP with `flag` (a [`tcp_flags`] bit) set.
@@ -273,6 +335,54 @@ pub fn parse(frame: &[u8]) -> Result<Headers, Malformed> {
     })
 }
 
+/// Check a frame's Ethernet, IPv6 (with its extension headers) and TCP/UDP
+/// headers once and return them: [`parse`] for IPv6. `l4` is past the
+/// extension headers; a fragment header makes the packet [`Frag::First`]
+/// or [`Frag::Later`] (an atomic fragment, offset 0 and no more, is whole).
+///
+/// # Errors
+/// The first [`Malformed`] thing about it; [`Malformed::NotIpv4`] when it
+/// is not IPv6 either.
+#[inline]
+pub fn parse6(frame: &[u8]) -> Result<Headers<u128>, Malformed> {
+    let eth = Ethernet::new_checked(frame)?;
+    if eth.ethertype() != ETHERTYPE_IPV6 {
+        return Err(Malformed::NotIpv4);
+    }
+    let ip = Ipv6::new_checked(eth.payload())?;
+    let up = ip.upper()?;
+    let (l4, end) = (L3 + up.offset, L3 + IPV6_HEADER_LEN + ip.payload_len());
+    let frag = match up.frag {
+        None | Some((0, false, _)) => Frag::Whole,
+        Some((0, true, _)) => Frag::First,
+        Some(_) => Frag::Later,
+    };
+    let (sport, dport, tcp_flags) = match up.proto {
+        PROTO_TCP | PROTO_UDP if frag == Frag::Later => (0, 0, 0),
+        PROTO_TCP => {
+            let t = Tcp::new_checked(&frame[l4..end])?;
+            (t.src_port(), t.dst_port(), t.flags())
+        }
+        PROTO_UDP => {
+            let u = Udp::new_checked(&frame[l4..end])?;
+            (u.src_port(), u.dst_port(), 0)
+        }
+        _ => return Err(Malformed::UnsupportedProtocol),
+    };
+    Ok(Headers {
+        proto: up.proto,
+        src: ip.src(),
+        dst: ip.dst(),
+        sport,
+        dport,
+        tcp_flags,
+        src_mac: eth.src(),
+        l4,
+        end,
+        frag,
+    })
+}
+
 /// Return whether IPv4 options are well formed (RFC 791 §3.1): each is
 /// End of Options, No Operation, or a type, a length of at least 2 that
 /// stays inside the header, and its data. Routers and IPVS forward options
@@ -311,6 +421,29 @@ pub fn tcp_frame(cip: [u8; 4], cport: u16, vip: [u8; 4], vport: u16, flags: u8) 
     ip.set_dst(u32::from_be_bytes(vip));
     let l4 = L3 + IPV4_HEADER_LEN;
     let mut t = Tcp::new_unchecked(&mut f[l4..]);
+    t.set_src_port(cport);
+    t.set_dst_port(vport);
+    t.set_header_len(Tcp::<&[u8]>::MIN_HEADER_LEN);
+    t.set_flags(flags);
+    f
+}
+
+/// Length of [`tcp6_frame`]'s frame: Ethernet, IPv6, a TCP header.
+pub const TCP6_FRAME_LEN: usize = L3 + IPV6_HEADER_LEN + 20;
+
+/// Build an Ethernet/IPv6/TCP frame (no payload, zero checksum) from
+/// `cip:cport` to `vip:vport` with TCP `flags`: [`tcp_frame`] for IPv6.
+pub fn tcp6_frame(cip: u128, cport: u16, vip: u128, vport: u16, flags: u8) -> [u8; TCP6_FRAME_LEN] {
+    let mut f = [0u8; TCP6_FRAME_LEN];
+    Ethernet::new_unchecked(&mut f[..]).set_ethertype(ETHERTYPE_IPV6);
+    let mut ip = Ipv6::new_unchecked(&mut f[L3..L3 + IPV6_HEADER_LEN]);
+    ip.set_version_tc_flow(0, 0);
+    ip.set_payload_len(20);
+    ip.set_next_header(PROTO_TCP);
+    ip.set_hop_limit(64);
+    ip.set_src(cip);
+    ip.set_dst(vip);
+    let mut t = Tcp::new_unchecked(&mut f[L3 + IPV6_HEADER_LEN..]);
     t.set_src_port(cport);
     t.set_dst_port(vport);
     t.set_header_len(Tcp::<&[u8]>::MIN_HEADER_LEN);

@@ -8,7 +8,7 @@
 
 use crate::snapshot::{DestSnap, Snapshot, SvcSnap};
 use crate::stats::{Counter, WorkerStats};
-use crate::wire::{Headers, PROTO_TCP, tcp_flags};
+use crate::wire::{Headers, IpBits, PROTO_TCP, tcp_flags};
 use conntrack::{Conn, ConnState, Direction, TcpFlags};
 use sched::{AnySched, Dest, Dests, Scheduler};
 
@@ -27,7 +27,11 @@ impl Dests for View<'_> {
         let d = &self.svc.dests[i];
         let c = self.stats.dest(d.slot);
         Dest {
-            addr: d.addr,
+            addr: if self.svc.v6 {
+                d.addr.fold32()
+            } else {
+                d.addr as u32
+            },
             port: d.port,
             weight: d.weight,
             active_conns: c.active.get() as u32,
@@ -39,7 +43,7 @@ impl Dests for View<'_> {
 
 /// Return the TCP flags conntrack's state machine reads.
 #[inline]
-pub(super) fn flags(h: &Headers) -> TcpFlags {
+pub(super) fn flags<A: IpBits>(h: &Headers<A>) -> TcpFlags {
     TcpFlags {
         syn: h.has(tcp_flags::SYN),
         ack: h.has(tcp_flags::ACK),
@@ -69,13 +73,13 @@ pub(super) fn uncount(stats: &WorkerStats, conn: &Conn) {
 
 /// Move `conn` on with a packet in `dir`: next state, counts and scheduler
 /// kept in step, timer refreshed with the state's timeout.
-pub(super) fn advance(
+pub(super) fn advance<A: IpBits>(
     stats: &WorkerStats,
     snap: &Snapshot,
     scheds: &mut [AnySched],
     conn: &mut Conn,
     dir: Direction,
-    h: &Headers,
+    h: &Headers<A>,
     now: u32,
 ) {
     let next = if h.proto == PROTO_TCP {

@@ -103,7 +103,7 @@ impl Forwarder {
         key: &FlowKey,
         ingress: u8,
     ) -> Result<u8, Reason> {
-        let conn = self.table.get_mut(key).ok_or(Reason::IcmpNoConnection)?;
+        let conn = self.tables.v4.get_mut(key).ok_or(Reason::IcmpNoConnection)?;
         let snap = &self.update.snap;
         let (si, di) = snap.dest_of(conn.dest_id, conn.slot).ok_or(Reason::DestGone)?;
         let d = &snap.services[si].dests[di];
@@ -117,7 +117,7 @@ impl Forwarder {
             // The port the connection's packets go to (fwmark servers
             // without one keep the virtual port).
             let rport = if d.port == 0 { key.vport } else { d.port };
-            icmp::nat_error(b, h, q, Side::Dst, d.addr, rport);
+            icmp::nat_error(b, h, q, Side::Dst, d.addr as u32, rport);
             dr::rewrite(b, h, link_mac, mac);
             return Ok(d.link);
         }
@@ -147,7 +147,11 @@ impl Forwarder {
         q: &Quoted,
         reply: &FlowKey,
     ) -> Result<u8, Reason> {
-        let (key, conn) = self.table.get_reply_mut(reply).ok_or(Reason::IcmpNoConnection)?;
+        let (key, conn) = self
+            .tables
+            .v4
+            .get_reply_mut(reply)
+            .ok_or(Reason::IcmpNoConnection)?;
         let (link, client_mac, slot) = (conn.client_link, conn.client_mac, conn.slot);
         let link_mac = self.update.snap.link_mac(link).ok_or(Reason::NoNeighbour)?;
         icmp::nat_error(b, h, q, Side::Src, key.vip, key.vport);

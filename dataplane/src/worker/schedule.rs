@@ -7,10 +7,11 @@
 //! Must not touch: the frame (the worker transmits once this said where).
 
 use super::account::{self, View, advance, bind, count, release};
+use crate::family::Family;
 use crate::owner;
 use crate::snapshot::{DestSnap, FullTable, Snapshot, SvcSnap};
 use crate::stats::{Reason, WorkerStats};
-use crate::wire::{Headers, PROTO_TCP};
+use crate::wire::{Headers, IpBits, PROTO_TCP};
 use config::FwdMethod;
 use conntrack::{Conn, ConnState, ConnTable, Direction, FlowKey};
 use sched::{AnySched, Flow, Scheduler};
@@ -21,20 +22,20 @@ pub(super) const TEMPLATE: u8 = 0x80;
 
 /// The parts of a forwarder one decision borrows at once (the rules read,
 /// the schedulers and table written).
-pub(super) struct Ctx<'a> {
+pub(super) struct Ctx<'a, A: Family = u32> {
     pub(super) snap: &'a Snapshot,
     pub(super) scheds: &'a mut [AnySched],
-    pub(super) table: &'a mut ConnTable,
+    pub(super) table: &'a mut ConnTable<A>,
     pub(super) stats: &'a WorkerStats,
     /// This worker's index (its sync ring).
     pub(super) me: usize,
 }
 
-impl Ctx<'_> {
+impl<A: Family> Ctx<'_, A> {
     /// IPVS's conn_reuse_mode: a SYN on a connection that is closing is a
     /// new connection from a reused client port; end the old one so it is
     /// scheduled afresh, or the port would stick to its old server.
-    pub(super) fn reuse_closing(&mut self, key: &FlowKey) {
+    pub(super) fn reuse_closing(&mut self, key: &FlowKey<A>) {
         if self.table.get_mut(key).is_some_and(|c| c.state.is_closing()) {
             if let Some(old) = self.table.remove(key) {
                 release(self.stats, self.snap, self.scheds, &old);
@@ -57,8 +58,8 @@ impl Ctx<'_> {
     /// Return (service, server) indices: the connection's own service.
     pub(super) fn lookup(
         &mut self,
-        key: &FlowKey,
-        h: &Headers,
+        key: &FlowKey<A>,
+        h: &Headers<A>,
         ingress: u8,
         now: u32,
     ) -> Option<Result<(usize, usize), Reason>> {
@@ -108,7 +109,7 @@ impl Ctx<'_> {
     /// Send connection `key` to the sync sender, and its persistence
     /// template after it (the kernel syncs a connection's controller too).
     #[cold]
-    fn sync_out(&mut self, key: &FlowKey, conn: &Conn, h: &Headers, (si, di): (usize, usize)) {
+    fn sync_out(&mut self, key: &FlowKey<A>, conn: &Conn, h: &Headers<A>, (si, di): (usize, usize)) {
         super::synced::emit(self.snap, self.stats, self.me, key, conn, (si, di));
         let svc = &self.snap.services[si];
         if svc.persistence.is_none() {
@@ -127,8 +128,8 @@ impl Ctx<'_> {
     /// remember the choice, or, with a full table, pick statelessly or drop.
     pub(super) fn schedule(
         &mut self,
-        key: &FlowKey,
-        h: &Headers,
+        key: &FlowKey<A>,
+        h: &Headers<A>,
         si: usize,
         ingress: u8,
         now: u32,
@@ -160,7 +161,7 @@ impl Ctx<'_> {
     }
 
     /// Follow the client's persistence template, or pick and make one.
-    fn persistent(&mut self, h: &Headers, si: usize, timeout: u32, flow: &Flow) -> Result<usize, Reason> {
+    fn persistent(&mut self, h: &Headers<A>, si: usize, timeout: u32, flow: &Flow) -> Result<usize, Reason> {
         let (snap, now) = (self.snap, flow.now);
         let tkey = template_key(h, &snap.services[si]);
         let live = self.table.get_mut(&tkey).and_then(|t| {
@@ -204,8 +205,8 @@ impl Ctx<'_> {
     /// bound (`ip_vs_bind_dest`).
     fn insert(
         &mut self,
-        key: &FlowKey,
-        h: &Headers,
+        key: &FlowKey<A>,
+        h: &Headers<A>,
         si: usize,
         di: usize,
         ingress: u8,
@@ -236,7 +237,7 @@ impl Ctx<'_> {
         };
         // NAT replies come back from RIP:rport to CIP:cport.
         let reply = (d.fwd == FwdMethod::Nat).then_some(FlowKey {
-            vip: d.addr,
+            vip: A::narrow(d.addr),
             vport: real_port(d, h),
             ..*key
         });
@@ -280,18 +281,18 @@ impl Ctx<'_> {
 
 /// Return whether `h` opens a TCP connection: SYN without ACK or RST.
 #[inline]
-pub(super) fn is_syn(h: &Headers) -> bool {
+pub(super) fn is_syn<A: IpBits>(h: &Headers<A>) -> bool {
     let f = account::flags(h);
     h.proto == PROTO_TCP && f.syn && !f.ack && !f.rst
 }
 
 /// The scheduler's view of a packet.
 #[inline]
-pub(super) fn flow(h: &Headers, now: u32) -> Flow {
+pub(super) fn flow<A: IpBits>(h: &Headers<A>, now: u32) -> Flow {
     Flow {
-        cip: h.src,
+        cip: h.src.fold32(),
         cport: h.sport,
-        vip: h.dst,
+        vip: h.dst.fold32(),
         vport: h.dport,
         now,
     }
@@ -299,13 +300,13 @@ pub(super) fn flow(h: &Headers, now: u32) -> Flow {
 
 /// Pick a server from the client tuple alone, with no state: hash, then
 /// the next available server from there (a full-table fallback).
-fn stateless_pick(svc: &SvcSnap, stats: &WorkerStats, h: &Headers) -> Option<usize> {
+fn stateless_pick<A: IpBits>(svc: &SvcSnap, stats: &WorkerStats, h: &Headers<A>) -> Option<usize> {
     let n = svc.dests.len();
     if n == 0 {
         return None;
     }
     let view = View { svc, stats };
-    let hash = owner::flow_hash(h.src, h.sport) as usize;
+    let hash = owner::flow_hash(h.src.fold32(), h.sport) as usize;
     (0..n)
         .map(|k| (hash + k) % n)
         .find(|&i| sched::Dests::dest(&view, i).available())
@@ -313,17 +314,17 @@ fn stateless_pick(svc: &SvcSnap, stats: &WorkerStats, h: &Headers) -> Option<usi
 
 /// The persistence template of the client (network) of `h` for its service
 /// (IPVS's template: client address under `-M`, VIP, port).
-fn template_key(h: &Headers, svc: &SvcSnap) -> FlowKey {
+fn template_key<A: Family>(h: &Headers<A>, svc: &SvcSnap) -> FlowKey<A> {
     // A fwmark service's ports and protocols share one template (IPVS keys
     // it by mark, with protocol IPPROTO_IP).
     let (proto, vip, vport) = if svc.fwmark != 0 {
-        (0, svc.fwmark, 0)
+        (0, A::narrow(u128::from(svc.fwmark)), 0)
     } else {
         (h.proto, h.dst, h.dport)
     };
     FlowKey {
         proto: proto | TEMPLATE,
-        cip: h.src & svc.netmask,
+        cip: h.src & A::narrow(svc.netmask),
         cport: 0,
         vip,
         vport,
@@ -333,6 +334,6 @@ fn template_key(h: &Headers, svc: &SvcSnap) -> FlowKey {
 /// The port a packet goes to on server `d`: its own, or the packet's when
 /// the server's is 0 (a fwmark service's server keeps each port).
 #[inline]
-pub(super) fn real_port(d: &DestSnap, h: &Headers) -> u16 {
+pub(super) fn real_port<A: IpBits>(d: &DestSnap, h: &Headers<A>) -> u16 {
     if d.port == 0 { h.dport } else { d.port }
 }

@@ -7,12 +7,13 @@
 use super::Forwarder;
 use super::account::{bind, count, uncount};
 use super::schedule::TEMPLATE;
+use crate::family::Family;
 use crate::owner;
 use crate::snapshot::Snapshot;
 use crate::stats::WorkerStats;
 use crate::sync::SyncConn;
 use config::FwdMethod;
-use conntrack::{Conn, ConnState, FlowKey};
+use conntrack::{Addr, Conn, ConnState, FlowKey};
 
 /// `client_link` of a learnt connection until its client's first packet
 /// here says where the client is (links are numbered from 0, a few).
@@ -67,7 +68,12 @@ fn fwd_code(f: FwdMethod) -> u8 {
 /// Connection (or template) `key` → server `di` of service `si` as sync
 /// carries it.
 #[inline]
-fn sync_conn_of(snap: &Snapshot, key: &FlowKey, conn: &Conn, (si, di): (usize, usize)) -> SyncConn {
+fn sync_conn_of<A: Addr>(
+    snap: &Snapshot,
+    key: &FlowKey<A>,
+    conn: &Conn,
+    (si, di): (usize, usize),
+) -> SyncConn {
     let svc = &snap.services[si];
     let d = &svc.dests[di];
     let state = match conn.state {
@@ -85,9 +91,10 @@ fn sync_conn_of(snap: &Snapshot, key: &FlowKey, conn: &Conn, (si, di): (usize, u
         template: conn.template,
         state,
         fwd: fwd_code(d.fwd),
-        cip: key.cip,
+        v6: A::V6,
+        cip: key.cip.widen(),
         cport: key.cport,
-        vip: key.vip,
+        vip: key.vip.widen(),
         vport: key.vport,
         rip: d.addr,
         rport: if d.port == 0 { key.vport } else { d.port },
@@ -99,11 +106,11 @@ fn sync_conn_of(snap: &Snapshot, key: &FlowKey, conn: &Conn, (si, di): (usize, u
 /// Hand connection (or template) `key` → server `di` of service `si` to the
 /// sync sender through ring `me`; a full ring drops it, counted.
 #[inline]
-pub(super) fn emit(
+pub(super) fn emit<A: Addr>(
     snap: &Snapshot,
     stats: &WorkerStats,
     me: usize,
-    key: &FlowKey,
+    key: &FlowKey<A>,
     conn: &Conn,
     at: (usize, usize),
 ) {
@@ -123,16 +130,19 @@ impl Forwarder {
     pub fn sync_dump(&self, buf: &mut Vec<SyncConn>) {
         buf.clear();
         let snap = &self.update.snap;
-        self.table.for_each(|k, c| {
-            if buf.len() == buf.capacity() {
-                return;
-            }
-            let Some(at) = snap.dest_of(c.dest_id, c.slot) else {
-                return;
-            };
-            let sc = sync_conn_of(snap, k, c, at);
-            if c.template || crate::sync::sent_state(sc.proto == 6, sc.state) {
+        let mut take = |sc: SyncConn, template: bool| {
+            if buf.len() < buf.capacity() && (template || crate::sync::sent_state(sc.proto == 6, sc.state)) {
                 buf.push(sc);
+            }
+        };
+        self.tables.v4.for_each(|k, c| {
+            if let Some(at) = snap.dest_of(c.dest_id, c.slot) {
+                take(sync_conn_of(snap, k, c, at), c.template);
+            }
+        });
+        self.tables.v6.for_each(|k, c| {
+            if let Some(at) = snap.dest_of(c.dest_id, c.slot) {
+                take(sync_conn_of(snap, k, c, at), c.template);
             }
         });
     }
@@ -179,11 +189,20 @@ impl Forwarder {
     /// its flow, or insert or refresh it here; with no service or server for
     /// it yet, park it.
     pub fn learn_conn(&mut self, c: &SyncConn, now: u32) {
-        let snap = &self.update.snap;
-        let si = if c.fwmark != 0 {
-            snap.fwmark_service(c.fwmark)
+        if c.v6 {
+            self.learn_conn_in::<u128>(c, now);
         } else {
-            snap.service(c.proto, c.vip, c.vport)
+            self.learn_conn_in::<u32>(c, now);
+        }
+    }
+
+    fn learn_conn_in<A: Family>(&mut self, c: &SyncConn, now: u32) {
+        let snap = &self.update.snap;
+        let (cip, vip) = (A::narrow(c.cip), A::narrow(c.vip));
+        let si = if c.fwmark != 0 {
+            snap.fwmark_service_of::<A>(c.fwmark)
+        } else {
+            snap.service(c.proto, vip, c.vport)
         };
         let Some(si) = si else {
             return self.park(c, now);
@@ -195,9 +214,10 @@ impl Forwarder {
         if let Some((me, handoff)) = &self.peers {
             let workers = handoff.workers();
             let to = if mask != 0 || c.template {
-                owner::owner_of(c.cip & if mask != 0 { mask } else { u32::MAX }, 0, workers)
+                let net = A::narrow(c.cip & if mask != 0 { mask } else { u128::MAX });
+                owner::owner_of(net.fold32(), 0, workers)
             } else {
-                owner::owner_of(c.cip, c.cport, workers)
+                owner::owner_of(cip.fold32(), c.cport, workers)
             };
             if to != *me {
                 if !handoff.send_sync(to, *c) {
@@ -222,9 +242,9 @@ impl Forwarder {
         };
         let key = FlowKey {
             proto: if c.template { c.proto | TEMPLATE } else { c.proto },
-            cip: c.cip,
+            cip,
             cport: c.cport,
-            vip: c.vip,
+            vip,
             vport: c.vport,
         };
         let timeout = if c.timeout == 0 {
@@ -236,9 +256,9 @@ impl Forwarder {
     }
 
     /// Insert or refresh a learnt entry, counted as a scheduled one is.
-    fn keep(
+    fn keep<A: Family>(
         &mut self,
-        key: &FlowKey,
+        key: &FlowKey<A>,
         c: &SyncConn,
         (si, di): (usize, usize),
         state: ConnState,
@@ -247,7 +267,8 @@ impl Forwarder {
         let snap = &self.update.snap;
         let stats = &*self.stats;
         let d = &snap.services[si].dests[di];
-        if let Some(conn) = self.table.get_mut(key) {
+        let table = A::table(&mut self.tables);
+        if let Some(conn) = table.get_mut(key) {
             if conn.dest_id == d.id {
                 if !conn.template && conn.state != state {
                     uncount(stats, conn);
@@ -258,7 +279,7 @@ impl Forwarder {
                 return stats.sync_learnt.add(1);
             }
             // Another server now: the master re-scheduled it.
-            if let Some(old) = self.table.remove(key) {
+            if let Some(old) = table.remove(key) {
                 super::account::release(stats, snap, &mut self.update.scheds, &old);
             }
         }
@@ -274,11 +295,11 @@ impl Forwarder {
             template: c.template,
         };
         let reply = (d.fwd == FwdMethod::Nat && !c.template).then_some(FlowKey {
-            vip: d.addr,
+            vip: A::narrow(d.addr),
             vport: c.rport,
             ..*key
         });
-        match self.table.insert(*key, reply, conn) {
+        match table.insert(*key, reply, conn) {
             Ok(_) if c.template => stats.dest(d.slot).persist.add(1),
             Ok(_) => {
                 stats.conns.add(1);
@@ -293,6 +314,9 @@ impl Forwarder {
 
 /// The same connection (or template) of the same service.
 fn same_flow(a: &SyncConn, b: &SyncConn) -> bool {
-    (a.proto, a.template, a.cip, a.cport, a.vip, a.vport, a.fwmark)
-        == (b.proto, b.template, b.cip, b.cport, b.vip, b.vport, b.fwmark)
+    (
+        a.proto, a.template, a.v6, a.cip, a.cport, a.vip, a.vport, a.fwmark,
+    ) == (
+        b.proto, b.template, b.v6, b.cip, b.cport, b.vip, b.vport, b.fwmark,
+    )
 }

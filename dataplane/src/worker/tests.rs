@@ -5,7 +5,7 @@ use super::*;
 use crate::snapshot::{Input, LinkSnap, SlotMap, Snapshot};
 use config::Rules;
 use etherparse::{PacketBuilder, SlicedPacket};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 const DIRECTOR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
@@ -17,6 +17,7 @@ const VIP: [u8; 4] = [10, 0, 0, 100];
 const LINKS: &[LinkSnap] = &[LinkSnap {
     mac: DIRECTOR_MAC,
     addr: 0x0a00_000a,
+    addr6: 0x2001_0db8_0000_0000_0000_0000_0000_000a,
     mtu: 1500,
 }];
 
@@ -24,10 +25,12 @@ fn rules(lines: &[&str]) -> Rules {
     Rules::from_commands("test", &lines.join("\n")).unwrap()
 }
 
-fn neigh(a: Ipv4Addr) -> Option<([u8; 6], u8)> {
-    match a.octets() {
-        [10, 0, 0, 11] => Some((RS1_MAC, 0)),
-        [10, 0, 0, 12] => Some((RS2_MAC, 0)),
+fn neigh(a: IpAddr) -> Option<([u8; 6], u8)> {
+    match a {
+        IpAddr::V4(a) if a.octets() == [10, 0, 0, 11] => Some((RS1_MAC, 0)),
+        IpAddr::V4(a) if a.octets() == [10, 0, 0, 12] => Some((RS2_MAC, 0)),
+        IpAddr::V6(a) if a == Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11) => Some((RS1_MAC, 0)),
+        IpAddr::V6(a) if a == Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x12) => Some((RS2_MAC, 0)),
         _ => None,
     }
 }
@@ -727,6 +730,7 @@ fn the_hand_turns_once_per_turn_time_and_catches_up_in_bounded_steps() {
 
 mod fragments;
 mod icmp;
+mod ipv6;
 mod persistence;
 mod sync;
 mod traffic;

@@ -25,11 +25,19 @@
 //             host's, not a reply to a client
 //   links:    ifindex -> link number (the daemon's interface order)
 //   xsks:     link * MAX_QUEUES + queue -> AF_XDP socket
+//   services6, vips6, reals6, rips6, locals6: the same for IPv6, keys
+//             with 16-byte addresses
+//
+// IPv6: the extension headers before TCP/UDP (hop-by-hop, routing,
+// fragment, destination options) are walked, at most MAX_EXT6 of them; a
+// later fragment goes as an IPv4 one does. ICMPv6 (neighbour discovery, MLD,
+// errors) stays with the host.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -78,6 +86,52 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } locals SEC(".maps");
+
+struct svc6_key {
+	__u8 addr[16];
+	__u16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct addr6 {
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, struct svc6_key);
+	__type(value, __u32);
+} services6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, struct addr6);
+	__type(value, __u32);
+} vips6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, struct svc6_key);
+	__type(value, __u32);
+} reals6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, struct addr6);
+	__type(value, __u32);
+} rips6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, struct addr6);
+	__type(value, __u32);
+} locals6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -147,6 +201,63 @@ static __always_inline int to_host(struct iphdr *ip)
 	return bpf_map_lookup_elem(&locals, &ip->daddr) != 0;
 }
 
+#define MAX_EXT6 4
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_DEST 60
+
+// Whether {addr, port, proto} or {addr, 0, proto} is in the IPv6 `map`.
+static __always_inline int has_port6(void *map, const struct in6_addr *addr, __u16 port, __u8 proto)
+{
+	struct svc6_key key = { .port = port, .proto = proto };
+
+	__builtin_memcpy(key.addr, addr, 16);
+	if (bpf_map_lookup_elem(map, &key))
+		return 1;
+	key.port = 0;
+	return bpf_map_lookup_elem(map, &key) != 0;
+}
+
+// 1: an IPv6 frame for the sockets, 0: for the host.
+static __always_inline int steer6(struct ipv6hdr *ip, void *end)
+{
+	__u8 *at = (void *)(ip + 1);
+	__u8 next = ip->nexthdr;
+	__u16 *ports;
+	int to_vip, later = 0, i;
+
+	to_vip = bpf_map_lookup_elem(&vips6, &ip->daddr) != 0;
+#pragma unroll
+	for (i = 0; i < MAX_EXT6; i++) {
+		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING && next != NEXTHDR_FRAGMENT &&
+		    next != NEXTHDR_DEST)
+			break;
+		if ((void *)(at + 8) > end)
+			return to_vip;
+		if (next == NEXTHDR_FRAGMENT) {
+			// Offset in the high 13 bits of bytes 2-3.
+			later = (at[2] << 5 | at[3] >> 3) != 0;
+			next = at[0];
+			at += 8;
+		} else {
+			next = at[0];
+			at += 8 + at[1] * 8;
+		}
+	}
+	if (later)
+		return to_vip ||
+		       (bpf_map_lookup_elem(&rips6, &ip->saddr) && !bpf_map_lookup_elem(&locals6, &ip->daddr));
+	if (next != IPPROTO_TCP && next != IPPROTO_UDP)
+		return 0;
+	ports = (void *)at;
+	if ((void *)(ports + 2) > end)
+		return to_vip;
+	if (to_vip && has_port6(&services6, &ip->daddr, ports[1], next))
+		return 1;
+	return has_port6(&reals6, &ip->saddr, ports[0], next) && !bpf_map_lookup_elem(&locals6, &ip->daddr);
+}
+
 SEC("xdp")
 int steer(struct xdp_md *ctx)
 {
@@ -159,7 +270,16 @@ int steer(struct xdp_md *ctx)
 	__u16 *ports;
 	int to_vip;
 
-	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+	if ((void *)(eth + 1) > end)
+		return XDP_PASS;
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > end || !steer6(ip6, end))
+			return XDP_PASS;
+		goto to_socket;
+	}
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return XDP_PASS;
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > end)

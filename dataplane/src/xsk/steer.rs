@@ -26,6 +26,43 @@ struct SvcKey {
 // SAFETY: repr(C) of u32, u16, u8, u8: 8 bytes, no padding, any bit pattern.
 unsafe impl Plain for SvcKey {}
 
+/// Key of the `services6` and `reals6` maps; must match `struct svc6_key`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SvcKey6 {
+    addr: [u8; 16],
+    port_be: u16,
+    proto: u8,
+    pad: u8,
+}
+
+// SAFETY: repr(C) of [u8; 16], u16, u8, u8: 20 bytes (alignment 2), no
+// padding, any bit pattern.
+unsafe impl Plain for SvcKey6 {}
+
+/// Key of the `vips6`, `rips6` and `locals6` maps; must match `struct addr6`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Addr6([u8; 16]);
+
+// SAFETY: repr(C) of [u8; 16]: 16 bytes, any bit pattern.
+unsafe impl Plain for Addr6 {}
+
+/// The IPv6 maps and what they hold now.
+#[derive(Debug)]
+struct Maps6 {
+    services: Map<SvcKey6, u32>,
+    vips: Map<Addr6, u32>,
+    reals: Map<SvcKey6, u32>,
+    rips: Map<Addr6, u32>,
+    locals: Map<Addr6, u32>,
+    have_services: HashSet<SvcKey6>,
+    have_vips: HashSet<Addr6>,
+    have_reals: HashSet<SvcKey6>,
+    have_rips: HashSet<Addr6>,
+    have_locals: HashSet<Addr6>,
+}
+
 /// Queues per link in the XSKMAP; must match `MAX_QUEUES` in steer.bpf.c.
 pub const MAX_QUEUES: u32 = 64;
 /// Links (interfaces) the program serves; must match `MAX_LINKS`.
@@ -48,6 +85,7 @@ pub struct Steer {
     have_reals: HashSet<SvcKey>,
     have_rips: HashSet<u32>,
     have_locals: HashSet<u32>,
+    v6: Maps6,
 }
 
 impl Steer {
@@ -67,6 +105,18 @@ impl Steer {
             links.update(&ifindex, &(n as u32), "register interface")?;
             obj.attach_xdp(c"steer", ifindex)?;
         }
+        let v6 = Maps6 {
+            services: obj.map(c"services6")?,
+            vips: obj.map(c"vips6")?,
+            reals: obj.map(c"reals6")?,
+            rips: obj.map(c"rips6")?,
+            locals: obj.map(c"locals6")?,
+            have_services: HashSet::new(),
+            have_vips: HashSet::new(),
+            have_reals: HashSet::new(),
+            have_rips: HashSet::new(),
+            have_locals: HashSet::new(),
+        };
         Ok(Self {
             services: obj.map(c"services")?,
             vips: obj.map(c"vips")?,
@@ -80,6 +130,7 @@ impl Steer {
             have_reals: HashSet::new(),
             have_rips: HashSet::new(),
             have_locals: HashSet::new(),
+            v6,
         })
     }
 
@@ -153,6 +204,53 @@ impl Steer {
             return Ok(());
         }
         sync_set(&self.locals, &mut self.have_locals, want, "add local address")
+    }
+
+    /// [`Self::set_services`] for IPv6 (host-order `u128` addresses).
+    ///
+    /// # Errors
+    /// A map update failed.
+    pub fn set_services6(
+        &mut self,
+        services: &[(u8, u128, u16)],
+        nat_reals: &[(u8, u128, u16)],
+    ) -> io::Result<()> {
+        let keys = |list: &[(u8, u128, u16)]| -> HashSet<SvcKey6> {
+            list.iter()
+                .map(|&(proto, addr, port)| SvcKey6 {
+                    addr: addr.to_be_bytes(),
+                    port_be: port.to_be(),
+                    proto,
+                    pad: 0,
+                })
+                .collect()
+        };
+        let m = &mut self.v6;
+        let (want, reals) = (keys(services), keys(nat_reals));
+        let rips: HashSet<Addr6> = reals.iter().map(|k| Addr6(k.addr)).collect();
+        sync_set(&m.reals, &mut m.have_reals, reals, "add IPv6 NAT real server")?;
+        sync_set(
+            &m.rips,
+            &mut m.have_rips,
+            rips,
+            "add IPv6 NAT real server address",
+        )?;
+        let vips: HashSet<Addr6> = want.iter().map(|k| Addr6(k.addr)).collect();
+        sync_set(&m.services, &mut m.have_services, want, "add IPv6 service")?;
+        sync_set(&m.vips, &mut m.have_vips, vips, "add IPv6 VIP")
+    }
+
+    /// [`Self::set_locals`] for IPv6.
+    ///
+    /// # Errors
+    /// A map update failed.
+    pub fn set_locals6(&mut self, addrs: &[u128]) -> io::Result<()> {
+        let want: HashSet<Addr6> = addrs.iter().map(|a| Addr6(a.to_be_bytes())).collect();
+        let m = &mut self.v6;
+        if want == m.have_locals {
+            return Ok(());
+        }
+        sync_set(&m.locals, &mut m.have_locals, want, "add local IPv6 address")
     }
 }
 

@@ -96,7 +96,12 @@ fn dump_lists_connections_and_templates() {
     let (conn, template) = (buf[0], buf[1]);
     assert_eq!(
         (conn.cport, conn.state, conn.expires_in, conn.rip),
-        (1000, ConnState::SynRecv, 30, 0x0a00_000b)
+        (
+            1000,
+            ConnState::SynRecv,
+            30,
+            Some(Ipv4Addr::new(10, 0, 0, 11).into())
+        )
     );
     assert!(template.template && template.cport == 0 && template.expires_in == 60);
     assert_eq!(template.proto, 6, "the template bit is not shown");

@@ -43,7 +43,10 @@ fn a_master_sends_at_the_kernels_packet_counts_and_never_half_open() {
         (c.proto, c.state, c.fwd, c.cport, c.vport, c.rport),
         (6, 1, 3, 40000, 80, 80)
     );
-    assert_eq!((c.rip, c.timeout), (u32::from_be_bytes([10, 0, 0, 11]), 900));
+    assert_eq!(
+        (c.rip, c.timeout),
+        (u128::from(u32::from_be_bytes([10, 0, 0, 11])), 900)
+    );
     // Packets 4 to 52: nothing; 53: again.
     for _ in 4..53 {
         send(&mut f, &tcp(40000, 80, Seg::Ack), 1);

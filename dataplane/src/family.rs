@@ -1,0 +1,121 @@
+//! The two address families the workers forward, as one type parameter:
+//! `u32` (IPv4) and `u128` (IPv6) addresses in host order. Everything that
+//! differs between the families is a method here (which lookups, which
+//! connection table), so the forwarding code is written once and compiled
+//! twice, and the IPv4 path pays nothing for IPv6.
+//!
+//! Must not touch: frames (the views in `wire`) or decisions (the worker).
+
+use crate::frame::Frame;
+use crate::fwd::{self, Route, Sent, nat::Side};
+use crate::snapshot::{FamilySnap, Snapshot};
+use crate::stats::Reason;
+use crate::wire::{Headers, IpBits};
+use conntrack::ConnTable;
+
+/// A worker's connection tables, one per family.
+#[derive(Debug)]
+pub struct Tables {
+    /// IPv4 connections (40 B each).
+    pub v4: ConnTable<u32>,
+    /// IPv6 connections (80 B each).
+    pub v6: ConnTable<u128>,
+}
+
+/// An address family the workers forward.
+pub trait Family: IpBits {
+    /// This family's lookups in a snapshot.
+    fn fam(snap: &Snapshot) -> &FamilySnap<Self>;
+    /// This family's connection table.
+    fn table(t: &mut Tables) -> &mut ConnTable<Self>;
+    /// NAT: rewrite `side`'s address and port of `frame`.
+    fn nat(frame: &mut [u8], h: &Headers<Self>, side: Side, addr: Self, port: u16);
+    /// TUN: encapsulate `frame` for the real server of `r`, from link MAC
+    /// to server MAC.
+    ///
+    /// # Errors
+    /// No room, no address for the outer header.
+    fn tun(
+        frame: &mut dyn Frame,
+        h: &Headers<Self>,
+        r: &Route<'_>,
+        macs: ([u8; 6], [u8; 6]),
+    ) -> Result<Sent, Reason>;
+    /// The headers as IPv4's, where the worker has IPv4-only paths
+    /// (fragment decisions, ICMP errors).
+    fn as_v4(h: &Headers<Self>) -> Option<&Headers<u32>>;
+    /// An address of this family as the control plane shows it.
+    fn ip(a: Self) -> std::net::IpAddr;
+}
+
+impl Family for u32 {
+    #[inline]
+    fn fam(snap: &Snapshot) -> &FamilySnap<Self> {
+        &snap.v4
+    }
+
+    #[inline]
+    fn table(t: &mut Tables) -> &mut ConnTable<Self> {
+        &mut t.v4
+    }
+
+    #[inline]
+    fn nat(frame: &mut [u8], h: &Headers<Self>, side: Side, addr: Self, port: u16) {
+        fwd::nat::rewrite(frame, h, side, addr, port);
+    }
+
+    #[inline]
+    fn tun(
+        frame: &mut dyn Frame,
+        h: &Headers<Self>,
+        r: &Route<'_>,
+        macs: ([u8; 6], [u8; 6]),
+    ) -> Result<Sent, Reason> {
+        fwd::tun4(frame, h, r, macs)
+    }
+
+    #[inline]
+    fn as_v4(h: &Headers<Self>) -> Option<&Headers<u32>> {
+        Some(h)
+    }
+
+    fn ip(a: Self) -> std::net::IpAddr {
+        std::net::Ipv4Addr::from(a).into()
+    }
+}
+
+impl Family for u128 {
+    #[inline]
+    fn fam(snap: &Snapshot) -> &FamilySnap<Self> {
+        &snap.v6
+    }
+
+    #[inline]
+    fn table(t: &mut Tables) -> &mut ConnTable<Self> {
+        &mut t.v6
+    }
+
+    #[inline]
+    fn nat(frame: &mut [u8], h: &Headers<Self>, side: Side, addr: Self, port: u16) {
+        fwd::nat::rewrite6(frame, h, side, addr, port);
+    }
+
+    #[inline]
+    fn tun(
+        frame: &mut dyn Frame,
+        h: &Headers<Self>,
+        r: &Route<'_>,
+        macs: ([u8; 6], [u8; 6]),
+    ) -> Result<Sent, Reason> {
+        fwd::tun6(frame, h, r, macs)
+    }
+
+    #[inline]
+    fn as_v4(_: &Headers<Self>) -> Option<&Headers<u32>> {
+        None
+    }
+
+    fn ip(a: Self) -> std::net::IpAddr {
+        std::net::Ipv6Addr::from(a).into()
+    }
+}

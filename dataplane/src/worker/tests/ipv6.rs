@@ -1,0 +1,300 @@
+//! IPv6 through the same decisions as IPv4: DR, NAT66 both ways with
+//! checksums checked by etherparse, TUN (IPv6-in-IPv6) and its "packet too
+//! big", persistence by prefix, and malformed frames counted by reason.
+
+use super::*;
+use etherparse::{Icmpv6Type, NetSlice, TransportSlice};
+
+const CIP6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+const VIP6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+const RIP6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11];
+
+const V6_RS: &[&str] = &[
+    "-A -t [2001:db8::100]:80 -s rr",
+    "-a -t [2001:db8::100]:80 -r [2001:db8::11]:80 -g",
+    "-a -t [2001:db8::100]:80 -r [2001:db8::12]:80 -g",
+    "-A -u [2001:db8::100]:53 -s rr",
+    "-a -u [2001:db8::100]:53 -r [2001:db8::11]:5353 -m",
+    "-A -t [2001:db8::100]:8080 -s rr",
+    "-a -t [2001:db8::100]:8080 -r [2001:db8::11]:8081 -m",
+    "-A -t [2001:db8::100]:443 -s rr",
+    "-a -t [2001:db8::100]:443 -r [2001:db8::12]:443 -i",
+    // And IPv4 beside it, in the same forwarder.
+    "-A -t 10.0.0.100:80 -s rr",
+    "-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g",
+];
+
+fn tcp6(src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, seg: Seg, payload: usize) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC)
+        .ipv6(src, dst, 61)
+        .tcp(sport, dport, 1000, 64240);
+    let b = match seg {
+        Seg::Syn => b.syn(),
+        Seg::Ack => b.ack(1),
+        Seg::Fin => b.ack(1).fin(),
+    };
+    let mut v = Vec::new();
+    b.write(&mut v, &vec![7u8; payload]).unwrap();
+    v
+}
+
+fn udp6(src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC)
+        .ipv6(src, dst, 64)
+        .udp(sport, dport)
+        .write(&mut v, b"query")
+        .unwrap();
+    v
+}
+
+/// The IPv6 addresses, ports and whether the TCP/UDP checksum is right,
+/// with etherparse as the oracle.
+fn view6(frame: &[u8]) -> ([u8; 16], u16, [u8; 16], u16, bool) {
+    let p = SlicedPacket::from_ethernet(frame).unwrap();
+    let Some(NetSlice::Ipv6(ip)) = &p.net else {
+        panic!("not IPv6")
+    };
+    let h = ip.header().to_header();
+    match p.transport {
+        Some(TransportSlice::Tcp(t)) => {
+            let ok = t.checksum() == t.to_header().calc_checksum_ipv6(&h, t.payload()).unwrap();
+            (h.source, t.source_port(), h.destination, t.destination_port(), ok)
+        }
+        Some(TransportSlice::Udp(u)) => {
+            let ok = u.checksum() == u.to_header().calc_checksum_ipv6(&h, u.payload()).unwrap();
+            (h.source, u.source_port(), h.destination, u.destination_port(), ok)
+        }
+        other => panic!("not TCP or UDP: {other:?}"),
+    }
+}
+
+#[test]
+fn dr_round_robin_and_udp_over_ipv6_beside_ipv4() {
+    let (mut f, _) = forwarder(V6_RS);
+    let mut macs = Vec::new();
+    for p in 0..10 {
+        let (v, out) = send(&mut f, &tcp6(CIP6, 40000 + p, VIP6, 80, Seg::Syn, 0), 0);
+        assert_eq!(v, Verdict::Tx(0));
+        macs.push(dst_mac(&out));
+        // DR: only the MACs change.
+        let before = tcp6(CIP6, 40000 + p, VIP6, 80, Seg::Syn, 0);
+        assert_eq!(out[12..], before[12..]);
+    }
+    let alternating: Vec<_> = (0..10)
+        .map(|i| if i % 2 == 0 { RS1_MAC } else { RS2_MAC })
+        .collect();
+    assert_eq!(macs, alternating, "rr over two IPv6 servers");
+    // The connection sticks to its server.
+    let (_, out) = send(&mut f, &tcp6(CIP6, 40001, VIP6, 80, Seg::Ack, 10), 1);
+    assert_eq!(dst_mac(&out), RS2_MAC);
+    assert_eq!((f.table6().len(), f.table().len()), (10, 0));
+    // IPv4 goes its own way, in its own table.
+    assert_eq!(send(&mut f, &tcp(40000, 80, Seg::Syn), 0).0, Verdict::Tx(0));
+    assert_eq!((f.table6().len(), f.table().len()), (10, 1));
+    // UDP over NAT66.
+    let (v, out) = send(&mut f, &udp6(CIP6, 5000, VIP6, 53), 0);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(view6(&out), (CIP6, 5000, RIP6, 5353, true));
+    // No such service.
+    assert_eq!(
+        send(&mut f, &tcp6(CIP6, 1, VIP6, 81, Seg::Syn, 0), 0).0,
+        Verdict::Drop(Reason::NoService)
+    );
+}
+
+#[test]
+fn nat66_rewrites_both_ways_with_right_checksums() {
+    let (mut f, _) = forwarder(V6_RS);
+    for payload in [0, 1, 100, 1000] {
+        let cport = 30000 + payload as u16;
+        let (v, out) = send(&mut f, &tcp6(CIP6, cport, VIP6, 8080, Seg::Syn, payload), 0);
+        assert_eq!(v, Verdict::Tx(0));
+        assert_eq!(view6(&out), (CIP6, cport, RIP6, 8081, true), "payload {payload}");
+        assert_eq!(dst_mac(&out), RS1_MAC);
+        let (v, back) = send(&mut f, &tcp6(RIP6, 8081, CIP6, cport, Seg::Ack, payload), 0);
+        assert_eq!(v, Verdict::Tx(0));
+        assert_eq!(view6(&back), (VIP6, 8080, CIP6, cport, true));
+        assert_eq!(dst_mac(&back), CLIENT_MAC);
+    }
+    // A reply with no connection is not forwarded.
+    assert_eq!(
+        send(&mut f, &tcp6(RIP6, 8081, CIP6, 1, Seg::Ack, 0), 0).0,
+        Verdict::Drop(Reason::NoConnection)
+    );
+}
+
+#[test]
+fn tun6_wraps_in_ipv6_or_answers_packet_too_big() {
+    let (mut f, _) = forwarder(V6_RS);
+    let inner = tcp6(CIP6, 40000, VIP6, 443, Seg::Syn, 100);
+    let (v, out) = send(&mut f, &inner, 0);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(out.len(), inner.len() + 40);
+    assert_eq!(&out[54..], &inner[14..], "inner packet changed");
+    let p = SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(NetSlice::Ipv6(ip)) = &p.net else {
+        panic!()
+    };
+    let h = ip.header();
+    assert_eq!(h.next_header(), etherparse::IpNumber(41));
+    assert_eq!(
+        h.source(),
+        0x2001_0db8_0000_0000_0000_0000_0000_000a_u128.to_be_bytes()
+    );
+    assert_eq!(h.destination()[15], 0x12);
+    assert_eq!(
+        (h.hop_limit(), usize::from(h.payload_length())),
+        (61, inner.len() - 14)
+    );
+    assert_eq!(dst_mac(&out), RS2_MAC);
+
+    // 1460 bytes of payload: 1520 inner + 40 outer passes the 1500 MTU.
+    let big = tcp6(CIP6, 40001, VIP6, 443, Seg::Syn, 1440);
+    let (v, ptb) = send(&mut f, &big, 0);
+    assert_eq!(v, Verdict::Tx(0), "the error goes back out of the ingress link");
+    assert_eq!(f.stats().frag_needed.get(), 1);
+    assert_eq!(dst_mac(&ptb), CLIENT_MAC);
+    let p = SlicedPacket::from_ethernet(&ptb).unwrap();
+    let Some(NetSlice::Ipv6(ip)) = &p.net else {
+        panic!()
+    };
+    let h = ip.header().to_header();
+    assert_eq!(
+        (h.source, h.destination),
+        (VIP6, CIP6),
+        "from the VIP to the client"
+    );
+    let Some(TransportSlice::Icmpv6(icmp)) = p.transport else {
+        panic!("not ICMPv6: {:?}", p.transport)
+    };
+    assert_eq!(icmp.icmp_type(), Icmpv6Type::PacketTooBig { mtu: 1460 });
+    let want = icmp
+        .icmp_type()
+        .calc_checksum(h.source, h.destination, icmp.payload())
+        .unwrap();
+    assert_eq!(icmp.checksum(), want, "ICMPv6 checksum");
+    assert_eq!(
+        &icmp.payload()[..40],
+        &big[14..54],
+        "the quote starts with the packet"
+    );
+    assert!(ptb.len() - 14 <= 1280, "fits the IPv6 minimum MTU");
+}
+
+#[test]
+fn persistence_follows_the_prefix_length() {
+    let (mut f, _) = forwarder(&[
+        "-A -t [2001:db8::100]:80 -s rr -p 300 -M 64",
+        "-a -t [2001:db8::100]:80 -r [2001:db8::11]:80 -g",
+        "-a -t [2001:db8::100]:80 -r [2001:db8::12]:80 -g",
+    ]);
+    let client = |net: u8, host: u8| {
+        let mut a = CIP6;
+        a[7] = net;
+        a[15] = host;
+        a
+    };
+    let first = dst_mac(&send(&mut f, &tcp6(client(1, 1), 1, VIP6, 80, Seg::Syn, 0), 0).1);
+    // Other hosts and ports of the same /64 follow the template.
+    for (host, port) in [(2, 2), (200, 3), (1, 4)] {
+        let out = send(&mut f, &tcp6(client(1, host), port, VIP6, 80, Seg::Syn, 0), 0).1;
+        assert_eq!(dst_mac(&out), first);
+    }
+    // The next /64 is scheduled anew: rr gives it the other server.
+    let other = dst_mac(&send(&mut f, &tcp6(client(2, 1), 5, VIP6, 80, Seg::Syn, 0), 0).1);
+    assert_ne!(other, first);
+    let mut buf = Vec::with_capacity(16);
+    f.dump(&mut buf, 0);
+    let templates: Vec<_> = buf.iter().filter(|c| c.template).map(|c| c.cip).collect();
+    assert_eq!(templates.len(), 2, "one template per /64");
+    assert!(templates.contains(&"2001:db8:1:1::".parse::<std::net::IpAddr>().unwrap()));
+}
+
+#[test]
+fn malformed_ipv6_frames_are_counted_by_reason() {
+    let (mut f, _) = forwarder(V6_RS);
+    let good = tcp6(CIP6, 40000, VIP6, 80, Seg::Syn, 4);
+    let with = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut v = good.clone();
+        edit(&mut v);
+        v
+    };
+    // Extension headers: `n` destination-options headers of 8 bytes each
+    // before TCP.
+    let chain = |n: usize| {
+        let mut v = good.clone();
+        let mut ext = Vec::new();
+        for i in 0..n {
+            ext.extend([if i + 1 == n { 6 } else { 60 }, 0, 1, 4, 0, 0, 0, 0]);
+        }
+        v.splice(54..54, ext);
+        v[20] = 60;
+        let len = (v.len() - 54) as u16;
+        v[18..20].copy_from_slice(&len.to_be_bytes());
+        v
+    };
+    assert_eq!(
+        send(&mut f, &chain(3), 0).0,
+        Verdict::Tx(0),
+        "a short chain is walked"
+    );
+    let cases: Vec<(Vec<u8>, Reason)> = vec![
+        (good[..40].to_vec(), Reason::TruncatedIp),
+        (with(&|v| v[14] = 0x50), Reason::BadVersion),
+        (with(&|v| v[19] = 0xff), Reason::BadTotalLength),
+        (chain(9), Reason::ExtHeaders),
+        (
+            with(&|v| {
+                // A hop-by-hop header that claims 2 KiB.
+                v[20] = 0;
+                v[55] = 0xff;
+            }),
+            Reason::ExtHeaders,
+        ),
+        (with(&|v| v[20] = 47), Reason::UnsupportedProtocol),
+        (
+            with(&|v| {
+                v.truncate(54 + 10);
+                v[18..20].copy_from_slice(&10u16.to_be_bytes());
+            }),
+            Reason::TruncatedL4,
+        ),
+    ];
+    for (frame, reason) in &cases {
+        assert_eq!(
+            send(&mut f, frame, 0).0,
+            Verdict::Drop(*reason),
+            "{}",
+            reason.name()
+        );
+    }
+    for reason in [
+        Reason::TruncatedIp,
+        Reason::BadVersion,
+        Reason::BadTotalLength,
+        Reason::UnsupportedProtocol,
+    ] {
+        assert_eq!(f.stats().drops(reason), 1, "{}", reason.name());
+    }
+    assert_eq!(f.stats().drops(Reason::ExtHeaders), 2);
+    // Noise with an IPv6 EtherType never panics.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..20_000 {
+        let len = 14 + (x % 160) as usize;
+        let mut frame: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        frame[12..14].copy_from_slice(&[0x86, 0xdd]);
+        if frame.len() > 54 {
+            frame[14] = 0x60;
+            frame[38..54].copy_from_slice(&VIP6);
+        }
+        let _ = send(&mut f, &frame, 0);
+    }
+}
