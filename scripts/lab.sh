@@ -37,14 +37,29 @@
 #                  director (VRRP puts it on the master), and NAT real
 #                  servers route via 10.98.0.254, the server side's VRRP
 #                  address.
+#   LAB_SERVERS=N  real servers rs1..rsN (default 2, at most 9), at .11 to .1N.
+#
+# Every host is dual-stack: 2001:db8:99::/64 beside 10.99.0.0/24 (client
+# ::2, director ::10 with VIP6 2001:db8:99::100, rsN ::1N) and, for NAT,
+# 2001:db8:98::/64 beside 10.98.0.0/24 (director ::1, the servers' default
+# gateway). Addresses skip duplicate detection (nodad), so they work at
+# once. The director's VIP6 is deprecated, so its own traffic (health
+# checks) leaves from ::10. A DR or TUN real server holds VIP6 on lo as a /128: Linux answers
+# neighbour solicitations only for addresses of the interface asked, so the
+# VIP6 needs no arp_ignore. TUN's helper also takes IPv6-in-IPv6 (next
+# header 41).
 set -euo pipefail
 
 LAB="${LAB:-fvs}"
 KIND="${LAB_KIND:-dr}"
 QUEUES="${LAB_QUEUES:-1}"
 PAIR="${LAB_PAIR:-0}"
+SERVERS="${LAB_SERVERS:-2}"
 VIP=10.99.0.100
-ROLES=(client dir rs1 rs2)
+VIP6=2001:db8:99::100
+RSS=()
+for ((i = 1; i <= SERVERS; i++)); do RSS+=("rs$i"); done
+ROLES=(client dir "${RSS[@]}")
 SWITCHES=(sw swr)
 PY="${PYTHON:-/usr/bin/python3}"
 
@@ -59,19 +74,24 @@ in_ns() {
 # can fail the pipeline by SIGPIPE.
 have_ns() { grep -qx "$1" <<<"$(ip netns list | awk '{print $1}')"; }
 
-# The real servers' HTTP server (HTTP/1.1 keep-alive, body = its name) and
-# UDP responder (answers each datagram with its name). Arguments: name, HTTP
-# port, UDP address (the VIP for DR: replies must come from it).
+# The real servers' HTTP server (HTTP/1.1 keep-alive, body = its name; IPv4
+# and IPv6) and UDP responder (answers each datagram with its name).
+# Arguments: name, HTTP port, UDP addresses (the VIP and VIP6 for DR:
+# replies must come from them).
 HTTPD='
 import http.server, socket, socketserver, sys, threading
-NAME, PORT, UDP_ADDR = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def udp():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((UDP_ADDR, 53))
+NAME, PORT, UDP_ADDRS = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
+def udp(addr):
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
+    if ":" in addr:
+        # Beside 0.0.0.0:53, [::]:53 must not claim IPv4 too.
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((addr, 53))
     while True:
         _, peer = s.recvfrom(2048)
         s.sendto(NAME.encode(), peer)
-threading.Thread(target=udp, daemon=True).start()
+for a in UDP_ADDRS:
+    threading.Thread(target=udp, args=(a,), daemon=True).start()
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
@@ -90,16 +110,29 @@ class H(http.server.BaseHTTPRequestHandler):
 class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-S(("0.0.0.0", PORT), H).serve_forever()
+    address_family = socket.AF_INET6
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+S(("::", PORT), H).serve_forever()
 '
 
-# The TUN real servers' decapsulator: IP-in-IP packets from eth0 (AF_PACKET),
-# inner packet into tun0.
+# The TUN real servers' decapsulator: IP-in-IP (protocol 4) and
+# IPv6-in-IPv6 (next header 41) packets from eth0 (AF_PACKET), inner packet
+# into tun0 (which tells the families apart by the version nibble).
 DECAP='
-import fcntl, os, socket, struct
+import fcntl, os, socket, struct, threading
 TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
 tun = os.open("/dev/net/tun", os.O_RDWR)
 fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", b"tun0", IFF_TUN | IFF_NO_PI))
+def v6():
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x86dd))
+    s.bind(("eth0", 0x86dd))
+    while True:
+        p = s.recv(65535)
+        if len(p) >= 80 and p[6] == 41:
+            os.write(tun, p[40:])
+threading.Thread(target=v6, daemon=True).start()
 s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
 s.bind(("eth0", 0x0800))
 while True:
@@ -110,13 +143,14 @@ while True:
 
 down() {
 	local n
-	for r in "${ROLES[@]}" dir2 "${SWITCHES[@]}"; do
+	# Every server a lab may have, whatever LAB_SERVERS says now.
+	for r in client dir rs{1..9} dir2 "${SWITCHES[@]}"; do
 		n=$(ns "$r")
 		have_ns "$n" || continue
 		# Stop what runs inside (HTTP servers, a daemon) before the namespace goes.
 		ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null || true
 	done
-	for r in "${ROLES[@]}" dir2 "${SWITCHES[@]}"; do
+	for r in client dir rs{1..9} dir2 "${SWITCHES[@]}"; do
 		n=$(ns "$r")
 		if have_ns "$n"; then
 			for _ in $(seq 1 20); do
@@ -139,9 +173,10 @@ wait_listening() {
 	return 1
 }
 
-# plug ROLE DEV SWITCH ADDR/LEN: a veth from ROLE's DEV to a port of SWITCH.
+# plug ROLE DEV SWITCH ADDR/LEN ADDR6/LEN: a veth from ROLE's DEV to a port
+# of SWITCH.
 plug() {
-	local r=$1 dev=$2 sw=$3 addr=$4
+	local r=$1 dev=$2 sw=$3 addr=$4 addr6=$5
 	# The director's links get LAB_QUEUES queues (both ends), so that the
 	# switch spreads flows over them by hash, as a multi-queue NIC does.
 	local q=1
@@ -150,6 +185,7 @@ plug() {
 		peer name "p-$r-$dev" netns "$(ns "$sw")" numtxqueues "$q" numrxqueues "$q"
 	in_ns "$sw" ip link set "p-$r-$dev" master br0 up
 	in_ns "$r" ip addr add "$addr" dev "$dev"
+	in_ns "$r" ip addr add "$addr6" dev "$dev" nodad
 	in_ns "$r" ip link set "$dev" up
 	# Offloads stay at their defaults, as on a user's own lab: senders leave
 	# TCP/UDP checksums partial, and the director completes them.
@@ -173,22 +209,26 @@ up() {
 		ip netns add "$(ns "$r")"
 		in_ns "$r" ip link set lo up
 	done
-	plug client eth0 sw 10.99.0.2/24
-	plug dir eth0 sw 10.99.0.10/24
+	plug client eth0 sw 10.99.0.2/24 2001:db8:99::2/64
+	plug dir eth0 sw 10.99.0.10/24 2001:db8:99::10/64
 	if [ "$PAIR" = 1 ]; then
-		plug dir2 eth0 sw 10.99.0.20/24
-		[ "$KIND" = nat ] && plug dir2 eth1 swr 10.98.0.2/24
+		plug dir2 eth0 sw 10.99.0.20/24 2001:db8:99::20/64
+		[ "$KIND" = nat ] && plug dir2 eth1 swr 10.98.0.2/24 2001:db8:98::2/64
 	else
-		# The director answers ARP for the VIP.
+		# The director answers ARP (and neighbour solicitations) for the VIPs.
+		# VIP6 deprecated (preferred_lft 0): a /128 otherwise wins the
+		# kernel's source-address choice (longest match) for the director's
+		# own traffic to the servers, which hold the VIP6 themselves.
 		in_ns dir ip addr add "$VIP/32" dev eth0
+		in_ns dir ip addr add "$VIP6/128" dev eth0 nodad preferred_lft 0
 	fi
-	local port
+	local port r
 	if [ "$KIND" != nat ]; then
 		port=80
-		plug rs1 eth0 sw 10.99.0.11/24
-		plug rs2 eth0 sw 10.99.0.12/24
-		for r in rs1 rs2; do
+		for r in "${RSS[@]}"; do
+			plug "$r" eth0 sw "10.99.0.1${r#rs}/24" "2001:db8:99::1${r#rs}/64"
 			in_ns "$r" ip addr add "$VIP/32" dev lo
+			in_ns "$r" ip addr add "$VIP6/128" dev lo nodad
 			for k in all eth0; do
 				in_ns "$r" sysctl -qw "net.ipv4.conf.$k.arp_ignore=1"
 				in_ns "$r" sysctl -qw "net.ipv4.conf.$k.arp_announce=2"
@@ -196,31 +236,32 @@ up() {
 		done
 	else
 		port=8080
-		plug dir eth1 swr 10.98.0.1/24
-		plug rs1 eth0 swr 10.98.0.11/24
-		plug rs2 eth0 swr 10.98.0.12/24
-		local gw=10.98.0.1
-		[ "$PAIR" = 1 ] && gw=10.98.0.254
-		for r in rs1 rs2; do
+		plug dir eth1 swr 10.98.0.1/24 2001:db8:98::1/64
+		local gw=10.98.0.1 gw6=2001:db8:98::1
+		[ "$PAIR" = 1 ] && gw=10.98.0.254 && gw6=2001:db8:98::254
+		for r in "${RSS[@]}"; do
+			plug "$r" eth0 swr "10.98.0.1${r#rs}/24" "2001:db8:98::1${r#rs}/64"
 			# With a pair the gateway is VRRP's, on whichever is master.
 			in_ns "$r" ip route add default via "$gw" dev eth0
+			in_ns "$r" ip -6 route add default via "$gw6" dev eth0
 		done
 	fi
-	for r in rs1 rs2; do
-		local udp_addr=0.0.0.0
-		[ "$KIND" != nat ] && udp_addr=$VIP
+	for r in "${RSS[@]}"; do
+		local udp_addr=0.0.0.0,::
+		[ "$KIND" != nat ] && udp_addr=$VIP,$VIP6
 		in_ns "$r" setsid "$PY" -c "$HTTPD" "server${r#rs}" "$port" "$udp_addr" </dev/null >/dev/null 2>&1 &
 	done
-	wait_listening rs1 "$port"
-	wait_listening rs2 "$port"
+	for r in "${RSS[@]}"; do
+		wait_listening "$r" "$port"
+	done
 	if [ "$KIND" = tun ]; then
-		for r in rs1 rs2; do
+		for r in "${RSS[@]}"; do
 			for k in all default eth0; do
 				in_ns "$r" sysctl -qw "net.ipv4.conf.$k.rp_filter=0"
 			done
 			in_ns "$r" setsid "$PY" -c "$DECAP" </dev/null >/dev/null 2>&1 &
 		done
-		for r in rs1 rs2; do
+		for r in "${RSS[@]}"; do
 			for _ in $(seq 1 50); do
 				in_ns "$r" ip link show tun0 >/dev/null 2>&1 && break
 				sleep 0.1
@@ -230,9 +271,9 @@ up() {
 		done
 	fi
 	if [ "$KIND" != nat ]; then
-		echo "lab $LAB up (${KIND^^}): client 10.99.0.2, director 10.99.0.10 VIP $VIP, rs1 10.99.0.11, rs2 10.99.0.12"
+		echo "lab $LAB up (${KIND^^}): client 10.99.0.2, director 10.99.0.10 VIP $VIP, ${RSS[*]} 10.99.0.11.. (IPv6: 2001:db8:99::, VIP6 $VIP6)"
 	else
-		echo "lab $LAB up (NAT): client 10.99.0.2, director 10.99.0.10 VIP $VIP / 10.98.0.1, rs1 10.98.0.11:8080, rs2 10.98.0.12:8080"
+		echo "lab $LAB up (NAT): client 10.99.0.2, director 10.99.0.10 VIP $VIP / 10.98.0.1, ${RSS[*]} 10.98.0.11..:8080 (IPv6: 2001:db8:99:: / 2001:db8:98::, VIP6 $VIP6)"
 	fi
 }
 
@@ -259,12 +300,12 @@ server_stop() {
 }
 
 server_start() {
-	local r=$1 port=80 udp_addr=$VIP
+	local r=$1 port=80 udp_addr=$VIP,$VIP6
 	# A NAT lab's real servers sit on the server side's 10.98.0.0/24
 	# (LAB_KIND is not passed again).
 	if [ "$KIND" = nat ] || grep -q 'inet 10\.98\.' <<<"$(in_ns "$r" ip -4 addr show dev eth0)"; then
 		port=8080
-		udp_addr=0.0.0.0
+		udp_addr=0.0.0.0,::
 	fi
 	in_ns "$r" setsid "$PY" -c "$HTTPD" "server${r#rs}" "$port" "$udp_addr" </dev/null >/dev/null 2>&1 &
 	wait_listening "$r" "$port"

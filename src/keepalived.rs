@@ -180,10 +180,9 @@ impl Running {
                 if self.state[c.check].0 != c.up {
                     // Logged once per change, not every interval.
                     eprintln!(
-                        "ferrovs: {} {}:{} of {} is {} ({})",
+                        "ferrovs: {} {} of {} is {} ({})",
                         check.kind.name(),
-                        check.rip,
-                        check.rport,
+                        config::addr_port(check.rip, check.rport),
                         check.service,
                         if c.up { "up" } else { "down" },
                         c.why

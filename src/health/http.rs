@@ -137,10 +137,7 @@ pub async fn get(
                 tls_cfg.sni.clone(),
                 ServerName::try_from(v.clone()).map_err(|e| format!("{what}: virtualhost {v}: {e}"))?,
             ),
-            _ => (
-                tls_cfg.plain.clone(),
-                ServerName::from(check.connect_ip),
-            ),
+            _ => (tls_cfg.plain.clone(), ServerName::from(check.connect_ip)),
         };
         let connector = tokio_rustls::TlsConnector::from(cfg);
         let s = within(t, &format!("{what}: TLS"), connector.connect(name, stream)).await?;

@@ -21,6 +21,15 @@ pub const DIP: &str = "10.99.0.10";
 /// Real servers.
 pub const RS1: &str = "10.99.0.11";
 pub const RS2: &str = "10.99.0.12";
+/// The IPv6 VIP, and the IPv6 address of real server `rsN` (DR and TUN
+/// labs; `rs6_nat` for NAT).
+pub const VIP6: &str = "2001:db8:99::100";
+pub fn rs6(n: u32) -> String {
+    format!("2001:db8:99::1{n}")
+}
+pub fn rs6_nat(n: u32) -> String {
+    format!("2001:db8:98::1{n}")
+}
 
 static SERIAL: Mutex<()> = Mutex::new(());
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -68,7 +77,16 @@ impl Lab {
         Self::up_env(kind, 1, true)
     }
 
+    /// Build a fresh lab of `kind` with `servers` real servers, rs1..rsN.
+    pub fn up_servers(kind: &str, servers: u32) -> Self {
+        Self::up_full(kind, 1, false, servers)
+    }
+
     fn up_env(kind: &str, queues: u32, pair: bool) -> Self {
+        Self::up_full(kind, queues, pair, 2)
+    }
+
+    fn up_full(kind: &str, queues: u32, pair: bool, servers: u32) -> Self {
         let out = run(Command::new("id").arg("-u"));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
@@ -90,7 +108,8 @@ impl Lab {
             .env("LAB", &lab.name)
             .env("LAB_KIND", kind)
             .env("LAB_QUEUES", queues.to_string())
-            .env("LAB_PAIR", if pair { "1" } else { "0" }));
+            .env("LAB_PAIR", if pair { "1" } else { "0" })
+            .env("LAB_SERVERS", servers.to_string()));
         assert!(
             out.status.success(),
             "lab up failed: {}",
@@ -170,9 +189,19 @@ impl Lab {
     /// Send one UDP datagram from the client's port `sport` to `VIP:53`;
     /// return the answer, or an empty string after a 3 s timeout.
     pub fn udp_ask(&self, sport: u16) -> String {
+        self.udp_ask_to(VIP, sport)
+    }
+
+    /// [`Self::udp_ask`] to `vip` (an IPv4 or IPv6 address).
+    pub fn udp_ask_to(&self, vip: &str, sport: u16) -> String {
+        let (family, any) = if vip.contains(':') {
+            ("AF_INET6", "::")
+        } else {
+            ("AF_INET", "0.0.0.0")
+        };
         let py = format!(
-            "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
-             s.bind(('0.0.0.0', {sport}))\ns.settimeout(3)\ns.connect(('{VIP}', 53))\ns.send(b'q')\n\
+            "import socket\ns=socket.socket(socket.{family}, socket.SOCK_DGRAM)\n\
+             s.bind(('{any}', {sport}))\ns.settimeout(3)\ns.connect(('{vip}', 53))\ns.send(b'q')\n\
              try:\n    print(s.recv(100).decode())\nexcept OSError:\n    print('')\n"
         );
         let out = self.exec("client", &["python3", "-c", &py]);
@@ -182,7 +211,7 @@ impl Lab {
     /// Return every interface line of every lab namespace that shows an XDP
     /// program.
     pub fn xdp_programs(&self) -> Vec<String> {
-        ["sw", "swr", "client", "dir", "rs1", "rs2"]
+        ["sw", "swr", "client", "dir", "rs1", "rs2", "rs3"]
             .iter()
             .flat_map(|r| {
                 let out = run(Command::new("ip").args(["-n", &self.ns(r), "-d", "link", "show"]));
