@@ -202,13 +202,12 @@ pub fn render(workers: &[&WorkerStats], rules: &Rules, counts: impl Fn(u32) -> C
     let mut rs: Vec<(String, Counts)> = Vec::new();
     for svc in &rules.services {
         for d in &svc.dests {
+            // As ipvsadm names them: IPv6 in brackets, a mark service as
+            // "FWM N".
             let labels = format!(
-                "service=\"{} {}:{}\",server=\"{}:{}\"",
-                svc.key.proto.name(),
-                svc.key.addr,
-                svc.key.port,
-                d.addr,
-                d.port
+                "service=\"{}\",server=\"{}\"",
+                svc.key,
+                config::addr_port(d.addr, d.port)
             );
             rs.push((labels, counts(d.id)));
         }

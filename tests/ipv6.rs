@@ -89,7 +89,17 @@ fn dr_rr_is_exact_over_thirty_connections_beside_ipv4_and_lists_as_ipvsadm() {
 #[test]
 fn nat66_maps_ports_by_wrr_exactly_and_translates_udp() {
     let lab = Lab::up_kind("nat");
-    let d = Daemon::start_on(&lab, &["eth0", "eth1"]);
+    let d = Daemon::start_with(
+        &lab,
+        &[
+            "--interface",
+            "eth0",
+            "--interface",
+            "eth1",
+            "--metrics",
+            "[::1]:9411",
+        ],
+    );
     d.ok(&["-A", "-t", &svc6(80), "-s", "wrr"]);
     for (n, w) in [(1, "3"), (2, "1")] {
         d.ok(&[

@@ -414,3 +414,55 @@ fn quoted_strings_are_one_word_and_comments_stop_outside_quotes() {
     );
     assert_eq!(words("url{path /}"), ["url", "{", "path", "/", "}"]);
 }
+
+#[test]
+fn ipv6_groups_ranges_granularity_and_checkers() {
+    let text = "
+virtual_server_group V6 {
+    ae00::2-9 80
+    ae00::1   80
+}
+virtual_server group V6 {
+    lb_algo rr
+    lb_kind DR
+    persistence_timeout 50
+    persistence_granularity 64
+    real_server ae00::10 80 {
+        TCP_CHECK {
+            bindto ae00::2
+            connect_ip ae00::11
+        }
+    }
+}
+";
+    let k = parse_text("v6.conf", text, Path::new("/")).unwrap();
+    let saved = crate::render_save(&k.rules, true, &crate::Names::default());
+    // ae00::2 to ae00::9, and ae00::1: nine IPv6 services.
+    assert_eq!(saved.matches("-A -t [ae00::").count(), 9, "{saved}");
+    assert!(
+        saved.contains("-A -t [ae00::9]:80 -s rr -p 50 -M 64\n"),
+        "{saved}"
+    );
+    assert!(!saved.contains("[ae00::a]"), "{saved}");
+    let c = &k.checks[0];
+    assert_eq!(
+        (c.bindto, c.connect_ip),
+        (Some("ae00::2".parse().unwrap()), "ae00::11".parse().unwrap())
+    );
+    for (bad, why) in [
+        ("virtual_server_group G {\n ae00::9-2 80\n}\n", "a range is"),
+        (
+            "virtual_server ae00::1 80 {\n persistence_granularity 255.255.255.0\n}\n",
+            "prefix length",
+        ),
+        (
+            "virtual_server ae00::1 80 {\n real_server 10.0.0.1 80 {\n }\n}\n",
+            "address family",
+        ),
+    ] {
+        let e = parse_text("bad.conf", bad, Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}
