@@ -1,7 +1,8 @@
 //! Per-packet pieces of the hot path, one at a time: the IPv4 header
 //! checksum, the incremental checksum update NAT uses, and a whole
 //! `Forwarder::handle` (parse, service and connection lookup, rewrite) for an
-//! established flow in DR, NAT and TUN, at 1 k and 64 k flows; and a flood
+//! established flow in DR, NAT and TUN, over IPv4 and IPv6 (`dr6`, `nat6`,
+//! `tun6`), at 1 k and 64 k flows; and a flood
 //! of new connections (SYN, then the ACK that establishes it) with and
 //! without a master sync daemon taking them.
 //!
@@ -10,7 +11,7 @@
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use dataplane::Verdict;
 use dataplane::wire::{checksum, checksum_adjust};
-use ferrovs_bench::{Buf, frame, fresh, setup};
+use ferrovs_bench::{Buf, frame, frame6, fresh, setup, setup_family};
 use std::hint::black_box;
 
 fn checksums(c: &mut Criterion) {
@@ -35,6 +36,22 @@ fn handle(c: &mut Criterion) {
                 b.iter(|| {
                     // A fresh copy each time: NAT and TUN rewrite the frame.
                     buf.load(&frames[i % flows]);
+                    i += 1;
+                    let v = fwd.handle(&mut buf, 0, 1);
+                    debug_assert_eq!(v, Verdict::Tx(0));
+                    black_box(v)
+                });
+            });
+        }
+        // The same over IPv6, side by side.
+        let frames6: Vec<_> = (0..flows as u16).map(|p| frame6(p, false)).collect();
+        for (name, method) in [("dr6", "-g"), ("nat6", "-m"), ("tun6", "-i")] {
+            let mut fwd = setup_family(method, flows, true);
+            let mut buf = Buf::default();
+            let mut i = 0usize;
+            g.bench_function(BenchmarkId::new(name, flows), |b| {
+                b.iter(|| {
+                    buf.load(&frames6[i % flows]);
                     i += 1;
                     let v = fwd.handle(&mut buf, 0, 1);
                     debug_assert_eq!(v, Verdict::Tx(0));

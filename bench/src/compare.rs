@@ -6,11 +6,15 @@
 //! - `xdp-tx`: the in-kernel ceiling: an XDP program swapping MACs (XDP_TX);
 //! - `af_xdp-swap`: the AF_XDP ceiling: our steering program and a MAC-swap
 //!   loop on the same sockets, ring code and core ferrovs uses;
-//! - `nft-dnat`: the kernel path a user without IPVS would pick: IPv4
-//!   forwarding with an nftables `numgen` DNAT rule over the two servers;
+//! - `nft-dnat`: the kernel path a user without IPVS would pick: IP
+//!   forwarding with an nftables `numgen` DNAT rule over the two servers
+//!   (an `ip6` table with `--ipv6`);
 //! - `ferrovs-dr`, `-nat`, `-tun` (and `-2w`, two workers): `ferrovs daemon`
 //!   with rr over two real servers (static neighbours pointing back at the
 //!   generator), by each forwarding method.
+//!
+//! With `--ipv6` every row runs over IPv6 (the topology is dual-stack: VIP6
+//! 2001:db8:50::100, servers ::11 and ::12).
 //!
 //! For each: the flat-out (overload) rate, the RFC 2544 loss-free rate,
 //! latency at half that rate, CPU per core, and the ratios to the two
@@ -122,10 +126,21 @@ impl Topology {
             "dev",
             "eth0",
         ])?;
+        for (ns, addr) in [
+            (&t.gen_ns, "2001:db8:50::2/64"),
+            (&t.dut_ns, "2001:db8:50::1/64"),
+            (&t.dut_ns, "2001:db8:50::100/128"),
+        ] {
+            sh(&["ip", "-n", ns, "addr", "add", addr, "dev", "eth0", "nodad"])?;
+        }
         // The "real servers" are the generator's side: their MACs lead back
         // to its interface, where the sink tells them apart.
-        for (i, m) in RS_MACS.iter().enumerate() {
-            let ip = format!("10.50.0.{}", 11 + i);
+        for (i, m) in RS_MACS.iter().chain(RS_MACS.iter()).enumerate() {
+            let ip = if i < 2 {
+                format!("10.50.0.{}", 11 + i)
+            } else {
+                format!("2001:db8:50::{}", 9 + i)
+            };
             sh(&[
                 "ip",
                 "-n",
@@ -508,15 +523,8 @@ fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBoo
 
 /// The runner.
 pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Result<(), String> {
-    // `--rows`: measure only these (the ratios need their baselines). Over
-    // IPv6 only the in-kernel swap runs: ferrovs, and so the AF_XDP row on
-    // its steering program, forward IPv4 only, and the nft row is IPv4.
-    if o.ipv6 {
-        eprintln!(
-            "IPv6: only the xdp-tx row forwards it here (ferrovs and its steering program are IPv4 only)"
-        );
-    }
-    let want = |name: &str| (only.is_empty() || only.contains(&name)) && (!o.ipv6 || name == "xdp-tx");
+    // `--rows`: measure only these (the ratios need their baselines).
+    let want = |name: &str| only.is_empty() || only.contains(&name);
     // SIGINT or SIGTERM ends the run after the current measurement, through
     // the drops that remove the namespaces (a signal's default would skip
     // them). Ctrl-C also stops the children, which ends that one early.
@@ -546,7 +554,7 @@ pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Re
     }
     if want("nft-dnat") {
         eprintln!("[3/9] nft-dnat: nftables numgen DNAT (the kernel's forwarding path) …");
-        let _nft = Nft::load(&t.dut_ns)?;
+        let _nft = Nft::load(&t.dut_ns, o.ipv6)?;
         // veth takes frames redirected by XDP only into a NAPI context,
         // which an XDP program sets up: ferrovs' steering program with no
         // service passes every frame to this path, as it would beside ferrovs.
@@ -657,19 +665,33 @@ pub fn sweep(
 struct Nft(String);
 
 impl Nft {
-    fn load(ns: &str) -> Result<Self, String> {
+    fn load(ns: &str, ipv6: bool) -> Result<Self, String> {
         // Forwarding on; no ICMP redirects: the servers sit on the interface
         // the frames came in on, which would make the kernel send one per flow.
         for kv in [
             "net.ipv4.ip_forward=1",
             "net.ipv4.conf.all.send_redirects=0",
             "net.ipv4.conf.eth0.send_redirects=0",
+            "net.ipv6.conf.all.forwarding=1",
         ] {
             sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", kv])?;
         }
-        let rules = "table ip lb {\n chain pre {\n  type nat hook prerouting priority dstnat;\n  \
-                     ip daddr 10.50.0.100 meta l4proto { tcp, udp } th dport 9 dnat to numgen inc mod 2 map { 0 : 10.50.0.11, 1 : 10.50.0.12 }\n \
-                     }\n}\n";
+        let (family, addr, vip, rs) = if ipv6 {
+            (
+                "ip6",
+                "ip6",
+                "2001:db8:50::100",
+                ["2001:db8:50::11", "2001:db8:50::12"],
+            )
+        } else {
+            ("ip", "ip", "10.50.0.100", ["10.50.0.11", "10.50.0.12"])
+        };
+        let rules = format!(
+            "table {family} lb {{\n chain pre {{\n  type nat hook prerouting priority dstnat;\n  \
+             {addr} daddr {vip} meta l4proto {{ tcp, udp }} th dport 9 dnat to numgen inc mod 2 map {{ 0 : {}, 1 : {} }}\n \
+             }}\n}}\n",
+            rs[0], rs[1]
+        );
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns, "nft", "-f", "-"])
             .stdin(Stdio::piped())
@@ -690,15 +712,9 @@ impl Nft {
 impl Drop for Nft {
     fn drop(&mut self) {
         let _ = sh(&["ip", "netns", "exec", &self.0, "nft", "flush", "ruleset"]);
-        let _ = sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &self.0,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=0",
-        ]);
+        for kv in ["net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"] {
+            let _ = sh(&["ip", "netns", "exec", &self.0, "sysctl", "-qw", kv]);
+        }
     }
 }
 
@@ -716,7 +732,12 @@ fn ferrovs(
     conn_max: u64,
 ) -> Result<Bg, String> {
     t.queues(o.gen_threads)?;
-    let rips: Vec<String> = if servers <= 2 {
+    let rips: Vec<String> = if o.ipv6 {
+        if servers > 2 {
+            return Err("more than two servers: IPv4 only".into());
+        }
+        vec!["[2001:db8:50::11]".into(), "[2001:db8:50::12]".into()]
+    } else if servers <= 2 {
         vec!["10.50.0.11".into(), "10.50.0.12".into()]
     } else {
         (0..servers)
@@ -791,7 +812,11 @@ fn ferrovs(
     while !ctl(&["-L", "-n"], None) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let svc = "10.50.0.100:9";
+    let svc = if o.ipv6 {
+        "[2001:db8:50::100]:9"
+    } else {
+        "10.50.0.100:9"
+    };
     let proto = if o.traffic == Traffic::Udp { "-u" } else { "-t" };
     let mut rules = format!("-A {proto} {svc} -s {sched}\n");
     for rip in &rips {

@@ -4,7 +4,7 @@
 //! established flows.
 
 use dataplane::stats::WorkerStats;
-use dataplane::wire::tcp_frame;
+use dataplane::wire::{TCP6_FRAME_LEN, tcp_frame, tcp6_frame};
 use dataplane::{Forwarder, Frame, Input, LinkSnap, SlotMap, Snapshot, Update, Verdict};
 use std::sync::Arc;
 
@@ -12,6 +12,15 @@ use std::sync::Arc;
 pub fn frame(cport: u16, syn: bool) -> [u8; 64] {
     let cip = [10, 1, (cport >> 8) as u8, cport as u8];
     tcp_frame(cip, cport, [10, 0, 0, 100], 80, if syn { 0x02 } else { 0x10 })
+}
+
+/// The IPv6 VIP of the benchmark's IPv6 service.
+pub const VIP6: u128 = 0x2001_0db8_0000_0000_0000_0000_0000_0100;
+
+/// [`frame`] over IPv6: from 2001:db8:1::x:y to `[VIP6]:80` (74 bytes).
+pub fn frame6(cport: u16, syn: bool) -> [u8; TCP6_FRAME_LEN] {
+    let cip = 0x2001_0db8_0001_0000_0000_0000_0000_0000 | u128::from(cport);
+    tcp6_frame(cip, cport, VIP6, 80, if syn { 0x02 } else { 0x10 })
 }
 
 /// A frame buffer with room to grow, as a UMEM frame has.
@@ -62,13 +71,19 @@ impl Frame for Buf {
 /// A forwarder with one service whose two servers use `method` (`-g`,
 /// `-m` or `-i`), with `flows` established connections.
 pub fn setup(method: &str, flows: usize) -> Forwarder {
-    let mut fwd = fresh(method, flows, None);
-    let mut buf = Buf {
-        data: [0; 256],
-        len: 0,
-    };
+    setup_family(method, flows, false)
+}
+
+/// [`setup`] for IPv4 or (`v6`) the same over IPv6.
+pub fn setup_family(method: &str, flows: usize, v6: bool) -> Forwarder {
+    let mut fwd = fresh_family(method, flows, None, v6);
+    let mut buf = Buf::default();
     for cport in 0..flows as u16 {
-        buf.load(&frame(cport, true));
+        if v6 {
+            buf.load(&frame6(cport, true));
+        } else {
+            buf.load(&frame(cport, true));
+        }
         assert_eq!(fwd.handle(&mut buf, 0, 0), Verdict::Tx(0), "{method}");
     }
     fwd
@@ -78,12 +93,28 @@ pub fn setup(method: &str, flows: usize) -> Forwarder {
 /// no connections, handing connections to `sync` if given (a master sync
 /// daemon's rings).
 pub fn fresh(method: &str, flows: usize, sync: Option<dataplane::sync::SyncMaster>) -> Forwarder {
+    fresh_family(method, flows, sync, false)
+}
+
+/// [`fresh`] for IPv4 or (`v6`) the same service over IPv6, with an IPv6
+/// table of `2 × flows`.
+pub fn fresh_family(
+    method: &str,
+    flows: usize,
+    sync: Option<dataplane::sync::SyncMaster>,
+    v6: bool,
+) -> Forwarder {
+    let (vip, r1, r2) = if v6 {
+        ("[2001:db8::100]", "[2001:db8::11]", "[2001:db8::12]")
+    } else {
+        ("10.0.0.100", "10.0.0.11", "10.0.0.12")
+    };
     let rules = config::Rules::from_commands(
         "bench",
         &format!(
-            "-A -t 10.0.0.100:80 -s rr\n\
-             -a -t 10.0.0.100:80 -r 10.0.0.11:8080 {method}\n\
-             -a -t 10.0.0.100:80 -r 10.0.0.12:8080 {method}"
+            "-A -t {vip}:80 -s rr\n\
+             -a -t {vip}:80 -r {r1}:8080 {method}\n\
+             -a -t {vip}:80 -r {r2}:8080 {method}"
         ),
     )
     .expect("valid rules");
@@ -98,9 +129,9 @@ pub fn fresh(method: &str, flows: usize, sync: Option<dataplane::sync::SyncMaste
     let mut input = Input::new(1, &rules, &slots, &links, &|_| Some(([2, 0, 0, 0, 0, 2], 0)));
     input.sync = sync;
     let snap = Snapshot::build(&input);
-    Forwarder::new(
+    Forwarder::with_capacities(
         Update::new(Arc::new(snap)),
-        flows * 2,
+        (flows * 2, flows * 2),
         Arc::new(WorkerStats::default()),
     )
 }

@@ -16,7 +16,7 @@
 
 use clap::{Args, Parser};
 use dataplane::{Forwarder, Verdict};
-use ferrovs_bench::{Buf, frame, setup};
+use ferrovs_bench::{Buf, frame, frame6, setup_family};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -38,6 +38,9 @@ enum Cli {
         /// Packets per method.
         #[arg(default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(10..))]
         packets: u64,
+        /// The same methods over IPv6 too, side by side (DR6, NAT6, TUN6).
+        #[arg(long)]
+        ipv6: bool,
     },
     /// Every forwarder side by side: overload and loss-free rates, latency,
     /// CPU.
@@ -193,8 +196,8 @@ fn mac(s: &str) -> Result<String, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli {
-        Cli::Forwarder { flows, packets } => {
-            forwarder(*flows as usize, *packets as usize);
+        Cli::Forwarder { flows, packets, ipv6 } => {
+            forwarder(*flows as usize, *packets as usize, *ipv6);
             Ok(())
         }
         Cli::Compare { run, rows } => {
@@ -257,37 +260,44 @@ fn main() -> ExitCode {
     }
 }
 
-fn forwarder(flows: usize, packets: usize) {
+fn forwarder(flows: usize, packets: usize, ipv6: bool) {
     let flows = flows.clamp(1, usize::from(u16::MAX));
-    let frames: Vec<[u8; 64]> = (0..flows as u16).map(|p| frame(p, false)).collect();
-    let methods = [("DR", "-g"), ("NAT", "-m"), ("TUN", "-i")];
-    let mut fwds: Vec<Forwarder> = methods.iter().map(|(_, m)| setup(m, flows)).collect();
-    let mut ns = [0f64; 3];
-    let mut buf = Buf {
-        data: [0; 256],
-        len: 0,
-    };
-    // Interleave rounds so that noise on a shared machine hits all three.
+    let frames: Vec<Vec<u8>> = (0..flows as u16).map(|p| frame(p, false).to_vec()).collect();
+    let frames6: Vec<Vec<u8>> = (0..flows as u16).map(|p| frame6(p, false).to_vec()).collect();
+    let mut methods = vec![("DR", "-g", false), ("NAT", "-m", false), ("TUN", "-i", false)];
+    if ipv6 {
+        methods.extend([("DR6", "-g", true), ("NAT6", "-m", true), ("TUN6", "-i", true)]);
+    }
+    let mut fwds: Vec<Forwarder> = methods
+        .iter()
+        .map(|(_, m, v6)| setup_family(m, flows, *v6))
+        .collect();
+    let mut ns = vec![0f64; methods.len()];
+    let mut buf = Buf::default();
+    // Interleave rounds so that noise on a shared machine hits every row.
     const ROUNDS: usize = 10;
     for _ in 0..ROUNDS {
         for (k, fwd) in fwds.iter_mut().enumerate() {
+            let frames = if methods[k].2 { &frames6 } else { &frames };
             let n = packets / ROUNDS;
             let start = Instant::now();
             for i in 0..n {
                 // Every method gets a fresh copy of the frame (NAT and TUN
-                // change it), so the copy costs all three the same.
+                // change it), so the copy costs all of them the same.
                 buf.load(&frames[i % flows]);
                 assert_eq!(fwd.handle(&mut buf, 0, 1), Verdict::Tx(0));
             }
             ns[k] += start.elapsed().as_secs_f64() * 1e9 / n as f64 / ROUNDS as f64;
         }
     }
-    println!("forwarder, one core, {flows} established flows, 64-byte frames, {packets} packets per method:");
+    println!(
+        "forwarder, one core, {flows} established flows, 64-byte frames (84 for IPv6), {packets} packets per method:"
+    );
     println!(
         "{:<6} {:>12} {:>10} {:>8}",
         "method", "ns/packet", "Mpps", "vs DR"
     );
-    for (k, (name, _)) in methods.iter().enumerate() {
+    for (k, (name, _, _)) in methods.iter().enumerate() {
         println!(
             "{:<6} {:>12.1} {:>10.2} {:>8.2}",
             name,

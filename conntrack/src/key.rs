@@ -15,8 +15,10 @@ pub trait Addr:
     type Words: Copy;
     /// Whether this is IPv6.
     const V6: bool;
-    /// Fold to 64 bits for hashing (every bit counts).
-    fn hash64(self) -> u64;
+    /// The client tuple (this address as the client's) as one 64-bit word
+    /// for the table's finaliser, keyed by the table's `seed` so a client
+    /// cannot choose tuples that collide.
+    fn mix(self, proto: u8, cport: u16, seed: u64) -> u64;
     /// Widen to 128 bits (IPv4 in the low 32).
     fn widen(self) -> u128;
     /// Narrow from 128 bits (IPv4 takes the low 32).
@@ -31,9 +33,11 @@ impl Addr for u32 {
     type Words = (u64, u64);
     const V6: bool = false;
 
+    /// Protocol, port and address fit 64 bits side by side: no collision
+    /// before the keyed finaliser.
     #[inline]
-    fn hash64(self) -> u64 {
-        u64::from(self)
+    fn mix(self, proto: u8, cport: u16, seed: u64) -> u64 {
+        (u64::from(proto) << 48 | u64::from(cport) << 32 | u64::from(self)) ^ seed
     }
 
     #[inline]
@@ -65,9 +69,13 @@ impl Addr for u128 {
     type Words = (u128, u128, u64);
     const V6: bool = true;
 
+    /// 144 bits do not fit 64: each half goes through the keyed finaliser
+    /// in turn, so which tuples collide depends on the secret seed (a plain
+    /// XOR fold would let a client cancel port against address bits).
     #[inline]
-    fn hash64(self) -> u64 {
-        (self >> 64) as u64 ^ (self as u64).rotate_left(32)
+    fn mix(self, proto: u8, cport: u16, seed: u64) -> u64 {
+        let high = fmix64((self >> 64) as u64 ^ seed);
+        fmix64(high ^ self as u64) ^ (u64::from(proto) << 48 | u64::from(cport) << 32)
     }
 
     #[inline]
@@ -93,6 +101,17 @@ impl Addr for u128 {
     fn same(a: Self::Words, b: Self::Words) -> bool {
         ((a.0 ^ b.0) | (a.1 ^ b.1) | u128::from(a.2 ^ b.2)) == 0
     }
+}
+
+/// MurmurHash3's 64-bit finaliser: every input bit reaches every output
+/// bit.
+#[inline]
+pub(crate) fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ h >> 33
 }
 
 /// Identify one client flow to one virtual service (host byte order).

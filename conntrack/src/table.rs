@@ -167,15 +167,9 @@ impl<A: Addr> ConnTable<A> {
 
     /// Return the home bucket of a client tuple.
     fn home(&self, proto: u8, cip: A, cport: u16) -> usize {
-        let x = (u64::from(proto) << 48 | u64::from(cport) << 32 ^ cip.hash64()) ^ self.seed;
         // fmix64 (MurmurHash3's finaliser): every input bit reaches the high
         // bits, which the multiply-shift below keeps.
-        let mut h = x;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^= h >> 33;
+        let h = crate::key::fmix64(cip.mix(proto, cport, self.seed));
         ((u128::from(h) * self.slots.len() as u128) >> 64) as usize
     }
 

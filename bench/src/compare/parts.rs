@@ -350,6 +350,10 @@ pub fn afxdp_swap(busy_poll_us: u32) -> Result<(), String> {
             &[],
         )
         .map_err(io)?;
+    let vip6 = u128::from(VIP6);
+    steer
+        .set_services6(&[(17, vip6, PORT), (6, vip6, PORT)], &[])
+        .map_err(io)?;
     let stop = term_flag();
     while !stop.load(Ordering::Relaxed) {
         port.poll(|frame, _| {

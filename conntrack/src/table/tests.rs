@@ -257,3 +257,25 @@ fn a_reply_needs_its_real_server_tuple() {
         Some((k, 7))
     );
 }
+
+#[test]
+fn ipv6_keys_that_differ_in_the_low_bits_only() {
+    let mut t = ConnTable::<u128>::with_capacity(4096);
+    let key = |p: u16| FlowKey::<u128> {
+        proto: 6,
+        cip: 0x2001_0db8_0001_0000_0000_0000_0000_0000 | u128::from(p),
+        cport: p,
+        vip: 0x2001_0db8_0000_0000_0000_0000_0000_0100,
+        vport: 80,
+    };
+    for p in 0..2048 {
+        t.insert(key(p), None, conn(u32::from(p) + 1, 100)).unwrap();
+    }
+    for p in 0..2048 {
+        assert_eq!(
+            t.get_mut(&key(p)).map(|c| c.dest_id),
+            Some(u32::from(p) + 1),
+            "port {p}"
+        );
+    }
+}
