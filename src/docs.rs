@@ -358,6 +358,7 @@ mod tests {
             "queues",
             "cpus",
             "conn_max",
+            "conn_max6",
             "keepalived",
             "sync_threshold",
         ] {

@@ -37,6 +37,8 @@ pub struct DaemonConf {
     pub metrics: Option<String>,
     /// Connection table capacity per worker.
     pub conn_max: Option<usize>,
+    /// IPv6 connection table capacity per worker.
+    pub conn_max6: Option<usize>,
     /// Maglev table size (a prime).
     pub mh_table_size: Option<u32>,
     /// `stateless` or `drop`.

@@ -41,9 +41,9 @@ pub trait Family: IpBits {
         r: &Route<'_>,
         macs: ([u8; 6], [u8; 6]),
     ) -> Result<Sent, Reason>;
-    /// The headers as IPv4's, where the worker has IPv4-only paths
-    /// (fragment decisions, ICMP errors).
-    fn as_v4(h: &Headers<Self>) -> Option<&Headers<u32>>;
+    /// The identification of the datagram fragment `frame` (parsed as `h`)
+    /// belongs to.
+    fn frag_id(h: &Headers<Self>, frame: &[u8]) -> u32;
     /// An address of this family as the control plane shows it.
     fn ip(a: Self) -> std::net::IpAddr;
 }
@@ -74,9 +74,8 @@ impl Family for u32 {
         fwd::tun4(frame, h, r, macs)
     }
 
-    #[inline]
-    fn as_v4(h: &Headers<Self>) -> Option<&Headers<u32>> {
-        Some(h)
+    fn frag_id(h: &Headers<Self>, frame: &[u8]) -> u32 {
+        u32::from(h.ident(frame))
     }
 
     fn ip(a: Self) -> std::net::IpAddr {
@@ -110,9 +109,8 @@ impl Family for u128 {
         fwd::tun6(frame, h, r, macs)
     }
 
-    #[inline]
-    fn as_v4(_: &Headers<Self>) -> Option<&Headers<u32>> {
-        None
+    fn frag_id(h: &Headers<Self>, frame: &[u8]) -> u32 {
+        h.ident6(frame)
     }
 
     fn ip(a: Self) -> std::net::IpAddr {

@@ -1,4 +1,5 @@
-//! IPv4 fragments: where the later fragments of a datagram go.
+//! IP fragments (IPv4, and IPv6's fragment header): where the later
+//! fragments of a datagram go.
 //!
 //! Only the first fragment of a datagram has the ports, so only it can find
 //! (or schedule) the connection; the later ones carry the addresses, the
@@ -20,6 +21,7 @@
 //! Must not touch: connections or schedulers (the worker decides; this only
 //! remembers), frame bytes beyond copying held ones.
 
+use crate::family::Family;
 use crate::owner::MAX_FRAME;
 use crate::wire::Headers;
 
@@ -36,34 +38,39 @@ pub const HOLD_FRAMES: usize = 32;
 pub const HOLD_SECS: u32 = 2;
 
 /// The datagram a fragment belongs to (RFC 791: source, destination,
-/// protocol and identification), host order.
+/// protocol and identification; RFC 8200 §4.5 for IPv6, whose
+/// identification is 32 bits), host order, IPv4 in the low bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FragKey {
     /// Source address.
-    pub src: u32,
+    pub src: u128,
     /// Destination address.
-    pub dst: u32,
+    pub dst: u128,
     /// IP identification.
-    pub id: u16,
-    /// IP protocol.
+    pub id: u32,
+    /// IP protocol (IPv6: of the fragmentable part).
     pub proto: u8,
+    /// IPv6.
+    pub v6: bool,
 }
 
 impl FragKey {
     /// Return the key of the fragment `frame`, parsed as `h`.
-    pub fn of(h: &Headers, frame: &[u8]) -> Self {
+    pub fn of<A: Family>(h: &Headers<A>, frame: &[u8]) -> Self {
         Self {
-            src: h.src,
-            dst: h.dst,
-            id: h.ident(frame),
+            src: h.src.widen(),
+            dst: h.dst.widen(),
+            id: A::frag_id(h, frame),
             proto: h.proto,
+            v6: A::V6,
         }
     }
 
     /// Hash the key to 64 bits (a multiplicative mix of all its fields).
     pub fn hash(&self) -> u64 {
-        let a = u64::from(self.src) << 32 | u64::from(self.dst);
-        let b = u64::from(self.id) << 8 | u64::from(self.proto);
+        let fold = |a: u128| (a >> 64) as u64 ^ (a as u64).rotate_left(29);
+        let a = fold(self.src) ^ fold(self.dst).rotate_left(32);
+        let b = u64::from(self.id) << 9 | u64::from(self.proto) << 1 | u64::from(self.v6);
         (a ^ b.wrapping_mul(0xff51_afd7_ed55_8ccd)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 }
@@ -82,8 +89,8 @@ pub enum FragAction {
     /// NAT real server → client: the VIP to put back as the source, and the
     /// client's link and MAC.
     ToClient {
-        /// VIP.
-        vip: u32,
+        /// VIP (host order, IPv4 in the low bits).
+        vip: u128,
         /// Link the client came in on.
         link: u8,
         /// The client's (next hop's) MAC.
@@ -267,8 +274,9 @@ mod tests {
         FragKey {
             src: 0x0a00_0002,
             dst: 0x0a63_0064,
-            id,
+            id: u32::from(id),
             proto: 17,
+            v6: false,
         }
     }
 

@@ -163,15 +163,19 @@ impl Forwarder {
     pub fn owner(&self, frame: &[u8], workers: usize) -> Option<usize> {
         match wire::parse(frame) {
             Ok(h) => self.owner_of(frame, &h, workers),
-            Err(wire::Malformed::NotIpv4) => wire::parse6(frame).ok().map(|h| self.owner6_of(&h, workers)),
+            Err(wire::Malformed::NotIpv4) => wire::parse6(frame)
+                .ok()
+                .map(|h| self.owner6_of(frame, &h, workers)),
             Err(_) => None,
         }
     }
 
-    /// [`Self::owner_of`] for IPv6 (whose fragments and ICMPv6 errors are
-    /// not followed yet: the ports decide, or the client alone).
+    /// [`Self::owner_of`] for IPv6.
     #[inline]
-    pub fn owner6_of(&self, h: &Headers<u128>, workers: usize) -> usize {
+    pub fn owner6_of(&self, frame: &[u8], h: &Headers<u128>, workers: usize) -> usize {
+        if h.frag == Frag::Later {
+            return owner::frag_owner(&crate::frag::FragKey::of(h, frame), workers);
+        }
         let snap = &self.update.snap;
         let (cip, cport, side) = owner::client_of(h, |p, s, sp| snap.is_nat_real(p, s, sp));
         let mask = match side {
@@ -332,12 +336,12 @@ impl Forwarder {
     }
 
     /// [`Self::handle_parsed`] for IPv6 (`rx` counted there): the same
-    /// decisions over the IPv6 table. Later fragments have no datagram
-    /// decisions to follow yet.
+    /// decisions over the IPv6 table.
     fn handle6_parsed(&mut self, frame: &mut dyn Frame, h: &Headers<u128>, ingress: u8, now: u32) -> Verdict {
-        let out = if h.frag == Frag::Later {
-            Err(Reason::Fragment)
-        } else if let Some(si) = self.update.snap.classify(h.proto, h.dst, h.dport) {
+        if h.frag == Frag::Later {
+            return self.later_fragment(frame, h, ingress, now);
+        }
+        let out = if let Some(si) = self.update.snap.classify(h.proto, h.dst, h.dport) {
             self.inbound(frame, h, si, ingress, now)
         } else if self.update.snap.is_nat_real(h.proto, h.src, h.sport) {
             self.outbound(frame, h, now)
@@ -431,11 +435,9 @@ impl Forwarder {
             (si, cx.schedule(&key, h, si, ingress, now)?)
         };
         if h.frag == Frag::First {
-            if let Some(h4) = A::as_v4(h) {
-                let d = &self.update.snap.services[si].dests[di];
-                let (dest_id, slot) = (d.id, d.slot);
-                self.remember(frame.bytes(), h4, FragAction::ToReal { dest_id, slot }, now);
-            }
+            let d = &self.update.snap.services[si].dests[di];
+            let (dest_id, slot) = (d.id, d.slot);
+            self.remember(frame.bytes(), h, FragAction::ToReal { dest_id, slot }, now);
         }
         self.transmit(frame, h, si, di, ingress)
     }
@@ -505,14 +507,14 @@ impl Forwarder {
         }
         let (vip, vport) = (key.vip, key.vport);
         let b = frame.bytes();
-        if let (Frag::First, Some(h4)) = (h.frag, A::as_v4(h)) {
+        if h.frag == Frag::First {
             let to = FragAction::ToClient {
-                vip: vip.widen() as u32,
+                vip: vip.widen(),
                 link,
                 mac: client_mac,
                 slot,
             };
-            self.remember(b, h4, to, now);
+            self.remember(b, h, to, now);
         }
         if fwd::complete_checksum(b, h) {
             self.stats.csum_completed.add(1);

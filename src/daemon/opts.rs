@@ -42,6 +42,11 @@ pub struct Opts {
     /// Connection table capacity per worker.
     #[arg(long, default_value_t = 1 << 20)]
     pub conn_max: usize,
+    /// IPv6 connection table capacity per worker (a table of its own, 120 B
+    /// a connection to IPv4's 60); default a quarter of --conn-max, at most
+    /// 262144.
+    #[arg(long)]
+    pub conn_max6: Option<usize>,
     /// Lookup table size of mh (Maglev) services; a prime, ideally over 100x
     /// the servers of a service.
     #[arg(long, default_value_t = sched::DEFAULT_MH_TABLE_SIZE, value_parser = prime)]
@@ -125,6 +130,9 @@ impl Opts {
         // Optional settings: the file's value, unless the command line gave one.
         if file("metrics") && f.metrics.is_some() {
             o.metrics = f.metrics;
+        }
+        if file("conn_max6") && f.conn_max6.is_some() {
+            o.conn_max6 = f.conn_max6;
         }
         if file("rules") && f.rules.is_some() {
             o.rules = f.rules;

@@ -50,6 +50,7 @@ pub struct Workers {
     /// Version of the newest snapshot published.
     version: u64,
     conn_max: usize,
+    conn_max6: usize,
     /// The queues between workers (a sync backup feeds them too).
     handoff: Arc<Handoff>,
 }
@@ -80,6 +81,9 @@ impl Workers {
             stop: Arc::new(AtomicBool::new(false)),
             version: snap.version,
             conn_max: opts.conn_max,
+            conn_max6: opts
+                .conn_max6
+                .unwrap_or((opts.conn_max / 4).clamp(1, dataplane::worker::DEFAULT_CONN_MAX6)),
             handoff: Arc::new(Handoff::new(opts.place.queues as usize, HANDOFF_DEPTH)),
         };
         let cfg = opts.port_config();
@@ -127,7 +131,8 @@ impl Workers {
             dumped: dumped_tx,
         };
         let update = Update::new(snap.clone());
-        let (ifnames, cfg, conn_max, wstats) = (ifnames.to_vec(), *cfg, self.conn_max, stats.clone());
+        let (ifnames, cfg, wstats) = (ifnames.to_vec(), *cfg, stats.clone());
+        let capacities = (self.conn_max, self.conn_max6);
         let thread = std::thread::Builder::new()
             .name(format!("ferrovs-q{q}"))
             .spawn(move || {
@@ -145,7 +150,7 @@ impl Workers {
                     }
                 };
                 let _ = fd_tx.send(Ok(port.fds()));
-                let mut fwd = Forwarder::new(update, conn_max, wstats);
+                let mut fwd = Forwarder::with_capacities(update, capacities, wstats);
                 worker::run(&mut port, &mut fwd, &ctl, epoch);
             })
             .map_err(|e| format!("spawn worker {q}: {e}"))?;
@@ -265,7 +270,7 @@ impl Workers {
         for w in &self.handles {
             // Room for every connection the worker counts, its templates and
             // some that arrive meanwhile; filling it never allocates.
-            let room = (w.stats.conns.get() as usize * 2 + 1024).min(self.conn_max);
+            let room = (w.stats.conns.get() as usize * 2 + 1024).min(self.conn_max + self.conn_max6);
             if w.dumps.send_timeout(make(room), DUMP_WAIT).is_err() {
                 continue;
             }

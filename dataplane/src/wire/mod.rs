@@ -205,6 +205,17 @@ impl Headers<u32> {
 }
 
 impl Headers<u128> {
+    /// Return the identification of the fragment header of `frame` (0 when
+    /// there is none): the extension headers are walked again, as only
+    /// fragments ask.
+    pub fn ident6(&self, frame: &[u8]) -> u32 {
+        Ipv6::new_unchecked(&frame[L3..self.end])
+            .upper()
+            .ok()
+            .and_then(|u| u.frag)
+            .map_or(0, |f| f.2)
+    }
+
     /// Return the IPv6 packet of `frame` for writing.
     pub fn ipv6_mut<'a>(&self, frame: &'a mut [u8]) -> Ipv6<&'a mut [u8]> {
         Ipv6::new_unchecked(&mut frame[L3..self.end])

@@ -6,6 +6,7 @@
 //! (a later fragment neither finds nor moves one: it has no ports).
 
 use super::{Forwarder, PacketIo, Verdict};
+use crate::family::Family;
 use crate::frag::{FragAction, FragKey, FragNote};
 use crate::frame::Frame;
 use crate::owner::{self, MAX_FRAME};
@@ -18,7 +19,7 @@ impl Forwarder {
     // Off the hot path: kept out of the common case's code.
     #[cold]
     #[inline(never)]
-    pub(super) fn remember(&mut self, frame: &[u8], h: &Headers, action: FragAction, now: u32) {
+    pub(super) fn remember<A: Family>(&mut self, frame: &[u8], h: &Headers<A>, action: FragAction, now: u32) {
         let note = FragNote {
             key: FragKey::of(h, frame),
             action,
@@ -47,10 +48,10 @@ impl Forwarder {
     // Off the hot path: kept out of the common case's code.
     #[cold]
     #[inline(never)]
-    pub(super) fn later_fragment(
+    pub(super) fn later_fragment<A: Family>(
         &mut self,
         frame: &mut dyn Frame,
-        h: &Headers,
+        h: &Headers<A>,
         ingress: u8,
         now: u32,
     ) -> Verdict {
@@ -61,7 +62,7 @@ impl Forwarder {
                 None => Err(Reason::DestGone),
             },
             Some(FragAction::ToClient { vip, link, mac, slot }) => {
-                self.reply(frame.bytes(), h, (vip, 0), link, mac, slot)
+                self.reply(frame.bytes(), h, (A::narrow(vip), 0), link, mac, slot)
             }
             None if self.held.hold(key, ingress, frame.bytes(), now) => {
                 self.stats.frags_held.add(1);
@@ -90,6 +91,10 @@ pub(super) fn release_held<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, now: u3
         // Counted in rx when it first came: decided on here without it.
         let again = |frame: &mut dyn Frame, ingress| match wire::parse(frame.bytes()) {
             Ok(h) => fwd.later_fragment(frame, &h, ingress, now),
+            Err(wire::Malformed::NotIpv4) => match wire::parse6(frame.bytes()) {
+                Ok(h) => fwd.later_fragment(frame, &h, ingress, now),
+                Err(m) => fwd.verdict(Err(m.into())),
+            },
             Err(m) => fwd.verdict(Err(m.into())),
         };
         if !io.inject(&buf[..len], link, again) {

@@ -298,3 +298,76 @@ fn malformed_ipv6_frames_are_counted_by_reason() {
         let _ = send(&mut f, &frame, 0);
     }
 }
+
+/// A UDP datagram of `len` payload bytes from `src:sport` to `dst:dport` in
+/// IPv6 fragments (fragment header, identification `id`) of at most 1448
+/// bytes of fragmentable part (1500 MTU less 40 and 8, a multiple of 8).
+fn fragments6(src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, len: usize, id: u32) -> Vec<Vec<u8>> {
+    let payload: Vec<u8> = (0..len).map(|i| (i * 13 + id as usize) as u8).collect();
+    let ip = etherparse::Ipv6Header {
+        payload_length: 0,
+        next_header: etherparse::IpNumber::UDP,
+        hop_limit: 64,
+        source: src,
+        destination: dst,
+        ..Default::default()
+    };
+    let udp = etherparse::UdpHeader::with_ipv6_checksum(sport, dport, &ip, &payload).unwrap();
+    let mut datagram = udp.to_bytes().to_vec();
+    datagram.extend_from_slice(&payload);
+    let chunks: Vec<&[u8]> = datagram.chunks(1448).collect();
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut h = ip.clone();
+            h.next_header = etherparse::IpNumber(44);
+            h.payload_length = (8 + chunk.len()) as u16;
+            let more = u16::from(i + 1 < chunks.len());
+            let word = ((i * 1448 / 8) as u16) << 3 | more;
+            let mut v = Vec::new();
+            v.extend_from_slice(&DIRECTOR_MAC);
+            v.extend_from_slice(&CLIENT_MAC);
+            v.extend_from_slice(&[0x86, 0xdd]);
+            v.extend_from_slice(&h.to_bytes());
+            v.extend_from_slice(&[17, 0]);
+            v.extend_from_slice(&word.to_be_bytes());
+            v.extend_from_slice(&id.to_be_bytes());
+            v.extend_from_slice(chunk);
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn ipv6_fragments_follow_their_first_fragment_and_nat_rewrites_each() {
+    let (mut f, _) = forwarder(&[
+        "-A -u [2001:db8::100]:53 -s rr",
+        "-a -u [2001:db8::100]:53 -r [2001:db8::11]:53 -g",
+        "-a -u [2001:db8::100]:53 -r [2001:db8::12]:53 -g",
+        "-A -u [2001:db8::100]:54 -s rr",
+        "-a -u [2001:db8::100]:54 -r [2001:db8::11]:5454 -m",
+    ]);
+    // Two datagrams from two ports: rr gives them different servers, and
+    // each fragment goes where its first one went.
+    for (sport, want) in [(1000, RS1_MAC), (1001, RS2_MAC)] {
+        let frames = fragments6(CIP6, sport, VIP6, 53, 4000, u32::from(sport));
+        assert_eq!(frames.len(), 3);
+        for fr in &frames {
+            let (v, out) = send(&mut f, fr, 0);
+            assert_eq!(v, Verdict::Tx(0));
+            assert_eq!(dst_mac(&out), want);
+            assert_eq!(&out[14..], &fr[14..], "DR changes no byte past the MACs");
+        }
+    }
+    // A later fragment of a datagram never seen is held, not forwarded.
+    let stray = fragments6(CIP6, 2000, VIP6, 53, 4000, 77);
+    assert_eq!(send(&mut f, &stray[1], 0).0, Verdict::Consumed);
+    // NAT66: every fragment's destination becomes the server's.
+    for fr in fragments6(CIP6, 3000, VIP6, 54, 3000, 9) {
+        let (v, out) = send(&mut f, &fr, 0);
+        assert_eq!(v, Verdict::Tx(0));
+        assert_eq!(&out[38..54], &RIP6, "fragment's destination");
+    }
+    assert_eq!(f.stats().frags_held.get(), 1);
+}
