@@ -10,7 +10,7 @@ use crate::frame::Frame;
 use crate::fwd::{self, Route, Sent, nat::Side};
 use crate::snapshot::{FamilySnap, Snapshot};
 use crate::stats::Reason;
-use crate::wire::{Headers, IpBits};
+use crate::wire::{Headers, IpBits, Malformed, Quoted};
 use conntrack::ConnTable;
 
 /// A worker's connection tables, one per family.
@@ -44,6 +44,13 @@ pub trait Family: IpBits {
     /// The identification of the datagram fragment `frame` (parsed as `h`)
     /// belongs to.
     fn frag_id(h: &Headers<Self>, frame: &[u8]) -> u32;
+    /// The packet the ICMP (ICMPv6) error `frame` quotes.
+    ///
+    /// # Errors
+    /// The quote is cut short or not TCP/UDP.
+    fn quoted(h: &Headers<Self>, frame: &[u8]) -> Result<Quoted<Self>, Malformed>;
+    /// Translate an ICMP error for a NAT connection (`fwd::icmp::nat_error`).
+    fn nat_error(frame: &mut [u8], h: &Headers<Self>, q: &Quoted<Self>, side: Side, addr: Self, port: u16);
     /// An address of this family as the control plane shows it.
     fn ip(a: Self) -> std::net::IpAddr;
 }
@@ -76,6 +83,14 @@ impl Family for u32 {
 
     fn frag_id(h: &Headers<Self>, frame: &[u8]) -> u32 {
         u32::from(h.ident(frame))
+    }
+
+    fn quoted(h: &Headers<Self>, frame: &[u8]) -> Result<Quoted<Self>, Malformed> {
+        h.quoted(frame)
+    }
+
+    fn nat_error(frame: &mut [u8], h: &Headers<Self>, q: &Quoted<Self>, side: Side, addr: Self, port: u16) {
+        fwd::icmp::nat_error(frame, h, q, side, addr, port);
     }
 
     fn ip(a: Self) -> std::net::IpAddr {
@@ -111,6 +126,14 @@ impl Family for u128 {
 
     fn frag_id(h: &Headers<Self>, frame: &[u8]) -> u32 {
         h.ident6(frame)
+    }
+
+    fn quoted(h: &Headers<Self>, frame: &[u8]) -> Result<Quoted<Self>, Malformed> {
+        h.quoted6(frame)
+    }
+
+    fn nat_error(frame: &mut [u8], h: &Headers<Self>, q: &Quoted<Self>, side: Side, addr: Self, port: u16) {
+        fwd::icmp::nat_error6(frame, h, q, side, addr, port);
     }
 
     fn ip(a: Self) -> std::net::IpAddr {

@@ -177,7 +177,16 @@ impl Forwarder {
             return owner::frag_owner(&crate::frag::FragKey::of(h, frame), workers);
         }
         let snap = &self.update.snap;
-        let (cip, cport, side) = owner::client_of(h, |p, s, sp| snap.is_nat_real(p, s, sp));
+        let (cip, cport, side) = if h.proto == wire::PROTO_ICMPV6 {
+            let Some(q) = h.quoted6(frame).ok() else { return 0 };
+            let is_service = |p, a, port| snap.classify(p, a, port).is_some();
+            let Some(s) = icmp::side_of(&q, is_service, |p, a, port| snap.is_nat_real(p, a, port)) else {
+                return 0;
+            };
+            s
+        } else {
+            owner::client_of(h, |p, s, sp| snap.is_nat_real(p, s, sp))
+        };
         let mask = match side {
             owner::FlowSide::Request { proto, vip, vport } => snap.owner_mask(false, proto, vip, vport),
             owner::FlowSide::Reply { proto, rip, rport } => snap.owner_mask(true, proto, rip, rport),
@@ -341,7 +350,9 @@ impl Forwarder {
         if h.frag == Frag::Later {
             return self.later_fragment(frame, h, ingress, now);
         }
-        let out = if let Some(si) = self.update.snap.classify(h.proto, h.dst, h.dport) {
+        let out = if h.proto == wire::PROTO_ICMPV6 {
+            self.icmp_error(frame, h, ingress)
+        } else if let Some(si) = self.update.snap.classify(h.proto, h.dst, h.dport) {
             self.inbound(frame, h, si, ingress, now)
         } else if self.update.snap.is_nat_real(h.proto, h.src, h.sport) {
             self.outbound(frame, h, now)

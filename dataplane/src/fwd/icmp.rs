@@ -16,7 +16,7 @@ use super::nat::{self, Side};
 use crate::frame::Frame;
 use crate::wire::{
     ETHERTYPE_IPV4, ETHERTYPE_IPV6, Headers, ICMP_HEADER_LEN, IPV4_HEADER_LEN, IPV6_HEADER_LEN, Icmpv4,
-    IpBits, Ipv4, Ipv6, L3, PROTO_ICMP, Quoted, fold, set_be16, set_be32, sum,
+    IpBits, Ipv4, Ipv6, L3, PROTO_ICMP, PROTO_ICMPV6, Quoted, fold, set_be16, set_be32, sum,
 };
 
 /// Bytes of the offending packet quoted: its IP header and 8 bytes more
@@ -74,8 +74,6 @@ pub fn frag_needed(
     frame.truncate(len)
 }
 
-/// IP protocol number of ICMPv6.
-pub const PROTO_ICMPV6: u8 = 58;
 /// ICMPv6 "packet too big" (RFC 4443 §3.2).
 const PACKET_TOO_BIG: u8 = 2;
 /// An ICMPv6 error, quote included, fits the IPv6 minimum MTU.
@@ -146,6 +144,27 @@ pub fn nat_error(frame: &mut [u8], h: &Headers, q: &Quoted, side: Side, addr: u3
         Side::Src => q.set_dst_port(frame, port),
     }
     h.icmp_mut(frame).fill_checksum();
+}
+
+/// [`nat_error`] for an ICMPv6 error: no IP header checksums, and the
+/// ICMPv6 checksum covers the (rewritten) outer addresses.
+pub fn nat_error6(frame: &mut [u8], h: &Headers<u128>, q: &Quoted<u128>, side: Side, addr: u128, port: u16) {
+    let mut outer = *h;
+    nat::rewrite6(frame, h, side, addr, port);
+    let mut ip = q.ipv6_mut(frame);
+    match side {
+        Side::Dst => {
+            ip.set_src(addr);
+            outer.dst = addr;
+            q.set_src_port(frame, port);
+        }
+        Side::Src => {
+            ip.set_dst(addr);
+            outer.src = addr;
+            q.set_dst_port(frame, port);
+        }
+    }
+    outer.fill_icmp6_checksum(frame);
 }
 
 #[cfg(test)]

@@ -1,11 +1,21 @@
 //! ICMPv4 header view (RFC 792): type, code, checksum and the word that
-//! "fragmentation needed" carries the next-hop MTU in (RFC 1191); and the
-//! packet an error quotes ([`Quoted`]).
+//! "fragmentation needed" carries the next-hop MTU in (RFC 1191); the
+//! packet an error quotes ([`Quoted`], IPv4 or, after an ICMPv6 error,
+//! IPv6); and the ICMPv6 errors IPVS relates to connections (RFC 4443).
 
-use super::{Ipv4, Malformed, PROTO_TCP, PROTO_UDP, be16, be32, set_be16};
+use super::{Ipv4, Ipv6, Malformed, PROTO_TCP, PROTO_UDP, be16, be32, set_be16};
 
 /// IP protocol number of ICMP.
 pub const PROTO_ICMP: u8 = 1;
+/// IP protocol number of ICMPv6.
+pub const PROTO_ICMPV6: u8 = 58;
+
+/// Return whether ICMPv6 type `t` is an error that quotes a packet:
+/// destination unreachable (1), packet too big (2), time exceeded (3),
+/// parameter problem (4), as `ip_vs_in_icmp_v6` takes them.
+pub fn is_error6(t: u8) -> bool {
+    (1..=4).contains(&t)
+}
 
 mod field {
     pub const TYPE: usize = 0;
@@ -33,15 +43,16 @@ pub fn is_error(t: u8) -> bool {
 
 /// The packet an ICMP error quotes: its IP header and the first 8 bytes
 /// after it (RFC 792), enough for the ports. Fields in host order; `ip` and
-/// `l4` are offsets into the frame.
+/// `l4` are offsets into the frame. `A` is the family, as for
+/// [`super::Headers`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quoted {
+pub struct Quoted<A = u32> {
     /// IP protocol ([`PROTO_TCP`] or [`PROTO_UDP`]).
     pub proto: u8,
     /// Source address.
-    pub src: u32,
+    pub src: A,
     /// Destination address.
-    pub dst: u32,
+    pub dst: A,
     /// Source port.
     pub sport: u16,
     /// Destination port.
@@ -50,6 +61,60 @@ pub struct Quoted {
     pub ip: usize,
     /// Offset of its TCP/UDP header (the ports).
     pub l4: usize,
+}
+
+impl Quoted<u128> {
+    /// Check the IPv6 quote that starts at `at` and ends at `end` of
+    /// `frame`: a whole IPv6 header, its extension headers (walked as
+    /// [`Ipv6::upper`] walks them, within the quote), not a later fragment,
+    /// TCP or UDP, and the ports. Its payload length may run past the
+    /// quote.
+    ///
+    /// # Errors
+    /// [`Malformed::IcmpQuote`] for anything else.
+    pub fn parse6(frame: &[u8], at: usize, end: usize) -> Result<Self, Malformed> {
+        let b = frame.get(at..end).ok_or(Malformed::IcmpQuote)?;
+        if b.len() < super::IPV6_HEADER_LEN || b[0] >> 4 != 6 {
+            return Err(Malformed::IcmpQuote);
+        }
+        // Walk the quote as a packet whose payload is what was quoted.
+        let mut copy = [0u8; 512];
+        let n = b.len().min(copy.len());
+        copy[..n].copy_from_slice(&b[..n]);
+        copy[4..6].copy_from_slice(&((n - super::IPV6_HEADER_LEN) as u16).to_be_bytes());
+        let view = Ipv6::new_unchecked(&copy[..n]);
+        let up = view.upper().map_err(|_| Malformed::IcmpQuote)?;
+        let later = up.frag.is_some_and(|(offset, _, _)| offset != 0);
+        if later || (up.proto != PROTO_TCP && up.proto != PROTO_UDP) || up.offset + 4 > n {
+            return Err(Malformed::IcmpQuote);
+        }
+        Ok(Self {
+            proto: up.proto,
+            src: view.src(),
+            dst: view.dst(),
+            sport: be16(b, up.offset),
+            dport: be16(b, up.offset + 2),
+            ip: at,
+            l4: at + up.offset,
+        })
+    }
+
+    /// Return its IPv6 header in `frame`, for writing.
+    pub fn ipv6_mut<'a>(&self, frame: &'a mut [u8]) -> Ipv6<&'a mut [u8]> {
+        Ipv6::new_unchecked(&mut frame[self.ip..self.ip + super::IPV6_HEADER_LEN])
+    }
+}
+
+impl<A> Quoted<A> {
+    /// Set its source port in `frame`.
+    pub fn set_src_port(&self, frame: &mut [u8], port: u16) {
+        set_be16(frame, self.l4, port);
+    }
+
+    /// Set its destination port in `frame`.
+    pub fn set_dst_port(&self, frame: &mut [u8], port: u16) {
+        set_be16(frame, self.l4 + 2, port);
+    }
 }
 
 impl Quoted {
@@ -84,16 +149,6 @@ impl Quoted {
     /// Return its IP header in `frame`, for writing.
     pub fn ipv4_mut<'a>(&self, frame: &'a mut [u8]) -> Ipv4<&'a mut [u8]> {
         Ipv4::new_unchecked(&mut frame[self.ip..self.l4])
-    }
-
-    /// Set its source port in `frame`.
-    pub fn set_src_port(&self, frame: &mut [u8], port: u16) {
-        set_be16(frame, self.l4, port);
-    }
-
-    /// Set its destination port in `frame`.
-    pub fn set_dst_port(&self, frame: &mut [u8], port: u16) {
-        set_be16(frame, self.l4 + 2, port);
     }
 }
 

@@ -25,7 +25,7 @@ mod l4;
 
 pub use checksum::{checksum, checksum_adjust, fold, pseudo_sum, sum};
 pub use ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, Ethernet};
-pub use icmp::{HEADER_LEN as ICMP_HEADER_LEN, Icmpv4, PROTO_ICMP, Quoted};
+pub use icmp::{HEADER_LEN as ICMP_HEADER_LEN, Icmpv4, PROTO_ICMP, PROTO_ICMPV6, Quoted};
 pub use ipv4::{DF, Ipv4, MF, MIN_HEADER_LEN as IPV4_HEADER_LEN};
 pub use ipv6::{HEADER_LEN as IPV6_HEADER_LEN, Ipv6, MAX_EXT_HEADERS, Upper};
 pub use l4::{PROTO_TCP, PROTO_UDP, Tcp, Udp, tcp_flags};
@@ -205,6 +205,23 @@ impl Headers<u32> {
 }
 
 impl Headers<u128> {
+    /// Return the packet the ICMPv6 error `frame` (parsed as `h`, `proto`
+    /// ICMPv6) quotes.
+    ///
+    /// # Errors
+    /// [`Malformed::IcmpQuote`]: the quote is cut short or not TCP/UDP.
+    pub fn quoted6(&self, frame: &[u8]) -> Result<Quoted<u128>, Malformed> {
+        Quoted::parse6(frame, self.l4 + ICMP_HEADER_LEN, self.end)
+    }
+
+    /// Compute the ICMPv6 checksum of `frame` (over the pseudo-header and
+    /// the message) and store it.
+    pub fn fill_icmp6_checksum(&self, frame: &mut [u8]) {
+        set_be16(frame, self.l4 + 2, 0);
+        let c = !fold(self.pseudo() + sum(&frame[self.l4..self.end]));
+        set_be16(frame, self.l4 + 2, c);
+    }
+
     /// Return the identification of the fragment header of `frame` (0 when
     /// there is none): the extension headers are walked again, as only
     /// fragments ask.
@@ -377,6 +394,9 @@ pub fn parse6(frame: &[u8]) -> Result<Headers<u128>, Malformed> {
         PROTO_UDP => {
             let u = Udp::new_checked(&frame[l4..end])?;
             (u.src_port(), u.dst_port(), 0)
+        }
+        PROTO_ICMPV6 if frag == Frag::Whole && end >= l4 + ICMP_HEADER_LEN && icmp::is_error6(frame[l4]) => {
+            (0, 0, 0)
         }
         _ => return Err(Malformed::UnsupportedProtocol),
     };

@@ -1,7 +1,8 @@
 //! ICMP errors about connections, as IPVS's `ip_vs_in_icmp` and
-//! `ip_vs_out_icmp`: destination unreachable (fragmentation needed among
-//! them), time exceeded and parameter problem quote a packet; the packet's
-//! connection says where the error goes.
+//! `ip_vs_out_icmp` (and their `_v6` twins): destination unreachable
+//! (fragmentation needed among them), time exceeded and parameter problem
+//! (ICMPv6: and packet too big) quote a packet; the packet's connection says
+//! where the error goes.
 //!
 //! - From the client's side, about a packet the service sent from VIP:vport
 //!   (a DR or TUN real server's answer, or a NAT reply): to the connection's
@@ -14,8 +15,9 @@
 //! IPVS) or the table's contents.
 
 use super::Forwarder;
+use crate::family::Family;
 use crate::frame::Frame;
-use crate::fwd::{self, dr, icmp, nat::Side};
+use crate::fwd::{self, dr, nat::Side};
 use crate::owner::FlowSide;
 use crate::stats::Reason;
 use crate::wire::{Headers, Quoted};
@@ -24,11 +26,11 @@ use conntrack::FlowKey;
 
 /// Which way an ICMP error goes, from the packet it quotes, with the
 /// client's tuple (the owner's key).
-pub(super) fn side_of(
-    q: &Quoted,
-    is_service: impl Fn(u8, u32, u16) -> bool,
-    is_nat_real: impl Fn(u8, u32, u16) -> bool,
-) -> Option<(u32, u16, FlowSide)> {
+pub(super) fn side_of<A: Copy>(
+    q: &Quoted<A>,
+    is_service: impl Fn(u8, A, u16) -> bool,
+    is_nat_real: impl Fn(u8, A, u16) -> bool,
+) -> Option<(A, u16, FlowSide<A>)> {
     if is_service(q.proto, q.src, q.sport) {
         let side = FlowSide::Request {
             proto: q.proto,
@@ -54,13 +56,13 @@ impl Forwarder {
     // Off the hot path: kept out of the common case's code.
     #[cold]
     #[inline(never)]
-    pub(super) fn icmp_error(
+    pub(super) fn icmp_error<A: Family>(
         &mut self,
         frame: &mut dyn Frame,
-        h: &Headers,
+        h: &Headers<A>,
         ingress: u8,
     ) -> Result<u8, Reason> {
-        let q = h.quoted(frame.bytes())?;
+        let q = A::quoted(h, frame.bytes())?;
         let snap = &self.update.snap;
         let side = side_of(
             &q,
@@ -95,15 +97,17 @@ impl Forwarder {
     }
 
     /// From the client's side: to the real server of connection `key`.
-    fn icmp_to_real(
+    fn icmp_to_real<A: Family>(
         &mut self,
         frame: &mut dyn Frame,
-        h: &Headers,
-        q: &Quoted,
-        key: &FlowKey,
+        h: &Headers<A>,
+        q: &Quoted<A>,
+        key: &FlowKey<A>,
         ingress: u8,
     ) -> Result<u8, Reason> {
-        let conn = self.tables.v4.get_mut(key).ok_or(Reason::IcmpNoConnection)?;
+        let conn = A::table(&mut self.tables)
+            .get_mut(key)
+            .ok_or(Reason::IcmpNoConnection)?;
         let snap = &self.update.snap;
         let (si, di) = snap.dest_of(conn.dest_id, conn.slot).ok_or(Reason::DestGone)?;
         let d = &snap.services[si].dests[di];
@@ -117,7 +121,7 @@ impl Forwarder {
             // The port the connection's packets go to (fwmark servers
             // without one keep the virtual port).
             let rport = if d.port == 0 { key.vport } else { d.port };
-            icmp::nat_error(b, h, q, Side::Dst, d.addr as u32, rport);
+            A::nat_error(b, h, q, Side::Dst, A::narrow(d.addr), rport);
             dr::rewrite(b, h, link_mac, mac);
             return Ok(d.link);
         }
@@ -140,21 +144,19 @@ impl Forwarder {
 
     /// From a NAT real server's side: back to the client of the connection
     /// whose reply direction is `reply`, from the VIP.
-    fn icmp_to_client(
+    fn icmp_to_client<A: Family>(
         &mut self,
         b: &mut [u8],
-        h: &Headers,
-        q: &Quoted,
-        reply: &FlowKey,
+        h: &Headers<A>,
+        q: &Quoted<A>,
+        reply: &FlowKey<A>,
     ) -> Result<u8, Reason> {
-        let (key, conn) = self
-            .tables
-            .v4
+        let (key, conn) = A::table(&mut self.tables)
             .get_reply_mut(reply)
             .ok_or(Reason::IcmpNoConnection)?;
         let (link, client_mac, slot) = (conn.client_link, conn.client_mac, conn.slot);
         let link_mac = self.update.snap.link_mac(link).ok_or(Reason::NoNeighbour)?;
-        icmp::nat_error(b, h, q, Side::Src, key.vip, key.vport);
+        A::nat_error(b, h, q, Side::Src, key.vip, key.vport);
         dr::rewrite(b, h, link_mac, client_mac);
         let c = self.stats.dest(slot);
         c.out_pkts.add(1);

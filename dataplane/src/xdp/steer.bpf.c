@@ -30,8 +30,10 @@
 //
 // IPv6: the extension headers before TCP/UDP (hop-by-hop, routing,
 // fragment, destination options) are walked, at most MAX_EXT6 of them; a
-// later fragment goes as an IPv4 one does. ICMPv6 (neighbour discovery, MLD,
-// errors) stays with the host.
+// later fragment goes as an IPv4 one does; ICMPv6 errors (unreachable,
+// packet too big, time exceeded, parameter problem) as ICMP ones do, when
+// the packet they quote (TCP or UDP right after its header) is a service's.
+// Other ICMPv6 (neighbour discovery, MLD, echo) stays with the host.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -219,6 +221,30 @@ static __always_inline int has_port6(void *map, const struct in6_addr *addr, __u
 	return bpf_map_lookup_elem(map, &key) != 0;
 }
 
+// Whether the ICMPv6 error at `icmp` quotes a packet of a service: see the
+// top of the file.
+static __always_inline int icmp6_for_service(__u8 *icmp, void *end, int to_vip)
+{
+	struct ipv6hdr *in;
+	__u16 *ports;
+
+	if ((void *)(icmp + 8) > end || icmp[0] < 1 || icmp[0] > 4)
+		return 0;
+	in = (void *)(icmp + 8);
+	if ((void *)(in + 1) > end)
+		return 0;
+	if (in->nexthdr != IPPROTO_TCP && in->nexthdr != IPPROTO_UDP)
+		return 0;
+	ports = (void *)(in + 1);
+	if ((void *)(ports + 2) > end)
+		return 0;
+	if (to_vip)
+		return has_port6(&services6, &in->saddr, ports[0], in->nexthdr);
+	if (bpf_map_lookup_elem(&locals6, &in->saddr))
+		return 0;
+	return has_port6(&reals6, &in->daddr, ports[1], in->nexthdr);
+}
+
 // 1: an IPv6 frame for the sockets, 0: for the host.
 static __always_inline int steer6(struct ipv6hdr *ip, void *end)
 {
@@ -248,6 +274,8 @@ static __always_inline int steer6(struct ipv6hdr *ip, void *end)
 	if (later)
 		return to_vip ||
 		       (bpf_map_lookup_elem(&rips6, &ip->saddr) && !bpf_map_lookup_elem(&locals6, &ip->daddr));
+	if (next == IPPROTO_ICMPV6)
+		return icmp6_for_service(at, end, to_vip);
 	if (next != IPPROTO_TCP && next != IPPROTO_UDP)
 		return 0;
 	ports = (void *)at;

@@ -371,3 +371,99 @@ fn ipv6_fragments_follow_their_first_fragment_and_nat_rewrites_each() {
     }
     assert_eq!(f.stats().frags_held.get(), 1);
 }
+
+/// An ICMPv6 error of `kind` from `src` to `dst` quoting `quoted` (an IPv6
+/// packet from its header on), checksummed by etherparse.
+fn icmp6_error(src: [u8; 16], dst: [u8; 16], kind: Icmpv6Type, quoted: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC)
+        .ipv6(src, dst, 64)
+        .icmpv6(kind)
+        .write(&mut v, quoted)
+        .unwrap();
+    v
+}
+
+/// The ICMPv6 message of `frame`: (outer source, outer destination, whether
+/// its checksum is right, the quoted packet).
+fn icmp6_view(frame: &[u8]) -> ([u8; 16], [u8; 16], bool, Vec<u8>) {
+    let p = SlicedPacket::from_ethernet(frame).unwrap();
+    let Some(NetSlice::Ipv6(ip)) = &p.net else {
+        panic!("not IPv6")
+    };
+    let h = ip.header().to_header();
+    let Some(TransportSlice::Icmpv6(icmp)) = p.transport else {
+        panic!("not ICMPv6")
+    };
+    let want = icmp
+        .icmp_type()
+        .calc_checksum(h.source, h.destination, icmp.payload())
+        .unwrap();
+    (
+        h.source,
+        h.destination,
+        icmp.checksum() == want,
+        icmp.payload().to_vec(),
+    )
+}
+
+#[test]
+fn icmpv6_errors_about_a_connection_go_where_ipvs_sends_them() {
+    let (mut f, _) = forwarder(V6_RS);
+    let unreach = Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Port);
+    // NAT66: a connection CIP6:30000 -> VIP6:8080 -> RIP6:8081.
+    assert_eq!(
+        send(&mut f, &tcp6(CIP6, 30000, VIP6, 8080, Seg::Syn, 0), 0).0,
+        Verdict::Tx(0)
+    );
+    // From the client's side, about VIP6:8080 -> CIP6:30000 (a reply the
+    // client could not take): to the real server, translated.
+    let reply = tcp6(VIP6, 8080, CIP6, 30000, Seg::Ack, 0);
+    let router = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let err = icmp6_error(router, VIP6, unreach, &reply[14..]);
+    let (v, out) = send(&mut f, &err, 0);
+    assert_eq!(
+        v,
+        Verdict::Tx(0),
+        "{:?}",
+        f.stats().drops(Reason::IcmpNoConnection)
+    );
+    assert_eq!(dst_mac(&out), RS1_MAC);
+    let (src, dst, ok, quote) = icmp6_view(&out);
+    assert_eq!((src, dst, ok), (router, RIP6, true));
+    assert_eq!(
+        (&quote[8..24], &quote[40..42]),
+        (&RIP6[..], &8081u16.to_be_bytes()[..]),
+        "quote translated"
+    );
+    // From the real server's side, about CIP6:30000 -> RIP6:8081: back to
+    // the client, from the VIP.
+    let to_rs = tcp6(CIP6, 30000, RIP6, 8081, Seg::Ack, 0);
+    let err = icmp6_error(RIP6, CIP6, Icmpv6Type::PacketTooBig { mtu: 1280 }, &to_rs[14..]);
+    let (v, out) = send(&mut f, &err, 0);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(dst_mac(&out), CLIENT_MAC);
+    let (src, dst, ok, quote) = icmp6_view(&out);
+    assert_eq!((src, dst, ok), (VIP6, CIP6, true));
+    assert_eq!(
+        (&quote[24..40], &quote[42..44]),
+        (&VIP6[..], &8080u16.to_be_bytes()[..])
+    );
+    // DR: to the connection's server, only the MACs changed.
+    assert_eq!(
+        send(&mut f, &tcp6(CIP6, 30001, VIP6, 80, Seg::Syn, 0), 0).0,
+        Verdict::Tx(0)
+    );
+    let reply = tcp6(VIP6, 80, CIP6, 30001, Seg::Ack, 0);
+    let err = icmp6_error(router, VIP6, Icmpv6Type::PacketTooBig { mtu: 1400 }, &reply[14..]);
+    let (v, out) = send(&mut f, &err, 0);
+    assert_eq!((v, dst_mac(&out)), (Verdict::Tx(0), RS1_MAC));
+    assert_eq!(&out[12..], &err[12..]);
+    // About no connection: dropped as such; a cut quote: as icmp_quote.
+    let stray = tcp6(VIP6, 80, CIP6, 1, Seg::Ack, 0);
+    let err = icmp6_error(router, VIP6, unreach, &stray[14..]);
+    assert_eq!(send(&mut f, &err, 0).0, Verdict::Drop(Reason::IcmpNoConnection));
+    let err = icmp6_error(router, VIP6, unreach, &stray[14..50]);
+    assert_eq!(send(&mut f, &err, 0).0, Verdict::Drop(Reason::IcmpQuote));
+    assert_eq!(f.stats().icmp_errors.get(), 3);
+}
