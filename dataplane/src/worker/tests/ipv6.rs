@@ -467,3 +467,38 @@ fn icmpv6_errors_about_a_connection_go_where_ipvs_sends_them() {
     assert_eq!(send(&mut f, &err, 0).0, Verdict::Drop(Reason::IcmpQuote));
     assert_eq!(f.stats().icmp_errors.get(), 3);
 }
+
+#[test]
+fn ipv6_connections_are_synced_and_a_backup_takes_them_over() {
+    let (mut m, sm) = super::sync::master(V6_RS);
+    for seg in [Seg::Syn, Seg::Ack, Seg::Ack] {
+        assert_eq!(
+            send(&mut m, &tcp6(CIP6, 40000, VIP6, 8080, seg, 0), 0).0,
+            Verdict::Tx(0)
+        );
+    }
+    let got: Vec<_> = std::iter::from_fn(|| sm.rings[0].pop()).collect();
+    assert_eq!(got.len(), 1, "at the third packet, as IPv4");
+    let c = got[0];
+    assert!(c.v6);
+    assert_eq!(
+        (c.cip, c.vip, c.rip, c.rport),
+        (
+            u128::from_be_bytes(CIP6),
+            u128::from_be_bytes(VIP6),
+            u128::from_be_bytes(RIP6),
+            8081
+        )
+    );
+    // A backup that never saw the SYN forwards the next packet, and the
+    // server's reply, by the learnt connection.
+    let (mut b, _) = forwarder(V6_RS);
+    b.learn_conn(&c, 0);
+    assert_eq!((b.table6().len(), b.table().len()), (1, 0));
+    let (v, out) = send(&mut b, &tcp6(CIP6, 40000, VIP6, 8080, Seg::Ack, 10), 1);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(view6(&out), (CIP6, 40000, RIP6, 8081, true));
+    let (v, back) = send(&mut b, &tcp6(RIP6, 8081, CIP6, 40000, Seg::Ack, 10), 1);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(view6(&back), (VIP6, 8080, CIP6, 40000, true));
+}

@@ -5,7 +5,7 @@ use super::*;
 use crate::sync::{SyncConn, SyncMaster};
 
 /// A forwarder whose rules come with a master sync ring.
-fn master(lines: &[&str]) -> (Forwarder, SyncMaster) {
+pub(super) fn master(lines: &[&str]) -> (Forwarder, SyncMaster) {
     let sm = SyncMaster::new(1, crate::sync::SyncPolicy::default());
     let mut slots = SlotMap::default();
     let r = rules(lines);
