@@ -297,8 +297,10 @@ int sink(struct xdp_md *ctx)
 	if (eth->h_dest[0] & 1)
 		return XDP_PASS;
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		// UDP or TCP, or TUN's IPv6-in-IPv6 (next header 41).
 		if ((void *)(ip6 + 1) > end ||
-		    (ip6->nexthdr != IPPROTO_UDP && ip6->nexthdr != IPPROTO_TCP))
+		    (ip6->nexthdr != IPPROTO_UDP && ip6->nexthdr != IPPROTO_TCP &&
+		     ip6->nexthdr != IPPROTO_IPV6))
 			return XDP_PASS;
 	} else if (eth->h_proto != bpf_htons(ETH_P_IP) || (void *)(ip + 1) > end) {
 		return XDP_PASS;
@@ -312,6 +314,10 @@ int sink(struct xdp_md *ctx)
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		bump(*slot & (SINK_SLOTS - 1), 1);
 		bump(SINK_SLOTS + (*slot & (SINK_SLOTS - 1)), (__u64)(end - data));
+		if (ip6->nexthdr == IPPROTO_IPV6)
+			ip6 = ip6 + 1;
+		if ((void *)(ip6 + 1) > end)
+			return XDP_DROP;
 		record_latency(ip6 + 1, ip6->nexthdr, end);
 		return XDP_DROP;
 	}
