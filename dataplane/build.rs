@@ -16,6 +16,7 @@ fn main() {
 fn compile(name: &str) {
     let src = format!("src/xdp/{name}.bpf.c");
     println!("cargo:rerun-if-changed={src}");
+    println!("cargo:rerun-if-changed=src/xdp/fast.bpf.h");
     let out =
         PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join(format!("{name}.bpf.o"));
     // Without the multiarch include directory clang for BPF cannot find

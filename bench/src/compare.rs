@@ -11,7 +11,10 @@
 //!   (an `ip6` table with `--ipv6`);
 //! - `ferrovs-dr`, `-nat`, `-tun` (and `-2w`, two workers): `ferrovs daemon`
 //!   with rr over two real servers (static neighbours pointing back at the
-//!   generator), by each forwarding method.
+//!   generator), by each forwarding method, with the XDP fast path on (the
+//!   generator's side runs an XDP program, so XDP_TX into the veth works);
+//!   `ferrovs-dr-afxdp`, `-nat-afxdp`, `-tun-afxdp` (only when named): the
+//!   same with it off, every frame through the AF_XDP workers.
 //!
 //! With `--ipv6` every row runs over IPv6 (the topology is dual-stack: VIP6
 //! 2001:db8:50::100, servers ::11 and ::12).
@@ -587,15 +590,26 @@ pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Re
             gen_threads: workers,
             ..*o
         };
-        let _dut = ferrovs(&t, &o, flag, 2, "rr", 1 << 20)?;
+        let _dut = ferrovs(&t, &o, flag, (2, true), "rr", 1 << 20)?;
         rows.push(characterize(&t, &name, Back::Servers(dst), &o, &stop)?);
+        interrupted()?;
+    }
+    // Only when named: the same without the fast path.
+    for (method, flag, dst) in methods {
+        let name = format!("ferrovs-{method}-afxdp");
+        if !only.contains(&name.as_str()) {
+            continue;
+        }
+        eprintln!("[extra] {name}: no fast path …");
+        let _dut = ferrovs(&t, o, flag, (2, false), "rr", 1 << 20)?;
+        rows.push(characterize(&t, &name, Back::Servers(dst), o, &stop)?);
         interrupted()?;
     }
     // Only when named: DR with a connection sync master running (its
     // messages go out on lo, so the sink sees only forwarded frames).
     if only.contains(&"ferrovs-dr-sync") {
         eprintln!("[extra] ferrovs-dr-sync: DR with a sync master …");
-        let dut = ferrovs(&t, o, "-g", 2, "rr", 1 << 20)?;
+        let dut = ferrovs(&t, o, "-g", (2, true), "rr", 1 << 20)?;
         sync_master(&t)?;
         rows.push(characterize(
             &t,
@@ -647,7 +661,7 @@ pub fn sweep(
         eprintln!("[{}/{}] ferrovs-dr, {label} …", i + 1, points.len());
         // Room for every flow, as a deployment would size it.
         let conn_max = (u64::from(opts.flows) * 5 / 4).max(1 << 16);
-        let _dut = ferrovs(&t, &opts, "-g", servers, "wlc", conn_max)?;
+        let _dut = ferrovs(&t, &opts, "-g", (servers, true), "wlc", conn_max)?;
         rows.push(characterize(&t, &label, Back::Servers(Dst::Vip), &opts, &stop)?);
         if stop.load(Ordering::Relaxed) {
             return Err(INTERRUPTED.to_string());
@@ -727,7 +741,7 @@ fn ferrovs(
     t: &Topology,
     o: &Opts,
     flag: &str,
-    servers: u32,
+    (servers, fast): (u32, bool),
     sched: &str,
     conn_max: u64,
 ) -> Result<Bg, String> {
@@ -791,6 +805,8 @@ fn ferrovs(
             &queues,
             "--busy-poll-us",
             &busy,
+            "--fast-path",
+            if fast { "on" } else { "off" },
         ],
     )?;
     let ctl = |args: &[&str], stdin: Option<&str>| {

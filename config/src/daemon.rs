@@ -43,6 +43,8 @@ pub struct DaemonConf {
     pub mh_table_size: Option<u32>,
     /// `stateless` or `drop`.
     pub full_table: Option<String>,
+    /// `auto`, `on` or `off`.
+    pub fast_path: Option<String>,
     /// An ipvsadm-save file to load at start.
     pub rules: Option<PathBuf>,
     /// A keepalived.conf to load at start and on SIGHUP.

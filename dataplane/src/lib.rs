@@ -14,6 +14,7 @@
 //! | families | [`family`] | IPv4 (`u32`) and IPv6 (`u128`) as one type parameter: which lookups, which connection table |
 //! | rules | [`snapshot`] | `config::Rules` → the immutable per-worker view, built on the control side from one [`snapshot::Input`] |
 //! | counters | [`stats`] | single-writer per-worker counters, drop reasons |
+//! | fast path | [`fast`] | the rings between the workers and the keeper of the XDP flow map: offloads, removals, and what the kernel forwarded |
 //! | sync | [`sync`] | what a master's worker hands the sync sender (bounded rings), what a backup's worker takes in |
 //! | frames | [`frame`] | what a rewrite may do to a frame (grow at the front, shrink) |
 //! | kernel | [`xsk`] | the only `unsafe`: UMEM, rings, owned frame tokens, the libbpf loader and typed maps of our steering program (and, with feature `bench`, the benchmark's programs) |
@@ -24,6 +25,7 @@
 //! `sched` and `conntrack` crates.
 
 pub mod family;
+pub mod fast;
 pub mod frag;
 pub mod frame;
 pub mod fwd;

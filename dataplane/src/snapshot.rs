@@ -146,6 +146,8 @@ pub struct Snapshot {
     /// The master sync daemon's rings, while one runs: workers push the
     /// connections it sends.
     pub sync: Option<crate::sync::SyncMaster>,
+    /// The fast path's rings, while it is on.
+    pub fast: Option<crate::fast::FastRings>,
     /// IPv4 lookups.
     pub(crate) v4: FamilySnap<u32>,
     /// IPv6 lookups.
@@ -191,6 +193,8 @@ pub struct Input<'a> {
     pub expire_nodest_conn: bool,
     /// The master sync daemon's rings, while one runs.
     pub sync: Option<crate::sync::SyncMaster>,
+    /// The fast path's rings, while it is on.
+    pub fast: Option<crate::fast::FastRings>,
 }
 
 impl<'a> Input<'a> {
@@ -214,6 +218,7 @@ impl<'a> Input<'a> {
             full_table: FullTable::Stateless,
             expire_nodest_conn: false,
             sync: None,
+            fast: None,
         }
     }
 }
@@ -313,6 +318,7 @@ impl Snapshot {
             full_table: input.full_table,
             expire_nodest_conn: input.expire_nodest_conn,
             sync: input.sync.clone(),
+            fast: input.fast.clone(),
             v4: FamilySnap::default(),
             v6: FamilySnap::default(),
             slots: vec![SlotPos::default(); MAX_DESTS].into_boxed_slice(),

@@ -249,6 +249,14 @@ pub struct WorkerStats {
     /// Frames that could not be handed over (pool empty, inbox full) or
     /// taken in (no free frame); dropped.
     pub handoff_drops: Counter,
+    /// Flow map entries asked for (a NAT connection asks for two).
+    pub fast_offloads: Counter,
+    /// Flow map entries given back.
+    pub fast_removals: Counter,
+    /// Fast-path events lost to a full ring.
+    pub fast_drops: Counter,
+    /// Packets the kernel forwarded for this worker's connections.
+    pub fast_pkts: Counter,
     drops: [Counter; Reason::ALL.len()],
     dests: Box<[DestCounters]>,
 }
@@ -271,6 +279,10 @@ impl Default for WorkerStats {
             rules_version: Counter::default(),
             handoffs: Counter::default(),
             handoff_drops: Counter::default(),
+            fast_offloads: Counter::default(),
+            fast_removals: Counter::default(),
+            fast_drops: Counter::default(),
+            fast_pkts: Counter::default(),
             drops: Default::default(),
             dests: (0..MAX_DESTS).map(|_| DestCounters::default()).collect(),
         }

@@ -9,6 +9,7 @@
 mod account;
 mod frags;
 mod icmp;
+mod offload;
 mod schedule;
 mod synced;
 
@@ -308,13 +309,28 @@ impl Forwarder {
     }
 
     /// Expire IPv4 connections due at `now`, looking at up to `budget`
-    /// slots (IPv6: [`Self::expire6`]).
+    /// slots (IPv6: [`Self::expire6`]); an offloaded one leaves the fast
+    /// path with it.
     pub fn expire(&mut self, now: u32, budget: usize) {
+        let me = self.me();
         let Update { snap, scheds } = &mut self.update;
         let stats = &*self.stats;
-        self.tables
-            .v4
-            .sweep(now, budget, |_, conn| release(stats, snap, scheds, conn));
+        self.tables.v4.sweep(now, budget, |key, conn| {
+            if snap.fast.is_some() {
+                let d = snap
+                    .dest_of(conn.dest_id, conn.slot)
+                    .map(|(s, i)| &snap.services[s].dests[i]);
+                if d.is_none_or(|d| offload::offloadable(conn, d)) {
+                    offload::unload(snap, stats, me, key, d);
+                }
+            }
+            release(stats, snap, scheds, conn);
+        });
+    }
+
+    /// This worker's index (0 alone).
+    fn me(&self) -> usize {
+        self.peers.as_ref().map_or(0, |(me, _)| *me)
     }
 
     /// [`Self::expire`] for the IPv6 table.
@@ -408,12 +424,13 @@ impl Forwarder {
 
     /// Split the forwarder into what one decision borrows.
     fn ctx<A: Family>(&mut self) -> Ctx<'_, A> {
+        let me = self.me();
         Ctx {
             snap: &self.update.snap,
             scheds: &mut self.update.scheds,
             table: A::table(&mut self.tables),
             stats: &self.stats,
-            me: self.peers.as_ref().map_or(0, |(me, _)| *me),
+            me,
         }
     }
 
@@ -504,12 +521,17 @@ impl Forwarder {
             vip: h.src,
             vport: h.sport,
         };
+        let me = self.me();
         let (key, conn) = A::table(&mut self.tables)
             .get_reply_mut(&reply)
             .ok_or(Reason::NoConnection)?;
+        let before = *conn;
         conn.set_seen_reply();
         let Update { snap, scheds } = &mut self.update;
         account::advance(&self.stats, snap, scheds, conn, Direction::Output, h, now);
+        if snap.fast.is_some() {
+            offload::transition(snap, &self.stats, me, &key, &before, conn);
+        }
         let (link, client_mac, slot) = (conn.client_link, conn.client_mac, conn.slot);
         if link == synced::UNKNOWN_LINK {
             // Learnt from a master and no client packet seen here yet: no
@@ -655,6 +677,7 @@ pub fn run<P: PacketIo>(io: &mut P, fwd: &mut Forwarder, ctl: &WorkerCtl, epoch:
         let elapsed = epoch.elapsed();
         let now = elapsed.as_secs() as u32;
         fwd.rebind(now);
+        fwd.take_touches(now);
         if let Ok(mut d) = ctl.dumps.try_recv() {
             match &mut d {
                 Dump::List(buf) => fwd.dump(buf, now),

@@ -22,6 +22,7 @@
 //! published the same way.
 
 mod book;
+mod fast;
 mod links;
 mod opts;
 mod render;
@@ -72,6 +73,8 @@ struct Control {
     published: Arc<Mutex<Arc<Book>>>,
     /// The connection sync daemons.
     syncd: syncd::Syncd,
+    /// The fast path's flow map, while it runs.
+    fast: Option<fast::Keeper>,
 }
 
 /// Run the daemon until SIGTERM or SIGINT.
@@ -176,10 +179,17 @@ impl Control {
             expire_nodest_conn: opts.expire_nodest_conn,
         };
         let book = Book::default();
-        let snap = snapshot(1, &book, &links, settings, None);
+        let snap = snapshot(1, &book, &links, settings, (None, None));
         let ifindexes: Vec<u32> = links.links.iter().map(|l| l.ifindex).collect();
         let workers = Workers::start(opts, &links.names(), &ifindexes, snap)?;
+        let queues = opts.place.queues as usize;
+        let (on, why) = opts.fast_path_on();
+        eprintln!("ferrovs: fast path {} ({why})", if on { "on" } else { "off" });
+        let fast = on
+            .then(|| fast::Keeper::start(workers.steer(), queues, opts.conn_max * queues))
+            .transpose()?;
         Ok(Self {
+            fast,
             published: Arc::new(Mutex::new(Arc::new(book.clone()))),
             links,
             book,
@@ -223,6 +233,9 @@ impl Control {
                 self.apply_keepalived();
             }
             self.follow_sync_daemon();
+            if let Some(k) = &mut self.fast {
+                k.pump(self.workers.steer());
+            }
             if last_est.elapsed().as_secs() >= crate::estimator::INTERVAL_SECS {
                 last_est = Instant::now();
                 self.book.estimate(&self.workers.stats);
@@ -300,7 +313,17 @@ impl Control {
     /// Answer one request.
     fn handle(&mut self, req: Request) -> Result<String, String> {
         let cmd = match req {
-            Request::Counters => return Ok(render::counters_table(self.workers.stats.iter().map(|s| &**s))),
+            Request::Counters => {
+                let mut text = render::counters_table(self.workers.stats.iter().map(|s| &**s));
+                if let Some(k) = &self.fast {
+                    let s = k.stats;
+                    text += &format!(
+                        "fast path: flows {} full {} errors {}\n",
+                        s.flows, s.full, s.errors
+                    );
+                }
+                return Ok(text);
+            }
             Request::Reload => return self.reload().map(|()| String::new()),
             Request::Vrrp { json } => return self.vrrp(json),
             Request::StartDaemon { role, settings } => {
@@ -339,7 +362,12 @@ impl Control {
         }
         let mut next = self.book.rules.clone();
         next.apply(&cmd).map_err(|e| e.to_string())?;
-        self.change(next).map(|()| String::new())
+        self.change(next)?;
+        if let (Command::Clear, Some(k)) = (&cmd, &mut self.fast) {
+            // -C empties the map: what flows on is the workers' to decide.
+            k.clear(self.workers.steer());
+        }
+        Ok(String::new())
     }
 
     /// `-R`: apply a batch of ipvsadm commands, all or nothing.
@@ -385,10 +413,21 @@ impl Control {
             &self.book,
             &self.links,
             self.settings,
-            self.syncd.rings.clone(),
+            (
+                self.syncd.rings.clone(),
+                self.fast.as_ref().map(|k| k.rings.clone()),
+            ),
         );
         self.version += 1;
         self.workers.publish(snap);
+        if let Some(k) = &mut self.fast {
+            // A deleted server's flows stay where they are, as in the
+            // workers, unless --expire-nodest-conn stops them there.
+            let (book, nodest) = (&self.book, self.settings.expire_nodest_conn);
+            k.prune(self.workers.steer(), |id| {
+                book.rules.dests().any(|(_, d)| d.id == id) || (!nodest && book.trashed(id))
+            });
+        }
         self.publish_book();
     }
 
@@ -452,7 +491,10 @@ fn snapshot(
     book: &Book,
     links: &Links,
     s: SnapSettings,
-    sync: Option<dataplane::sync::SyncMaster>,
+    (sync, fast): (
+        Option<dataplane::sync::SyncMaster>,
+        Option<dataplane::fast::FastRings>,
+    ),
 ) -> Arc<Snapshot> {
     let rules = book.with_trash();
     let link_snaps = links.snaps();
@@ -464,6 +506,7 @@ fn snapshot(
         full_table: s.full_table,
         expire_nodest_conn: s.expire_nodest_conn,
         sync,
+        fast,
         ..Input::new(version, &rules, &book.slots, &link_snaps, &neigh)
     }))
 }

@@ -66,6 +66,11 @@ pub struct Opts {
     /// AF_XDP bind mode.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     pub bind_mode: Mode,
+    /// The XDP fast path for established flows: `auto` (on unless the
+    /// sockets must be zero-copy, where userspace is the fast path), `on`
+    /// or `off`.
+    #[arg(long, value_enum, default_value_t = FastPath::Auto)]
+    pub fast_path: FastPath,
     /// As IPVS's sysctl: when a real server is deleted, drop its connections
     /// (the next packet of a flow is scheduled anew) instead of letting them
     /// flow to it until they end.
@@ -123,6 +128,9 @@ impl Opts {
         }
         if let (true, Some(v)) = (file("bind_mode"), &f.bind_mode) {
             o.bind_mode = clap::ValueEnum::from_str(v, false).map_err(|e| bad("bind_mode", e))?;
+        }
+        if let (true, Some(v)) = (file("fast_path"), &f.fast_path) {
+            o.fast_path = clap::ValueEnum::from_str(v, false).map_err(|e| bad("fast_path", e))?;
         }
         if let (true, Some(v)) = (file("full_table"), &f.full_table) {
             o.full_table = clap::ValueEnum::from_str(v, false).map_err(|e| bad("full_table", e))?;
@@ -254,7 +262,39 @@ pub enum Mode {
     Zerocopy,
 }
 
+/// `--fast-path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FastPath {
+    /// On where the sockets run in copy mode (all but `--bind-mode
+    /// zerocopy`) on physical interfaces; off on virtual ones (veth, say),
+    /// which drop XDP_TX frames unless their peer runs an XDP program.
+    Auto,
+    /// On.
+    On,
+    /// Off: every frame through the workers.
+    Off,
+}
+
 impl Opts {
+    /// Return whether the fast path runs, and why.
+    pub fn fast_path_on(&self) -> (bool, &'static str) {
+        // A virtual interface has no device behind it in sysfs.
+        let physical = |i: &String| std::path::Path::new(&format!("/sys/class/net/{i}/device")).exists();
+        match self.fast_path {
+            FastPath::On => (true, "--fast-path on"),
+            FastPath::Off => (false, "--fast-path off"),
+            FastPath::Auto if matches!(self.bind_mode, Mode::Zerocopy) => {
+                (false, "zero-copy sockets are the fast path")
+            }
+            FastPath::Auto if !self.place.interface.iter().all(physical) => (
+                false,
+                "a virtual interface (veth drops XDP_TX frames unless its peer runs an XDP program; \
+                 --fast-path on where it does)",
+            ),
+            FastPath::Auto => (true, "copy-mode sockets on physical interfaces"),
+        }
+    }
+
     /// Return the AF_XDP socket settings.
     pub fn port_config(&self) -> PortConfig {
         PortConfig {

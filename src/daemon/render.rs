@@ -160,7 +160,7 @@ pub fn vrrp(list: &[crate::vrrp::Status], ignored: &[(&'static str, u64)], json:
 pub fn counters<'a>(stats: impl Iterator<Item = &'a WorkerStats> + Clone) -> String {
     let sum = |f: &dyn Fn(&WorkerStats) -> u64| stats.clone().map(f).sum::<u64>();
     let mut line = format!("rx {} tx {}", sum(&|s| s.rx.get()), sum(&|s| s.tx.get()));
-    let events: [(&str, u64); 11] = [
+    let events: [(&str, u64); 15] = [
         ("handoffs", sum(&|s| s.handoffs.get())),
         ("handoff_drops", sum(&|s| s.handoff_drops.get())),
         ("table_full", sum(&|s| s.table_full.get())),
@@ -172,6 +172,10 @@ pub fn counters<'a>(stats: impl Iterator<Item = &'a WorkerStats> + Clone) -> Str
         ("sync_drops", sum(&|s| s.sync_drops.get())),
         ("sync_learnt", sum(&|s| s.sync_learnt.get())),
         ("sync_unbound", sum(&|s| s.sync_unbound.get())),
+        ("fast_pkts", sum(&|s| s.fast_pkts.get())),
+        ("fast_offloads", sum(&|s| s.fast_offloads.get())),
+        ("fast_removals", sum(&|s| s.fast_removals.get())),
+        ("fast_drops", sum(&|s| s.fast_drops.get())),
     ];
     let drops = dataplane::Reason::ALL.map(|r| (r.name(), sum(&|s| s.drops(r))));
     for (name, n) in events.into_iter().chain(drops) {

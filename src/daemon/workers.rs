@@ -56,6 +56,11 @@ pub struct Workers {
 }
 
 impl Workers {
+    /// Return the steering program (its maps).
+    pub fn steer(&self) -> &Steer {
+        &self.steer
+    }
+
     /// Return the queues between workers.
     pub fn handoff(&self) -> Arc<Handoff> {
         self.handoff.clone()

@@ -71,6 +71,8 @@ impl<A: Family> Ctx<'_, A> {
             // The client's next packet is scheduled anew (for TCP, once it
             // opens a new connection).
             if let Some(gone) = self.table.remove(key) {
+                let d = &self.snap.services[si].dests[di];
+                super::offload::unload(self.snap, self.stats, self.me, key, Some(d));
                 release(self.stats, self.snap, self.scheds, &gone);
             }
             return Some(Err(Reason::DestGone));
@@ -91,7 +93,11 @@ impl<A: Family> Ctx<'_, A> {
             let last = conn.expires.wrapping_sub(self.snap.timeouts.of(conn.state));
             (sm.policy, conn.state, last)
         });
+        let was = *conn;
         advance(self.stats, self.snap, self.scheds, conn, dir, h, now);
+        if self.snap.fast.is_some() {
+            super::offload::transition(self.snap, self.stats, self.me, key, &was, conn);
+        }
         if let Some((p, old, last)) = before {
             let tcp = h.proto == PROTO_TCP;
             let pkts = p.count(conn.sync_pkts());
@@ -261,6 +267,9 @@ impl<A: Family> Ctx<'_, A> {
                 self.stats.conns.add(1);
                 count(self.stats, &conn);
                 bind(self.stats, d);
+                if self.snap.fast.is_some() && super::offload::offloadable(&conn, d) {
+                    super::offload::offload(self.snap, self.stats, self.me, key, &conn, d);
+                }
                 if send {
                     self.sync_out(key, &conn, h, (si, di));
                 }

@@ -27,6 +27,7 @@
 //   xsks:     link * MAX_QUEUES + queue -> AF_XDP socket
 //   services6, vips6, reals6, rips6, locals6: the same for IPv6, keys
 //             with 16-byte addresses
+//   flows, fast_on: the fast path (fast.bpf.h), looked up first
 //
 // IPv6: the extension headers before TCP/UDP (hop-by-hop, routing,
 // fragment, destination options) are walked, at most MAX_EXT6 of them; a
@@ -44,6 +45,8 @@
 #include <bpf/bpf_endian.h>
 
 #define MAX_SERVICES 65536
+// 0x1FFF covers the fragment offset; 0x2000 is "more fragments".
+#define IP_OFFSET_MASK 0x1FFF
 #define MAX_QUEUES 64
 #define MAX_LINKS 4
 
@@ -149,9 +152,6 @@ struct {
 	__type(value, __u32);
 } xsks SEC(".maps");
 
-// 0x1FFF covers the fragment offset; 0x2000 is "more fragments".
-#define IP_OFFSET_MASK 0x1FFF
-
 #define ICMP_DEST_UNREACH 3
 #define ICMP_TIME_EXCEEDED 11
 #define ICMP_PARAMETERPROB 12
@@ -202,6 +202,8 @@ static __always_inline int to_host(struct iphdr *ip)
 {
 	return bpf_map_lookup_elem(&locals, &ip->daddr) != 0;
 }
+
+#include "fast.bpf.h"
 
 #define MAX_EXT6 4
 #define NEXTHDR_HOP 0
@@ -312,6 +314,12 @@ int steer(struct xdp_md *ctx)
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > end)
 		return XDP_PASS;
+	{
+		int fast = fast_path(ctx, ip);
+
+		if (fast >= 0)
+			return fast;
+	}
 	to_vip = bpf_map_lookup_elem(&vips, &ip->daddr) != 0;
 	if (ip->frag_off & bpf_htons(IP_OFFSET_MASK)) {
 		if (to_vip || (bpf_map_lookup_elem(&rips, &ip->saddr) && !to_host(ip)))

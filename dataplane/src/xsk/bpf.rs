@@ -214,6 +214,117 @@ impl<K: Plain, V: Plain> Map<K, V> {
         // map's key size (checked at open).
         let _ = unsafe { bpf::bpf_map_delete_elem(self.fd, ptr(key)) };
     }
+
+    /// Set each of `keys` to its value in `values`, in one syscall; return
+    /// how many were stored (a full map stops the batch there).
+    pub(crate) fn update_batch(&self, keys: &[K], values: &[V]) -> io::Result<usize> {
+        let n = keys.len().min(values.len());
+        if n == 0 || self.percpu {
+            return Ok(0);
+        }
+        let mut count = n as u32;
+        let opts = batch_opts();
+        // SAFETY: `keys` and `values` hold at least `count` elements of the
+        // map's checked key and value sizes; the kernel reads that many and
+        // writes back in `count` how many it took.
+        let rc = unsafe {
+            bpf::bpf_map_update_batch(
+                self.fd,
+                keys.as_ptr().cast(),
+                values.as_ptr().cast(),
+                &mut count,
+                &opts,
+            )
+        };
+        if rc < 0 && count == 0 {
+            return Err(last_err("update batch"));
+        }
+        Ok(count as usize)
+    }
+
+    /// Delete `keys` in one syscall; keys already gone are skipped.
+    pub(crate) fn delete_batch(&self, keys: &[K]) {
+        // The batch stops at the first key that is not there: delete one by
+        // one past it.
+        let mut rest = keys;
+        while !rest.is_empty() {
+            let mut count = rest.len() as u32;
+            let opts = batch_opts();
+            // SAFETY: `rest` holds `count` keys of the map's key size.
+            let rc = unsafe { bpf::bpf_map_delete_batch(self.fd, rest.as_ptr().cast(), &mut count, &opts) };
+            let done = if rc < 0 {
+                count as usize + 1
+            } else {
+                count as usize
+            };
+            rest = &rest[done.min(rest.len())..];
+        }
+    }
+
+    /// Read the whole map into `keys` and `values` (cleared first), in
+    /// batches of `chunk` entries a syscall.
+    ///
+    /// # Errors
+    /// The kernel refused a batch.
+    pub(crate) fn read_all(&self, keys: &mut Vec<K>, values: &mut Vec<V>, chunk: usize) -> io::Result<()> {
+        keys.clear();
+        values.clear();
+        let chunk = chunk.max(1);
+        // The kernel's opaque batch cursor for hash maps is a u32 bucket.
+        let (mut cursor, mut next) = (0u32, 0u32);
+        let mut first = true;
+        loop {
+            let at = keys.len();
+            keys.reserve(chunk);
+            values.reserve(chunk);
+            let mut count = chunk as u32;
+            let opts = batch_opts();
+            let in_batch: *mut c_void = if first {
+                std::ptr::null_mut()
+            } else {
+                (&mut cursor as *mut u32).cast()
+            };
+            // SAFETY: the spare capacity of `keys` and `values` holds
+            // `chunk` elements of the checked sizes; the kernel writes at
+            // most `count` of each and says how many; the cursors are u32s
+            // as the hash map's batch ops use.
+            let rc = unsafe {
+                bpf::bpf_map_lookup_batch(
+                    self.fd,
+                    in_batch,
+                    (&mut next as *mut u32).cast(),
+                    keys.as_mut_ptr().add(at).cast(),
+                    values.as_mut_ptr().add(at).cast(),
+                    &mut count,
+                    &opts,
+                )
+            };
+            let err = (rc < 0).then(std::io::Error::last_os_error);
+            let got = (count as usize).min(chunk);
+            // SAFETY: the kernel wrote `got` initialised elements past `at`
+            // in both vectors; K and V are Plain (every bit pattern valid).
+            unsafe {
+                keys.set_len(at + got);
+                values.set_len(at + got);
+            }
+            match err {
+                None => {}
+                // ENOENT: the walk is over.
+                Some(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Some(e) => return Err(io::Error::other(format!("read map: {e}"))),
+            }
+            cursor = next;
+            first = false;
+        }
+    }
+}
+
+fn batch_opts() -> bpf::bpf_map_batch_opts {
+    bpf::bpf_map_batch_opts {
+        sz: std::mem::size_of::<bpf::bpf_map_batch_opts>() as _,
+        elem_flags: 0,
+        flags: 0,
+    }
 }
 
 #[cfg(feature = "bench")]

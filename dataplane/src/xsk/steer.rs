@@ -48,6 +48,133 @@ struct Addr6([u8; 16]);
 // SAFETY: repr(C) of [u8; 16]: 16 bytes, any bit pattern.
 unsafe impl Plain for Addr6 {}
 
+/// Key of the fast path's `flows` map: a frame's own tuple, network order;
+/// must match `struct flow_key` in fast.bpf.h.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FastKey {
+    src_be: u32,
+    dst_be: u32,
+    sport_be: u16,
+    dport_be: u16,
+    proto: u8,
+    pad: [u8; 3],
+}
+
+// SAFETY: repr(C) of u32, u32, u16, u16, u8, [u8; 3]: 16 bytes, no padding,
+// any bit pattern.
+unsafe impl Plain for FastKey {}
+
+impl FastKey {
+    /// The key of frames of `proto` from `src:sport` to `dst:dport` (host
+    /// order).
+    pub fn new(proto: u8, (src, sport): (u32, u16), (dst, dport): (u32, u16)) -> Self {
+        Self {
+            src_be: src.to_be(),
+            dst_be: dst.to_be(),
+            sport_be: sport.to_be(),
+            dport_be: dport.to_be(),
+            proto,
+            pad: [0; 3],
+        }
+    }
+
+    /// (protocol, source, source port, destination, destination port), host
+    /// order.
+    pub fn tuple(&self) -> (u8, u32, u16, u32, u16) {
+        (
+            self.proto,
+            u32::from_be(self.src_be),
+            u16::from_be(self.sport_be),
+            u32::from_be(self.dst_be),
+            u16::from_be(self.dport_be),
+        )
+    }
+}
+
+/// What the fast path does with a flow's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FastAction {
+    /// Direct routing: MACs only.
+    Dr,
+    /// NAT: the destination (client to server, `true`) or the source (a
+    /// reply back to the client) becomes `addr:port` (host order).
+    Nat {
+        /// Which end is rewritten.
+        to_server: bool,
+        /// The new address.
+        addr: u32,
+        /// The new port.
+        port: u16,
+    },
+    /// IP-in-IP from `src` to `dst` (host order) over a link of `mtu`.
+    Tun {
+        /// Outer source.
+        src: u32,
+        /// Outer destination.
+        dst: u32,
+        /// The link's MTU.
+        mtu: u16,
+    },
+}
+
+/// Value of the `flows` map; must match `struct flow_val` in fast.bpf.h.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FastVal {
+    action: u8,
+    to_server: u8,
+    smac: [u8; 6],
+    dmac: [u8; 6],
+    port_be: u16,
+    addr_be: u32,
+    tun_src_be: u32,
+    mtu: u16,
+    pad: u16,
+    pad2: u32,
+    /// Packets the fast path forwarded.
+    pub pkts: u64,
+    /// Their bytes, as sent.
+    pub bytes: u64,
+    /// `CLOCK_MONOTONIC` nanoseconds of the last one.
+    pub last_seen: u64,
+}
+
+// SAFETY: repr(C) of u8, u8, [u8; 6], [u8; 6], u16, u32, u32, u16, u16, u32
+// (32 bytes, each field at its alignment) and three u64: 56 bytes, no
+// padding, any bit pattern.
+unsafe impl Plain for FastVal {}
+
+impl FastVal {
+    /// A flow sent by `action` from MAC `smac` (ours) to `dmac`.
+    pub fn new(action: FastAction, smac: [u8; 6], dmac: [u8; 6]) -> Self {
+        let mut v = Self {
+            smac,
+            dmac,
+            ..Self::default()
+        };
+        match action {
+            FastAction::Dr => v.action = 1,
+            FastAction::Nat {
+                to_server,
+                addr,
+                port,
+            } => {
+                (v.action, v.to_server) = (2, u8::from(to_server));
+                (v.addr_be, v.port_be) = (addr.to_be(), port.to_be());
+            }
+            FastAction::Tun { src, dst, mtu } => {
+                v.action = 3;
+                (v.tun_src_be, v.addr_be, v.mtu) = (src.to_be(), dst.to_be(), mtu);
+            }
+        }
+        v
+    }
+}
+
+/// Entries of the fast path's flow map at most (`MAX_FLOWS`).
+pub const MAX_FAST_FLOWS: usize = 1 << 22;
+
 /// The IPv6 maps and what they hold now.
 #[derive(Debug)]
 struct Maps6 {
@@ -86,6 +213,8 @@ pub struct Steer {
     have_rips: HashSet<u32>,
     have_locals: HashSet<u32>,
     v6: Maps6,
+    flows: Map<FastKey, FastVal>,
+    fast_on: Map<u32, u32>,
 }
 
 impl Steer {
@@ -117,6 +246,7 @@ impl Steer {
             have_rips: HashSet::new(),
             have_locals: HashSet::new(),
         };
+        let (flows, fast_on) = (obj.map(c"flows")?, obj.map(c"fast_on")?);
         Ok(Self {
             services: obj.map(c"services")?,
             vips: obj.map(c"vips")?,
@@ -131,6 +261,8 @@ impl Steer {
             have_rips: HashSet::new(),
             have_locals: HashSet::new(),
             v6,
+            flows,
+            fast_on,
         })
     }
 
@@ -251,6 +383,39 @@ impl Steer {
             return Ok(());
         }
         sync_set(&m.locals, &mut m.have_locals, want, "add local IPv6 address")
+    }
+}
+
+impl Steer {
+    /// Turn the fast path on or off (off: every frame to the sockets, as
+    /// if the flow map were empty).
+    ///
+    /// # Errors
+    /// The map update failed.
+    pub fn set_fast(&self, on: bool) -> io::Result<()> {
+        self.fast_on.update(&0, &u32::from(on), "switch the fast path")
+    }
+
+    /// Put `flows` in the flow map in one syscall; return how many it took
+    /// (a full map takes fewer).
+    ///
+    /// # Errors
+    /// The kernel refused the batch.
+    pub fn fast_add(&self, keys: &[FastKey], values: &[FastVal]) -> io::Result<usize> {
+        self.flows.update_batch(keys, values)
+    }
+
+    /// Take `keys` out of the flow map (their frames go to the sockets).
+    pub fn fast_remove(&self, keys: &[FastKey]) {
+        self.flows.delete_batch(keys);
+    }
+
+    /// Read every flow with its counters and last-seen stamp.
+    ///
+    /// # Errors
+    /// The kernel refused a batch.
+    pub fn fast_read(&self, keys: &mut Vec<FastKey>, values: &mut Vec<FastVal>) -> io::Result<()> {
+        self.flows.read_all(keys, values, 4096)
     }
 }
 

@@ -502,3 +502,30 @@ fn ipv6_connections_are_synced_and_a_backup_takes_them_over() {
     assert_eq!(v, Verdict::Tx(0));
     assert_eq!(view6(&back), (VIP6, 8080, CIP6, 40000, true));
 }
+
+#[test]
+fn ipv6_mark_rules_select_an_ipv6_fwmark_service() {
+    let (mut f, _) = forwarder(&[
+        "--mark -A -p tcp -d 2001:db8::100/128 --dports 443,8443 -j MARK --set-mark 5",
+        "-A -f 5 -6 -s rr",
+        "-a -f 5 -6 -r [2001:db8::12]:0 -g",
+        // An IPv4 mark service with the same number is another service.
+        "--mark -A -p tcp -d 10.0.0.100 --dport 443 -j MARK --set-mark 5",
+        "-A -f 5 -s rr",
+        "-a -f 5 -r 10.0.0.11:0 -g",
+    ]);
+    for port in [443, 8443] {
+        let (v, out) = send(&mut f, &tcp6(CIP6, 40000, VIP6, port, Seg::Syn, 0), 0);
+        assert_eq!((v, dst_mac(&out)), (Verdict::Tx(0), RS2_MAC), "port {port}");
+    }
+    assert_eq!(
+        send(&mut f, &tcp6(CIP6, 40000, VIP6, 444, Seg::Syn, 0), 0).0,
+        Verdict::Drop(Reason::NoService)
+    );
+    let (v, out) = send(&mut f, &tcp(40000, 443, Seg::Syn), 0);
+    assert_eq!(
+        (v, dst_mac(&out)),
+        (Verdict::Tx(0), RS1_MAC),
+        "IPv4 mark 5 is its own service"
+    );
+}

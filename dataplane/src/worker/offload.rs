@@ -1,0 +1,200 @@
+//! The worker's end of the fast path (`crate::fast`): which connections go
+//! to the XDP flow map and when they come back, and what the kernel
+//! forwarded for them.
+//!
+//! Owns: the offload and removal decisions and the counting of touches.
+//! Must not touch: the map (the control thread writes it) or the frame.
+
+use super::Forwarder;
+use crate::fast::{FastEvent, Touch};
+use crate::snapshot::{DestSnap, Snapshot};
+use crate::stats::WorkerStats;
+use crate::xsk::{FastAction, FastKey, FastVal};
+use config::FwdMethod;
+use conntrack::{Addr, Conn, ConnState, FlowKey};
+
+/// Touches a worker takes per loop at most.
+const TOUCH_BATCH: usize = 256;
+
+/// Whether `conn` is one the fast path holds once it is set up: established
+/// TCP, or UDP from its first packet (both directions of a NAT one: the
+/// reply's rewrite is known as soon as the client's is).
+pub(super) fn offloadable(conn: &Conn, _d: &DestSnap) -> bool {
+    matches!(conn.state, ConnState::Established | ConnState::Udp)
+}
+
+/// Offload or unload connection `key` as a packet moved it from `before`
+/// to `conn`.
+pub(super) fn transition<A: Addr>(
+    snap: &Snapshot,
+    stats: &WorkerStats,
+    me: usize,
+    key: &FlowKey<A>,
+    before: &Conn,
+    conn: &Conn,
+) {
+    let Some((si, di)) = snap.dest_of(conn.dest_id, conn.slot) else {
+        return;
+    };
+    let d = &snap.services[si].dests[di];
+    match (offloadable(before, d), offloadable(conn, d)) {
+        (false, true) => offload(snap, stats, me, key, conn, d),
+        (true, false) => unload(snap, stats, me, key, Some(d)),
+        _ => {}
+    }
+}
+
+/// Hand connection `key` to `d` (established, say) to the fast path, both
+/// directions for NAT. IPv4 only, and only where the frames go back out of
+/// the link they came in on (XDP_TX); anything else stays here.
+pub(super) fn offload<A: Addr>(
+    snap: &Snapshot,
+    stats: &WorkerStats,
+    me: usize,
+    key: &FlowKey<A>,
+    conn: &Conn,
+    d: &DestSnap,
+) {
+    let Some(rings) = &snap.fast else { return };
+    if A::V6 || conn.template || d.link != conn.client_link {
+        return;
+    }
+    let (Some(mac), Some(link)) = (d.mac, snap.link(d.link)) else {
+        return;
+    };
+    let (cip, vip) = (key.cip.widen() as u32, key.vip.widen() as u32);
+    let rip = d.addr as u32;
+    let rport = if d.port == 0 { key.vport } else { d.port };
+    let conn4 = FlowKey {
+        proto: key.proto,
+        cip,
+        cport: key.cport,
+        vip,
+        vport: key.vport,
+    };
+    let inbound = FastKey::new(key.proto, (cip, key.cport), (vip, key.vport));
+    let action = match d.fwd {
+        FwdMethod::Dr => FastAction::Dr,
+        FwdMethod::Nat => FastAction::Nat {
+            to_server: true,
+            addr: rip,
+            port: rport,
+        },
+        FwdMethod::Tun if link.addr != 0 => FastAction::Tun {
+            src: link.addr,
+            dst: rip,
+            mtu: link.mtu,
+        },
+        FwdMethod::Tun => return,
+    };
+    let mut events = [None, None];
+    events[0] = Some(FastEvent::Add {
+        key: inbound,
+        val: FastVal::new(action, link.mac, mac),
+        conn: conn4,
+        out: false,
+        dest_id: d.id,
+    });
+    if d.fwd == FwdMethod::Nat {
+        let reply = FastKey::new(key.proto, (rip, rport), (cip, key.cport));
+        let back = FastAction::Nat {
+            to_server: false,
+            addr: vip,
+            port: key.vport,
+        };
+        events[1] = Some(FastEvent::Add {
+            key: reply,
+            val: FastVal::new(back, link.mac, conn.client_mac),
+            conn: conn4,
+            out: true,
+            dest_id: d.id,
+        });
+    }
+    push(rings, stats, me, events.into_iter().flatten(), true);
+}
+
+/// Take connection `key` (to `d`, if it still exists) back from the fast
+/// path: it left ESTABLISHED, or the table.
+pub(super) fn unload<A: Addr>(
+    snap: &Snapshot,
+    stats: &WorkerStats,
+    me: usize,
+    key: &FlowKey<A>,
+    d: Option<&DestSnap>,
+) {
+    let Some(rings) = &snap.fast else { return };
+    if A::V6 {
+        return;
+    }
+    let (cip, vip) = (key.cip.widen() as u32, key.vip.widen() as u32);
+    let mut events = [
+        Some(FastEvent::Del(FastKey::new(
+            key.proto,
+            (cip, key.cport),
+            (vip, key.vport),
+        ))),
+        None,
+    ];
+    if let Some(d) = d.filter(|d| d.fwd == FwdMethod::Nat) {
+        let rport = if d.port == 0 { key.vport } else { d.port };
+        events[1] = Some(FastEvent::Del(FastKey::new(
+            key.proto,
+            (d.addr as u32, rport),
+            (cip, key.cport),
+        )));
+    }
+    push(rings, stats, me, events.into_iter().flatten(), false);
+}
+
+fn push(
+    rings: &crate::fast::FastRings,
+    stats: &WorkerStats,
+    me: usize,
+    events: impl Iterator<Item = FastEvent>,
+    add: bool,
+) {
+    let Some(ring) = rings.events.get(me) else { return };
+    for e in events {
+        if ring.push(e).is_err() {
+            stats.fast_drops.add(1);
+        } else if add {
+            stats.fast_offloads.add(1);
+        } else {
+            stats.fast_removals.add(1);
+        }
+    }
+}
+
+impl Forwarder {
+    /// Count what the kernel forwarded for this worker's connections, and
+    /// keep those connections alive as their packets would have.
+    pub fn take_touches(&mut self, now: u32) {
+        let Some(rings) = self.update.snap.fast.clone() else {
+            return;
+        };
+        let Some(ring) = rings.touches.get(self.me()) else {
+            return;
+        };
+        for _ in 0..TOUCH_BATCH {
+            let Some(t) = ring.pop() else { break };
+            self.touch(&t, now);
+        }
+    }
+
+    fn touch(&mut self, t: &Touch, now: u32) {
+        let snap = &self.update.snap;
+        let Some(conn) = self.tables.v4.get_mut(&t.conn) else {
+            return;
+        };
+        conn.expires = now.wrapping_add(snap.timeouts.of(conn.state));
+        let c = self.stats.dest(conn.slot);
+        if t.out {
+            c.out_pkts.add(t.pkts);
+            c.out_bytes.add(t.bytes);
+        } else {
+            c.in_pkts.add(t.pkts);
+            c.in_bytes.add(t.bytes);
+        }
+        self.stats.fast_pkts.add(t.pkts);
+    }
+}

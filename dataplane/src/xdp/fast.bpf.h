@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: (MIT OR Apache-2.0)
+//
+// ferrovs fast path (included by steer.bpf.c).
+//
+// The workers decide every flow; once one is established they put its
+// rewrite in `flows`, keyed by the frame's own tuple (both directions for
+// NAT), and this program forwards its packets in the kernel as the worker
+// would: DR rewrites the MACs, NAT the address, port and checksums
+// (incrementally, RFC 1624; a UDP checksum of 0 stays 0), TUN adds an outer
+// IPv4 header in front. It counts packets and bytes and stamps the last time
+// it saw the flow; the daemon reads those for the counters and the expiry.
+//
+// It never decides: SYN, FIN and RST (which move TCP's state), fragments,
+// IPv4 options, checksums a sender's offload left partial, a TUN packet
+// over the MTU with DF, an egress other than the ingress link, and anything
+// it does not parse go to the socket, as every flow not in the map does.
+
+#define FAST_DR 1
+#define FAST_NAT 2
+#define FAST_TUN 3
+#define MAX_FLOWS (1 << 22)
+
+struct flow_key {
+	__u32 src;
+	__u32 dst;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct flow_val {
+	__u8 action;
+	// 1: rewrite the destination (client -> server), 0: the source (a NAT
+	// reply back to the client).
+	__u8 to_server;
+	__u8 smac[6];
+	__u8 dmac[6];
+	// NAT: the new port; network order.
+	__u16 port;
+	// NAT: the new address; TUN: the outer destination; network order.
+	__u32 addr;
+	// TUN: the outer source; network order.
+	__u32 tun_src;
+	// TUN: the link's MTU, host order.
+	__u16 mtu;
+	__u16 pad;
+	__u32 pad2;
+	__u64 pkts;
+	__u64 bytes;
+	// bpf_ktime_get_ns() of the last packet.
+	__u64 last_seen;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FLOWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct flow_key);
+	__type(value, struct flow_val);
+} flows SEC(".maps");
+
+// Key 0: 1 while the fast path is on.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fast_on SEC(".maps");
+
+#define IP_MF 0x2000
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define IP_DF 0x4000
+
+static __always_inline __u16 fold(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
+}
+
+// RFC 1624 over a 32-bit field, on the raw (network order) words.
+static __always_inline __u16 adjust4(__u16 sum, __u32 from, __u32 to)
+{
+	__u32 s = (__u16)~sum;
+
+	s += (__u16)~(from >> 16) + (__u16)~(from & 0xffff);
+	s += (to >> 16) + (to & 0xffff);
+	return ~fold(s);
+}
+
+static __always_inline __u16 adjust2(__u16 sum, __u16 from, __u16 to)
+{
+	__u32 s = (__u16)~sum;
+
+	s += (__u16)~from + to;
+	return ~fold(s);
+}
+
+// The checksum of a 20-byte IPv4 header.
+static __always_inline __u16 ip_checksum(struct iphdr *ip)
+{
+	__u16 *w = (void *)ip;
+	__u32 s = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 10; i++)
+		s += w[i];
+	return ~fold(s);
+}
+
+// XDP_TX for a frame forwarded here, -1 to hand it to the socket.
+static __always_inline int fast_path(struct xdp_md *ctx, struct iphdr *ip)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u32 zero = 0, *on = bpf_map_lookup_elem(&fast_on, &zero);
+	struct flow_key key = {};
+	struct flow_val *v;
+	struct ethhdr *eth;
+	__u16 *ports, *csum = 0, l4len, inner_len;
+	__u64 len = end - data;
+	__u8 *l4;
+	__u32 pseudo;
+
+	if (!on || !*on || ip->ihl != 5 || (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET_MASK)))
+		return -1;
+	l4 = (void *)(ip + 1);
+	ports = (void *)l4;
+	if (ip->protocol == IPPROTO_TCP) {
+		if ((void *)(l4 + 20) > end || (l4[13] & (TCP_SYN | TCP_FIN | TCP_RST)))
+			return -1;
+		csum = (void *)(l4 + 16);
+	} else if (ip->protocol == IPPROTO_UDP) {
+		if ((void *)(l4 + 8) > end)
+			return -1;
+		csum = (void *)(l4 + 6);
+	} else {
+		return -1;
+	}
+	key.src = ip->saddr;
+	key.dst = ip->daddr;
+	key.sport = ports[0];
+	key.dport = ports[1];
+	key.proto = ip->protocol;
+	v = bpf_map_lookup_elem(&flows, &key);
+	if (!v)
+		return -1;
+	inner_len = bpf_ntohs(ip->tot_len);
+	if (inner_len < 28 || (void *)ip + inner_len > end)
+		return -1;
+	// A checksum the sender's offload left partial (the folded
+	// pseudo-header sum): the worker completes it.
+	l4len = inner_len - 20;
+	pseudo = (ip->saddr >> 16) + (ip->saddr & 0xffff) + (ip->daddr >> 16) + (ip->daddr & 0xffff) +
+		 bpf_htons(ip->protocol) + bpf_htons(l4len);
+	if (*csum && *csum == fold(pseudo))
+		return -1;
+	if (v->action == FAST_TUN && inner_len + 20 > v->mtu && (ip->frag_off & bpf_htons(IP_DF)))
+		return -1;
+	// Counted as the worker counts: the frame as sent.
+	__sync_fetch_and_add(&v->pkts, 1);
+	__sync_fetch_and_add(&v->bytes, len + (v->action == FAST_TUN ? sizeof(struct iphdr) : 0));
+	v->last_seen = bpf_ktime_get_ns();
+	if (v->action == FAST_NAT) {
+		__u32 old = v->to_server ? ip->daddr : ip->saddr;
+		__u16 oldp = v->to_server ? ports[1] : ports[0];
+
+		ip->check = adjust4(ip->check, old, v->addr);
+		if (ip->protocol == IPPROTO_TCP || *csum) {
+			__u16 c = adjust2(adjust4(*csum, old, v->addr), oldp, v->port);
+
+			*csum = (ip->protocol == IPPROTO_UDP && c == 0) ? 0xffff : c;
+		}
+		if (v->to_server) {
+			ip->daddr = v->addr;
+			ports[1] = v->port;
+		} else {
+			ip->saddr = v->addr;
+			ports[0] = v->port;
+		}
+	}
+	if (v->action == FAST_TUN) {
+		__u8 tos = ip->tos, ttl = ip->ttl;
+		__u16 df = ip->frag_off & bpf_htons(IP_DF);
+		__u32 src = v->tun_src, dst = v->addr;
+		__u8 smac[6], dmac[6];
+		struct iphdr *outer;
+
+		__builtin_memcpy(smac, v->smac, 6);
+		__builtin_memcpy(dmac, v->dmac, 6);
+		// A failed head adjustment leaves no packet pointer valid: the
+		// frame cannot go on to the socket path either.
+		if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
+			return XDP_DROP;
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		eth = data;
+		outer = (void *)(eth + 1);
+		if ((void *)(outer + 1) > end)
+			return XDP_DROP;
+		__builtin_memcpy(eth->h_dest, dmac, 6);
+		__builtin_memcpy(eth->h_source, smac, 6);
+		eth->h_proto = bpf_htons(ETH_P_IP);
+		outer->version = 4;
+		outer->ihl = 5;
+		outer->tos = tos;
+		outer->tot_len = bpf_htons(inner_len + 20);
+		outer->id = 0;
+		outer->frag_off = df;
+		outer->ttl = ttl;
+		outer->protocol = IPPROTO_IPIP;
+		outer->check = 0;
+		outer->saddr = src;
+		outer->daddr = dst;
+		outer->check = ip_checksum(outer);
+		return XDP_TX;
+	}
+	eth = data;
+	__builtin_memcpy(eth->h_dest, v->dmac, 6);
+	__builtin_memcpy(eth->h_source, v->smac, 6);
+	return XDP_TX;
+}

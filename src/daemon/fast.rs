@@ -1,0 +1,226 @@
+//! The keeper of the fast path's flow map, on the control thread: it
+//! applies the workers' offloads and removals (one batch syscall each way
+//! per tick), reads the map's counters once a second and hands them back
+//! to the workers as touches, so `--stats`, `--rate`, metrics and the
+//! expiry count the frames the kernel forwarded; and it takes out what no
+//! worker holds any more (a server gone with `--expire-nodest-conn`, `-C`).
+//!
+//! Owns: the map's contents and their shadow here (which worker, which
+//! connection, what was already handed back). Must not touch: connections
+//! (the workers decide), the rules.
+
+use dataplane::fast::{FastEvent, FastRings, Touch};
+use dataplane::xsk::{FastKey, FastVal, Steer};
+use hashbrown::HashMap;
+use std::time::{Duration, Instant};
+
+/// How often the map's counters are read and handed back.
+const READ_EVERY: Duration = Duration::from_secs(1);
+/// Events taken from the rings per tick at most.
+const EVENTS_PER_TICK: usize = 1 << 16;
+
+/// One flow of the map, as the keeper knows it.
+#[derive(Debug, Clone, Copy)]
+struct Shadow {
+    worker: usize,
+    touch: Touch,
+    dest_id: u32,
+}
+
+/// Counts for `--counters` and metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeeperStats {
+    /// Flows in the map now.
+    pub flows: usize,
+    /// Offloads the full map refused (those flows stay in userspace).
+    pub full: u64,
+    /// Map operations the kernel refused otherwise.
+    pub errors: u64,
+}
+
+/// The flow map's keeper.
+#[derive(Debug)]
+pub struct Keeper {
+    /// The workers' rings (the snapshot carries them to the workers).
+    pub rings: FastRings,
+    shadow: HashMap<FastKey, Shadow>,
+    /// Entries the map may hold (`--conn-max` a worker, all workers).
+    capacity: usize,
+    adds: (Vec<FastKey>, Vec<FastVal>, Vec<Shadow>),
+    dels: Vec<FastKey>,
+    read: (Vec<FastKey>, Vec<FastVal>),
+    last_read: Instant,
+    /// What it counted.
+    pub stats: KeeperStats,
+}
+
+impl Keeper {
+    /// A keeper for `workers` workers and a map of at most `capacity`
+    /// flows; turns the fast path on in `steer`.
+    ///
+    /// # Errors
+    /// The program's switch could not be set.
+    pub fn start(steer: &Steer, workers: usize, capacity: usize) -> Result<Self, String> {
+        steer.set_fast(true).map_err(|e| format!("fast path: {e}"))?;
+        Ok(Self {
+            rings: FastRings::new(workers),
+            shadow: HashMap::new(),
+            capacity: capacity.min(dataplane::xsk::MAX_FAST_FLOWS),
+            adds: (Vec::new(), Vec::new(), Vec::new()),
+            dels: Vec::new(),
+            read: (Vec::new(), Vec::new()),
+            last_read: Instant::now(),
+            stats: KeeperStats::default(),
+        })
+    }
+
+    /// Apply what the workers asked since the last tick; once a second,
+    /// hand the kernel's counts back to them.
+    pub fn pump(&mut self, steer: &Steer) {
+        self.take_events();
+        if !self.dels.is_empty() {
+            steer.fast_remove(&self.dels);
+            for k in self.dels.drain(..) {
+                self.shadow.remove(&k);
+            }
+        }
+        self.add(steer);
+        if self.last_read.elapsed() >= READ_EVERY {
+            self.last_read = Instant::now();
+            self.touch(steer);
+        }
+        self.stats.flows = self.shadow.len();
+    }
+
+    fn take_events(&mut self) {
+        let events = self.rings.events.clone();
+        for (worker, ring) in events.iter().enumerate() {
+            for _ in 0..EVENTS_PER_TICK {
+                let Some(e) = ring.pop() else { break };
+                match e {
+                    FastEvent::Add {
+                        key,
+                        val,
+                        conn,
+                        out,
+                        dest_id,
+                    } => {
+                        let touch = Touch {
+                            conn,
+                            out,
+                            pkts: 0,
+                            bytes: 0,
+                        };
+                        self.dels.retain(|k| *k != key);
+                        self.adds.0.push(key);
+                        self.adds.1.push(val);
+                        self.adds.2.push(Shadow {
+                            worker,
+                            touch,
+                            dest_id,
+                        });
+                    }
+                    FastEvent::Del(key) => {
+                        // An add still waiting here is simply not made.
+                        if let Some(i) = self.adds.0.iter().rposition(|k| *k == key) {
+                            self.adds.0.swap_remove(i);
+                            self.adds.1.swap_remove(i);
+                            self.adds.2.swap_remove(i);
+                        } else {
+                            self.dels.push(key);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Put the waiting offloads in the map, as many as it has room for.
+    fn add(&mut self, steer: &Steer) {
+        let (keys, vals, shadows) = &mut self.adds;
+        if keys.is_empty() {
+            return;
+        }
+        let room = self.capacity.saturating_sub(self.shadow.len());
+        let n = keys.len().min(room);
+        let taken = match steer.fast_add(&keys[..n], &vals[..n]) {
+            Ok(t) => t,
+            Err(_) => {
+                self.stats.errors += 1;
+                0
+            }
+        };
+        self.stats.full += (keys.len() - taken) as u64;
+        for (k, s) in keys.iter().zip(shadows.iter()).take(taken) {
+            self.shadow.insert(*k, *s);
+        }
+        keys.clear();
+        vals.clear();
+        shadows.clear();
+    }
+
+    /// Read the map; hand each flow's new packets back to its worker, and
+    /// take out flows no worker asked for (left over, say, from a removal
+    /// that a full ring lost).
+    fn touch(&mut self, steer: &Steer) {
+        let (keys, vals) = &mut self.read;
+        if steer.fast_read(keys, vals).is_err() {
+            self.stats.errors += 1;
+            return;
+        }
+        for (k, v) in keys.iter().zip(vals.iter()) {
+            let Some(s) = self.shadow.get_mut(k) else {
+                self.dels.push(*k);
+                continue;
+            };
+            let (pkts, bytes) = (
+                v.pkts - s.touch.pkts.min(v.pkts),
+                v.bytes - s.touch.bytes.min(v.bytes),
+            );
+            if pkts == 0 {
+                continue;
+            }
+            let t = Touch {
+                pkts,
+                bytes,
+                ..s.touch
+            };
+            // A full ring: the same counts go with the next read.
+            if self
+                .rings
+                .touches
+                .get(s.worker)
+                .is_some_and(|r| r.push(t).is_ok())
+            {
+                (s.touch.pkts, s.touch.bytes) = (v.pkts, v.bytes);
+            }
+        }
+        if !self.dels.is_empty() {
+            steer.fast_remove(&self.dels);
+            self.dels.clear();
+        }
+    }
+
+    /// Take out every flow of a server `keep` says no (its connections stop
+    /// here, or go to the workers to be decided again).
+    pub fn prune(&mut self, steer: &Steer, keep: impl Fn(u32) -> bool) {
+        let gone: Vec<FastKey> = self
+            .shadow
+            .iter()
+            .filter(|(_, s)| !keep(s.dest_id))
+            .map(|(k, _)| *k)
+            .collect();
+        if !gone.is_empty() {
+            steer.fast_remove(&gone);
+            for k in &gone {
+                self.shadow.remove(k);
+            }
+        }
+        self.stats.flows = self.shadow.len();
+    }
+
+    /// Empty the map (`-C`).
+    pub fn clear(&mut self, steer: &Steer) {
+        self.prune(steer, |_| false);
+    }
+}
