@@ -38,6 +38,10 @@
 #                  servers route via 10.98.0.254, the server side's VRRP
 #                  address.
 #   LAB_SERVERS=N  real servers rs1..rsN (default 2, at most 9), at .11 to .1N.
+#   LAB_XDP_PEERS=1  an XDP program (XDP_PASS) on every switch port, as a
+#                  physical NIC or switch takes what the director sends with
+#                  XDP_TX: veth drops such frames unless its peer runs one
+#                  (for `ferrovs daemon --fast-path on`).
 #
 # Every host is dual-stack: 2001:db8:99::/64 beside 10.99.0.0/24 (client
 # ::2, director ::10 with VIP6 2001:db8:99::100, rsN ::1N) and, for NAT,
@@ -54,6 +58,7 @@ LAB="${LAB:-fvs}"
 KIND="${LAB_KIND:-dr}"
 QUEUES="${LAB_QUEUES:-1}"
 PAIR="${LAB_PAIR:-0}"
+XDP_PEERS="${LAB_XDP_PEERS:-0}"
 SERVERS="${LAB_SERVERS:-2}"
 VIP=10.99.0.100
 VIP6=2001:db8:99::100
@@ -161,6 +166,20 @@ down() {
 			ip netns del "$n"
 		fi
 	done
+	rm -f "/tmp/$LAB-xdp-pass.o"
+}
+
+# pass_prog: an XDP program that passes every frame, compiled once per lab
+# (clang, as the daemon's build needs it).
+pass_prog() {
+	local obj="/tmp/$LAB-xdp-pass.o"
+	if [ ! -e "$obj" ]; then
+		printf '%s\n' '#include <linux/bpf.h>' '#include <bpf/bpf_helpers.h>' \
+			'SEC("xdp") int pass(struct xdp_md *ctx) { return XDP_PASS; }' \
+			'char LICENSE[] SEC("license") = "GPL";' |
+			clang -O2 -target bpf -I"/usr/include/$(gcc -print-multiarch)" -x c -c - -o "$obj"
+	fi
+	echo "$obj"
 }
 
 wait_listening() {
@@ -184,6 +203,9 @@ plug() {
 	ip link add "$dev" netns "$(ns "$r")" numtxqueues "$q" numrxqueues "$q" type veth \
 		peer name "p-$r-$dev" netns "$(ns "$sw")" numtxqueues "$q" numrxqueues "$q"
 	in_ns "$sw" ip link set "p-$r-$dev" master br0 up
+	if [ "$XDP_PEERS" = 1 ]; then
+		in_ns "$sw" ip link set dev "p-$r-$dev" xdp obj "$(pass_prog)" sec xdp
+	fi
 	in_ns "$r" ip addr add "$addr" dev "$dev"
 	in_ns "$r" ip addr add "$addr6" dev "$dev" nodad
 	in_ns "$r" ip link set "$dev" up

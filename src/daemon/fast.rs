@@ -78,10 +78,12 @@ impl Keeper {
     /// hand the kernel's counts back to them.
     pub fn pump(&mut self, steer: &Steer) {
         self.take_events();
-        if !self.dels.is_empty() {
-            steer.fast_remove(&self.dels);
-            for k in self.dels.drain(..) {
-                self.shadow.remove(&k);
+        // Removals one by one, each with its last counts: packets the kernel
+        // forwarded since the last read are handed back, not lost.
+        for k in std::mem::take(&mut self.dels) {
+            let last = steer.fast_take(&k);
+            if let (Some(s), Some(v)) = (self.shadow.remove(&k), last) {
+                self.hand_back(&s, &v);
             }
         }
         self.add(steer);
@@ -195,10 +197,33 @@ impl Keeper {
                 (s.touch.pkts, s.touch.bytes) = (v.pkts, v.bytes);
             }
         }
-        if !self.dels.is_empty() {
-            steer.fast_remove(&self.dels);
-            self.dels.clear();
+    }
+
+    /// Hand what the kernel counted for flow `s` since it was last handed
+    /// back (its map value is `v`) to its worker; return the counts now
+    /// handed back, or `None` when there was nothing new or the ring was
+    /// full (the same counts then go with the next read).
+    fn hand_back(&self, s: &Shadow, v: &FastVal) -> Option<Touch> {
+        let pkts = v.pkts.saturating_sub(s.touch.pkts);
+        if pkts == 0 {
+            return None;
         }
+        let bytes = v.bytes.saturating_sub(s.touch.bytes);
+        let t = Touch {
+            pkts,
+            bytes,
+            ..s.touch
+        };
+        let pushed = self
+            .rings
+            .touches
+            .get(s.worker)
+            .is_some_and(|r| r.push(t).is_ok());
+        pushed.then_some(Touch {
+            pkts: v.pkts,
+            bytes: v.bytes,
+            ..s.touch
+        })
     }
 
     /// Take out every flow of a server `keep` says no (its connections stop

@@ -79,14 +79,21 @@ impl Lab {
 
     /// Build a fresh lab of `kind` with `servers` real servers, rs1..rsN.
     pub fn up_servers(kind: &str, servers: u32) -> Self {
-        Self::up_full(kind, 1, false, servers)
+        Self::up_full(kind, 1, false, (servers, false))
+    }
+
+    /// Build a fresh lab of `kind` whose switch ports run an XDP program,
+    /// so that they take what the director sends with XDP_TX (the fast
+    /// path), as a physical NIC does.
+    pub fn up_xdp_peers(kind: &str) -> Self {
+        Self::up_full(kind, 1, false, (2, true))
     }
 
     fn up_env(kind: &str, queues: u32, pair: bool) -> Self {
-        Self::up_full(kind, queues, pair, 2)
+        Self::up_full(kind, queues, pair, (2, false))
     }
 
-    fn up_full(kind: &str, queues: u32, pair: bool, servers: u32) -> Self {
+    fn up_full(kind: &str, queues: u32, pair: bool, (servers, xdp_peers): (u32, bool)) -> Self {
         let out = run(Command::new("id").arg("-u"));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
@@ -109,7 +116,8 @@ impl Lab {
             .env("LAB_KIND", kind)
             .env("LAB_QUEUES", queues.to_string())
             .env("LAB_PAIR", if pair { "1" } else { "0" })
-            .env("LAB_SERVERS", servers.to_string()));
+            .env("LAB_SERVERS", servers.to_string())
+            .env("LAB_XDP_PEERS", if xdp_peers { "1" } else { "0" }));
         assert!(
             out.status.success(),
             "lab up failed: {}",

@@ -215,6 +215,18 @@ impl<K: Plain, V: Plain> Map<K, V> {
         let _ = unsafe { bpf::bpf_map_delete_elem(self.fd, ptr(key)) };
     }
 
+    /// Delete `key`, returning what it held (`None`: it was not there).
+    pub(crate) fn take(&self, key: &K) -> Option<V>
+    where
+        V: Default,
+    {
+        let mut v = V::default();
+        // SAFETY: `key` has the map's key size and `v` its value size
+        // (checked at open); the kernel writes exactly one value into `v`.
+        let rc = unsafe { bpf::bpf_map_lookup_and_delete_elem(self.fd, ptr(key), (&mut v as *mut V).cast()) };
+        (rc == 0).then_some(v)
+    }
+
     /// Set each of `keys` to its value in `values`, in one syscall; return
     /// how many were stored (a full map stops the batch there).
     pub(crate) fn update_batch(&self, keys: &[K], values: &[V]) -> io::Result<usize> {

@@ -410,6 +410,11 @@ impl Steer {
         self.flows.delete_batch(keys);
     }
 
+    /// Take `key` out of the flow map, returning its last counts.
+    pub fn fast_take(&self, key: &FastKey) -> Option<FastVal> {
+        self.flows.take(key)
+    }
+
     /// Read every flow with its counters and last-seen stamp.
     ///
     /// # Errors

@@ -1,0 +1,165 @@
+//! The XDP fast path end to end (`--fast-path on`), on a lab whose switch
+//! ports run an XDP program, as a physical NIC takes XDP_TX frames, and a
+//! client that sends whole checksums, as frames from a physical network
+//! arrive (a partial checksum goes to the workers, and the other suites
+//! cover that): bytes intact, every packet counted once in `--stats`,
+//! and the workers stay the truth: idle timeouts, FIN and `-C` take flows
+//! out of the kernel's map.
+
+mod lab;
+
+use lab::{Daemon, Lab, RS1, Scratch, VIP, total_counter, wait_for};
+use std::time::Duration;
+
+/// A DR lab with the fast path on, a service VIP:`port` on rs1, and a
+/// client whose checksums are whole.
+fn fast_lab(port: u16, more: &[&str]) -> (Lab, Daemon) {
+    let lab = Lab::up_xdp_peers("dr");
+    let off = lab.exec("client", &["ethtool", "-K", "eth0", "tx", "off"]);
+    assert!(off.status.success(), "{}", lab::text(&off));
+    let mut args = vec!["--interface", "eth0", "--fast-path", "on"];
+    args.extend_from_slice(more);
+    let d = Daemon::start_with(&lab, &args);
+    let svc = format!("{VIP}:{port}");
+    d.ok(&["-A", "-t", &svc, "-s", "rr"]);
+    d.ok(&["-a", "-t", &svc, "-r", &format!("{RS1}:{port}"), "-g"]);
+    (lab, d)
+}
+
+/// The fast path's flows now, from `--counters`.
+fn flows(d: &Daemon) -> u64 {
+    let c = d.ok(&["--counters"]);
+    c.lines()
+        .find_map(|l| l.strip_prefix("fast path: flows "))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+#[test]
+fn an_upload_goes_through_the_kernel_intact_and_is_counted_once() {
+    let (lab, d) = fast_lab(9000, &[]);
+    let dir = Scratch::new("fast-upload");
+    let (sent, recv) = (dir.path("sent"), dir.path("recv"));
+    // Long enough that the offload (within a control tick, 20 ms) comes
+    // early in it.
+    lab::random_file(&sent, 40_000_000, 18);
+    let sink = lab.spawn(
+        "rs1",
+        &[
+            "timeout",
+            "30",
+            "socat",
+            "-u",
+            "TCP-LISTEN:9000,reuseaddr",
+            &format!("OPEN:{recv},creat,trunc"),
+        ],
+    );
+    lab::listening(&lab, "rs1", 9000);
+    // The client's namespace sends no other TCP: its segment count is the
+    // connection's (a capture can drop packets under load; this cannot).
+    let out_segs = || -> u64 {
+        let snmp = lab::text(&lab.exec("client", &["cat", "/proc/net/snmp"]));
+        let tcp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Tcp:")).collect();
+        let at = tcp[0].split_whitespace().position(|w| w == "OutSegs").unwrap();
+        tcp[1].split_whitespace().nth(at).unwrap().parse().unwrap()
+    };
+    let before = out_segs();
+    std::thread::sleep(Duration::from_millis(500));
+    let up = lab.exec(
+        "client",
+        &[
+            "timeout",
+            "20",
+            "socat",
+            "-u",
+            &format!("OPEN:{sent}"),
+            &format!("TCP:{VIP}:9000"),
+        ],
+    );
+    assert!(up.status.success(), "{}\n{}", lab::text(&up), d.log());
+    let same = || std::fs::read(&recv).is_ok_and(|r| r == std::fs::read(&sent).unwrap());
+    assert!(
+        wait_for(Duration::from_secs(10), same),
+        "upload not intact\n{}",
+        d.log()
+    );
+    drop(sink);
+    // The keeper reads the map once a second: then every packet the kernel
+    // forwarded is counted with the workers'.
+    std::thread::sleep(Duration::from_millis(2500));
+    let client_sent = out_segs() - before;
+    let counters = d.ok(&["--counters"]);
+    let fast = total_counter(&counters, "fast_pkts");
+    assert!(
+        fast > client_sent / 2,
+        "most went through the kernel: {fast} of {client_sent}\n{counters}"
+    );
+    let stats = d.ok(&["-L", "-n", "--stats", "--exact"]);
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with(&format!("  -> {RS1}:9000")))
+        .unwrap_or_else(|| panic!("{stats}"));
+    let in_pkts: u64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert_eq!(
+        in_pkts, client_sent,
+        "--stats InPkts against the segments the client sent\n{stats}\n{counters}"
+    );
+    // The connection ended with FIN: out of the map, listed as closing.
+    assert!(wait_for(Duration::from_secs(5), || flows(&d) == 0), "{counters}");
+    let conns = d.ok(&["-L", "-n", "-c"]);
+    assert!(
+        conns.contains("TIME_WAIT") || conns.contains("FIN_WAIT") || conns.contains("CLOSE"),
+        "{conns}"
+    );
+}
+
+#[test]
+fn idle_connections_time_out_of_the_map_and_clear_empties_it() {
+    // ESTABLISHED times out after 3 s.
+    let (lab, d) = fast_lab(9001, &[]);
+    d.ok(&["--set", "3", "2", "3"]);
+    let sink = lab.spawn(
+        "rs1",
+        &[
+            "timeout",
+            "30",
+            "socat",
+            "-u",
+            "TCP-LISTEN:9001,reuseaddr,fork",
+            "OPEN:/dev/null",
+        ],
+    );
+    lab::listening(&lab, "rs1", 9001);
+    // A connection that says a little and then idles.
+    let py = format!(
+        "import socket, time\ns = socket.create_connection(('{VIP}', 9001))\n\
+         for _ in range(3):\n    s.send(b'hi\\n')\n    time.sleep(0.2)\ntime.sleep(10)\n"
+    );
+    let talk = || lab.spawn("client", &["timeout", "12", "python3", "-c", &py]);
+    let idle = talk();
+    assert!(
+        wait_for(Duration::from_secs(5), || flows(&d) == 1),
+        "never offloaded\n{}",
+        d.log()
+    );
+    // No packet for 3 s: the worker expires it, and the map lets it go.
+    assert!(
+        wait_for(Duration::from_secs(10), || flows(&d) == 0),
+        "still offloaded\n{}",
+        d.ok(&["--counters"])
+    );
+    assert!(!d.ok(&["-L", "-n", "-c"]).contains("ESTABLISHED"));
+    drop(idle);
+    // -C empties the map.
+    d.ok(&["--set", "900", "120", "300"]);
+    let again = talk();
+    assert!(
+        wait_for(Duration::from_secs(5), || flows(&d) == 1),
+        "never offloaded\n{}",
+        d.log()
+    );
+    d.ok(&["-C"]);
+    assert_eq!(flows(&d), 0);
+    drop(again);
+    drop(sink);
+}
