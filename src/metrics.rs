@@ -94,7 +94,7 @@ type Family = (&'static str, &'static str, &'static str, fn(&Counts) -> u64);
 /// A metric family over workers, likewise.
 type WorkerFamily = (&'static str, &'static str, &'static str, fn(&WorkerStats) -> u64);
 
-const WORKER_FAMILIES: [WorkerFamily; 13] = [
+const WORKER_FAMILIES: [WorkerFamily; 17] = [
     ("worker_rx_frames_total", "counter", "Frames received.", |w| {
         w.rx.get()
     }),
@@ -166,6 +166,30 @@ const WORKER_FAMILIES: [WorkerFamily; 13] = [
         "counter",
         "New flows that found the table full.",
         |w| w.table_full.get(),
+    ),
+    (
+        "worker_fast_packets_total",
+        "counter",
+        "Packets of this worker's connections the XDP fast path forwarded.",
+        |w| w.fast_pkts.get(),
+    ),
+    (
+        "worker_fast_offloads_total",
+        "counter",
+        "Flow map entries asked for (two for a NAT connection).",
+        |w| w.fast_offloads.get(),
+    ),
+    (
+        "worker_fast_removals_total",
+        "counter",
+        "Flow map entries given back.",
+        |w| w.fast_removals.get(),
+    ),
+    (
+        "worker_fast_drops_total",
+        "counter",
+        "Fast-path events lost to a full ring.",
+        |w| w.fast_drops.get(),
     ),
 ];
 

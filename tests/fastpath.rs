@@ -142,6 +142,11 @@ fn idle_connections_time_out_of_the_map_and_clear_empties_it() {
         "never offloaded\n{}",
         d.log()
     );
+    let json = d.ok(&["-L", "-n", "-c", "--json"]);
+    assert!(
+        json.contains("\"state\":\"ESTABLISHED\"") && json.contains("\"offloaded\":true"),
+        "{json}"
+    );
     // No packet for 3 s: the worker expires it, and the map lets it go.
     assert!(
         wait_for(Duration::from_secs(10), || flows(&d) == 0),

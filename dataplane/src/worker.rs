@@ -593,6 +593,11 @@ fn dump_table<A: Family>(table: &ConnTable<A>, snap: &crate::Snapshot, buf: &mut
             state: c.state,
             expires_in: c.expires.wrapping_sub(now).min(i32::MAX as u32),
             template: c.template,
+            // As the worker asked: the map may have been full.
+            offloaded: snap.fast.is_some()
+                && !A::V6
+                && !c.template
+                && rip.is_some_and(|d| offload::offloadable(c, d) && d.link == c.client_link),
         });
     });
 }
@@ -621,6 +626,8 @@ pub struct ConnInfo {
     pub expires_in: u32,
     /// A persistence template.
     pub template: bool,
+    /// Handed to the XDP fast path.
+    pub offloaded: bool,
 }
 
 /// A table dump the control thread asks a worker for, in a buffer it

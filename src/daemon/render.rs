@@ -49,6 +49,7 @@ struct JsonConn {
     vaddr: String,
     destination: String,
     template: bool,
+    offloaded: bool,
 }
 
 #[derive(serde::Serialize)]
@@ -70,6 +71,7 @@ pub fn conns(rows: &[ConnInfo], json: bool) -> String {
                     vaddr: addr(c.vip, c.vport),
                     destination: dest(c),
                     template: c.template,
+                    offloaded: c.offloaded,
                 })
                 .collect(),
         };
@@ -215,6 +217,7 @@ mod tests {
             state,
             expires_in,
             template,
+            offloaded: false,
         };
         let rows = [
             row(false, ConnState::SynRecv, 57),
@@ -232,7 +235,7 @@ mod tests {
             json,
             "{\"connections\":[{\"protocol\":\"TCP\",\"expire\":57,\"state\":\"SYN_RECV\",\
              \"source\":\"10.15.144.102:43614\",\"virtual\":\"10.15.62.208:19080\",\
-             \"destination\":\"10.15.144.71:19080\",\"template\":false}]}\n"
+             \"destination\":\"10.15.144.71:19080\",\"template\":false,\"offloaded\":false}]}\n"
         );
         // IPv6 as ipvsadm shows it: in brackets, the columns' width a
         // minimum; a deleted server as the unspecified address.
@@ -247,6 +250,7 @@ mod tests {
             state: ConnState::Udp,
             expires_in: 300,
             template: false,
+            offloaded: false,
         };
         assert!(
             conns(&[six], false)
