@@ -57,11 +57,15 @@ fn an_upload_goes_through_the_kernel_intact_and_is_counted_once() {
     lab::listening(&lab, "rs1", 9000);
     // The client's namespace sends no other TCP: its segment count is the
     // connection's (a capture can drop packets under load; this cannot).
+    // OutSegs leaves retransmissions out (RFC 1213); the director sees them.
     let out_segs = || -> u64 {
         let snmp = lab::text(&lab.exec("client", &["cat", "/proc/net/snmp"]));
         let tcp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Tcp:")).collect();
-        let at = tcp[0].split_whitespace().position(|w| w == "OutSegs").unwrap();
-        tcp[1].split_whitespace().nth(at).unwrap().parse().unwrap()
+        let field = |name: &str| -> u64 {
+            let at = tcp[0].split_whitespace().position(|w| w == name).unwrap();
+            tcp[1].split_whitespace().nth(at).unwrap().parse().unwrap()
+        };
+        field("OutSegs") + field("RetransSegs")
     };
     let before = out_segs();
     std::thread::sleep(Duration::from_millis(500));
