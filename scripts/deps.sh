@@ -50,3 +50,8 @@ if ! command -v cargo >/dev/null; then
 	echo "deps: cargo not found: install a Rust toolchain (rustup) first" >&2
 	exit 1
 fi
+# The fuzz targets (scripts/fuzz.sh) run cargo-fuzz on the nightly toolchain.
+if grep -q nightly <<<"$(rustup toolchain list 2>/dev/null)" && ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+	echo "deps: installing cargo-fuzz"
+	cargo install cargo-fuzz --locked --quiet
+fi

@@ -18,3 +18,6 @@ cargo test --workspace 2>&1 | tee "$log"
 # One closing line for the whole run; cargo closes on its last (often empty)
 # doc-test binary otherwise.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# Every fuzz target for a bounded run from its corpus: a regression of a
+# parser shows as a crash here (a longer campaign: scripts/fuzz.sh run).
+scripts/fuzz.sh smoke "${FUZZ_SECONDS:-10}"

@@ -25,6 +25,9 @@ struct Shadow {
     worker: usize,
     touch: Touch,
     dest_id: u32,
+    /// The server's MAC the flow was handed with (client-to-server flows;
+    /// `None` for a NAT reply, which goes to the client's).
+    dest_mac: Option<[u8; 6]>,
 }
 
 /// Counts for `--counters` and metrics.
@@ -120,6 +123,7 @@ impl Keeper {
                             worker,
                             touch,
                             dest_id,
+                            dest_mac: (!out).then(|| val.dest_mac()),
                         });
                     }
                     FastEvent::Del(key) => {
@@ -226,13 +230,14 @@ impl Keeper {
         })
     }
 
-    /// Take out every flow of a server `keep` says no (its connections stop
-    /// here, or go to the workers to be decided again).
-    pub fn prune(&mut self, steer: &Steer, keep: impl Fn(u32) -> bool) {
+    /// Take out every flow whose server `keep` says no to, given its id and
+    /// the MAC the flow goes to (a server gone, or moved to another MAC:
+    /// its connections go to the workers to be decided again).
+    pub fn prune(&mut self, steer: &Steer, keep: impl Fn(u32, Option<[u8; 6]>) -> bool) {
         let gone: Vec<FastKey> = self
             .shadow
             .iter()
-            .filter(|(_, s)| !keep(s.dest_id))
+            .filter(|(_, s)| !keep(s.dest_id, s.dest_mac))
             .map(|(k, _)| *k)
             .collect();
         if !gone.is_empty() {
@@ -246,6 +251,6 @@ impl Keeper {
 
     /// Empty the map (`-C`).
     pub fn clear(&mut self, steer: &Steer) {
-        self.prune(steer, |_| false);
+        self.prune(steer, |_, _| false);
     }
 }

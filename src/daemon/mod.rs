@@ -419,15 +419,24 @@ impl Control {
             ),
         );
         self.version += 1;
-        self.workers.publish(snap);
         if let Some(k) = &mut self.fast {
             // A deleted server's flows stay where they are, as in the
-            // workers, unless --expire-nodest-conn stops them there.
-            let (book, nodest) = (&self.book, self.settings.expire_nodest_conn);
-            k.prune(self.workers.steer(), |id| {
-                book.rules.dests().any(|(_, d)| d.id == id) || (!nodest && book.trashed(id))
+            // workers, unless --expire-nodest-conn stops them there; a
+            // server whose MAC moved gets its flows back to the workers,
+            // which send to the new one.
+            let nodest = self.settings.expire_nodest_conn;
+            let macs: hashbrown::HashMap<u32, Option<[u8; 6]>> = snap
+                .services
+                .iter()
+                .flat_map(|s| &s.dests)
+                .filter(|d| !(nodest && d.deleted))
+                .map(|d| (d.id, d.mac))
+                .collect();
+            k.prune(self.workers.steer(), |id, mac| {
+                macs.get(&id).is_some_and(|m| mac.is_none() || *m == mac)
             });
         }
+        self.workers.publish(snap);
         self.publish_book();
     }
 

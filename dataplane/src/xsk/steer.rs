@@ -172,6 +172,13 @@ impl FastVal {
     }
 }
 
+impl FastVal {
+    /// The MAC the flow's frames go to.
+    pub fn dest_mac(&self) -> [u8; 6] {
+        self.dmac
+    }
+}
+
 /// Entries of the fast path's flow map at most (`MAX_FLOWS`).
 pub const MAX_FAST_FLOWS: usize = 1 << 22;
 
