@@ -8,7 +8,7 @@
 
 mod lab;
 
-use lab::{Daemon, Lab, RS1, Scratch, VIP, total_counter, wait_for};
+use lab::{Daemon, Lab, RS1, VIP, total_counter, wait_for};
 use std::time::Duration;
 
 /// A DR lab with the fast path on, a service VIP:`port` on rs1, and a
@@ -38,23 +38,6 @@ fn flows(d: &Daemon) -> u64 {
 #[test]
 fn an_upload_goes_through_the_kernel_intact_and_is_counted_once() {
     let (lab, d) = fast_lab(9000, &[]);
-    let dir = Scratch::new("fast-upload");
-    let (sent, recv) = (dir.path("sent"), dir.path("recv"));
-    // Long enough that the offload (within a control tick, 20 ms) comes
-    // early in it.
-    lab::random_file(&sent, 40_000_000, 18);
-    let sink = lab.spawn(
-        "rs1",
-        &[
-            "timeout",
-            "30",
-            "socat",
-            "-u",
-            "TCP-LISTEN:9000,reuseaddr",
-            &format!("OPEN:{recv},creat,trunc"),
-        ],
-    );
-    lab::listening(&lab, "rs1", 9000);
     // The client's namespace sends no other TCP: its segment count is the
     // connection's (a capture can drop packets under load; this cannot).
     // OutSegs leaves retransmissions out (RFC 1213); the director sees them.
@@ -68,26 +51,10 @@ fn an_upload_goes_through_the_kernel_intact_and_is_counted_once() {
         field("OutSegs") + field("RetransSegs")
     };
     let before = out_segs();
-    std::thread::sleep(Duration::from_millis(500));
-    let up = lab.exec(
-        "client",
-        &[
-            "timeout",
-            "20",
-            "socat",
-            "-u",
-            &format!("OPEN:{sent}"),
-            &format!("TCP:{VIP}:9000"),
-        ],
-    );
-    assert!(up.status.success(), "{}\n{}", lab::text(&up), d.log());
-    let same = || std::fs::read(&recv).is_ok_and(|r| r == std::fs::read(&sent).unwrap());
-    assert!(
-        wait_for(Duration::from_secs(10), same),
-        "upload not intact\n{}",
-        d.log()
-    );
-    drop(sink);
+    // Long enough that the offload (within a control tick, 20 ms) comes
+    // early in it.
+    let up = lab::upload(&lab, ("rs1", 9000, false), &format!("TCP:{VIP}:9000"), 40_000_000);
+    assert!(up.is_ok(), "{up:?}\n{}", d.log());
     // The keeper reads the map once a second: then every packet the kernel
     // forwarded is counted with the workers'.
     std::thread::sleep(Duration::from_millis(2500));

@@ -153,40 +153,8 @@ fn tun6_carries_an_upload_intact_and_packet_too_big_sets_the_path_mtu() {
     // A 300 kB upload: full-sized segments are 1500 bytes, 1540 once
     // wrapped, over the MTU: the director answers "packet too big, 1460",
     // the client's kernel lowers its path MTU and the rest fits.
-    let dir = Scratch::new("ipv6-tun");
-    let (sent, recv) = (dir.path("sent"), dir.path("recv"));
-    lab::random_file(&sent, 300_000, 6);
-    let sink = lab.spawn(
-        "rs1",
-        &[
-            "timeout",
-            "30",
-            "socat",
-            "-u",
-            "TCP6-LISTEN:9000,reuseaddr",
-            &format!("OPEN:{recv},creat,trunc"),
-        ],
-    );
-    lab::listening(&lab, "rs1", 9000);
-    let up = lab.exec(
-        "client",
-        &[
-            "timeout",
-            "20",
-            "socat",
-            "-u",
-            &format!("OPEN:{sent}"),
-            &format!("TCP6:[{VIP6}]:9000"),
-        ],
-    );
-    assert!(up.status.success(), "{}\n{}", lab::text(&up), d.log());
-    let same = || std::fs::read(&recv).is_ok_and(|r| r == std::fs::read(&sent).unwrap());
-    assert!(
-        wait_for(Duration::from_secs(10), same),
-        "upload not intact\n{}",
-        d.log()
-    );
-    drop(sink);
+    let up = lab::upload(&lab, ("rs1", 9000, true), &format!("TCP6:[{VIP6}]:9000"), 300_000);
+    assert!(up.is_ok(), "{up:?}\n{}", d.log());
     let route = lab.exec("client", &["ip", "-6", "route", "get", VIP6]);
     assert!(lab::text(&route).contains("mtu 1460"), "{}", lab::text(&route));
     let counters = d.ok(&["--counters"]);

@@ -368,14 +368,29 @@ impl Forwarder {
         }
         let out = if h.proto == wire::PROTO_ICMPV6 {
             self.icmp_error(frame, h, ingress)
-        } else if let Some(si) = self.update.snap.classify(h.proto, h.dst, h.dport) {
+        } else {
+            self.forward(frame, h, ingress, now)
+        };
+        self.verdict(out)
+    }
+
+    /// A TCP/UDP packet of either family: to a service (inbound), from a
+    /// NAT real server (outbound), or of nothing here.
+    #[inline(always)]
+    fn forward<A: Family>(
+        &mut self,
+        frame: &mut dyn Frame,
+        h: &Headers<A>,
+        ingress: u8,
+        now: u32,
+    ) -> Result<u8, Reason> {
+        if let Some(si) = self.update.snap.classify(h.proto, h.dst, h.dport) {
             self.inbound(frame, h, si, ingress, now)
         } else if self.update.snap.is_nat_real(h.proto, h.src, h.sport) {
             self.outbound(frame, h, now)
         } else {
             Err(Reason::NoService)
-        };
-        self.verdict(out)
+        }
     }
 
     /// [`Self::handle`] for a frame already parsed (once) as `h`.
@@ -401,12 +416,8 @@ impl Forwarder {
         }
         let out = if h.proto == PROTO_ICMP {
             self.icmp_error(frame, h, ingress)
-        } else if let Some(si) = self.update.snap.classify(h.proto, h.dst, h.dport) {
-            self.inbound(frame, h, si, ingress, now)
-        } else if self.update.snap.is_nat_real(h.proto, h.src, h.sport) {
-            self.outbound(frame, h, now)
         } else {
-            Err(Reason::NoService)
+            self.forward(frame, h, ingress, now)
         };
         self.verdict(out)
     }
@@ -525,11 +536,11 @@ impl Forwarder {
         let (key, conn) = A::table(&mut self.tables)
             .get_reply_mut(&reply)
             .ok_or(Reason::NoConnection)?;
-        let before = *conn;
-        conn.set_seen_reply();
         let Update { snap, scheds } = &mut self.update;
+        let before = snap.fast.is_some().then_some(*conn);
+        conn.set_seen_reply();
         account::advance(&self.stats, snap, scheds, conn, Direction::Output, h, now);
-        if snap.fast.is_some() {
+        if let Some(before) = before {
             offload::transition(snap, &self.stats, me, &key, &before, conn);
         }
         let (link, client_mac, slot) = (conn.client_link, conn.client_mac, conn.slot);

@@ -441,6 +441,45 @@ impl Drop for Netns {
     }
 }
 
+/// Upload `len` pseudo-random bytes from the client with socat to `to`
+/// (socat's address: `TCP:ADDR:PORT` or `TCP6:[ADDR]:PORT`), where real
+/// server `server` takes them on `port` (IPv6 with `v6`); wait up to 10 s
+/// for every byte to arrive.
+///
+/// # Errors
+/// What the client said, or that the bytes did not arrive intact.
+pub fn upload(lab: &Lab, (server, port, v6): (&str, u16, bool), to: &str, len: usize) -> Result<(), String> {
+    let dir = Scratch::new(&format!("upload-{server}-{port}"));
+    let (sent, recv) = (dir.path("sent"), dir.path("recv"));
+    random_file(&sent, len, u64::from(port));
+    let listen = format!("TCP{}-LISTEN:{port},reuseaddr", if v6 { "6" } else { "" });
+    let _sink = lab.spawn(
+        server,
+        &[
+            "timeout",
+            "30",
+            "socat",
+            "-u",
+            &listen,
+            &format!("OPEN:{recv},creat,trunc"),
+        ],
+    );
+    listening(lab, server, port);
+    let up = lab.exec(
+        "client",
+        &["timeout", "20", "socat", "-u", &format!("OPEN:{sent}"), to],
+    );
+    if !up.status.success() {
+        return Err(format!("client: {}", text(&up)));
+    }
+    let same = || std::fs::read(&recv).is_ok_and(|r| r == std::fs::read(&sent).unwrap_or_default());
+    if wait_for(Duration::from_secs(10), same) {
+        Ok(())
+    } else {
+        Err("the upload did not arrive intact".into())
+    }
+}
+
 /// Write `len` pseudo-random bytes (xorshift, different for each `seed`) to
 /// `path`: payloads whose every byte an end-to-end test can compare.
 pub fn random_file(path: &str, len: usize, seed: u64) {

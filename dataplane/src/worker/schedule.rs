@@ -93,9 +93,10 @@ impl<A: Family> Ctx<'_, A> {
             let last = conn.expires.wrapping_sub(self.snap.timeouts.of(conn.state));
             (sm.policy, conn.state, last)
         });
-        let was = *conn;
+        // Only the fast path looks at what the packet changed.
+        let was = self.snap.fast.is_some().then_some(*conn);
         advance(self.stats, self.snap, self.scheds, conn, dir, h, now);
-        if self.snap.fast.is_some() {
+        if let Some(was) = was {
             super::offload::transition(self.snap, self.stats, self.me, key, &was, conn);
         }
         if let Some((p, old, last)) = before {
