@@ -16,6 +16,8 @@ pub const DEFAULT_SOCKET: &str = "/run/ferrovs/ferrovs.sock";
 
 /// How long either side waits for the other before giving up.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest request taken: a `-R` of some ten thousand services fits.
+pub const MAX_REQUEST: u64 = 1 << 20;
 
 /// Return the socket path: `FERROVS_SOCKET` if set, else the default.
 pub fn default_path() -> String {
@@ -46,13 +48,20 @@ pub fn listen(path: &Path, mode: u32) -> io::Result<UnixListener> {
 /// Read one request from a client.
 ///
 /// # Errors
-/// The client went away or sent something that is not UTF-8.
+/// The client went away, sent more than [`MAX_REQUEST`] bytes, or sent
+/// something that is not UTF-8.
 pub fn read_request(s: &mut UnixStream) -> io::Result<Vec<String>> {
     s.set_nonblocking(false)?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     s.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut buf = Vec::new();
-    s.take(1 << 20).read_to_end(&mut buf)?;
+    s.take(MAX_REQUEST + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_REQUEST {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("request over {MAX_REQUEST} bytes"),
+        ));
+    }
     let text = String::from_utf8(buf)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "request is not UTF-8"))?;
     Ok(text.split_terminator('\0').map(str::to_string).collect())
@@ -99,5 +108,27 @@ pub fn call(path: &str, args: &[String]) -> io::Result<Result<String, String>> {
             io::ErrorKind::InvalidData,
             "malformed reply from the daemon",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_request_over_the_limit_is_refused_whole() {
+        for (len, ok) in [(MAX_REQUEST, true), (MAX_REQUEST + 1, false)] {
+            let (mut client, mut server) = UnixStream::pair().unwrap();
+            let writer = std::thread::spawn(move || {
+                let _ = client.write_all(&vec![b'a'; len as usize]);
+            });
+            let got = read_request(&mut server);
+            writer.join().unwrap();
+            assert_eq!(got.is_ok(), ok, "{len}: {got:?}");
+            if let Err(e) = got {
+                assert!(e.to_string().contains("request over"), "{e}");
+            }
+        }
     }
 }

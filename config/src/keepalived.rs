@@ -146,9 +146,19 @@ pub fn parse_text(name: &str, text: &str, dir: &Path) -> Result<Keepalived, Erro
     interpret(&nodes)
 }
 
+/// The largest keepalived.conf (or included file) read.
+pub const MAX_FILE: u64 = 4 << 20;
+
 fn read_file(path: &Path, depth: usize) -> Result<Vec<Node>, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::new(format!("cannot read {}: {e}", path.display())))?;
+    let cannot = |e: std::io::Error| Error::new(format!("cannot read {}: {e}", path.display()));
+    let size = std::fs::metadata(path).map_err(cannot)?.len();
+    if size > MAX_FILE {
+        return Err(Error::new(format!(
+            "{}: {size} bytes, over the {MAX_FILE}-byte limit of a configuration file",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(cannot)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     parse_nodes(&path.display().to_string(), &text, dir, depth)
 }

@@ -466,3 +466,15 @@ virtual_server group V6 {
         assert!(e.contains(why), "{bad}: {e}");
     }
 }
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_by_name() {
+    let dir = tempdir::Dir::new();
+    let big = dir.0.join("big.conf");
+    std::fs::write(&big, vec![b'#'; (MAX_FILE + 1) as usize]).unwrap();
+    let e = load(&big).unwrap_err().to_string();
+    assert!(e.contains("big.conf") && e.contains("limit"), "{e}");
+    std::fs::write(dir.0.join("main.conf"), "include big.conf\n").unwrap();
+    let e = load(&dir.0.join("main.conf")).unwrap_err().to_string();
+    assert!(e.contains("limit"), "an include too: {e}");
+}
