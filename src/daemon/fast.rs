@@ -174,33 +174,20 @@ impl Keeper {
             self.stats.errors += 1;
             return;
         }
+        let (keys, vals) = std::mem::take(&mut self.read);
         for (k, v) in keys.iter().zip(vals.iter()) {
-            let Some(s) = self.shadow.get_mut(k) else {
+            let Some(s) = self.shadow.get(k).copied() else {
                 self.dels.push(*k);
                 continue;
             };
-            let (pkts, bytes) = (
-                v.pkts - s.touch.pkts.min(v.pkts),
-                v.bytes - s.touch.bytes.min(v.bytes),
-            );
-            if pkts == 0 {
-                continue;
-            }
-            let t = Touch {
-                pkts,
-                bytes,
-                ..s.touch
-            };
-            // A full ring: the same counts go with the next read.
-            if self
-                .rings
-                .touches
-                .get(s.worker)
-                .is_some_and(|r| r.push(t).is_ok())
-            {
-                (s.touch.pkts, s.touch.bytes) = (v.pkts, v.bytes);
+            if let Some(sent) = self.hand_back(&s, v) {
+                if let Some(e) = self.shadow.get_mut(k) {
+                    e.touch = sent;
+                }
             }
         }
+        // The buffers are kept for the next read.
+        self.read = (keys, vals);
     }
 
     /// Hand what the kernel counted for flow `s` since it was last handed
