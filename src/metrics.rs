@@ -29,15 +29,18 @@ pub fn listen(addr: &str) -> std::io::Result<TcpListener> {
 /// How often the metrics thread looks for a scraper and for `stop`.
 const POLL: Duration = Duration::from_millis(50);
 
+/// One more block of metrics text (VRRP, health checks, sync, the fast
+/// path), made at each scrape by the part that owns those counts.
+pub type Section = Box<dyn Fn() -> String + Send>;
+
 /// Serve `listener` on a thread of its own until `stop`: every request is
-/// answered with the metrics of `workers` and the newest `book`.
+/// answered with the metrics of `workers` and the newest `book`, then each
+/// of `sections`.
 pub fn spawn(
     listener: TcpListener,
     workers: Vec<Arc<WorkerStats>>,
     book: Arc<Mutex<Arc<Book>>>,
-    vrrp: Option<crate::vrrp::Shared>,
-    checks: Option<Arc<crate::health::Stats>>,
-    sync: crate::sync::Registry,
+    sections: Vec<Section>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
@@ -49,13 +52,9 @@ pub fn spawn(
                         let b = book.lock().map(|b| b.clone()).unwrap_or_default();
                         let stats: Vec<&WorkerStats> = workers.iter().map(|w| &**w).collect();
                         let mut text = render(&stats, &b.rules, |id| b.counts(id, &workers));
-                        if let Some(v) = &vrrp {
-                            text.push_str(&v.metrics());
+                        for section in &sections {
+                            text.push_str(&section());
                         }
-                        if let Some(c) = &checks {
-                            text.push_str(&c.metrics());
-                        }
-                        text.push_str(&crate::sync::metrics(&sync));
                         text
                     };
                     let _ = answer(&mut s, &body);

@@ -10,8 +10,10 @@
 //! (the workers decide), the rules.
 
 use dataplane::fast::{FastEvent, FastRings, Touch};
-use dataplane::xsk::{FastKey, FastVal, Steer};
+use dataplane::xsk::{FastKey, FastVal, PUNT_NAMES, PUNT_REASONS, Steer};
 use hashbrown::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the map's counters are read and handed back.
@@ -39,6 +41,65 @@ pub struct KeeperStats {
     pub full: u64,
     /// Map operations the kernel refused otherwise.
     pub errors: u64,
+    /// Frames of flows in the map that the program handed to the workers,
+    /// by reason, and the partial checksums it completed ([`PUNT_NAMES`]).
+    pub punts: [u64; PUNT_REASONS],
+}
+
+impl KeeperStats {
+    /// The `--counters` line.
+    pub fn line(&self) -> String {
+        let mut text = format!(
+            "fast path: flows {} full {} errors {}; punts",
+            self.flows, self.full, self.errors
+        );
+        for (name, n) in PUNT_NAMES.iter().zip(self.punts) {
+            let _ = write!(text, " {name} {n}");
+        }
+        text.push('\n');
+        text
+    }
+}
+
+/// The fast path's Prometheus text from the stats the keeper last shared.
+pub fn metrics(shared: &Mutex<KeeperStats>) -> String {
+    let s = shared.lock().map(|s| *s).unwrap_or_default();
+    let mut text = String::new();
+    let gauge = |text: &mut String, name: &str, kind: &str, help: &str, v: u64| {
+        let _ = writeln!(
+            text,
+            "# HELP ferrovs_{name} {help}\n# TYPE ferrovs_{name} {kind}\nferrovs_{name} {v}"
+        );
+    };
+    gauge(
+        &mut text,
+        "fast_flows",
+        "gauge",
+        "Flows in the XDP fast path's map.",
+        s.flows as u64,
+    );
+    gauge(
+        &mut text,
+        "fast_full_total",
+        "counter",
+        "Offloads the full map refused (those flows stay in userspace).",
+        s.full,
+    );
+    gauge(
+        &mut text,
+        "fast_errors_total",
+        "counter",
+        "Flow map operations the kernel refused.",
+        s.errors,
+    );
+    let _ = writeln!(
+        text,
+        "# HELP ferrovs_fast_punts_total Frames of offloaded flows the XDP program handed to the workers, by reason (partial-completed: checksums it finished, no punt).\n# TYPE ferrovs_fast_punts_total counter"
+    );
+    for (name, n) in PUNT_NAMES.iter().zip(s.punts) {
+        let _ = writeln!(text, "ferrovs_fast_punts_total{{reason=\"{name}\"}} {n}");
+    }
+    text
 }
 
 /// The flow map's keeper.
@@ -55,6 +116,8 @@ pub struct Keeper {
     last_read: Instant,
     /// What it counted.
     pub stats: KeeperStats,
+    /// The same, as of the last read, for the metrics thread.
+    pub shared: Arc<Mutex<KeeperStats>>,
 }
 
 impl Keeper {
@@ -74,6 +137,7 @@ impl Keeper {
             read: (Vec::new(), Vec::new()),
             last_read: Instant::now(),
             stats: KeeperStats::default(),
+            shared: Arc::default(),
         })
     }
 
@@ -93,6 +157,14 @@ impl Keeper {
         if self.last_read.elapsed() >= READ_EVERY {
             self.last_read = Instant::now();
             self.touch(steer);
+            match steer.fast_punts() {
+                Ok(p) => self.stats.punts = p,
+                Err(_) => self.stats.errors += 1,
+            }
+            if let Ok(mut s) = self.shared.lock() {
+                *s = self.stats;
+                s.flows = self.shadow.len();
+            }
         }
         self.stats.flows = self.shadow.len();
     }

@@ -125,16 +125,19 @@ pub fn run(opts: Opts) -> Result<(), String> {
         );
         let scraper = metrics.map(|m| {
             let (workers, book) = (control.workers.stats.clone(), control.published.clone());
-            let vrrp = control
-                .keepalived
-                .as_ref()
-                .map(crate::keepalived::Running::vrrp_shared);
-            let checks = control
-                .keepalived
-                .as_ref()
-                .map(crate::keepalived::Running::check_stats);
+            let mut sections: Vec<crate::metrics::Section> = Vec::new();
+            if let Some(k) = &control.keepalived {
+                let (vrrp, checks) = (k.vrrp_shared(), k.check_stats());
+                sections.push(Box::new(move || vrrp.metrics()));
+                sections.push(Box::new(move || checks.metrics()));
+            }
             let sync = control.syncd.registry.clone();
-            crate::metrics::spawn(m, workers, book, vrrp, checks, sync, stop.clone())
+            sections.push(Box::new(move || crate::sync::metrics(&sync)));
+            if let Some(k) = &control.fast {
+                let shared = k.shared.clone();
+                sections.push(Box::new(move || fast::metrics(&shared)));
+            }
+            crate::metrics::spawn(m, workers, book, sections, stop.clone())
         });
         // The start-up rules, before the first request.
         if let Some(text) = &rules_text {
@@ -316,11 +319,7 @@ impl Control {
             Request::Counters => {
                 let mut text = render::counters_table(self.workers.stats.iter().map(|s| &**s));
                 if let Some(k) = &self.fast {
-                    let s = k.stats;
-                    text += &format!(
-                        "fast path: flows {} full {} errors {}\n",
-                        s.flows, s.full, s.errors
-                    );
+                    text += &k.stats.line();
                 }
                 return Ok(text);
             }

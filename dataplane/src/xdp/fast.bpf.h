@@ -11,9 +11,12 @@
 // it saw the flow; the daemon reads those for the counters and the expiry.
 //
 // It never decides: SYN, FIN and RST (which move TCP's state), fragments,
-// IPv4 options, checksums a sender's offload left partial, a TUN packet
-// over the MTU with DF, an egress other than the ingress link, and anything
-// it does not parse go to the socket, as every flow not in the map does.
+// IPv4 options, a TUN packet over the MTU with DF, an egress other than the
+// ingress link, and anything it does not parse go to the socket, as every
+// flow not in the map does; `punts` counts those of flows in the map by
+// reason. A checksum a sender's offload left partial (veth, bridges: the
+// metadata that says so does not reach XDP) is finished here first, as the
+// worker does.
 
 #define FAST_DR 1
 #define FAST_NAT 2
@@ -112,6 +115,105 @@ static __always_inline __u16 ip_checksum(struct iphdr *ip)
 	return ~fold(s);
 }
 
+// Why a frame of a flow in the map went to the socket anyway (`punts`,
+// one per-CPU counter each); the last one counts checksums completed here,
+// which is no punt.
+#define PUNT_FLAGS 0
+#define PUNT_FRAGMENT 1
+#define PUNT_OPTIONS 2
+#define PUNT_MTU 3
+#define PUNT_SHORT 4
+#define PARTIAL_DONE 5
+#define PUNT_N 6
+
+struct punt_counts {
+	__u64 n[PUNT_N];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct punt_counts);
+} punts SEC(".maps");
+
+static __always_inline void count(__u32 why)
+{
+	__u32 zero = 0;
+	struct punt_counts *c = bpf_map_lookup_elem(&punts, &zero);
+
+	if (c && why < PUNT_N)
+		c->n[why]++;
+}
+
+static __always_inline int punt(__u32 why)
+{
+	count(why);
+	return -1;
+}
+
+// Checksummed in 64-byte chunks, then words: up to this many L4 bytes
+// (a 1500-byte MTU's segments and then some).
+#define SUM_CHUNKS 32
+#define SUM_WORDS 16
+
+// Finish a checksum the sender's offload left partial, as the worker would
+// (Headers::fill_l4_checksum): the field holds the pseudo-header sum, so
+// the sum of the whole segment with the field as it is, complemented, is
+// the checksum. 0 when done, -1 when the segment is longer than summed here
+// or runs past the frame.
+static __always_inline int complete(__u8 *l4, void *end, __u32 len, __u16 *csum, int udp)
+{
+	__u64 s = 0;
+	__u32 off = 0, c;
+	int i;
+
+	if (len > SUM_CHUNKS * 64 + SUM_WORDS * 4 + 3)
+		return -1;
+	for (i = 0; i < SUM_CHUNKS; i++) {
+		__u8 *p = l4 + off;
+
+		if (off + 64 > len)
+			break;
+		if ((void *)(p + 64) > end)
+			return -1;
+		s += (__u32)bpf_csum_diff(0, 0, (__be32 *)p, 64, 0);
+		off += 64;
+	}
+	for (i = 0; i < SUM_WORDS; i++) {
+		__u8 *p = l4 + off;
+
+		if (off + 4 > len)
+			break;
+		if ((void *)(p + 4) > end)
+			return -1;
+		s += *(__u16 *)p + *(__u16 *)(p + 2);
+		off += 4;
+	}
+	if (off + 2 <= len) {
+		__u8 *p = l4 + off;
+
+		if ((void *)(p + 2) > end)
+			return -1;
+		s += *(__u16 *)p;
+		off += 2;
+	}
+	if (off < len) {
+		__u8 *p = l4 + off;
+
+		if ((void *)(p + 1) > end)
+			return -1;
+		// The odd byte is the high-order half of its word on the wire,
+		// which is the first byte in memory.
+		s += *p;
+	}
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	c = (__u16)~fold((__u32)s);
+	*csum = (udp && c == 0) ? 0xffff : c;
+	return 0;
+}
+
 // XDP_TX for a frame forwarded here, -1 to hand it to the socket.
 static __always_inline int fast_path(struct xdp_md *ctx, struct iphdr *ip)
 {
@@ -121,19 +223,22 @@ static __always_inline int fast_path(struct xdp_md *ctx, struct iphdr *ip)
 	struct flow_key key = {};
 	struct flow_val *v;
 	struct ethhdr *eth;
-	__u16 *ports, *csum = 0, l4len, inner_len;
+	__u16 *ports, *csum = 0, l4len, inner_len, hlen;
 	__u64 len = end - data;
-	__u8 *l4;
+	__u8 *l4, flags = 0;
 	__u32 pseudo;
 
-	if (!on || !*on || ip->ihl != 5 || (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET_MASK)))
+	// A later fragment carries no ports to look up.
+	if (!on || !*on || ip->ihl < 5 || (ip->frag_off & bpf_htons(IP_OFFSET_MASK)))
 		return -1;
-	l4 = (void *)(ip + 1);
+	hlen = ip->ihl * 4;
+	l4 = (void *)ip + hlen;
 	ports = (void *)l4;
 	if (ip->protocol == IPPROTO_TCP) {
-		if ((void *)(l4 + 20) > end || (l4[13] & (TCP_SYN | TCP_FIN | TCP_RST)))
+		if ((void *)(l4 + 20) > end)
 			return -1;
 		csum = (void *)(l4 + 16);
+		flags = l4[13];
 	} else if (ip->protocol == IPPROTO_UDP) {
 		if ((void *)(l4 + 8) > end)
 			return -1;
@@ -149,18 +254,25 @@ static __always_inline int fast_path(struct xdp_md *ctx, struct iphdr *ip)
 	v = bpf_map_lookup_elem(&flows, &key);
 	if (!v)
 		return -1;
+	if (ip->frag_off & bpf_htons(IP_MF))
+		return punt(PUNT_FRAGMENT);
+	if (hlen != 20)
+		return punt(PUNT_OPTIONS);
+	if (flags & (TCP_SYN | TCP_FIN | TCP_RST))
+		return punt(PUNT_FLAGS);
 	inner_len = bpf_ntohs(ip->tot_len);
 	if (inner_len < 28 || (void *)ip + inner_len > end)
-		return -1;
-	// A checksum the sender's offload left partial (the folded
-	// pseudo-header sum): the worker completes it.
+		return punt(PUNT_SHORT);
 	l4len = inner_len - 20;
 	pseudo = (ip->saddr >> 16) + (ip->saddr & 0xffff) + (ip->daddr >> 16) + (ip->daddr & 0xffff) +
 		 bpf_htons(ip->protocol) + bpf_htons(l4len);
-	if (*csum && *csum == fold(pseudo))
-		return -1;
 	if (v->action == FAST_TUN && inner_len + 20 > v->mtu && (ip->frag_off & bpf_htons(IP_DF)))
-		return -1;
+		return punt(PUNT_MTU);
+	if (*csum && *csum == fold(pseudo)) {
+		if (complete(l4, end, l4len, csum, ip->protocol == IPPROTO_UDP))
+			return punt(PUNT_SHORT);
+		count(PARTIAL_DONE);
+	}
 	// Counted as the worker counts: the frame as sent.
 	__sync_fetch_and_add(&v->pkts, 1);
 	__sync_fetch_and_add(&v->bytes, len + (v->action == FAST_TUN ? sizeof(struct iphdr) : 0));

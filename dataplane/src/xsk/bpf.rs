@@ -339,7 +339,6 @@ fn batch_opts() -> bpf::bpf_map_batch_opts {
     }
 }
 
-#[cfg(feature = "bench")]
 impl<K: Plain, const N: usize> Map<K, [u64; N]> {
     /// Read `key` of a per-CPU map of `N` u64 fields and sum each field over
     /// the CPUs.

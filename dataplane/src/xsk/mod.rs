@@ -16,4 +16,4 @@ mod port;
 mod steer;
 
 pub use port::{BindMode, FRAME_SIZE, Port, PortConfig, max_frame_len};
-pub use steer::{FastAction, FastKey, FastVal, MAX_FAST_FLOWS, Steer};
+pub use steer::{FastAction, FastKey, FastVal, MAX_FAST_FLOWS, PUNT_NAMES, PUNT_REASONS, Steer};

@@ -179,6 +179,20 @@ impl FastVal {
     }
 }
 
+/// Why frames of flows in the fast path's map went to the sockets anyway
+/// (`PUNT_*` in fast.bpf.h, in that order), and the partial checksums it
+/// completed (the last, not a punt).
+pub const PUNT_NAMES: [&str; PUNT_REASONS] = [
+    "flags",
+    "fragment",
+    "options",
+    "mtu",
+    "short",
+    "partial-completed",
+];
+/// Entries of [`PUNT_NAMES`] (`PUNT_N`).
+pub const PUNT_REASONS: usize = 6;
+
 /// Entries of the fast path's flow map at most (`MAX_FLOWS`).
 pub const MAX_FAST_FLOWS: usize = 1 << 22;
 
@@ -222,6 +236,7 @@ pub struct Steer {
     v6: Maps6,
     flows: Map<FastKey, FastVal>,
     fast_on: Map<u32, u32>,
+    punts: Map<u32, [u64; PUNT_REASONS]>,
 }
 
 impl Steer {
@@ -253,7 +268,7 @@ impl Steer {
             have_rips: HashSet::new(),
             have_locals: HashSet::new(),
         };
-        let (flows, fast_on) = (obj.map(c"flows")?, obj.map(c"fast_on")?);
+        let (flows, fast_on, punts) = (obj.map(c"flows")?, obj.map(c"fast_on")?, obj.map(c"punts")?);
         Ok(Self {
             services: obj.map(c"services")?,
             vips: obj.map(c"vips")?,
@@ -270,6 +285,7 @@ impl Steer {
             v6,
             flows,
             fast_on,
+            punts,
         })
     }
 
@@ -420,6 +436,15 @@ impl Steer {
     /// Take `key` out of the flow map, returning its last counts.
     pub fn fast_take(&self, key: &FastKey) -> Option<FastVal> {
         self.flows.take(key)
+    }
+
+    /// The fast path's punts by reason, summed over the CPUs (see
+    /// [`PUNT_NAMES`]).
+    ///
+    /// # Errors
+    /// The read failed.
+    pub fn fast_punts(&self) -> io::Result<[u64; PUNT_REASONS]> {
+        self.punts.percpu_sum(&0)
     }
 
     /// Read every flow with its counters and last-seen stamp.
