@@ -150,3 +150,105 @@ fn idle_connections_time_out_of_the_map_and_clear_empties_it() {
     drop(again);
     drop(sink);
 }
+
+/// `max_entries` of the daemon's BPF hash maps, from its fds' fdinfo (the
+/// kernel's own account, not ours).
+fn hash_map_sizes(pid: u32) -> Vec<u64> {
+    let dir = format!("/proc/{pid}/fdinfo");
+    let mut sizes = Vec::new();
+    for e in std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .flatten()
+    {
+        let info = std::fs::read_to_string(e.path()).unwrap_or_default();
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+        };
+        // BPF_MAP_TYPE_HASH is 1.
+        if field("map_type:").as_deref() == Some("1") {
+            if let Some(n) = field("max_entries:").and_then(|v| v.parse().ok()) {
+                sizes.push(n);
+            }
+        }
+    }
+    sizes
+}
+
+/// rs1 on the NAT lab's server side.
+const RS1_NAT: &str = "10.98.0.11";
+
+#[test]
+fn a_flood_of_new_flows_never_grows_the_map_past_conn_max() {
+    // One worker, 64 connections: the map holds 64 entries, and each NAT
+    // connection takes two (one a direction).
+    let lab = Lab::up_xdp_peers("nat");
+    let d = Daemon::start_with(
+        &lab,
+        &[
+            "-i",
+            "eth0",
+            "-i",
+            "eth1",
+            "--fast-path",
+            "on",
+            "--conn-max",
+            "64",
+        ],
+    );
+    let svc = format!("{VIP}:53");
+    d.ok(&["-A", "-u", &svc, "-s", "rr"]);
+    d.ok(&["-a", "-u", &svc, "-r", &format!("{RS1_NAT}:53"), "-m"]);
+    let sizes = hash_map_sizes(d.pid());
+    assert!(sizes.contains(&64), "no 64-entry flow map: {sizes:?}");
+    // 300 clients at once; each sends a first datagram (decided by the
+    // worker), then, once the offloads are in, two more.
+    let py = format!(
+        "import socket, select, time\nsocks = []\nfor p in range(42000, 42300):\n\
+         \x20   s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         \x20   s.bind(('0.0.0.0', p)); s.connect(('{VIP}', 53)); s.setblocking(False)\n\
+         \x20   socks.append(s)\n\
+         got = dict((s, 0) for s in socks)\n\
+         def drain(until):\n\
+         \x20   while time.time() < until:\n\
+         \x20       r, _, _ = select.select(socks, [], [], 0.1)\n\
+         \x20       for s in r:\n\
+         \x20           while True:\n\
+         \x20               try:\n                    s.recv(100); got[s] += 1\n\
+         \x20               except OSError:\n                    break\n\
+         for s in socks: s.send(b'q')\n\
+         drain(time.time() + 1.0)\n\
+         for _ in range(2):\n\
+         \x20   for s in socks: s.send(b'q')\n\
+         \x20   drain(time.time() + 1.0)\n\
+         print(sum(1 for n in got.values() if n == 3))\n"
+    );
+    let out = lab.exec("client", &["timeout", "30", "python3", "-c", &py]);
+    let answered: u64 = lab::text(&out).trim().parse().unwrap_or(0);
+    // Let the keeper read the map once more.
+    std::thread::sleep(Duration::from_millis(1500));
+    let counters = d.ok(&["--counters"]);
+    let (flows, in_map, full) = (
+        fast_count(&d, "flows"),
+        fast_count(&d, "map"),
+        fast_count(&d, "full"),
+    );
+    assert!(
+        flows <= 64 && in_map <= 64,
+        "past capacity: {flows}/{in_map}\n{counters}"
+    );
+    assert!(flows > 0, "nothing offloaded\n{counters}");
+    // Two-armed: the kernel redirected the offloaded flows' datagrams from
+    // one link to the other (32 connections, four datagrams each way after
+    // the first).
+    let fast = total_counter(&counters, "fast_pkts");
+    assert!(fast >= 32 * 4, "{fast} through the kernel\n{counters}");
+    assert!(full > 0 && full != u64::MAX, "no offload was refused\n{counters}");
+    // The connections the table took were all answered, offloaded or not.
+    assert!(
+        (60..=64).contains(&answered),
+        "{answered} clients answered three times\n{counters}\n{}",
+        lab::text(&out)
+    );
+}

@@ -166,6 +166,9 @@ pub struct LinkSnap {
     pub addr6: u128,
     /// Its MTU: TUN packets over it get "fragmentation needed".
     pub mtu: u16,
+    /// Its interface index (0 where none is known, as in tests): where the
+    /// fast path redirects a flow that leaves by another link than it came.
+    pub ifindex: u32,
 }
 
 /// Resolves a RIP to its MAC and the link it is on.

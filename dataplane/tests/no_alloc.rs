@@ -44,6 +44,7 @@ fn forwarder_with(commands: &str, capacity: usize, sync: Option<SyncMaster>) -> 
         addr: 0x0a00_000a,
         addr6: 0x2001_0db8_0000_0000_0000_0000_0000_000a,
         mtu: 1500,
+        ifindex: 0,
     }];
     let mut input = Input::new(1, &rules, &slots, &links, &|_| Some(([2, 0, 0, 0, 0, 2], 0)));
     input.sync = sync;

@@ -35,8 +35,11 @@ struct Shadow {
 /// Counts for `--counters` and metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KeeperStats {
-    /// Flows in the map now.
+    /// Flows in the map now, as the keeper holds them.
     pub flows: usize,
+    /// Flows the kernel's map held at the last read (the same, unless an
+    /// operation failed).
+    pub in_map: usize,
     /// Offloads the full map refused (those flows stay in userspace).
     pub full: u64,
     /// Map operations the kernel refused otherwise.
@@ -50,8 +53,8 @@ impl KeeperStats {
     /// The `--counters` line.
     pub fn line(&self) -> String {
         let mut text = format!(
-            "fast path: flows {} full {} errors {}; punts",
-            self.flows, self.full, self.errors
+            "fast path: flows {} map {} full {} errors {}; punts",
+            self.flows, self.in_map, self.full, self.errors
         );
         for (name, n) in PUNT_NAMES.iter().zip(self.punts) {
             let _ = write!(text, " {name} {n}");
@@ -247,6 +250,7 @@ impl Keeper {
             return;
         }
         let (keys, vals) = std::mem::take(&mut self.read);
+        self.stats.in_map = keys.len();
         for (k, v) in keys.iter().zip(vals.iter()) {
             let Some(s) = self.shadow.get(k).copied() else {
                 self.dels.push(*k);

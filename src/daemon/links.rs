@@ -128,6 +128,7 @@ impl Links {
                 addr: l.addr.unwrap_or(0),
                 addr6: l.addr6.unwrap_or(0),
                 mtu: l.mtu,
+                ifindex: l.ifindex,
             })
             .collect()
     }

@@ -189,7 +189,7 @@ impl Control {
         let (on, why) = opts.fast_path_on();
         eprintln!("ferrovs: fast path {} ({why})", if on { "on" } else { "off" });
         let fast = on
-            .then(|| fast::Keeper::start(workers.steer(), queues, opts.conn_max * queues))
+            .then(|| fast::Keeper::start(workers.steer(), queues, workers::fast_flows(opts)))
             .transpose()?;
         Ok(Self {
             fast,

@@ -78,7 +78,8 @@ impl Workers {
         ifindexes: &[u32],
         snap: Arc<Snapshot>,
     ) -> Result<Self, String> {
-        let steer = Steer::attach(ifindexes).map_err(|e| format!("{}: {e}", ifnames.join(",")))?;
+        let steer =
+            Steer::attach(ifindexes, fast_flows(opts)).map_err(|e| format!("{}: {e}", ifnames.join(",")))?;
         let mut w = Self {
             handles: Vec::new(),
             stats: Vec::new(),
@@ -303,4 +304,10 @@ impl Drop for Workers {
             }
         }
     }
+}
+
+/// Entries of the fast path's flow map: `--conn-max` for each worker (a NAT
+/// connection takes two, one a direction), at most the program's ceiling.
+pub fn fast_flows(opts: &Opts) -> usize {
+    (opts.conn_max * opts.place.queues as usize).min(dataplane::xsk::MAX_FAST_FLOWS)
 }

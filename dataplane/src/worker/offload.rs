@@ -45,8 +45,9 @@ pub(super) fn transition<A: Addr>(
 }
 
 /// Hand connection `key` to `d` (established, say) to the fast path, both
-/// directions for NAT. IPv4 only, and only where the frames go back out of
-/// the link they came in on (XDP_TX); anything else stays here.
+/// directions for NAT. IPv4 only; a flow that leaves by another link than it
+/// came in on (two-armed NAT) is redirected there, when that link's
+/// interface index is known.
 pub(super) fn offload<A: Addr>(
     snap: &Snapshot,
     stats: &WorkerStats,
@@ -56,10 +57,20 @@ pub(super) fn offload<A: Addr>(
     d: &DestSnap,
 ) {
     let Some(rings) = &snap.fast else { return };
-    if A::V6 || conn.template || d.link != conn.client_link {
+    if A::V6 || conn.template {
         return;
     }
-    let (Some(mac), Some(link)) = (d.mac, snap.link(d.link)) else {
+    let (Some(mac), Some(link), Some(client)) = (d.mac, snap.link(d.link), snap.link(conn.client_link))
+    else {
+        return;
+    };
+    // (to the server, back to the client): the interface to redirect to,
+    // 0 for the one the frame came in on.
+    let (there, back) = if d.link == conn.client_link {
+        (0, 0)
+    } else if link.ifindex != 0 && client.ifindex != 0 {
+        (link.ifindex, client.ifindex)
+    } else {
         return;
     };
     let (cip, vip) = (key.cip.widen() as u32, key.vip.widen() as u32);
@@ -90,21 +101,21 @@ pub(super) fn offload<A: Addr>(
     let mut events = [None, None];
     events[0] = Some(FastEvent::Add {
         key: inbound,
-        val: FastVal::new(action, link.mac, mac),
+        val: FastVal::new(action, link.mac, mac).out_of(there),
         conn: conn4,
         out: false,
         dest_id: d.id,
     });
     if d.fwd == FwdMethod::Nat {
         let reply = FastKey::new(key.proto, (rip, rport), (cip, key.cport));
-        let back = FastAction::Nat {
+        let back_to = FastAction::Nat {
             to_server: false,
             addr: vip,
             port: key.vport,
         };
         events[1] = Some(FastEvent::Add {
             key: reply,
-            val: FastVal::new(back, link.mac, conn.client_mac),
+            val: FastVal::new(back_to, client.mac, conn.client_mac).out_of(back),
             conn: conn4,
             out: true,
             dest_id: d.id,

@@ -19,6 +19,7 @@ const LINKS: &[LinkSnap] = &[LinkSnap {
     addr: 0x0a00_000a,
     addr6: 0x2001_0db8_0000_0000_0000_0000_0000_000a,
     mtu: 1500,
+    ifindex: 0,
 }];
 
 fn rules(lines: &[&str]) -> Rules {

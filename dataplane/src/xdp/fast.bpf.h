@@ -7,14 +7,15 @@
 // NAT), and this program forwards its packets in the kernel as the worker
 // would: DR rewrites the MACs, NAT the address, port and checksums
 // (incrementally, RFC 1624; a UDP checksum of 0 stays 0), TUN adds an outer
-// IPv4 header in front. It counts packets and bytes and stamps the last time
-// it saw the flow; the daemon reads those for the counters and the expiry.
+// IPv4 header in front. The frame goes back out of the link it came in on
+// (XDP_TX) or, two-armed, is redirected to the other one. It counts packets
+// and bytes and stamps the last time it saw the flow; the daemon reads those
+// for the counters and the expiry.
 //
 // It never decides: SYN, FIN and RST (which move TCP's state), fragments,
-// IPv4 options, a TUN packet over the MTU with DF, an egress other than the
-// ingress link, and anything it does not parse go to the socket, as every
-// flow not in the map does; `punts` counts those of flows in the map by
-// reason. A checksum a sender's offload left partial (veth, bridges: the
+// IPv4 options, a TUN packet over the MTU with DF, and anything it does not
+// parse go to the socket, as every flow not in the map does; `punts` counts
+// those of flows in the map by reason. A checksum a sender's offload left partial (veth, bridges: the
 // metadata that says so does not reach XDP) is finished here first, as the
 // worker does.
 
@@ -48,7 +49,9 @@ struct flow_val {
 	// TUN: the link's MTU, host order.
 	__u16 mtu;
 	__u16 pad;
-	__u32 pad2;
+	// The egress interface when it is not the ingress one (two-armed
+	// NAT); 0: back out of the ingress (XDP_TX).
+	__u32 ifindex;
 	__u64 pkts;
 	__u64 bytes;
 	// bpf_ktime_get_ns() of the last packet.
@@ -334,5 +337,7 @@ static __always_inline int fast_path(struct xdp_md *ctx, struct iphdr *ip)
 	eth = data;
 	__builtin_memcpy(eth->h_dest, v->dmac, 6);
 	__builtin_memcpy(eth->h_source, v->smac, 6);
+	if (v->ifindex)
+		return bpf_redirect(v->ifindex, 0);
 	return XDP_TX;
 }

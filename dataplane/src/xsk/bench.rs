@@ -75,7 +75,7 @@ impl Generator {
     /// # Errors
     /// The kernel refused the program.
     pub fn new(ifindex: u32, frame: &[u8], nflows: u32, base_port: u16, pace: Pace) -> io::Result<Self> {
-        let obj = Object::load(OBJECT, "benchmark programs")?;
+        let obj = Object::load(OBJECT, "benchmark programs", &[])?;
         let mut head = [0u8; HEAD_MAX];
         let head_len = frame.len().min(HEAD_MAX);
         head[..head_len].copy_from_slice(&frame[..head_len]);
@@ -173,7 +173,7 @@ impl Sink {
     /// # Errors
     /// The kernel refused the program or the attach.
     pub fn attach(ifindex: u32, slots: &[SinkSlot], stamped: bool) -> io::Result<Self> {
-        let mut obj = Object::load(OBJECT, "benchmark programs")?;
+        let mut obj = Object::load(OBJECT, "benchmark programs", &[])?;
         let macs: Map<u64, u32> = obj.map(c"sink_macs")?;
         let dsts: Map<u32, u32> = obj.map(c"sink_dst")?;
         for (i, slot) in slots.iter().enumerate().take(SINK_SLOTS as usize) {
@@ -237,7 +237,7 @@ impl KernelSwap {
     /// # Errors
     /// The kernel refused the program or the attach.
     pub fn attach(ifindex: u32) -> io::Result<Self> {
-        let mut obj = Object::load(OBJECT, "benchmark programs")?;
+        let mut obj = Object::load(OBJECT, "benchmark programs", &[])?;
         obj.attach_xdp(c"swap", ifindex)?;
         Ok(Self { _obj: obj })
     }

@@ -52,8 +52,10 @@ pub(crate) fn check(rc: i32, what: &str) -> io::Result<()> {
 }
 
 impl Object {
-    /// Open and load the ELF object `bytes` (`what` names it in errors).
-    pub(crate) fn load(bytes: &'static [u8], what: &'static str) -> io::Result<Self> {
+    /// Open and load the ELF object `bytes` (`what` names it in errors),
+    /// with the maps named in `sizes` made for that many entries instead of
+    /// the object's own `max_entries`.
+    pub(crate) fn load(bytes: &'static [u8], what: &'static str, sizes: &[(&CStr, u32)]) -> io::Result<Self> {
         // SAFETY: `bytes` is 'static, valid for as long as libbpf may read
         // it; NULL options ask for the defaults.
         let obj =
@@ -65,6 +67,16 @@ impl Object {
             links: Vec::new(),
             what,
         };
+        for (name, entries) in sizes {
+            // SAFETY: `obj` is open and not loaded, when a map's size may
+            // still change; `name` is NUL-terminated.
+            let map = unsafe { bpf::bpf_object__find_map_by_name(me.obj(), name.as_ptr()) };
+            let map =
+                NonNull::new(map).ok_or_else(|| io::Error::other(format!("{what} has no map {name:?}")))?;
+            // SAFETY: `map` belongs to the open object.
+            let rc = unsafe { bpf::bpf_map__set_max_entries(map.as_ptr(), *entries) };
+            check(rc, &format!("size map {name:?} of {what}"))?;
+        }
         // SAFETY: `obj` is a valid, not yet loaded object.
         let rc = unsafe { bpf::bpf_object__load(me.obj()) };
         check(rc, &format!("load {what}"))?;
@@ -399,7 +411,7 @@ mod tests {
     /// Needs CAP_BPF (root), as every namespace test here.
     #[test]
     fn maps_open_only_with_their_kernel_sizes() {
-        let obj = Object::load(STEER, "steering program").unwrap();
+        let obj = Object::load(STEER, "steering program", &[]).unwrap();
         let links: Map<u32, u32> = obj.map(c"links").unwrap();
         links.update(&7, &0, "test").unwrap();
         let e = obj.map::<u64, u32>(c"links").unwrap_err();
@@ -409,7 +421,7 @@ mod tests {
         {
             // A per-CPU map is read per CPU, never updated as one value.
             static BENCH: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench.bpf.o"));
-            let bench = Object::load(BENCH, "benchmark programs").unwrap();
+            let bench = Object::load(BENCH, "benchmark programs", &[]).unwrap();
             let counts: Map<u32, [u64; 1]> = bench.map(c"sink_count").unwrap();
             assert_eq!(counts.percpu_sum(&0).unwrap(), [0]);
             assert!(counts.update(&0, &[1], "test").is_err());

@@ -131,7 +131,9 @@ pub struct FastVal {
     tun_src_be: u32,
     mtu: u16,
     pad: u16,
-    pad2: u32,
+    /// The egress interface when it is not the ingress (0: the ingress,
+    /// XDP_TX).
+    ifindex: u32,
     /// Packets the fast path forwarded.
     pub pkts: u64,
     /// Their bytes, as sent.
@@ -176,6 +178,13 @@ impl FastVal {
     /// The MAC the flow's frames go to.
     pub fn dest_mac(&self) -> [u8; 6] {
         self.dmac
+    }
+
+    /// The same flow sent out of interface `ifindex` rather than back out
+    /// of the one it came in on.
+    #[must_use]
+    pub fn out_of(self, ifindex: u32) -> Self {
+        Self { ifindex, ..self }
     }
 }
 
@@ -241,16 +250,18 @@ pub struct Steer {
 
 impl Steer {
     /// Load the program and attach it to each interface of `ifindexes`
-    /// (link 0, 1, … in that order).
+    /// (link 0, 1, … in that order), with a fast-path flow map of at most
+    /// `fast_flows` entries (1 to [`MAX_FAST_FLOWS`]).
     ///
     /// # Errors
     /// The kernel refused the program or the attach (another XDP program
     /// attached, no BPF permission), or too many interfaces.
-    pub fn attach(ifindexes: &[u32]) -> io::Result<Self> {
+    pub fn attach(ifindexes: &[u32], fast_flows: usize) -> io::Result<Self> {
         if ifindexes.is_empty() || ifindexes.len() > MAX_LINKS {
             return Err(io::Error::other(format!("between 1 and {MAX_LINKS} interfaces")));
         }
-        let mut obj = Object::load(OBJECT, "steering program")?;
+        let flows = fast_flows.clamp(1, MAX_FAST_FLOWS) as u32;
+        let mut obj = Object::load(OBJECT, "steering program", &[(c"flows", flows)])?;
         let links: Map<u32, u32> = obj.map(c"links")?;
         for (n, &ifindex) in ifindexes.iter().enumerate() {
             links.update(&ifindex, &(n as u32), "register interface")?;
