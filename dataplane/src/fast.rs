@@ -49,6 +49,9 @@ pub enum FastEvent {
 /// last read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Touch {
+    /// The flow's map key (a worker that no longer has the connection asks
+    /// for its removal by it).
+    pub key: FastKey,
     /// The connection (client-side key).
     pub conn: FlowKey,
     /// The reply direction (a NAT server's frames to the client).

@@ -121,6 +121,22 @@ pub struct Keeper {
     pub stats: KeeperStats,
     /// The same, as of the last read, for the metrics thread.
     pub shared: Arc<Mutex<KeeperStats>>,
+    /// The servers whose flows may be in the map, with their MACs, as of
+    /// the last publication (`None` before the first): an offload a worker
+    /// made from an older snapshot, for a server since gone or moved, is
+    /// not made.
+    live: Option<Live>,
+}
+
+/// Server id → its MAC (`None`: not resolved).
+pub type Live = HashMap<u32, Option<[u8; 6]>>;
+
+/// Whether flow `s` may stay in the map by `live`.
+fn keeps(live: Option<&Live>, s: &Shadow) -> bool {
+    live.is_none_or(|l| {
+        l.get(&s.dest_id)
+            .is_some_and(|m| s.dest_mac.is_none() || *m == s.dest_mac)
+    })
 }
 
 impl Keeper {
@@ -141,6 +157,7 @@ impl Keeper {
             last_read: Instant::now(),
             stats: KeeperStats::default(),
             shared: Arc::default(),
+            live: None,
         })
     }
 
@@ -186,6 +203,7 @@ impl Keeper {
                         dest_id,
                     } => {
                         let touch = Touch {
+                            key,
                             conn,
                             out,
                             pkts: 0,
@@ -221,6 +239,19 @@ impl Keeper {
         let (keys, vals, shadows) = &mut self.adds;
         if keys.is_empty() {
             return;
+        }
+        // Offloads for servers gone since the worker decided: not made (the
+        // worker has the new snapshot by now, or will unload them itself).
+        let live = self.live.as_ref();
+        let mut i = 0;
+        while i < keys.len() {
+            if keeps(live, &shadows[i]) {
+                i += 1;
+            } else {
+                keys.swap_remove(i);
+                vals.swap_remove(i);
+                shadows.swap_remove(i);
+            }
         }
         let room = self.capacity.saturating_sub(self.shadow.len());
         let n = keys.len().min(room);
@@ -293,14 +324,22 @@ impl Keeper {
         })
     }
 
-    /// Take out every flow whose server `keep` says no to, given its id and
-    /// the MAC the flow goes to (a server gone, or moved to another MAC:
-    /// its connections go to the workers to be decided again).
-    pub fn prune(&mut self, steer: &Steer, keep: impl Fn(u32, Option<[u8; 6]>) -> bool) {
+    /// Take out every flow whose server is not in `live` or has moved to
+    /// another MAC (its connections go to the workers to be decided again),
+    /// and keep `live` for the offloads still on their way. What the
+    /// workers pushed before is applied first, so none of it slips past.
+    pub fn prune(&mut self, steer: &Steer, live: Live) {
+        self.take_events();
+        self.add(steer);
+        self.remove(steer, |s| !keeps(Some(&live), s));
+        self.live = Some(live);
+    }
+
+    fn remove(&mut self, steer: &Steer, gone: impl Fn(&Shadow) -> bool) {
         let gone: Vec<FastKey> = self
             .shadow
             .iter()
-            .filter(|(_, s)| !keep(s.dest_id, s.dest_mac))
+            .filter(|(_, s)| gone(s))
             .map(|(k, _)| *k)
             .collect();
         if !gone.is_empty() {
@@ -314,6 +353,8 @@ impl Keeper {
 
     /// Empty the map (`-C`).
     pub fn clear(&mut self, steer: &Steer) {
-        self.prune(steer, |_, _| false);
+        self.take_events();
+        self.add(steer);
+        self.remove(steer, |_| true);
     }
 }

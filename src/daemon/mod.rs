@@ -424,16 +424,14 @@ impl Control {
             // server whose MAC moved gets its flows back to the workers,
             // which send to the new one.
             let nodest = self.settings.expire_nodest_conn;
-            let macs: hashbrown::HashMap<u32, Option<[u8; 6]>> = snap
+            let live: fast::Live = snap
                 .services
                 .iter()
                 .flat_map(|s| &s.dests)
                 .filter(|d| !(nodest && d.deleted))
                 .map(|d| (d.id, d.mac))
                 .collect();
-            k.prune(self.workers.steer(), |id, mac| {
-                macs.get(&id).is_some_and(|m| mac.is_none() || *m == mac)
-            });
+            k.prune(self.workers.steer(), live);
         }
         self.workers.publish(snap);
         self.publish_book();

@@ -51,6 +51,8 @@ pub fn run(cmd: &mut Command) -> Output {
 /// A lab of namespaces `NAME-{sw,client,dir,rs1,rs2}`, removed on drop.
 pub struct Lab {
     pub name: String,
+    /// The switch ports run an XDP program of the lab's own.
+    xdp_peers: bool,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -94,6 +96,7 @@ impl Lab {
     }
 
     fn up_full(kind: &str, queues: u32, pair: bool, (servers, xdp_peers): (u32, bool)) -> Self {
+        let xdp_peers = xdp_peers || fast_path_run();
         let out = run(Command::new("id").arg("-u"));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
@@ -108,6 +111,7 @@ impl Lab {
         );
         let lab = Self {
             name,
+            xdp_peers,
             _serial: serial,
         };
         let out = run(Command::new(root().join("scripts/lab.sh"))
@@ -217,10 +221,11 @@ impl Lab {
     }
 
     /// Return every interface line of every lab namespace that shows an XDP
-    /// program.
+    /// program (but the switches' own, on a lab with XDP peers).
     pub fn xdp_programs(&self) -> Vec<String> {
         ["sw", "swr", "client", "dir", "rs1", "rs2", "rs3"]
             .iter()
+            .filter(|r| !(self.xdp_peers && r.starts_with("sw")))
             .flat_map(|r| {
                 let out = run(Command::new("ip").args(["-n", &self.ns(r), "-d", "link", "show"]));
                 String::from_utf8_lossy(&out.stdout)
@@ -247,6 +252,13 @@ pub struct Daemon {
     child: Option<Child>,
     pub socket: String,
     log: PathBuf,
+}
+
+/// Whether this run has the fast path on in every daemon a test starts
+/// (`FERROVS_LAB_FAST_PATH=on`, as scripts/test.sh runs the forwarding
+/// suites a second time), on labs whose switch ports take XDP_TX.
+pub fn fast_path_run() -> bool {
+    std::env::var("FERROVS_LAB_FAST_PATH").is_ok_and(|v| v == "on")
 }
 
 impl Daemon {
@@ -290,11 +302,18 @@ impl Daemon {
         let socket = format!("/tmp/{}{tag}.sock", lab.name);
         let log = std::env::temp_dir().join(format!("{}{tag}.daemon.log", lab.name));
         let err = std::fs::File::create(&log).expect("daemon log file");
+        let chosen = args.iter().any(|a| a.starts_with("--fast-path"));
+        let fast: &[&str] = if fast_path_run() && !chosen {
+            &["--fast-path", "on"]
+        } else {
+            &[]
+        };
         let child = Command::new("ip")
             .args(["netns", "exec", &lab.ns(role)])
             .args(via)
             .args([exe, "daemon", "--socket", &socket])
             .args(args)
+            .args(fast)
             .stdout(Stdio::null())
             .stderr(err)
             .spawn()

@@ -195,6 +195,17 @@ impl Forwarder {
     fn touch(&mut self, t: &Touch, now: u32) {
         let snap = &self.update.snap;
         let Some(conn) = self.tables.v4.get_mut(&t.conn) else {
+            // The kernel forwards for a connection this worker no longer
+            // has (an offload that crossed its removal, a -C): stop it.
+            if let Some(rings) = &snap.fast {
+                push(
+                    rings,
+                    &self.stats,
+                    self.me(),
+                    std::iter::once(FastEvent::Del(t.key)),
+                    false,
+                );
+            }
             return;
         };
         conn.expires = now.wrapping_add(snap.timeouts.of(conn.state));
