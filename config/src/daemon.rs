@@ -49,6 +49,8 @@ pub struct DaemonConf {
     pub rules: Option<PathBuf>,
     /// A keepalived.conf to load at start and on SIGHUP.
     pub keepalived: Option<PathBuf>,
+    /// Where the rules and connection tables outlive the process.
+    pub state_dir: Option<PathBuf>,
     /// `[threshold, period]` of a sync master (IPVS's `sync_threshold`).
     pub sync_threshold: Option<Vec<u8>>,
     /// IPVS's `sync_refresh_period`, seconds.

@@ -16,6 +16,7 @@ pub mod keepalived;
 mod list;
 mod model;
 mod names;
+pub mod state;
 
 pub use error::Error;
 pub use list::{Counts, render_json, render_list, render_save, render_timeouts_json};

@@ -212,7 +212,7 @@ pub struct Rules {
     /// Connection timeouts (tcp, tcpfin, udp) in seconds, as `ipvsadm --set`
     /// sets and `-L --timeout` shows them.
     pub timeouts: (u32, u32, u32),
-    last_id: u32,
+    pub(crate) last_id: u32,
 }
 
 impl Default for Rules {

@@ -26,6 +26,7 @@ mod fast;
 mod links;
 mod opts;
 mod render;
+mod state;
 mod syncd;
 mod workers;
 
@@ -75,6 +76,11 @@ struct Control {
     syncd: syncd::Syncd,
     /// The fast path's flow map, while it runs.
     fast: Option<fast::Keeper>,
+    /// `--state-dir`: where every committed change is written.
+    state: Option<state::StateDir>,
+    /// The sync daemons started by request (keepalived's follow its
+    /// configuration instead), as the state file keeps them.
+    requested: Vec<(crate::sync::Role, crate::sync::Settings)>,
 }
 
 /// Run the daemon until SIGTERM or SIGINT.
@@ -139,14 +145,26 @@ pub fn run(opts: Opts) -> Result<(), String> {
             }
             crate::metrics::spawn(m, workers, book, sections, stop.clone())
         });
-        // The start-up rules, before the first request.
-        if let Some(text) = &rules_text {
+        // The start-up rules, before the first request: the last run's
+        // state when there is one (it began from --rules and carries every
+        // change since), else --rules.
+        let saved = control.load_state();
+        if let Some(s) = &saved {
+            if let Err(e) = control.change(s.rules.clone()) {
+                eprintln!("ferrovs: state: {e}");
+            }
+        } else if let Some(text) = &rules_text {
             if let Err(e) = control.restore(text) {
                 eprintln!("ferrovs: --rules: {e}");
             }
         }
         control.apply_keepalived();
-        for (role, settings) in &opts.sync_daemons {
+        let from_state = saved.map(|s| s.daemons).unwrap_or_default();
+        let from_file = opts
+            .sync_daemons
+            .iter()
+            .filter(|(role, _)| !from_state.iter().any(|(r, _)| r == role));
+        for (role, settings) in from_state.iter().chain(from_file) {
             if let Err(e) = control.handle(Request::StartDaemon {
                 role: *role,
                 settings: settings.clone(),
@@ -154,6 +172,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
                 eprintln!("ferrovs: sync_daemon: {e}");
             }
         }
+        control.persist();
         control.serve(&listener, &stop);
         let line = render::counters(control.workers.stats.iter().map(|s| &**s));
         // Dropping `control` stops the workers and destroys the bpf_link:
@@ -202,7 +221,40 @@ impl Control {
             keepalived,
             hup,
             syncd: syncd::Syncd::with_policy(opts.sync_policy()),
+            state: opts.state_dir.as_deref().map(state::StateDir::open).transpose()?,
+            requested: Vec::new(),
         })
+    }
+
+    /// The last run's state, if `--state-dir` has one that passes every
+    /// check; a refused one is reported and set aside.
+    fn load_state(&mut self) -> Option<state::Saved> {
+        match self.state.as_mut()?.load() {
+            Ok(Some(s)) => {
+                eprintln!(
+                    "ferrovs: state: the last run's rules are back ({} services)",
+                    s.rules.services.len()
+                );
+                Some(s)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                eprintln!("ferrovs: state refused, starting without it: {e}");
+                None
+            }
+        }
+    }
+
+    /// Write the committed state, if it changed (`--state-dir`).
+    fn persist(&mut self) {
+        let Some(st) = &mut self.state else { return };
+        let saved = state::Saved {
+            rules: self.book.rules.clone(),
+            daemons: self.requested.clone(),
+        };
+        if let Err(e) = st.save(&saved) {
+            eprintln!("ferrovs: state not saved: {e}");
+        }
     }
 
     fn serve(&mut self, listener: &UnixListener, stop: &AtomicBool) {
@@ -214,6 +266,7 @@ impl Control {
                     Err(e) => Err(format!("bad request: {e}")),
                 };
                 let _ = ctl::write_reply(&mut s, &reply);
+                self.persist();
             }
             let rips = self.rips();
             let mut moved = self.links.poll(&rips);
@@ -326,15 +379,20 @@ impl Control {
             Request::Reload => return self.reload().map(|()| String::new()),
             Request::Vrrp { json } => return self.vrrp(json),
             Request::StartDaemon { role, settings } => {
-                if self.syncd.start(role, settings, &self.workers.handoff())? {
+                if self
+                    .syncd
+                    .start(role, settings.clone(), &self.workers.handoff())?
+                {
                     self.publish();
                 }
+                self.requested.push((role, settings));
                 return Ok(String::new());
             }
             Request::StopDaemon(role) => {
                 if self.syncd.stop(role)? {
                     self.publish();
                 }
+                self.requested.retain(|(r, _)| *r != role);
                 return Ok(String::new());
             }
             Request::ListDaemon { json } => return Ok(self.syncd.list(json)),
@@ -478,6 +536,7 @@ impl Control {
         if let Err(e) = self.change(next) {
             eprintln!("ferrovs: keepalived: {e}");
         }
+        self.persist();
     }
 
     /// Read the keepalived configuration again (SIGHUP, `--reload`).

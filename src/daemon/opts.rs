@@ -89,6 +89,11 @@ pub struct Opts {
     /// sends within a refresh period, an eighth of it apart.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=3))]
     pub sync_retries: u8,
+    /// Keep the rules (every committed change, written atomically) and the
+    /// connection tables here, and take them back at start: a restart, a
+    /// crash or an upgrade loses neither (see the README, "Restarts").
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
     /// Sync daemons to start (from the file's `[[sync_daemon]]` tables).
     #[arg(skip)]
     pub sync_daemons: Vec<(crate::sync::Role, crate::sync::Settings)>,
@@ -147,6 +152,9 @@ impl Opts {
         }
         if file("keepalived") && f.keepalived.is_some() {
             o.keepalived = f.keepalived;
+        }
+        if file("state_dir") && f.state_dir.is_some() {
+            o.state_dir = f.state_dir;
         }
         if let (true, Some(v)) = (file("sync_threshold"), &f.sync_threshold) {
             let [t, p] = v[..] else {
