@@ -12,7 +12,7 @@ pub struct Placement {
     /// Interface(s) of the director: the first receives traffic for the VIPs;
     /// real servers may sit behind any (a two-armed NAT director gives the
     /// client side and the real-server side: `-i eth0 -i eth1`).
-    #[arg(short, long, required_unless_present = "config", value_delimiter = ',')]
+    #[arg(short, long, required_unless_present_any = ["config", "stop_clean"], value_delimiter = ',')]
     pub interface: Vec<String>,
     /// Read the settings from this TOML file (keys named as the daemon's
     /// flags, `conn_max` for `--conn-max`, `interfaces` for `--interface`); a

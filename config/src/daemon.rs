@@ -51,6 +51,8 @@ pub struct DaemonConf {
     pub keepalived: Option<PathBuf>,
     /// Where the rules and connection tables outlive the process.
     pub state_dir: Option<PathBuf>,
+    /// A bpffs directory for the pinned XDP attachments (with state_dir).
+    pub bpf_pins: Option<PathBuf>,
     /// `[threshold, period]` of a sync master (IPVS's `sync_threshold`).
     pub sync_threshold: Option<Vec<u8>>,
     /// IPVS's `sync_refresh_period`, seconds.

@@ -50,6 +50,12 @@ use workers::Workers;
 
 /// How often the control loop wakes when idle.
 const TICK: Duration = Duration::from_millis(20);
+/// How often the connections are written to the state directory.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// Sync message size of that file (a v1 message's size field is 16 bits).
+const CHECKPOINT_MSG: usize = 60_000;
+/// How long the workers may take to take the last run's connections in.
+const ADOPT_WAIT: Duration = Duration::from_secs(10);
 
 /// The settings every snapshot carries besides the rules.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +95,15 @@ struct Control {
 /// Set-up failed: no such interface, the program or a socket could not be
 /// attached, the control socket is taken.
 pub fn run(opts: Opts) -> Result<(), String> {
+    if opts.stop_clean {
+        let n = dataplane::xsk::unpin_links(&opts.bpf_pins)
+            .map_err(|e| format!("--stop-clean: {}: {e}", opts.bpf_pins.display()))?;
+        eprintln!(
+            "ferrovs: detached {n} pinned XDP attachment(s) in {}",
+            opts.bpf_pins.display()
+        );
+        return Ok(());
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).map_err(|e| format!("signal handler: {e}"))?;
@@ -173,6 +188,12 @@ pub fn run(opts: Opts) -> Result<(), String> {
             }
         }
         control.persist();
+        control.adopt_conns();
+        // Rules, sockets and connections are in: our program may take the
+        // frames from the last run's.
+        if let Err(e) = control.workers.go_live() {
+            eprintln!("ferrovs: {e}");
+        }
         control.serve(&listener, &stop);
         let line = render::counters(control.workers.stats.iter().map(|s| &**s));
         // Dropping `control` stops the workers and destroys the bpf_link:
@@ -245,6 +266,35 @@ impl Control {
         }
     }
 
+    /// Give the workers the connections the last run left (`--state-dir`),
+    /// as a backup takes a master's table.
+    fn adopt_conns(&mut self) {
+        let Some(st) = &self.state else { return };
+        match st.load_conns() {
+            Ok(Some(msgs)) => {
+                let c = crate::sync::Counters::default();
+                let handoff = self.workers.handoff();
+                match crate::sync::transfer::take_all(&msgs, &handoff, &c, ADOPT_WAIT) {
+                    Ok(n) => eprintln!("ferrovs: state: {n} connections back"),
+                    Err(e) => eprintln!("ferrovs: state: connections: {e}"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("ferrovs: state: connections refused, starting without them: {e}"),
+        }
+    }
+
+    /// Write every worker's connections (`--state-dir`), once a second and
+    /// at exit.
+    fn checkpoint(&self) {
+        let Some(st) = &self.state else { return };
+        let conns = self.workers.sync_dump();
+        let msgs = crate::sync::transfer::encode(&conns, 0, CHECKPOINT_MSG);
+        if let Err(e) = st.save_conns(&msgs) {
+            eprintln!("ferrovs: state: connections not saved: {e}");
+        }
+    }
+
     /// Write the committed state, if it changed (`--state-dir`).
     fn persist(&mut self) {
         let Some(st) = &mut self.state else { return };
@@ -259,6 +309,7 @@ impl Control {
 
     fn serve(&mut self, listener: &UnixListener, stop: &AtomicBool) {
         let (mut last_est, mut last_neigh) = (Instant::now(), Instant::now());
+        let mut last_checkpoint = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             while let Ok((mut s, _)) = listener.accept() {
                 let reply = match ctl::read_request(&mut s) {
@@ -297,9 +348,14 @@ impl Control {
                 self.book.estimate(&self.workers.stats);
                 self.publish_book();
             }
+            if self.state.is_some() && last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                last_checkpoint = Instant::now();
+                self.checkpoint();
+            }
             self.workers.deliver();
             std::thread::sleep(TICK);
         }
+        self.checkpoint();
     }
 
     /// keepalived's `lvs_sync_daemon`: master while its instance is

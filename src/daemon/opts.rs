@@ -94,6 +94,15 @@ pub struct Opts {
     /// crash or an upgrade loses neither (see the README, "Restarts").
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// With --state-dir: pin the XDP attachments in this directory of a
+    /// bpffs, so the program outlives the process (it drops VIP traffic
+    /// while no daemon runs, instead of the host resetting connections).
+    #[arg(long, default_value = "/sys/fs/bpf/ferrovs")]
+    pub bpf_pins: PathBuf,
+    /// Detach the program pinned in --bpf-pins and remove the pins, then
+    /// exit: a real shutdown of a director that keeps it across restarts.
+    #[arg(long)]
+    pub stop_clean: bool,
     /// Sync daemons to start (from the file's `[[sync_daemon]]` tables).
     #[arg(skip)]
     pub sync_daemons: Vec<(crate::sync::Role, crate::sync::Settings)>,
@@ -155,6 +164,9 @@ impl Opts {
         }
         if file("state_dir") && f.state_dir.is_some() {
             o.state_dir = f.state_dir;
+        }
+        if let (true, Some(v)) = (file("bpf_pins"), f.bpf_pins) {
+            o.bpf_pins = v;
         }
         if let (true, Some(v)) = (file("sync_threshold"), &f.sync_threshold) {
             let [t, p] = v[..] else {
@@ -285,6 +297,11 @@ pub enum FastPath {
 
 impl Opts {
     /// Return whether the fast path runs, and why.
+    /// Where the XDP attachments are pinned: only with --state-dir.
+    pub fn pins(&self) -> Option<&std::path::Path> {
+        self.state_dir.as_ref().map(|_| self.bpf_pins.as_path())
+    }
+
     pub fn fast_path_on(&self) -> (bool, &'static str) {
         // A virtual interface has no device behind it in sysfs.
         let physical = |i: &String| std::path::Path::new(&format!("/sys/class/net/{i}/device")).exists();

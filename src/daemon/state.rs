@@ -8,7 +8,14 @@
 //! file that fails any check is refused whole, kept beside as
 //! `rules.refused`, and the daemon starts without it.
 //!
-//! Owns: that file. Must not touch: the running rules (the control loop
+//! Beside it, `conns`: every worker's connections and templates as the
+//! kernel's sync messages (what a backup director takes in), written each
+//! second and at exit, taken back at start as a backup takes a master's
+//! table. A crash loses what changed since the last one; a connection's
+//! timer starts again at its state's full timeout (as a synced one does).
+//! Its header line: version, FNV-1a 64 and length of the messages.
+//!
+//! Owns: those files. Must not touch: the running rules (the control loop
 //! applies what this reads), the connection tables.
 
 use crate::request::Request;
@@ -20,6 +27,8 @@ use std::path::{Path, PathBuf};
 
 /// The first line: the format of what follows.
 const VERSION: &str = "# ferrovs state 1";
+/// The connections file's first words.
+const CONNS: &str = "# ferrovs conns 1";
 
 /// What a state file holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,9 +46,9 @@ pub struct StateDir {
     last: String,
 }
 
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
@@ -59,7 +68,11 @@ pub fn render(saved: &Saved) -> String {
             s.ttl
         );
     }
-    format!("{VERSION}\n# sum {:016x} {}\n{body}", fnv1a(&body), body.len())
+    format!(
+        "{VERSION}\n# sum {:016x} {}\n{body}",
+        fnv1a(body.as_bytes()),
+        body.len()
+    )
 }
 
 /// Read a state file's text (`source` names it in errors).
@@ -75,7 +88,7 @@ pub fn parse(source: &str, text: &str) -> Result<Saved, String> {
         ));
     }
     let (sum, body) = rest.split_once('\n').unwrap_or((rest, ""));
-    let want = format!("# sum {:016x} {}", fnv1a(body), body.len());
+    let want = format!("# sum {:016x} {}", fnv1a(body.as_bytes()), body.len());
     if sum != want {
         return Err(format!(
             "{source}: checksum or length does not match: truncated or changed"
@@ -168,6 +181,52 @@ impl StateDir {
     }
 }
 
+impl StateDir {
+    /// Replace the connections file with `msgs` (sync messages). No fsync:
+    /// it belongs on a tmpfs (a RuntimeDirectory), and is rewritten each
+    /// second anyway; the rename keeps it whole.
+    ///
+    /// # Errors
+    /// It could not be written; the one before stays.
+    pub fn save_conns(&self, msgs: &[u8]) -> Result<(), String> {
+        let (path, tmp) = (self.dir.join("conns"), self.dir.join("conns.new"));
+        let mut text = format!("{CONNS} {:016x} {}\n", fnv1a(msgs), msgs.len()).into_bytes();
+        text.extend_from_slice(msgs);
+        std::fs::write(&tmp, &text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The connections the last run left (sync messages), `Ok(None)` when
+    /// there are none.
+    ///
+    /// # Errors
+    /// The file is there but fails its checks (it is removed).
+    pub fn load_conns(&self) -> Result<Option<Vec<u8>>, String> {
+        let path = self.dir.join("conns");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let checked = || -> Option<Vec<u8>> {
+            let nl = bytes.iter().position(|&b| b == b'\n')?;
+            let head = std::str::from_utf8(&bytes[..nl]).ok()?;
+            let body = &bytes[nl + 1..];
+            (head == format!("{CONNS} {:016x} {}", fnv1a(body), body.len())).then(|| body.to_vec())
+        };
+        let got = checked();
+        if got.is_none() {
+            let _ = std::fs::remove_file(&path);
+            return Err(format!(
+                "{}: not a connections file of this version, or truncated or changed",
+                path.display()
+            ));
+        }
+        Ok(got)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +282,16 @@ mod tests {
         );
         let mut again = StateDir::open(&dir).unwrap();
         assert_eq!(again.load().unwrap(), Some(saved()));
+        assert_eq!(again.load_conns().unwrap(), None);
+        again.save_conns(b"\x00\x01\x00\x08abcd").unwrap();
+        assert_eq!(
+            again.load_conns().unwrap().as_deref(),
+            Some(&b"\x00\x01\x00\x08abcd"[..])
+        );
+        let mut cut = std::fs::read(dir.join("conns")).unwrap();
+        cut.pop();
+        std::fs::write(dir.join("conns"), cut).unwrap();
+        assert!(again.load_conns().is_err());
         std::fs::write(dir.join("rules"), "garbage").unwrap();
         assert!(again.load().is_err());
         assert!(dir.join("rules.refused").exists() && !dir.join("rules").exists());

@@ -61,6 +61,16 @@ impl Workers {
         &self.steer
     }
 
+    /// Swap our program in on links taken over from the last run.
+    pub fn go_live(&mut self) -> Result<(), String> {
+        let adopted = self.steer.adopted;
+        self.steer.go_live().map_err(|e| e.to_string())?;
+        if adopted {
+            eprintln!("ferrovs: took over the last run's XDP attachments");
+        }
+        Ok(())
+    }
+
     /// Return the queues between workers.
     pub fn handoff(&self) -> Arc<Handoff> {
         self.handoff.clone()
@@ -78,8 +88,7 @@ impl Workers {
         ifindexes: &[u32],
         snap: Arc<Snapshot>,
     ) -> Result<Self, String> {
-        let steer =
-            Steer::attach(ifindexes, fast_flows(opts)).map_err(|e| format!("{}: {e}", ifnames.join(",")))?;
+        let steer = attach(opts, ifindexes).map_err(|e| format!("{}: {e}", ifnames.join(",")))?;
         let mut w = Self {
             handles: Vec::new(),
             stats: Vec::new(),
@@ -310,4 +319,22 @@ impl Drop for Workers {
 /// connection takes two, one a direction), at most the program's ceiling.
 pub fn fast_flows(opts: &Opts) -> usize {
     (opts.conn_max * opts.place.queues as usize).min(dataplane::xsk::MAX_FAST_FLOWS)
+}
+
+/// Attach the steering program, pinned in `--bpf-pins` with `--state-dir`;
+/// where pinning fails (no bpffs there), unpinned, and said so: the
+/// director then works as without `--state-dir` between two runs.
+fn attach(opts: &Opts, ifindexes: &[u32]) -> std::io::Result<Steer> {
+    if let Some(dir) = opts.pins() {
+        let pinned =
+            std::fs::create_dir_all(dir).and_then(|()| Steer::attach(ifindexes, fast_flows(opts), Some(dir)));
+        match pinned {
+            Ok(s) => return Ok(s),
+            Err(e) => eprintln!(
+                "ferrovs: --bpf-pins {}: {e}; the program goes with the process (connections are reset while no daemon runs)",
+                dir.display()
+            ),
+        }
+    }
+    Steer::attach(ifindexes, fast_flows(opts), None)
 }

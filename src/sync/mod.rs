@@ -377,6 +377,21 @@ fn receive_loop(mut sock: Socket, s: &Settings, handoff: &Handoff, c: &Counters,
 /// # Errors
 /// The message is dropped whole (and nothing was handed on).
 pub fn take(msg: &[u8], syncid: u8, handoff: &Handoff, c: &Counters) -> Result<u64, Dropped> {
+    take_with(msg, syncid, handoff, c, |to, conn| handoff.send_sync(to, conn))
+}
+
+/// [`take`], handing each connection on with `send` (to the worker it
+/// names), which says whether it went.
+///
+/// # Errors
+/// The message is dropped whole (and nothing was handed on).
+pub fn take_with(
+    msg: &[u8],
+    syncid: u8,
+    handoff: &Handoff,
+    c: &Counters,
+    mut send: impl FnMut(usize, SyncConn) -> bool,
+) -> Result<u64, Dropped> {
     let items = connsync::decode(msg, syncid)?;
     c.messages.fetch_add(1, Ordering::Relaxed);
     let mut n = 0;
@@ -400,7 +415,7 @@ pub fn take(msg: &[u8], syncid: u8, handoff: &Handoff, c: &Counters) -> Result<u
         // The flow's owner, as far as the tuple tells; a worker that is
         // not (a persistent service) passes it on.
         let to = owner::owner_of(fold(conn.cip, conn.v6), conn.cport, handoff.workers());
-        if handoff.send_sync(to, conn) {
+        if send(to, conn) {
             n += 1;
         } else {
             c.errors.fetch_add(1, Ordering::Relaxed);

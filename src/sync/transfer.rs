@@ -73,16 +73,7 @@ pub fn serve(mut stream: TcpStream, conns: Vec<SyncConn>, syncid: u8, maxlen: us
         .name("sync-transfer".into())
         .spawn(move || {
             let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
-            let mut enc = Encoder::new(syncid, maxlen);
-            let mut out = Vec::new();
-            for c in &conns {
-                if let Some(m) = enc.push(&entry(c)) {
-                    out.extend_from_slice(&m);
-                }
-            }
-            if let Some(m) = enc.flush() {
-                out.extend_from_slice(&m);
-            }
+            let out = encode(&conns, syncid, maxlen);
             match stream.write_all(&out) {
                 Ok(()) => eprintln!(
                     "ferrovs: sync: sent the table ({} connections) to {peer}",
@@ -94,6 +85,61 @@ pub fn serve(mut stream: TcpStream, conns: Vec<SyncConn>, syncid: u8, maxlen: us
     if let Err(e) = started {
         eprintln!("ferrovs: sync: transfer thread: {e}");
     }
+}
+
+/// `conns` as v1 messages of at most `maxlen` bytes, one after another.
+pub fn encode(conns: &[SyncConn], syncid: u8, maxlen: usize) -> Vec<u8> {
+    let mut enc = Encoder::new(syncid, maxlen);
+    let mut out = Vec::new();
+    for c in conns {
+        if let Some(m) = enc.push(&entry(c)) {
+            out.extend_from_slice(&m);
+        }
+    }
+    if let Some(m) = enc.flush() {
+        out.extend_from_slice(&m);
+    }
+    out
+}
+
+/// The size of the v1 message whose header starts `head` (reserved,
+/// syncid, then the whole message's size in 2 bytes).
+///
+/// # Errors
+/// A size too small for a header.
+fn message_size(head: &[u8]) -> Result<usize, String> {
+    let size = usize::from(u16::from_be_bytes([head[2], head[3]]));
+    if size < 8 {
+        return Err(format!("a message of {size} bytes"));
+    }
+    Ok(size)
+}
+
+/// Hand every connection of `bytes` (what [`encode`] made) to the workers,
+/// waiting for room in their inboxes up to `limit`; return how many went.
+///
+/// # Errors
+/// A malformed message (what came before it went).
+pub fn take_all(bytes: &[u8], handoff: &Handoff, c: &Counters, limit: Duration) -> Result<u64, String> {
+    let end = Instant::now() + limit;
+    let (mut at, mut n) = (0, 0);
+    while at + 4 <= bytes.len() {
+        let size = message_size(&bytes[at..])?;
+        let msg = bytes.get(at..at + size).ok_or("a message cut short")?;
+        // The workers take a few dozen a turn: a full inbox waits.
+        let send = |to: usize, conn: SyncConn| loop {
+            if handoff.send_sync(to, conn) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        n += super::take_with(msg, 0, handoff, c, send).map_err(|e| format!("message dropped ({e:?})"))?;
+        at += size;
+    }
+    Ok(n)
 }
 
 /// Ask `from`:`port` for its table and hand every connection to the
@@ -128,10 +174,7 @@ pub fn pull(
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(n),
             Err(e) => return Err(format!("{addr}: {e}")),
         }
-        let size = usize::from(u16::from_be_bytes([msg[2], msg[3]]));
-        if size < 8 {
-            return Err(format!("{addr}: a message of {size} bytes"));
-        }
+        let size = message_size(&msg).map_err(|e| format!("{addr}: {e}"))?;
         s.read_exact(&mut msg[4..size])
             .map_err(|e| format!("{addr}: {e}"))?;
         n +=

@@ -307,7 +307,7 @@ pub fn gen_check(a: &GenCheckArgs) -> Result<(), String> {
 /// # Errors
 /// The program could not be attached.
 pub fn xdp_pass() -> Result<(), String> {
-    let _steer = Steer::attach(&[eth0()?], 1).map_err(io)?;
+    let _steer = Steer::attach(&[eth0()?], 1, None).map_err(io)?;
     wait_for_term();
     Ok(())
 }
@@ -331,7 +331,7 @@ pub fn afxdp_swap(busy_poll_us: u32) -> Result<(), String> {
     if let Some(core) = core_affinity::get_core_ids().and_then(|c| c.first().copied()) {
         core_affinity::set_for_current(core);
     }
-    let mut steer = Steer::attach(&[eth0()?], 1).map_err(io)?;
+    let mut steer = Steer::attach(&[eth0()?], 1, None).map_err(io)?;
     // The same socket options as the ferrovs rows get.
     let cfg = PortConfig {
         busy_poll_us,

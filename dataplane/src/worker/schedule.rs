@@ -85,8 +85,13 @@ impl<A: Family> Ctx<'_, A> {
             Direction::InputOnly
         };
         if conn.client_link == super::synced::UNKNOWN_LINK {
-            // Learnt from a master: its client is where this packet is from.
+            // Learnt from a master (or the last run): its client is where
+            // this packet is from, and now the fast path can have it.
             (conn.client_mac, conn.client_link) = (h.src_mac, ingress);
+            let d = &self.snap.services[si].dests[di];
+            if self.snap.fast.is_some() && super::offload::offloadable(conn, d) {
+                super::offload::offload(self.snap, self.stats, self.me, key, conn, d);
+            }
         }
         // Only a sync master looks at what the packet changed.
         let before = self.snap.sync.as_ref().map(|sm| {

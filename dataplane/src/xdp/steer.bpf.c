@@ -356,7 +356,9 @@ to_socket:
 	if (!link || ctx->rx_queue_index >= MAX_QUEUES)
 		return XDP_PASS;
 	slot = *link * MAX_QUEUES + ctx->rx_queue_index;
-	return bpf_redirect_map(&xsks, slot, XDP_PASS);
+	// No socket on this queue (the daemon is restarting): dropped, so the
+	// client retransmits; passed, the host would reset its connection.
+	return bpf_redirect_map(&xsks, slot, XDP_DROP);
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,20 +1,33 @@
 //! A BPF object loaded with libbpf, its XDP attachments (bpf_links, gone when
-//! the object is dropped or the process dies), and map access.
+//! the object is dropped or the process dies, unless pinned in a bpffs, when
+//! they outlive the process and the next one takes them over), and map
+//! access.
 
 use libbpf_sys as bpf;
 use std::ffi::{CStr, c_void};
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::RawFd;
+use std::path::Path;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
 /// A loaded BPF object and the XDP links made from its programs.
 pub(crate) struct Object {
     // Field order is drop order: the links before the object they use.
-    links: Vec<NonNull<bpf::bpf_link>>,
+    links: Vec<Link>,
     loaded: Rc<Loaded>,
     what: &'static str,
+}
+
+/// One XDP attachment.
+struct Link {
+    link: NonNull<bpf::bpf_link>,
+    /// Pinned: it stays when this process goes.
+    pinned: bool,
+    /// A pinned link of the last run, still running that run's program
+    /// until [`Object::go_live`] swaps ours in.
+    pending: bool,
 }
 
 /// The libbpf object itself: closed when the [`Object`] and every [`Map`]
@@ -144,25 +157,130 @@ impl Object {
 
     /// Attach program `name` to interface `ifindex` through a bpf_link.
     pub(crate) fn attach_xdp(&mut self, name: &CStr, ifindex: u32) -> io::Result<()> {
+        let link = self.new_link(name, ifindex)?;
+        self.links.push(Link {
+            link,
+            pinned: false,
+            pending: false,
+        });
+        Ok(())
+    }
+
+    fn new_link(&self, name: &CStr, ifindex: u32) -> io::Result<NonNull<bpf::bpf_link>> {
         let prog = self.program(name)?;
         // SAFETY: `prog` belongs to the loaded `obj`, which outlives the
         // link (Drop destroys the links first).
         let link = unsafe { bpf::bpf_program__attach_xdp(prog.as_ptr(), ifindex as i32) };
-        let link =
-            NonNull::new(link).ok_or_else(|| last_err("attach XDP program (is another one attached?)"))?;
-        self.links.push(link);
+        NonNull::new(link).ok_or_else(|| last_err("attach XDP program (is another one attached?)"))
+    }
+
+    /// [`Self::attach_xdp`] through a link pinned at `pin` (on a bpffs), so
+    /// that it outlives the process. A link the last run pinned there is
+    /// taken over: its program goes on until [`Self::go_live`]. Return
+    /// whether one was.
+    ///
+    /// # Errors
+    /// The attach failed, or `pin` is not on a bpffs.
+    pub(crate) fn attach_xdp_pinned(&mut self, name: &CStr, ifindex: u32, pin: &Path) -> io::Result<bool> {
+        let path = cpath(pin)?;
+        if pin.exists() {
+            // SAFETY: `path` is NUL-terminated; the link returned is ours
+            // to destroy.
+            let old = unsafe { bpf::bpf_link__open(path.as_ptr()) };
+            if let Some(link) = NonNull::new(old) {
+                self.links.push(Link {
+                    link,
+                    pinned: true,
+                    pending: true,
+                });
+                return Ok(true);
+            }
+            // Not a link (any more): start afresh.
+            let _ = std::fs::remove_file(pin);
+        }
+        let link = self.new_link(name, ifindex)?;
+        // From here Drop destroys it on every path (unpinned: detached).
+        self.links.push(Link {
+            link,
+            pinned: false,
+            pending: false,
+        });
+        // SAFETY: `link` is valid; `path` is NUL-terminated.
+        let rc = unsafe { bpf::bpf_link__pin(link.as_ptr(), path.as_ptr()) };
+        check(rc, &format!("pin the XDP link at {}", pin.display()))?;
+        if let Some(l) = self.links.last_mut() {
+            l.pinned = true;
+        }
+        Ok(false)
+    }
+
+    /// Put program `name` on every link taken over from the last run, in one
+    /// atomic swap each: from here this object's maps steer the frames.
+    ///
+    /// # Errors
+    /// A swap failed (that link keeps the old program).
+    pub(crate) fn go_live(&mut self, name: &CStr) -> io::Result<()> {
+        let prog = self.program(name)?;
+        for l in self.links.iter_mut().filter(|l| l.pending) {
+            // SAFETY: the link and the program are valid and loaded.
+            let rc = unsafe { bpf::bpf_link__update_program(l.link.as_ptr(), prog.as_ptr()) };
+            check(rc, "replace the XDP program")?;
+            l.pending = false;
+        }
         Ok(())
     }
 }
 
 impl Drop for Object {
     fn drop(&mut self) {
-        for link in &self.links {
+        for l in &self.links {
             // SAFETY: each link is valid, owned by self and freed once, before
-            // `loaded` (a later field) may close the object it references.
-            unsafe { bpf::bpf_link__destroy(link.as_ptr()) };
+            // `loaded` (a later field) may close the object it references. A
+            // pinned one is disconnected first: destroying it then only
+            // closes our fd, and the attachment stays.
+            unsafe {
+                if l.pinned {
+                    bpf::bpf_link__disconnect(l.link.as_ptr());
+                }
+                bpf::bpf_link__destroy(l.link.as_ptr());
+            }
         }
     }
+}
+
+fn cpath(p: &Path) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::other(format!("{}: a NUL in the path", p.display())))
+}
+
+/// Detach and remove every XDP link pinned in `dir` (a real shutdown of a
+/// director that keeps its program across restarts); return how many.
+///
+/// # Errors
+/// `dir` cannot be read, or a link could not be detached.
+pub fn unpin_links(dir: &Path) -> io::Result<usize> {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let path = e.path();
+        if !e.file_name().to_string_lossy().starts_with("link-") {
+            continue;
+        }
+        let c = cpath(&path)?;
+        // SAFETY: `c` is NUL-terminated; the link returned is ours.
+        let link = unsafe { bpf::bpf_link__open(c.as_ptr()) };
+        if let Some(link) = NonNull::new(link) {
+            // SAFETY: `link` is valid; destroyed once here.
+            let rc = unsafe {
+                let rc = bpf::bpf_link__detach(link.as_ptr());
+                bpf::bpf_link__destroy(link.as_ptr());
+                rc
+            };
+            check(rc, &format!("detach {}", path.display()))?;
+            n += 1;
+        }
+        std::fs::remove_file(&path)?;
+    }
+    Ok(n)
 }
 
 fn ptr<T>(v: &T) -> *const c_void {

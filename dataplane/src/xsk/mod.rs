@@ -15,5 +15,6 @@ mod bpf;
 mod port;
 mod steer;
 
+pub use bpf::unpin_links;
 pub use port::{BindMode, FRAME_SIZE, Port, PortConfig, max_frame_len};
 pub use steer::{FastAction, FastKey, FastVal, MAX_FAST_FLOWS, PUNT_NAMES, PUNT_REASONS, Steer};

@@ -246,26 +246,39 @@ pub struct Steer {
     flows: Map<FastKey, FastVal>,
     fast_on: Map<u32, u32>,
     punts: Map<u32, [u64; PUNT_REASONS]>,
+    /// Links of the last run were taken over: its program runs on them
+    /// until [`Self::go_live`].
+    pub adopted: bool,
 }
 
 impl Steer {
     /// Load the program and attach it to each interface of `ifindexes`
     /// (link 0, 1, … in that order), with a fast-path flow map of at most
-    /// `fast_flows` entries (1 to [`MAX_FAST_FLOWS`]).
+    /// `fast_flows` entries (1 to [`MAX_FAST_FLOWS`]). With `pins` (a
+    /// directory on a bpffs), the attachments are pinned there and outlive
+    /// the process; ones the last run pinned are taken over, and keep that
+    /// run's program until [`Self::go_live`].
     ///
     /// # Errors
     /// The kernel refused the program or the attach (another XDP program
-    /// attached, no BPF permission), or too many interfaces.
-    pub fn attach(ifindexes: &[u32], fast_flows: usize) -> io::Result<Self> {
+    /// attached, no BPF permission), too many interfaces, or a pin.
+    pub fn attach(ifindexes: &[u32], fast_flows: usize, pins: Option<&std::path::Path>) -> io::Result<Self> {
         if ifindexes.is_empty() || ifindexes.len() > MAX_LINKS {
             return Err(io::Error::other(format!("between 1 and {MAX_LINKS} interfaces")));
         }
         let flows = fast_flows.clamp(1, MAX_FAST_FLOWS) as u32;
         let mut obj = Object::load(OBJECT, "steering program", &[(c"flows", flows)])?;
         let links: Map<u32, u32> = obj.map(c"links")?;
+        let mut adopted = false;
         for (n, &ifindex) in ifindexes.iter().enumerate() {
             links.update(&ifindex, &(n as u32), "register interface")?;
-            obj.attach_xdp(c"steer", ifindex)?;
+            match pins {
+                Some(dir) => {
+                    adopted |=
+                        obj.attach_xdp_pinned(c"steer", ifindex, &dir.join(format!("link-{ifindex}")))?
+                }
+                None => obj.attach_xdp(c"steer", ifindex)?,
+            }
         }
         let v6 = Maps6 {
             services: obj.map(c"services6")?,
@@ -297,6 +310,7 @@ impl Steer {
             flows,
             fast_on,
             punts,
+            adopted,
         })
     }
 
@@ -421,6 +435,22 @@ impl Steer {
 }
 
 impl Steer {
+    /// Swap this program in on the links taken over from the last run,
+    /// once the maps and sockets are ready for it (until then the old
+    /// program forwards its fast-path flows and drops what would need a
+    /// socket, so clients retransmit rather than get a reset).
+    ///
+    /// # Errors
+    /// A swap failed.
+    pub fn go_live(&mut self) -> io::Result<()> {
+        if !self.adopted {
+            return Ok(());
+        }
+        self._obj.go_live(c"steer")?;
+        self.adopted = false;
+        Ok(())
+    }
+
     /// Turn the fast path on or off (off: every frame to the sockets, as
     /// if the flow map were empty).
     ///
