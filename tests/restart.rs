@@ -7,32 +7,9 @@
 
 mod lab;
 
-use lab::{Daemon, Lab, RS1, Scratch, VIP, run, text, wait_for};
+use lab::{Daemon, Lab, Pins, RS1, Scratch, VIP, run, text, wait_for};
 use std::process::Command;
 use std::time::Duration;
-
-/// A bpffs mounted for this test (on the host, so that the pins outlive
-/// the daemon's own mount namespace), unmounted on drop.
-struct Pins(Scratch);
-
-impl Pins {
-    fn new(tag: &str) -> Self {
-        let s = Scratch::new(tag);
-        let out = run(Command::new("mount").args(["-t", "bpf", "bpf", &s.path("")]));
-        assert!(out.status.success(), "mount bpffs: {}", text(&out));
-        Self(s)
-    }
-
-    fn dir(&self) -> String {
-        self.0.path("")
-    }
-}
-
-impl Drop for Pins {
-    fn drop(&mut self) {
-        let _ = run(Command::new("umount").arg(self.0.path("")));
-    }
-}
 
 /// The client's session: a numbered line every 100 ms for `secs` seconds,
 /// each read back from the echo server; prints how many came back intact,

@@ -6,7 +6,7 @@ mod lab;
 use std::path::PathBuf;
 use std::process::Command;
 
-use lab::{Daemon, Lab, RS1, VIP, bin, run};
+use lab::{Daemon, Lab, Pins, RS1, Scratch, VIP, bin, run};
 
 fn unit() -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/ferrovs.service");
@@ -42,4 +42,46 @@ fn the_daemon_forwards_as_nobody_with_the_units_capabilities() {
         status.contains("Uid:\t65534"),
         "the daemon runs as root:\n{status}"
     );
+}
+
+#[test]
+fn as_the_units_user_a_sigkilled_director_comes_back_with_its_rules() {
+    // What the unit's ExecStartPre and RuntimeDirectory give the daemon: a
+    // bpffs and a state directory that its user owns.
+    let pins = Pins::new("unit-pins");
+    let state = Scratch::new("unit-state");
+    for dir in [pins.dir(), state.path("")] {
+        let out = run(Command::new("chown").args(["65534:65534", &dir]));
+        assert!(out.status.success(), "{}", lab::text(&out));
+    }
+    let via = lab::setpriv_as(&["--reuid=65534", "--regid=65534", "--clear-groups"], &unit());
+    let via: Vec<&str> = via.iter().map(String::as_str).collect();
+    let lab = Lab::up();
+    let sdir = state.path("s");
+    let args = [
+        "--interface",
+        "eth0",
+        "--state-dir",
+        &sdir,
+        "--bpf-pins",
+        &pins.dir(),
+    ];
+    let mut d = Daemon::start_via(&lab, &via, &args);
+    let svc = format!("{VIP}:80");
+    d.ok(&["-A", "-t", &svc, "-s", "rr"]);
+    d.ok(&["-a", "-t", &svc, "-r", &format!("{RS1}:80"), "-g"]);
+    assert!(d.stop_with("KILL"));
+    drop(d);
+    // Killed, the program stays (the unit's Restart= brings the daemon back).
+    assert!(
+        !lab.xdp_programs().is_empty(),
+        "the program went with the process"
+    );
+    let d = Daemon::start_via(&lab, &via, &args);
+    let (bodies, _) = lab.http_get(&[format!("http://{VIP}/")]);
+    assert_eq!(bodies, ["server1"], "{}", d.log());
+    assert!(d.log().contains("rules are back"), "{}", d.log());
+    drop(d);
+    let out = run(Command::new(bin()).args(["daemon", "--stop-clean", "--bpf-pins", &pins.dir()]));
+    assert!(out.status.success(), "{}", lab::text(&out));
 }

@@ -65,7 +65,11 @@ fn serve_once(status: u16, body: &'static str) -> u16 {
 
 #[test]
 fn tcp_check_follows_the_listener() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    // Below the ephemeral range, which the other tests' port-0 listeners
+    // (in parallel) take from: once closed, the port stays closed.
+    let l = (20000..30000)
+        .find_map(|p| TcpListener::bind(("127.0.0.1", p)).ok())
+        .expect("a free port below the ephemeral range");
     let port = l.local_addr().unwrap().port();
     assert_eq!(attempt(&check(CheckKind::Tcp, port)), Ok(0));
     drop(l);

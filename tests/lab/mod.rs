@@ -622,6 +622,29 @@ impl Drop for Scratch {
     }
 }
 
+/// A bpffs mounted for this test (on the host, so that the pins outlive
+/// the daemon's own mount namespace), unmounted on drop.
+pub struct Pins(Scratch);
+
+impl Pins {
+    pub fn new(tag: &str) -> Self {
+        let s = Scratch::new(tag);
+        let out = run(Command::new("mount").args(["-t", "bpf", "bpf", &s.path("")]));
+        assert!(out.status.success(), "mount bpffs: {}", text(&out));
+        Self(s)
+    }
+
+    pub fn dir(&self) -> String {
+        self.0.path("")
+    }
+}
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        let _ = run(Command::new("umount").arg(self.0.path("")));
+    }
+}
+
 /// Wait until `role` listens on TCP `port`.
 pub fn listening(lab: &Lab, role: &str, port: u16) {
     let up = wait_for(Duration::from_secs(10), || {
