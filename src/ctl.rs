@@ -4,12 +4,19 @@
 //! Request: the ipvsadm-style arguments, each followed by a NUL byte; the
 //! client then shuts down its write half. Reply: a first line `ok` or `error`,
 //! then the output (listing) or the message.
+//!
+//! The daemon serves its clients without ever waiting on one ([`Clients`]):
+//! each is read and written as far as it goes without blocking, once a
+//! control tick, and gets [`IO_TIMEOUT`] for the whole exchange; a client
+//! that sends nothing, or reads its answer slowly, holds only its own
+//! connection, and at most [`MAX_CLIENTS`] are served at once (the rest wait
+//! in the listen backlog).
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where the daemon listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/ferrovs/ferrovs.sock";
@@ -45,38 +52,138 @@ pub fn listen(path: &Path, mode: u32) -> io::Result<UnixListener> {
     Ok(l)
 }
 
-/// Read one request from a client.
-///
-/// # Errors
-/// The client went away, sent more than [`MAX_REQUEST`] bytes, or sent
-/// something that is not UTF-8.
-pub fn read_request(s: &mut UnixStream) -> io::Result<Vec<String>> {
-    s.set_nonblocking(false)?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut buf = Vec::new();
-    s.take(MAX_REQUEST + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > MAX_REQUEST {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("request over {MAX_REQUEST} bytes"),
-        ));
+/// Clients served at once.
+pub const MAX_CLIENTS: usize = 256;
+
+/// The control socket's clients being served.
+#[derive(Debug)]
+pub struct Clients {
+    open: Vec<Client>,
+    deadline: Duration,
+}
+
+#[derive(Debug)]
+struct Client {
+    s: UnixStream,
+    since: Instant,
+    /// The request so far.
+    got: Vec<u8>,
+    /// The reply, and how much of it went.
+    reply: Option<(Vec<u8>, usize)>,
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Self::with_deadline(IO_TIMEOUT)
     }
+}
+
+impl Clients {
+    /// Clients that each get `deadline` for their whole exchange.
+    pub fn with_deadline(deadline: Duration) -> Self {
+        Self {
+            open: Vec::new(),
+            deadline,
+        }
+    }
+
+    /// Take the clients waiting on `l`, read and write what each allows
+    /// without blocking, and answer each whole request with `handle`
+    /// (given its words, or why the request was refused).
+    pub fn poll(
+        &mut self,
+        l: &UnixListener,
+        mut handle: impl FnMut(io::Result<Vec<String>>) -> Result<String, String>,
+    ) {
+        while self.open.len() < MAX_CLIENTS {
+            let Ok((s, _)) = l.accept() else { break };
+            if s.set_nonblocking(true).is_ok() {
+                self.open.push(Client {
+                    s,
+                    since: Instant::now(),
+                    got: Vec::new(),
+                    reply: None,
+                });
+            }
+        }
+        let deadline = self.deadline;
+        self.open
+            .retain_mut(|c| c.since.elapsed() < deadline && c.step(&mut handle));
+    }
+}
+
+impl Client {
+    /// Read or write as far as the socket lets; return whether the client
+    /// stays (more to read or to write).
+    fn step(&mut self, handle: &mut impl FnMut(io::Result<Vec<String>>) -> Result<String, String>) -> bool {
+        if self.reply.is_none() {
+            match self.read() {
+                Ok(false) => return true,
+                Ok(true) => {
+                    let words = words(std::mem::take(&mut self.got));
+                    self.reply = Some((framed(&handle(words)), 0));
+                }
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    self.reply = Some((framed(&handle(Err(e))), 0));
+                }
+                Err(_) => return false,
+            }
+        }
+        let Some((out, sent)) = &mut self.reply else {
+            return false;
+        };
+        while *sent < out.len() {
+            match self.s.write(&out[*sent..]) {
+                Ok(0) => return false,
+                Ok(n) => *sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Read what is there; `Ok(true)` once the client shut its write half.
+    fn read(&mut self) -> io::Result<bool> {
+        let mut buf = [0u8; 16384];
+        loop {
+            match self.s.read(&mut buf) {
+                Ok(0) => return Ok(true),
+                Ok(n) => {
+                    if (self.got.len() + n) as u64 > MAX_REQUEST {
+                        return Err(over_limit());
+                    }
+                    self.got.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn over_limit() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("request over {MAX_REQUEST} bytes"),
+    )
+}
+
+/// A request's words from its bytes.
+fn words(buf: Vec<u8>) -> io::Result<Vec<String>> {
     let text = String::from_utf8(buf)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "request is not UTF-8"))?;
     Ok(text.split_terminator('\0').map(str::to_string).collect())
 }
 
-/// Write a reply.
-///
-/// # Errors
-/// The client went away.
-pub fn write_reply(s: &mut UnixStream, result: &Result<String, String>) -> io::Result<()> {
+/// A reply as it goes on the wire.
+fn framed(result: &Result<String, String>) -> Vec<u8> {
     let (head, body) = match result {
         Ok(out) => ("ok", out),
         Err(msg) => ("error", msg),
     };
-    s.write_all(format!("{head}\n{body}").as_bytes())
+    format!("{head}\n{body}").into_bytes()
 }
 
 /// Send `args` to the daemon at `path` and return its reply.
@@ -97,38 +204,104 @@ pub fn call(path: &str, args: &[String]) -> io::Result<Result<String, String>> {
         req.extend_from_slice(a.as_bytes());
         req.push(0);
     }
-    s.write_all(&req)?;
-    s.shutdown(std::net::Shutdown::Write)?;
+    // A request the daemon refuses part-way (too long) is answered all
+    // the same: read the answer even when the write broke off.
+    let wrote = s
+        .write_all(&req)
+        .and_then(|()| s.shutdown(std::net::Shutdown::Write));
     let mut reply = String::new();
-    s.read_to_string(&mut reply)?;
+    let read = s.read_to_string(&mut reply);
     match reply.split_once('\n') {
         Some(("ok", out)) => Ok(Ok(out.to_string())),
         Some(("error", msg)) => Ok(Err(msg.to_string())),
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "malformed reply from the daemon",
-        )),
+        _ => {
+            wrote?;
+            read?;
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "malformed reply from the daemon",
+            ))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+
+    fn listener(tag: &str) -> (UnixListener, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("ferrovs-ctl-{tag}-{}.sock", std::process::id()));
+        let l = listen(&path, 0o600).unwrap();
+        (l, path)
+    }
+
+    /// Poll `clients` until `done` or 5 s, answering every request with
+    /// its word count (or the refusal).
+    fn serve(clients: &mut Clients, l: &UnixListener, mut done: impl FnMut() -> bool) {
+        let end = Instant::now() + Duration::from_secs(5);
+        while !done() && Instant::now() < end {
+            clients.poll(l, |r| r.map(|w| w.len().to_string()).map_err(|e| e.to_string()));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 
     #[test]
     fn a_request_over_the_limit_is_refused_whole() {
-        for (len, ok) in [(MAX_REQUEST, true), (MAX_REQUEST + 1, false)] {
-            let (mut client, mut server) = UnixStream::pair().unwrap();
-            let writer = std::thread::spawn(move || {
-                let _ = client.write_all(&vec![b'a'; len as usize]);
+        let (l, path) = listener("limit");
+        let mut clients = Clients::default();
+        for (len, ok) in [(MAX_REQUEST, true), (10 << 20, false)] {
+            let p = path.display().to_string();
+            let asker = std::thread::spawn(move || {
+                let mut s = UnixStream::connect(&p).unwrap();
+                s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+                // The daemon stops reading past the limit and answers.
+                let _ = s.write_all(&vec![b'a'; len as usize]);
+                let _ = s.shutdown(std::net::Shutdown::Write);
+                let mut reply = String::new();
+                let _ = s.read_to_string(&mut reply);
+                reply
             });
-            let got = read_request(&mut server);
-            writer.join().unwrap();
-            assert_eq!(got.is_ok(), ok, "{len}: {got:?}");
-            if let Err(e) = got {
-                assert!(e.to_string().contains("request over"), "{e}");
-            }
+            serve(&mut clients, &l, || asker.is_finished());
+            let reply = asker.join().unwrap();
+            assert_eq!(reply.starts_with("ok\n"), ok, "{len}: {reply}");
+            assert!(ok || reply.contains("request over"), "{reply}");
         }
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_client_that_sends_nothing_holds_only_its_own_connection() {
+        let (l, path) = listener("stuck");
+        let mut clients = Clients::with_deadline(Duration::from_millis(300));
+        let stuck = UnixStream::connect(&path).unwrap();
+        let p = path.display().to_string();
+        let asker = std::thread::spawn(move || call(&p, &["-L".into(), "-n".into()]).unwrap());
+        serve(&mut clients, &l, || asker.is_finished());
+        assert_eq!(asker.join().unwrap(), Ok("2".to_string()));
+        // Past its deadline the stuck one is let go.
+        std::thread::sleep(Duration::from_millis(350));
+        clients.poll(&l, |_| Ok(String::new()));
+        assert!(clients.open.is_empty(), "{clients:?}");
+        drop(stuck);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn two_hundred_clients_at_once_are_all_answered() {
+        let (l, path) = listener("many");
+        let mut clients = Clients::default();
+        let askers: Vec<_> = (0..200)
+            .map(|_| {
+                let p = path.display().to_string();
+                std::thread::spawn(move || call(&p, &["-L".into(), "-n".into()]))
+            })
+            .collect();
+        serve(&mut clients, &l, || {
+            askers.iter().all(std::thread::JoinHandle::is_finished)
+        });
+        for a in askers {
+            assert_eq!(a.join().unwrap().unwrap(), Ok("2".to_string()));
+        }
+        let _ = std::fs::remove_file(&path);
     }
 }

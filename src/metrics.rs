@@ -65,14 +65,25 @@ pub fn spawn(
     })
 }
 
+/// How long a scraper has to send its request head, all of it: one that
+/// trickles it (slowloris) is cut off there, and the next one served.
+pub const HEAD_WAIT: Duration = Duration::from_secs(2);
+/// The most of a request head read (any path answers the same).
+pub const HEAD_MAX: usize = 2048;
+
 fn answer(s: &mut TcpStream, body: &impl Fn() -> String) -> std::io::Result<()> {
     s.set_nonblocking(false)?;
-    s.set_read_timeout(Some(Duration::from_millis(500)))?;
     s.set_write_timeout(Some(Duration::from_secs(2)))?;
     // Read the request head (any path answers with the metrics).
-    let mut buf = [0u8; 2048];
+    let mut buf = [0u8; HEAD_MAX];
     let mut seen = 0;
+    let start = std::time::Instant::now();
     while seen < buf.len() {
+        let left = HEAD_WAIT.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        s.set_read_timeout(Some(left))?;
         let n = s.read(&mut buf[seen..])?;
         seen += n;
         if n == 0 || buf[..seen].windows(4).any(|w| w == b"\r\n\r\n") {

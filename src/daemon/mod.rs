@@ -310,15 +310,16 @@ impl Control {
     fn serve(&mut self, listener: &UnixListener, stop: &AtomicBool) {
         let (mut last_est, mut last_neigh) = (Instant::now(), Instant::now());
         let mut last_checkpoint = Instant::now();
+        let mut clients = ctl::Clients::default();
         while !stop.load(Ordering::Relaxed) {
-            while let Ok((mut s, _)) = listener.accept() {
-                let reply = match ctl::read_request(&mut s) {
+            clients.poll(listener, |words| {
+                let reply = match words {
                     Ok(words) => Request::from_wire(words).and_then(|r| self.handle(r)),
                     Err(e) => Err(format!("bad request: {e}")),
                 };
-                let _ = ctl::write_reply(&mut s, &reply);
                 self.persist();
-            }
+                reply
+            });
             let rips = self.rips();
             let mut moved = self.links.poll(&rips);
             self.workers
