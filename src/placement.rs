@@ -12,7 +12,7 @@ pub struct Placement {
     /// Interface(s) of the director: the first receives traffic for the VIPs;
     /// real servers may sit behind any (a two-armed NAT director gives the
     /// client side and the real-server side: `-i eth0 -i eth1`).
-    #[arg(short, long, required_unless_present_any = ["config", "stop_clean"], value_delimiter = ',')]
+    #[arg(short, long, value_delimiter = ',')]
     pub interface: Vec<String>,
     /// Read the settings from this TOML file (keys named as the daemon's
     /// flags, `conn_max` for `--conn-max`, `interfaces` for `--interface`); a
@@ -36,9 +36,15 @@ impl Placement {
     /// left alone; return the file for the caller's own keys.
     ///
     /// # Errors
-    /// The file cannot be read or is refused, or it names no interface.
+    /// The file cannot be read or is refused, or neither it nor the
+    /// command line names an interface.
     pub fn merge(&mut self, m: &ArgMatches) -> Result<Option<DaemonConf>, String> {
-        let Some(path) = &self.config else { return Ok(None) };
+        let Some(path) = &self.config else {
+            if self.interface.is_empty() {
+                return Err("--interface IF (or --config FILE) is required".into());
+            }
+            return Ok(None);
+        };
         let f = DaemonConf::read(path)?;
         let file = |id: &str| from_file(m, id);
         if let (true, Some(v)) = (file("interface"), &f.interfaces) {

@@ -119,6 +119,10 @@ impl Opts {
         let m = Self::command().get_matches_from(args);
         // clap exits with its own message on a bad command line, as before.
         let mut o = Self::from_arg_matches(&m).map_err(|e| e.to_string())?;
+        if o.stop_clean {
+            // Needs no interface: it only takes off what the pins hold.
+            return Ok(o);
+        }
         let Some(f) = o.place.merge(&m)? else {
             return Ok(o);
         };
