@@ -16,6 +16,7 @@ mod ipvsadm;
 mod keepalived;
 mod metrics;
 mod placement;
+mod ratecap;
 mod request;
 mod scripts;
 mod sync;

@@ -438,3 +438,47 @@ fn a_restarted_master_pulls_the_table_before_it_preempts_and_the_session_survive
         backup.log()
     );
 }
+
+/// 30,000 sync datagrams (too short to be messages) and 30,000 VRRP-protocol
+/// packets as fast as one client sends them.
+const FLOOD: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("10.99.0.2"))
+v = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+v.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("10.99.0.2"))
+v.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+for _ in range(30000):
+    s.sendto(b"\xff\xff", ("224.0.0.81", 8848))
+    v.sendto(b"\x31\x33\x64\x01\x00\x01\x00\x00", ("224.0.0.18", 0))
+"#;
+
+#[test]
+fn a_flood_of_sync_and_vrrp_datagrams_is_capped_and_counted() {
+    let lab = Lab::up_pair("dr");
+    let (master, backup) = pair(&lab, 80, "");
+    let out = lab.exec("client", &["python3", "-c", FLOOD]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = || -> serde_json::Value {
+        serde_json::from_str(&backup.ok(&["-L", "--daemon", "--json"])).unwrap_or_default()
+    };
+    let capped = wait_for(Duration::from_secs(3), || {
+        json()["daemons"][0]["dropped"]["rate"].as_u64() > Some(0)
+    });
+    assert!(capped, "{}", json());
+    let vrrp = backup.ok(&["-L", "--vrrp", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&vrrp).unwrap_or_default();
+    assert!(
+        v["ignored"]["rate"].as_u64() > Some(0),
+        "no VRRP advert over the rate limit counted:\n{vrrp}"
+    );
+    let vrrp = backup.ok(&["-L", "--vrrp"]);
+    // Both directors kept their roles, and the master still serves.
+    assert!(
+        master.ok(&["-L", "--vrrp"]).contains("MASTER"),
+        "{}",
+        master.ok(&["-L", "--vrrp"])
+    );
+    assert!(vrrp.contains("BACKUP"), "{vrrp}");
+    assert_eq!(lab.http_answers(&format!("http://{}/", lab::VIP), 1).len(), 1);
+}

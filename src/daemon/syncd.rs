@@ -310,6 +310,7 @@ impl Syncd {
                         "short": load(&c.dropped[0]),
                         "size": load(&c.dropped[1]),
                         "syncid": load(&c.dropped[2]),
+                        "rate": load(&c.dropped[3]),
                     },
                     "bad_entries": {
                         "malformed": load(&c.bad_entries[0]),

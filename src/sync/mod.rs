@@ -85,8 +85,9 @@ pub struct Counters {
     pub messages: AtomicU64,
     /// Connections sent or received.
     pub conns: AtomicU64,
-    /// Datagrams dropped whole: short, size mismatch, another syncid.
-    pub dropped: [AtomicU64; 3],
+    /// Datagrams dropped whole: short, size mismatch, another syncid, past
+    /// the rate limit ([`MESSAGES_PER_SEC`]).
+    pub dropped: [AtomicU64; 4],
     /// Entries dropped: malformed (with the rest of their datagram),
     /// skipped (unknown mandatory option), IPv6 (not yet forwarded).
     pub bad_entries: [AtomicU64; 3],
@@ -132,6 +133,7 @@ pub fn metrics(reg: &Registry) -> String {
                     ("short", l(&c.dropped[0])),
                     ("size", l(&c.dropped[1])),
                     ("syncid", l(&c.dropped[2])),
+                    ("rate", l(&c.dropped[3])),
                     ("malformed", l(&c.bad_entries[0])),
                     ("skipped", l(&c.bad_entries[1])),
                     ("ipv6", l(&c.bad_entries[2])),
@@ -353,13 +355,25 @@ fn send_loop(
     }
 }
 
+/// Sync messages a backup takes a second at most: a master sends a
+/// message when its buffer fills (some 40 connections) or every 2 s, so
+/// this is room for 400 000 connection changes a second, and a flood past
+/// it costs nothing more.
+pub const MESSAGES_PER_SEC: u32 = 10_000;
+
 fn receive_loop(mut sock: Socket, s: &Settings, handoff: &Handoff, c: &Counters, stop: &AtomicBool) {
+    // Any UDP payload fits; decode checks each message's own size.
     let mut buf = vec![0u8; 65536];
+    let mut cap = crate::ratecap::RateCap::new(MESSAGES_PER_SEC);
     while !stop.load(Ordering::Relaxed) {
         let n = match sock.read(&mut buf) {
             Ok(n) => n,
             Err(_) => continue,
         };
+        if !cap.allow() {
+            c.dropped[3].fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         if let Err(why) = take(&buf[..n], s.syncid, handoff, c) {
             let at = match why {
                 Dropped::Short => 0,

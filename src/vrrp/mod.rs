@@ -235,7 +235,8 @@ struct Engine {
 
 impl Engine {
     fn new(cmds: Receiver<Cmd>, shared: &Shared) -> Self {
-        let (packets_tx, packets) = unbounded();
+        // Adverts waiting for the engine: a flood fills this and is dropped.
+        let (packets_tx, packets) = crossbeam_channel::bounded(1024);
         Self {
             runs: Vec::new(),
             ports: Vec::new(),
@@ -265,7 +266,12 @@ impl Engine {
                 .any(|j| j.interface == i.interface && j.unicast_peers.is_empty());
             let port = net::Port::open(&i.interface, multicast)
                 .map_err(|e| format!("vrrp_instance {} ({}): {e}", i.name, i.at))?;
-            port.receive(self.ports.len(), self.packets_tx.clone(), self.stop_rx.clone());
+            port.receive(
+                self.ports.len(),
+                self.packets_tx.clone(),
+                self.stop_rx.clone(),
+                self.ignored.clone(),
+            );
             self.ports.push(port);
         }
         let ifindex = |name: &str| self.ports.iter().find(|p| p.name == name).map(|p| p.ifindex);

@@ -16,6 +16,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use vrrp::packet::Ignored;
+
+/// Adverts taken a second on one interface at most: a peer sends one a
+/// second per instance (VRRPv3's shortest interval, 10 ms, is 100 a
+/// second), so this is room for many instances and nothing for a flood.
+pub const ADVERTS_PER_SEC: u32 = 2000;
 
 /// One interface's VRRP socket.
 #[derive(Debug)]
@@ -91,18 +97,36 @@ impl Port {
     }
 
     /// Start the thread that hands every packet received here, tagged
-    /// `port`, to `out`, until `stop`.
-    pub fn receive(&self, port: usize, out: Sender<(usize, Vec<u8>)>, stop: Arc<AtomicBool>) {
+    /// `port`, to `out`, until `stop`; at most [`ADVERTS_PER_SEC`] a
+    /// second, and no more than `out` has room for: the rest is counted in
+    /// `ignored` (as [`Ignored::Rate`]) and dropped unread.
+    pub fn receive(
+        &self,
+        port: usize,
+        out: Sender<(usize, Vec<u8>)>,
+        stop: Arc<AtomicBool>,
+        ignored: Arc<super::IgnoredCounts>,
+    ) {
         let sock = self.sock.clone();
         std::thread::Builder::new()
             .name(format!("vrrp-rx-{}", self.name))
             .spawn(move || {
                 let mut buf = vec![0u8; 4096];
+                let mut cap = crate::ratecap::RateCap::new(ADVERTS_PER_SEC);
+                let rate = Ignored::ALL.iter().position(|w| *w == Ignored::Rate).unwrap_or(0);
                 while !stop.load(Ordering::Relaxed) {
                     match (&*sock).read(&mut buf) {
                         Ok(n) => {
-                            if out.send((port, buf[..n].to_vec())).is_err() {
-                                return;
+                            if !cap.allow() {
+                                ignored[rate].fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
+                            match out.try_send((port, buf[..n].to_vec())) {
+                                Ok(()) => {}
+                                Err(crossbeam_channel::TrySendError::Full(_)) => {
+                                    ignored[rate].fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(_) => return,
                             }
                         }
                         Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {

@@ -187,11 +187,13 @@ pub enum Ignored {
     Destination,
     /// Our own advert, looped back.
     Own,
+    /// Past the receiver's rate limit (a flood): not even parsed.
+    Rate,
 }
 
 impl Ignored {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Length,
         Self::NotVrrp,
         Self::Ttl,
@@ -205,6 +207,7 @@ impl Ignored {
         Self::Addresses,
         Self::Destination,
         Self::Own,
+        Self::Rate,
     ];
 
     /// Return the counter name.
@@ -223,6 +226,7 @@ impl Ignored {
             Self::Addresses => "addresses",
             Self::Destination => "destination",
             Self::Own => "own",
+            Self::Rate => "rate",
         }
     }
 }
