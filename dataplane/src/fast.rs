@@ -5,7 +5,8 @@
 //! expiry see them.
 //!
 //! The workers stay the truth: a connection is offloaded once established
-//! (TCP ESTABLISHED; UDP at its first packet), taken back when it leaves that state or the table, and the kernel
+//! (TCP ESTABLISHED; UDP at its first packet), of either family, taken
+//! back when it leaves that state or the table, and the kernel
 //! only forwards what the map says. Both channels are bounded
 //! single-producer rings: a worker never makes a syscall for them, and a
 //! full ring drops the event (counted): an offload not made leaves the flow
@@ -23,6 +24,38 @@ use std::sync::Arc;
 /// Events a worker's ring holds.
 pub const RING: usize = 8192;
 
+/// A connection of either family, by its client-side key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnKey {
+    /// In the IPv4 table.
+    V4(FlowKey<u32>),
+    /// In the IPv6 table.
+    V6(FlowKey<u128>),
+}
+
+impl ConnKey {
+    /// The key of `key`'s connection, of its family.
+    pub fn of<A: conntrack::Addr>(key: &FlowKey<A>) -> Self {
+        let (cip, vip) = (key.cip.widen(), key.vip.widen());
+        if A::V6 {
+            return Self::V6(FlowKey {
+                proto: key.proto,
+                cip,
+                cport: key.cport,
+                vip,
+                vport: key.vport,
+            });
+        }
+        Self::V4(FlowKey {
+            proto: key.proto,
+            cip: cip as u32,
+            cport: key.cport,
+            vip: vip as u32,
+            vport: key.vport,
+        })
+    }
+}
+
 /// What a worker asks of the flow map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FastEvent {
@@ -35,7 +68,7 @@ pub enum FastEvent {
         /// The rewrite.
         val: FastVal,
         /// The connection.
-        conn: FlowKey,
+        conn: ConnKey,
         /// A NAT reply's direction.
         out: bool,
         /// The server.
@@ -53,7 +86,7 @@ pub struct Touch {
     /// for its removal by it).
     pub key: FastKey,
     /// The connection (client-side key).
-    pub conn: FlowKey,
+    pub conn: ConnKey,
     /// The reply direction (a NAT server's frames to the client).
     pub out: bool,
     /// Packets.

@@ -312,10 +312,14 @@ impl Forwarder {
     /// slots (IPv6: [`Self::expire6`]); an offloaded one leaves the fast
     /// path with it.
     pub fn expire(&mut self, now: u32, budget: usize) {
+        self.expire_in::<u32>(now, budget);
+    }
+
+    fn expire_in<A: Family>(&mut self, now: u32, budget: usize) {
         let me = self.me();
         let Update { snap, scheds } = &mut self.update;
         let stats = &*self.stats;
-        self.tables.v4.sweep(now, budget, |key, conn| {
+        A::table(&mut self.tables).sweep(now, budget, |key, conn| {
             if snap.fast.is_some() {
                 let d = snap
                     .dest_of(conn.dest_id, conn.slot)
@@ -335,11 +339,7 @@ impl Forwarder {
 
     /// [`Self::expire`] for the IPv6 table.
     pub fn expire6(&mut self, now: u32, budget: usize) {
-        let Update { snap, scheds } = &mut self.update;
-        let stats = &*self.stats;
-        self.tables
-            .v6
-            .sweep(now, budget, |_, conn| release(stats, snap, scheds, conn));
+        self.expire_in::<u128>(now, budget);
     }
 
     /// Decide on one frame that came in on link `ingress` and rewrite it in
@@ -606,9 +606,9 @@ fn dump_table<A: Family>(table: &ConnTable<A>, snap: &crate::Snapshot, buf: &mut
             template: c.template,
             // As the worker asked: the map may have been full.
             offloaded: snap.fast.is_some()
-                && !A::V6
                 && !c.template
-                && rip.is_some_and(|d| offload::offloadable(c, d) && d.link == c.client_link),
+                && c.client_link != synced::UNKNOWN_LINK
+                && rip.is_some_and(|d| offload::offloadable(c, d)),
         });
     });
 }

@@ -39,6 +39,7 @@ fn forwarder() -> Forwarder {
         addr: 0x0a00_000a,
         addr6: 0x2001_0db8_0000_0000_0000_0000_0000_000a,
         mtu: 1500,
+        ifindex: 0,
     }];
     let snap = Snapshot::build(&Input::new(1, &rules, &slots, &links, &|_| Some(([2, 0, 0, 0, 0, 2], 0))));
     Forwarder::new(Update::new(Arc::new(snap)), 4096, Arc::new(WorkerStats::default()))

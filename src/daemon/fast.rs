@@ -302,11 +302,12 @@ impl Keeper {
     /// handed back, or `None` when there was nothing new or the ring was
     /// full (the same counts then go with the next read).
     fn hand_back(&self, s: &Shadow, v: &FastVal) -> Option<Touch> {
-        let pkts = v.pkts.saturating_sub(s.touch.pkts);
+        let (v_pkts, v_bytes, _) = v.counts();
+        let pkts = v_pkts.saturating_sub(s.touch.pkts);
         if pkts == 0 {
             return None;
         }
-        let bytes = v.bytes.saturating_sub(s.touch.bytes);
+        let bytes = v_bytes.saturating_sub(s.touch.bytes);
         let t = Touch {
             pkts,
             bytes,
@@ -318,8 +319,8 @@ impl Keeper {
             .get(s.worker)
             .is_some_and(|r| r.push(t).is_ok());
         pushed.then_some(Touch {
-            pkts: v.pkts,
-            bytes: v.bytes,
+            pkts: v_pkts,
+            bytes: v_bytes,
             ..s.touch
         })
     }

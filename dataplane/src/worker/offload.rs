@@ -6,7 +6,7 @@
 //! Must not touch: the map (the control thread writes it) or the frame.
 
 use super::Forwarder;
-use crate::fast::{FastEvent, Touch};
+use crate::fast::{ConnKey, FastEvent, Touch};
 use crate::snapshot::{DestSnap, Snapshot};
 use crate::stats::WorkerStats;
 use crate::xsk::{FastAction, FastKey, FastVal};
@@ -45,7 +45,7 @@ pub(super) fn transition<A: Addr>(
 }
 
 /// Hand connection `key` to `d` (established, say) to the fast path, both
-/// directions for NAT. IPv4 only; a flow that leaves by another link than it
+/// directions for NAT, of either family; a flow that leaves by another link than it
 /// came in on (two-armed NAT) is redirected there, when that link's
 /// interface index is known.
 pub(super) fn offload<A: Addr>(
@@ -57,7 +57,7 @@ pub(super) fn offload<A: Addr>(
     d: &DestSnap,
 ) {
     let Some(rings) = &snap.fast else { return };
-    if A::V6 || conn.template {
+    if conn.template {
         return;
     }
     let (Some(mac), Some(link), Some(client)) = (d.mac, snap.link(d.link), snap.link(conn.client_link))
@@ -73,17 +73,12 @@ pub(super) fn offload<A: Addr>(
     } else {
         return;
     };
-    let (cip, vip) = (key.cip.widen() as u32, key.vip.widen() as u32);
-    let rip = d.addr as u32;
+    let v6 = A::V6;
+    let (cip, vip) = (key.cip.widen(), key.vip.widen());
+    let rip = d.addr;
     let rport = if d.port == 0 { key.vport } else { d.port };
-    let conn4 = FlowKey {
-        proto: key.proto,
-        cip,
-        cport: key.cport,
-        vip,
-        vport: key.vport,
-    };
-    let inbound = FastKey::new(key.proto, (cip, key.cport), (vip, key.vport));
+    let inbound = FastKey::new(v6, key.proto, (cip, key.cport), (vip, key.vport));
+    let tun_src = if v6 { link.addr6 } else { u128::from(link.addr) };
     let action = match d.fwd {
         FwdMethod::Dr => FastAction::Dr,
         FwdMethod::Nat => FastAction::Nat {
@@ -91,8 +86,8 @@ pub(super) fn offload<A: Addr>(
             addr: rip,
             port: rport,
         },
-        FwdMethod::Tun if link.addr != 0 => FastAction::Tun {
-            src: link.addr,
+        FwdMethod::Tun if tun_src != 0 => FastAction::Tun {
+            src: tun_src,
             dst: rip,
             mtu: link.mtu,
         },
@@ -101,13 +96,13 @@ pub(super) fn offload<A: Addr>(
     let mut events = [None, None];
     events[0] = Some(FastEvent::Add {
         key: inbound,
-        val: FastVal::new(action, link.mac, mac).out_of(there),
-        conn: conn4,
+        val: FastVal::new(v6, action, link.mac, mac).out_of(there),
+        conn: ConnKey::of(key),
         out: false,
         dest_id: d.id,
     });
     if d.fwd == FwdMethod::Nat {
-        let reply = FastKey::new(key.proto, (rip, rport), (cip, key.cport));
+        let reply = FastKey::new(v6, key.proto, (rip, rport), (cip, key.cport));
         let back_to = FastAction::Nat {
             to_server: false,
             addr: vip,
@@ -115,8 +110,8 @@ pub(super) fn offload<A: Addr>(
         };
         events[1] = Some(FastEvent::Add {
             key: reply,
-            val: FastVal::new(back_to, client.mac, conn.client_mac).out_of(back),
-            conn: conn4,
+            val: FastVal::new(v6, back_to, client.mac, conn.client_mac).out_of(back),
+            conn: ConnKey::of(key),
             out: true,
             dest_id: d.id,
         });
@@ -134,12 +129,11 @@ pub(super) fn unload<A: Addr>(
     d: Option<&DestSnap>,
 ) {
     let Some(rings) = &snap.fast else { return };
-    if A::V6 {
-        return;
-    }
-    let (cip, vip) = (key.cip.widen() as u32, key.vip.widen() as u32);
+    let v6 = A::V6;
+    let (cip, vip) = (key.cip.widen(), key.vip.widen());
     let mut events = [
         Some(FastEvent::Del(FastKey::new(
+            v6,
             key.proto,
             (cip, key.cport),
             (vip, key.vport),
@@ -149,8 +143,9 @@ pub(super) fn unload<A: Addr>(
     if let Some(d) = d.filter(|d| d.fwd == FwdMethod::Nat) {
         let rport = if d.port == 0 { key.vport } else { d.port };
         events[1] = Some(FastEvent::Del(FastKey::new(
+            v6,
             key.proto,
-            (d.addr as u32, rport),
+            (d.addr, rport),
             (cip, key.cport),
         )));
     }
@@ -194,7 +189,11 @@ impl Forwarder {
 
     fn touch(&mut self, t: &Touch, now: u32) {
         let snap = &self.update.snap;
-        let Some(conn) = self.tables.v4.get_mut(&t.conn) else {
+        let conn = match &t.conn {
+            ConnKey::V4(k) => self.tables.v4.get_mut(k),
+            ConnKey::V6(k) => self.tables.v6.get_mut(k),
+        };
+        let Some(conn) = conn else {
             // The kernel forwards for a connection this worker no longer
             // has (an offload that crossed its removal, a -C): stop it.
             if let Some(rings) = &snap.fast {

@@ -305,21 +305,32 @@ int steer(struct xdp_md *ctx)
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
+		int fast = fast_path6(ctx);
+
+		if (fast >= 0)
+			return fast;
+		// The call may have moved the frame: take the pointers again.
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		ip6 = data + sizeof(struct ethhdr);
 		if ((void *)(ip6 + 1) > end || !steer6(ip6, end))
 			return XDP_PASS;
 		goto to_socket;
 	}
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return XDP_PASS;
-	ip = (void *)(eth + 1);
-	if ((void *)(ip + 1) > end)
-		return XDP_PASS;
 	{
-		int fast = fast_path(ctx, ip);
+		int fast = fast_path(ctx);
 
 		if (fast >= 0)
 			return fast;
 	}
+	// As after fast_path6.
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	ip = data + sizeof(struct ethhdr);
+	if ((void *)(ip + 1) > end)
+		return XDP_PASS;
 	to_vip = bpf_map_lookup_elem(&vips, &ip->daddr) != 0;
 	if (ip->frag_off & bpf_htons(IP_OFFSET_MASK)) {
 		if (to_vip || (bpf_map_lookup_elem(&rips, &ip->saddr) && !to_host(ip)))

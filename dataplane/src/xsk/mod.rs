@@ -12,9 +12,11 @@
 #[cfg(feature = "bench")]
 pub mod bench;
 mod bpf;
+mod flows;
 mod port;
 mod steer;
 
 pub use bpf::unpin_links;
+pub use flows::{FastAction, FastKey, FastKey4, FastKey6, FastVal, FastVal4, FastVal6};
 pub use port::{BindMode, FRAME_SIZE, Port, PortConfig, max_frame_len};
-pub use steer::{FastAction, FastKey, FastVal, MAX_FAST_FLOWS, PUNT_NAMES, PUNT_REASONS, Steer};
+pub use steer::{MAX_FAST_FLOWS, PUNT_NAMES, PUNT_REASONS, Steer};

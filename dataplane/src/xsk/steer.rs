@@ -6,6 +6,7 @@
 //! INHIBIT_PROG_LOAD and inserted into our XSKMAP here.
 
 use super::bpf::{Map, Object, Plain};
+use super::flows::{FastKey, FastKey4, FastKey6, FastVal, FastVal4, FastVal6};
 use hashbrown::HashSet;
 use std::io;
 use std::os::fd::RawFd;
@@ -47,146 +48,6 @@ struct Addr6([u8; 16]);
 
 // SAFETY: repr(C) of [u8; 16]: 16 bytes, any bit pattern.
 unsafe impl Plain for Addr6 {}
-
-/// Key of the fast path's `flows` map: a frame's own tuple, network order;
-/// must match `struct flow_key` in fast.bpf.h.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct FastKey {
-    src_be: u32,
-    dst_be: u32,
-    sport_be: u16,
-    dport_be: u16,
-    proto: u8,
-    pad: [u8; 3],
-}
-
-// SAFETY: repr(C) of u32, u32, u16, u16, u8, [u8; 3]: 16 bytes, no padding,
-// any bit pattern.
-unsafe impl Plain for FastKey {}
-
-impl FastKey {
-    /// The key of frames of `proto` from `src:sport` to `dst:dport` (host
-    /// order).
-    pub fn new(proto: u8, (src, sport): (u32, u16), (dst, dport): (u32, u16)) -> Self {
-        Self {
-            src_be: src.to_be(),
-            dst_be: dst.to_be(),
-            sport_be: sport.to_be(),
-            dport_be: dport.to_be(),
-            proto,
-            pad: [0; 3],
-        }
-    }
-
-    /// (protocol, source, source port, destination, destination port), host
-    /// order.
-    pub fn tuple(&self) -> (u8, u32, u16, u32, u16) {
-        (
-            self.proto,
-            u32::from_be(self.src_be),
-            u16::from_be(self.sport_be),
-            u32::from_be(self.dst_be),
-            u16::from_be(self.dport_be),
-        )
-    }
-}
-
-/// What the fast path does with a flow's frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FastAction {
-    /// Direct routing: MACs only.
-    Dr,
-    /// NAT: the destination (client to server, `true`) or the source (a
-    /// reply back to the client) becomes `addr:port` (host order).
-    Nat {
-        /// Which end is rewritten.
-        to_server: bool,
-        /// The new address.
-        addr: u32,
-        /// The new port.
-        port: u16,
-    },
-    /// IP-in-IP from `src` to `dst` (host order) over a link of `mtu`.
-    Tun {
-        /// Outer source.
-        src: u32,
-        /// Outer destination.
-        dst: u32,
-        /// The link's MTU.
-        mtu: u16,
-    },
-}
-
-/// Value of the `flows` map; must match `struct flow_val` in fast.bpf.h.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FastVal {
-    action: u8,
-    to_server: u8,
-    smac: [u8; 6],
-    dmac: [u8; 6],
-    port_be: u16,
-    addr_be: u32,
-    tun_src_be: u32,
-    mtu: u16,
-    pad: u16,
-    /// The egress interface when it is not the ingress (0: the ingress,
-    /// XDP_TX).
-    ifindex: u32,
-    /// Packets the fast path forwarded.
-    pub pkts: u64,
-    /// Their bytes, as sent.
-    pub bytes: u64,
-    /// `CLOCK_MONOTONIC` nanoseconds of the last one.
-    pub last_seen: u64,
-}
-
-// SAFETY: repr(C) of u8, u8, [u8; 6], [u8; 6], u16, u32, u32, u16, u16, u32
-// (32 bytes, each field at its alignment) and three u64: 56 bytes, no
-// padding, any bit pattern.
-unsafe impl Plain for FastVal {}
-
-impl FastVal {
-    /// A flow sent by `action` from MAC `smac` (ours) to `dmac`.
-    pub fn new(action: FastAction, smac: [u8; 6], dmac: [u8; 6]) -> Self {
-        let mut v = Self {
-            smac,
-            dmac,
-            ..Self::default()
-        };
-        match action {
-            FastAction::Dr => v.action = 1,
-            FastAction::Nat {
-                to_server,
-                addr,
-                port,
-            } => {
-                (v.action, v.to_server) = (2, u8::from(to_server));
-                (v.addr_be, v.port_be) = (addr.to_be(), port.to_be());
-            }
-            FastAction::Tun { src, dst, mtu } => {
-                v.action = 3;
-                (v.tun_src_be, v.addr_be, v.mtu) = (src.to_be(), dst.to_be(), mtu);
-            }
-        }
-        v
-    }
-}
-
-impl FastVal {
-    /// The MAC the flow's frames go to.
-    pub fn dest_mac(&self) -> [u8; 6] {
-        self.dmac
-    }
-
-    /// The same flow sent out of interface `ifindex` rather than back out
-    /// of the one it came in on.
-    #[must_use]
-    pub fn out_of(self, ifindex: u32) -> Self {
-        Self { ifindex, ..self }
-    }
-}
 
 /// Why frames of flows in the fast path's map went to the sockets anyway
 /// (`PUNT_*` in fast.bpf.h, in that order), and the partial checksums it
@@ -243,7 +104,8 @@ pub struct Steer {
     have_rips: HashSet<u32>,
     have_locals: HashSet<u32>,
     v6: Maps6,
-    flows: Map<FastKey, FastVal>,
+    flows: Map<FastKey4, FastVal4>,
+    flows6: Map<FastKey6, FastVal6>,
     fast_on: Map<u32, u32>,
     punts: Map<u32, [u64; PUNT_REASONS]>,
     /// Links of the last run were taken over: its program runs on them
@@ -267,7 +129,11 @@ impl Steer {
             return Err(io::Error::other(format!("between 1 and {MAX_LINKS} interfaces")));
         }
         let flows = fast_flows.clamp(1, MAX_FAST_FLOWS) as u32;
-        let mut obj = Object::load(OBJECT, "steering program", &[(c"flows", flows)])?;
+        let mut obj = Object::load(
+            OBJECT,
+            "steering program",
+            &[(c"flows", flows), (c"flows6", flows)],
+        )?;
         let links: Map<u32, u32> = obj.map(c"links")?;
         let mut adopted = false;
         for (n, &ifindex) in ifindexes.iter().enumerate() {
@@ -293,6 +159,7 @@ impl Steer {
             have_locals: HashSet::new(),
         };
         let (flows, fast_on, punts) = (obj.map(c"flows")?, obj.map(c"fast_on")?, obj.map(c"punts")?);
+        let flows6 = obj.map(c"flows6")?;
         Ok(Self {
             services: obj.map(c"services")?,
             vips: obj.map(c"vips")?,
@@ -308,6 +175,7 @@ impl Steer {
             have_locals: HashSet::new(),
             v6,
             flows,
+            flows6,
             fast_on,
             punts,
             adopted,
@@ -460,23 +328,60 @@ impl Steer {
         self.fast_on.update(&0, &u32::from(on), "switch the fast path")
     }
 
-    /// Put `flows` in the flow map in one syscall; return how many it took
-    /// (a full map takes fewer).
+    /// Put `flows` in the flow maps, one syscall a family; return how many
+    /// they took (a full map takes fewer).
     ///
     /// # Errors
-    /// The kernel refused the batch.
+    /// The kernel refused a batch.
     pub fn fast_add(&self, keys: &[FastKey], values: &[FastVal]) -> io::Result<usize> {
-        self.flows.update_batch(keys, values)
+        let (mut k4, mut v4, mut k6, mut v6) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (k, v) in keys.iter().zip(values) {
+            match (k, v) {
+                (FastKey::V4(k), FastVal::V4(v)) => (k4.push(*k), v4.push(*v)),
+                (FastKey::V6(k), FastVal::V6(v)) => (k6.push(*k), v6.push(*v)),
+                _ => ((), ()),
+            };
+        }
+        Ok(self.flows.update_batch(&k4, &v4)? + self.flows6.update_batch(&k6, &v6)?)
     }
 
-    /// Take `keys` out of the flow map (their frames go to the sockets).
+    /// Take `keys` out of the flow maps (their frames go to the sockets).
     pub fn fast_remove(&self, keys: &[FastKey]) {
-        self.flows.delete_batch(keys);
+        let k4: Vec<FastKey4> = keys.iter().filter_map(FastKey::v4).collect();
+        let k6: Vec<FastKey6> = keys.iter().filter_map(FastKey::v6).collect();
+        self.flows.delete_batch(&k4);
+        self.flows6.delete_batch(&k6);
     }
 
-    /// Take `key` out of the flow map, returning its last counts.
+    /// Take `key` out of its flow map, returning its last counts.
     pub fn fast_take(&self, key: &FastKey) -> Option<FastVal> {
-        self.flows.take(key)
+        match key {
+            FastKey::V4(k) => self.flows.take(k).map(FastVal::V4),
+            FastKey::V6(k) => self.flows6.take(k).map(FastVal::V6),
+        }
+    }
+
+    /// Read every flow of both maps with its counters and last-seen stamp.
+    ///
+    /// # Errors
+    /// The kernel refused a batch.
+    pub fn fast_read(&self, keys: &mut Vec<FastKey>, values: &mut Vec<FastVal>) -> io::Result<()> {
+        let (mut k4, mut v4, mut k6, mut v6) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        self.flows.read_all(&mut k4, &mut v4, 4096)?;
+        self.flows6.read_all(&mut k6, &mut v6, 4096)?;
+        keys.clear();
+        values.clear();
+        keys.extend(
+            k4.into_iter()
+                .map(FastKey::V4)
+                .chain(k6.into_iter().map(FastKey::V6)),
+        );
+        values.extend(
+            v4.into_iter()
+                .map(FastVal::V4)
+                .chain(v6.into_iter().map(FastVal::V6)),
+        );
+        Ok(())
     }
 
     /// The fast path's punts by reason, summed over the CPUs (see
@@ -486,14 +391,6 @@ impl Steer {
     /// The read failed.
     pub fn fast_punts(&self) -> io::Result<[u64; PUNT_REASONS]> {
         self.punts.percpu_sum(&0)
-    }
-
-    /// Read every flow with its counters and last-seen stamp.
-    ///
-    /// # Errors
-    /// The kernel refused a batch.
-    pub fn fast_read(&self, keys: &mut Vec<FastKey>, values: &mut Vec<FastVal>) -> io::Result<()> {
-        self.flows.read_all(keys, values, 4096)
     }
 }
 
