@@ -18,7 +18,7 @@ cargo test --workspace 2>&1 | tee "$log"
 # The forwarding suites again with the XDP fast path on in every daemon
 # (on labs whose switch ports take XDP_TX): LVS semantics unchanged.
 FERROVS_LAB_FAST_PATH=on cargo test --test dr --test nat --test tun --test topologies \
-	--test real_software 2>&1 | tee -a "$log"
+	--test real_software --test ipv6 2>&1 | tee -a "$log"
 # One closing line for the whole run; cargo closes on its last (often empty)
 # doc-test binary otherwise.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
