@@ -188,3 +188,29 @@ fn a_damaged_state_file_is_refused_and_the_daemon_starts_without_it() {
         "XDP left after --stop-clean"
     );
 }
+
+#[test]
+fn a_pin_whose_interface_is_gone_is_replaced() {
+    let pins = Pins::new("restart-stale-pins");
+    let state = Scratch::new("restart-stale-state");
+    let dir = state.path("s");
+    let args = ["-i", "eth0", "--state-dir", &dir, "--bpf-pins", &pins.dir()];
+    let svc = format!("{VIP}:80");
+    {
+        let lab = Lab::up();
+        let mut d = Daemon::start_with(&lab, &args);
+        d.ok(&["-A", "-t", &svc, "-s", "rr"]);
+        d.ok(&["-a", "-t", &svc, "-r", &format!("{RS1}:80"), "-g"]);
+        assert!(d.stop_with("KILL"));
+    }
+    // The lab and its interfaces are gone; the pins are left over.
+    let lab = Lab::up();
+    let d = Daemon::start_with(&lab, &args);
+    let up = wait_for(Duration::from_secs(5), || {
+        lab.http_answers(&format!("http://{VIP}/"), 1) == ["server1"]
+    });
+    assert!(up, "not forwarding over a stale pin\n{}", d.log());
+    drop(d);
+    let out = run(Command::new(lab::bin()).args(["daemon", "--stop-clean", "--bpf-pins", &pins.dir()]));
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -26,8 +26,8 @@ struct Link {
     /// Pinned: it stays when this process goes.
     pinned: bool,
     /// A pinned link of the last run, still running that run's program
-    /// until [`Object::go_live`] swaps ours in.
-    pending: bool,
+    /// until [`Object::go_live`] swaps ours in: its interface and pin.
+    pending: Option<(u32, std::path::PathBuf)>,
 }
 
 /// The libbpf object itself: closed when the [`Object`] and every [`Map`]
@@ -161,7 +161,7 @@ impl Object {
         self.links.push(Link {
             link,
             pinned: false,
-            pending: false,
+            pending: None,
         });
         Ok(())
     }
@@ -191,7 +191,7 @@ impl Object {
                 self.links.push(Link {
                     link,
                     pinned: true,
-                    pending: true,
+                    pending: Some((ifindex, pin.to_path_buf())),
                 });
                 return Ok(true);
             }
@@ -203,7 +203,7 @@ impl Object {
         self.links.push(Link {
             link,
             pinned: false,
-            pending: false,
+            pending: None,
         });
         // SAFETY: `link` is valid; `path` is NUL-terminated.
         let rc = unsafe { bpf::bpf_link__pin(link.as_ptr(), path.as_ptr()) };
@@ -221,30 +221,48 @@ impl Object {
     /// A swap failed (that link keeps the old program).
     pub(crate) fn go_live(&mut self, name: &CStr) -> io::Result<()> {
         let prog = self.program(name)?;
-        for l in self.links.iter_mut().filter(|l| l.pending) {
+        let mut stale = Vec::new();
+        for (i, l) in self.links.iter_mut().enumerate() {
+            let Some(at) = l.pending.take() else { continue };
             // SAFETY: the link and the program are valid and loaded.
             let rc = unsafe { bpf::bpf_link__update_program(l.link.as_ptr(), prog.as_ptr()) };
-            check(rc, "replace the XDP program")?;
-            l.pending = false;
+            if rc < 0 {
+                // A pin whose attachment is gone (its interface was made
+                // anew): attach afresh in its place.
+                stale.push((i, at));
+            }
+        }
+        for (i, (ifindex, pin)) in stale.into_iter().rev() {
+            let mut old = self.links.remove(i);
+            // Unpinned, dropping it detaches whatever is left of it.
+            let _ = std::fs::remove_file(&pin);
+            old.pinned = false;
+            drop(old);
+            self.attach_xdp_pinned(name, ifindex, &pin)?;
         }
         Ok(())
     }
 }
 
+impl Drop for Link {
+    fn drop(&mut self) {
+        // SAFETY: the link is valid, owned here and freed once. A pinned
+        // one is disconnected first: destroying it then only closes our
+        // fd, and the attachment stays.
+        unsafe {
+            if self.pinned {
+                bpf::bpf_link__disconnect(self.link.as_ptr());
+            }
+            bpf::bpf_link__destroy(self.link.as_ptr());
+        }
+    }
+}
+
 impl Drop for Object {
     fn drop(&mut self) {
-        for l in &self.links {
-            // SAFETY: each link is valid, owned by self and freed once, before
-            // `loaded` (a later field) may close the object it references. A
-            // pinned one is disconnected first: destroying it then only
-            // closes our fd, and the attachment stays.
-            unsafe {
-                if l.pinned {
-                    bpf::bpf_link__disconnect(l.link.as_ptr());
-                }
-                bpf::bpf_link__destroy(l.link.as_ptr());
-            }
-        }
+        // The links before `loaded` (a later field) may close the object
+        // they reference.
+        self.links.clear();
     }
 }
 
