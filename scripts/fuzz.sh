@@ -11,7 +11,14 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-TARGETS=(frame wire ipvsadm restore keepalived daemon_toml vrrp sync)
+TARGETS=(frame wire ipvsadm restore keepalived daemon_toml vrrp sync ctl)
+
+# dict TARGET: libFuzzer's -dict option for the target's committed
+# dictionary (fuzz/dict/TARGET.dict: the tokens its parser matches).
+dict() {
+	[ -f "fuzz/dict/$1.dict" ] && echo "-dict=fuzz/dict/$1.dict"
+	return 0
+}
 
 # corpus TARGET DIR: the committed corpus (unless DIR is it) and, for
 # keepalived, its samples.
@@ -35,7 +42,8 @@ smoke)
 		log="$scratch/$t.log"
 		# libFuzzer exits non-zero on a crash (its input is then in
 		# fuzz/artifacts/TARGET/), and so does a build that fails.
-		if ! cargo +nightly fuzz run "$t" "$scratch/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 >"$log" 2>&1; then
+		# shellcheck disable=SC2046 # the option is one word, or none
+		if ! cargo +nightly fuzz run "$t" "$scratch/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 $(dict "$t") >"$log" 2>&1; then
 			tail -40 "$log" >&2
 			echo "fuzz: $t failed (fuzz/artifacts/$t/)" >&2
 			exit 1
@@ -48,8 +56,9 @@ run)
 	secs=${3:-1800}
 	jobs=${4:-1}
 	corpus "$t" "fuzz/corpus/$t"
+	# shellcheck disable=SC2046 # the option is one word, or none
 	cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -jobs="$jobs" -workers="$jobs" \
-		-rss_limit_mb=2048 -print_final_stats=1
+		-rss_limit_mb=2048 -print_final_stats=1 $(dict "$t")
 	;;
 *)
 	echo "usage: $0 list | smoke [SECONDS] | run TARGET [SECONDS] [JOBS]" >&2

@@ -3,7 +3,9 @@
 //!
 //! Request: the ipvsadm-style arguments, each followed by a NUL byte; the
 //! client then shuts down its write half. Reply: a first line `ok` or `error`,
-//! then the output (listing) or the message.
+//! then the output (listing) or the message. Both frames are
+//! `config::request`'s, where the fuzz target reaches them; this module owns
+//! the socket, its limits and its clients.
 //!
 //! The daemon serves its clients without ever waiting on one ([`Clients`]):
 //! each is read and written as far as it goes without blocking, once a
@@ -12,6 +14,7 @@
 //! connection, and at most [`MAX_CLIENTS`] are served at once (the rest wait
 //! in the listen backlog).
 
+use config::request;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -120,11 +123,12 @@ impl Client {
             match self.read() {
                 Ok(false) => return true,
                 Ok(true) => {
-                    let words = words(std::mem::take(&mut self.got));
-                    self.reply = Some((framed(&handle(words)), 0));
+                    let words = request::decode(std::mem::take(&mut self.got))
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+                    self.reply = Some((request::reply(&handle(words)), 0));
                 }
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                    self.reply = Some((framed(&handle(Err(e))), 0));
+                    self.reply = Some((request::reply(&handle(Err(e))), 0));
                 }
                 Err(_) => return false,
             }
@@ -170,22 +174,6 @@ fn over_limit() -> io::Error {
     )
 }
 
-/// A request's words from its bytes.
-fn words(buf: Vec<u8>) -> io::Result<Vec<String>> {
-    let text = String::from_utf8(buf)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "request is not UTF-8"))?;
-    Ok(text.split_terminator('\0').map(str::to_string).collect())
-}
-
-/// A reply as it goes on the wire.
-fn framed(result: &Result<String, String>) -> Vec<u8> {
-    let (head, body) = match result {
-        Ok(out) => ("ok", out),
-        Err(msg) => ("error", msg),
-    };
-    format!("{head}\n{body}").into_bytes()
-}
-
 /// Send `args` to the daemon at `path` and return its reply.
 ///
 /// # Errors
@@ -199,11 +187,7 @@ pub fn call(path: &str, args: &[String]) -> io::Result<Result<String, String>> {
     })?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     s.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut req = Vec::new();
-    for a in args {
-        req.extend_from_slice(a.as_bytes());
-        req.push(0);
-    }
+    let req = request::encode(args);
     // A request the daemon refuses part-way (too long) is answered all
     // the same: read the answer even when the write broke off.
     let wrote = s
@@ -211,10 +195,9 @@ pub fn call(path: &str, args: &[String]) -> io::Result<Result<String, String>> {
         .and_then(|()| s.shutdown(std::net::Shutdown::Write));
     let mut reply = String::new();
     let read = s.read_to_string(&mut reply);
-    match reply.split_once('\n') {
-        Some(("ok", out)) => Ok(Ok(out.to_string())),
-        Some(("error", msg)) => Ok(Err(msg.to_string())),
-        _ => {
+    match request::parse_reply(&reply) {
+        Some(result) => Ok(result),
+        None => {
             wrote?;
             read?;
             Err(io::Error::new(

@@ -17,11 +17,11 @@ mod keepalived;
 mod metrics;
 mod placement;
 mod ratecap;
-mod request;
 mod scripts;
 mod sync;
 mod vrrp;
 
+use config::request;
 use std::process::ExitCode;
 
 const USAGE: &str = "\

@@ -16,7 +16,9 @@ pub mod keepalived;
 mod list;
 mod model;
 mod names;
+pub mod request;
 pub mod state;
+pub mod sync;
 
 pub use error::Error;
 pub use list::{Counts, render_json, render_list, render_save, render_timeouts_json};

@@ -3,10 +3,15 @@
 //! [`Request`] (refusing bad input before it bothers the daemon) and sends
 //! its words; the daemon parses the same words back with the same code.
 //!
-//! Owns: the request words on the control socket. Must not touch: the rules
-//! (the daemon applies a request) or the socket itself (`ctl`).
+//! On the control socket a request is its words, each followed by a NUL
+//! byte ([`encode`], [`decode`]); the reply is a first line `ok` or
+//! `error`, then the output or the message ([`reply`], [`parse_reply`]).
+//!
+//! Owns: the request words and both frames. Must not touch: the rules (the
+//! daemon applies a request) or the socket itself (the binary's `ctl`: its
+//! size limit, timeouts and clients).
 
-use config::ipvsadm::Command;
+use crate::ipvsadm::Command;
 
 /// One request to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +82,7 @@ impl Request {
             }
             _ => {}
         }
-        match config::ipvsadm::parse(&words).map_err(|e| e.to_string())? {
+        match crate::ipvsadm::parse(&words).map_err(|e| e.to_string())? {
             Command::Restore => Ok(Self::Restore {
                 text: String::new(),
                 dry_run: false,
@@ -100,19 +105,59 @@ impl Request {
     ///
     /// # Errors
     /// As [`Request::from_cli`]; a restore without its text.
-    pub fn from_wire(mut words: Vec<String>) -> Result<Self, String> {
-        let restore = words.first().is_some_and(|w| w == "-R" || w == "--restore");
-        if !restore {
-            return Self::from_cli(&words);
+    pub fn from_wire(words: Vec<String>) -> Result<Self, String> {
+        // The text is the last word, whatever the words before it are
+        // (`-R`, `-n -R`, `--restore --dry-run`).
+        if let Some((text, cli)) = words.split_last()
+            && let Ok(Self::Restore { dry_run, .. }) = Self::from_cli(cli)
+        {
+            return Ok(Self::Restore {
+                text: text.clone(),
+                dry_run,
+            });
         }
-        let text = words
-            .pop()
-            .filter(|_| !words.is_empty())
-            .ok_or_else(|| "-R reads the rules from standard input".to_string())?;
         match Self::from_cli(&words)? {
-            Self::Restore { dry_run, .. } => Ok(Self::Restore { text, dry_run }),
-            _ => Err("-R reads the rules from standard input".into()),
+            Self::Restore { .. } => Err("-R reads the rules from standard input".into()),
+            req => Ok(req),
         }
+    }
+}
+
+/// A request's bytes: each word and a NUL.
+pub fn encode<S: AsRef<str>>(words: &[S]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for w in words {
+        out.extend_from_slice(w.as_ref().as_bytes());
+        out.push(0);
+    }
+    out
+}
+
+/// A request's words from its bytes ([`encode`]; a last NUL may be
+/// missing).
+///
+/// # Errors
+/// The bytes are not UTF-8.
+pub fn decode(bytes: Vec<u8>) -> Result<Vec<String>, &'static str> {
+    let text = String::from_utf8(bytes).map_err(|_| "request is not UTF-8")?;
+    Ok(text.split_terminator('\0').map(str::to_string).collect())
+}
+
+/// A reply as it goes on the wire.
+pub fn reply(result: &Result<String, String>) -> Vec<u8> {
+    let (head, body) = match result {
+        Ok(out) => ("ok", out),
+        Err(msg) => ("error", msg),
+    };
+    format!("{head}\n{body}").into_bytes()
+}
+
+/// A reply's result from its text ([`reply`]); `None` when it is neither.
+pub fn parse_reply(text: &str) -> Option<Result<String, String>> {
+    match text.split_once('\n') {
+        Some(("ok", out)) => Some(Ok(out.to_string())),
+        Some(("error", msg)) => Some(Err(msg.to_string())),
+        _ => None,
     }
 }
 
@@ -187,6 +232,22 @@ fn daemon_request(words: &[&str]) -> Result<Option<Request>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_frames_give_back_what_went_in() {
+        for words in [&[][..], &[""], &["-L", "-n"], &["-R", "-A -t 1.2.3.4:80\n\n", ""]] {
+            assert_eq!(decode(encode(words)).unwrap(), words, "{words:?}");
+        }
+        assert_eq!(decode(b"-L\0-n".to_vec()).unwrap(), ["-L", "-n"]);
+        assert_eq!(decode(vec![b'-', 0xff, 0]), Err("request is not UTF-8"));
+        for r in [Ok(String::new()), Ok("a\nb\n".into()), Err("no\nsuch".into())] {
+            let text = String::from_utf8(reply(&r)).unwrap();
+            assert_eq!(parse_reply(&text), Some(r));
+        }
+        for bad in ["", "ok", "okay\n", "Error\nx"] {
+            assert_eq!(parse_reply(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn client_and_daemon_parse_the_same_words() {
