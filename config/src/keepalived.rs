@@ -9,9 +9,11 @@
 //! with its `file:line`, and otherwise ignored, never silently dropped.
 
 mod checks;
+mod files;
 pub mod vrrp;
 
 pub use checks::{Check, CheckKind, Program, RealServer, RunAs, Ssl, Url};
+pub use files::{Disk, Files, MAX_FILE, MemFiles};
 
 use crate::ipvsadm::{Command, ServiceSpec};
 use crate::{Error, FwdMethod, Protocol, Rules, ServiceKey};
@@ -132,7 +134,7 @@ impl Node {
 /// # Errors
 /// A syntax error or an unreadable file, as `file:line: problem`.
 pub fn load(path: &Path) -> Result<Keepalived, Error> {
-    let nodes = read_file(path, 0)?;
+    let nodes = read_file(&Disk, path, 0)?;
     interpret(&nodes)
 }
 
@@ -142,30 +144,36 @@ pub fn load(path: &Path) -> Result<Keepalived, Error> {
 /// # Errors
 /// A syntax error, as `name:line: problem`.
 pub fn parse_text(name: &str, text: &str, dir: &Path) -> Result<Keepalived, Error> {
-    let nodes = parse_nodes(name, text, dir, 0)?;
+    parse_files(name, text, dir, &Disk)
+}
+
+/// Interpret keepalived.conf text whose includes are read from `files`.
+///
+/// # Errors
+/// A syntax error, or an include `files` cannot give, as
+/// `name:line: problem`.
+pub fn parse_files(name: &str, text: &str, dir: &Path, files: &dyn Files) -> Result<Keepalived, Error> {
+    let nodes = parse_nodes(name, text, Src { files, dir, depth: 0 })?;
     interpret(&nodes)
 }
 
-/// The largest keepalived.conf (or included file) read.
-pub const MAX_FILE: u64 = 4 << 20;
+/// Where the files come from, and how deep in includes this one is.
+#[derive(Clone, Copy)]
+struct Src<'a> {
+    files: &'a dyn Files,
+    dir: &'a Path,
+    depth: usize,
+}
 
-fn read_file(path: &Path, depth: usize) -> Result<Vec<Node>, Error> {
-    let cannot = |e: std::io::Error| Error::new(format!("cannot read {}: {e}", path.display()));
-    let size = std::fs::metadata(path).map_err(cannot)?.len();
-    if size > MAX_FILE {
-        return Err(Error::new(format!(
-            "{}: {size} bytes, over the {MAX_FILE}-byte limit of a configuration file",
-            path.display()
-        )));
-    }
-    let text = std::fs::read_to_string(path).map_err(cannot)?;
+fn read_file(files: &dyn Files, path: &Path, depth: usize) -> Result<Vec<Node>, Error> {
+    let text = files::read(files, path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    parse_nodes(&path.display().to_string(), &text, dir, depth)
+    parse_nodes(&path.display().to_string(), &text, Src { files, dir, depth })
 }
 
 /// Split into words and blocks, following includes.
-fn parse_nodes(name: &str, text: &str, dir: &Path, depth: usize) -> Result<Vec<Node>, Error> {
-    if depth > 8 {
+fn parse_nodes(name: &str, text: &str, src: Src) -> Result<Vec<Node>, Error> {
+    if src.depth > 8 {
         return Err(Error::new("includes nested deeper than 8").at(name, 1));
     }
     // (line, word) pairs, with braces as words of their own.
@@ -178,7 +186,7 @@ fn parse_nodes(name: &str, text: &str, dir: &Path, depth: usize) -> Result<Vec<N
         tokens.extend(words(raw).into_iter().map(|w| (i + 1, w)));
     }
     let mut pos = 0;
-    let nodes = block(name, &tokens, &mut pos, dir, depth, false)?;
+    let nodes = block(name, &tokens, &mut pos, src, false)?;
     Ok(nodes)
 }
 
@@ -243,8 +251,7 @@ fn block(
     name: &str,
     tokens: &[(usize, String)],
     pos: &mut usize,
-    dir: &Path,
-    depth: usize,
+    src: Src,
     nested: bool,
 ) -> Result<Vec<Node>, Error> {
     let mut out = Vec::new();
@@ -269,7 +276,7 @@ fn block(
         }
         let children = if *pos < tokens.len() && tokens[*pos].1 == "{" {
             *pos += 1;
-            Some(block(name, tokens, pos, dir, depth, true)?)
+            Some(block(name, tokens, pos, src, true)?)
         } else {
             None
         };
@@ -277,8 +284,8 @@ fn block(
             let pattern = words
                 .get(1)
                 .ok_or_else(|| Error::new("include needs a path").at(name, line))?;
-            for path in expand(dir, pattern).map_err(|e| e.at(name, line))? {
-                out.extend(read_file(&path, depth + 1)?);
+            for path in files::expand(src.files, src.dir, pattern).map_err(|e| e.at(name, line))? {
+                out.extend(read_file(src.files, &path, src.depth + 1)?);
             }
             continue;
         }
@@ -296,32 +303,17 @@ fn block(
     Ok(out)
 }
 
-/// The files an include pattern names, sorted; `*` in the file name.
-fn expand(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, Error> {
-    let full = dir.join(pattern);
-    let name = full
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    if !name.contains('*') {
-        return Ok(vec![full]);
+/// `persistence_timeout [SECONDS]`: keepalived's 300 without a value, and
+/// 1 at least (0 would be a persistent service whose templates never
+/// hold, which ipvsadm refuses too).
+fn persistence_timeout(m: &Node) -> Result<u32, Error> {
+    if m.words.len() < 2 {
+        return Ok(300);
     }
-    let parent = full.parent().unwrap_or(Path::new("."));
-    let (pre, post) = name.split_once('*').unwrap_or((&name, ""));
-    let entries = std::fs::read_dir(parent).map_err(|e| Error::new(format!("include {pattern}: {e}")))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            let n = p
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            n.starts_with(pre) && n.ends_with(post) && n.len() >= pre.len() + post.len()
-        })
-        .collect();
-    files.sort();
-    Ok(files)
+    match m.num(1)? {
+        0 => Err(m.at("persistence_timeout: \"0\" is out of range (1 to 4294967295)")),
+        t => Ok(t),
+    }
 }
 
 /// A group member's addresses: `A` or keepalived's range `A-B`, where B is
@@ -555,7 +547,7 @@ fn vs_settings(n: &Node, k: &mut Keepalived) -> Result<VsSettings, Error> {
                     o => return Err(m.at(format!("{}: unknown method \"{o}\" (NAT, DR or TUN)", m.words[0]))),
                 }
             }
-            "persistence_timeout" => v.persistence = Some(m.num(1)?),
+            "persistence_timeout" => v.persistence = Some(persistence_timeout(m)?),
             "persistence_granularity" => v.netmask = Some(m.arg(1)?.to_string()),
             "protocol" => {
                 v.proto = match m.arg(1)? {

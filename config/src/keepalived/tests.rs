@@ -254,6 +254,12 @@ fn syntax_errors_refuse_the_file_and_name_the_line() {
             "t.conf:1: virtual_server_group \"NOPE\" is not defined",
         ),
         ("include missing.conf\n", "cannot read /nonexistent/missing.conf"),
+        // Found by the fuzz target: a persistent service of timeout 0 saved
+        // as `-p 0`, which restores to nothing.
+        (
+            "virtual_server 1.8.0.9 8 {\n persistence_timeout 0\n}\n",
+            "t.conf:2: persistence_timeout: \"0\" is out of range",
+        ),
     ];
     for (text, want) in cases {
         let err = parse_text("t.conf", text, dir).unwrap_err().to_string();
@@ -477,4 +483,53 @@ fn a_file_over_the_size_limit_is_refused_by_name() {
     std::fs::write(dir.0.join("main.conf"), "include big.conf\n").unwrap();
     let e = load(&dir.0.join("main.conf")).unwrap_err().to_string();
     assert!(e.contains("limit"), "an include too: {e}");
+}
+
+#[test]
+fn persistence_timeout_without_a_value_is_keepalived_s_300() {
+    let k = parse_text(
+        "t.conf",
+        "virtual_server 10.0.0.1 80 {\n persistence_timeout\n}\n",
+        Path::new("/"),
+    )
+    .unwrap();
+    let saved = crate::render_save(&k.rules, true, &crate::Names::default());
+    assert!(saved.contains("-p 300"), "{saved}");
+}
+
+#[test]
+fn includes_from_files_in_memory_read_as_from_disk() {
+    let (_d, disk) = with_include();
+    let mut mem = MemFiles::default();
+    mem.insert("/etc/keepalived/conf.d/fw.conf", FWMARK);
+    mem.insert("/etc/keepalived/conf.d/fw.conf.bak", "not a keepalived line {");
+    let k = parse_files("keepalived.conf", MAIN, Path::new("/etc/keepalived"), &mem).unwrap();
+    let save = |k: &Keepalived| crate::render_save(&k.rules, true, &crate::Names::default());
+    assert_eq!(save(&k), save(&disk));
+
+    // Each include is read relative to its own file, eight deep at most.
+    let mut chain = MemFiles::default();
+    for i in 0..9 {
+        chain.insert(format!("/k/{i}/a.conf"), format!("include ../{}/a.conf\n", i + 1));
+    }
+    chain.insert("/k/9/a.conf", "include ../10/a.conf\n");
+    let e = parse_files("main.conf", "include 0/a.conf\n", Path::new("/k"), &chain)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nested deeper than 8"), "{e}");
+    let e = parse_files("main.conf", "\ninclude none/*.conf\n", Path::new("/k"), &chain)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("main.conf:2:") && e.contains("include none/*.conf"),
+        "{e}"
+    );
+    // A pattern matching nothing in an existing directory includes nothing.
+    assert!(parse_files("main.conf", "include 1/*.none\n", Path::new("/k"), &chain).is_ok());
+    let mut big = MemFiles::default();
+    big.insert("/k/big.conf", "#".repeat((MAX_FILE + 1) as usize));
+    let e = parse_files("main.conf", "include big.conf\n", Path::new("/k"), &big)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("big.conf") && e.contains("limit"), "{e}");
 }
