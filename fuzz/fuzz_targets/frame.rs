@@ -1,5 +1,6 @@
 //! Frames through `Forwarder::handle` with a realistic rule set (DR, NAT,
-//! TUN, persistence, a mark service, IPv6): never a panic, a forwarded
+//! TUN, persistence, a mark service, IPv6, and the DR lab's services, which
+//! the frames `scripts/fuzz-captures.sh` took in the lab reach): never a panic, a forwarded
 //! frame still parses as what it should be, and NAT is the identity there
 //! and back: the server's answer to a translated frame, if forwarded, goes
 //! to the client from the VIP:port it asked.
@@ -30,6 +31,13 @@ const RULES: &str = "\
 -a -t [2001:db8::100]:8080 -r [2001:db8::11]:8081 -m
 -A -u [2001:db8::100]:53 -s rr
 -a -u [2001:db8::100]:53 -r [2001:db8::12]:53 -i
+-A -t 10.99.0.100:80 -s rr
+-a -t 10.99.0.100:80 -r 10.99.0.11:80 -g
+-a -t 10.99.0.100:80 -r 10.99.0.12:80 -g
+-A -u 10.99.0.100:53 -s rr
+-a -u 10.99.0.100:53 -r 10.99.0.11:53 -g
+-A -t [2001:db8:99::100]:80 -s rr
+-a -t [2001:db8:99::100]:80 -r [2001:db8:99::11]:80 -g
 ";
 
 fn forwarder() -> Forwarder {
