@@ -109,8 +109,10 @@ pub struct Entry {
     /// Sequence adjustment (`in_seq`, `out_seq`: init, delta, previous
     /// delta each), present when `flags & SEQ_MASK`.
     pub seq: Option<[u32; 6]>,
-    /// Persistence engine name and data.
-    pub pe: Option<(String, Vec<u8>)>,
+    /// Persistence engine name (its bytes as sent, at most 16: the kernel
+    /// compares them with its engines' names, it does not read text) and
+    /// data.
+    pub pe: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Entry {
@@ -157,7 +159,7 @@ impl Entry {
             out.extend([OPT_PE_DATA, data.len() as u8]);
             out.extend(data);
             out.extend([OPT_PE_NAME, name.len() as u8]);
-            out.extend(name.as_bytes());
+            out.extend(name);
         }
     }
 }
@@ -359,7 +361,7 @@ fn entry_v1(b: &[u8], six: bool, base: usize) -> Option<Item> {
             }
             OPT_PE_DATA if pe_data.is_none() => pe_data = Some(data.to_vec()),
             OPT_PE_NAME if pe_name.is_none() && len <= 16 => {
-                pe_name = Some(String::from_utf8_lossy(data).into_owned());
+                pe_name = Some(data.to_vec());
             }
             // Duplicates and bad lengths of known options.
             OPT_SEQ_DATA | OPT_PE_DATA | OPT_PE_NAME => return None,

@@ -60,7 +60,7 @@ fn one_connection_is_the_kernels_bytes() {
 #[test]
 fn entries_are_padded_to_four_bytes_and_options_ride_along() {
     let mut pe = conn(40001);
-    pe.pe = Some(("sip".into(), b"abc".to_vec()));
+    pe.pe = Some((b"sip".to_vec(), b"abc".to_vec()));
     let mut seq = conn(40002);
     seq.flags |= 0x0400;
     seq.seq = Some([1, 2, 3, 4, 5, 6]);
@@ -228,4 +228,20 @@ fn a_template_and_sequence_options_are_the_kernels_bytes() {
     .concat();
     assert_eq!(m, want);
     assert_eq!(entries(decode(&want, 9).unwrap()), [template, seq]);
+}
+
+/// Found by the fuzz target: a PE name that is not UTF-8 came back as
+/// text with replacement characters, 22 bytes, which our own decoder then
+/// refused as over 16. The kernel compares the bytes; so do we.
+#[test]
+fn a_pe_name_is_its_bytes_and_survives_a_round_trip() {
+    let mut e = conn(40004);
+    e.pe = Some((
+        vec![0x63, 0, 0x9c, 0xf5, 0xff, 0xff, 0xfc, 0x7b, 0xf5, 0x63],
+        vec![0, 0x48],
+    ));
+    let mut enc = Encoder::new(9, DEFAULT_MAXLEN);
+    assert_eq!(enc.push(&e), None);
+    let m = enc.flush().unwrap();
+    assert_eq!(entries(decode(&m, 9).unwrap()), [e]);
 }
