@@ -546,12 +546,16 @@ fn dns_type(m: &Node) -> Result<u16, Error> {
 /// several.
 fn hex(m: &Node) -> Result<Vec<u8>, Error> {
     let digits: String = m.words[1..].concat();
-    let digits = digits.trim_start_matches("0x");
+    let digits = digits.trim_start_matches("0x").as_bytes();
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Err(m.at("payload: not hex"));
+    }
     if digits.len() % 2 != 0 {
         return Err(m.at("payload: an even number of hex digits"));
     }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).map_err(|_| m.at("payload: not hex")))
-        .collect()
+    let nibble = |d: u8| (d as char).to_digit(16).unwrap_or(0) as u8;
+    Ok(digits
+        .chunks(2)
+        .map(|p| nibble(p[0]) << 4 | nibble(p[1]))
+        .collect())
 }

@@ -254,6 +254,16 @@ fn syntax_errors_refuse_the_file_and_name_the_line() {
             "t.conf:1: virtual_server_group \"NOPE\" is not defined",
         ),
         ("include missing.conf\n", "cannot read /nonexistent/missing.conf"),
+        // Found by the fuzz target: a payload byte that is not ASCII was
+        // sliced through (a panic).
+        (
+            "virtual_server 10.0.0.1 53 {\n protocol UDP\n real_server 10.0.0.2 53 {\n  UDP_CHECK {\n   payload \u{e9}0\n  }\n }\n}\n",
+            "t.conf:5: payload: not hex",
+        ),
+        (
+            "virtual_server 10.0.0.1 53 {\n protocol UDP\n real_server 10.0.0.2 53 {\n  UDP_CHECK {\n   payload 0x0a1\n  }\n }\n}\n",
+            "t.conf:5: payload: an even number of hex digits",
+        ),
         // Found by the fuzz target: a persistent service of timeout 0 saved
         // as `-p 0`, which restores to nothing.
         (
@@ -483,6 +493,16 @@ fn a_file_over_the_size_limit_is_refused_by_name() {
     std::fs::write(dir.0.join("main.conf"), "include big.conf\n").unwrap();
     let e = load(&dir.0.join("main.conf")).unwrap_err().to_string();
     assert!(e.contains("limit"), "an include too: {e}");
+}
+
+#[test]
+fn a_udp_check_payload_is_hex_in_one_word_or_several() {
+    let text = "virtual_server 10.0.0.1 53 {\n protocol UDP\n real_server 10.0.0.2 53 {\n  UDP_CHECK {\n   payload 0x0aFF 00\n  }\n }\n}\n";
+    let k = parse_text("t.conf", text, Path::new("/")).unwrap();
+    let CheckKind::Udp { payload, .. } = &k.checks[0].kind else {
+        panic!("{:?}", k.checks[0].kind)
+    };
+    assert_eq!(payload, &[0x0a, 0xff, 0x00]);
 }
 
 #[test]
