@@ -310,7 +310,13 @@ pub(super) fn real_server(
             continue;
         }
         match m.words[0].as_str() {
-            "weight" => weight = m.num(1)?,
+            // ipvsadm's and keepalived's range: the rules take nothing wider.
+            "weight" => {
+                weight = m.num(1)?;
+                if weight > 65535 {
+                    return Err(m.at(format!("weight: \"{weight}\" is out of range (0 to 65535)")));
+                }
+            }
             "uthreshold" => u = Some(m.num(1)?),
             "lthreshold" => l = Some(m.num(1)?),
             "notify_up" => server.notify_up = Some(program(m)?),

@@ -264,6 +264,12 @@ fn syntax_errors_refuse_the_file_and_name_the_line() {
             "virtual_server 10.0.0.1 53 {\n protocol UDP\n real_server 10.0.0.2 53 {\n  UDP_CHECK {\n   payload 0x0a1\n  }\n }\n}\n",
             "t.conf:5: payload: an even number of hex digits",
         ),
+        // Found by the fuzz campaign: a weight the rules took from here but
+        // ipvsadm's -w refuses, so the save did not restore.
+        (
+            "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  weight 98080\n }\n}\n",
+            "t.conf:3: weight: \"98080\" is out of range (0 to 65535)",
+        ),
         // Found by the fuzz target: a persistent service of timeout 0 saved
         // as `-p 0`, which restores to nothing.
         (
