@@ -1,7 +1,9 @@
 //! `ferrovs-bench compare` and `sweep`: one run, side by side, on namespaces
 //! it builds and removes (on every exit path): a generator namespace (the
-//! paced live-frame generator of `parts`, whose interface also carries the
-//! sink) and a device-under-test namespace running, in turn:
+//! paced generator of `generator` — live frames, or AF_XDP where the kernel
+//! refuses them — whose interface also carries the sink of `parts`) and a
+//! device-under-test namespace running, after a measure of the generator's
+//! own ceiling (its frames reflected by XDP_TX), in turn:
 //!
 //! - `xdp-tx`: the in-kernel ceiling: an XDP program swapping MACs (XDP_TX);
 //! - `af_xdp-swap`: the AF_XDP ceiling: our steering program and a MAC-swap
@@ -33,9 +35,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod dut;
+mod generator;
 mod parts;
 mod report;
 
+use dut::{Nft, ferrovs, sync_master};
+pub use generator::{Gen, GenChoice, choose};
 pub use parts::{GenCheckArgs, GenSinkArgs, afxdp_swap, gen_check, gen_sink, kernel_swap, xdp_pass};
 use report::Report;
 
@@ -312,6 +318,7 @@ fn trial(t: &Topology, secs: f64, o: &Opts, pace: Pace, back: Back) -> Result<Tr
                 Back::Servers(Dst::Vip) | Back::Sender => "vip",
                 Back::Servers(Dst::Rip) => "rip",
             },
+            o.generator.name(),
         ])
         .stderr(Stdio::piped())
         .output()
@@ -414,6 +421,46 @@ pub struct Opts {
     /// Preferred busy polling (µs per syscall) for the AF_XDP rows, ferrovs
     /// and the swap alike; 0: off.
     pub busy_poll_us: u32,
+    /// The generator, chosen once for the run ([`choose`]).
+    pub generator: Gen,
+}
+
+/// The generator of a run: which, why, and what it can offer.
+#[derive(Debug, Clone)]
+struct GenInfo {
+    kind: Gen,
+    why: String,
+    /// Flat out against an in-kernel XDP_TX reflection, one generator
+    /// thread: frames per second sent and reflected back.
+    ceiling: (f64, f64),
+}
+
+/// Measure the generator's ceiling: flat out, one thread, its frames
+/// reflected straight back by the in-kernel XDP_TX swap, so nothing but the
+/// generator (and its sink) limits the rate.
+fn ceiling(t: &Topology, o: &Opts, why: &str, stop: &AtomicBool) -> Result<GenInfo, String> {
+    eprintln!(
+        "[0] generator {} ({why}): its ceiling, frames reflected by XDP_TX …",
+        o.generator.name()
+    );
+    t.queues(1)?;
+    let _dut = spawn_in(&t.dut_ns, &[&me(), "kernel-swap"])?;
+    std::thread::sleep(Duration::from_millis(500));
+    let o = Opts { gen_threads: 1, ..*o };
+    let flat = trial(t, o.secs, &o, Pace::default(), Back::Sender)?;
+    if stop.load(Ordering::Relaxed) {
+        return Err(INTERRUPTED.to_string());
+    }
+    eprintln!(
+        "  sent {:.3} Mpps, reflected {:.3} Mpps",
+        flat.sent / 1e6,
+        flat.delivered / 1e6
+    );
+    Ok(GenInfo {
+        kind: o.generator,
+        why: why.to_string(),
+        ceiling: (flat.sent, flat.delivered),
+    })
 }
 
 /// Everything measured of one forwarder.
@@ -525,7 +572,7 @@ fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBoo
 }
 
 /// The runner.
-pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Result<(), String> {
+pub fn run(o: &Opts, why: &str, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Result<(), String> {
     // `--rows`: measure only these (the ratios need their baselines).
     let want = |name: &str| only.is_empty() || only.contains(&name);
     // SIGINT or SIGTERM ends the run after the current measurement, through
@@ -540,6 +587,7 @@ pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Re
         }
     };
     let t = Topology::up()?;
+    let generator = ceiling(&t, o, why, &stop)?;
     let mut rows = Vec::new();
     if want("xdp-tx") {
         eprintln!("[1/9] xdp-tx: in-kernel XDP_TX swap …");
@@ -621,7 +669,7 @@ pub fn run(o: &Opts, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Re
         drop(dut);
         interrupted()?;
     }
-    Report::new(rows, o).publish(json, svg)
+    Report::new(rows, o, generator).publish(json, svg)
 }
 
 /// What a sweep varies.
@@ -639,12 +687,13 @@ pub enum Sweep {
 pub fn sweep(
     what: Sweep,
     points: &[u64],
-    o: &Opts,
+    (o, why): (&Opts, &str),
     json: Option<&str>,
     svg: Option<&str>,
 ) -> Result<(), String> {
     let stop = term_flag();
     let t = Topology::up()?;
+    let generator = ceiling(&t, o, why, &stop)?;
     let mut rows = Vec::new();
     for (i, &n) in points.iter().enumerate() {
         let (label, opts, servers) = match what {
@@ -672,195 +721,7 @@ pub fn sweep(
         flows: if what == Sweep::Flows { 0 } else { o.flows },
         ..*o
     };
-    Report::new(rows, &o).publish(json, svg)
-}
-
-/// An nftables ruleset in a namespace (forwarding on), flushed on drop.
-struct Nft(String);
-
-impl Nft {
-    fn load(ns: &str, ipv6: bool) -> Result<Self, String> {
-        // Forwarding on; no ICMP redirects: the servers sit on the interface
-        // the frames came in on, which would make the kernel send one per flow.
-        for kv in [
-            "net.ipv4.ip_forward=1",
-            "net.ipv4.conf.all.send_redirects=0",
-            "net.ipv4.conf.eth0.send_redirects=0",
-            "net.ipv6.conf.all.forwarding=1",
-        ] {
-            sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", kv])?;
-        }
-        let (family, addr, vip, rs) = if ipv6 {
-            (
-                "ip6",
-                "ip6",
-                "2001:db8:50::100",
-                ["2001:db8:50::11", "2001:db8:50::12"],
-            )
-        } else {
-            ("ip", "ip", "10.50.0.100", ["10.50.0.11", "10.50.0.12"])
-        };
-        let rules = format!(
-            "table {family} lb {{\n chain pre {{\n  type nat hook prerouting priority dstnat;\n  \
-             {addr} daddr {vip} meta l4proto {{ tcp, udp }} th dport 9 dnat to numgen inc mod 2 map {{ 0 : {}, 1 : {} }}\n \
-             }}\n}}\n",
-            rs[0], rs[1]
-        );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("nft: {e} (install nftables)"))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            std::io::Write::write_all(&mut stdin, rules.as_bytes()).map_err(|e| format!("nft: {e}"))?;
-        }
-        let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("nft: {}", String::from_utf8_lossy(&out.stderr).trim()));
-        }
-        Ok(Self(ns.to_string()))
-    }
-}
-
-impl Drop for Nft {
-    fn drop(&mut self) {
-        let _ = sh(&["ip", "netns", "exec", &self.0, "nft", "flush", "ruleset"]);
-        for kv in ["net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"] {
-            let _ = sh(&["ip", "netns", "exec", &self.0, "sysctl", "-qw", kv]);
-        }
-    }
-}
-
-/// `ferrovs daemon` in the DUT namespace with a service on VIP:9 for the
-/// generator's protocol, by forwarding method `flag` (-g, -m, -i) over `servers` real
-/// servers (2: the topology's two; more: addresses in 10.52.0.0/16 whose
-/// static neighbours alternate between the two sink MACs), scheduled by
-/// `sched`; stopped on drop.
-fn ferrovs(
-    t: &Topology,
-    o: &Opts,
-    flag: &str,
-    (servers, fast): (u32, bool),
-    sched: &str,
-    conn_max: u64,
-) -> Result<Bg, String> {
-    t.queues(o.gen_threads)?;
-    let rips: Vec<String> = if o.ipv6 {
-        if servers > 2 {
-            return Err("more than two servers: IPv4 only".into());
-        }
-        vec!["[2001:db8:50::11]".into(), "[2001:db8:50::12]".into()]
-    } else if servers <= 2 {
-        vec!["10.50.0.11".into(), "10.50.0.12".into()]
-    } else {
-        (0..servers)
-            .map(|i| format!("10.52.{}.{}", i / 250, i % 250 + 1))
-            .collect()
-    };
-    if servers > 2 {
-        let batch: String = rips
-            .iter()
-            .enumerate()
-            .map(|(i, ip)| {
-                format!(
-                    "neigh replace {ip} lladdr {} dev eth0 nud permanent\n",
-                    mac(RS_MACS[i % 2])
-                )
-            })
-            .collect();
-        let mut child = Command::new("ip")
-            .args(["-n", &t.dut_ns, "-batch", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("ip -batch: {e}"))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            std::io::Write::write_all(&mut stdin, batch.as_bytes()).map_err(|e| format!("ip -batch: {e}"))?;
-        }
-        child.wait().map_err(|e| format!("ip -batch: {e}"))?;
-        sh(&[
-            "ip",
-            "-n",
-            &t.dut_ns,
-            "route",
-            "replace",
-            "10.52.0.0/16",
-            "dev",
-            "eth0",
-        ])?;
-    }
-    let sock = format!("/tmp/{}.sock", t.dut_ns);
-    let (conn_max, queues, busy) = (
-        conn_max.to_string(),
-        o.gen_threads.to_string(),
-        o.busy_poll_us.to_string(),
-    );
-    let dut = spawn_daemon(
-        t,
-        &sock,
-        &[
-            "--conn-max",
-            &conn_max,
-            "--queues",
-            &queues,
-            "--busy-poll-us",
-            &busy,
-            "--fast-path",
-            if fast { "on" } else { "off" },
-        ],
-    )?;
-    let ctl = |args: &[&str], stdin: Option<&str>| {
-        let mut cmd = Command::new(ferrovs_bin());
-        cmd.args(args)
-            .env("FERROVS_SOCKET", &sock)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if stdin.is_some() {
-            cmd.stdin(Stdio::piped());
-        }
-        let Ok(mut child) = cmd.spawn() else { return false };
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            let _ = std::io::Write::write_all(&mut pipe, text.as_bytes());
-        }
-        child.wait().is_ok_and(|s| s.success())
-    };
-    let end = Instant::now() + Duration::from_secs(20);
-    while !ctl(&["-L", "-n"], None) && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let svc = if o.ipv6 {
-        "[2001:db8:50::100]:9"
-    } else {
-        "10.50.0.100:9"
-    };
-    let proto = if o.traffic == Traffic::Udp { "-u" } else { "-t" };
-    let mut rules = format!("-A {proto} {svc} -s {sched}\n");
-    for rip in &rips {
-        rules += &format!("-a {proto} {svc} -r {rip}:9 {flag} -w 1\n");
-    }
-    if !ctl(&["-R"], Some(&rules)) {
-        return Err(format!(
-            "could not configure the ferrovs daemon ({flag}, {servers} servers)"
-        ));
-    }
-    Ok(dut)
-}
-
-/// Start a master sync daemon on the DUT's daemon, sending on `lo`.
-fn sync_master(t: &Topology) -> Result<(), String> {
-    let sock = format!("/tmp/{}.sock", t.dut_ns);
-    let out = Command::new(ferrovs_bin())
-        .args(["--start-daemon", "master", "--mcast-interface", "lo"])
-        .env("FERROVS_SOCKET", &sock)
-        .output()
-        .map_err(|e| format!("ferrovs --start-daemon: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "ferrovs --start-daemon master: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
+    Report::new(rows, &o, generator).publish(json, svg)
 }
 
 fn term_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {

@@ -1,8 +1,8 @@
 //! `ferrovs-bench`: the benchmark harness.
 //!
 //! Owns: traffic generation, sinks and side-by-side comparisons: `compare`
-//! (namespaces, paced live-frame generator, counting and timing sink,
-//! loss-free search, one row per forwarder), `sweep` (the same for ferrovs
+//! (namespaces, a paced generator of live frames or AF_XDP, counting and
+//! timing sink, loss-free search, one row per forwarder), `sweep` (the same for ferrovs
 //! over flow and real-server counts), `export` (the scenario for TRex and
 //! pktgen-dpdk) and `forwarder`, the per-packet cost of the hot path
 //! (`dataplane::Forwarder::handle`: parse, service lookup, connection
@@ -155,10 +155,21 @@ struct RunArgs {
     /// Write a bar chart here.
     #[arg(long)]
     svg: Option<String>,
+    /// The generator: live frames where the kernel allows them (`auto`),
+    /// or one named.
+    #[arg(long, value_enum, default_value_t = compare::GenChoice::Auto)]
+    generator: compare::GenChoice,
 }
 
 impl RunArgs {
-    fn opts(&self) -> compare::Opts {
+    /// The run's settings, with the generator chosen on this kernel, and
+    /// why it was.
+    fn opts(&self) -> Result<(compare::Opts, String), String> {
+        let (generator, why) = compare::choose(self.generator)?;
+        Ok((self.settings(generator), why))
+    }
+
+    fn settings(&self, generator: compare::Gen) -> compare::Opts {
         compare::Opts {
             secs: self.secs,
             trial: self.trial,
@@ -170,6 +181,7 @@ impl RunArgs {
             gen_threads: 1,
             ipv6: self.ipv6,
             busy_poll_us: self.busy_poll_us,
+            generator,
         }
     }
 }
@@ -202,7 +214,8 @@ fn main() -> ExitCode {
         }
         Cli::Compare { run, rows } => {
             let only: Vec<&str> = rows.iter().map(String::as_str).collect();
-            compare::run(&run.opts(), &only, run.json.as_deref(), run.svg.as_deref())
+            run.opts()
+                .and_then(|(o, why)| compare::run(&o, &why, &only, run.json.as_deref(), run.svg.as_deref()))
         }
         Cli::Checks {
             servers,
@@ -216,13 +229,9 @@ fn main() -> ExitCode {
                 compare::Sweep::Servers => &[2, 16, 256, 4096],
             };
             let points = if points.is_empty() { default } else { points };
-            compare::sweep(
-                *what,
-                points,
-                &run.opts(),
-                run.json.as_deref(),
-                run.svg.as_deref(),
-            )
+            run.opts().and_then(|(o, why)| {
+                compare::sweep(*what, points, (&o, &why), run.json.as_deref(), run.svg.as_deref())
+            })
         }
         Cli::Export {
             format,

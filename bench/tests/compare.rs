@@ -81,6 +81,24 @@ fn compare_prints_a_row_per_forwarder_and_ferrovs_forwards() {
     for name in ["xdp-tx", "nft-dnat"] {
         assert!(text.lines().any(|l| l.starts_with(name)), "{text}");
     }
+    // The report names the generator that ran (live frames where the
+    // kernel allows them, AF_XDP where it refuses) and what it can offer:
+    // its frames reflected straight back, flat out.
+    let head = text
+        .lines()
+        .find(|l| l.starts_with("generator "))
+        .unwrap_or_else(|| panic!("no generator line in:\n{text}"));
+    assert!(
+        head.starts_with("generator live-frames (") || head.starts_with("generator af-xdp ("),
+        "{head}"
+    );
+    let back: f64 = head
+        .split("Mpps sent, ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no ceiling in {head:?}"));
+    assert!(back > 0.01, "the generator's ceiling: {head}");
     let json = std::fs::read_to_string(&json_path).expect("the --json file");
     let svg = std::fs::read_to_string(&svg_path).expect("the --svg file");
     let _ = std::fs::remove_file(&json_path);
@@ -89,6 +107,8 @@ fn compare_prints_a_row_per_forwarder_and_ferrovs_forwards() {
     assert_eq!(json.matches("\"loss_free_pps\":").count(), 9, "{json}");
     assert!(json.contains("\"dut\":\"ferrovs-tun\""), "{json}");
     assert!(json.contains("\"p99_ns\":"), "{json}");
+    assert!(json.contains("\"generator\":{\"name\":\""), "{json}");
+    assert!(json.contains("\"ceiling_back_pps\":"), "{json}");
     // The plot names every forwarder.
     for name in [
         "xdp-tx",

@@ -28,6 +28,18 @@ impl Ns {
 
     /// Run `gen-check` with `args`; return its `key value` pairs.
     fn check(&self, args: &[&str]) -> HashMap<String, f64> {
+        let (ok, text) = self.run(args);
+        assert!(ok, "{text}");
+        let words: Vec<&str> = text.split_whitespace().collect();
+        words
+            .chunks(2)
+            .filter_map(|kv| Some((kv[0].to_string(), kv.get(1)?.parse().ok()?)))
+            .collect()
+    }
+
+    /// Run `gen-check` with `args`: whether it succeeded, and what it said
+    /// (stdout, then stderr).
+    fn run(&self, args: &[&str]) -> (bool, String) {
         let out = Command::new("ip")
             .args([
                 "netns",
@@ -39,17 +51,8 @@ impl Ns {
             .args(args)
             .output()
             .expect("run gen-check");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let words: Vec<&str> = text.split_whitespace().collect();
-        words
-            .chunks(2)
-            .filter_map(|kv| Some((kv[0].to_string(), kv.get(1)?.parse().ok()?)))
-            .collect()
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
     }
 }
 
@@ -109,4 +112,29 @@ fn ipv6_frames_are_counted_and_timed_too() {
     assert_eq!(r["bytes"], sent * 80.0, "{r:?}");
     assert_eq!(r["stamped"], sent, "{r:?}");
     assert_eq!(r["unknown"] + r["bad_checksum"], 0.0, "{r:?}");
+}
+
+#[test]
+fn auto_takes_live_frames_where_allowed_and_af_xdp_where_refused() {
+    let ns = Ns::new("auto");
+    let (live_ok, live) = ns.run(&["good", "10000", "0.2", "--generator", "live-frames"]);
+    if !live_ok {
+        // A refusal says what was refused and what to use instead.
+        assert!(live.contains("refuses BPF_PROG_RUN over live frames"), "{live}");
+        assert!(live.contains("--generator af-xdp"), "{live}");
+    }
+    let (ok, auto) = ns.run(&["good", "10000", "0.2"]);
+    assert!(ok, "{auto}");
+    let want = if live_ok {
+        "generator live-frames (live frames allowed)"
+    } else {
+        "generator af-xdp (live frames refused: "
+    };
+    assert!(auto.starts_with(want), "live frames: {live}\nauto: {auto}");
+    // AF_XDP by name runs on every kernel with AF_XDP, and every frame it
+    // sends is counted once.
+    let r = ns.check(&["good", "10000", "0.2", "--generator", "af-xdp"]);
+    assert!(r["sent"] > 500.0, "{r:?}");
+    assert_eq!(r["frames"], r["sent"], "{r:?}");
+    assert_eq!(r["stamped"], r["sent"], "{r:?}");
 }

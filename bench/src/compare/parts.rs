@@ -2,10 +2,11 @@
 //! sink (`gen-sink`), their self-check (`gen-check`), and the forwarders it
 //! compares ferrovs with (`kernel-swap`, `afxdp-swap`, `xdp-pass`).
 
+use super::generator::{Gen, GenChoice, choose, generate};
 use super::{DUT_MAC, GEN_IP, GEN_IP6, GEN_MAC, PORT, RS_MACS, Traffic, VIP, VIP6, term_flag};
 use dataplane::PacketIo;
 use dataplane::Verdict;
-use dataplane::xsk::bench::{Generator, KernelSwap, LAT_BUCKET_NS, Pace, Sink, SinkSlot};
+use dataplane::xsk::bench::{KernelSwap, LAT_BUCKET_NS, Pace, Sink, SinkSlot};
 use dataplane::xsk::{Port, PortConfig, Steer};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -86,6 +87,9 @@ pub struct GenSinkArgs {
     /// (DR, a swap) or the server's own (`rip`: NAT, TUN, DNAT).
     #[arg(value_enum)]
     dst: DstArg,
+    /// The generator (the runner chose it once for the whole run).
+    #[arg(value_enum)]
+    generator: Gen,
 }
 
 /// Whose frames `gen-sink` counts.
@@ -119,6 +123,9 @@ pub struct GenCheckArgs {
     /// Seconds to send.
     #[arg(default_value_t = 0.5)]
     secs: f64,
+    /// The generator.
+    #[arg(long, value_enum, default_value_t = GenChoice::Auto)]
+    generator: GenChoice,
 }
 
 fn ip_version(s: &str) -> Result<u8, String> {
@@ -175,7 +182,16 @@ pub fn gen_sink(a: &GenSinkArgs) -> Result<(), String> {
     let ifindex = eth0()?;
     let sink = Sink::attach(ifindex, &macs, pace.stamp).map_err(io)?;
     let start = Instant::now();
-    let sent = generate(ifindex, &f, a.flows, pace, a.threads as usize, a.secs).map_err(io)?;
+    let sent = generate(
+        a.generator,
+        ("eth0", ifindex),
+        &f,
+        a.flows,
+        pace,
+        a.threads as usize,
+        a.secs,
+    )
+    .map_err(io)?;
     let elapsed = start.elapsed().as_secs_f64();
     // Let the last frames arrive.
     std::thread::sleep(Duration::from_millis(200));
@@ -200,53 +216,6 @@ pub fn gen_sink(a: &GenSinkArgs) -> Result<(), String> {
         lat[2]
     );
     Ok(())
-}
-
-/// Send `f` over `flows` flows for `secs` from `threads` generators, each
-/// pinned to its own core with its share of the rate; return what they sent.
-fn generate(
-    ifindex: u32,
-    f: &[u8],
-    flows: u32,
-    pace: Pace,
-    threads: usize,
-    secs: f64,
-) -> std::io::Result<u64> {
-    let share = Pace {
-        rate: pace.rate / threads as f64,
-        ..pace
-    };
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    // Each thread loads its own generator (libbpf objects stay on the thread
-    // that made them) and reports what it sent.
-    std::thread::scope(|s| {
-        let runs: Vec<_> = (0..threads)
-            .map(|i| {
-                // One thread: the last core, away from the first worker
-                // (core 0); more: a core each from 0 on.
-                let at = if threads == 1 {
-                    cores.len().saturating_sub(1)
-                } else {
-                    i
-                };
-                let core = cores.get(at % cores.len().max(1)).copied();
-                s.spawn(move || {
-                    if let Some(core) = core {
-                        core_affinity::set_for_current(core);
-                    }
-                    let g = Generator::new(ifindex, f, flows, 10_000, share)?;
-                    run_for(&g, f, Duration::from_secs_f64(secs))?;
-                    g.sent()
-                })
-            })
-            .collect();
-        runs.into_iter()
-            .map(|r| {
-                r.join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("generator thread")))
-            })
-            .sum::<std::io::Result<u64>>()
-    })
 }
 
 /// Run `gen-check`: send a paced frame out of `gen0` and count it on
@@ -280,18 +249,18 @@ pub fn gen_check(a: &GenCheckArgs) -> Result<(), String> {
         mac: DUT_MAC,
         dst: dst.filter(|_| variant != "good6"),
     };
+    let (generator, why) = choose(a.generator)?;
     let sink = Sink::attach(rx, &[slot], true).map_err(io)?;
-    let generator = Generator::new(tx, &f, 16, 10_000, pace).map_err(io)?;
     let start = Instant::now();
-    run_for(&generator, &f, Duration::from_secs_f64(a.secs)).map_err(io)?;
+    let sent = generate(generator, ("gen0", tx), &f, 16, pace, 1, a.secs).map_err(io)?;
     let elapsed = start.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(200));
     let c = sink.counts().map_err(io)?;
     let lat = sink.latency().map_err(io)?;
     let [p50, ..] = percentiles(&lat);
+    println!("generator {} ({why})", generator.name());
     println!(
-        "sent {} elapsed {elapsed:.3} frames {} bytes {} unknown {} bad_checksum {} wrong_addr {} stamped {} p50_ns {p50}",
-        generator.sent().map_err(io)?,
+        "sent {sent} elapsed {elapsed:.3} frames {} bytes {} unknown {} bad_checksum {} wrong_addr {} stamped {} p50_ns {p50}",
         c.frames[0],
         c.bytes[0],
         c.unknown,
@@ -362,21 +331,6 @@ pub fn afxdp_swap(busy_poll_us: u32) -> Result<(), String> {
             d.swap_with_slice(&mut s[..6]);
             Verdict::Tx(0)
         });
-    }
-    Ok(())
-}
-
-/// Keep `generator` sending `frame` for about `secs`, in as few
-/// BPF_PROG_RUN calls as will do: each call costs tens of ms here outside
-/// the run (live-frame set-up and tear-down), a gap in which nothing is
-/// sent. A short first call measures the time per run; the next ones are
-/// sized to what is left.
-fn run_for(generator: &Generator, frame: &[u8], secs: Duration) -> std::io::Result<()> {
-    let start = Instant::now();
-    let mut chunk = 50_000u64;
-    while let Some(left) = secs.checked_sub(start.elapsed()) {
-        let ns = generator.send(frame, chunk as u32)?;
-        chunk = (left.as_nanos() as u64 / u64::from(ns.max(1))).clamp(10_000, i32::MAX as u64);
     }
     Ok(())
 }

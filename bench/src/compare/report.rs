@@ -1,7 +1,7 @@
 //! The report of one run: the table, the JSON and the plot, with each
 //! row's ratios to the baselines.
 
-use super::{LOSS_FREE, Opts, Row};
+use super::{GenInfo, LOSS_FREE, Opts, Row};
 use dataplane::xsk::bench::{LAT_BUCKET_NS, LAT_BUCKETS};
 
 /// The rows of one run with their ratios to the baselines.
@@ -12,10 +12,12 @@ pub(super) struct Report {
     ceiling: (f64, f64),
     /// Loss-free and overload rates of the nftables path, unless broken.
     kernel: Option<(f64, f64)>,
+    /// The generator and its ceiling.
+    generator: GenInfo,
 }
 
 impl Report {
-    pub(super) fn new(rows: Vec<Row>, opts: &Opts) -> Self {
+    pub(super) fn new(rows: Vec<Row>, opts: &Opts, generator: GenInfo) -> Self {
         let rates = |r: &Row| (r.loss_free, r.overload);
         let ceiling = rows
             .iter()
@@ -33,7 +35,19 @@ impl Report {
             opts: *opts,
             ceiling,
             kernel,
+            generator,
         }
+    }
+
+    /// Rows that delivered, flat out, at least 90 % of what the generator
+    /// reflects flat out: their overload rate is the generator's, not
+    /// theirs, and a ratio between them says nothing.
+    fn at_ceiling(&self) -> Vec<&str> {
+        self.rows
+            .iter()
+            .filter(|r| r.name != "xdp-tx" && r.overload >= 0.9 * self.generator.ceiling.1)
+            .map(|r| r.name.as_str())
+            .collect()
     }
 
     /// Print the table; write the JSON and the plot where asked.
@@ -93,7 +107,7 @@ impl Report {
         let _ = writeln!(
             s,
             "{}-byte {}{}, {} flows; flat out {} s, loss-free search (< {}% loss) and latency (at half \
-             the loss-free rate) in {} s trials; generator BPF_PROG_RUN live frames:",
+             the loss-free rate) in {} s trials",
             o.size,
             o.traffic.name(),
             if o.ipv6 { "/IPv6" } else { "" },
@@ -101,6 +115,15 @@ impl Report {
             o.secs,
             LOSS_FREE * 100.0,
             o.trial
+        );
+        let _ = writeln!(
+            s,
+            "generator {} ({}); its ceiling, flat out with its frames reflected by XDP_TX: \
+             {:.3} Mpps sent, {:.3} Mpps back:",
+            self.generator.kind.name(),
+            self.generator.why,
+            self.generator.ceiling.0 / 1e6,
+            self.generator.ceiling.1 / 1e6
         );
         let _ = writeln!(
             s,
@@ -148,6 +171,14 @@ impl Report {
             s,
             "rates in Mpps; cpu % per core during the flat-out run (generator and DUT share them)"
         );
+        let capped = self.at_ceiling();
+        if !capped.is_empty() {
+            let _ = writeln!(
+                s,
+                "at the generator's ceiling (their overload is a floor, not a measure): {}",
+                capped.join(", ")
+            );
+        }
         s
     }
 
@@ -183,7 +214,8 @@ impl Report {
             .collect();
         format!(
             "{{\"frame_bytes\":{},\"ip\":{},\"traffic\":\"{}\",\"flows\":{},\"flat_out_seconds\":{},\"trial_seconds\":{},\
-             \"loss_free_threshold\":{},\"results\":[{}]}}\n",
+             \"loss_free_threshold\":{},\"generator\":{{\"name\":\"{}\",\"why\":\"{}\",\"ceiling_sent_pps\":{:.0},\
+             \"ceiling_back_pps\":{:.0},\"rows_at_ceiling\":[{}]}},\"results\":[{}]}}\n",
             self.opts.size,
             if self.opts.ipv6 { 6 } else { 4 },
             self.opts.traffic.name(),
@@ -195,6 +227,15 @@ impl Report {
             self.opts.secs,
             self.opts.trial,
             LOSS_FREE,
+            self.generator.kind.name(),
+            self.generator.why.replace(['"', '\\'], "'"),
+            self.generator.ceiling.0,
+            self.generator.ceiling.1,
+            self.at_ceiling()
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(","),
             rows.join(",")
         )
     }

@@ -2,6 +2,10 @@
 //! live-frame generator, a counting sink, and the in-kernel XDP_TX forwarder
 //! ferrovs is compared with. Used by the `bench` crate only.
 
+mod afxdp;
+
+pub use afxdp::XskGenerator;
+
 use super::bpf::{Map, Object, Plain, run_live};
 use std::io;
 use std::os::fd::RawFd;
@@ -122,6 +126,21 @@ impl Generator {
     pub fn sent(&self) -> io::Result<u64> {
         Ok(self.state.percpu_sum(&0)?[3])
     }
+}
+
+/// Ask the kernel to run the generator once over a live frame that it
+/// drops at once (no flows are configured, so the program aborts): `Ok`
+/// where `BPF_PROG_RUN` takes live frames, the kernel's refusal where it
+/// does not (hardened kernels, some container runtimes, LSM policies).
+///
+/// # Errors
+/// The refusal, or the program could not be loaded.
+pub fn probe_live_frames() -> io::Result<()> {
+    let obj = Object::load(OBJECT, "benchmark programs", &[])?;
+    let prog = obj.prog_fd(c"gen")?;
+    let mut frame = [0u8; 64];
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    run_live(prog, &frame, 1, 1).map(|_| ())
 }
 
 /// One destination the sink counts: a MAC, and the IPv4 destination its

@@ -84,6 +84,9 @@ pub struct PortConfig {
     pub busy_poll_us: u32,
     /// Packets per busy-poll run.
     pub busy_poll_budget: u32,
+    /// Receive as well as send. Off (a generator's sender), no frame goes to
+    /// the fill ring: every frame of the UMEM is there to send.
+    pub rx: bool,
 }
 
 impl Default for PortConfig {
@@ -98,6 +101,7 @@ impl Default for PortConfig {
             need_wakeup: true,
             busy_poll_us: 0,
             busy_poll_budget: 64,
+            rx: true,
         }
     }
 }
@@ -220,13 +224,18 @@ impl Port {
             rx_descs: vec![FrameDesc::default(); cfg.batch],
             comp_descs: vec![FrameDesc::default(); ring as usize],
             spare,
-            reserve: cfg.batch,
+            reserve: if cfg.rx { cfg.batch } else { frames.len() },
             frames: frames.len(),
             need_wakeup: cfg.need_wakeup,
             busy_poll: cfg.busy_poll_us > 0,
         };
         port.refill();
         Ok(port)
+    }
+
+    /// Return the frames on TX rings whose completion has not come back.
+    pub fn in_flight(&self) -> usize {
+        self.links.iter().map(|l| l.in_flight).sum()
     }
 
     /// Return each link's socket file descriptor (for the XSKMAP).
