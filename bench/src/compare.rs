@@ -39,11 +39,13 @@ mod dut;
 mod generator;
 mod parts;
 mod report;
+mod sweep;
 
 use dut::{Nft, ferrovs, sync_master};
-pub use generator::{Gen, GenChoice, choose};
+pub use generator::{Gen, GenChoice, Ports, choose};
 pub use parts::{GenCheckArgs, GenSinkArgs, afxdp_swap, gen_check, gen_sink, kernel_swap, xdp_pass};
 use report::Report;
+pub use sweep::{FastPaths, Sweep, capacity, sweep};
 
 const GEN_MAC: [u8; 6] = [0x02, 0x42, 0, 0, 0, 0x02];
 const DUT_MAC: [u8; 6] = [0x02, 0x42, 0, 0, 0, 0x01];
@@ -295,6 +297,7 @@ enum Back {
 
 /// Run the generator and sink in the generator namespace for `secs`.
 fn trial(t: &Topology, secs: f64, o: &Opts, pace: Pace, back: Back) -> Result<Trial, String> {
+    let cpu = o.gen_cpu.map(|c| c.to_string());
     let out = Command::new("ip")
         .args([
             "netns",
@@ -319,7 +322,9 @@ fn trial(t: &Topology, secs: f64, o: &Opts, pace: Pace, back: Back) -> Result<Tr
                 Back::Servers(Dst::Rip) => "rip",
             },
             o.generator.name(),
+            o.ports.name(),
         ])
+        .args(cpu.iter().flat_map(|c| ["--cpu", c.as_str()]))
         .stderr(Stdio::piped())
         .output()
         .map_err(|e| format!("gen-sink: {e}"))?;
@@ -423,6 +428,11 @@ pub struct Opts {
     pub busy_poll_us: u32,
     /// The generator, chosen once for the run ([`choose`]).
     pub generator: Gen,
+    /// The order of the client ports.
+    pub ports: Ports,
+    /// The CPU of a single generator thread (default: the last, away from
+    /// the first worker's).
+    pub gen_cpu: Option<usize>,
 }
 
 /// The generator of a run: which, why, and what it can offer.
@@ -475,6 +485,9 @@ struct Row {
     loss_free: f64,
     /// p50, p99, p99.9 in ns at half the loss-free rate.
     latency: Option<[u64; 3]>,
+    /// Offered twice the loss-free rate (or what the generator can, if
+    /// less): that rate, and what was delivered.
+    twice: Option<(f64, f64)>,
     /// Percent busy per CPU during the flat-out run.
     cpu: Vec<f64>,
 }
@@ -551,6 +564,25 @@ fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBoo
     } else {
         None
     };
+    // Overload without collapse: offered twice the loss-free rate, how
+    // much does it still deliver?
+    let twice = if best > 0.0 {
+        let r = trial(
+            o.trial,
+            Pace {
+                rate: (2.0 * best).min(flat.sent),
+                ..Pace::default()
+            },
+        )?;
+        eprintln!(
+            "  offered {:.3} Mpps (2x loss-free): delivered {:.3}",
+            r.sent / 1e6,
+            r.delivered / 1e6
+        );
+        Some((r.sent, r.delivered))
+    } else {
+        None
+    };
     if let Some(([p50, p99, p999], sent)) = latency {
         eprintln!(
             "  latency at {:.3} Mpps: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs",
@@ -567,6 +599,7 @@ fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBoo
         errors: flat.errors,
         loss_free: best,
         latency: latency.map(|l| l.0),
+        twice,
         cpu,
     })
 }
@@ -638,7 +671,7 @@ pub fn run(o: &Opts, why: &str, only: &[&str], json: Option<&str>, svg: Option<&
             gen_threads: workers,
             ..*o
         };
-        let _dut = ferrovs(&t, &o, flag, (2, true), "rr", 1 << 20)?;
+        let _dut = ferrovs(&t, &o, flag, (2, true), "rr", (1 << 20, None))?;
         rows.push(characterize(&t, &name, Back::Servers(dst), &o, &stop)?);
         interrupted()?;
     }
@@ -649,7 +682,7 @@ pub fn run(o: &Opts, why: &str, only: &[&str], json: Option<&str>, svg: Option<&
             continue;
         }
         eprintln!("[extra] {name}: no fast path …");
-        let _dut = ferrovs(&t, o, flag, (2, false), "rr", 1 << 20)?;
+        let _dut = ferrovs(&t, o, flag, (2, false), "rr", (1 << 20, None))?;
         rows.push(characterize(&t, &name, Back::Servers(dst), o, &stop)?);
         interrupted()?;
     }
@@ -657,7 +690,7 @@ pub fn run(o: &Opts, why: &str, only: &[&str], json: Option<&str>, svg: Option<&
     // messages go out on lo, so the sink sees only forwarded frames).
     if only.contains(&"ferrovs-dr-sync") {
         eprintln!("[extra] ferrovs-dr-sync: DR with a sync master …");
-        let dut = ferrovs(&t, o, "-g", (2, true), "rr", 1 << 20)?;
+        let dut = ferrovs(&t, o, "-g", (2, true), "rr", (1 << 20, None))?;
         sync_master(&t)?;
         rows.push(characterize(
             &t,
@@ -670,58 +703,6 @@ pub fn run(o: &Opts, why: &str, only: &[&str], json: Option<&str>, svg: Option<&
         interrupted()?;
     }
     Report::new(rows, o, generator).publish(json, svg)
-}
-
-/// What a sweep varies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Sweep {
-    /// Client flows (connection table size and hit rate).
-    Flows,
-    /// Real servers behind the service (scheduler cost).
-    Servers,
-}
-
-/// `ferrovs-bench sweep`: ferrovs DR, one worker, at each of `points`
-/// (flows, or real servers under `wlc`, ipvsadm's default scheduler), the
-/// same measurements as `compare`.
-pub fn sweep(
-    what: Sweep,
-    points: &[u64],
-    (o, why): (&Opts, &str),
-    json: Option<&str>,
-    svg: Option<&str>,
-) -> Result<(), String> {
-    let stop = term_flag();
-    let t = Topology::up()?;
-    let generator = ceiling(&t, o, why, &stop)?;
-    let mut rows = Vec::new();
-    for (i, &n) in points.iter().enumerate() {
-        let (label, opts, servers) = match what {
-            Sweep::Flows => (
-                format!("{n} flows"),
-                Opts {
-                    flows: n as u32,
-                    ..*o
-                },
-                2,
-            ),
-            Sweep::Servers => (format!("{n} servers"), *o, n as u32),
-        };
-        eprintln!("[{}/{}] ferrovs-dr, {label} …", i + 1, points.len());
-        // Room for every flow, as a deployment would size it.
-        let conn_max = (u64::from(opts.flows) * 5 / 4).max(1 << 16);
-        let _dut = ferrovs(&t, &opts, "-g", (servers, true), "wlc", conn_max)?;
-        rows.push(characterize(&t, &label, Back::Servers(Dst::Vip), &opts, &stop)?);
-        if stop.load(Ordering::Relaxed) {
-            return Err(INTERRUPTED.to_string());
-        }
-    }
-    // Flows vary by row in a flow sweep: 0 says so in the heading.
-    let o = Opts {
-        flows: if what == Sweep::Flows { 0 } else { o.flows },
-        ..*o
-    };
-    Report::new(rows, &o, generator).publish(json, svg)
 }
 
 fn term_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {

@@ -60,6 +60,19 @@ enum Cli {
         /// 2,16,256,4096 servers).
         #[arg(long, value_delimiter = ',')]
         points: Vec<u64>,
+        /// The XDP fast path at each point: on, off (rows `… -afxdp`) or
+        /// both.
+        #[arg(long, value_enum, default_value_t = compare::FastPaths::On)]
+        fast_path: compare::FastPaths,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// ferrovs DR with its connection table full: memory per connection,
+    /// time to fill, forwarding rates while full.
+    Capacity {
+        /// Connections to hold (the table is sized a quarter over).
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        conns: u32,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -159,6 +172,16 @@ struct RunArgs {
     /// or one named.
     #[arg(long, value_enum, default_value_t = compare::GenChoice::Auto)]
     generator: compare::GenChoice,
+    /// The order of the flows' client ports: pseudorandom (RFC 4814) or
+    /// sequential.
+    #[arg(long, value_enum, default_value_t = compare::Ports::Pseudorandom)]
+    ports: compare::Ports,
+    /// Pin the (single-thread) generator to this CPU; default the last,
+    /// away from the first worker's. 0 puts it, and the receive work its
+    /// sends cause, on the worker's core (a director that shares its core
+    /// with the kernel's receive path).
+    #[arg(long)]
+    gen_cpu: Option<usize>,
 }
 
 impl RunArgs {
@@ -182,6 +205,8 @@ impl RunArgs {
             ipv6: self.ipv6,
             busy_poll_us: self.busy_poll_us,
             generator,
+            ports: self.ports,
+            gen_cpu: self.gen_cpu,
         }
     }
 }
@@ -223,14 +248,28 @@ fn main() -> ExitCode {
             delay_loop,
             seconds,
         } => checks::run(*servers, *dead, *delay_loop, *seconds),
-        Cli::Sweep { what, points, run } => {
+        Cli::Capacity { conns, run } => run.opts().and_then(|(o, why)| {
+            compare::capacity(*conns, (&o, &why), run.json.as_deref(), run.svg.as_deref())
+        }),
+        Cli::Sweep {
+            what,
+            points,
+            fast_path,
+            run,
+        } => {
             let default: &[u64] = match what {
                 compare::Sweep::Flows => &[1000, 100_000, 1_000_000, 10_000_000],
                 compare::Sweep::Servers => &[2, 16, 256, 4096],
             };
             let points = if points.is_empty() { default } else { points };
             run.opts().and_then(|(o, why)| {
-                compare::sweep(*what, points, (&o, &why), run.json.as_deref(), run.svg.as_deref())
+                compare::sweep(
+                    (*what, *fast_path),
+                    points,
+                    (&o, &why),
+                    run.json.as_deref(),
+                    run.svg.as_deref(),
+                )
             })
         }
         Cli::Export {

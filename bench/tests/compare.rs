@@ -212,3 +212,53 @@ fn a_server_sweep_forwards_at_every_point() {
         assert_eq!(row[11], "0", "{name}: frames came back wrong:\n{text}");
     }
 }
+
+#[test]
+fn a_capacity_run_fills_the_table_and_measures_its_memory() {
+    let bench = env!("CARGO_BIN_EXE_ferrovs-bench");
+    let daemon = std::path::Path::new(bench).with_file_name("ferrovs");
+    let conns = 20_000u64;
+    let out = Command::new(bench)
+        .args([
+            "capacity",
+            "--conns",
+            &conns.to_string(),
+            "--seconds",
+            "0.5",
+            "--trial",
+            "0.3",
+            "--steps",
+            "2",
+        ])
+        .env("FERROVS_BIN", &daemon)
+        .output()
+        .expect("run ferrovs-bench capacity");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{err}");
+    // held  fill s  rss small  rss empty  rss full  B/conn  B/conn fill
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("held"))
+        .unwrap_or_else(|| panic!("no capacity table:\n{text}"));
+    let v: Vec<f64> = lines[at + 1]
+        .split_whitespace()
+        .map(|w| w.parse().unwrap_or(f64::NAN))
+        .collect();
+    // Every flow's SYN made a connection (a pass that lost some under
+    // overload is followed by another), and the table's memory shows: a
+    // table sized for them is larger than one for 1024.
+    assert!(v[0] >= conns as f64 * 0.999 && v[0] <= conns as f64, "{text}\n{err}");
+    assert!(v[4] > v[2] && v[5] > 0.0, "{text}");
+    // And it forwards with the table full, every frame right.
+    let row: Vec<&str> = lines
+        .iter()
+        .find(|l| l.starts_with("full "))
+        .unwrap_or_else(|| panic!("no full row:\n{text}"))
+        .split_whitespace()
+        .skip(2)
+        .collect();
+    assert!(row[1].parse::<f64>().unwrap_or(0.0) > 0.01, "{text}\n{err}");
+    assert_eq!(row[11], "0", "frames came back wrong:\n{text}");
+}

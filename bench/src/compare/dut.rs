@@ -68,14 +68,15 @@ impl Drop for Nft {
 /// generator's protocol, by forwarding method `flag` (-g, -m, -i) over `servers` real
 /// servers (2: the topology's two; more: addresses in 10.52.0.0/16 whose
 /// static neighbours alternate between the two sink MACs), scheduled by
-/// `sched`; stopped on drop.
+/// `sched`, with connection tables of `conn_max` (and `conn_max6`, else
+/// the daemon's default); stopped on drop.
 pub(super) fn ferrovs(
     t: &Topology,
     o: &Opts,
     flag: &str,
     (servers, fast): (u32, bool),
     sched: &str,
-    conn_max: u64,
+    (conn_max, conn_max6): (u64, Option<u64>),
 ) -> Result<Bg, String> {
     t.queues(o.gen_threads)?;
     let rips: Vec<String> = if o.ipv6 {
@@ -127,20 +128,21 @@ pub(super) fn ferrovs(
         o.gen_threads.to_string(),
         o.busy_poll_us.to_string(),
     );
-    let dut = spawn_daemon(
-        t,
-        &sock,
-        &[
-            "--conn-max",
-            &conn_max,
-            "--queues",
-            &queues,
-            "--busy-poll-us",
-            &busy,
-            "--fast-path",
-            if fast { "on" } else { "off" },
-        ],
-    )?;
+    let conn_max6 = conn_max6.map(|n| n.to_string());
+    let mut args = vec![
+        "--conn-max",
+        &conn_max,
+        "--queues",
+        &queues,
+        "--busy-poll-us",
+        &busy,
+        "--fast-path",
+        if fast { "on" } else { "off" },
+    ];
+    if let Some(n) = &conn_max6 {
+        args.extend(["--conn-max6", n.as_str()]);
+    }
+    let dut = spawn_daemon(t, &sock, &args)?;
     let ctl = |args: &[&str], stdin: Option<&str>| {
         let mut cmd = Command::new(ferrovs_bin());
         cmd.args(args)

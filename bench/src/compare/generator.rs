@@ -44,6 +44,27 @@ impl Gen {
     }
 }
 
+/// The order in which the generator visits its flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Ports {
+    /// RFC 4814: consecutive frames far apart in the port range (each flow
+    /// still once per cycle).
+    #[default]
+    Pseudorandom,
+    /// One flow after the other.
+    Sequential,
+}
+
+impl Ports {
+    /// Its name on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pseudorandom => "pseudorandom",
+            Self::Sequential => "sequential",
+        }
+    }
+}
+
 /// Resolve `choice` on this kernel: the generator, and why it was taken.
 ///
 /// # Errors
@@ -64,14 +85,15 @@ pub fn choose(choice: GenChoice) -> Result<(Gen, String), String> {
 
 /// Send `f` out of interface `ifname` (index `ifindex`) over `flows` flows
 /// for `secs` from `threads` generators of kind `generator`, each pinned to its
-/// own core with its share of the rate; return what they sent.
+/// own core (one alone: to `cpu`, else the last) with its share of the
+/// rate; return what they sent.
 pub fn generate(
     generator: Gen,
     (ifname, ifindex): (&str, u32),
     f: &[u8],
     flows: u32,
     pace: Pace,
-    threads: usize,
+    (threads, cpu): (usize, Option<usize>),
     secs: f64,
 ) -> std::io::Result<u64> {
     let share = Pace {
@@ -89,7 +111,7 @@ pub fn generate(
                 // One thread: the last core, away from the first worker
                 // (core 0); more: a core each from 0 on.
                 let at = if threads == 1 {
-                    cores.len().saturating_sub(1)
+                    cpu.unwrap_or(cores.len().saturating_sub(1))
                 } else {
                     i
                 };

@@ -2,7 +2,7 @@
 //! sink (`gen-sink`), their self-check (`gen-check`), and the forwarders it
 //! compares ferrovs with (`kernel-swap`, `afxdp-swap`, `xdp-pass`).
 
-use super::generator::{Gen, GenChoice, choose, generate};
+use super::generator::{Gen, GenChoice, Ports, choose, generate};
 use super::{DUT_MAC, GEN_IP, GEN_IP6, GEN_MAC, PORT, RS_MACS, Traffic, VIP, VIP6, term_flag};
 use dataplane::PacketIo;
 use dataplane::Verdict;
@@ -90,6 +90,12 @@ pub struct GenSinkArgs {
     /// The generator (the runner chose it once for the whole run).
     #[arg(value_enum)]
     generator: Gen,
+    /// The order of the flows' client ports.
+    #[arg(value_enum)]
+    ports: Ports,
+    /// Pin a single generator thread to this CPU (default: the last).
+    #[arg(long)]
+    cpu: Option<usize>,
 }
 
 /// Whose frames `gen-sink` counts.
@@ -157,6 +163,7 @@ pub fn gen_sink(a: &GenSinkArgs) -> Result<(), String> {
             Traffic::Syn => u64::MAX,
             Traffic::Tcp => u64::from(a.flows),
         },
+        pseudorandom: a.ports == Ports::Pseudorandom,
     };
     let v4 = a.ip != 6;
     let f = frame(a.traffic, a.size, !v4);
@@ -188,7 +195,7 @@ pub fn gen_sink(a: &GenSinkArgs) -> Result<(), String> {
         &f,
         a.flows,
         pace,
-        a.threads as usize,
+        (a.threads as usize, a.cpu),
         a.secs,
     )
     .map_err(io)?;
@@ -230,7 +237,7 @@ pub fn gen_check(a: &GenCheckArgs) -> Result<(), String> {
     let pace = Pace {
         rate: a.rate,
         stamp: true,
-        syn_first: 0,
+        ..Pace::default()
     };
     let mut f = frame(Traffic::Udp, 64, variant == "good6");
     match variant {
@@ -252,7 +259,7 @@ pub fn gen_check(a: &GenCheckArgs) -> Result<(), String> {
     let (generator, why) = choose(a.generator)?;
     let sink = Sink::attach(rx, &[slot], true).map_err(io)?;
     let start = Instant::now();
-    let sent = generate(generator, ("gen0", tx), &f, 16, pace, 1, a.secs).map_err(io)?;
+    let sent = generate(generator, ("gen0", tx), &f, 16, pace, (1, None), a.secs).map_err(io)?;
     let elapsed = start.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(200));
     let c = sink.counts().map_err(io)?;

@@ -106,12 +106,13 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{}-byte {}{}, {} flows; flat out {} s, loss-free search (< {}% loss) and latency (at half \
+            "{}-byte {}{}, {} flows ({} ports); flat out {} s, loss-free search (< {}% loss) and latency (at half \
              the loss-free rate) in {} s trials",
             o.size,
             o.traffic.name(),
             if o.ipv6 { "/IPv6" } else { "" },
             self.flows(),
+            o.ports.name(),
             o.secs,
             LOSS_FREE * 100.0,
             o.trial
@@ -127,7 +128,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "{:<15} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6}",
+            "{:<15} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>7}",
             "dut",
             "offered",
             "overload",
@@ -140,14 +141,15 @@ impl Report {
             "ovl/afxdp",
             "lf/nft",
             "cpu %",
-            "errors"
+            "errors",
+            "kept@2x"
         );
         for r in &self.rows {
             let (lf_c, ovl_c) = self.vs_ceiling(r);
             let (lf_k, _) = self.vs_kernel(r);
             let _ = writeln!(
                 s,
-                "{:<15} {:>8.3} {:>8.3} {:>8.3} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6}",
+                "{:<15} {:>8.3} {:>8.3} {:>8.3} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>7}",
                 r.name,
                 r.offered / 1e6,
                 r.overload / 1e6,
@@ -164,12 +166,14 @@ impl Report {
                     .map(|c| format!("{c:.0}"))
                     .collect::<Vec<_>>()
                     .join("/"),
-                r.errors
+                r.errors,
+                f(r.twice.and_then(|(_, got)| Self::ratio(got, r.loss_free)))
             );
         }
         let _ = writeln!(
             s,
-            "rates in Mpps; cpu % per core during the flat-out run (generator and DUT share them)"
+            "rates in Mpps; cpu % per core during the flat-out run (generator and DUT share them); \
+             kept@2x: delivered / loss-free when offered twice the loss-free rate"
         );
         let capped = self.at_ceiling();
         if !capped.is_empty() {
@@ -194,11 +198,14 @@ impl Report {
                     format!("{{\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{}}}", l[0], l[1], l[2])
                 });
                 let cpu: Vec<String> = r.cpu.iter().map(|c| format!("{c:.1}")).collect();
+                let twice = r.twice.map_or("null".to_string(), |(sent, got)| {
+                    format!("{{\"offered_pps\":{sent:.0},\"delivered_pps\":{got:.0}}}")
+                });
                 format!(
                     "{{\"dut\":\"{}\",\"offered_pps\":{:.0},\"overload_pps\":{:.0},\"loss_free_pps\":{:.0},\
                      \"latency_at_half_loss_free\":{lat},\"cpu_busy_percent\":[{}],\"errors\":{},\
                      \"loss_free_vs_af_xdp\":{},\"overload_vs_af_xdp\":{},\"loss_free_vs_nft\":{},\
-                     \"overload_vs_nft\":{}}}",
+                     \"overload_vs_nft\":{},\"at_twice_loss_free\":{twice}}}",
                     r.name,
                     r.offered,
                     r.overload,
@@ -213,7 +220,7 @@ impl Report {
             })
             .collect();
         format!(
-            "{{\"frame_bytes\":{},\"ip\":{},\"traffic\":\"{}\",\"flows\":{},\"flat_out_seconds\":{},\"trial_seconds\":{},\
+            "{{\"frame_bytes\":{},\"ip\":{},\"traffic\":\"{}\",\"flows\":{},\"ports\":\"{}\",\"flat_out_seconds\":{},\"trial_seconds\":{},\
              \"loss_free_threshold\":{},\"generator\":{{\"name\":\"{}\",\"why\":\"{}\",\"ceiling_sent_pps\":{:.0},\
              \"ceiling_back_pps\":{:.0},\"rows_at_ceiling\":[{}]}},\"results\":[{}]}}\n",
             self.opts.size,
@@ -224,6 +231,7 @@ impl Report {
                 0 => "null".to_string(),
                 n => n.to_string(),
             },
+            self.opts.ports.name(),
             self.opts.secs,
             self.opts.trial,
             LOSS_FREE,

@@ -41,7 +41,10 @@ struct gen_cfg {
 	__u64 syn_first;
 	// Bytes of `gen_head` written over the start of every frame.
 	__u32 head_len;
-	__u32 pad;
+	// Flows go in the order seq * step mod nflows: with step coprime to
+	// nflows a permutation, so every flow comes once per cycle (1: in
+	// order; a large step: RFC 4814's pseudorandom ports).
+	__u32 step;
 };
 
 #define HEAD_MAX 128
@@ -145,7 +148,7 @@ int gen(struct xdp_md *ctx)
 	eth = data;
 	if ((void *)(eth + 1) > end)
 		return XDP_ABORTED;
-	flow = (__u32)(st->seq % cfg->nflows);
+	flow = (__u32)((st->seq % cfg->nflows) * cfg->step % cfg->nflows);
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 

@@ -24,7 +24,7 @@ struct GenCfg {
     cost_ps: u64,
     syn_first: u64,
     head_len: u32,
-    pad: u32,
+    step: u32,
 }
 
 // SAFETY: repr(C) of u32, u32, u16, u16, u32, u64, u64, u32, u32: every field
@@ -46,6 +46,28 @@ pub struct Pace {
     /// TCP frames: this many are sent as SYNs first, the rest as ACKs
     /// (`u64::MAX`: all SYNs).
     pub syn_first: u64,
+    /// Visit the flows in a pseudorandom order (RFC 4814: each frame's
+    /// client port far from the last one's), not one after the other.
+    pub pseudorandom: bool,
+}
+
+/// The step through `nflows` flows: flow = (n × step) mod nflows for the
+/// n-th frame. 1 visits them in order; otherwise the step nearest
+/// `nflows` / φ that is coprime with `nflows`, so the order is a
+/// permutation (every flow once per cycle) and consecutive frames land far
+/// apart in the port range.
+pub fn flow_step(nflows: u32, pseudorandom: bool) -> u32 {
+    fn gcd(a: u32, b: u32) -> u32 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    if !pseudorandom || nflows < 3 {
+        return 1;
+    }
+    let mut step = ((f64::from(nflows) * 0.618_033_988_75) as u32).max(1);
+    while gcd(step, nflows) != 1 {
+        step += 1;
+    }
+    step
 }
 
 /// Slots of the sink (`SINK_SLOTS`).
@@ -98,7 +120,7 @@ impl Generator {
             },
             syn_first: pace.syn_first,
             head_len: head_len as u32,
-            pad: 0,
+            step: flow_step(nflows.max(1), pace.pseudorandom),
         };
         obj.map::<u32, GenCfg>(c"gen_cfg")?
             .update(&0, &cfg, "generator config")?;

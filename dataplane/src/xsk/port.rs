@@ -200,6 +200,9 @@ impl Port {
                 io::Error::other(format!("AF_XDP socket on {ifname} queue {queue}: {e}{cause}"))
             })?;
             let (fq, cq) = rings.ok_or_else(|| io::Error::other("UMEM returned no fill/completion ring"))?;
+            // Best effort: kernels before 6.17 have no such option and send
+            // 32 a kick, as before.
+            let _ = tx_budget(rx.fd().as_raw_fd(), tx_budget_for(cfg));
             if cfg.busy_poll_us > 0 {
                 busy_poll(rx.fd().as_raw_fd(), cfg.busy_poll_us, cfg.busy_poll_budget)
                     .map_err(|e| io::Error::other(format!("busy polling on {ifname}: {e}")))?;
@@ -394,6 +397,41 @@ impl PacketIo for Port {
         }
         b
     }
+}
+
+/// Frames one TX kick may send in copy mode: every frame a batch can queue
+/// on one link (a batch received plus as many handed over) and as much
+/// backlog again, within the ring. The kernel's default is 32 a call,
+/// which a batch of 64 outruns: under load the TX ring filled and half of
+/// what was received was dropped as `tx_full` (measured: 0.93 Mpps in,
+/// 0.49 out, with one kick per batch as the hot path allows).
+fn tx_budget_for(cfg: &PortConfig) -> u32 {
+    (4 * cfg.batch as u32).clamp(32, cfg.ring)
+}
+
+/// Let one `sendto` on socket `fd` send up to `budget` frames in copy mode
+/// (`XDP_MAX_TX_SKB_BUDGET`, Linux 6.17; from 32 to the TX ring's size).
+fn tx_budget(fd: RawFd, budget: u32) -> io::Result<()> {
+    // linux/socket.h and linux/if_xdp.h; the libc crate has neither for
+    // every target.
+    const SOL_XDP: libc::c_int = 283;
+    const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
+    let val: libc::c_uint = budget;
+    // SAFETY: `fd` is an open AF_XDP socket we own; the value is a c_uint
+    // that lives across the call and its exact size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            SOL_XDP,
+            XDP_MAX_TX_SKB_BUDGET,
+            std::ptr::from_ref(&val).cast(),
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Turn on preferred busy polling of one socket: the kernel stops running the

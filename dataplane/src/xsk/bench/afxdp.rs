@@ -111,6 +111,8 @@ pub struct XskGenerator {
     port: Port,
     template: Template,
     nflows: u32,
+    /// See [`super::flow_step`].
+    step: u64,
     base_port: u16,
     pace: Pace,
     seq: u64,
@@ -155,6 +157,7 @@ impl XskGenerator {
             port: Port::open(&[ifname.to_string()], queue, &cfg)?,
             template,
             nflows: nflows.max(1),
+            step: u64::from(super::flow_step(nflows.max(1), pace.pseudorandom)),
             base_port,
             pace,
             seq: 0,
@@ -165,11 +168,17 @@ impl XskGenerator {
     /// Write up to `n` frames and hand them to the kernel; return how many
     /// went on the TX ring.
     fn send_batch(&mut self, n: usize) -> usize {
-        let (t, nflows, base_port, pace) = (&self.template, self.nflows, self.base_port, self.pace);
+        let (t, nflows, step, base_port, pace) = (
+            &self.template,
+            u64::from(self.nflows),
+            self.step,
+            self.base_port,
+            self.pace,
+        );
         let mut seq = self.seq;
         for _ in 0..n {
             let ok = self.port.inject(&t.head, 0, |f, _| {
-                let flow = (seq % u64::from(nflows)) as u32;
+                let flow = (seq % nflows * step % nflows) as u32;
                 let stamp = pace.stamp.then(monotonic_ns);
                 t.patch(f.bytes(), flow, base_port, seq < pace.syn_first, stamp);
                 Verdict::Tx(0)
@@ -227,6 +236,27 @@ impl XskGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pseudorandom_order_visits_every_flow_once_a_cycle() {
+        for n in [1u32, 2, 3, 10, 256, 1000, 65_536, 1_000_000] {
+            let step = u64::from(super::super::flow_step(n, true));
+            let mut seen = vec![false; n as usize];
+            for seq in 0..u64::from(n) {
+                let f = (seq % u64::from(n) * step % u64::from(n)) as usize;
+                assert!(!seen[f], "{n}: flow {f} twice");
+                seen[f] = true;
+            }
+            // Consecutive frames are far apart, not neighbours.
+            if n >= 256 {
+                assert!(
+                    step > u64::from(n) / 4 && step < u64::from(n) * 3 / 4,
+                    "{n}: {step}"
+                );
+            }
+        }
+        assert_eq!(super::super::flow_step(1000, false), 1);
+    }
 
     fn udp4() -> Vec<u8> {
         let mut f = vec![0u8; 60];

@@ -1,0 +1,232 @@
+//! `sweep` and `capacity`: ferrovs alone, measured over a range (flows or
+//! real servers, fast path on and off) or with its connection table full.
+//!
+//! Must not touch: anything outside the runner's namespaces; the daemon is
+//! driven through its commands only.
+
+use super::report::Report;
+use super::{
+    Back, Bg, Dst, INTERRUPTED, Opts, Topology, Traffic, ceiling, characterize, ferrovs, ferrovs_bin,
+    term_flag, trial,
+};
+use dataplane::xsk::bench::Pace;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// What a sweep varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sweep {
+    /// Client flows (connection table size and hit rate).
+    Flows,
+    /// Real servers behind the service (scheduler cost).
+    Servers,
+}
+
+/// Which of the two paths a sweep measures at each point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FastPaths {
+    /// The XDP fast path on (established flows in the kernel).
+    #[default]
+    On,
+    /// Off: every frame through the AF_XDP worker (rows `… -afxdp`).
+    Off,
+    /// Both, one row each.
+    Both,
+}
+
+impl FastPaths {
+    fn each(self) -> &'static [bool] {
+        match self {
+            Self::On => &[true],
+            Self::Off => &[false],
+            Self::Both => &[true, false],
+        }
+    }
+}
+
+/// `ferrovs-bench sweep`: ferrovs DR, one worker, at each of `points`
+/// (flows, or real servers under `wlc`, ipvsadm's default scheduler), with
+/// the fast path on, off or both, the same measurements as `compare`.
+pub fn sweep(
+    (what, fast): (Sweep, FastPaths),
+    points: &[u64],
+    (o, why): (&Opts, &str),
+    json: Option<&str>,
+    svg: Option<&str>,
+) -> Result<(), String> {
+    let stop = term_flag();
+    let t = Topology::up()?;
+    let generator = ceiling(&t, o, why, &stop)?;
+    let mut rows = Vec::new();
+    let runs: Vec<(u64, bool)> = points
+        .iter()
+        .flat_map(|&n| fast.each().iter().map(move |&f| (n, f)))
+        .collect();
+    for (i, &(n, on)) in runs.iter().enumerate() {
+        let suffix = if on { "" } else { "-afxdp" };
+        let (label, opts, servers) = match what {
+            Sweep::Flows => (
+                format!("{n} flows{suffix}"),
+                Opts {
+                    flows: n as u32,
+                    ..*o
+                },
+                2,
+            ),
+            Sweep::Servers => (format!("{n} servers{suffix}"), *o, n as u32),
+        };
+        eprintln!("[{}/{}] ferrovs-dr, {label} …", i + 1, runs.len());
+        // Room for every flow, as a deployment would size it.
+        let conn_max = (u64::from(opts.flows) * 5 / 4).max(1 << 16);
+        let _dut = ferrovs(&t, &opts, "-g", (servers, on), "wlc", (conn_max, None))?;
+        rows.push(characterize(&t, &label, Back::Servers(Dst::Vip), &opts, &stop)?);
+        if stop.load(Ordering::Relaxed) {
+            return Err(INTERRUPTED.to_string());
+        }
+    }
+    // Flows vary by row in a flow sweep: 0 says so in the heading.
+    let o = Opts {
+        flows: if what == Sweep::Flows { 0 } else { o.flows },
+        ..*o
+    };
+    Report::new(rows, &o, generator).publish(json, svg)
+}
+
+/// Resident memory of a process in KiB (`VmRSS`).
+fn rss_kib(p: &Bg) -> Result<u64, String> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", p.0.id())).map_err(|e| format!("daemon: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| "daemon: no VmRSS".to_string())
+}
+
+/// Connections the daemon in `t` holds: ActiveConn + InActConn of every
+/// real server in its `-L -n`.
+fn connections(t: &Topology) -> Result<u64, String> {
+    let out = Command::new(ferrovs_bin())
+        .args(["-L", "-n"])
+        .env("FERROVS_SOCKET", format!("/tmp/{}.sock", t.dut_ns))
+        .output()
+        .map_err(|e| format!("ferrovs -L -n: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ferrovs -L -n: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("->") && !l.contains("RemoteAddress"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.iter()
+                .rev()
+                .take(2)
+                .filter_map(|v| v.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum())
+}
+
+/// What a capacity run measured.
+struct Fill {
+    held: u64,
+    secs: f64,
+    /// RSS in KiB: a daemon with a 1024-connection table, this one before
+    /// the flood and with its table full.
+    rss: [u64; 3],
+}
+
+/// `ferrovs-bench capacity`: ferrovs DR, one worker, fast path off (the
+/// whole table in the worker), with a table for `conns` connections: its
+/// memory, the time to fill it with a SYN per flow (RFC 4814 ports over
+/// `conns` flows, repeated until the table holds them all), then the
+/// forwarding rates with it full (the same flows again: every frame a
+/// lookup in a full table).
+pub fn capacity(
+    conns: u32,
+    (o, why): (&Opts, &str),
+    json: Option<&str>,
+    svg: Option<&str>,
+) -> Result<(), String> {
+    let stop = term_flag();
+    let t = Topology::up()?;
+    let generator = ceiling(&t, o, why, &stop)?;
+    let o = Opts {
+        flows: conns,
+        traffic: Traffic::Syn,
+        ..*o
+    };
+    // IPv4 only here: the IPv6 table stays at its least on both daemons.
+    let v6 = Some(1024);
+    eprintln!("[1/3] a daemon with a 1024-connection table, for its memory …");
+    let small = {
+        let dut = ferrovs(&t, &o, "-g", (2, false), "rr", (1024, v6))?;
+        rss_kib(&dut)?
+    };
+    eprintln!("[2/3] a table for {conns} connections, filled …");
+    let dut = ferrovs(&t, &o, "-g", (2, false), "rr", (u64::from(conns) * 5 / 4, v6))?;
+    let empty = rss_kib(&dut)?;
+    let start = Instant::now();
+    let mut held = 0;
+    // A pass sends every flow's SYN about once at this VM's rates; what a
+    // pass drops under overload the next one fills in (SYN_RECV lasts 60 s).
+    let pass = (f64::from(conns) / 300_000.0).max(1.0);
+    for _ in 0..20 {
+        trial(&t, pass, &o, Pace::default(), Back::Servers(Dst::Vip))?;
+        held = connections(&t)?;
+        eprintln!(
+            "  {held} connections after {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
+        if stop.load(Ordering::Relaxed) {
+            return Err(INTERRUPTED.to_string());
+        }
+        if held >= u64::from(conns) * 999 / 1000 {
+            break;
+        }
+    }
+    let fill = Fill {
+        held,
+        secs: start.elapsed().as_secs_f64(),
+        rss: [small, empty, rss_kib(&dut)?],
+    };
+    eprintln!("[3/3] forwarding with the table full …");
+    let label = format!("full {}", fill.held);
+    let row = characterize(&t, &label, Back::Servers(Dst::Vip), &o, &stop)?;
+    print!("{}", fill.table(conns));
+    Report::new(vec![row], &o, generator).publish(json, svg)
+}
+
+impl Fill {
+    fn table(&self, conns: u32) -> String {
+        let [small, empty, full] = self.rss;
+        let per = |kib: u64| (kib * 1024) as f64 / self.held.max(1) as f64;
+        format!(
+            "capacity: ferrovs-dr, one worker, fast path off, a table for {conns} (--conn-max {}):\n\
+             {:<12} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}\n\
+             {:<12} {:>10} {:>10.1} {:>10.1} {:>10.1} {:>12.0} {:>12.0}\n\
+             rss in MiB: of a daemon with a 1024-connection table, of this one empty and full; \
+             B/conn: (full - small) / held, (full - empty) / held\n",
+            u64::from(conns) * 5 / 4,
+            "held",
+            "fill s",
+            "rss small",
+            "rss empty",
+            "rss full",
+            "B/conn",
+            "B/conn fill",
+            self.held,
+            format!("{:.1}", self.secs),
+            small as f64 / 1024.0,
+            empty as f64 / 1024.0,
+            full as f64 / 1024.0,
+            per(full.saturating_sub(small)),
+            per(full.saturating_sub(empty)),
+        )
+    }
+}
