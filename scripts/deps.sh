@@ -5,7 +5,8 @@
 #                           build the libxdp/libbpf that xsk-rs vendors
 #   iproute2 ethtool curl python3 iputils-ping procps
 #                           the netns lab: veths, HTTP servers, clients
-#   nftables                the kernel-path baseline of the benchmark runner
+#   nftables conntrack      the kernel-path baseline of the benchmark runner
+#                           (conntrack empties its table between trials)
 #   nginx-light wrk iperf3 socat tcpdump
 #                           real servers and clients of the end-to-end tests
 #   keepalived              the peer director of the VRRP interop tests (run
@@ -22,7 +23,7 @@
 set -euo pipefail
 
 PKGS=(clang gcc make m4 pkg-config libelf-dev zlib1g-dev libbpf-dev
-	iproute2 ethtool curl python3 iputils-ping procps nftables systemd util-linux shellcheck
+	iproute2 ethtool curl python3 iputils-ping procps nftables conntrack systemd util-linux shellcheck
 	nginx-light wrk iperf3 socat tcpdump keepalived openssl dnsmasq-base
 	lintian man-db)
 

@@ -45,7 +45,7 @@ use dut::{Nft, ferrovs, sync_master};
 pub use generator::{Gen, GenChoice, Ports, choose};
 pub use parts::{GenCheckArgs, GenSinkArgs, afxdp_swap, gen_check, gen_sink, kernel_swap, xdp_pass};
 use report::Report;
-pub use sweep::{FastPaths, Sweep, capacity, sweep};
+pub use sweep::{FastPaths, Sweep, capacity, connections, sweep};
 
 const GEN_MAC: [u8; 6] = [0x02, 0x42, 0, 0, 0, 0x02];
 const DUT_MAC: [u8; 6] = [0x02, 0x42, 0, 0, 0, 0x01];
@@ -80,6 +80,13 @@ fn mac(m: [u8; 6]) -> String {
 pub(crate) struct Topology {
     pub(crate) gen_ns: String,
     pub(crate) dut_ns: String,
+    /// Frames the generator has sent in this topology: where the next
+    /// trial's connections start, so each trial's are new.
+    first: std::cell::Cell<u64>,
+    /// Empty the DUT's conntrack table before each trial (the kernel path's
+    /// connection rows: its table, 262 144 entries by default, would fill
+    /// from one trial to the next, and the next trial measure only drops).
+    pub(crate) flush_conntrack: std::cell::Cell<bool>,
 }
 
 impl Topology {
@@ -88,6 +95,8 @@ impl Topology {
         let t = Self {
             gen_ns: format!("{p}-gen"),
             dut_ns: format!("{p}-dut"),
+            first: std::cell::Cell::new(0),
+            flush_conntrack: std::cell::Cell::new(false),
         };
         for ns in [&t.gen_ns, &t.dut_ns] {
             sh(&["ip", "netns", "add", ns])?;
@@ -137,6 +146,18 @@ impl Topology {
             "dev",
             "eth0",
         ])?;
+        // The clients, for the kernel path's answers (nft DNAT): behind
+        // the generator.
+        sh(&[
+            "ip",
+            "-n",
+            &t.dut_ns,
+            "route",
+            "add",
+            "10.64.0.0/16",
+            "via",
+            "10.50.0.2",
+        ])?;
         for (ns, addr) in [
             (&t.gen_ns, "2001:db8:50::2/64"),
             (&t.dut_ns, "2001:db8:50::1/64"),
@@ -173,6 +194,30 @@ impl Topology {
 }
 
 impl Topology {
+    /// With preferred busy polling (`us` > 0), pair it on the DUT's
+    /// interface with what `scripts/tune-host.sh --busy-poll` sets on a
+    /// director (napi_defer_hard_irqs 2, gro_flush_timeout 200 µs): the
+    /// queue's receive work then runs in the worker's own syscalls. Without
+    /// the pair, a worker whose TX makes receive work on its own core (NAT:
+    /// the servers' answers) was starved by it under overload (measured:
+    /// 1-2 % of its loss-free rate delivered, flat out).
+    pub(crate) fn busy_poll(&self, us: u32) -> Result<(), String> {
+        let (defer, flush) = if us > 0 { ("2", "200000") } else { ("0", "0") };
+        for (file, v) in [("napi_defer_hard_irqs", defer), ("gro_flush_timeout", flush)] {
+            let path = format!("/sys/class/net/eth0/{file}");
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &self.dut_ns,
+                "sh",
+                "-c",
+                &format!("echo {v} > {path}"),
+            ])?;
+        }
+        Ok(())
+    }
+
     /// Give the DUT's interface `n` queues (set before a forwarder starts).
     /// The generator's side sends on as many: veth takes an XDP program only
     /// while it has no fewer receive queues than its peer sends on.
@@ -257,9 +302,12 @@ pub(crate) fn spawn_in(ns: &str, args: &[&str]) -> Result<Bg, String> {
 /// or flat out, and what its sink saw.
 #[derive(Debug, Clone, Copy, Default)]
 struct Trial {
-    /// Frames per second sent and delivered (to a known MAC).
+    /// Frames per second sent (with the servers' answers, where the sink
+    /// gives them) and delivered (to a known MAC).
     sent: f64,
     delivered: f64,
+    /// Of `sent`, the generator's own frames per second.
+    client: f64,
     /// Frames that came back wrong (unknown MAC, bad IPv4 checksum).
     errors: u64,
     /// Latency percentiles in ns (p50, p99, p99.9), when stamped.
@@ -293,10 +341,18 @@ enum Back {
     Servers(Dst),
     /// Back to the generator (a MAC swap).
     Sender,
+    /// To the real servers (their address), which answer through the
+    /// forwarder back to the client (NAT, DNAT: connections).
+    Answered,
 }
 
 /// Run the generator and sink in the generator namespace for `secs`.
 fn trial(t: &Topology, secs: f64, o: &Opts, pace: Pace, back: Back) -> Result<Trial, String> {
+    if t.flush_conntrack.get() {
+        // conntrack -F says how many it deleted on stderr.
+        sh(&["ip", "netns", "exec", &t.dut_ns, "conntrack", "-F"])
+            .map_err(|e| format!("{e} (conntrack, from Debian's conntrack package, empties the table)"))?;
+    }
     let cpu = o.gen_cpu.map(|c| c.to_string());
     let out = Command::new("ip")
         .args([
@@ -312,6 +368,7 @@ fn trial(t: &Topology, secs: f64, o: &Opts, pace: Pace, back: Back) -> Result<Tr
             match back {
                 Back::Servers(_) => "servers",
                 Back::Sender => "sender",
+                Back::Answered => "answered",
             },
             o.traffic.name(),
             &o.size.to_string(),
@@ -319,12 +376,13 @@ fn trial(t: &Topology, secs: f64, o: &Opts, pace: Pace, back: Back) -> Result<Tr
             if o.ipv6 { "6" } else { "4" },
             match back {
                 Back::Servers(Dst::Vip) | Back::Sender => "vip",
-                Back::Servers(Dst::Rip) => "rip",
+                Back::Servers(Dst::Rip) | Back::Answered => "rip",
             },
             o.generator.name(),
             o.ports.name(),
         ])
         .args(cpu.iter().flat_map(|c| ["--cpu", c.as_str()]))
+        .args(["--first", &t.first.get().to_string()])
         .stderr(Stdio::piped())
         .output()
         .map_err(|e| format!("gen-sink: {e}"))?;
@@ -336,12 +394,15 @@ fn trial(t: &Topology, secs: f64, o: &Opts, pace: Pace, back: Back) -> Result<Tr
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let v: Vec<f64> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-    let [sent, got, errors, elapsed, p50, p99, p999] = v[..] else {
+    let [sent, got, errors, elapsed, p50, p99, p999, frames] = v[..] else {
         return Err(format!("gen-sink said {text:?}"));
     };
+    // The next trial's connections start after this one's.
+    t.first.set(t.first.get() + frames as u64);
     Ok(Trial {
         sent: sent / elapsed,
         delivered: got / elapsed,
+        client: frames / elapsed,
         errors: errors as u64,
         latency: (p50 > 0.0).then_some([p50 as u64, p99 as u64, p999 as u64]),
     })
@@ -393,6 +454,12 @@ pub enum Traffic {
     Syn,
     /// TCP established flows: one SYN per flow, then ACK segments.
     Tcp,
+    /// New TCP connections (RFC 9693's establishment): SYN, the server's
+    /// SYN-ACK, ACK, each on a new flow.
+    Cps,
+    /// TCP connections opened and closed: SYN, SYN-ACK, ACK, then FIN|ACK,
+    /// the server's FIN|ACK, ACK, each on a new flow.
+    Teardown,
 }
 
 impl Traffic {
@@ -401,6 +468,17 @@ impl Traffic {
             Self::Udp => "udp",
             Self::Syn => "syn",
             Self::Tcp => "tcp",
+            Self::Cps => "cps",
+            Self::Teardown => "teardown",
+        }
+    }
+
+    /// Frames the client sends per connection (0: not connections).
+    pub fn per_connection(self) -> u32 {
+        match self {
+            Self::Cps => 2,
+            Self::Teardown => 4,
+            _ => 0,
         }
     }
 }
@@ -454,6 +532,7 @@ fn ceiling(t: &Topology, o: &Opts, why: &str, stop: &AtomicBool) -> Result<GenIn
         o.generator.name()
     );
     t.queues(1)?;
+    t.busy_poll(0)?;
     let _dut = spawn_in(&t.dut_ns, &[&me(), "kernel-swap"])?;
     std::thread::sleep(Duration::from_millis(500));
     let o = Opts { gen_threads: 1, ..*o };
@@ -488,8 +567,65 @@ struct Row {
     /// Offered twice the loss-free rate (or what the generator can, if
     /// less): that rate, and what was delivered.
     twice: Option<(f64, f64)>,
+    /// Client frames per connection (0: not connections), and the
+    /// generator's own frames per second at the loss-free rate, for the
+    /// connection rates.
+    per_conn: u32,
+    client_loss_free: f64,
     /// Percent busy per CPU during the flat-out run.
     cpu: Vec<f64>,
+}
+
+/// RFC 2544's search over the rates the generator is asked for, from
+/// what the forwarder managed flat out (`flat`), between 0 and what the
+/// generator sent flat out, in at most `steps` trials of `paced` (a trial
+/// at that generator rate): the highest rate offered with under
+/// [`LOSS_FREE`] loss, and the generator's own frames per second at it (0s:
+/// none).
+fn loss_free(
+    paced: &dyn Fn(f64) -> Result<Trial, String>,
+    flat: &Trial,
+    steps: u32,
+) -> Result<(f64, f64), String> {
+    // A paced generator sharing its core with the DUT sends
+    // less than it is asked for: the rate reported is what it sent. The
+    // generator is paced in its own frames; with the servers' answers
+    // counted too, what was offered is more (`own` scales one to the other).
+    let own = if flat.sent > 0.0 {
+        flat.client / flat.sent
+    } else {
+        1.0
+    };
+    let (mut lo, mut hi) = (0.0f64, flat.client);
+    let mut rate = flat.delivered.min(flat.sent) * own;
+    let (mut best, mut client_loss_free) = (0.0f64, 0.0f64);
+    for _ in 0..steps {
+        if rate < 1000.0 {
+            break;
+        }
+        let r = paced(rate)?;
+        let pass = r.loss() < LOSS_FREE;
+        eprintln!(
+            "  paced {:.3} Mpps: sent {:.3}, loss {:.3}% {}",
+            rate / 1e6,
+            r.sent / 1e6,
+            100.0 * r.loss(),
+            if pass { "ok" } else { "" }
+        );
+        if pass {
+            if r.sent > best {
+                (best, client_loss_free) = (r.sent, r.client);
+            }
+            lo = rate;
+        } else {
+            hi = rate;
+        }
+        if hi - lo < hi * 0.02 {
+            break;
+        }
+        rate = (lo + hi) / 2.0;
+    }
+    Ok((best, client_loss_free))
 }
 
 /// Measure one forwarder, already running in the DUT namespace: flat out,
@@ -514,48 +650,22 @@ fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBoo
             .collect::<Vec<_>>()
             .join(" ")
     );
-    // RFC 2544's search over the rates the generator is asked for, from
-    // what the forwarder managed flat out, between 0 and what the generator
-    // sent flat out. A paced generator sharing its core with the DUT sends
-    // less than it is asked for: the rate reported is what it sent.
-    let (mut lo, mut hi) = (0.0f64, flat.sent);
-    let mut rate = flat.delivered.min(flat.sent);
-    let mut best = 0.0f64;
-    for _ in 0..o.steps {
-        if rate < 1000.0 {
-            break;
-        }
-        let r = trial(
+    let paced = |rate: f64| {
+        trial(
             o.trial,
             Pace {
                 rate,
                 ..Pace::default()
             },
-        )?;
-        let pass = r.loss() < LOSS_FREE;
-        eprintln!(
-            "  paced {:.3} Mpps: sent {:.3}, loss {:.3}% {}",
-            rate / 1e6,
-            r.sent / 1e6,
-            100.0 * r.loss(),
-            if pass { "ok" } else { "" }
-        );
-        if pass {
-            best = best.max(r.sent);
-            lo = rate;
-        } else {
-            hi = rate;
-        }
-        if hi - lo < hi * 0.02 {
-            break;
-        }
-        rate = (lo + hi) / 2.0;
-    }
-    let latency = if best > 0.0 {
+        )
+    };
+    let (best, client_loss_free) = loss_free(&paced, &flat, o.steps)?;
+    // Connections carry their numbers in seq and ack, not a send time.
+    let latency = if best > 0.0 && o.traffic.per_connection() == 0 {
         let r = trial(
             o.trial,
             Pace {
-                rate: best / 2.0,
+                rate: client_loss_free / 2.0,
                 stamp: true,
                 ..Pace::default()
             },
@@ -570,7 +680,7 @@ fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBoo
         let r = trial(
             o.trial,
             Pace {
-                rate: (2.0 * best).min(flat.sent),
+                rate: (2.0 * client_loss_free).min(flat.client),
                 ..Pace::default()
             },
         )?;
@@ -600,12 +710,15 @@ fn characterize(t: &Topology, name: &str, back: Back, o: &Opts, stop: &AtomicBoo
         loss_free: best,
         latency: latency.map(|l| l.0),
         twice,
+        per_conn: o.traffic.per_connection(),
+        client_loss_free,
         cpu,
     })
 }
 
 /// The runner.
 pub fn run(o: &Opts, why: &str, only: &[&str], json: Option<&str>, svg: Option<&str>) -> Result<(), String> {
+    refuse_connections(o)?;
     // `--rows`: measure only these (the ratios need their baselines).
     let want = |name: &str| only.is_empty() || only.contains(&name);
     // SIGINT or SIGTERM ends the run after the current measurement, through
@@ -631,6 +744,7 @@ pub fn run(o: &Opts, why: &str, only: &[&str], json: Option<&str>, svg: Option<&
     }
     if want("af_xdp-swap") {
         eprintln!("[2/9] af_xdp-swap: AF_XDP MAC swap (the ceiling on these sockets) …");
+        t.busy_poll(o.busy_poll_us)?;
         let _dut = spawn_in(&t.dut_ns, &[&me(), "afxdp-swap", &o.busy_poll_us.to_string()])?;
         std::thread::sleep(Duration::from_millis(800));
         rows.push(characterize(&t, "af_xdp-swap", Back::Sender, o, &stop)?);
@@ -638,6 +752,8 @@ pub fn run(o: &Opts, why: &str, only: &[&str], json: Option<&str>, svg: Option<&
     }
     if want("nft-dnat") {
         eprintln!("[3/9] nft-dnat: nftables numgen DNAT (the kernel's forwarding path) …");
+        // No busy poller here: deferred NAPI would only wait for its timer.
+        t.busy_poll(0)?;
         let _nft = Nft::load(&t.dut_ns, o.ipv6)?;
         // veth takes frames redirected by XDP only into a NAPI context,
         // which an XDP program sets up: ferrovs' steering program with no
@@ -703,6 +819,18 @@ pub fn run(o: &Opts, why: &str, only: &[&str], json: Option<&str>, svg: Option<&
         interrupted()?;
     }
     Report::new(rows, o, generator).publish(json, svg)
+}
+
+/// Connection traffic needs the servers' answers and new flows each
+/// trial, which `connections` arranges: the other runs refuse it.
+fn refuse_connections(o: &Opts) -> Result<(), String> {
+    if o.traffic.per_connection() > 0 {
+        return Err(format!(
+            "--traffic {}: run `ferrovs-bench connections` (it answers as the servers and opens new flows each trial)",
+            o.traffic.name()
+        ));
+    }
+    Ok(())
 }
 
 fn term_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {

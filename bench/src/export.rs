@@ -85,7 +85,9 @@ def register():
         traffic = match s.traffic {
             Traffic::Udp => "udp",
             Traffic::Syn => "syn",
-            Traffic::Tcp => "tcp",
+            // Connections need a generator that answers as the server:
+            // the command line refuses them before this.
+            Traffic::Tcp | Traffic::Cps | Traffic::Teardown => "tcp",
         },
         ports_max = PORTS,
         dst_mac = s.dst_mac,

@@ -76,6 +76,12 @@ enum Cli {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// New TCP connections a second, and connections opened and closed a
+    /// second (RFC 9693), for nft DNAT, ferrovs DR and ferrovs NAT.
+    Connections {
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// keepalived-style health checks at scale: N real servers with
     /// TCP_CHECK through a ferrovs daemon; how late checks start against
     /// their delay_loop, and the CPU of the checks' thread.
@@ -248,6 +254,9 @@ fn main() -> ExitCode {
             delay_loop,
             seconds,
         } => checks::run(*servers, *dead, *delay_loop, *seconds),
+        Cli::Connections { run } => run
+            .opts()
+            .and_then(|(o, why)| compare::connections((&o, &why), run.json.as_deref(), run.svg.as_deref())),
         Cli::Capacity { conns, run } => run.opts().and_then(|(o, why)| {
             compare::capacity(*conns, (&o, &why), run.json.as_deref(), run.svg.as_deref())
         }),
@@ -271,6 +280,19 @@ fn main() -> ExitCode {
                     run.svg.as_deref(),
                 )
             })
+        }
+        Cli::Export { traffic, .. }
+            if matches!(traffic, compare::Traffic::Cps | compare::Traffic::Teardown) =>
+        {
+            Err(format!(
+                "export --traffic {}: connections need the sink answering as the server, which only \
+             `ferrovs-bench connections` has; export udp, syn or tcp",
+                if *traffic == compare::Traffic::Cps {
+                    "cps"
+                } else {
+                    "teardown"
+                }
+            ))
         }
         Cli::Export {
             format,

@@ -249,7 +249,10 @@ fn a_capacity_run_fills_the_table_and_measures_its_memory() {
     // Every flow's SYN made a connection (a pass that lost some under
     // overload is followed by another), and the table's memory shows: a
     // table sized for them is larger than one for 1024.
-    assert!(v[0] >= conns as f64 * 0.999 && v[0] <= conns as f64, "{text}\n{err}");
+    assert!(
+        v[0] >= conns as f64 * 0.999 && v[0] <= conns as f64,
+        "{text}\n{err}"
+    );
     assert!(v[4] > v[2] && v[5] > 0.0, "{text}");
     // And it forwards with the table full, every frame right.
     let row: Vec<&str> = lines
@@ -261,4 +264,47 @@ fn a_capacity_run_fills_the_table_and_measures_its_memory() {
         .collect();
     assert!(row[1].parse::<f64>().unwrap_or(0.0) > 0.01, "{text}\n{err}");
     assert_eq!(row[11], "0", "frames came back wrong:\n{text}");
+}
+
+#[test]
+fn connections_are_opened_and_closed_through_every_path() {
+    let bench = env!("CARGO_BIN_EXE_ferrovs-bench");
+    let daemon = std::path::Path::new(bench).with_file_name("ferrovs");
+    let out = Command::new(bench)
+        .args([
+            "connections",
+            "--seconds",
+            "0.5",
+            "--trial",
+            "0.3",
+            "--steps",
+            "3",
+        ])
+        .env("FERROVS_BIN", &daemon)
+        .output()
+        .expect("run ferrovs-bench connections");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{err}");
+    for path in ["nft-dnat", "ferrovs-dr", "ferrovs-nat"] {
+        for kind in ["cps", "teardown"] {
+            let name = format!("{path}:{kind} ");
+            let r: Vec<&str> = text
+                .lines()
+                .find(|l| l.starts_with(&name))
+                .unwrap_or_else(|| panic!("no {name} row:\n{text}"))
+                .split_whitespace()
+                .skip(1)
+                .collect();
+            // A loss-free rate counts every frame of each connection at
+            // the server and, for NAT and DNAT, the server's answers back
+            // at the client through the path: none found, none came back.
+            assert_eq!(r[11], "0", "{name}: frames came back wrong:\n{text}");
+            let kconn: f64 = r[13].parse().unwrap_or(0.0);
+            assert!(
+                kconn > 0.0,
+                "{name}: no loss-free connection rate:\n{text}\n{err}"
+            );
+        }
+    }
 }

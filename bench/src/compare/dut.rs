@@ -79,6 +79,7 @@ pub(super) fn ferrovs(
     (conn_max, conn_max6): (u64, Option<u64>),
 ) -> Result<Bg, String> {
     t.queues(o.gen_threads)?;
+    t.busy_poll(o.busy_poll_us)?;
     let rips: Vec<String> = if o.ipv6 {
         if servers > 2 {
             return Err("more than two servers: IPv4 only".into());

@@ -12,9 +12,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// A frame from the generator to VIP:9 of `size` bytes on the wire (FCS
-/// included, so 64 is the minimum Ethernet frame), IPv4 or IPv6. L4
-/// checksums are left 0: no forwarder here checks them (ferrovs, like IPVS,
-/// does not).
+/// included, so 64 is the minimum Ethernet frame), IPv4 or IPv6. UDP goes
+/// without a checksum (0); TCP's is right, as conntrack checks it, and the
+/// generators keep it so as they change the frame.
 fn frame(traffic: Traffic, size: usize, ipv6: bool) -> Vec<u8> {
     // IPv6's header is 20 bytes longer: its 64-byte frames keep the same
     // payload room by growing to 84 (UDP needs 8 bytes for the stamp).
@@ -52,6 +52,8 @@ fn frame(traffic: Traffic, size: usize, ipv6: bool) -> Vec<u8> {
         // Data offset 5 words; the generator sets SYN or ACK.
         f[l4 + 12] = 5 << 4;
         f[l4 + 14..l4 + 16].copy_from_slice(&65_535u16.to_be_bytes());
+        let c = dataplane::xsk::bench::tcp_checksum(&f, l4);
+        f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
     }
     f
 }
@@ -96,6 +98,10 @@ pub struct GenSinkArgs {
     /// Pin a single generator thread to this CPU (default: the last).
     #[arg(long)]
     cpu: Option<usize>,
+    /// The first frame's number (connections: where the last run left
+    /// off, so these are new).
+    #[arg(long, default_value_t = 0)]
+    first: u64,
 }
 
 /// Whose frames `gen-sink` counts.
@@ -105,6 +111,10 @@ pub enum Back {
     Servers,
     /// The generator's own (a swap sent them back).
     Sender,
+    /// The real servers', which the sink answers as the servers would
+    /// (SYN-ACK, FIN-ACK), and those answers back at the client through
+    /// the forwarder (NAT, DNAT).
+    Answered,
 }
 
 /// The destination address `gen-sink` expects on the servers' frames.
@@ -150,7 +160,9 @@ fn eth0() -> Result<u32, String> {
     dataplane::neigh::ifindex("eth0").map_err(io)
 }
 
-/// Run `gen-sink`: print `sent got errors elapsed p50 p99 p99.9`.
+/// Run `gen-sink`: print `offered got errors elapsed p50 p99 p99.9 sent`
+/// (offered: the generator's frames and the servers' answers; sent: the
+/// generator's).
 ///
 /// # Errors
 /// The programs could not be loaded or read.
@@ -159,12 +171,15 @@ pub fn gen_sink(a: &GenSinkArgs) -> Result<(), String> {
         rate: a.rate,
         stamp: a.stamp != 0,
         syn_first: match a.traffic {
-            Traffic::Udp => 0,
+            Traffic::Udp | Traffic::Cps | Traffic::Teardown => 0,
             Traffic::Syn => u64::MAX,
             Traffic::Tcp => u64::from(a.flows),
         },
         pseudorandom: a.ports == Ports::Pseudorandom,
+        conn_pkts: a.traffic.per_connection(),
+        first: a.first,
     };
+    let answer = a.back == Back::Answered;
     let v4 = a.ip != 6;
     let f = frame(a.traffic, a.size, !v4);
     // Slots: the two servers, then the generator (a swap's frames). After
@@ -180,14 +195,19 @@ pub fn gen_sink(a: &GenSinkArgs) -> Result<(), String> {
             mac: RS_MACS[1],
             dst: dst([10, 50, 0, 12]),
         },
+        // The servers' answers come back to the client's own address.
         SinkSlot {
             mac: GEN_MAC,
-            dst: dst(VIP),
+            dst: dst(VIP).filter(|_| !answer),
         },
     ];
-    let mine = if a.back == Back::Sender { 2..3 } else { 0..2 };
+    let mine = match a.back {
+        Back::Sender => 2..3,
+        Back::Servers => 0..2,
+        Back::Answered => 0..3,
+    };
     let ifindex = eth0()?;
-    let sink = Sink::attach(ifindex, &macs, pace.stamp).map_err(io)?;
+    let sink = Sink::attach(ifindex, &macs, (pace.stamp, answer)).map_err(io)?;
     let start = Instant::now();
     let sent = generate(
         a.generator,
@@ -215,8 +235,10 @@ pub fn gen_sink(a: &GenSinkArgs) -> Result<(), String> {
         c.bad_checksum
     );
     let got: u64 = c.frames[mine].iter().sum();
+    // Offered: the generator's frames and the servers' answers.
     println!(
-        "{sent} {got} {} {elapsed} {} {} {}",
+        "{} {got} {} {elapsed} {} {} {} {sent}",
+        sent + c.answered,
         c.total() - got + c.bad_checksum + c.unknown + c.wrong_addr,
         lat[0],
         lat[1],
@@ -257,7 +279,7 @@ pub fn gen_check(a: &GenCheckArgs) -> Result<(), String> {
         dst: dst.filter(|_| variant != "good6"),
     };
     let (generator, why) = choose(a.generator)?;
-    let sink = Sink::attach(rx, &[slot], true).map_err(io)?;
+    let sink = Sink::attach(rx, &[slot], (true, false)).map_err(io)?;
     let start = Instant::now();
     let sent = generate(generator, ("gen0", tx), &f, 16, pace, (1, None), a.secs).map_err(io)?;
     let elapsed = start.elapsed().as_secs_f64();

@@ -62,6 +62,12 @@ impl Report {
         Ok(())
     }
 
+    /// Connections a second at the row's loss-free rate (its client
+    /// frames over the frames of a connection), for connection traffic.
+    fn conn_rate(r: &Row) -> Option<f64> {
+        (r.per_conn > 0).then(|| r.client_loss_free / f64::from(r.per_conn))
+    }
+
     /// Ratio of `x` to `base`, none when the base measured nothing.
     fn ratio(x: f64, base: f64) -> Option<f64> {
         (base > 0.0).then(|| x / base)
@@ -128,7 +134,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "{:<15} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>7}",
+            "{:<15} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>7} {:>8}",
             "dut",
             "offered",
             "overload",
@@ -142,14 +148,15 @@ impl Report {
             "lf/nft",
             "cpu %",
             "errors",
-            "kept@2x"
+            "kept@2x",
+            "lf kconn/s"
         );
         for r in &self.rows {
             let (lf_c, ovl_c) = self.vs_ceiling(r);
             let (lf_k, _) = self.vs_kernel(r);
             let _ = writeln!(
                 s,
-                "{:<15} {:>8.3} {:>8.3} {:>8.3} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>7}",
+                "{:<15} {:>8.3} {:>8.3} {:>8.3} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>7} {:>8}",
                 r.name,
                 r.offered / 1e6,
                 r.overload / 1e6,
@@ -167,13 +174,15 @@ impl Report {
                     .collect::<Vec<_>>()
                     .join("/"),
                 r.errors,
-                f(r.twice.and_then(|(_, got)| Self::ratio(got, r.loss_free)))
+                f(r.twice.and_then(|(_, got)| Self::ratio(got, r.loss_free))),
+                Self::conn_rate(r).map_or("-".to_string(), |c| format!("{:.1}", c / 1e3))
             );
         }
         let _ = writeln!(
             s,
             "rates in Mpps; cpu % per core during the flat-out run (generator and DUT share them); \
-             kept@2x: delivered / loss-free when offered twice the loss-free rate"
+             kept@2x: delivered / loss-free when offered twice the loss-free rate; \
+             lf kconn/s: connections a second at the loss-free rate (cps: opened; teardown: opened and closed)"
         );
         let capped = self.at_ceiling();
         if !capped.is_empty() {
@@ -205,7 +214,7 @@ impl Report {
                     "{{\"dut\":\"{}\",\"offered_pps\":{:.0},\"overload_pps\":{:.0},\"loss_free_pps\":{:.0},\
                      \"latency_at_half_loss_free\":{lat},\"cpu_busy_percent\":[{}],\"errors\":{},\
                      \"loss_free_vs_af_xdp\":{},\"overload_vs_af_xdp\":{},\"loss_free_vs_nft\":{},\
-                     \"overload_vs_nft\":{},\"at_twice_loss_free\":{twice}}}",
+                     \"overload_vs_nft\":{},\"at_twice_loss_free\":{twice},\"loss_free_connections_per_second\":{}}}",
                     r.name,
                     r.offered,
                     r.overload,
@@ -215,7 +224,8 @@ impl Report {
                     num(lf_c),
                     num(ovl_c),
                     num(lf_k),
-                    num(ovl_k)
+                    num(ovl_k),
+                    num(Self::conn_rate(r))
                 )
             })
             .collect();

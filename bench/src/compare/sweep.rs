@@ -1,13 +1,15 @@
-//! `sweep` and `capacity`: ferrovs alone, measured over a range (flows or
-//! real servers, fast path on and off) or with its connection table full.
+//! `sweep`, `capacity` and `connections`: ferrovs measured over a range
+//! (flows or real servers, fast path on and off), with its connection table
+//! full, and opening and closing connections beside the kernel path.
 //!
 //! Must not touch: anything outside the runner's namespaces; the daemon is
 //! driven through its commands only.
 
+use super::dut::Nft;
 use super::report::Report;
 use super::{
-    Back, Bg, Dst, INTERRUPTED, Opts, Topology, Traffic, ceiling, characterize, ferrovs, ferrovs_bin,
-    term_flag, trial,
+    Back, Bg, Dst, INTERRUPTED, Opts, Topology, Traffic, ceiling, characterize, ferrovs, ferrovs_bin, me,
+    spawn_in, term_flag, trial,
 };
 use dataplane::xsk::bench::Pace;
 use std::process::Command;
@@ -55,6 +57,7 @@ pub fn sweep(
     json: Option<&str>,
     svg: Option<&str>,
 ) -> Result<(), String> {
+    super::refuse_connections(o)?;
     let stop = term_flag();
     let t = Topology::up()?;
     let generator = ceiling(&t, o, why, &stop)?;
@@ -106,7 +109,7 @@ fn rss_kib(p: &Bg) -> Result<u64, String> {
 
 /// Connections the daemon in `t` holds: ActiveConn + InActConn of every
 /// real server in its `-L -n`.
-fn connections(t: &Topology) -> Result<u64, String> {
+fn held(t: &Topology) -> Result<u64, String> {
     let out = Command::new(ferrovs_bin())
         .args(["-L", "-n"])
         .env("FERROVS_SOCKET", format!("/tmp/{}.sock", t.dut_ns))
@@ -178,7 +181,7 @@ pub fn capacity(
     let pass = (f64::from(conns) / 300_000.0).max(1.0);
     for _ in 0..20 {
         trial(&t, pass, &o, Pace::default(), Back::Servers(Dst::Vip))?;
-        held = connections(&t)?;
+        held = self::held(&t)?;
         eprintln!(
             "  {held} connections after {:.1} s",
             start.elapsed().as_secs_f64()
@@ -229,4 +232,72 @@ impl Fill {
             per(full.saturating_sub(empty)),
         )
     }
+}
+
+/// `ferrovs-bench connections`: RFC 9693's connection establishment and
+/// tear-down rates, side by side, for the kernel path (nft DNAT with
+/// conntrack), ferrovs DR and ferrovs NAT: each opens new TCP connections
+/// (`cps`: SYN, the server's SYN-ACK, ACK) and opens and closes them
+/// (`teardown`: then FIN|ACK, the server's FIN|ACK, ACK), every connection
+/// on a new flow (16 M flows, RFC 4814 ports, each trial going on where the
+/// last left off). The sink answers as the real servers; their answers
+/// cross the forwarder back to the client, and count, except under DR,
+/// whose servers answer the client directly.
+pub fn connections((o, why): (&Opts, &str), json: Option<&str>, svg: Option<&str>) -> Result<(), String> {
+    if o.ipv6 {
+        return Err("connections: IPv4 only (the sink answers IPv4 TCP)".into());
+    }
+    let stop = term_flag();
+    let t = Topology::up()?;
+    let generator = ceiling(&t, o, why, &stop)?;
+    let mut rows = Vec::new();
+    let rows_of = [
+        ("nft-dnat", None, Back::Answered),
+        ("ferrovs-dr", Some("-g"), Back::Servers(Dst::Vip)),
+        ("ferrovs-nat", Some("-m"), Back::Answered),
+    ];
+    for (i, (name, flag, back)) in rows_of.into_iter().enumerate() {
+        eprintln!("[{}/3] {name}: new connections, then opened and closed …", i + 1);
+        let o = Opts {
+            flows: 1 << 24,
+            traffic: Traffic::Cps,
+            ..*o
+        };
+        // Room for every connection a run can open: they stay in the table
+        // for their state's timeout (SYN_RECV 60 s, FIN_WAIT 120 s).
+        // The kernel path: conntrack's DNAT behind our steering program
+        // with no service (veth takes redirected frames only into an XDP
+        // NAPI context), as in `compare`.
+        t.flush_conntrack.set(flag.is_none());
+        let (_dut, _nft) = match flag {
+            Some(flag) => (
+                ferrovs(&t, &o, flag, (2, false), "rr", (1 << 23, Some(1024)))?,
+                None,
+            ),
+            None => {
+                t.busy_poll(0)?;
+                let nft = Nft::load(&t.dut_ns, false)?;
+                let pass = spawn_in(&t.dut_ns, &[&me(), "xdp-pass"])?;
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                (pass, Some(nft))
+            }
+        };
+        for traffic in [Traffic::Cps, Traffic::Teardown] {
+            let o = Opts { traffic, ..o };
+            let label = format!("{name}:{}", traffic.name());
+            rows.push(characterize(&t, &label, back, &o, &stop)?);
+            if stop.load(Ordering::Relaxed) {
+                return Err(INTERRUPTED.to_string());
+            }
+        }
+    }
+    Report::new(
+        rows,
+        &Opts {
+            traffic: Traffic::Cps,
+            ..*o
+        },
+        generator,
+    )
+    .publish(json, svg)
 }

@@ -45,7 +45,16 @@ struct gen_cfg {
 	// nflows a permutation, so every flow comes once per cycle (1: in
 	// order; a large step: RFC 4814's pseudorandom ports).
 	__u32 step;
+	// Connections (TCP): 0, frames as `syn_first` says; else each
+	// connection is this many frames of one flow, in the order SYN, ACK,
+	// FIN|ACK, ACK (2: opened; 4: opened and closed), a new flow each.
+	__u32 conn_pkts;
+	__u32 pad;
+	// Frame `first` is the first one this run sends (a run goes on from
+	// where the last left off, so its connections are new).
+	__u64 first;
 };
+
 
 #define HEAD_MAX 128
 
@@ -105,6 +114,62 @@ static __always_inline void set_saddr(struct iphdr *ip, __u32 f)
 	ip->check = ~(__u16)sum;
 }
 
+// The server's initial sequence number for a client's: the sink answers a
+// SYN with it, and the generator acknowledges it, so a stateful path
+// (conntrack) sees a handshake whose numbers agree, with no state kept.
+#define SERVER_ISN_XOR 0x5a5a5a5a
+
+// Connection traffic: frame `phase` of flow `flow`'s connection: SYN,
+// ACK, FIN|ACK, ACK, with the sequence and acknowledgement numbers of a
+// real handshake and close (the client's ISN from the flow).
+static __always_inline void set_conn(struct tcphdr *tcp, __u32 flow, __u32 phase)
+{
+	__u32 isn = flow * 2654435761u;
+	__u32 sisn = isn ^ SERVER_ISN_XOR;
+	__u32 step = phase == 0 ? 0 : phase == 3 ? 2 : 1;
+
+	tcp->seq = bpf_htonl(isn + step);
+	tcp->ack_seq = phase == 0 ? 0 : bpf_htonl(sisn + step);
+	((__u8 *)tcp)[13] = phase == 0 ? 0x02 : phase == 2 ? 0x11 : 0x10;
+}
+
+// One step of RFC 1624's HC' = ~(~HC + ~m + m') over a running ~HC.
+static __always_inline __u32 csum_word(__u32 sum, __u16 old, __u16 new)
+{
+	return sum + (__u16)~old + new;
+}
+
+// Keep the TCP checksum right after the generator's changes: RFC 1624
+// over every word it may have changed (the client address's low word,
+// the source port, seq, ack, offset and flags), the old ones read from
+// the template. The template's checksum is right (the caller builds it so).
+static __always_inline void tcp_csum_follow(void *data, void *end, struct head *head, __u32 at, __u32 check)
+{
+	// The client address's low word: 6 bytes before IPv4's TCP header
+	// (saddr ends 4 bytes before daddr), 18 before IPv6's.
+	__u32 sa = at == 34 ? 28 : 36;
+	__u32 offs[7] = { sa, at, at + 4, at + 6, at + 8, at + 10, at + 12 };
+	__u16 *csum = data + check;
+	__u32 sum;
+	int i;
+
+	if ((void *)(csum + 1) > end || check > HEAD_MAX - 2)
+		return;
+	sum = (__u16)~*csum;
+#pragma unroll
+	for (i = 0; i < 7; i++) {
+		__u32 off = offs[i];
+		__u16 *now = data + off;
+
+		if (off > HEAD_MAX - 2 || (void *)(now + 1) > end)
+			return;
+		sum = csum_word(sum, *(__u16 *)&head->bytes[off], *now);
+	}
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	*csum = ~(__u16)sum;
+}
+
 SEC("xdp")
 int gen(struct xdp_md *ctx)
 {
@@ -114,7 +179,8 @@ int gen(struct xdp_md *ctx)
 	struct iphdr *ip;
 	void *l4;
 	__u8 proto;
-	__u32 flow;
+	__u32 flow, phase = 0;
+	__u64 n;
 	__u32 zero = 0;
 	struct gen_cfg *cfg = bpf_map_lookup_elem(&gen_cfg, &zero);
 	struct gen_state *st = bpf_map_lookup_elem(&gen_state, &zero);
@@ -148,7 +214,12 @@ int gen(struct xdp_md *ctx)
 	eth = data;
 	if ((void *)(eth + 1) > end)
 		return XDP_ABORTED;
-	flow = (__u32)((st->seq % cfg->nflows) * cfg->step % cfg->nflows);
+	n = st->seq + cfg->first;
+	if (cfg->conn_pkts) {
+		phase = (__u32)(n % cfg->conn_pkts);
+		n /= cfg->conn_pkts;
+	}
+	flow = (__u32)((n % cfg->nflows) * cfg->step % cfg->nflows);
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
@@ -173,13 +244,18 @@ int gen(struct xdp_md *ctx)
 
 		if ((void *)(tcp + 1) > end)
 			return XDP_ABORTED;
-		// The stamp rides in seq and ack: a 64-byte TCP frame has no
-		// payload room for it, and forwarders leave both alone.
-		if (cfg->stamp)
-			__builtin_memcpy(&tcp->seq, &now, sizeof(now));
-		tcp->syn = st->sent < cfg->syn_first;
-		tcp->ack = !tcp->syn;
+		if (cfg->conn_pkts) {
+			set_conn(tcp, flow, phase);
+		} else {
+			// The stamp rides in seq and ack: a 64-byte TCP frame has no
+			// payload room for it, and forwarders leave both alone.
+			if (cfg->stamp)
+				__builtin_memcpy(&tcp->seq, &now, sizeof(now));
+			tcp->syn = st->sent < cfg->syn_first;
+			tcp->ack = !tcp->syn;
+		}
 		tcp->source = bpf_htons(cfg->base_port + (__u16)flow);
+		tcp_csum_follow(data, end, head, (void *)tcp - data, (void *)&tcp->check - data);
 	} else {
 		struct udphdr *udp = l4;
 		__u64 *stamp = (void *)(udp + 1);
@@ -196,6 +272,9 @@ int gen(struct xdp_md *ctx)
 }
 
 #define SINK_SLOTS 16
+// `sink_stamped` bits: read stamps; answer as the real server.
+#define SINK_STAMPED 1
+#define SINK_REPLY 2
 // Latency histogram: LAT_BUCKETS buckets of LAT_NS each; the last one
 // also holds everything longer.
 #define LAT_BUCKETS 8192
@@ -234,10 +313,11 @@ struct {
 
 // Per CPU: [slot] = frames, [SINK_SLOTS + slot] = bytes, [2*SINK_SLOTS] =
 // frames to no known MAC, [2*SINK_SLOTS+1] = bad IPv4 checksums,
-// [2*SINK_SLOTS+2] = a destination address other than the slot's.
+// [2*SINK_SLOTS+2] = a destination address other than the slot's,
+// [2*SINK_SLOTS+3] = answers sent back as the real server.
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2 * SINK_SLOTS + 3);
+	__uint(max_entries, 2 * SINK_SLOTS + 4);
 	__type(key, __u32);
 	__type(value, __u64);
 } sink_count SEC(".maps");
@@ -260,7 +340,7 @@ static __always_inline void record_latency(void *l4, __u8 proto, void *end)
 	__u64 *stamp;
 	__u32 k;
 
-	if (!on || !*on)
+	if (!on || !(*on & SINK_STAMPED))
 		return;
 	if (proto == IPPROTO_UDP)
 		stamp = l4 + sizeof(struct udphdr);
@@ -278,6 +358,62 @@ static __always_inline void record_latency(void *l4, __u8 proto, void *end)
 	__u64 *v = bpf_map_lookup_elem(&sink_lat, &k);
 	if (v)
 		*v += 1;
+}
+
+// As the real server (slots 0 and 1) when asked: a SYN gets a SYN-ACK,
+// a FIN a FIN-ACK, with the numbers a TCP stack would give them, sent
+// back through the director (XDP_TX) with the addresses, ports and MACs
+// swapped (a swap changes no checksum).
+static __always_inline int answer(struct ethhdr *eth, struct iphdr *ip, void *end)
+{
+	__u32 zero = 0;
+	__u32 *mode = bpf_map_lookup_elem(&sink_stamped, &zero);
+	struct tcphdr *tcp = (void *)(ip + 1);
+	unsigned char mac[ETH_ALEN];
+	__u16 old[5];
+	__u8 *flags;
+	__u32 a, seq, sum;
+	__u16 p;
+	int i;
+
+	if (!mode || !(*mode & SINK_REPLY) || ip->protocol != IPPROTO_TCP)
+		return XDP_DROP;
+	if ((void *)(tcp + 1) > end)
+		return XDP_DROP;
+	flags = (__u8 *)tcp + 13;
+	__builtin_memcpy(old, &tcp->seq, sizeof(old));
+	seq = bpf_ntohl(tcp->seq);
+	if (*flags == 0x02) {
+		// SYN-ACK: our ISN from the client's (see SERVER_ISN_XOR).
+		*flags = 0x12;
+		tcp->seq = bpf_htonl(seq ^ SERVER_ISN_XOR);
+	} else if (*flags & 0x01) {
+		*flags = 0x11;
+		tcp->seq = tcp->ack_seq;
+	} else {
+		return XDP_DROP;
+	}
+	tcp->ack_seq = bpf_htonl(seq + 1);
+	// seq, ack, offset and flags changed (5 words); the swaps below
+	// change no sum.
+	sum = (__u16)~tcp->check;
+#pragma unroll
+	for (i = 0; i < 5; i++)
+		sum = csum_word(sum, old[i], ((__u16 *)&tcp->seq)[i]);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	tcp->check = ~(__u16)sum;
+	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	a = ip->saddr;
+	ip->saddr = ip->daddr;
+	ip->daddr = a;
+	p = tcp->source;
+	tcp->source = tcp->dest;
+	tcp->dest = p;
+	bump(2 * SINK_SLOTS + 3, 1);
+	return XDP_TX;
 }
 
 SEC("xdp")
@@ -350,6 +486,8 @@ int sink(struct xdp_md *ctx)
 	if ((void *)(ip + 1) > end || ip->ihl != 5)
 		return XDP_DROP;
 	record_latency(ip + 1, ip->protocol, end);
+	if (k < 2)
+		return answer(eth, ip, end);
 	return XDP_DROP;
 }
 

@@ -6,7 +6,7 @@ mod afxdp;
 
 pub use afxdp::XskGenerator;
 
-use super::bpf::{Map, Object, Plain, run_live};
+use super::bpf::{Map, Object, Plain, run_live, run_once};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -25,10 +25,14 @@ struct GenCfg {
     syn_first: u64,
     head_len: u32,
     step: u32,
+    conn_pkts: u32,
+    pad: u32,
+    first: u64,
 }
 
-// SAFETY: repr(C) of u32, u32, u16, u16, u32, u64, u64, u32, u32: every field
-// at its natural alignment, 40 bytes without gaps, any bit pattern valid.
+// SAFETY: repr(C) of u32, u32, u16, u16, u32, u64, u64, u32, u32, u32, u32,
+// u64: every field at its natural alignment, 56 bytes without gaps, any
+// bit pattern valid.
 unsafe impl Plain for GenCfg {}
 
 /// Bytes of a frame's start the generator rewrites on every send
@@ -49,6 +53,72 @@ pub struct Pace {
     /// Visit the flows in a pseudorandom order (RFC 4814: each frame's
     /// client port far from the last one's), not one after the other.
     pub pseudorandom: bool,
+    /// TCP connections: 0, frames as `syn_first` says; else each
+    /// connection is this many frames of a new flow ([`conn_frame`]; no
+    /// stamp: seq and ack carry the connection's numbers).
+    pub conn_pkts: u32,
+    /// The first frame's number: a run goes on from where the last left
+    /// off, so its connections are new ones.
+    pub first: u64,
+}
+
+/// The server's ISN for a client's (`SERVER_ISN_XOR` in bench.bpf.c): the
+/// sink answers a SYN with it and the generator acknowledges it, so a
+/// stateful path sees numbers that agree, and nobody keeps state.
+pub const SERVER_ISN_XOR: u32 = 0x5a5a_5a5a;
+
+/// Frame `phase` of flow `flow`'s connection: TCP flags, seq and ack, as
+/// the program's `set_conn` writes them: SYN, ACK, FIN|ACK, ACK (opened by
+/// the first two, closed by the last two), the client's ISN from the flow.
+pub fn conn_frame(flow: u32, phase: u64) -> (u8, u32, u32) {
+    let isn = flow.wrapping_mul(2_654_435_761);
+    let sisn = isn ^ SERVER_ISN_XOR;
+    let step = match phase {
+        0 => 0,
+        3 => 2,
+        _ => 1,
+    };
+    let flags = match phase {
+        0 => 0x02,
+        2 => 0x11,
+        _ => 0x10,
+    };
+    let ack = if phase == 0 { 0 } else { sisn.wrapping_add(step) };
+    (flags, isn.wrapping_add(step), ack)
+}
+
+/// The flow of frame `n` (counted from [`Pace::first`]) over `nflows`
+/// flows visited by `step`, and for connection traffic the frame's place
+/// in its connection ([`conn_frame`]).
+pub fn frame_flow(n: u64, conn_pkts: u32, nflows: u32, step: u32) -> (u32, Option<u64>) {
+    let (n, phase) = match conn_pkts {
+        0 => (n, None),
+        k => (n / u64::from(k), Some(n % u64::from(k))),
+    };
+    let nflows = u64::from(nflows.max(1));
+    ((n % nflows * u64::from(step) % nflows) as u32, phase)
+}
+
+/// The TCP checksum of `frame` (Ethernet, IPv4 without options or IPv6,
+/// TCP at `l4`), over the pseudo-header and the segment the IP header
+/// says, with the checksum field taken as 0.
+pub fn tcp_checksum(frame: &[u8], l4: usize) -> u16 {
+    use crate::wire::{fold, sum};
+    let v6 = l4 == 54;
+    let (addrs, seg_len) = if v6 {
+        (
+            &frame[22..54],
+            usize::from(u16::from_be_bytes([frame[18], frame[19]])),
+        )
+    } else {
+        let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+        (&frame[26..34], total.saturating_sub(20))
+    };
+    // A length the frame cannot hold is read as far as it goes.
+    let end = (l4 + seg_len).clamp(l4 + 20, frame.len());
+    let mut s = sum(addrs) + 6 + seg_len as u32;
+    s += sum(&frame[l4..l4 + 16]) + sum(&frame[l4 + 18..end]);
+    !fold(s)
 }
 
 /// The step through `nflows` flows: flow = (n × step) mod nflows for the
@@ -121,6 +191,9 @@ impl Generator {
             syn_first: pace.syn_first,
             head_len: head_len as u32,
             step: flow_step(nflows.max(1), pace.pseudorandom),
+            conn_pkts: pace.conn_pkts,
+            pad: 0,
+            first: pace.first,
         };
         obj.map::<u32, GenCfg>(c"gen_cfg")?
             .update(&0, &cfg, "generator config")?;
@@ -139,6 +212,26 @@ impl Generator {
     /// BPF_PROG_RUN failed (no live-frame support, bad frame).
     pub fn send(&self, frame: &[u8], count: u32) -> io::Result<u32> {
         run_live(self.prog, frame, count, 64)
+    }
+
+    /// Run the program once over `frame` without sending it (plain
+    /// BPF_PROG_RUN) and return the frame it would have sent: a test of
+    /// what this generator writes, on kernels that refuse live frames too.
+    /// Call from one CPU (its count of frames sent is per CPU).
+    ///
+    /// # Errors
+    /// BPF_PROG_RUN failed, or the program did not redirect the frame.
+    pub fn write_one(&self, frame: &[u8]) -> io::Result<Vec<u8>> {
+        let mut out = vec![0u8; frame.len() + 256];
+        let (verdict, len) = run_once(self.prog, frame, &mut out)?;
+        // XDP_REDIRECT
+        if verdict != 4 {
+            return Err(io::Error::other(format!(
+                "generator verdict {verdict}, not a redirect"
+            )));
+        }
+        out.truncate(len);
+        Ok(out)
     }
 
     /// Return the frames sent so far.
@@ -197,6 +290,8 @@ pub struct SinkCounts {
     /// Frames whose IPv4 destination was not their slot's (not under any
     /// slot).
     pub wrong_addr: u64,
+    /// SYNs and FINs answered as the real server (see [`Sink::attach`]).
+    pub answered: u64,
 }
 
 impl SinkCounts {
@@ -209,11 +304,13 @@ impl SinkCounts {
 impl Sink {
     /// Attach a sink to `ifindex` counting frames to each of `slots` (slot
     /// = index); with `stamped`, it also reads each frame's send time (see
-    /// [`Pace::stamp`]) into its latency histogram.
+    /// [`Pace::stamp`]) into its latency histogram; with `answer`, it
+    /// answers as the real server of slots 0 and 1: a SYN with a SYN-ACK,
+    /// a FIN with a FIN-ACK, sent back out of `ifindex`.
     ///
     /// # Errors
     /// The kernel refused the program or the attach.
-    pub fn attach(ifindex: u32, slots: &[SinkSlot], stamped: bool) -> io::Result<Self> {
+    pub fn attach(ifindex: u32, slots: &[SinkSlot], (stamped, answer): (bool, bool)) -> io::Result<Self> {
         let mut obj = Object::load(OBJECT, "benchmark programs", &[])?;
         let macs: Map<u64, u32> = obj.map(c"sink_macs")?;
         let dsts: Map<u32, u32> = obj.map(c"sink_dst")?;
@@ -227,8 +324,11 @@ impl Sink {
             let dst = u32::from_ne_bytes(slot.dst.unwrap_or([0; 4]));
             dsts.update(&(i as u32), &dst, "sink address")?;
         }
-        obj.map::<u32, u32>(c"sink_stamped")?
-            .update(&0, &u32::from(stamped), "sink mode")?;
+        obj.map::<u32, u32>(c"sink_stamped")?.update(
+            &0,
+            &(u32::from(stamped) | u32::from(answer) << 1),
+            "sink mode",
+        )?;
         obj.attach_xdp(c"sink", ifindex)?;
         Ok(Self {
             counts: obj.map(c"sink_count")?,
@@ -261,6 +361,7 @@ impl Sink {
         c.unknown = read(2 * SINK_SLOTS)?;
         c.bad_checksum = read(2 * SINK_SLOTS + 1)?;
         c.wrong_addr = read(2 * SINK_SLOTS + 2)?;
+        c.answered = read(2 * SINK_SLOTS + 3)?;
         Ok(c)
     }
 }

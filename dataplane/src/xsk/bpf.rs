@@ -538,6 +538,28 @@ pub(crate) fn run_live(prog_fd: RawFd, frame: &[u8], repeat: u32, batch: u32) ->
     Ok(opts.duration)
 }
 
+#[cfg(feature = "bench")]
+/// Run program `prog_fd` once over `frame` (plain `BPF_PROG_RUN`, no live
+/// frames: nothing is sent) and write what it made of the frame into `out`;
+/// return the program's verdict and the output's length.
+pub(crate) fn run_once(prog_fd: RawFd, frame: &[u8], out: &mut [u8]) -> io::Result<(u32, usize)> {
+    let mut opts = bpf::bpf_test_run_opts {
+        sz: std::mem::size_of::<bpf::bpf_test_run_opts>() as _,
+        data_in: frame.as_ptr().cast(),
+        data_size_in: frame.len() as u32,
+        data_out: out.as_mut_ptr().cast(),
+        data_size_out: out.len() as u32,
+        repeat: 1,
+        ..Default::default()
+    };
+    // SAFETY: `opts` describes `frame` and `out`, both of which outlive the
+    // call; the kernel writes at most `data_size_out` bytes into `out` and
+    // says how many in `data_size_out`.
+    let rc = unsafe { bpf::bpf_prog_test_run_opts(prog_fd, &mut opts) };
+    check(rc, "BPF_PROG_RUN")?;
+    Ok((opts.retval, (opts.data_size_out as usize).min(out.len())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

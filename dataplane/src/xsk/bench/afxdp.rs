@@ -80,7 +80,7 @@ impl Template {
     /// Write flow `flow`'s fields into `f` (a fresh copy of the head): the
     /// client port `base_port + flow % 65536`, the client address plus
     /// `flow / 65536` in its low 16 bits, SYN or ACK, and the stamp.
-    fn patch(&self, f: &mut [u8], flow: u32, base_port: u16, syn: bool, stamp: Option<u64>) {
+    fn patch(&self, f: &mut [u8], flow: u32, base_port: u16, tcp: TcpFields, stamp: Option<u64>) {
         let step = (flow >> 16) as u16;
         if step != 0 {
             let at = if self.v6 { 36 } else { 28 };
@@ -95,14 +95,33 @@ impl Template {
         let l4 = self.l4;
         let port = base_port.wrapping_add(flow as u16);
         f[l4..l4 + 2].copy_from_slice(&port.to_be_bytes());
-        if self.tcp {
-            f[l4 + 13] = if syn { 0x02 } else { 0x10 };
-        }
         if let Some(ns) = stamp {
             let at = if self.tcp { l4 + 4 } else { l4 + 8 };
             f[at..at + 8].copy_from_slice(&ns.to_ne_bytes());
         }
+        if self.tcp {
+            match tcp {
+                TcpFields::Flags(flags) => f[l4 + 13] = flags,
+                TcpFields::Conn(flags, seq, ack) => {
+                    f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+                    f[l4 + 8..l4 + 12].copy_from_slice(&ack.to_be_bytes());
+                    f[l4 + 13] = flags;
+                }
+            }
+            // A stateful path (conntrack) checks it.
+            let c = super::tcp_checksum(f, l4);
+            f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+        }
     }
+}
+
+/// What a TCP frame carries beside the template's fields.
+#[derive(Debug, Clone, Copy)]
+enum TcpFields {
+    /// These flags (seq and ack: the template's, or the stamp).
+    Flags(u8),
+    /// A connection's frame: flags, seq, ack ([`super::conn_frame`]).
+    Conn(u8, u32, u32),
 }
 
 /// An AF_XDP generator on one queue of one interface: the frame of
@@ -112,7 +131,7 @@ pub struct XskGenerator {
     template: Template,
     nflows: u32,
     /// See [`super::flow_step`].
-    step: u64,
+    step: u32,
     base_port: u16,
     pace: Pace,
     seq: u64,
@@ -157,7 +176,7 @@ impl XskGenerator {
             port: Port::open(&[ifname.to_string()], queue, &cfg)?,
             template,
             nflows: nflows.max(1),
-            step: u64::from(super::flow_step(nflows.max(1), pace.pseudorandom)),
+            step: super::flow_step(nflows.max(1), pace.pseudorandom),
             base_port,
             pace,
             seq: 0,
@@ -168,19 +187,24 @@ impl XskGenerator {
     /// Write up to `n` frames and hand them to the kernel; return how many
     /// went on the TX ring.
     fn send_batch(&mut self, n: usize) -> usize {
-        let (t, nflows, step, base_port, pace) = (
-            &self.template,
-            u64::from(self.nflows),
-            self.step,
-            self.base_port,
-            self.pace,
-        );
+        let (t, nflows, step, base_port, pace) =
+            (&self.template, self.nflows, self.step, self.base_port, self.pace);
         let mut seq = self.seq;
         for _ in 0..n {
             let ok = self.port.inject(&t.head, 0, |f, _| {
-                let flow = (seq % nflows * step % nflows) as u32;
-                let stamp = pace.stamp.then(monotonic_ns);
-                t.patch(f.bytes(), flow, base_port, seq < pace.syn_first, stamp);
+                let (flow, phase) = super::frame_flow(pace.first + seq, pace.conn_pkts, nflows, step);
+                // Connections carry real numbers in seq and ack: no stamp.
+                let (fields, stamp) = match phase {
+                    Some(p) => {
+                        let (flags, s, a) = super::conn_frame(flow, p);
+                        (TcpFields::Conn(flags, s, a), None)
+                    }
+                    None => (
+                        TcpFields::Flags(if seq < pace.syn_first { 0x02 } else { 0x10 }),
+                        pace.stamp.then(monotonic_ns),
+                    ),
+                };
+                t.patch(f.bytes(), flow, base_port, fields, stamp);
                 Verdict::Tx(0)
             });
             if !ok {
@@ -240,22 +264,48 @@ mod tests {
     #[test]
     fn a_pseudorandom_order_visits_every_flow_once_a_cycle() {
         for n in [1u32, 2, 3, 10, 256, 1000, 65_536, 1_000_000] {
-            let step = u64::from(super::super::flow_step(n, true));
+            let step = super::super::flow_step(n, true);
             let mut seen = vec![false; n as usize];
             for seq in 0..u64::from(n) {
-                let f = (seq % u64::from(n) * step % u64::from(n)) as usize;
+                let f = super::super::frame_flow(seq, 0, n, step).0 as usize;
                 assert!(!seen[f], "{n}: flow {f} twice");
                 seen[f] = true;
             }
             // Consecutive frames are far apart, not neighbours.
             if n >= 256 {
                 assert!(
-                    step > u64::from(n) / 4 && step < u64::from(n) * 3 / 4,
+                    step > n / 4 && u64::from(step) < u64::from(n) * 3 / 4,
                     "{n}: {step}"
                 );
             }
         }
         assert_eq!(super::super::flow_step(1000, false), 1);
+    }
+
+    #[test]
+    fn a_connection_is_its_frames_on_one_new_flow() {
+        let step = super::super::flow_step(1 << 24, true);
+        let flows: Vec<(u32, Option<u64>)> = (100..108)
+            .map(|n| super::super::frame_flow(n, 4, 1 << 24, step))
+            .collect();
+        let frames: Vec<(u8, u32, u32)> = flows
+            .iter()
+            .map(|&(flow, p)| super::super::conn_frame(flow, p.unwrap()))
+            .collect();
+        let flags: Vec<u8> = frames.iter().map(|f| f.0).collect();
+        assert_eq!(flags, [0x02, 0x10, 0x11, 0x10, 0x02, 0x10, 0x11, 0x10]);
+        assert!(flows[..4].iter().all(|f| f.0 == flows[0].0));
+        assert!(flows[4..].iter().all(|f| f.0 == flows[4].0));
+        assert_ne!(flows[0].0, flows[4].0);
+        // The numbers of a handshake and a close: ACK and FIN acknowledge
+        // the server's ISN, the last ACK its FIN; seq moves past SYN and FIN.
+        let (isn, sisn) = (frames[0].1, frames[0].1 ^ super::super::SERVER_ISN_XOR);
+        assert_eq!(frames[0].2, 0);
+        assert_eq!((frames[1].1, frames[1].2), (isn + 1, sisn + 1));
+        assert_eq!((frames[2].1, frames[2].2), (isn + 1, sisn + 1));
+        assert_eq!((frames[3].1, frames[3].2), (isn + 2, sisn + 2));
+        // Opened only: SYN, ACK.
+        assert_eq!(super::super::frame_flow(7, 2, 16, 1), (3, Some(1)));
     }
 
     fn udp4() -> Vec<u8> {
@@ -273,7 +323,13 @@ mod tests {
     fn flows_past_a_port_range_take_the_next_address_with_a_right_checksum() {
         let t = Template::new(&udp4()).unwrap();
         let mut f = t.head.clone();
-        t.patch(&mut f, 65_536 + 7, 10_000, false, Some(0x0102_0304_0506_0708));
+        t.patch(
+            &mut f,
+            65_536 + 7,
+            10_000,
+            TcpFields::Flags(0x10),
+            Some(0x0102_0304_0506_0708),
+        );
         assert_eq!(&f[26..30], &[10, 64, 0, 1]);
         assert_eq!(crate::wire::checksum(&f[14..34]), 0);
         assert_eq!(u16::from_be_bytes([f[34], f[35]]), 10_007);
@@ -284,16 +340,73 @@ mod tests {
     fn tcp_frames_are_syn_then_ack_with_the_stamp_in_seq_and_ack() {
         let mut f = udp4();
         f[23] = 6;
+        f[16..18].copy_from_slice(&46u16.to_be_bytes());
+        // Data offset: 5 words.
+        f[34 + 12] = 5 << 4;
         f[14 + 10..14 + 12].fill(0);
         let c = crate::wire::checksum(&f[14..34]);
         f[24..26].copy_from_slice(&c.to_be_bytes());
         let t = Template::new(&f).unwrap();
         let mut g = t.head.clone();
-        t.patch(&mut g, 3, 10_000, true, Some(42));
+        t.patch(&mut g, 3, 10_000, TcpFields::Flags(0x02), Some(42));
         assert_eq!(g[34 + 13], 0x02);
         assert_eq!(&g[38..46], &42u64.to_ne_bytes());
-        t.patch(&mut g, 3, 10_000, false, None);
+        t.patch(&mut g, 3, 10_000, TcpFields::Flags(0x10), None);
         assert_eq!(g[34 + 13], 0x10);
+        // The checksum follows, as a receiver's stack computes it.
+        let c = etherparse::Ipv4Header::from_slice(&g[14..]).unwrap().0;
+        let tcp = etherparse::TcpHeader::from_slice(&g[34..]).unwrap().0;
+        let payload = &g[54..14 + usize::from(c.total_len)];
+        assert_eq!(tcp.checksum, tcp.calc_checksum_ipv4(&c, payload).unwrap());
+    }
+
+    /// A 64-byte TCP frame to 10.50.0.100:9 with its checksum right.
+    fn tcp4() -> Vec<u8> {
+        let mut f = udp4();
+        f[23] = 6;
+        f[16..18].copy_from_slice(&46u16.to_be_bytes());
+        f[30..34].copy_from_slice(&[10, 50, 0, 100]);
+        f[36..38].copy_from_slice(&9u16.to_be_bytes());
+        f[34 + 12] = 5 << 4;
+        f[24..26].fill(0);
+        let c = crate::wire::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        let c = super::super::tcp_checksum(&f, 34);
+        f[50..52].copy_from_slice(&c.to_be_bytes());
+        f
+    }
+
+    /// Needs CAP_BPF (root), as the other tests of the programs.
+    #[test]
+    fn both_generators_write_the_same_connection_frames() {
+        // The program counts what it sent per CPU: stay on one.
+        if let Some(core) = core_affinity::get_core_ids().and_then(|c| c.first().copied()) {
+            core_affinity::set_for_current(core);
+        }
+        let template = tcp4();
+        let pace = Pace {
+            conn_pkts: 4,
+            first: 1_000_003,
+            pseudorandom: true,
+            ..Pace::default()
+        };
+        let nflows = 1 << 24;
+        let g = super::super::Generator::new(1, &template, nflows, 10_000, pace).unwrap();
+        let t = Template::new(&template).unwrap();
+        let step = super::super::flow_step(nflows, true);
+        for seq in 0..12u64 {
+            let kernel = g.write_one(&template).unwrap();
+            let (flow, phase) = super::super::frame_flow(pace.first + seq, 4, nflows, step);
+            let (flags, s, a) = super::super::conn_frame(flow, phase.unwrap());
+            let mut ours = template.clone();
+            t.patch(&mut ours, flow, 10_000, TcpFields::Conn(flags, s, a), None);
+            assert_eq!(kernel, ours, "frame {seq}");
+            // And a receiver's stack takes both.
+            let ip = etherparse::Ipv4Header::from_slice(&ours[14..]).unwrap().0;
+            let tcp = etherparse::TcpHeader::from_slice(&ours[34..]).unwrap().0;
+            let payload = &ours[54..14 + usize::from(ip.total_len)];
+            assert_eq!(tcp.checksum, tcp.calc_checksum_ipv4(&ip, payload).unwrap());
+        }
     }
 
     #[test]
