@@ -383,6 +383,11 @@ fn trial(t: &Topology, secs: f64, o: &Opts, pace: Pace, back: Back) -> Result<Tr
         ])
         .args(cpu.iter().flat_map(|c| ["--cpu", c.as_str()]))
         .args(["--first", &t.first.get().to_string()])
+        .args(
+            o.clients_from
+                .iter()
+                .flat_map(|c| ["--clients-from".to_string(), c.to_string()]),
+        )
         .stderr(Stdio::piped())
         .output()
         .map_err(|e| format!("gen-sink: {e}"))?;
@@ -511,6 +516,8 @@ pub struct Opts {
     /// The CPU of a single generator thread (default: the last, away from
     /// the first worker's).
     pub gen_cpu: Option<usize>,
+    /// The first client address, IPv4 (default 10.64.0.0).
+    pub clients_from: Option<std::net::Ipv4Addr>,
 }
 
 /// The generator of a run: which, why, and what it can offer.

@@ -213,6 +213,7 @@ impl RunArgs {
             generator,
             ports: self.ports,
             gen_cpu: self.gen_cpu,
+            clients_from: None,
         }
     }
 }

@@ -6,6 +6,26 @@
 
 use std::process::Command;
 
+/// Run `ferrovs-bench ARGS` with the daemon built beside it; require
+/// success; return its stdout and stderr.
+fn bench(args: &[&str]) -> (String, String) {
+    let bench = env!("CARGO_BIN_EXE_ferrovs-bench");
+    let daemon = std::path::Path::new(bench).with_file_name("ferrovs");
+    let out = Command::new(bench)
+        .args(args)
+        .env("FERROVS_BIN", &daemon)
+        .output()
+        .expect("run ferrovs-bench");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "ferrovs-bench {}:\n{text}\n{err}",
+        args.join(" ")
+    );
+    (text, err)
+}
+
 #[test]
 fn compare_prints_a_row_per_forwarder_and_ferrovs_forwards() {
     let bench = env!("CARGO_BIN_EXE_ferrovs-bench");
@@ -174,27 +194,18 @@ fn a_terminated_run_removes_its_namespaces() {
 
 #[test]
 fn a_server_sweep_forwards_at_every_point() {
-    let bench = env!("CARGO_BIN_EXE_ferrovs-bench");
-    let daemon = std::path::Path::new(bench).with_file_name("ferrovs");
-    let out = Command::new(bench)
-        .args([
-            "sweep",
-            "servers",
-            "--points",
-            "2,300",
-            "--seconds",
-            "0.5",
-            "--trial",
-            "0.3",
-            "--steps",
-            "2",
-        ])
-        .env("FERROVS_BIN", &daemon)
-        .output()
-        .expect("run ferrovs-bench sweep");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}\n{err}");
+    let (text, err) = bench(&[
+        "sweep",
+        "servers",
+        "--points",
+        "2,300",
+        "--seconds",
+        "0.5",
+        "--trial",
+        "0.3",
+        "--steps",
+        "2",
+    ]);
     for name in ["2 servers", "300 servers"] {
         let row: Vec<&str> = text
             .lines()
@@ -215,27 +226,18 @@ fn a_server_sweep_forwards_at_every_point() {
 
 #[test]
 fn a_capacity_run_fills_the_table_and_measures_its_memory() {
-    let bench = env!("CARGO_BIN_EXE_ferrovs-bench");
-    let daemon = std::path::Path::new(bench).with_file_name("ferrovs");
     let conns = 20_000u64;
-    let out = Command::new(bench)
-        .args([
-            "capacity",
-            "--conns",
-            &conns.to_string(),
-            "--seconds",
-            "0.5",
-            "--trial",
-            "0.3",
-            "--steps",
-            "2",
-        ])
-        .env("FERROVS_BIN", &daemon)
-        .output()
-        .expect("run ferrovs-bench capacity");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}\n{err}");
+    let (text, err) = bench(&[
+        "capacity",
+        "--conns",
+        &conns.to_string(),
+        "--seconds",
+        "0.5",
+        "--trial",
+        "0.3",
+        "--steps",
+        "2",
+    ]);
     // held  fill s  rss small  rss empty  rss full  B/conn  B/conn fill
     let lines: Vec<&str> = text.lines().collect();
     let at = lines
@@ -254,38 +256,34 @@ fn a_capacity_run_fills_the_table_and_measures_its_memory() {
         "{text}\n{err}"
     );
     assert!(v[4] > v[2] && v[5] > 0.0, "{text}");
-    // And it forwards with the table full, every frame right.
-    let row: Vec<&str> = lines
-        .iter()
-        .find(|l| l.starts_with("full "))
-        .unwrap_or_else(|| panic!("no full row:\n{text}"))
-        .split_whitespace()
-        .skip(2)
-        .collect();
-    assert!(row[1].parse::<f64>().unwrap_or(0.0) > 0.01, "{text}\n{err}");
-    assert_eq!(row[11], "0", "frames came back wrong:\n{text}");
+    // And it forwards with the table full, every frame right, and opens
+    // new connections beside the full table.
+    for (name, kconn) in [("full ", false), ("new ", true)] {
+        let row: Vec<&str> = lines
+            .iter()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name}row:\n{text}"))
+            .split_whitespace()
+            .skip(2)
+            .collect();
+        assert!(row[1].parse::<f64>().unwrap_or(0.0) > 0.01, "{text}\n{err}");
+        assert_eq!(row[11], "0", "frames came back wrong:\n{text}");
+        // Connections a second: only where they were new.
+        assert_eq!(row[13] != "-", kconn, "{text}");
+    }
 }
 
 #[test]
 fn connections_are_opened_and_closed_through_every_path() {
-    let bench = env!("CARGO_BIN_EXE_ferrovs-bench");
-    let daemon = std::path::Path::new(bench).with_file_name("ferrovs");
-    let out = Command::new(bench)
-        .args([
-            "connections",
-            "--seconds",
-            "0.5",
-            "--trial",
-            "0.3",
-            "--steps",
-            "3",
-        ])
-        .env("FERROVS_BIN", &daemon)
-        .output()
-        .expect("run ferrovs-bench connections");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}\n{err}");
+    let (text, err) = bench(&[
+        "connections",
+        "--seconds",
+        "0.5",
+        "--trial",
+        "0.3",
+        "--steps",
+        "3",
+    ]);
     for path in ["nft-dnat", "ferrovs-dr", "ferrovs-nat"] {
         for kind in ["cps", "teardown"] {
             let name = format!("{path}:{kind} ");

@@ -159,7 +159,8 @@ pub(super) fn ferrovs(
         }
         child.wait().is_ok_and(|s| s.success())
     };
-    let end = Instant::now() + Duration::from_secs(20);
+    // A large table takes seconds to lay out, more on a loaded machine.
+    let end = Instant::now() + Duration::from_secs(60);
     while !ctl(&["-L", "-n"], None) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -181,19 +182,21 @@ pub(super) fn ferrovs(
     Ok(dut)
 }
 
+/// Run `ferrovs ARGS` against the DUT's daemon; return what it printed.
+pub(super) fn ctl_output(t: &Topology, args: &[&str]) -> Result<String, String> {
+    let what = format!("ferrovs {}", args.join(" "));
+    let out = Command::new(ferrovs_bin())
+        .args(args)
+        .env("FERROVS_SOCKET", format!("/tmp/{}.sock", t.dut_ns))
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{what}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Start a master sync daemon on the DUT's daemon, sending on `lo`.
 pub(super) fn sync_master(t: &Topology) -> Result<(), String> {
-    let sock = format!("/tmp/{}.sock", t.dut_ns);
-    let out = Command::new(ferrovs_bin())
-        .args(["--start-daemon", "master", "--mcast-interface", "lo"])
-        .env("FERROVS_SOCKET", &sock)
-        .output()
-        .map_err(|e| format!("ferrovs --start-daemon: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "ferrovs --start-daemon master: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
+    ctl_output(t, &["--start-daemon", "master", "--mcast-interface", "lo"]).map(drop)
 }

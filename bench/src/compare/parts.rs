@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// included, so 64 is the minimum Ethernet frame), IPv4 or IPv6. UDP goes
 /// without a checksum (0); TCP's is right, as conntrack checks it, and the
 /// generators keep it so as they change the frame.
-fn frame(traffic: Traffic, size: usize, ipv6: bool) -> Vec<u8> {
+fn frame(traffic: Traffic, size: usize, ipv6: bool, clients: [u8; 4]) -> Vec<u8> {
     // IPv6's header is 20 bytes longer: its 64-byte frames keep the same
     // payload room by growing to 84 (UDP needs 8 bytes for the stamp).
     let min = if ipv6 { 84 } else { 64 };
@@ -38,7 +38,7 @@ fn frame(traffic: Traffic, size: usize, ipv6: bool) -> Vec<u8> {
         f[16..18].copy_from_slice(&((len - 14) as u16).to_be_bytes());
         f[22] = 64;
         f[23] = if traffic == Traffic::Udp { 17 } else { 6 };
-        f[26..30].copy_from_slice(&GEN_IP);
+        f[26..30].copy_from_slice(&clients);
         f[30..34].copy_from_slice(&VIP);
         let c = dataplane::wire::checksum(&f[14..34]);
         f[24..26].copy_from_slice(&c.to_be_bytes());
@@ -102,6 +102,9 @@ pub struct GenSinkArgs {
     /// off, so these are new).
     #[arg(long, default_value_t = 0)]
     first: u64,
+    /// The first client address (IPv4); flows past 65 536 take the next.
+    #[arg(long, default_value_t = std::net::Ipv4Addr::from(GEN_IP))]
+    clients_from: std::net::Ipv4Addr,
 }
 
 /// Whose frames `gen-sink` counts.
@@ -181,7 +184,7 @@ pub fn gen_sink(a: &GenSinkArgs) -> Result<(), String> {
     };
     let answer = a.back == Back::Answered;
     let v4 = a.ip != 6;
-    let f = frame(a.traffic, a.size, !v4);
+    let f = frame(a.traffic, a.size, !v4, a.clients_from.octets());
     // Slots: the two servers, then the generator (a swap's frames). After
     // NAT, TUN (outer header) and the nft DNAT a server's frames carry its
     // address; after DR and a swap, the VIP's.
@@ -261,7 +264,7 @@ pub fn gen_check(a: &GenCheckArgs) -> Result<(), String> {
         stamp: true,
         ..Pace::default()
     };
-    let mut f = frame(Traffic::Udp, 64, variant == "good6");
+    let mut f = frame(Traffic::Udp, 64, variant == "good6", GEN_IP);
     match variant {
         "good" | "good6" | "wrong-addr" => {}
         "bad-checksum" => f[24] ^= 0xff,

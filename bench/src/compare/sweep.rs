@@ -5,14 +5,14 @@
 //! Must not touch: anything outside the runner's namespaces; the daemon is
 //! driven through its commands only.
 
+use super::GenInfo;
 use super::dut::Nft;
 use super::report::Report;
 use super::{
-    Back, Bg, Dst, INTERRUPTED, Opts, Topology, Traffic, ceiling, characterize, ferrovs, ferrovs_bin, me,
-    spawn_in, term_flag, trial,
+    Back, Bg, Dst, INTERRUPTED, Opts, Topology, Traffic, ceiling, characterize, ferrovs, me, spawn_in,
+    term_flag, trial,
 };
 use dataplane::xsk::bench::Pace;
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -110,18 +110,7 @@ fn rss_kib(p: &Bg) -> Result<u64, String> {
 /// Connections the daemon in `t` holds: ActiveConn + InActConn of every
 /// real server in its `-L -n`.
 fn held(t: &Topology) -> Result<u64, String> {
-    let out = Command::new(ferrovs_bin())
-        .args(["-L", "-n"])
-        .env("FERROVS_SOCKET", format!("/tmp/{}.sock", t.dut_ns))
-        .output()
-        .map_err(|e| format!("ferrovs -L -n: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "ferrovs -L -n: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
+    Ok(super::dut::ctl_output(t, &["-L", "-n"])?
         .lines()
         .filter(|l| l.trim_start().starts_with("->") && !l.contains("RemoteAddress"))
         .map(|l| {
@@ -139,9 +128,11 @@ fn held(t: &Topology) -> Result<u64, String> {
 struct Fill {
     held: u64,
     secs: f64,
-    /// RSS in KiB: a daemon with a 1024-connection table, this one before
-    /// the flood and with its table full.
+    /// RSS in KiB: a daemon with a table of the room alone, this one
+    /// before the flood and with its table full.
     rss: [u64; 3],
+    /// `--conn-max`, and the room in it for new connections.
+    table: (u64, u64),
 }
 
 /// `ferrovs-bench capacity`: ferrovs DR, one worker, fast path off (the
@@ -168,14 +159,18 @@ pub fn capacity(
         ..*o
     };
     // IPv4 only here: the IPv6 table stays at its least on both daemons.
+    // Both tables have room for the new-connection trials at the end; the
+    // difference between the two daemons is the table for `conns`.
     let v6 = Some(1024);
-    eprintln!("[1/3] a daemon with a 1024-connection table, for its memory …");
+    let new_room = room(&o, &generator);
+    eprintln!("[1/4] a daemon with a table of room for the new-connection trials only, for its memory …");
     let small = {
-        let dut = ferrovs(&t, &o, "-g", (2, false), "rr", (1024, v6))?;
+        let dut = ferrovs(&t, &o, "-g", (2, false), "rr", (new_room, v6))?;
         rss_kib(&dut)?
     };
-    eprintln!("[2/3] a table for {conns} connections, filled …");
-    let dut = ferrovs(&t, &o, "-g", (2, false), "rr", (u64::from(conns) * 5 / 4, v6))?;
+    eprintln!("[2/4] a table for {conns} connections, filled …");
+    let table = table_for(conns, new_room);
+    let dut = ferrovs(&t, &o, "-g", (2, false), "rr", (table, v6))?;
     let empty = rss_kib(&dut)?;
     let start = Instant::now();
     let mut held = 0;
@@ -206,15 +201,47 @@ pub fn capacity(
         held,
         secs: start.elapsed().as_secs_f64(),
         rss: [small, empty, rss_kib(&dut)?],
+        table: (table, new_room),
     };
-    eprintln!("[3/3] forwarding with the table full …");
+    eprintln!("[3/4] forwarding with the table full …");
     let label = format!("full {}", fill.held);
-    let mut row = characterize(&t, &label, Back::Servers(Dst::Vip), &o, &stop)?;
+    let mut full = characterize(&t, &label, Back::Servers(Dst::Vip), &o, &stop)?;
     // The same connections again, every one already open: not a rate of
     // new ones.
-    row.per_conn = 0;
+    full.per_conn = 0;
+    eprintln!("[4/4] new connections with the table full …");
+    // Clients of their own (10.65/16), each connection a new flow.
+    let fresh = Opts {
+        flows: 1 << 24,
+        clients_from: Some(std::net::Ipv4Addr::new(10, 65, 0, 0)),
+        ..o
+    };
+    let new = characterize(
+        &t,
+        &format!("new {}", fill.held),
+        Back::Servers(Dst::Vip),
+        &fresh,
+        &stop,
+    )?;
     print!("{}", fill.table(conns));
-    Report::new(vec![row], &o, generator).publish(json, svg)
+    Report::new(vec![full, new], &o, generator).publish(json, svg)
+}
+
+/// Table room for every connection one characterization with `o` can
+/// open: the generator's ceiling, a connection every two frames, for all
+/// its trials (flat out, the search, twice the loss-free rate), a quarter
+/// over; from 64 k to 8 M.
+fn room(o: &Opts, generator: &GenInfo) -> u64 {
+    let secs = o.secs + f64::from(o.steps + 1) * o.trial;
+    let conns = generator.ceiling.0 / 2.0 * secs * 1.25;
+    (conns as u64).clamp(1 << 16, 1 << 23)
+}
+
+/// `--conn-max` of a capacity run for `conns`: a quarter over, as a
+/// deployment would size it, and `room` for the new connections of its
+/// last row.
+fn table_for(conns: u32, room: u64) -> u64 {
+    u64::from(conns) * 5 / 4 + room
 }
 
 impl Fill {
@@ -222,12 +249,14 @@ impl Fill {
         let [small, empty, full] = self.rss;
         let per = |kib: u64| (kib * 1024) as f64 / self.held.max(1) as f64;
         format!(
-            "capacity: ferrovs-dr, one worker, fast path off, a table for {conns} (--conn-max {}):\n\
+            "capacity: ferrovs-dr, one worker, fast path off, a table for {conns} and a quarter \
+             over, with room for {} new beside (--conn-max {}):\n\
              {:<12} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}\n\
              {:<12} {:>10} {:>10.1} {:>10.1} {:>10.1} {:>12.0} {:>12.0}\n\
-             rss in MiB: of a daemon with a 1024-connection table, of this one empty and full; \
+             rss in MiB: of a daemon with the room alone (small), of this one empty and full; \
              B/conn: (full - small) / held, (full - empty) / held\n",
-            u64::from(conns) * 5 / 4,
+            self.table.1,
+            self.table.0,
             "held",
             "fill s",
             "rss small",
@@ -283,7 +312,7 @@ pub fn connections((o, why): (&Opts, &str), json: Option<&str>, svg: Option<&str
         t.flush_conntrack.set(flag.is_none());
         let (_dut, _nft) = match flag {
             Some(flag) => (
-                ferrovs(&t, &o, flag, (2, false), "rr", (1 << 23, Some(1024)))?,
+                ferrovs(&t, &o, flag, (2, false), "rr", (room(&o, &generator), Some(1024)))?,
                 None,
             ),
             None => {

@@ -416,22 +416,7 @@ fn tx_budget(fd: RawFd, budget: u32) -> io::Result<()> {
     // every target.
     const SOL_XDP: libc::c_int = 283;
     const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
-    let val: libc::c_uint = budget;
-    // SAFETY: `fd` is an open AF_XDP socket we own; the value is a c_uint
-    // that lives across the call and its exact size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            SOL_XDP,
-            XDP_MAX_TX_SKB_BUDGET,
-            std::ptr::from_ref(&val).cast(),
-            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_int(fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, budget)
 }
 
 /// Turn on preferred busy polling of one socket: the kernel stops running the
@@ -443,26 +428,33 @@ fn busy_poll(fd: RawFd, us: u32, budget: u32) -> io::Result<()> {
     const SO_BUSY_POLL: libc::c_int = 46;
     const SO_PREFER_BUSY_POLL: libc::c_int = 69;
     const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
-    let to_int = |v: u32| libc::c_int::try_from(v).map_err(|_| io::Error::other("value too large"));
     for (opt, val) in [
         (SO_PREFER_BUSY_POLL, 1),
-        (SO_BUSY_POLL, to_int(us)?),
-        (SO_BUSY_POLL_BUDGET, to_int(budget)?),
+        (SO_BUSY_POLL, us),
+        (SO_BUSY_POLL_BUDGET, budget),
     ] {
-        // SAFETY: `fd` is an open socket we own; the value is a c_int that
-        // lives across the call and its exact size is passed.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                opt,
-                std::ptr::from_ref(&val).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        set_int(fd, libc::SOL_SOCKET, opt, val)?;
+    }
+    Ok(())
+}
+
+/// Set socket option `opt` of `level` on `fd` to `val`, an int as the
+/// kernel reads these options.
+fn set_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, val: u32) -> io::Result<()> {
+    let val = libc::c_int::try_from(val).map_err(|_| io::Error::other("value too large"))?;
+    // SAFETY: `fd` is an open socket we own; the value is a c_int that
+    // lives across the call and its exact size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            std::ptr::from_ref(&val).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
