@@ -26,6 +26,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 ferrovs: Linux Virtual Server director on AF_XDP
+  ferrovs --version | -V    the version and commit (any command takes it)
 
 Run the director:
   ferrovs daemon --interface IF [--queues N] [--cpus LIST] [--socket PATH]
@@ -69,6 +70,11 @@ fn main() -> ExitCode {
     if let Some(code) = ipvsadm::main(&name, &args) {
         return code;
     }
+    // Every command, the daemon's and the checks' too, says what it is.
+    if args.iter().any(|a| a == "--version" || a == "-V") {
+        println!("{}", version());
+        return ExitCode::SUCCESS;
+    }
     if args.first().is_some_and(|a| a == "daemon") {
         let opts = daemon::Opts::from_args(
             std::iter::once("ferrovs daemon".to_string()).chain(args.into_iter().skip(1)),
@@ -107,6 +113,15 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     admin(args, Personality::Ferrovs)
+}
+
+/// `ferrovs VERSION (commit COMMIT)`: what a bug report quotes.
+pub fn version() -> String {
+    format!(
+        "ferrovs {} (commit {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("FERROVS_COMMIT")
+    )
 }
 
 /// Who the admin command line speaks as: ferrovs, or ipvsadm (invoked by

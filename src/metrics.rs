@@ -212,6 +212,20 @@ pub fn render(workers: &[&WorkerStats], rules: &Rules, counts: impl Fn(u32) -> C
             let _ = writeln!(out, "ferrovs_{name}{{{labels}}} {v}");
         }
     };
+    // Neither label needs escaping: a version and a hex commit.
+    family(
+        "build_info",
+        "gauge",
+        "The running binary: its version and commit (always 1).",
+        vec![(
+            format!(
+                "version=\"{}\",commit=\"{}\"",
+                env!("CARGO_PKG_VERSION"),
+                env!("FERROVS_COMMIT")
+            ),
+            1,
+        )],
+    );
     for (name, kind, help, f) in WORKER_FAMILIES {
         let samples = workers
             .iter()

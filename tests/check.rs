@@ -102,3 +102,31 @@ fn broken_files_fail_with_file_and_line() {
     let (ok, out) = check(&["--bogus"]);
     assert!(!ok && out.contains("usage: ferrovs check"), "{out}");
 }
+
+#[test]
+fn every_command_says_its_version() {
+    let say = |args: &[&str]| {
+        let out = run(Command::new(bin()).args(args));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let v = say(&["--version"]);
+    let want = format!("ferrovs {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(v.starts_with(&want) && v.ends_with(')'), "{v}");
+    // The same line from every command, short or long, before anything
+    // else is checked (no interface, no root, no daemon needed).
+    for args in [
+        &["-V"][..],
+        &["daemon", "--version"],
+        &["daemon", "-i", "nosuchif0", "-V"],
+        &["doctor", "--version"],
+        &["check", "-V"],
+        &["-L", "-n", "--version"],
+    ] {
+        assert_eq!(say(args), v, "{args:?}");
+    }
+}

@@ -240,6 +240,22 @@ fn prometheus_counters_move_with_traffic() {
         "{before}"
     );
     assert_eq!(value(&before, &server), 0, "{before}");
+    // What ran, for a bug report: the version `ferrovs --version` says.
+    let version = String::from_utf8_lossy(
+        &Command::new(lab::bin())
+            .arg("--version")
+            .output()
+            .expect("ferrovs")
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    let (v, commit) = version
+        .strip_prefix("ferrovs ")
+        .and_then(|r| r.strip_suffix(')')?.split_once(" (commit "))
+        .unwrap_or_else(|| panic!("{version}"));
+    let info = format!("ferrovs_build_info{{version=\"{v}\",commit=\"{commit}\"}} 1");
+    assert!(before.lines().any(|l| l == info), "{info} in:\n{before}");
     for _ in 0..3 {
         lab.http_get(&[format!("http://{VIP}/")]);
     }

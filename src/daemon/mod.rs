@@ -139,7 +139,8 @@ pub fn run(opts: Opts) -> Result<(), String> {
     };
     let result = Control::start(&opts, links, keepalived, hup).map(|mut control| {
         eprintln!(
-            "ferrovs: forwarding on {} with {} worker(s); control socket {}",
+            "ferrovs: {}: forwarding on {} with {} worker(s); control socket {}",
+            crate::version(),
             opts.place.interface.join(","),
             opts.place.queues,
             opts.socket
