@@ -26,6 +26,17 @@ fn bench(args: &[&str]) -> (String, String) {
     (text, err)
 }
 
+/// The words of the report line starting with `name`, after its first
+/// `skip` (the name's own words).
+fn row<'a>(text: &'a str, name: &str, skip: usize) -> Vec<&'a str> {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} row:\n{text}"))
+        .split_whitespace()
+        .skip(skip)
+        .collect()
+}
+
 #[test]
 fn compare_prints_a_row_per_forwarder_and_ferrovs_forwards() {
     let bench = env!("CARGO_BIN_EXE_ferrovs-bench");
@@ -207,13 +218,7 @@ fn a_server_sweep_forwards_at_every_point() {
         "2",
     ]);
     for name in ["2 servers", "300 servers"] {
-        let row: Vec<&str> = text
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no {name} row:\n{text}"))
-            .split_whitespace()
-            .skip(2)
-            .collect();
+        let row = row(&text, name, 2);
         // offered overload … errors: 300 servers behind one VIP (static
         // neighbours alternating between the sink's two MACs) all forward.
         assert!(
@@ -259,13 +264,7 @@ fn a_capacity_run_fills_the_table_and_measures_its_memory() {
     // And it forwards with the table full, every frame right, and opens
     // new connections beside the full table.
     for (name, kconn) in [("full ", false), ("new ", true)] {
-        let row: Vec<&str> = lines
-            .iter()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no {name}row:\n{text}"))
-            .split_whitespace()
-            .skip(2)
-            .collect();
+        let row = row(&text, name, 2);
         assert!(row[1].parse::<f64>().unwrap_or(0.0) > 0.01, "{text}\n{err}");
         assert_eq!(row[11], "0", "frames came back wrong:\n{text}");
         // Connections a second: only where they were new.
@@ -287,13 +286,7 @@ fn connections_are_opened_and_closed_through_every_path() {
     for path in ["nft-dnat", "ferrovs-dr", "ferrovs-nat"] {
         for kind in ["cps", "teardown"] {
             let name = format!("{path}:{kind} ");
-            let r: Vec<&str> = text
-                .lines()
-                .find(|l| l.starts_with(&name))
-                .unwrap_or_else(|| panic!("no {name} row:\n{text}"))
-                .split_whitespace()
-                .skip(1)
-                .collect();
+            let r = row(&text, &name, 1);
             // A loss-free rate counts every frame of each connection at
             // the server and, for NAT and DNAT, the server's answers back
             // at the client through the path: none found, none came back.
