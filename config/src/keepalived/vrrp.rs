@@ -372,11 +372,15 @@ pub(super) fn instance(n: &Node, version: u8, notes: &mut Vec<String>) -> Result
             "nopreempt" => i.preempt = false,
             "preempt" => i.preempt = true,
             "preempt_delay" => i.preempt_delay_ms = centis(m)? * 10,
-            "authentication" if auth(m, &mut i)? => {
-                ah = Some(m.note(&format!(
-                    "vrrp_instance {}: auth_type AH is not supported by ferrovs (PASS or none): instance not run",
-                    i.name
-                )));
+            // PASS is applied (the password goes into every advert); AH
+            // leaves the instance out, said by line.
+            "authentication" => {
+                if auth(m, &mut i)? {
+                    ah = Some(m.note(&format!(
+                        "vrrp_instance {}: auth_type AH is not supported by ferrovs (PASS or none): instance not run",
+                        i.name
+                    )));
+                }
             }
             "unicast_src_ip" | "mcast_src_ip" => i.src_ip = Some(m.addr(1)?),
             "unicast_peer" => {

@@ -218,6 +218,21 @@ fn what_ferrovs_cannot_run_is_reported_not_refused() {
 }
 
 #[test]
+fn pass_authentication_is_applied_without_a_notice() {
+    // keepalived's own samples use it in every vrrp_instance: a notice
+    // there said "unknown keyword" of a block that was applied.
+    let text = "vrrp_instance A {\ninterface e\nvirtual_router_id 3\n\
+                authentication {\nauth_type PASS\nauth_pass 1111\n}\n}\n";
+    let k = parse(text).unwrap();
+    assert_eq!(k.vrrp.instances[0].auth_pass.as_deref(), Some("1111"));
+    assert!(
+        k.notes.iter().all(|n| !n.contains("authentication")),
+        "{:?}",
+        k.notes
+    );
+}
+
+#[test]
 fn conditional_lines_follow_the_config_id() {
     use super::super::conditional;
     assert_eq!(conditional("@high priority 170", "high"), Some("priority 170"));
