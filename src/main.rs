@@ -115,13 +115,14 @@ fn main() -> ExitCode {
     admin(args, Personality::Ferrovs)
 }
 
+/// This build's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit it was built from (build.rs), or "unknown".
+pub const COMMIT: &str = env!("FERROVS_COMMIT");
+
 /// `ferrovs VERSION (commit COMMIT)`: what a bug report quotes.
 pub fn version() -> String {
-    format!(
-        "ferrovs {} (commit {})",
-        env!("CARGO_PKG_VERSION"),
-        env!("FERROVS_COMMIT")
-    )
+    format!("ferrovs {VERSION} (commit {COMMIT})")
 }
 
 /// Who the admin command line speaks as: ferrovs, or ipvsadm (invoked by

@@ -218,11 +218,7 @@ pub fn render(workers: &[&WorkerStats], rules: &Rules, counts: impl Fn(u32) -> C
         "gauge",
         "The running binary: its version and commit (always 1).",
         vec![(
-            format!(
-                "version=\"{}\",commit=\"{}\"",
-                env!("CARGO_PKG_VERSION"),
-                env!("FERROVS_COMMIT")
-            ),
+            format!("version=\"{}\",commit=\"{}\"", crate::VERSION, crate::COMMIT),
             1,
         )],
     );

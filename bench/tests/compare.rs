@@ -6,6 +6,9 @@
 
 use std::process::Command;
 
+/// A short run: 0.5 s flat out, a loss-free search of two 0.3 s trials.
+const SHORT: [&str; 6] = ["--seconds", "0.5", "--trial", "0.3", "--steps", "2"];
+
 /// Run `ferrovs-bench ARGS` with the daemon built beside it; require
 /// success; return its stdout and stderr.
 fn bench(args: &[&str]) -> (String, String) {
@@ -205,18 +208,7 @@ fn a_terminated_run_removes_its_namespaces() {
 
 #[test]
 fn a_server_sweep_forwards_at_every_point() {
-    let (text, err) = bench(&[
-        "sweep",
-        "servers",
-        "--points",
-        "2,300",
-        "--seconds",
-        "0.5",
-        "--trial",
-        "0.3",
-        "--steps",
-        "2",
-    ]);
+    let (text, err) = bench(&[&["sweep", "servers", "--points", "2,300"][..], &SHORT].concat());
     for name in ["2 servers", "300 servers"] {
         let row = row(&text, name, 2);
         // offered overload … errors: 300 servers behind one VIP (static
@@ -232,17 +224,8 @@ fn a_server_sweep_forwards_at_every_point() {
 #[test]
 fn a_capacity_run_fills_the_table_and_measures_its_memory() {
     let conns = 20_000u64;
-    let (text, err) = bench(&[
-        "capacity",
-        "--conns",
-        &conns.to_string(),
-        "--seconds",
-        "0.5",
-        "--trial",
-        "0.3",
-        "--steps",
-        "2",
-    ]);
+    let n = conns.to_string();
+    let (text, err) = bench(&[&["capacity", "--conns", n.as_str()][..], &SHORT].concat());
     // held  fill s  rss small  rss empty  rss full  B/conn  B/conn fill
     let lines: Vec<&str> = text.lines().collect();
     let at = lines

@@ -91,7 +91,7 @@ pub struct Opts {
     pub sync_retries: u8,
     /// Keep the rules (every committed change, written atomically) and the
     /// connection tables here, and take them back at start: a restart, a
-    /// crash or an upgrade loses neither (see the README, "Restarts").
+    /// crash or an upgrade loses neither (see docs/daemon.md, "Restarts").
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
     /// With --state-dir: pin the XDP attachments in this directory of a

@@ -24,7 +24,7 @@ impl Report {
             .find(|r| r.name == "af_xdp-swap")
             .map_or((0.0, 0.0), rates);
         // A baseline that forwarded under 1 % of what it was offered is
-        // broken (see the README's caveat), not a yardstick: no ratio to it.
+        // broken (its namespace's kernel path did not forward), not a yardstick: no ratio to it.
         let kernel = rows
             .iter()
             .find(|r| r.name == "nft-dnat")
