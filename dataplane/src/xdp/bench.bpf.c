@@ -29,34 +29,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-struct gen_cfg {
-	__u32 ifindex;
-	__u32 nflows;
-	__u16 base_port;
-	__u16 stamp;
-	__u32 burst;
-	__u64 cost_ps;
-	// TCP frames: the first `syn_first` frames sent are SYNs, the rest
-	// ACKs (an established-flow mix after one SYN per flow); ~0: all SYNs.
-	__u64 syn_first;
-	// Bytes of `gen_head` written over the start of every frame.
-	__u32 head_len;
-	// Flows go in the order seq * step mod nflows: with step coprime to
-	// nflows a permutation, so every flow comes once per cycle (1: in
-	// order; a large step: RFC 4814's pseudorandom ports).
-	__u32 step;
-	// Connections (TCP): 0, frames as `syn_first` says; else each
-	// connection is this many frames of one flow, in the order SYN, ACK,
-	// FIN|ACK, ACK (2: opened; 4: opened and closed), a new flow each.
-	__u32 conn_pkts;
-	__u32 pad;
-	// Frame `first` is the first one this run sends (a run goes on from
-	// where the last left off, so its connections are new).
-	__u64 first;
-};
-
-
-#define HEAD_MAX 128
+#include "layout.h"
 
 // The frame's first bytes as sent. Live frames come from a page pool that
 // gets back what the far side returns — a frame a forwarder rewrote in
@@ -114,10 +87,10 @@ static __always_inline void set_saddr(struct iphdr *ip, __u32 f)
 	ip->check = ~(__u16)sum;
 }
 
-// The server's initial sequence number for a client's: the sink answers a
-// SYN with it, and the generator acknowledges it, so a stateful path
-// (conntrack) sees a handshake whose numbers agree, with no state kept.
-#define SERVER_ISN_XOR 0x5a5a5a5a
+// The server's initial sequence number for a client's is the client's
+// XOR SERVER_ISN_XOR (layout.h): the sink answers a SYN with it, and the
+// generator acknowledges it, so a stateful path (conntrack) sees a
+// handshake whose numbers agree, with no state kept.
 
 // Connection traffic: frame `phase` of flow `flow`'s connection: SYN,
 // ACK, FIN|ACK, ACK, with the sequence and acknowledgement numbers of a
@@ -270,15 +243,6 @@ int gen(struct xdp_md *ctx)
 	st->sent += 1;
 	return bpf_redirect(cfg->ifindex, 0);
 }
-
-#define SINK_SLOTS 16
-// `sink_stamped` bits: read stamps; answer as the real server.
-#define SINK_STAMPED 1
-#define SINK_REPLY 2
-// Latency histogram: LAT_BUCKETS buckets of LAT_NS each; the last one
-// also holds everything longer.
-#define LAT_BUCKETS 8192
-#define LAT_NS 250
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -19,45 +19,6 @@
 // metadata that says so does not reach XDP) is finished here first, as the
 // worker does.
 
-#define FAST_DR 1
-#define FAST_NAT 2
-#define FAST_TUN 3
-#define MAX_FLOWS (1 << 22)
-
-struct flow_key {
-	__u32 src;
-	__u32 dst;
-	__u16 sport;
-	__u16 dport;
-	__u8 proto;
-	__u8 pad[3];
-};
-
-struct flow_val {
-	__u8 action;
-	// 1: rewrite the destination (client -> server), 0: the source (a NAT
-	// reply back to the client).
-	__u8 to_server;
-	__u8 smac[6];
-	__u8 dmac[6];
-	// NAT: the new port; network order.
-	__u16 port;
-	// NAT: the new address; TUN: the outer destination; network order.
-	__u32 addr;
-	// TUN: the outer source; network order.
-	__u32 tun_src;
-	// TUN: the link's MTU, host order.
-	__u16 mtu;
-	__u16 pad;
-	// The egress interface when it is not the ingress one (two-armed
-	// NAT); 0: back out of the ingress (XDP_TX).
-	__u32 ifindex;
-	__u64 pkts;
-	__u64 bytes;
-	// bpf_ktime_get_ns() of the last packet.
-	__u64 last_seen;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_FLOWS);
@@ -124,21 +85,6 @@ static __always_inline __u16 ip_checksum(struct iphdr *ip)
 		s += w[i];
 	return ~fold(s);
 }
-
-// Why a frame of a flow in the map went to the socket anyway (`punts`,
-// one per-CPU counter each); the last one counts checksums completed here,
-// which is no punt.
-#define PUNT_FLAGS 0
-#define PUNT_FRAGMENT 1
-#define PUNT_OPTIONS 2
-#define PUNT_MTU 3
-#define PUNT_SHORT 4
-#define PARTIAL_DONE 5
-#define PUNT_N 6
-
-struct punt_counts {
-	__u64 n[PUNT_N];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -372,35 +318,6 @@ static __attribute__((noinline)) int fast_path(struct xdp_md *ctx)
 // over the link's MTU goes to the worker (which answers "packet too big":
 // IPv6 routers never fragment). Only frames with no extension header are
 // looked up: the rest are the worker's.
-struct flow6_key {
-	__u8 src[16];
-	__u8 dst[16];
-	__u16 sport;
-	__u16 dport;
-	__u8 proto;
-	__u8 pad[3];
-};
-
-struct flow6_val {
-	__u8 action;
-	__u8 to_server;
-	__u8 smac[6];
-	__u8 dmac[6];
-	// NAT: the new port; network order.
-	__u16 port;
-	// NAT: the new address; TUN: the outer destination.
-	__u8 addr[16];
-	// TUN: the outer source.
-	__u8 tun_src[16];
-	// TUN: the link's MTU, host order.
-	__u16 mtu;
-	__u16 pad;
-	// As flow_val's.
-	__u32 ifindex;
-	__u64 pkts;
-	__u64 bytes;
-	__u64 last_seen;
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -44,18 +44,10 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#define MAX_SERVICES 65536
+#include "layout.h"
+
 // 0x1FFF covers the fragment offset; 0x2000 is "more fragments".
 #define IP_OFFSET_MASK 0x1FFF
-#define MAX_QUEUES 64
-#define MAX_LINKS 4
-
-struct svc_key {
-	__u32 addr;
-	__u16 port;
-	__u8 proto;
-	__u8 pad;
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -91,17 +83,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } locals SEC(".maps");
-
-struct svc6_key {
-	__u8 addr[16];
-	__u16 port;
-	__u8 proto;
-	__u8 pad;
-};
-
-struct addr6 {
-	__u8 addr[16];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -6,38 +6,16 @@ mod afxdp;
 
 pub use afxdp::XskGenerator;
 
-use super::bpf::{Map, Object, Plain, run_live, run_once};
+use super::bpf::{Map, Object, run_live, run_once};
 use std::io;
 use std::os::fd::RawFd;
 
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench.bpf.o"));
 
-/// Matches `struct gen_cfg` in bench.bpf.c.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct GenCfg {
-    ifindex: u32,
-    nflows: u32,
-    base_port: u16,
-    stamp: u16,
-    burst: u32,
-    cost_ps: u64,
-    syn_first: u64,
-    head_len: u32,
-    step: u32,
-    conn_pkts: u32,
-    pad: u32,
-    first: u64,
-}
+use super::layout::{self, gen_cfg as GenCfg};
 
-// SAFETY: repr(C) of u32, u32, u16, u16, u32, u64, u64, u32, u32, u32, u32,
-// u64: every field at its natural alignment, 56 bytes without gaps, any
-// bit pattern valid.
-unsafe impl Plain for GenCfg {}
-
-/// Bytes of a frame's start the generator rewrites on every send
-/// (`HEAD_MAX`).
-const HEAD_MAX: usize = 128;
+/// Bytes of a frame's start the generator rewrites on every send.
+const HEAD_MAX: usize = layout::HEAD_MAX as usize;
 
 /// How a generator sends.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -62,10 +40,10 @@ pub struct Pace {
     pub first: u64,
 }
 
-/// The server's ISN for a client's (`SERVER_ISN_XOR` in bench.bpf.c): the
+/// The server's ISN for a client's (`SERVER_ISN_XOR` in layout.h): the
 /// sink answers a SYN with it and the generator acknowledges it, so a
 /// stateful path sees numbers that agree, and nobody keeps state.
-pub const SERVER_ISN_XOR: u32 = 0x5a5a_5a5a;
+pub const SERVER_ISN_XOR: u32 = layout::SERVER_ISN_XOR;
 
 /// Frame `phase` of flow `flow`'s connection: TCP flags, seq and ack, as
 /// the program's `set_conn` writes them: SYN, ACK, FIN|ACK, ACK (opened by
@@ -141,13 +119,13 @@ pub fn flow_step(nflows: u32, pseudorandom: bool) -> u32 {
 }
 
 /// Slots of the sink (`SINK_SLOTS`).
-pub const SINK_SLOTS: u32 = 16;
+pub const SINK_SLOTS: u32 = layout::SINK_SLOTS;
 
 /// Buckets of the sink's latency histogram (`LAT_BUCKETS`), each
 /// [`LAT_BUCKET_NS`] wide; the last also holds everything longer.
-pub const LAT_BUCKETS: u32 = 8192;
+pub const LAT_BUCKETS: u32 = layout::LAT_BUCKETS;
 /// Width of one latency bucket in ns (`LAT_NS`).
-pub const LAT_BUCKET_NS: u64 = 250;
+pub const LAT_BUCKET_NS: u64 = layout::LAT_NS as u64;
 
 /// Frames of credit a paced generator may save up: bursts stay well under
 /// the veth ring (256), so pacing itself never overflows it.
@@ -326,7 +304,7 @@ impl Sink {
         }
         obj.map::<u32, u32>(c"sink_stamped")?.update(
             &0,
-            &(u32::from(stamped) | u32::from(answer) << 1),
+            &(if stamped { layout::SINK_STAMPED } else { 0 } | if answer { layout::SINK_REPLY } else { 0 }),
             "sink mode",
         )?;
         obj.attach_xdp(c"sink", ifindex)?;

@@ -1,43 +1,17 @@
 //! The fast path's map entries (`flows` and `flows6` in fast.bpf.h): keys,
 //! values and the rewrite a value encodes, for either address family.
 //!
-//! Owns: their layout, which must match the program's structs byte for
-//! byte. Must not touch: the maps (the steering program's loader does).
+//! Owns: building and reading entries. Must not touch: their layout (one
+//! source, src/xdp/layout.h, through [`super::layout`]) or the maps (the
+//! steering program's loader does).
 
-use super::bpf::Plain;
+use super::layout;
 
-/// Key of the `flows` map: a frame's own tuple, network order; must match
-/// `struct flow_key`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct FastKey4 {
-    src_be: u32,
-    dst_be: u32,
-    sport_be: u16,
-    dport_be: u16,
-    proto: u8,
-    pad: [u8; 3],
-}
+/// Key of the `flows` map: a frame's own tuple, network order.
+pub type FastKey4 = layout::flow_key;
 
-// SAFETY: repr(C) of u32, u32, u16, u16, u8, [u8; 3]: 16 bytes, no padding,
-// any bit pattern.
-unsafe impl Plain for FastKey4 {}
-
-/// Key of the `flows6` map; must match `struct flow6_key`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct FastKey6 {
-    src: [u8; 16],
-    dst: [u8; 16],
-    sport_be: u16,
-    dport_be: u16,
-    proto: u8,
-    pad: [u8; 3],
-}
-
-// SAFETY: repr(C) of [u8; 16] twice, u16, u16, u8, [u8; 3]: 40 bytes
-// (alignment 2), no padding, any bit pattern.
-unsafe impl Plain for FastKey6 {}
+/// Key of the `flows6` map.
+pub type FastKey6 = layout::flow6_key;
 
 /// A flow of either map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,22 +26,22 @@ impl FastKey {
     /// The key of frames of `proto` from `src:sport` to `dst:dport` (host
     /// order; IPv4 addresses in the low 32 bits unless `v6`).
     pub fn new(v6: bool, proto: u8, (src, sport): (u128, u16), (dst, dport): (u128, u16)) -> Self {
-        let (sport_be, dport_be) = (sport.to_be(), dport.to_be());
+        let (sport, dport) = (sport.to_be(), dport.to_be());
         if v6 {
             return Self::V6(FastKey6 {
                 src: src.to_be_bytes(),
                 dst: dst.to_be_bytes(),
-                sport_be,
-                dport_be,
+                sport,
+                dport,
                 proto,
                 pad: [0; 3],
             });
         }
         Self::V4(FastKey4 {
-            src_be: (src as u32).to_be(),
-            dst_be: (dst as u32).to_be(),
-            sport_be,
-            dport_be,
+            src: (src as u32).to_be(),
+            dst: (dst as u32).to_be(),
+            sport,
+            dport,
             proto,
             pad: [0; 3],
         })
@@ -79,17 +53,17 @@ impl FastKey {
         match self {
             Self::V4(k) => (
                 k.proto,
-                u128::from(u32::from_be(k.src_be)),
-                u16::from_be(k.sport_be),
-                u128::from(u32::from_be(k.dst_be)),
-                u16::from_be(k.dport_be),
+                u128::from(u32::from_be(k.src)),
+                u16::from_be(k.sport),
+                u128::from(u32::from_be(k.dst)),
+                u16::from_be(k.dport),
             ),
             Self::V6(k) => (
                 k.proto,
                 u128::from_be_bytes(k.src),
-                u16::from_be(k.sport_be),
+                u16::from_be(k.sport),
                 u128::from_be_bytes(k.dst),
-                u16::from_be(k.dport_be),
+                u16::from_be(k.dport),
             ),
         }
     }
@@ -139,60 +113,18 @@ pub enum FastAction {
 impl FastAction {
     fn code(&self) -> u8 {
         match self {
-            Self::Dr => 1,
-            Self::Nat { .. } => 2,
-            Self::Tun { .. } => 3,
+            Self::Dr => layout::FAST_DR as u8,
+            Self::Nat { .. } => layout::FAST_NAT as u8,
+            Self::Tun { .. } => layout::FAST_TUN as u8,
         }
     }
 }
 
-/// Value of the `flows` map; must match `struct flow_val`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FastVal4 {
-    action: u8,
-    to_server: u8,
-    smac: [u8; 6],
-    dmac: [u8; 6],
-    port_be: u16,
-    addr_be: u32,
-    tun_src_be: u32,
-    mtu: u16,
-    pad: u16,
-    ifindex: u32,
-    pkts: u64,
-    bytes: u64,
-    last_seen: u64,
-}
+/// Value of the `flows` map.
+pub type FastVal4 = layout::flow_val;
 
-// SAFETY: repr(C) of u8, u8, [u8; 6], [u8; 6], u16, u32, u32, u16, u16, u32
-// (32 bytes, each field at its alignment) and three u64: 56 bytes, no
-// padding, any bit pattern.
-unsafe impl Plain for FastVal4 {}
-
-/// Value of the `flows6` map; must match `struct flow6_val`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FastVal6 {
-    action: u8,
-    to_server: u8,
-    smac: [u8; 6],
-    dmac: [u8; 6],
-    port_be: u16,
-    addr: [u8; 16],
-    tun_src: [u8; 16],
-    mtu: u16,
-    pad: u16,
-    ifindex: u32,
-    pkts: u64,
-    bytes: u64,
-    last_seen: u64,
-}
-
-// SAFETY: repr(C) of u8, u8, [u8; 6], [u8; 6], u16, [u8; 16], [u8; 16],
-// u16, u16, u32 (56 bytes, each field at its alignment) and three u64: 80
-// bytes, no padding, any bit pattern.
-unsafe impl Plain for FastVal6 {}
+/// Value of the `flows6` map.
+pub type FastVal6 = layout::flow6_val;
 
 /// A flow's value in either map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,14 +147,14 @@ impl FastVal {
             } => (to_server, addr, port, 0, 0),
             FastAction::Tun { src, dst, mtu } => (false, dst, 0, src, mtu),
         };
-        let (action, to_server, port_be) = (action.code(), u8::from(to_server), port.to_be());
+        let (action, to_server, port) = (action.code(), u8::from(to_server), port.to_be());
         if v6 {
             return Self::V6(FastVal6 {
                 action,
                 to_server,
                 smac,
                 dmac,
-                port_be,
+                port,
                 addr: addr.to_be_bytes(),
                 tun_src: src.to_be_bytes(),
                 mtu,
@@ -234,9 +166,9 @@ impl FastVal {
             to_server,
             smac,
             dmac,
-            port_be,
-            addr_be: (addr as u32).to_be(),
-            tun_src_be: (src as u32).to_be(),
+            port,
+            addr: (addr as u32).to_be(),
+            tun_src: (src as u32).to_be(),
             mtu,
             ..FastVal4::default()
         })
@@ -275,11 +207,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_and_values_lay_out_as_the_program_s_structs() {
-        assert_eq!(std::mem::size_of::<FastKey4>(), 16);
-        assert_eq!(std::mem::size_of::<FastKey6>(), 40);
-        assert_eq!(std::mem::size_of::<FastVal4>(), 56);
-        assert_eq!(std::mem::size_of::<FastVal6>(), 80);
+    fn keys_give_back_their_tuple() {
         let k = FastKey::new(
             true,
             6,

@@ -13,6 +13,7 @@
 pub mod bench;
 mod bpf;
 mod flows;
+mod layout;
 mod port;
 mod steer;
 

@@ -14,57 +14,26 @@ use std::os::fd::RawFd;
 /// The compiled program, built by `build.rs` with clang for the BPF target.
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/steer.bpf.o"));
 
-/// Key of the `services` map; must match `struct svc_key` in steer.bpf.c.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct SvcKey {
-    addr_be: u32,
-    port_be: u16,
-    proto: u8,
-    pad: u8,
-}
-
-// SAFETY: repr(C) of u32, u16, u8, u8: 8 bytes, no padding, any bit pattern.
-unsafe impl Plain for SvcKey {}
-
-/// Key of the `services6` and `reals6` maps; must match `struct svc6_key`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct SvcKey6 {
-    addr: [u8; 16],
-    port_be: u16,
-    proto: u8,
-    pad: u8,
-}
-
-// SAFETY: repr(C) of [u8; 16], u16, u8, u8: 20 bytes (alignment 2), no
-// padding, any bit pattern.
-unsafe impl Plain for SvcKey6 {}
-
-/// Key of the `vips6`, `rips6` and `locals6` maps; must match `struct addr6`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Addr6([u8; 16]);
-
-// SAFETY: repr(C) of [u8; 16]: 16 bytes, any bit pattern.
-unsafe impl Plain for Addr6 {}
+use super::layout::{self, addr6 as Addr6, svc_key as SvcKey, svc6_key as SvcKey6};
 
 /// Why frames of flows in the fast path's map went to the sockets anyway
 /// (`PUNT_*` in fast.bpf.h, in that order), and the partial checksums it
 /// completed (the last, not a punt).
-pub const PUNT_NAMES: [&str; PUNT_REASONS] = [
-    "flags",
-    "fragment",
-    "options",
-    "mtu",
-    "short",
-    "partial-completed",
-];
+pub const PUNT_NAMES: [&str; PUNT_REASONS] = {
+    let mut names = [""; PUNT_REASONS];
+    names[layout::PUNT_FLAGS as usize] = "flags";
+    names[layout::PUNT_FRAGMENT as usize] = "fragment";
+    names[layout::PUNT_OPTIONS as usize] = "options";
+    names[layout::PUNT_MTU as usize] = "mtu";
+    names[layout::PUNT_SHORT as usize] = "short";
+    names[layout::PARTIAL_DONE as usize] = "partial-completed";
+    names
+};
 /// Entries of [`PUNT_NAMES`] (`PUNT_N`).
-pub const PUNT_REASONS: usize = 6;
+pub const PUNT_REASONS: usize = layout::PUNT_N as usize;
 
 /// Entries of the fast path's flow map at most (`MAX_FLOWS`).
-pub const MAX_FAST_FLOWS: usize = 1 << 22;
+pub const MAX_FAST_FLOWS: usize = layout::MAX_FLOWS as usize;
 
 /// The IPv6 maps and what they hold now.
 #[derive(Debug)]
@@ -81,10 +50,10 @@ struct Maps6 {
     have_locals: HashSet<Addr6>,
 }
 
-/// Queues per link in the XSKMAP; must match `MAX_QUEUES` in steer.bpf.c.
-pub const MAX_QUEUES: u32 = 64;
-/// Links (interfaces) the program serves; must match `MAX_LINKS`.
-pub const MAX_LINKS: usize = 4;
+/// Queues per link in the XSKMAP.
+pub const MAX_QUEUES: u32 = layout::MAX_QUEUES;
+/// Links (interfaces) the program serves.
+pub const MAX_LINKS: usize = layout::MAX_LINKS as usize;
 
 /// The steering program, loaded and attached to the director's interfaces.
 #[derive(Debug)]
@@ -128,24 +97,30 @@ impl Steer {
         if ifindexes.is_empty() || ifindexes.len() > MAX_LINKS {
             return Err(io::Error::other(format!("between 1 and {MAX_LINKS} interfaces")));
         }
-        let flows = fast_flows.clamp(1, MAX_FAST_FLOWS) as u32;
-        let mut obj = Object::load(
-            OBJECT,
-            "steering program",
-            &[(c"flows", flows), (c"flows6", flows)],
-        )?;
-        let links: Map<u32, u32> = obj.map(c"links")?;
-        let mut adopted = false;
+        let mut me = Self::load(fast_flows)?;
+        let links: Map<u32, u32> = me._obj.map(c"links")?;
         for (n, &ifindex) in ifindexes.iter().enumerate() {
             links.update(&ifindex, &(n as u32), "register interface")?;
             match pins {
                 Some(dir) => {
-                    adopted |=
-                        obj.attach_xdp_pinned(c"steer", ifindex, &dir.join(format!("link-{ifindex}")))?
+                    me.adopted |=
+                        me._obj
+                            .attach_xdp_pinned(c"steer", ifindex, &dir.join(format!("link-{ifindex}")))?
                 }
-                None => obj.attach_xdp(c"steer", ifindex)?,
+                None => me._obj.attach_xdp(c"steer", ifindex)?,
             }
         }
+        Ok(me)
+    }
+
+    /// Load the program and open its maps, attached nowhere.
+    fn load(fast_flows: usize) -> io::Result<Self> {
+        let flows = fast_flows.clamp(1, MAX_FAST_FLOWS) as u32;
+        let obj = Object::load(
+            OBJECT,
+            "steering program",
+            &[(c"flows", flows), (c"flows6", flows)],
+        )?;
         let v6 = Maps6 {
             services: obj.map(c"services6")?,
             vips: obj.map(c"vips6")?,
@@ -158,8 +133,6 @@ impl Steer {
             have_rips: HashSet::new(),
             have_locals: HashSet::new(),
         };
-        let (flows, fast_on, punts) = (obj.map(c"flows")?, obj.map(c"fast_on")?, obj.map(c"punts")?);
-        let flows6 = obj.map(c"flows6")?;
         Ok(Self {
             services: obj.map(c"services")?,
             vips: obj.map(c"vips")?,
@@ -167,6 +140,10 @@ impl Steer {
             rips: obj.map(c"rips")?,
             locals: obj.map(c"locals")?,
             xsks: obj.map(c"xsks")?,
+            flows: obj.map(c"flows")?,
+            flows6: obj.map(c"flows6")?,
+            fast_on: obj.map(c"fast_on")?,
+            punts: obj.map(c"punts")?,
             _obj: obj,
             have_services: HashSet::new(),
             have_vips: HashSet::new(),
@@ -174,12 +151,29 @@ impl Steer {
             have_rips: HashSet::new(),
             have_locals: HashSet::new(),
             v6,
-            flows,
-            flows6,
-            fast_on,
-            punts,
-            adopted,
+            adopted: false,
         })
+    }
+
+    /// The program, loaded with its maps but attached nowhere, for running
+    /// frames through it with [`Self::test_run`].
+    ///
+    /// # Errors
+    /// The kernel refused the program (no BPF permission).
+    #[cfg(test)]
+    pub(crate) fn detached(fast_flows: usize) -> io::Result<Self> {
+        Self::load(fast_flows)
+    }
+
+    /// Run `frame` through the program once (`BPF_PROG_RUN`, no live
+    /// frame): its XDP verdict and what it left in `out`.
+    ///
+    /// # Errors
+    /// The kernel refused the run.
+    #[cfg(test)]
+    pub(crate) fn test_run<'a>(&self, frame: &[u8], out: &'a mut [u8]) -> io::Result<(u32, &'a [u8])> {
+        let (verdict, len) = super::bpf::run_once(self._obj.prog_fd(c"steer")?, frame, out)?;
+        Ok((verdict, &out[..len]))
     }
 
     /// Point queue `queue` of link `link` at the AF_XDP socket `fd`.
@@ -212,8 +206,8 @@ impl Steer {
         let keys = |list: &[(u8, u32, u16)]| -> HashSet<SvcKey> {
             list.iter()
                 .map(|&(proto, addr, port)| SvcKey {
-                    addr_be: addr.to_be(),
-                    port_be: port.to_be(),
+                    addr: addr.to_be(),
+                    port: port.to_be(),
                     proto,
                     pad: 0,
                 })
@@ -223,7 +217,7 @@ impl Steer {
         let reals = keys(nat_reals);
         // Later fragments of replies have no port: their source address
         // alone sends them to the workers.
-        let rips: HashSet<u32> = reals.iter().map(|k| k.addr_be).collect();
+        let rips: HashSet<u32> = reals.iter().map(|k| k.addr).collect();
         sync_set(&self.reals, &mut self.have_reals, reals, "add NAT real server")?;
         sync_set(
             &self.rips,
@@ -231,7 +225,7 @@ impl Steer {
             rips,
             "add NAT real server address",
         )?;
-        let want_vips: HashSet<u32> = want.iter().map(|k| k.addr_be).collect();
+        let want_vips: HashSet<u32> = want.iter().map(|k| k.addr).collect();
         // Services before VIPs: a VIP is only steered once it has one.
         sync_set(&self.services, &mut self.have_services, want, "add service")?;
         sync_set(&self.vips, &mut self.have_vips, want_vips, "add VIP")?;
@@ -267,7 +261,7 @@ impl Steer {
             list.iter()
                 .map(|&(proto, addr, port)| SvcKey6 {
                     addr: addr.to_be_bytes(),
-                    port_be: port.to_be(),
+                    port: port.to_be(),
                     proto,
                     pad: 0,
                 })
@@ -275,7 +269,7 @@ impl Steer {
         };
         let m = &mut self.v6;
         let (want, reals) = (keys(services), keys(nat_reals));
-        let rips: HashSet<Addr6> = reals.iter().map(|k| Addr6(k.addr)).collect();
+        let rips: HashSet<Addr6> = reals.iter().map(|k| Addr6 { addr: k.addr }).collect();
         sync_set(&m.reals, &mut m.have_reals, reals, "add IPv6 NAT real server")?;
         sync_set(
             &m.rips,
@@ -283,7 +277,7 @@ impl Steer {
             rips,
             "add IPv6 NAT real server address",
         )?;
-        let vips: HashSet<Addr6> = want.iter().map(|k| Addr6(k.addr)).collect();
+        let vips: HashSet<Addr6> = want.iter().map(|k| Addr6 { addr: k.addr }).collect();
         sync_set(&m.services, &mut m.have_services, want, "add IPv6 service")?;
         sync_set(&m.vips, &mut m.have_vips, vips, "add IPv6 VIP")
     }
@@ -293,7 +287,12 @@ impl Steer {
     /// # Errors
     /// A map update failed.
     pub fn set_locals6(&mut self, addrs: &[u128]) -> io::Result<()> {
-        let want: HashSet<Addr6> = addrs.iter().map(|a| Addr6(a.to_be_bytes())).collect();
+        let want: HashSet<Addr6> = addrs
+            .iter()
+            .map(|a| Addr6 {
+                addr: a.to_be_bytes(),
+            })
+            .collect();
         let m = &mut self.v6;
         if want == m.have_locals {
             return Ok(());
