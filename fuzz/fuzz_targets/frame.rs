@@ -12,33 +12,9 @@ use dataplane::{Forwarder, Input, LinkSnap, SlotMap, Snapshot, Update, Verdict};
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, Mutex, OnceLock};
 
-const RULES: &str = "\
--A -t 10.0.0.100:80 -s rr
--a -t 10.0.0.100:80 -r 10.0.0.11:80 -g
--a -t 10.0.0.100:80 -r 10.0.0.12:80 -g
--A -t 10.0.0.100:8080 -s wlc -p 60
--a -t 10.0.0.100:8080 -r 10.0.0.11:8081 -m
--A -u 10.0.0.100:53 -s sh
--a -u 10.0.0.100:53 -r 10.0.0.11:5353 -m
--A -t 10.0.0.100:443 -s rr
--a -t 10.0.0.100:443 -r 10.0.0.12:443 -i
---mark -A -p tcp -d 10.0.0.100 --dport 22 -j MARK --set-mark 7
--A -f 7 -s rr
--a -f 7 -r 10.0.0.12:0 -g
--A -t [2001:db8::100]:80 -s rr
--a -t [2001:db8::100]:80 -r [2001:db8::11]:80 -g
--A -t [2001:db8::100]:8080 -s rr
--a -t [2001:db8::100]:8080 -r [2001:db8::11]:8081 -m
--A -u [2001:db8::100]:53 -s rr
--a -u [2001:db8::100]:53 -r [2001:db8::12]:53 -i
--A -t 10.99.0.100:80 -s rr
--a -t 10.99.0.100:80 -r 10.99.0.11:80 -g
--a -t 10.99.0.100:80 -r 10.99.0.12:80 -g
--A -u 10.99.0.100:53 -s rr
--a -u 10.99.0.100:53 -r 10.99.0.11:53 -g
--A -t [2001:db8:99::100]:80 -s rr
--a -t [2001:db8:99::100]:80 -r [2001:db8:99::11]:80 -g
-";
+/// Also the rules of the differential test of the two forwarders
+/// (dataplane/src/worker/tests/differential.rs), which runs this corpus.
+const RULES: &str = include_str!("../frame.rules");
 
 fn forwarder() -> Forwarder {
     let rules = config::Rules::from_commands("fuzz", RULES).expect("valid rules");

@@ -3,9 +3,10 @@
 //! (protocol 4), which decapsulates it and answers the client directly.
 //!
 //! As the kernel's `ip_vs_tunnel_xmit`: the outer header copies the inner
-//! TOS, TTL and DF bit; when the result would not fit the egress MTU and the
-//! inner packet forbids fragmentation, the client gets ICMP "fragmentation
-//! needed" with the MTU less the 20 bytes of the outer header.
+//! TOS, TTL and DF bit (its id is 0 under DF); when the result would not
+//! fit the egress MTU and the inner packet forbids fragmentation, the
+//! client gets ICMP "fragmentation needed" with the MTU less the 20 bytes
+//! of the outer header.
 //!
 //! The outer header goes in front of the IP packet: the frame grows by 20
 //! bytes at the front ([`Frame::push_front`]).
@@ -83,7 +84,9 @@ pub fn encap(frame: &mut dyn Frame, h: &Headers, o: &Outer) -> Encap {
     ip.set_version_and_header_len(OUTER_LEN);
     ip.set_tos(tos);
     ip.set_total_len((inner_len + OUTER_LEN) as u16);
-    ip.set_ident(o.id);
+    // As the kernel's ip_select_ident for a packet no socket sent: an
+    // atomic datagram (DF) needs no id (RFC 6864), so 0, the fast path's too.
+    ip.set_ident(if df != 0 { 0 } else { o.id });
     ip.set_flags_frag(df);
     ip.set_ttl(ttl);
     ip.set_protocol(PROTO_IPIP);

@@ -729,6 +729,7 @@ fn the_hand_turns_once_per_turn_time_and_catches_up_in_bounded_steps() {
     assert_eq!(total + SWEEP_MAX + rest, slots * 11 / 2);
 }
 
+mod differential;
 mod fragments;
 mod icmp;
 mod ipv6;

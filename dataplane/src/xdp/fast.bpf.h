@@ -293,7 +293,10 @@ static __attribute__((noinline)) int fast_path(struct xdp_md *ctx)
 		outer->ihl = 5;
 		outer->tos = tos;
 		outer->tot_len = bpf_htons(inner_len + 20);
-		outer->id = 0;
+		// As the kernel's ip_select_ident for a packet no socket sent: 0
+		// when DF makes it atomic (RFC 6864), else one that varies (the
+		// worker counts, which no shared-nothing CPU here can).
+		outer->id = df ? 0 : (__u16)bpf_get_prandom_u32();
 		outer->frag_off = df;
 		outer->ttl = ttl;
 		outer->protocol = IPPROTO_IPIP;

@@ -147,7 +147,7 @@ impl Object {
     }
 
     /// Return the fd of program `name`.
-    #[cfg(feature = "bench")]
+    #[cfg(any(test, feature = "bench"))]
     pub(crate) fn prog_fd(&self, name: &CStr) -> io::Result<RawFd> {
         let prog = self.program(name)?;
         // SAFETY: `prog` belongs to the loaded `obj`.
@@ -538,7 +538,7 @@ pub(crate) fn run_live(prog_fd: RawFd, frame: &[u8], repeat: u32, batch: u32) ->
     Ok(opts.duration)
 }
 
-#[cfg(feature = "bench")]
+#[cfg(any(test, feature = "bench"))]
 /// Run program `prog_fd` once over `frame` (plain `BPF_PROG_RUN`, no live
 /// frames: nothing is sent) and write what it made of the frame into `out`;
 /// return the program's verdict and the output's length.
