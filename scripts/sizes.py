@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """The code-size limits of the house: no non-test function over 120 lines,
 no file over 900. Prints the longest functions and largest files of the
-workspace's Rust sources and exits non-zero when a limit is passed.
+workspace's Rust sources and of the XDP programs' C, and exits non-zero
+when a limit is passed.
 
 Usage: scripts/sizes.py [--top N]
-A function is counted from its `fn` line to its closing brace; code after a
-`#[cfg(test)]` line of a file, and files under tests/ or named tests.rs,
-count as tests.
+A Rust function is counted from its `fn` line to its closing brace; code
+after a `#[cfg(test)]` line of a file, and files under tests/ or named
+tests.rs, count as tests. A C function (kernel style: its `{` and `}` alone
+at the start of a line) is counted from its first header line to its `}`.
 """
 import pathlib
 import re
@@ -38,6 +40,22 @@ def functions(path):
         i += 1
 
 
+def c_functions(path):
+    lines = path.read_text().splitlines()
+    start = None
+    for i, line in enumerate(lines):
+        if line == "{" and i > 0:
+            # The header: the lines above back to a blank line or comment.
+            start = i - 1
+            while start > 0 and lines[start - 1].strip() and not lines[start - 1].startswith(("//", "#", "}")):
+                start -= 1
+            calls = re.findall(r"(\w+)\s*\(", " ".join(lines[start:i]))
+            name = next((c for c in calls if c not in ("SEC", "__attribute__", "noinline")), "?")
+        elif line == "}" and start is not None:
+            yield name, start + 1, i - start + 1
+            start = None
+
+
 def main():
     top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 5
     files = [p for p in ROOT.rglob("*.rs") if "target" not in p.parts and "fuzz" not in p.parts]
@@ -48,6 +66,11 @@ def main():
         if "tests" in rel.parts or p.name == "tests.rs" or "benches" in rel.parts:
             continue
         fns += [(n, f"{rel}:{line}", name) for name, line, n in functions(p)]
+    for p in (ROOT / "dataplane" / "src" / "xdp").iterdir():
+        if p.suffix in (".c", ".h"):
+            rel = p.relative_to(ROOT)
+            sizes.append((len(p.read_text().splitlines()), str(rel)))
+            fns += [(n, f"{rel}:{line}", name) for name, line, n in c_functions(p)]
     fns.sort(reverse=True)
     sizes.sort(reverse=True)
     print("longest non-test functions:")

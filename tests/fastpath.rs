@@ -59,9 +59,21 @@ fn an_upload_goes_through_the_kernel_intact_and_is_counted_once() {
     // early in it.
     let up = lab::upload(&lab, ("rs1", 9000, false), &format!("TCP:{VIP}:9000"), 40_000_000);
     assert!(up.is_ok(), "{up:?}\n{}", d.log());
-    // The keeper reads the map once a second: then every packet the kernel
-    // forwarded is counted with the workers'.
-    std::thread::sleep(Duration::from_millis(2500));
+    // The keeper hands a flow's counts back when it leaves the map, and
+    // reads the punt counters once a second: within a few reads every
+    // packet the kernel forwarded is counted with the workers', and the
+    // checksums it finished are read (and the client's last ACKs are sent).
+    let in_pkts = || -> (u64, String) {
+        let stats = d.ok(&["-L", "-n", "--stats", "--exact"]);
+        let line = stats
+            .lines()
+            .find(|l| l.starts_with(&format!("  -> {RS1}:9000")))
+            .unwrap_or_else(|| panic!("{stats}"));
+        (line.split_whitespace().nth(3).unwrap().parse().unwrap(), stats)
+    };
+    wait_for(Duration::from_secs(10), || {
+        in_pkts().0 == out_segs() - before && fast_count(&d, "partial-completed") > 0
+    });
     let client_sent = out_segs() - before;
     let counters = d.ok(&["--counters"]);
     let fast = total_counter(&counters, "fast_pkts");
@@ -76,12 +88,7 @@ fn an_upload_goes_through_the_kernel_intact_and_is_counted_once() {
         completed > fast / 2 && completed != u64::MAX,
         "partial checksums finished in the kernel: {completed} of {fast}\n{counters}"
     );
-    let stats = d.ok(&["-L", "-n", "--stats", "--exact"]);
-    let line = stats
-        .lines()
-        .find(|l| l.starts_with(&format!("  -> {RS1}:9000")))
-        .unwrap_or_else(|| panic!("{stats}"));
-    let in_pkts: u64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    let (in_pkts, stats) = in_pkts();
     assert_eq!(
         in_pkts, client_sent,
         "--stats InPkts against the segments the client sent\n{stats}\n{counters}"
