@@ -50,11 +50,11 @@ fn same_check(a: &Check, b: &Check) -> bool {
 fn load(path: &std::path::Path) -> Result<(Keepalived, Context), String> {
     let cfg = keepalived::load(path).map_err(|e| e.to_string())?;
     for n in &cfg.notes {
-        eprintln!("ferrovs: keepalived: {n}");
+        log::warn!("keepalived: {n}");
     }
     let ctx = Context::new(&cfg)?;
     for n in ctx.notes(&cfg) {
-        eprintln!("ferrovs: keepalived: {n}");
+        log::warn!("keepalived: {n}");
     }
     Ok((cfg, ctx))
 }
@@ -132,6 +132,11 @@ impl Running {
     ///
     /// # Errors
     /// The new file is unreadable or has a syntax error.
+    /// The configuration file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     pub fn reload(&mut self) -> Result<(), String> {
         let (cfg, ctx) = load(&self.path)?;
         // A check that stays keeps its state; a new one starts as configured.
@@ -179,8 +184,10 @@ impl Running {
                 changed |= true;
                 if self.state[c.check].0 != c.up {
                     // Logged once per change, not every interval.
-                    eprintln!(
-                        "ferrovs: {} {} of {} is {} ({})",
+                    let level = if c.up { log::Level::Info } else { log::Level::Warn };
+                    log::log!(
+                        level,
+                        "{} {} of {} is {} ({})",
                         check.kind.name(),
                         config::addr_port(check.rip, check.rport),
                         check.service,
@@ -199,6 +206,16 @@ impl Running {
                     continue;
                 };
                 if was != Some(is) {
+                    let inhibit = self
+                        .cfg
+                        .checks
+                        .iter()
+                        .any(|c| (c.service, c.rip, c.rport) == key && c.inhibit_on_failure);
+                    // As keepalived, which starts with every server in the
+                    // pool: news is a change, or a server down at start.
+                    if was.is_some() || !is {
+                        log_server(&key, is, inhibit);
+                    }
                     let script = if is { &rs.notify_up } else { &rs.notify_down };
                     self.run(script.as_ref(), if is { "notify_up" } else { "notify_down" });
                 }
@@ -222,7 +239,7 @@ impl Running {
         let Some(p) = script else { return };
         match self.ctx.scripts.command(&p.line, p.run_as.as_ref()) {
             Ok(cmd) => crate::scripts::spawn(cmd, format!("{what} {:?}", p.line)),
-            Err(e) => eprintln!("ferrovs: keepalived: {what}: {e}"),
+            Err(e) => log::warn!("keepalived: {what}: {e}"),
         }
     }
 
@@ -283,6 +300,7 @@ impl Running {
             up_weight < extra.quorum.saturating_sub(extra.hysteresis).max(1)
         };
         if lost != was_lost {
+            log_quorum(extra, lost, up_weight);
             if lost {
                 self.quorum_lost.insert(extra.service);
                 self.run(extra.quorum_down.as_ref(), "quorum_down");
@@ -319,5 +337,61 @@ impl Running {
             l_threshold: None,
         };
         let _ = rules.apply(&Command::AddDest(extra.service, spec));
+    }
+}
+
+/// keepalived's name of a virtual server in its log (`format_vs`):
+/// `[10.0.0.100]:tcp:80`, or `FWM 7`.
+fn vs_name(s: &ServiceKey) -> String {
+    if s.fwmark != 0 {
+        return format!("FWM {}", s.fwmark);
+    }
+    rs_name(s, s.addr, s.port)
+}
+
+/// keepalived's name of a real server of `s` (`format_rs`).
+fn rs_name(s: &ServiceKey, addr: IpAddr, port: u16) -> String {
+    let proto = s.proto.name().to_ascii_lowercase();
+    format!("[{addr}]:{proto}:{port}")
+}
+
+/// A server joined or left its service's pool, in keepalived's words
+/// (`perform_svr_state`): "Removing service [10.0.0.11]:tcp:80 from VS
+/// [10.0.0.100]:tcp:80"; with `inhibit_on_failure` it is disabled (weight
+/// 0) instead.
+fn log_server((service, rip, rport): &Server, up: bool, inhibit: bool) {
+    let (verb, prep) = match (up, inhibit) {
+        (true, false) => ("Adding", "to"),
+        (true, true) => ("Enabling", "of"),
+        (false, false) => ("Removing", "from"),
+        (false, true) => ("Disabling", "of"),
+    };
+    let level = if up { log::Level::Info } else { log::Level::Warn };
+    log::log!(
+        level,
+        "{verb} service {} {prep} VS {}",
+        rs_name(service, *rip, *rport),
+        vs_name(service)
+    );
+}
+
+/// The quorum was lost or gained, and the sorry server went in or out, in
+/// keepalived's words (`update_quorum_state`): "Lost quorum 2-0=2 > 1 for
+/// VS …", "Gained quorum 2+0=2 <= 2 for VS …", "Adding sorry server … to
+/// VS …", "Removing sorry server … from VS …".
+fn log_quorum(extra: &keepalived::ServiceExtras, lost: bool, weight: u32) {
+    let (q, h, vs) = (extra.quorum, extra.hysteresis, vs_name(&extra.service));
+    let sorry = extra.sorry_server.map(|(a, p)| rs_name(&extra.service, a, p));
+    if lost {
+        let threshold = q.saturating_sub(h).max(1);
+        log::warn!("Lost quorum {q}-{h}={threshold} > {weight} for VS {vs}");
+        if let Some(rs) = sorry {
+            log::warn!("Adding sorry server {rs} to VS {vs}");
+        }
+    } else {
+        log::info!("Gained quorum {q}+{h}={} <= {weight} for VS {vs}", q + h);
+        if let Some(rs) = sorry {
+            log::info!("Removing sorry server {rs} from VS {vs}");
+        }
     }
 }

@@ -14,6 +14,7 @@ mod estimator;
 mod health;
 mod ipvsadm;
 mod keepalived;
+mod logging;
 mod metrics;
 mod placement;
 mod ratecap;
@@ -76,13 +77,17 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if args.first().is_some_and(|a| a == "daemon") {
+        logging::init(log::LevelFilter::Info);
         let opts = daemon::Opts::from_args(
             std::iter::once("ferrovs daemon".to_string()).chain(args.into_iter().skip(1)),
         );
-        return match opts.and_then(daemon::run) {
+        return match opts.and_then(|o| {
+            log::set_max_level(o.log_level.filter());
+            daemon::run(o)
+        }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("ferrovs daemon: {e}");
+                log::error!("{e}");
                 ExitCode::FAILURE
             }
         };

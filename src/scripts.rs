@@ -159,7 +159,7 @@ pub fn spawn(mut cmd: Command, what: String) {
         });
     if let Err(e) = started {
         RUNNING.fetch_sub(1, Ordering::SeqCst);
-        eprintln!("ferrovs: script thread: {e}");
+        log::error!("script thread: {e}");
     }
 }
 
@@ -175,7 +175,7 @@ pub fn wait(limit: Duration) {
 fn wait_child(cmd: &mut Command, what: &str) {
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return eprintln!("ferrovs: {what}: {e}"),
+        Err(e) => return log::warn!("{what}: {e}"),
     };
     let until = Instant::now() + TIMEOUT;
     while Instant::now() < until {
@@ -185,7 +185,7 @@ fn wait_child(cmd: &mut Command, what: &str) {
             Err(_) => break,
         }
     }
-    eprintln!("ferrovs: {what}: still running after {TIMEOUT:?}, killed");
+    log::warn!("{what}: still running after {TIMEOUT:?}, killed");
     let _ = child.kill();
     let _ = child.wait();
 }

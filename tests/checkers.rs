@@ -259,10 +259,19 @@ fn file_check_notify_and_quorum_scripts_and_misc_dynamic() {
         log_lines(&log),
         d.log()
     );
+    // In keepalived's words, with the severity journald filters on.
+    let removed = format!("<4>ferrovs: Removing service [{RS1}]:tcp:80 from VS [{VIP}]:tcp:80\n");
+    assert!(d.log().contains(&removed), "no {removed:?} in\n{}", d.log());
     std::fs::write(&weight, "0\n").unwrap();
     assert!(
         wait_for(Duration::from_secs(10), || listed(&d, RS1, 80)),
         "rs1 not back\n{}",
+        d.log()
+    );
+    let added = format!("<6>ferrovs: Adding service [{RS1}]:tcp:80 to VS [{VIP}]:tcp:80\n");
+    assert!(
+        wait_for(Duration::from_secs(5), || d.log().contains(&added)),
+        "no {added:?} in\n{}",
         d.log()
     );
     let want = [format!("DOWN {RS1} nobody"), format!("UP {RS1} nobody")];
@@ -284,6 +293,17 @@ fn file_check_notify_and_quorum_scripts_and_misc_dynamic() {
         log_lines(&log),
         d.log()
     );
+    // The weight under the quorum of 2 (how much depends on whether rs2's
+    // check failed yet); the reload said what it did.
+    let vs = format!(" for VS [{VIP}]:tcp:80");
+    let has = |start: &str, end: &str| d.log().lines().any(|l| l.starts_with(start) && l.ends_with(end));
+    assert!(has("<4>ferrovs: Lost quorum 2-0=2 > ", &vs), "{}", d.log());
+    for line in [
+        format!("<6>ferrovs: Reloading {path}"),
+        format!("<6>ferrovs: Reload of {path} done"),
+    ] {
+        assert!(has(&line, &line), "no {line:?} in\n{}", d.log());
+    }
     std::fs::write(&weight, "0\n").unwrap();
     std::fs::write(&path, &body).unwrap();
     d.ok(&["--reload"]);
@@ -292,6 +312,14 @@ fn file_check_notify_and_quorum_scripts_and_misc_dynamic() {
             .contains(&"QUORUM_UP nobody".to_string())),
         "{:?}\n{}",
         log_lines(&log),
+        d.log()
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || has(
+            "<6>ferrovs: Gained quorum 2+0=2 <= ",
+            &vs
+        )),
+        "{}",
         d.log()
     );
 }

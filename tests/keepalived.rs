@@ -112,6 +112,14 @@ fn sorry_server_answers_when_every_server_is_down() {
         d.log()
     );
     assert_eq!(answers(&lab, 3), vec!["server2"; 3]);
+    // keepalived's words, as alerts written for it grep them.
+    for line in [
+        format!("<4>ferrovs: Removing service [{RS1}]:tcp:80 from VS [{VIP}]:tcp:80\n"),
+        format!("<4>ferrovs: Lost quorum 1-0=1 > 0 for VS [{VIP}]:tcp:80\n"),
+        format!("<4>ferrovs: Adding sorry server [{RS2}]:tcp:80 to VS [{VIP}]:tcp:80\n"),
+    ] {
+        assert!(d.log().contains(&line), "no {line:?} in\n{}", d.log());
+    }
 }
 
 #[test]

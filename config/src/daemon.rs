@@ -45,6 +45,8 @@ pub struct DaemonConf {
     pub full_table: Option<String>,
     /// `auto`, `on` or `off`.
     pub fast_path: Option<String>,
+    /// `error`, `warn`, `info` or `debug`.
+    pub log_level: Option<String>,
     /// An ipvsadm-save file to load at start.
     pub rules: Option<PathBuf>,
     /// A keepalived.conf to load at start and on SIGHUP.

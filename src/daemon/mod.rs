@@ -98,8 +98,8 @@ pub fn run(opts: Opts) -> Result<(), String> {
     if opts.stop_clean {
         let n = dataplane::xsk::unpin_links(&opts.bpf_pins)
             .map_err(|e| format!("--stop-clean: {}: {e}", opts.bpf_pins.display()))?;
-        eprintln!(
-            "ferrovs: detached {n} pinned XDP attachment(s) in {}",
+        log::info!(
+            "detached {n} pinned XDP attachment(s) in {}",
             opts.bpf_pins.display()
         );
         return Ok(());
@@ -138,8 +138,8 @@ pub fn run(opts: Opts) -> Result<(), String> {
         None => None,
     };
     let result = Control::start(&opts, links, keepalived, hup).map(|mut control| {
-        eprintln!(
-            "ferrovs: {}: forwarding on {} with {} worker(s); control socket {}",
+        log::info!(
+            "{}: forwarding on {} with {} worker(s); control socket {}",
             crate::version(),
             opts.place.interface.join(","),
             opts.place.queues,
@@ -167,11 +167,11 @@ pub fn run(opts: Opts) -> Result<(), String> {
         let saved = control.load_state();
         if let Some(s) = &saved {
             if let Err(e) = control.change(s.rules.clone()) {
-                eprintln!("ferrovs: state: {e}");
+                log::warn!("state: {e}");
             }
         } else if let Some(text) = &rules_text {
             if let Err(e) = control.restore(text) {
-                eprintln!("ferrovs: --rules: {e}");
+                log::error!("--rules: {e}");
             }
         }
         control.apply_keepalived();
@@ -185,7 +185,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
                 role: *role,
                 settings: settings.clone(),
             }) {
-                eprintln!("ferrovs: sync_daemon: {e}");
+                log::error!("sync_daemon: {e}");
             }
         }
         control.persist();
@@ -193,7 +193,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
         // Rules, sockets and connections are in: our program may take the
         // frames from the last run's.
         if let Err(e) = control.workers.go_live() {
-            eprintln!("ferrovs: {e}");
+            log::error!("{e}");
         }
         control.serve(&listener, &stop);
         let line = render::counters(control.workers.stats.iter().map(|s| &**s));
@@ -203,7 +203,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
         if let Some(t) = scraper {
             let _ = t.join();
         }
-        eprintln!("ferrovs: stopped; {line}");
+        log::info!("stopped; {line}");
     });
     let _ = std::fs::remove_file(&socket);
     result
@@ -228,7 +228,7 @@ impl Control {
         let workers = Workers::start(opts, &links.names(), &ifindexes, snap)?;
         let queues = opts.place.queues as usize;
         let (on, why) = opts.fast_path_on();
-        eprintln!("ferrovs: fast path {} ({why})", if on { "on" } else { "off" });
+        log::info!("fast path {} ({why})", if on { "on" } else { "off" });
         let fast = on
             .then(|| fast::Keeper::start(workers.steer(), queues, workers::fast_flows(opts)))
             .transpose()?;
@@ -253,15 +253,15 @@ impl Control {
     fn load_state(&mut self) -> Option<state::Saved> {
         match self.state.as_mut()?.load() {
             Ok(Some(s)) => {
-                eprintln!(
-                    "ferrovs: state: the last run's rules are back ({} services)",
+                log::info!(
+                    "state: the last run's rules are back ({} services)",
                     s.rules.services.len()
                 );
                 Some(s)
             }
             Ok(None) => None,
             Err(e) => {
-                eprintln!("ferrovs: state refused, starting without it: {e}");
+                log::warn!("state refused, starting without it: {e}");
                 None
             }
         }
@@ -276,12 +276,12 @@ impl Control {
                 let c = crate::sync::Counters::default();
                 let handoff = self.workers.handoff();
                 match crate::sync::transfer::take_all(&msgs, &handoff, &c, ADOPT_WAIT) {
-                    Ok(n) => eprintln!("ferrovs: state: {n} connections back"),
-                    Err(e) => eprintln!("ferrovs: state: connections: {e}"),
+                    Ok(n) => log::info!("state: {n} connections back"),
+                    Err(e) => log::warn!("state: connections: {e}"),
                 }
             }
             Ok(None) => {}
-            Err(e) => eprintln!("ferrovs: state: connections refused, starting without them: {e}"),
+            Err(e) => log::warn!("state: connections refused, starting without them: {e}"),
         }
     }
 
@@ -292,7 +292,7 @@ impl Control {
         let conns = self.workers.sync_dump();
         let msgs = crate::sync::transfer::encode(&conns, 0, CHECKPOINT_MSG);
         if let Err(e) = st.save_conns(&msgs) {
-            eprintln!("ferrovs: state: connections not saved: {e}");
+            log::error!("state: connections not saved: {e}");
         }
     }
 
@@ -304,7 +304,7 @@ impl Control {
             daemons: self.requested.clone(),
         };
         if let Err(e) = st.save(&saved) {
-            eprintln!("ferrovs: state not saved: {e}");
+            log::error!("state not saved: {e}");
         }
     }
 
@@ -334,9 +334,8 @@ impl Control {
                 self.publish();
             }
             if self.hup.swap(false, Ordering::Relaxed) {
-                if let Err(e) = self.reload() {
-                    eprintln!("ferrovs: reload: {e}");
-                }
+                // reload() logs how it went.
+                let _ = self.reload();
             }
             if self.keepalived.as_mut().is_some_and(|k| k.poll()) {
                 self.apply_keepalived();
@@ -592,7 +591,7 @@ impl Control {
         let mut next = self.book.rules.clone();
         next.merge(&k.effective());
         if let Err(e) = self.change(next) {
-            eprintln!("ferrovs: keepalived: {e}");
+            log::error!("keepalived: {e}");
         }
         self.persist();
     }
@@ -602,8 +601,14 @@ impl Control {
         let Some(k) = self.keepalived.as_mut() else {
             return Err("no keepalived configuration to reload (daemon --keepalived FILE)".into());
         };
-        k.reload()?;
+        let path = k.path().display().to_string();
+        log::info!("Reloading {path}");
+        if let Err(e) = k.reload() {
+            log::error!("Reload of {path} failed, the running configuration stays: {e}");
+            return Err(e);
+        }
         self.apply_keepalived();
+        log::info!("Reload of {path} done");
         Ok(())
     }
 }

@@ -71,6 +71,10 @@ pub struct Opts {
     /// or `off`.
     #[arg(long, value_enum, default_value_t = FastPath::Auto)]
     pub fast_path: FastPath,
+    /// The least severe log lines written: `error`, `warn`, `info` (state
+    /// changes: servers, quorum, VRRP, reloads) or `debug`.
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
     /// As IPVS's sysctl: when a real server is deleted, drop its connections
     /// (the next packet of a flow is scheduled anew) instead of letting them
     /// flow to it until they end.
@@ -149,6 +153,9 @@ impl Opts {
         }
         if let (true, Some(v)) = (file("fast_path"), &f.fast_path) {
             o.fast_path = clap::ValueEnum::from_str(v, false).map_err(|e| bad("fast_path", e))?;
+        }
+        if let (true, Some(v)) = (file("log_level"), &f.log_level) {
+            o.log_level = clap::ValueEnum::from_str(v, false).map_err(|e| bad("log_level", e))?;
         }
         if let (true, Some(v)) = (file("full_table"), &f.full_table) {
             o.full_table = clap::ValueEnum::from_str(v, false).map_err(|e| bad("full_table", e))?;
@@ -286,6 +293,31 @@ pub enum Mode {
     Zerocopy,
 }
 
+/// `--log-level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// And warnings: a server down, quorum lost, a VRRP fault.
+    Warn,
+    /// And what changed: servers back, reloads, VRRP transitions, starts.
+    Info,
+    /// And what an operator reads while chasing a bug.
+    Debug,
+}
+
+impl LogLevel {
+    /// The `log` crate's filter.
+    pub fn filter(self) -> log::LevelFilter {
+        match self {
+            Self::Error => log::LevelFilter::Error,
+            Self::Warn => log::LevelFilter::Warn,
+            Self::Info => log::LevelFilter::Info,
+            Self::Debug => log::LevelFilter::Debug,
+        }
+    }
+}
+
 /// `--fast-path`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FastPath {
@@ -347,5 +379,38 @@ impl Opts {
             FullTablePolicy::Stateless => FullTable::Stateless,
             FullTablePolicy::Drop => FullTable::Drop,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(args: &[&str]) -> Result<Opts, String> {
+        Opts::from_args(
+            ["ferrovs daemon", "--interface", "eth0"]
+                .iter()
+                .chain(args)
+                .map(|s| s.to_string()),
+        )
+    }
+
+    #[test]
+    fn log_level_from_the_command_line_or_the_file() {
+        assert_eq!(opts(&[]).unwrap().log_level, LogLevel::Info);
+        assert_eq!(opts(&["--log-level", "warn"]).unwrap().log_level, LogLevel::Warn);
+        let dir = std::env::temp_dir().join(format!("ferrovs-opts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ferrovs.toml");
+        std::fs::write(&file, "log_level = \"debug\"\n").unwrap();
+        let path = file.to_str().unwrap();
+        assert_eq!(opts(&["--config", path]).unwrap().log_level, LogLevel::Debug);
+        // The command line wins.
+        let o = opts(&["--config", path, "--log-level", "error"]).unwrap();
+        assert_eq!(o.log_level, LogLevel::Error);
+        std::fs::write(&file, "log_level = \"loud\"\n").unwrap();
+        let e = opts(&["--config", path]).unwrap_err();
+        assert!(e.contains("log_level"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -94,25 +94,25 @@ impl Warmup {
             Stage::Done => false,
             Stage::Pulling(rx, from, at) => match rx.try_recv() {
                 Ok(Ok(n)) => {
-                    eprintln!(
-                        "ferrovs: sync: warm: {n} connections from {from} in {} ms",
+                    log::info!(
+                        "sync: warm: {n} connections from {from} in {} ms",
                         at.elapsed().as_millis()
                     );
                     done(self, "pulled")
                 }
                 Ok(Err(e)) => {
-                    eprintln!("ferrovs: sync: warm: transfer from {from}: {e}");
+                    log::warn!("sync: warm: transfer from {from}: {e}");
                     self.state = Stage::Cold(Some(Instant::now() + WARM_RETRY));
                     false
                 }
                 Err(_) => false,
             },
             Stage::Cold(_) if state == "MASTER" => {
-                eprintln!("ferrovs: sync: warm: MASTER with no peer to pull from");
+                log::info!("sync: warm: MASTER with no peer to pull from");
                 done(self, "master")
             }
             Stage::Cold(_) if self.since.elapsed() >= WARM_BOUND => {
-                eprintln!("ferrovs: sync: warm: no transfer within {WARM_BOUND:?}, going on cold");
+                log::warn!("sync: warm: no transfer within {WARM_BOUND:?}, going on cold");
                 done(self, "timeout")
             }
             Stage::Cold(retry) if retry.is_none_or(|t| Instant::now() >= t) => {
@@ -233,10 +233,7 @@ impl Syncd {
         let Some(d) = gone else {
             return Err(format!("no {} sync daemon is running", role.name()));
         };
-        eprintln!(
-            "ferrovs: sync thread stopped: state = {}",
-            role.name().to_uppercase()
-        );
+        log::info!("sync thread stopped: state = {}", role.name().to_uppercase());
         drop(d);
         if role == Role::Master {
             self.rings = None;
@@ -282,7 +279,7 @@ impl Syncd {
                     Ok(c) => changed |= c,
                     Err(e) => {
                         self.failed_at = Some(std::time::Instant::now());
-                        eprintln!("ferrovs: lvs_sync_daemon: {e}");
+                        log::error!("lvs_sync_daemon: {e}");
                     }
                 }
             }

@@ -66,7 +66,7 @@ impl Workers {
         let adopted = self.steer.adopted;
         self.steer.go_live().map_err(|e| e.to_string())?;
         if adopted {
-            eprintln!("ferrovs: took over the last run's XDP attachments");
+            log::info!("took over the last run's XDP attachments");
         }
         Ok(())
     }
@@ -154,7 +154,7 @@ impl Workers {
                 // Pin first, so the UMEM and table are touched on this core.
                 if let Some(id) = core {
                     if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
-                        eprintln!("ferrovs: worker {q}: cannot pin to core {id}");
+                        log::warn!("worker {q}: cannot pin to core {id}");
                     }
                 }
                 let mut port = match Port::open(&ifnames, q, &cfg) {
@@ -204,7 +204,7 @@ impl Workers {
         self.deliver();
         let done = self.steer.set_services(&keys, &reals);
         if let Err(e) = done.and_then(|()| self.steer.set_services6(&keys6, &reals6)) {
-            eprintln!("ferrovs: steering map update: {e}");
+            log::error!("steering map update: {e}");
         }
     }
 
@@ -212,7 +212,7 @@ impl Workers {
     pub fn set_locals(&mut self, addrs: &[u32], addrs6: &[u128]) {
         let done = self.steer.set_locals(addrs);
         if let Err(e) = done.and_then(|()| self.steer.set_locals6(addrs6)) {
-            eprintln!("ferrovs: steering map update: {e}");
+            log::error!("steering map update: {e}");
         }
     }
 
@@ -330,8 +330,8 @@ fn attach(opts: &Opts, ifindexes: &[u32]) -> std::io::Result<Steer> {
             std::fs::create_dir_all(dir).and_then(|()| Steer::attach(ifindexes, fast_flows(opts), Some(dir)));
         match pinned {
             Ok(s) => return Ok(s),
-            Err(e) => eprintln!(
-                "ferrovs: --bpf-pins {}: {e}; the program goes with the process (connections are reset while no daemon runs)",
+            Err(e) => log::warn!(
+                "--bpf-pins {}: {e}; the program goes with the process (connections are reset while no daemon runs)",
                 dir.display()
             ),
         }

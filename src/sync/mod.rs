@@ -189,9 +189,10 @@ impl Daemon {
             .name("sync-master".into())
             .spawn(move || send_loop(&sock, &s, &rings, &c, &st, &listener, &pulls_tx))
             .map_err(|e| e.to_string())?;
-        eprintln!(
-            "ferrovs: sync thread started: state = MASTER, mcast_ifn = {}, syncid = {}",
-            settings.interface, settings.syncid
+        log::info!(
+            "sync thread started: state = MASTER, mcast_ifn = {}, syncid = {}",
+            settings.interface,
+            settings.syncid
         );
         Ok(Self {
             role: Role::Master,
@@ -225,9 +226,10 @@ impl Daemon {
             .name("sync-backup".into())
             .spawn(move || receive_loop(sock, &s, &handoff, &c, &st))
             .map_err(|e| e.to_string())?;
-        eprintln!(
-            "ferrovs: sync thread started: state = BACKUP, mcast_ifn = {}, syncid = {}",
-            settings.interface, settings.syncid
+        log::info!(
+            "sync thread started: state = BACKUP, mcast_ifn = {}, syncid = {}",
+            settings.interface,
+            settings.syncid
         );
         Ok(Self {
             role: Role::Backup,

@@ -53,8 +53,8 @@ impl Listener {
         BufReader::new(&s).take(64).read_line(&mut line).ok()?;
         let want = format!("{REQUEST} {}", self.syncid);
         if line.trim_end() != want {
-            eprintln!(
-                "ferrovs: sync: transfer request from {peer} refused: {:?}",
+            log::warn!(
+                "sync: transfer request from {peer} refused: {:?}",
                 line.trim_end()
             );
             return None;
@@ -75,15 +75,12 @@ pub fn serve(mut stream: TcpStream, conns: Vec<SyncConn>, syncid: u8, maxlen: us
             let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
             let out = encode(&conns, syncid, maxlen);
             match stream.write_all(&out) {
-                Ok(()) => eprintln!(
-                    "ferrovs: sync: sent the table ({} connections) to {peer}",
-                    conns.len()
-                ),
-                Err(e) => eprintln!("ferrovs: sync: table to {peer}: {e}"),
+                Ok(()) => log::info!("sync: sent the table ({} connections) to {peer}", conns.len()),
+                Err(e) => log::warn!("sync: table to {peer}: {e}"),
             }
         });
     if let Err(e) = started {
-        eprintln!("ferrovs: sync: transfer thread: {e}");
+        log::error!("sync: transfer thread: {e}");
     }
 }
 

@@ -401,8 +401,8 @@ impl Engine {
                 let port = &self.ports[self.runs[i].port];
                 match a {
                     Action::Advertise(p) => self.runs[i].advertise(port, p),
-                    Action::SplitBrain { from, priority } => eprintln!(
-                        "ferrovs: vrrp: ({}) another master {from} at priority {priority} while master: \
+                    Action::SplitBrain { from, priority } => log::warn!(
+                        "vrrp: ({}) another master {from} at priority {priority} while master: \
                          the election decides",
                         self.runs[i].conf.name
                     ),
@@ -509,7 +509,7 @@ impl Engine {
             .collect();
         let mut kept = kept;
         if let Err(e) = self.configure(conf) {
-            eprintln!("ferrovs: vrrp: reload: {e}");
+            log::error!("vrrp: reload: {e}");
         }
         // Unchanged instances carry on as they were; new ones start.
         for i in 0..self.runs.len() {

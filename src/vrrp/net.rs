@@ -136,7 +136,7 @@ impl Port {
                 }
             })
             .map(drop)
-            .unwrap_or_else(|e| eprintln!("ferrovs: vrrp: receive thread: {e}"));
+            .unwrap_or_else(|e| log::error!("vrrp: receive thread: {e}"));
     }
 }
 

@@ -169,7 +169,7 @@ impl Run {
             let msg = advert.encode(self.checksum, self.src, dst);
             match port.send(&packet::ip_packet(self.src, dst, ttl, self.ip_id, &msg), dst) {
                 Ok(()) => self.sent += 1,
-                Err(e) => eprintln!("ferrovs: vrrp: ({}) advert to {dst}: {e}", self.conf.name),
+                Err(e) => log::warn!("vrrp: ({}) advert to {dst}: {e}", self.conf.name),
             }
         }
     }
@@ -181,7 +181,7 @@ impl Run {
             &self.addrs.iter().map(|a| a.addr).collect::<Vec<_>>(),
             count,
         ) {
-            eprintln!("ferrovs: vrrp: ({}) gratuitous ARP: {e}", self.conf.name);
+            log::warn!("vrrp: ({}) gratuitous ARP: {e}", self.conf.name);
         }
     }
 
@@ -189,10 +189,7 @@ impl Run {
         for a in &self.addrs {
             if let Err(e) = net::set_addr(a, add) {
                 let verb = if add { "add" } else { "remove" };
-                eprintln!(
-                    "ferrovs: vrrp: ({}) {verb} {}/{}: {e}",
-                    self.conf.name, a.addr, a.prefix
-                );
+                log::error!("vrrp: ({}) {verb} {}/{}: {e}", self.conf.name, a.addr, a.prefix);
             }
         }
     }
@@ -201,8 +198,15 @@ impl Run {
     /// notify scripts.
     pub fn transition(&mut self, port: &Port, now: Instant, (from, to, why): (State, State, Why)) {
         // keepalived's own words, so log watchers keep working.
-        eprintln!(
-            "ferrovs: vrrp: ({}) Entering {} STATE ({})",
+        // A fault is what an operator is paged for; the rest is news.
+        let level = if to == State::Fault {
+            log::Level::Warn
+        } else {
+            log::Level::Info
+        };
+        log::log!(
+            level,
+            "vrrp: ({}) Entering {} STATE ({})",
             self.conf.name,
             to.name(),
             why.name()

@@ -61,7 +61,7 @@ impl Tracker {
                     }
                 });
             if let Err(e) = spawned {
-                eprintln!("ferrovs: vrrp: vrrp_script {}: {e}", s.name);
+                log::warn!("vrrp: vrrp_script {}: {e}", s.name);
             }
         }
         Self {
@@ -147,8 +147,11 @@ fn step(s: &mut ScriptState, ok: bool) {
     if s.streak >= need {
         s.up = ok;
         s.streak = 0;
-        let what = if ok { "succeeded" } else { "failed" };
-        eprintln!("ferrovs: vrrp: VRRP_Script({}) {what}", s.conf.name);
+        if ok {
+            log::info!("vrrp: VRRP_Script({}) succeeded", s.conf.name);
+        } else {
+            log::warn!("vrrp: VRRP_Script({}) failed", s.conf.name);
+        }
     }
 }
 
