@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A real server: (service, address, port).
 type Server = (ServiceKey, IpAddr, u16);
@@ -38,6 +38,8 @@ pub struct Running {
     vrrp: Option<crate::vrrp::Vrrp>,
     /// What the VRRP thread publishes (listing, metrics).
     vrrp_shared: crate::vrrp::Shared,
+    /// What the metrics thread shows of the checks.
+    view: SharedView,
 }
 
 /// A check's identity across reloads.
@@ -81,6 +83,10 @@ impl Running {
             checkers: None,
             vrrp: None,
             vrrp_shared: crate::vrrp::Shared::default(),
+            view: Arc::new(Mutex::new(HealthView {
+                reload: (true, unix_now()),
+                ..HealthView::default()
+            })),
         };
         r.alive = r.servers_alive();
         // A director starting with the sync daemon warms up before it may
@@ -128,16 +134,30 @@ impl Running {
         self.vrrp_shared.clone()
     }
 
-    /// Read the file again; on error keep running as before.
-    ///
-    /// # Errors
-    /// The new file is unreadable or has a syntax error.
     /// The configuration file.
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }
 
+    /// What the metrics thread shows of the servers' health, the quorums
+    /// and the reloads.
+    pub fn view(&self) -> SharedView {
+        self.view.clone()
+    }
+
+    /// Read the file again; on error keep running as before.
+    ///
+    /// # Errors
+    /// The new file is unreadable or has a syntax error.
     pub fn reload(&mut self) -> Result<(), String> {
+        let r = self.reload_file();
+        if let Ok(mut v) = self.view.lock() {
+            v.reload = (r.is_ok(), unix_now());
+        }
+        r
+    }
+
+    fn reload_file(&mut self) -> Result<(), String> {
         let (cfg, ctx) = load(&self.path)?;
         // A check that stays keeps its state; a new one starts as configured.
         let state = cfg
@@ -284,7 +304,35 @@ impl Running {
         for extra in &extras {
             self.quorum(&mut rules, extra);
         }
+        self.publish();
         rules
+    }
+
+    /// Hand the metrics thread the servers' health and the quorums.
+    fn publish(&self) {
+        let alive = self.servers_alive();
+        let servers = self
+            .cfg
+            .servers
+            .iter()
+            .map(|rs| {
+                let key = (rs.service, rs.rip, rs.rport);
+                (key, alive.get(&key).copied().unwrap_or(true))
+            })
+            .collect();
+        let quorum = self
+            .cfg
+            .extras
+            .iter()
+            .map(|e| {
+                let lost = self.quorum_lost.contains(&e.service);
+                (e.service, !lost, lost && e.sorry_server.is_some())
+            })
+            .collect();
+        if let Ok(mut v) = self.view.lock() {
+            v.servers = servers;
+            v.quorum = quorum;
+        }
     }
 
     /// keepalived's quorum with hysteresis: lost below quorum - h (or with
@@ -394,4 +442,78 @@ fn log_quorum(extra: &keepalived::ServiceExtras, lost: bool, weight: u32) {
             log::info!("Removing sorry server {rs} from VS {vs}");
         }
     }
+}
+
+/// What the metrics thread shows of a running keepalived configuration.
+#[derive(Debug, Default, Clone)]
+pub struct HealthView {
+    /// Every configured real server, up (all its checks pass) or not.
+    servers: Vec<(Server, bool)>,
+    /// Services with a quorum: quorum up, sorry server in.
+    quorum: Vec<Quorum>,
+    /// The last load or reload: whether it took, and when (Unix seconds).
+    reload: (bool, u64),
+}
+
+/// A service's quorum up, and its sorry server in.
+type Quorum = (ServiceKey, bool, bool);
+/// A family over quorums: name, help, value.
+type QuorumFamily = (&'static str, &'static str, fn(&Quorum) -> bool);
+
+/// A [`HealthView`] shared with the metrics thread.
+pub type SharedView = Arc<Mutex<HealthView>>;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The health families: a server up, a quorum up, a sorry server in, the
+/// last reload.
+pub fn metrics(view: &SharedView) -> String {
+    use crate::prom::{Kind, Text};
+    let v = view.lock().map(|v| v.clone()).unwrap_or_default();
+    let mut t = Text::new();
+    let name = "ferrovs_real_server_up";
+    t.family(
+        name,
+        Kind::Gauge,
+        "1 while every health check of the real server passes (a server without checks is up).",
+    );
+    for ((service, rip, rport), up) in &v.servers {
+        let server = config::addr_port(*rip, *rport);
+        t.sample(name, &[("service", service), ("server", &server)], u8::from(*up));
+    }
+    let quorum: [QuorumFamily; 2] = [
+        (
+            "ferrovs_quorum_up",
+            "1 while the service's live weight meets its quorum.",
+            |q| q.1,
+        ),
+        (
+            "ferrovs_sorry_server_active",
+            "1 while the sorry server stands in for the service's servers (quorum lost).",
+            |q| q.2,
+        ),
+    ];
+    for (name, help, f) in quorum {
+        t.family(name, Kind::Gauge, help);
+        for q in &v.quorum {
+            t.sample(name, &[("service", &q.0)], u8::from(f(q)));
+        }
+    }
+    t.single(
+        "ferrovs_reload_last_success",
+        Kind::Gauge,
+        "1 if the last load or reload of the keepalived configuration took, 0 if it was refused (the running one stays).",
+        u8::from(v.reload.0),
+    );
+    t.single(
+        "ferrovs_reload_last_timestamp_seconds",
+        Kind::Gauge,
+        "When the keepalived configuration was last loaded or reloaded (refused or not), Unix seconds.",
+        v.reload.1,
+    );
+    t.into_string()
 }

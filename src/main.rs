@@ -17,6 +17,7 @@ mod keepalived;
 mod logging;
 mod metrics;
 mod placement;
+mod prom;
 mod ratecap;
 mod scripts;
 mod sync;

@@ -6,9 +6,9 @@
 //! the rules' book), so a slow scraper never holds up a rules change.
 
 use crate::daemon::Book;
+use crate::prom::{Kind, Text};
 use config::{Counts, Rules};
 use dataplane::{Reason, WorkerStats};
-use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,105 +99,105 @@ fn answer(s: &mut TcpStream, body: &impl Fn() -> String) -> std::io::Result<()> 
 }
 
 /// A metric family over real servers: name, type, help, and its value.
-type Family = (&'static str, &'static str, &'static str, fn(&Counts) -> u64);
+type Family = (&'static str, Kind, &'static str, fn(&Counts) -> u64);
 
 /// A metric family over workers, likewise.
-type WorkerFamily = (&'static str, &'static str, &'static str, fn(&WorkerStats) -> u64);
+type WorkerFamily = (&'static str, Kind, &'static str, fn(&WorkerStats) -> u64);
 
 const WORKER_FAMILIES: [WorkerFamily; 17] = [
-    ("worker_rx_frames_total", "counter", "Frames received.", |w| {
+    ("worker_rx_frames_total", Kind::Counter, "Frames received.", |w| {
         w.rx.get()
     }),
-    ("worker_tx_frames_total", "counter", "Frames sent.", |w| {
+    ("worker_tx_frames_total", Kind::Counter, "Frames sent.", |w| {
         w.tx.get()
     }),
     (
         "worker_handoffs_total",
-        "counter",
+        Kind::Counter,
         "Frames handed to the worker owning their flow.",
         |w| w.handoffs.get(),
     ),
     (
         "worker_handoff_drops_total",
-        "counter",
+        Kind::Counter,
         "Frames dropped for lack of room to hand them over.",
         |w| w.handoff_drops.get(),
     ),
     (
         "worker_connections",
-        "gauge",
+        Kind::Gauge,
         "Connections in the worker's table.",
         |w| w.conns.get(),
     ),
     (
         "worker_checksums_completed_total",
-        "counter",
+        Kind::Counter,
         "TCP/UDP checksums a sender's offload left partial, completed.",
         |w| w.csum_completed.get(),
     ),
     (
         "worker_fragments_held_total",
-        "counter",
+        Kind::Counter,
         "Later IPv4 fragments that waited for their first fragment's decision.",
         |w| w.frags_held.get(),
     ),
     (
         "worker_icmp_errors_total",
-        "counter",
+        Kind::Counter,
         "ICMP errors about a connection sent on to its real server or client.",
         |w| w.icmp_errors.get(),
     ),
     (
         "worker_sync_sent_total",
-        "counter",
+        Kind::Counter,
         "Connections handed to the master sync daemon.",
         |w| w.sync_sent.get(),
     ),
     (
         "worker_sync_drops_total",
-        "counter",
+        Kind::Counter,
         "Sync events dropped: the ring to the sync daemon was full.",
         |w| w.sync_drops.get(),
     ),
     (
         "worker_sync_learnt_total",
-        "counter",
+        Kind::Counter,
         "Connections learnt from a master director.",
         |w| w.sync_learnt.get(),
     ),
     (
         "worker_sync_unbound_total",
-        "counter",
+        Kind::Counter,
         "Learnt connections not kept: no such service or server here, or a full table.",
         |w| w.sync_unbound.get(),
     ),
     (
         "worker_table_full_total",
-        "counter",
+        Kind::Counter,
         "New flows that found the table full.",
         |w| w.table_full.get(),
     ),
     (
         "worker_fast_packets_total",
-        "counter",
+        Kind::Counter,
         "Packets of this worker's connections the XDP fast path forwarded.",
         |w| w.fast_pkts.get(),
     ),
     (
         "worker_fast_offloads_total",
-        "counter",
+        Kind::Counter,
         "Flow map entries asked for (two for a NAT connection).",
         |w| w.fast_offloads.get(),
     ),
     (
         "worker_fast_removals_total",
-        "counter",
+        Kind::Counter,
         "Flow map entries given back.",
         |w| w.fast_removals.get(),
     ),
     (
         "worker_fast_drops_total",
-        "counter",
+        Kind::Counter,
         "Fast-path events lost to a full ring.",
         |w| w.fast_drops.get(),
     ),
@@ -205,108 +205,198 @@ const WORKER_FAMILIES: [WorkerFamily; 17] = [
 
 /// Render every metric.
 pub fn render(workers: &[&WorkerStats], rules: &Rules, counts: impl Fn(u32) -> Counts) -> String {
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, u64)>| {
-        let _ = writeln!(out, "# HELP ferrovs_{name} {help}\n# TYPE ferrovs_{name} {kind}");
-        for (labels, v) in samples {
-            let _ = writeln!(out, "ferrovs_{name}{{{labels}}} {v}");
-        }
-    };
-    // Neither label needs escaping: a version and a hex commit.
-    family(
-        "build_info",
-        "gauge",
+    let mut t = Text::new();
+    t.family(
+        "ferrovs_build_info",
+        Kind::Gauge,
         "The running binary: its version and commit (always 1).",
-        vec![(
-            format!("version=\"{}\",commit=\"{}\"", crate::VERSION, crate::COMMIT),
-            1,
-        )],
+    )
+    .sample(
+        "ferrovs_build_info",
+        &[("version", &crate::VERSION), ("commit", &crate::COMMIT)],
+        1,
     );
     for (name, kind, help, f) in WORKER_FAMILIES {
-        let samples = workers
-            .iter()
-            .enumerate()
-            .map(|(q, w)| (format!("worker=\"{q}\""), f(w)))
-            .collect();
-        family(name, kind, help, samples);
-    }
-    let drops = workers
-        .iter()
-        .enumerate()
-        .flat_map(|(q, w)| {
-            Reason::ALL.map(|r| (format!("worker=\"{q}\",reason=\"{}\"", r.name()), w.drops(r)))
-        })
-        .collect();
-    family(
-        "worker_drops_total",
-        "counter",
-        "Frames dropped, by reason.",
-        drops,
-    );
-    let mut rs: Vec<(String, Counts)> = Vec::new();
-    for svc in &rules.services {
-        for d in &svc.dests {
-            // As ipvsadm names them: IPv6 in brackets, a mark service as
-            // "FWM N".
-            let labels = format!(
-                "service=\"{}\",server=\"{}\"",
-                svc.key,
-                config::addr_port(d.addr, d.port)
-            );
-            rs.push((labels, counts(d.id)));
+        let name = format!("ferrovs_{name}");
+        t.family(&name, kind, help);
+        for (q, w) in workers.iter().enumerate() {
+            t.sample(&name, &[("worker", &q)], f(w));
         }
     }
+    let name = "ferrovs_worker_drops_total";
+    t.family(name, Kind::Counter, "Frames dropped, by reason.");
+    for (q, w) in workers.iter().enumerate() {
+        for r in Reason::ALL {
+            t.sample(name, &[("worker", &q), ("reason", &r.name())], w.drops(r));
+        }
+    }
+    let servers: Vec<Server<'_>> = rules
+        .services
+        .iter()
+        .flat_map(|svc| svc.dests.iter().map(move |d| (svc, d)))
+        .map(|(svc, d)| (svc, d, counts(d.id)))
+        .collect();
+    render_servers(&mut t, &servers);
+    node_ipvs(&mut t, &servers);
+    t.into_string()
+}
+
+/// A family's name, help and what its value is.
+type Named<F> = (&'static str, &'static str, F);
+/// A family of one value summed over every server.
+type Total = Named<fn(&Counts) -> u64>;
+/// A family over servers, with their settings.
+type Backend = Named<fn(&config::RealServer, &Counts) -> u64>;
+
+/// A real server of the rules, its service and its counts.
+type Server<'a> = (&'a config::VirtualService, &'a config::RealServer, Counts);
+
+/// `ferrovs_server_*` and `ferrovs_real_server_weight`, labelled as
+/// ipvsadm names them: the service `TCP 10.0.0.100:80` (IPv6 in brackets, a
+/// mark service as `FWM N`), the server `10.0.0.11:80`.
+fn render_servers(t: &mut Text, servers: &[Server<'_>]) {
     let server_families: [Family; 7] = [
         (
             "server_connections_total",
-            "counter",
+            Kind::Counter,
             "Connections scheduled to the real server.",
             |c| c.conns,
         ),
         (
             "server_active_connections",
-            "gauge",
+            Kind::Gauge,
             "ESTABLISHED connections.",
             |c| c.active,
         ),
         (
             "server_inactive_connections",
-            "gauge",
+            Kind::Gauge,
             "Connections in other states.",
             |c| c.inactive,
         ),
         (
             "server_in_packets_total",
-            "counter",
+            Kind::Counter,
             "Packets client to server.",
             |c| c.in_pkts,
         ),
         (
             "server_out_packets_total",
-            "counter",
+            Kind::Counter,
             "Packets server to client (NAT).",
             |c| c.out_pkts,
         ),
         (
             "server_in_bytes_total",
-            "counter",
+            Kind::Counter,
             "Bytes client to server.",
             |c| c.in_bytes,
         ),
         (
             "server_out_bytes_total",
-            "counter",
+            Kind::Counter,
             "Bytes server to client (NAT).",
             |c| c.out_bytes,
         ),
     ];
+    let labels = |svc: &config::VirtualService, d: &config::RealServer| {
+        (svc.key.to_string(), config::addr_port(d.addr, d.port))
+    };
     for (name, kind, help, f) in server_families {
-        family(
-            name,
-            kind,
-            help,
-            rs.iter().map(|(l, c)| (l.clone(), f(c))).collect(),
-        );
+        let name = format!("ferrovs_{name}");
+        t.family(&name, kind, help);
+        for (svc, d, c) in servers {
+            let (service, server) = labels(svc, d);
+            t.sample(&name, &[("service", &service), ("server", &server)], f(c));
+        }
     }
-    out
+    let name = "ferrovs_real_server_weight";
+    t.family(
+        name,
+        Kind::Gauge,
+        "The weight the scheduler uses now (after health checks and misc_dynamic; 0: quiesced). A server a check removed is not listed (ferrovs_real_server_up says 0).",
+    );
+    for (svc, d, _) in servers {
+        let (service, server) = labels(svc, d);
+        t.sample(name, &[("service", &service), ("server", &server)], d.weight);
+    }
+}
+
+/// The node_exporter IPVS collector's families (`node_ipvs_*`, as it reads
+/// them from /proc/net/ip_vs, which a userspace director has not), so the
+/// dashboards and alerts built on it keep working: totals over every
+/// server, and per server its connections and weight, labelled as it
+/// labels them.
+fn node_ipvs(t: &mut Text, servers: &[Server<'_>]) {
+    let totals: [Total; 5] = [
+        (
+            "connections_total",
+            "The total number of connections made.",
+            |c| c.conns,
+        ),
+        (
+            "incoming_packets_total",
+            "The total number of incoming packets.",
+            |c| c.in_pkts,
+        ),
+        (
+            "outgoing_packets_total",
+            "The total number of outgoing packets.",
+            |c| c.out_pkts,
+        ),
+        (
+            "incoming_bytes_total",
+            "The total amount of incoming data.",
+            |c| c.in_bytes,
+        ),
+        (
+            "outgoing_bytes_total",
+            "The total amount of outgoing data.",
+            |c| c.out_bytes,
+        ),
+    ];
+    for (name, help, f) in totals {
+        let sum: u64 = servers.iter().map(|(_, _, c)| f(c)).sum();
+        t.single(&format!("node_ipvs_{name}"), Kind::Counter, help, sum);
+    }
+    let backend: [Backend; 3] = [
+        (
+            "backend_connections_active",
+            "The current active connections by local and remote address.",
+            |_, c| c.active,
+        ),
+        (
+            "backend_connections_inactive",
+            "The current inactive connections by local and remote address.",
+            |_, c| c.inactive,
+        ),
+        (
+            "backend_weight",
+            "The current backend weight by local and remote address.",
+            |d, _| u64::from(d.weight),
+        ),
+    ];
+    for (name, help, f) in backend {
+        let name = format!("node_ipvs_{name}");
+        t.family(&name, Kind::Gauge, help);
+        for (svc, d, c) in servers {
+            let k = &svc.key;
+            // /proc/net/ip_vs: "TCP"/"UDP" with the VIP, or "FWM" with the
+            // mark as 8 hex digits and no address.
+            let (local, port, proto, mark) = if k.fwmark != 0 {
+                (String::new(), 0, "FWM", format!("{:08X}", k.fwmark))
+            } else {
+                (k.addr.to_string(), k.port, k.proto.name(), String::new())
+            };
+            let labels: crate::prom::Labels<'_> = &[
+                ("local_address", &local),
+                ("local_port", &port),
+                ("remote_address", &d.addr),
+                ("remote_port", &d.port),
+                ("proto", &proto),
+                ("local_mark", &mark),
+            ];
+            t.sample(&name, labels, f(d, c));
+        }
+    }
 }

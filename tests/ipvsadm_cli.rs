@@ -261,6 +261,16 @@ fn prometheus_counters_move_with_traffic() {
     }
     let after = scrape();
     assert_eq!(value(&after, &server), 3, "{after}");
+    // The weight the scheduler uses, and node_exporter's IPVS families as
+    // its dashboards read them.
+    let weight = format!("ferrovs_real_server_weight{{service=\"TCP {svc}\",server=\"{RS1}:80\"}}");
+    assert_eq!(value(&after, &weight), 1, "{after}");
+    assert_eq!(value(&after, "node_ipvs_connections_total "), 3, "{after}");
+    let backend = format!(
+        "node_ipvs_backend_weight{{local_address=\"{VIP}\",local_port=\"80\",remote_address=\"{RS1}\",\
+         remote_port=\"80\",proto=\"TCP\",local_mark=\"\"}}"
+    );
+    assert_eq!(value(&after, &backend), 1, "{after}");
     assert!(
         value(&after, "ferrovs_worker_rx_frames_total{worker=\"0\"}") >= 15,
         "{after}"

@@ -103,7 +103,17 @@ fn sorry_server_answers_when_every_server_is_down() {
         &lab,
         &service(&real(RS1, TCP), &format!("    sorry_server {RS2} 80\n")),
     );
-    let d = Daemon::start_with(&lab, &["--interface", "eth0", "--keepalived", &path]);
+    let d = Daemon::start_with(
+        &lab,
+        &[
+            "--interface",
+            "eth0",
+            "--keepalived",
+            &path,
+            "--metrics",
+            "127.0.0.1:9410",
+        ],
+    );
     assert_eq!(answers(&lab, 2), vec!["server1"; 2]);
     lab.server("server-stop", "rs1");
     assert!(
@@ -119,6 +129,19 @@ fn sorry_server_answers_when_every_server_is_down() {
         format!("<4>ferrovs: Adding sorry server [{RS2}]:tcp:80 to VS [{VIP}]:tcp:80\n"),
     ] {
         assert!(d.log().contains(&line), "no {line:?} in\n{}", d.log());
+    }
+    // And what an operator alerts on, in the metrics.
+    let out = lab.exec("dir", &["curl", "-s", "-m", "5", "http://127.0.0.1:9410/metrics"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let service = format!("service=\"TCP {VIP}:80\"");
+    for series in [
+        format!("ferrovs_real_server_up{{{service},server=\"{RS1}:80\"}} 0"),
+        format!("ferrovs_quorum_up{{{service}}} 0"),
+        format!("ferrovs_sorry_server_active{{{service}}} 1"),
+        format!("ferrovs_real_server_weight{{{service},server=\"{RS2}:80\"}} 1"),
+        "ferrovs_reload_last_success 1".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == series), "no {series} in\n{text}");
     }
 }
 

@@ -66,43 +66,37 @@ impl KeeperStats {
 
 /// The fast path's Prometheus text from the stats the keeper last shared.
 pub fn metrics(shared: &Mutex<KeeperStats>) -> String {
+    use crate::prom::{Kind, Text};
     let s = shared.lock().map(|s| *s).unwrap_or_default();
-    let mut text = String::new();
-    let gauge = |text: &mut String, name: &str, kind: &str, help: &str, v: u64| {
-        let _ = writeln!(
-            text,
-            "# HELP ferrovs_{name} {help}\n# TYPE ferrovs_{name} {kind}\nferrovs_{name} {v}"
-        );
-    };
-    gauge(
-        &mut text,
-        "fast_flows",
-        "gauge",
+    let mut t = Text::new();
+    t.single(
+        "ferrovs_fast_flows",
+        Kind::Gauge,
         "Flows in the XDP fast path's map.",
-        s.flows as u64,
+        s.flows,
     );
-    gauge(
-        &mut text,
-        "fast_full_total",
-        "counter",
+    t.single(
+        "ferrovs_fast_full_total",
+        Kind::Counter,
         "Offloads the full map refused (those flows stay in userspace).",
         s.full,
     );
-    gauge(
-        &mut text,
-        "fast_errors_total",
-        "counter",
+    t.single(
+        "ferrovs_fast_errors_total",
+        Kind::Counter,
         "Flow map operations the kernel refused.",
         s.errors,
     );
-    let _ = writeln!(
-        text,
-        "# HELP ferrovs_fast_punts_total Frames of offloaded flows the XDP program handed to the workers, by reason (partial-completed: checksums it finished, no punt).\n# TYPE ferrovs_fast_punts_total counter"
+    let name = "ferrovs_fast_punts_total";
+    t.family(
+        name,
+        Kind::Counter,
+        "Frames of offloaded flows the XDP program handed to the workers, by reason (partial-completed: checksums it finished, no punt).",
     );
-    for (name, n) in PUNT_NAMES.iter().zip(s.punts) {
-        let _ = writeln!(text, "ferrovs_fast_punts_total{{reason=\"{name}\"}} {n}");
+    for (reason, n) in PUNT_NAMES.iter().zip(s.punts) {
+        t.sample(name, &[("reason", reason)], n);
     }
-    text
+    t.into_string()
 }
 
 /// The flow map's keeper.

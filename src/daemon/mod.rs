@@ -149,9 +149,10 @@ pub fn run(opts: Opts) -> Result<(), String> {
             let (workers, book) = (control.workers.stats.clone(), control.published.clone());
             let mut sections: Vec<crate::metrics::Section> = Vec::new();
             if let Some(k) = &control.keepalived {
-                let (vrrp, checks) = (k.vrrp_shared(), k.check_stats());
+                let (vrrp, checks, view) = (k.vrrp_shared(), k.check_stats(), k.view());
                 sections.push(Box::new(move || vrrp.metrics()));
                 sections.push(Box::new(move || checks.metrics()));
+                sections.push(Box::new(move || crate::keepalived::metrics(&view)));
             }
             let sync = control.syncd.registry.clone();
             sections.push(Box::new(move || crate::sync::metrics(&sync)));

@@ -116,35 +116,30 @@ pub struct Stats {
 impl Stats {
     /// The Prometheus text of these figures.
     pub fn metrics(&self) -> String {
-        use std::fmt::Write;
+        use crate::prom::{Kind, Text};
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut t = String::from(
-            "# HELP ferrovs_check_lateness_seconds How late health checks start against their delay_loop.\n\
-             # TYPE ferrovs_check_lateness_seconds histogram\n",
+        let mut t = Text::new();
+        let name = "ferrovs_check_lateness_seconds";
+        t.family(
+            name,
+            Kind::Histogram,
+            "How late health checks start against their delay_loop.",
         );
+        let bucket = format!("{name}_bucket");
         for (b, n) in LATE_BOUNDS.iter().zip(&self.late_buckets) {
-            let _ = writeln!(
-                t,
-                "ferrovs_check_lateness_seconds_bucket{{le=\"{b}\"}} {}",
-                get(n)
-            );
+            t.sample(&bucket, &[("le", b)], get(n));
         }
         let count = get(&self.late_buckets[7]);
-        let _ = writeln!(t, "ferrovs_check_lateness_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            t,
-            "ferrovs_check_lateness_seconds_sum {}",
-            get(&self.late_sum_us) as f64 / 1e6
+        t.sample(&bucket, &[("le", &"+Inf")], count);
+        t.sample(&format!("{name}_sum"), &[], get(&self.late_sum_us) as f64 / 1e6);
+        t.sample(&format!("{name}_count"), &[], count);
+        t.single(
+            "ferrovs_check_lateness_max_seconds",
+            Kind::Gauge,
+            "The latest start of any check so far.",
+            get(&self.late_max_us) as f64 / 1e6,
         );
-        let _ = writeln!(t, "ferrovs_check_lateness_seconds_count {count}");
-        let _ = writeln!(
-            t,
-            "# HELP ferrovs_check_lateness_max_seconds The latest start of any check so far.\n\
-             # TYPE ferrovs_check_lateness_max_seconds gauge\n\
-             ferrovs_check_lateness_max_seconds {}",
-            get(&self.late_max_us) as f64 / 1e6
-        );
-        t
+        t.into_string()
     }
 
     fn record(&self, late: Duration) {

@@ -63,9 +63,9 @@ pub type Registry = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, Arc<Count
 
 /// The Prometheus families of the daemons in `reg`.
 pub fn metrics(reg: &Registry) -> String {
-    use std::fmt::Write as _;
+    use crate::prom::{Kind, Text};
     let list = reg.lock().map(|l| l.clone()).unwrap_or_default();
-    let mut out = String::new();
+    let mut t = Text::new();
     let families: [Family; 4] = [
         (
             "sync_messages_total",
@@ -98,28 +98,28 @@ pub fn metrics(reg: &Registry) -> String {
         ),
     ];
     for (name, help, f) in families {
-        let _ = writeln!(out, "# HELP ferrovs_{name} {help}\n# TYPE ferrovs_{name} counter");
+        let name = format!("ferrovs_{name}");
+        t.family(&name, Kind::Counter, help);
         for (role, c) in &list {
             for (reason, v) in f(c) {
-                let r = if reason.is_empty() {
-                    String::new()
+                if reason.is_empty() {
+                    t.sample(&name, &[("state", role)], v);
                 } else {
-                    format!(",reason=\"{reason}\"")
-                };
-                let _ = writeln!(out, "ferrovs_{name}{{state=\"{role}\"{r}}} {v}");
+                    t.sample(&name, &[("state", role), ("reason", &reason)], v);
+                }
             }
         }
     }
     for (role, c) in list.iter().filter(|(r, _)| *r == "warmup") {
-        let help = "1 once a director warming up holds the master's table (or gave up waiting).";
-        let _ = writeln!(
-            out,
-            "# HELP ferrovs_sync_warm {help}\n# TYPE ferrovs_sync_warm gauge"
+        let name = "ferrovs_sync_warm";
+        t.family(
+            name,
+            Kind::Gauge,
+            "1 once a director warming up holds the master's table (or gave up waiting).",
         );
-        let warm = u64::from(c.warm.load(Ordering::Relaxed));
-        let _ = writeln!(out, "ferrovs_sync_warm{{state=\"{role}\"}} {warm}");
+        t.sample(name, &[("state", role)], u8::from(c.warm.load(Ordering::Relaxed)));
     }
-    out
+    t.into_string()
 }
 
 /// A running daemon; stopped on drop.

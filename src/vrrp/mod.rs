@@ -119,22 +119,16 @@ impl Shared {
 
     /// The Prometheus families: state, transitions, adverts, ignored.
     pub fn metrics(&self) -> String {
-        use std::fmt::Write as _;
+        use crate::prom::{Kind, Text};
         let list = self.status();
-        let mut out = String::new();
+        let mut t = Text::new();
         let states = ["INIT", "BACKUP", "MASTER", "FAULT", "STOP"];
-        let _ = writeln!(
-            out,
-            "# HELP ferrovs_vrrp_state 1 for the state each VRRP instance is in.\n# TYPE ferrovs_vrrp_state gauge"
-        );
+        let name = "ferrovs_vrrp_state";
+        t.family(name, Kind::Gauge, "1 for the state each VRRP instance is in.");
         for s in &list {
             for st in states {
-                let v = u8::from(s.state == st);
-                let _ = writeln!(
-                    out,
-                    "ferrovs_vrrp_state{{instance=\"{}\",state=\"{st}\"}} {v}",
-                    s.name
-                );
+                let labels: crate::prom::Labels<'_> = &[("instance", &s.name), ("state", &st)];
+                t.sample(name, labels, u8::from(s.state == st));
             }
         }
         let families: [Family; 3] = [
@@ -147,20 +141,18 @@ impl Shared {
             ),
         ];
         for (name, help, f) in families {
-            let _ = writeln!(out, "# HELP ferrovs_{name} {help}\n# TYPE ferrovs_{name} counter");
+            let name = format!("ferrovs_{name}");
+            t.family(&name, Kind::Counter, help);
             for s in &list {
-                let _ = writeln!(out, "ferrovs_{name}{{instance=\"{}\"}} {}", s.name, f(s));
+                t.sample(&name, &[("instance", &s.name)], f(s));
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP ferrovs_vrrp_adverts_ignored_total Adverts ignored, by reason.\n\
-             # TYPE ferrovs_vrrp_adverts_ignored_total counter"
-        );
+        let name = "ferrovs_vrrp_adverts_ignored_total";
+        t.family(name, Kind::Counter, "Adverts ignored, by reason.");
         for (why, n) in self.ignored_counts() {
-            let _ = writeln!(out, "ferrovs_vrrp_adverts_ignored_total{{reason=\"{why}\"}} {n}");
+            t.sample(name, &[("reason", &why)], n);
         }
-        out
+        t.into_string()
     }
 }
 
