@@ -15,6 +15,8 @@
 #                           DNS server (SMTP is Python's smtpd)
 #   lintian man-db          check the Debian package scripts/package.sh
 #                           builds, render its man pages
+#   prometheus              promtool: check the shipped alert rules and a
+#                           live scrape (never started as a service)
 #   systemd util-linux shellcheck
 #                           check the service unit (systemd-analyze), run
 #                           the daemon with its capabilities (setpriv), lint
@@ -25,7 +27,7 @@ set -euo pipefail
 PKGS=(clang gcc make m4 pkg-config libelf-dev zlib1g-dev libbpf-dev
 	iproute2 ethtool curl python3 iputils-ping procps nftables conntrack systemd util-linux shellcheck
 	nginx-light wrk iperf3 socat tcpdump keepalived openssl dnsmasq-base
-	lintian man-db)
+	lintian man-db prometheus)
 
 missing=()
 for p in "${PKGS[@]}"; do

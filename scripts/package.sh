@@ -2,7 +2,8 @@
 # Build the Debian package of ferrovs with dpkg-deb (Debian's own tool, no
 # extra builder): the binary, ipvsadm's names as an alternative, the systemd
 # units, /etc/ferrovs/ferrovs.toml as a conffile, the real-server script,
-# man pages and completions generated from the binary's own options.
+# man pages and completions generated from the binary's own options, the
+# docs, and the Prometheus alert rules and Grafana dashboard.
 #   scripts/package.sh                  release build, then the package
 #   FERROVS_BIN=PATH scripts/package.sh package that binary instead
 # Prints the path of the .deb; runs lintian when it is installed.
@@ -53,8 +54,14 @@ gzip -9n "$root"/usr/share/man/man*/*
 mkdir -p "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vendor-completions"
 "$bin" generate completion bash >"$root/usr/share/bash-completion/completions/ferrovs"
 "$bin" generate completion zsh >"$root/usr/share/zsh/vendor-completions/_ferrovs"
-# Documentation Debian wants.
+# Documentation Debian wants, and ours: the README and docs/.
 install -D -m 0644 packaging/debian/copyright "$root/usr/share/doc/ferrovs/copyright"
+install -m 0644 README.md "$root/usr/share/doc/ferrovs/"
+install -D -m 0644 -t "$root/usr/share/doc/ferrovs/docs" docs/*.md
+# Prometheus alert rules and the Grafana dashboard (checked against a live
+# scrape by tests/monitoring.rs).
+install -D -m 0644 -t "$root/usr/share/ferrovs/monitoring" packaging/monitoring/ferrovs-alerts.yml \
+	packaging/monitoring/ferrovs-dashboard.json
 printf 'ferrovs (%s) unstable; urgency=medium\n\n  * Package built by scripts/package.sh.\n\n -- ferrovs developers <ferrovs@lists.ferrovs.org>  %s\n' \
 	"$version" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")" |
 	gzip -9n >"$root/usr/share/doc/ferrovs/changelog.Debian.gz"

@@ -127,7 +127,7 @@ impl Shared {
         t.family(name, Kind::Gauge, "1 for the state each VRRP instance is in.");
         for s in &list {
             for st in states {
-                let labels: crate::prom::Labels<'_> = &[("instance", &s.name), ("state", &st)];
+                let labels: crate::prom::Labels<'_> = &[("vrrp_instance", &s.name), ("state", &st)];
                 t.sample(name, labels, u8::from(s.state == st));
             }
         }
@@ -144,7 +144,7 @@ impl Shared {
             let name = format!("ferrovs_{name}");
             t.family(&name, Kind::Counter, help);
             for s in &list {
-                t.sample(&name, &[("instance", &s.name)], f(s));
+                t.sample(&name, &[("vrrp_instance", &s.name)], f(s));
             }
         }
         let name = "ferrovs_vrrp_adverts_ignored_total";
