@@ -57,6 +57,7 @@ mkdir -p "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vend
 # Documentation Debian wants, and ours: the README and docs/.
 install -D -m 0644 packaging/debian/copyright "$root/usr/share/doc/ferrovs/copyright"
 install -m 0644 README.md "$root/usr/share/doc/ferrovs/"
+gzip -9n <CHANGELOG.md >"$root/usr/share/doc/ferrovs/changelog.gz"
 install -D -m 0644 -t "$root/usr/share/doc/ferrovs/docs" docs/*.md
 # Prometheus alert rules and the Grafana dashboard (checked against a live
 # scrape by tests/monitoring.rs).

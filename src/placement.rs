@@ -60,7 +60,10 @@ impl Placement {
             self.frames = v;
         }
         if self.interface.is_empty() {
-            return Err(format!("{}: no interfaces (nor --interface)", path.display()));
+            return Err(format!(
+                "{}: no interface to forward on: set interfaces = [\"eth0\"] there (ip -br link lists them), or give --interface",
+                path.display()
+            ));
         }
         Ok(Some(f))
     }

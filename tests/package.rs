@@ -22,6 +22,56 @@ impl Drop for Installed {
     }
 }
 
+/// The value of `key` (`ExecStart=`, say) in `unit`.
+fn unit_line<'a>(unit: &'a str, key: &str) -> &'a str {
+    unit.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in the unit"))
+}
+
+/// What systemd sets up for the unit: its RuntimeDirectory (/run/ferrovs,
+/// the package user's) and its ExecStartPre (a bpffs for the pins, as
+/// root); taken down again when the test ends, however it ends, with the
+/// pinned program detached first.
+struct Runtime;
+
+impl Runtime {
+    fn set_up(unit: &str) -> Self {
+        assert!(
+            !Path::new("/run/ferrovs").exists(),
+            "/run/ferrovs exists on this host; this test makes and removes its own"
+        );
+        let me = Self;
+        ok(Command::new("install").args([
+            "-d",
+            "-o",
+            "ferrovs",
+            "-g",
+            "ferrovs",
+            "-m",
+            "0750",
+            "/run/ferrovs",
+        ]));
+        let pre = unit_line(unit, "ExecStartPre=+");
+        let script = pre
+            .strip_prefix("/bin/sh -c '")
+            .and_then(|s| s.strip_suffix('\''))
+            .unwrap_or_else(|| panic!("ExecStartPre=+{pre}"));
+        ok(Command::new("/bin/sh").args(["-c", script]));
+        me
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _ = Command::new("/usr/sbin/ferrovs")
+            .args(["daemon", "--stop-clean", "--bpf-pins", "/run/ferrovs/bpf"])
+            .output();
+        let _ = Command::new("umount").arg("/run/ferrovs/bpf").output();
+        let _ = std::fs::remove_dir_all("/run/ferrovs");
+    }
+}
+
 fn installed() -> bool {
     run(Command::new("dpkg-query").args(["-W", "-f=${Status}", "ferrovs"]))
         .stdout
@@ -76,14 +126,31 @@ fn the_package_installs_a_working_director_and_purges_clean() {
         "source /usr/share/bash-completion/completions/ferrovs && complete -p ferrovs",
     ]));
     assert!(c.contains("_ferrovs"), "{c}");
-    // The installed daemon forwards, configured with the installed ipvsadm.
+    // The installed daemon forwards as the unit starts it: the shipped
+    // config with only the interface named, the unit's ExecStartPre (as
+    // root) and ExecStart (as the package's user, with the unit's
+    // capabilities), configured with the installed ipvsadm.
     {
         let lab = Lab::up();
-        // As the unit runs it: the package's user, the unit's capabilities.
+        let conf = "/etc/ferrovs/ferrovs.toml";
+        let shipped = std::fs::read_to_string(conf).expect("the shipped config");
+        let named = shipped.replace("# interfaces = [\"eth0\"]", "interfaces = [\"eth0\"]");
+        assert_ne!(
+            named, shipped,
+            "the shipped config has no interfaces line to set:\n{shipped}"
+        );
+        std::fs::write(conf, named).unwrap();
         let unit = std::fs::read_to_string("/lib/systemd/system/ferrovs.service").expect("the unit");
+        let _runtime = Runtime::set_up(&unit);
+        let exec = unit_line(&unit, "ExecStart=");
+        let args: Vec<&str> = exec
+            .strip_prefix("/usr/sbin/ferrovs daemon ")
+            .unwrap_or_else(|| panic!("ExecStart={exec}"))
+            .split_whitespace()
+            .collect();
         let via = lab::setpriv_as(&["--reuid=ferrovs", "--regid=ferrovs", "--init-groups"], &unit);
         let via: Vec<&str> = via.iter().map(String::as_str).collect();
-        let d = Daemon::start_bin(&lab, "dir", &via, "/usr/sbin/ferrovs", &["--interface", "eth0"]);
+        let d = Daemon::start_bin(&lab, "dir", &via, "/usr/sbin/ferrovs", &args);
         let ipvsadm = |args: &[&str]| {
             ok(Command::new("/usr/lib/ferrovs/ipvsadm")
                 .args(args)
@@ -105,6 +172,8 @@ fn the_package_installs_a_working_director_and_purges_clean() {
             status.contains(&format!("Uid:\t{}", uid.trim())),
             "not the ferrovs user:\n{status}"
         );
+        // It kept its state where the unit said, to start again with it.
+        assert!(Path::new("/run/ferrovs/state").is_dir(), "{}", d.log());
     }
     // Purge: nothing of it is left.
     ok(Command::new("dpkg").args(["--purge", "ferrovs"]));
