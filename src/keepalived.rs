@@ -62,11 +62,13 @@ fn load(path: &std::path::Path) -> Result<(Keepalived, Context), String> {
 }
 
 impl Running {
-    /// Load `path` and start its checks; print what it does not apply.
+    /// Load `path` and check it, starting nothing: its VRRP instances and
+    /// health checks start with [`Self::go`], once everything else the
+    /// daemon needs is checked too. Logs what it does not apply.
     ///
     /// # Errors
     /// The file is unreadable or has a syntax error (`file:line: problem`).
-    pub fn start(path: PathBuf) -> Result<Self, String> {
+    pub fn load(path: PathBuf) -> Result<Self, String> {
         let (cfg, ctx) = load(&path)?;
         let state = cfg.checks.iter().map(|c| (!c.alpha, 0)).collect();
         let (tx, rx) = unbounded();
@@ -89,22 +91,51 @@ impl Running {
             })),
         };
         r.alive = r.servers_alive();
+        Ok(r)
+    }
+
+    /// The interfaces the configuration names (VRRP instances, the sync
+    /// daemon), each with where: `vrrp_instance VI_1 (file:line)`.
+    pub fn interfaces(&self) -> Vec<(String, String)> {
+        let mut named: Vec<(String, String)> = self
+            .cfg
+            .vrrp
+            .instances
+            .iter()
+            .map(|i| {
+                (
+                    i.interface.clone(),
+                    format!("vrrp_instance {} ({})", i.name, i.at),
+                )
+            })
+            .collect();
+        if let Some(s) = &self.cfg.sync_daemon {
+            named.push((s.interface.clone(), "lvs_sync_daemon".into()));
+        }
+        named
+    }
+
+    /// Start the VRRP instances and the health checks.
+    ///
+    /// # Errors
+    /// A VRRP socket or a check could not be set up.
+    pub fn go(&mut self) -> Result<(), String> {
         // A director starting with the sync daemon warms up before it may
         // preempt (crate::daemon::syncd).
-        if let Some(inst) = r.held_instance() {
-            r.vrrp_shared.hold(&inst, true);
+        if let Some(inst) = self.held_instance() {
+            self.vrrp_shared.hold(&inst, true);
         }
-        if !r.cfg.vrrp.instances.is_empty() {
-            r.vrrp = Some(crate::vrrp::Vrrp::start(&r.cfg.vrrp, &r.vrrp_shared)?);
+        if !self.cfg.vrrp.instances.is_empty() {
+            self.vrrp = Some(crate::vrrp::Vrrp::start(&self.cfg.vrrp, &self.vrrp_shared)?);
         }
-        r.checkers = Some(health::start(
-            &r.cfg.checks,
-            &r.state,
-            r.ctx.clone(),
-            r.stats.clone(),
-            &r.tx,
+        self.checkers = Some(health::start(
+            &self.cfg.checks,
+            &self.state,
+            self.ctx.clone(),
+            self.stats.clone(),
+            &self.tx,
         )?);
-        Ok(r)
+        Ok(())
     }
 
     /// How late the checks run against their schedule.

@@ -95,3 +95,80 @@ fn a_bad_file_or_bad_rules_stop_the_start_naming_the_line() {
         let _ = std::fs::remove_file(p);
     }
 }
+
+/// A start that fails changes nothing on the host: with a mistyped VRRP
+/// interface, a priority-255 instance and a core that does not exist, the
+/// daemon names both problems, and the wire saw no advert and no ARP, the
+/// instance's address was not added, no XDP program was attached.
+#[test]
+fn a_failed_start_sends_nothing_and_attaches_nothing() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let lab = Lab::up();
+    let conf = write(
+        &lab.name,
+        "keepalived.conf",
+        &format!(
+            "vrrp_instance VI_1 {{\n state MASTER\n interface eht0\n virtual_router_id 51\n priority 255\n\
+             advert_int 1\n virtual_ipaddress {{\n 10.99.0.200/32 dev eth0\n }}\n}}\n\
+             virtual_server {VIP} 80 {{\n lb_algo rr\n lb_kind DR\n protocol TCP\n\
+             real_server {RS1} 80 {{\n }}\n}}\n"
+        ),
+    );
+    // The wire of the director's interface, from before the start.
+    let mut dump = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("dir"),
+            "timeout",
+            "4",
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-n",
+            "-l",
+        ])
+        .arg("vrrp or arp")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tcpdump");
+    let mut said = String::new();
+    let mut err = BufReader::new(dump.stderr.take().unwrap());
+    while !said.contains("listening on") && err.read_line(&mut said).unwrap_or(0) > 0 {}
+    assert!(said.contains("listening on"), "tcpdump: {said}");
+    let socket = format!("/tmp/{}.sock", lab.name);
+    let conf = conf.to_str().unwrap();
+    let out = run(Command::new("ip")
+        .args(["netns", "exec", &lab.ns("dir")])
+        .arg(bin())
+        .args([
+            "daemon",
+            "-i",
+            "eth0",
+            "--keepalived",
+            conf,
+            "--cpus",
+            "64",
+            "--socket",
+            &socket,
+        ]));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the daemon started: {e}");
+    assert!(
+        e.contains("nothing was changed")
+            && e.contains("vrrp_instance VI_1")
+            && e.contains("no such interface eht0 (`ip -br link` lists them)")
+            && e.contains("--cpus 64"),
+        "{e}"
+    );
+    // One line a frame (tcpdump ends with an empty one when stopped).
+    let frames = String::from_utf8_lossy(&dump.wait_with_output().unwrap().stdout).into_owned();
+    assert!(frames.trim().is_empty(), "frames on the wire: {frames}");
+    let addrs = lab::text(&lab.exec("dir", &["ip", "-o", "addr", "show", "dev", "eth0"]));
+    assert!(!addrs.contains("10.99.0.200/32"), "{addrs}");
+    let link = lab::text(&lab.exec("dir", &["ip", "link", "show", "dev", "eth0"]));
+    assert!(!link.contains("xdp"), "{link}");
+    let _ = std::fs::remove_file(conf);
+}

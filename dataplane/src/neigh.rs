@@ -321,7 +321,7 @@ pub fn ifindex(ifname: &str) -> io::Result<u32> {
 ///
 /// # Errors
 /// No such interface.
-pub fn mtu(ifname: &str) -> io::Result<u16> {
+pub fn mtu(ifname: &str) -> io::Result<u32> {
     let text = std::fs::read_to_string(Path::new("/sys/class/net").join(ifname).join("mtu"))?;
     text.trim()
         .parse()

@@ -22,9 +22,26 @@ const RESOLVE_WAIT: Duration = Duration::from_millis(200);
 
 /// Refuse an interface whose frames would not fit a UMEM frame: the kernel
 /// would drop every full-sized one before the workers saw it.
-fn check_mtu(name: &str, mtu: u16) -> Result<(), String> {
+/// That interface `name` has `queues` receive queues at least and an MTU
+/// an AF_XDP frame holds; its MTU.
+///
+/// # Errors
+/// What is wrong, and how to fix it.
+pub fn check_link(name: &str, queues: u32) -> Result<u16, String> {
+    let bad = |e: std::io::Error| format!("interface {name}: {e}");
+    let have = neigh::rx_queues(name).map_err(bad)?;
+    if queues == 0 || queues > have {
+        return Err(format!(
+            "--queues {queues} but {name} has {have} receive queue(s); raise them with \
+             `ethtool -L {name} combined N` (or `rx N tx N`), N at most the cores"
+        ));
+    }
+    check_mtu(name, neigh::mtu(name).map_err(bad)?)
+}
+
+fn check_mtu(name: &str, mtu: u32) -> Result<u16, String> {
     let max = dataplane::xsk::max_frame_len();
-    let need = usize::from(mtu) + dataplane::wire::L3;
+    let need = mtu as usize + dataplane::wire::L3;
     if need > max {
         return Err(format!(
             "interface {name}: MTU {mtu} makes frames of up to {need} bytes, but an AF_XDP frame holds \
@@ -34,7 +51,8 @@ fn check_mtu(name: &str, mtu: u16) -> Result<(), String> {
             max - dataplane::wire::L3
         ));
     }
-    Ok(())
+    // Under the frame size, so it fits.
+    Ok(mtu as u16)
 }
 
 /// One interface of the director.
@@ -78,15 +96,7 @@ impl Links {
         let mut links = Vec::with_capacity(names.len());
         for name in names {
             let bad = |e: std::io::Error| format!("interface {name}: {e}");
-            let have = neigh::rx_queues(name).map_err(bad)?;
-            if queues == 0 || queues > have {
-                return Err(format!(
-                    "--queues {queues} but {name} has {have} receive queue(s); raise them with \
-                     `ethtool -L {name} combined N` (or `rx N tx N`), N at most the cores"
-                ));
-            }
-            let mtu = neigh::mtu(name).map_err(bad)?;
-            check_mtu(name, mtu)?;
+            let mtu = check_link(name, queues)?;
             links.push(Link {
                 name: name.clone(),
                 ifindex: neigh::ifindex(name).map_err(bad)?,

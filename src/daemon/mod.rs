@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | this file | the control loop: requests, timers, SIGHUP, keepalived, start and stop | frames, rule validation |
 //! | [`opts`] | the command line and the TOML file | anything running |
+//! | [`preflight`] | checking every setting and interface before the first host change, all problems at once | the host |
 //! | [`links`] | the interfaces, real servers' MACs (neighbour table, solicitation) | the rules |
 //! | [`workers`] | worker threads and their channels, publication of snapshots (bounded wait for every worker), the steering maps, `-L -c` dumps | the rules |
 //! | [`book`] | the rules: commit, trash, `-Z`, dry run, counters as listed | workers, steering |
@@ -25,6 +26,7 @@ mod book;
 mod fast;
 mod links;
 mod opts;
+mod preflight;
 mod render;
 mod state;
 mod syncd;
@@ -123,12 +125,13 @@ pub fn run(opts: Opts) -> Result<(), String> {
         }
         None => None,
     };
+    // Everything is checked before the first change to the host: no
+    // advert, no address, no XDP program on a start that fails.
     let keepalived = match &opts.keepalived {
-        Some(p) => {
-            Some(crate::keepalived::Running::start(p.clone()).map_err(|e| format!("keepalived: {e}"))?)
-        }
+        Some(p) => Some(crate::keepalived::Running::load(p.clone()).map_err(|e| format!("keepalived: {e}"))?),
         None => None,
     };
+    preflight::check(&opts, keepalived.as_ref())?;
     let links = Links::open(&opts.place.interface, opts.place.queues)?;
     let socket = PathBuf::from(&opts.socket);
     let listener =
@@ -137,7 +140,15 @@ pub fn run(opts: Opts) -> Result<(), String> {
         Some(a) => Some(crate::metrics::listen(a).map_err(|e| format!("metrics address {a}: {e}"))?),
         None => None,
     };
-    let result = Control::start(&opts, links, keepalived, hup).map(|mut control| {
+    let started = Control::start(&opts, links, keepalived, hup).and_then(|mut control| {
+        // VRRP and the checks last: their adverts and addresses reach the
+        // network only once the director can forward.
+        if let Some(k) = control.keepalived.as_mut() {
+            k.go().map_err(|e| format!("keepalived: {e}"))?;
+        }
+        Ok(control)
+    });
+    let result = started.map(|mut control| {
         log::info!(
             "{}: forwarding on {} with {} worker(s); control socket {}",
             crate::version(),
