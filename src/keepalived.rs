@@ -54,7 +54,7 @@ fn load(path: &std::path::Path) -> Result<(Keepalived, Context), String> {
     for n in &cfg.notes {
         log::warn!("keepalived: {n}");
     }
-    let ctx = Context::new(&cfg)?;
+    let ctx = Context::new(&cfg);
     for n in ctx.notes(&cfg) {
         log::warn!("keepalived: {n}");
     }

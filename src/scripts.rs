@@ -27,6 +27,9 @@ pub struct Identity {
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     default: Option<Identity>,
+    /// Why scripts that run as `script_user` cannot run (it names no
+    /// user or group): keepalived runs none of them, and neither do we.
+    unusable: Option<String>,
     security: bool,
 }
 
@@ -52,20 +55,35 @@ fn resolve(r: &RunAs) -> Result<Identity, String> {
 
 impl Policy {
     /// keepalived's rule: `script_user` if given, else the user
-    /// `keepalived_script` if it exists, else the daemon's own.
-    ///
-    /// # Errors
-    /// `script_user` names a user or group that does not exist.
-    pub fn new(script_user: Option<&RunAs>, security: bool) -> Result<Self, String> {
-        let default = match script_user {
-            Some(r) => Some(resolve(r).map_err(|e| format!("script_user: {e}"))?),
-            None => resolve(&RunAs {
-                user: "keepalived_script".into(),
-                group: None,
-            })
-            .ok(),
+    /// `keepalived_script` if it exists, else the daemon's own. A
+    /// `script_user` that names no user or group is not a reason to refuse
+    /// the file (keepalived carries on): the scripts that would run as it
+    /// are not run, and [`Self::unusable`] says why.
+    pub fn new(script_user: Option<&RunAs>, security: bool) -> Self {
+        let (default, unusable) = match script_user {
+            Some(r) => match resolve(r) {
+                Ok(i) => (Some(i), None),
+                Err(e) => (None, Some(format!("script_user: {e}"))),
+            },
+            None => (
+                resolve(&RunAs {
+                    user: "keepalived_script".into(),
+                    group: None,
+                })
+                .ok(),
+                None,
+            ),
         };
-        Ok(Self { default, security })
+        Self {
+            default,
+            unusable,
+            security,
+        }
+    }
+
+    /// Why scripts that run as `script_user` are not run, if they are not.
+    pub fn unusable(&self) -> Option<&str> {
+        self.unusable.as_deref()
     }
 
     /// The identity a script runs as (`None`: the daemon's own).
@@ -73,9 +91,19 @@ impl Policy {
     /// # Errors
     /// Its own user or group does not exist.
     pub fn identity(&self, run_as: Option<&RunAs>) -> Result<Option<Identity>, String> {
-        match run_as {
-            Some(r) => resolve(r).map(Some),
-            None => Ok(self.default),
+        match (run_as, &self.unusable) {
+            (Some(r), _) => resolve(r).map(Some),
+            (None, Some(why)) => Err(format!("not run: {why}")),
+            (None, None) => Ok(self.default),
+        }
+    }
+
+    /// Whether a script of `run_as` runs as root (its own user, else the
+    /// default, else this process's).
+    pub fn runs_as_root(&self, run_as: Option<&RunAs>) -> bool {
+        match self.identity(run_as) {
+            Ok(who) => who.map_or_else(|| Uid::effective().is_root(), |i| i.uid == 0),
+            Err(_) => false,
         }
     }
 
@@ -207,7 +235,7 @@ mod tests {
             user: "root".into(),
             group: None,
         };
-        let strict = Policy::new(Some(&root), true).unwrap();
+        let strict = Policy::new(Some(&root), true);
         let err = strict.command(&line, None).unwrap_err();
         assert!(err.contains("is writable by others"), "{err}");
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -218,22 +246,26 @@ mod tests {
         }
         // Without the rule, anything runs.
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(
-            Policy::new(Some(&root), false)
-                .unwrap()
-                .command(&line, None)
-                .is_ok()
-        );
+        assert!(Policy::new(Some(&root), false).command(&line, None).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
-    fn unknown_users_are_named() {
+    fn an_unknown_script_user_stops_its_scripts_not_the_file() {
         let nobody = RunAs {
             user: "no-such-user-ferrovs".into(),
             group: None,
         };
-        let e = Policy::new(Some(&nobody), false).unwrap_err();
-        assert!(e.contains("no-such-user-ferrovs does not exist"), "{e}");
+        let p = Policy::new(Some(&nobody), false);
+        let why = p.unusable().expect("said why");
+        assert!(why.contains("no-such-user-ferrovs does not exist"), "{why}");
+        // Scripts of script_user are not run; one with its own user is.
+        let e = p.command("/bin/true", None).unwrap_err();
+        assert!(e.starts_with("not run: script_user"), "{e}");
+        let root = RunAs {
+            user: "root".into(),
+            group: None,
+        };
+        assert!(p.command("/bin/true", Some(&root)).is_ok());
     }
 }

@@ -68,10 +68,10 @@ fn broken_files_fail_with_file_and_line() {
     std::fs::create_dir_all(&dir).unwrap();
     let cases = [
         (
-            "open.conf",
+            "method.conf",
             "--keepalived",
-            "virtual_server 10.0.0.1 80 {\n lb_algo rr\n",
-            "open.conf:2",
+            "virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind FULLNAT\n}\n",
+            "method.conf:3",
         ),
         (
             "vrid.conf",

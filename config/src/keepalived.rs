@@ -17,6 +17,7 @@ pub use files::{Disk, Files, MAX_FILE, MemFiles};
 
 use crate::ipvsadm::{Command, ServiceSpec};
 use crate::{Error, FwdMethod, Protocol, Rules, ServiceKey};
+use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
@@ -52,6 +53,8 @@ pub struct Keepalived {
     pub ssl: Ssl,
     /// `script_user`: who scripts run as by default.
     pub script_user: Option<RunAs>,
+    /// Where `script_user` stands, `file:line`.
+    pub script_user_at: Option<String>,
     /// `enable_script_security`: never run a script as root when a
     /// non-root user could change it.
     pub script_security: bool,
@@ -134,8 +137,18 @@ impl Node {
 /// # Errors
 /// A syntax error or an unreadable file, as `file:line: problem`.
 pub fn load(path: &Path) -> Result<Keepalived, Error> {
-    let nodes = read_file(&Disk, path, 0)?;
-    interpret(&nodes)
+    let notes = RefCell::new(Vec::new());
+    let nodes = read_file(&Disk, path, 0, &notes)?;
+    with_notes(interpret(&nodes), notes)
+}
+
+/// The interpretation, after the notes reading the files gave.
+fn with_notes(k: Result<Keepalived, Error>, notes: RefCell<Vec<String>>) -> Result<Keepalived, Error> {
+    let mut k = k?;
+    let mut all = notes.into_inner();
+    all.append(&mut k.notes);
+    k.notes = all;
+    Ok(k)
 }
 
 /// Interpret keepalived.conf text (`name` for messages; includes relative
@@ -153,22 +166,45 @@ pub fn parse_text(name: &str, text: &str, dir: &Path) -> Result<Keepalived, Erro
 /// A syntax error, or an include `files` cannot give, as
 /// `name:line: problem`.
 pub fn parse_files(name: &str, text: &str, dir: &Path, files: &dyn Files) -> Result<Keepalived, Error> {
-    let nodes = parse_nodes(name, text, Src { files, dir, depth: 0 })?;
-    interpret(&nodes)
+    let notes = RefCell::new(Vec::new());
+    let src = Src {
+        files,
+        dir,
+        depth: 0,
+        notes: &notes,
+    };
+    let nodes = parse_nodes(name, text, src)?;
+    with_notes(interpret(&nodes), notes)
 }
 
-/// Where the files come from, and how deep in includes this one is.
+/// Where the files come from, how deep in includes this one is, and the
+/// notes reading them gives (an include that names nothing).
 #[derive(Clone, Copy)]
 struct Src<'a> {
     files: &'a dyn Files,
     dir: &'a Path,
     depth: usize,
+    notes: &'a RefCell<Vec<String>>,
 }
 
-fn read_file(files: &dyn Files, path: &Path, depth: usize) -> Result<Vec<Node>, Error> {
+fn read_file(
+    files: &dyn Files,
+    path: &Path,
+    depth: usize,
+    notes: &RefCell<Vec<String>>,
+) -> Result<Vec<Node>, Error> {
     let text = files::read(files, path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    parse_nodes(&path.display().to_string(), &text, Src { files, dir, depth })
+    parse_nodes(
+        &path.display().to_string(),
+        &text,
+        Src {
+            files,
+            dir,
+            depth,
+            notes,
+        },
+    )
 }
 
 /// Split into words and blocks, following includes.
@@ -257,15 +293,30 @@ fn block(
     let mut out = Vec::new();
     while *pos < tokens.len() {
         let (line, ref word) = tokens[*pos];
+        // Stray braces are said and skipped, as keepalived does
+        // ("Unexpected '}'"/"'{' - ignoring"), not a reason to refuse.
         if word == "}" {
-            if !nested {
-                return Err(Error::new("\"}\" without a block to close").at(name, line));
-            }
             *pos += 1;
+            if !nested {
+                note(
+                    src,
+                    name,
+                    line,
+                    "\"}\" without a block to close: ignored, as keepalived does",
+                );
+                continue;
+            }
             return Ok(out);
         }
         if word == "{" {
-            return Err(Error::new("\"{\" without a keyword").at(name, line));
+            *pos += 1;
+            note(
+                src,
+                name,
+                line,
+                "\"{\" without a keyword: ignored, as keepalived does",
+            );
+            continue;
         }
         // A statement: words up to the end of its line, or a block.
         let mut words = Vec::new();
@@ -284,8 +335,27 @@ fn block(
             let pattern = words
                 .get(1)
                 .ok_or_else(|| Error::new("include needs a path").at(name, line))?;
-            for path in files::expand(src.files, src.dir, pattern).map_err(|e| e.at(name, line))? {
-                out.extend(read_file(src.files, &path, src.depth + 1)?);
+            // As keepalived: an include that names no file is said and
+            // skipped ("Config files missing"), not a reason to refuse.
+            let paths = match files::expand(src.files, src.dir, pattern) {
+                Ok(p) => p,
+                Err(e) => {
+                    let why = e.problem;
+                    src.notes
+                        .borrow_mut()
+                        .push(format!("{name}:{line}: {why}: nothing included"));
+                    continue;
+                }
+            };
+            for path in paths {
+                if src.files.size(&path).is_err() {
+                    src.notes.borrow_mut().push(format!(
+                        "{name}:{line}: include {pattern}: no file {}: nothing included",
+                        path.display()
+                    ));
+                    continue;
+                }
+                out.extend(read_file(src.files, &path, src.depth + 1, src.notes)?);
             }
             continue;
         }
@@ -298,9 +368,18 @@ fn block(
     }
     if nested {
         let line = tokens.last().map_or(1, |t| t.0);
-        return Err(Error::new("a block is not closed (missing \"}\")").at(name, line));
+        note(
+            src,
+            name,
+            line,
+            "a block is not closed (missing \"}\"): closed at the end of the file, as keepalived does",
+        );
     }
     Ok(out)
+}
+
+fn note(src: Src, name: &str, line: usize, what: &str) {
+    src.notes.borrow_mut().push(format!("{name}:{line}: {what}"));
 }
 
 /// `persistence_timeout [SECONDS]`: keepalived's 300 without a value, and
@@ -421,6 +500,8 @@ fn interpret(nodes: &[Node]) -> Result<Keepalived, Error> {
             w => k.notes.push(n.note(&format!("unknown keyword \"{w}\" ignored"))),
         }
     }
+    sync_daemon_interface(nodes, &mut k)?;
+    deprecated(nodes, &mut k.notes);
     vrrp::check(&mut k.vrrp, &mut k.notes)?;
     if let Some(inst) = k.sync_daemon.as_ref().and_then(|s| s.instance.as_ref()) {
         if !k.vrrp.instances.iter().any(|i| i.name == *inst) {
@@ -428,6 +509,49 @@ fn interpret(nodes: &[Node]) -> Result<Keepalived, Error> {
         }
     }
     Ok(k)
+}
+
+/// keepalived's mapping of the deprecated `lvs_sync_daemon_interface IF` of
+/// a `vrrp_instance`: `lvs_sync_daemon IF INSTANCE`, unless global_defs
+/// names one (then it is ignored), each said.
+fn sync_daemon_interface(nodes: &[Node], k: &mut Keepalived) -> Result<(), Error> {
+    for n in nodes.iter().filter(|n| n.words[0] == "vrrp_instance") {
+        for m in n
+            .kids()
+            .iter()
+            .filter(|m| m.words[0] == "lvs_sync_daemon_interface")
+        {
+            let (ifname, inst) = (m.arg(1)?, n.arg(1)?);
+            if let Some(d) = &k.sync_daemon {
+                k.notes.push(m.note(&format!(
+                    "lvs_sync_daemon_interface: deprecated, and lvs_sync_daemon is already {}: ignored",
+                    d.interface
+                )));
+                continue;
+            }
+            let as_global = Node {
+                words: ["lvs_sync_daemon", ifname, inst].map(String::from).to_vec(),
+                ..m.clone()
+            };
+            k.sync_daemon = Some(vrrp::sync_daemon(&as_global)?);
+            k.sync_daemon.as_mut().expect("just set").instance = Some(inst.to_string());
+            k.notes.push(m.note(&format!(
+                "lvs_sync_daemon_interface: deprecated; read as global_defs lvs_sync_daemon {ifname} {inst}, as keepalived does"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// keepalived's warnings for keywords it still reads but has deprecated,
+/// wherever they stand.
+fn deprecated(nodes: &[Node], notes: &mut Vec<String>) {
+    for n in nodes {
+        if n.words[0] == "nb_get_retry" {
+            notes.push(n.note("nb_get_retry is deprecated - please use 'retry' (read as retry)"));
+        }
+        deprecated(n.kids(), notes);
+    }
 }
 
 /// The global `vrrp_version` (default 2), which instances start from
@@ -472,8 +596,18 @@ fn global_defs(n: &Node, k: &mut Keepalived) -> Result<(), Error> {
             }
             "router_id" | "lvs_id" | "vrrp_version" => {}
             "lvs_sync_daemon" => k.sync_daemon = Some(vrrp::sync_daemon(m)?),
-            "script_user" => k.script_user = checks::run_as(m, 1),
+            "script_user" => {
+                k.script_user = checks::run_as(m, 1);
+                k.script_user_at = Some(format!("{}:{}", m.file, m.line));
+            }
             "enable_script_security" => k.script_security = true,
+            "lvs_sync_daemon_interface" => k.notes.push(m.note(
+                "global_defs: unknown keyword \"lvs_sync_daemon_interface\" ignored (keepalived reads it in a \
+                 vrrp_instance only; here: lvs_sync_daemon IF INSTANCE)",
+            )),
+            w if w.starts_with("vrrp_") => k.notes.push(m.note(&format!(
+                "global_defs {w}: not applied (ferrovs's VRRP keeps its default)"
+            ))),
             w => k
                 .notes
                 .push(m.note(&format!("global_defs {w}: ignored (not load balancing)"))),
@@ -538,7 +672,17 @@ fn vs_settings(n: &Node, k: &mut Keepalived) -> Result<VsSettings, Error> {
             continue;
         }
         match m.words[0].as_str() {
-            "lb_algo" | "lvs_sched" => v.sched = m.arg(1)?.to_string(),
+            "lb_algo" | "lvs_sched" => {
+                let name = m.arg(1)?;
+                match name.parse::<sched::Kind>() {
+                    Ok(_) => v.sched = name.to_string(),
+                    // keepalived: "Invalid lvs_scheduler - ignoring", then
+                    // its default.
+                    Err(e) => k
+                        .notes
+                        .push(m.note(&format!("{}: {e}: wlc used, as keepalived does", m.words[0]))),
+                }
+            }
             "lb_kind" | "lvs_method" => {
                 v.fwd = match m.arg(1)? {
                     "NAT" => FwdMethod::Nat,
@@ -549,6 +693,11 @@ fn vs_settings(n: &Node, k: &mut Keepalived) -> Result<VsSettings, Error> {
             }
             "persistence_timeout" => v.persistence = Some(persistence_timeout(m)?),
             "persistence_granularity" => v.netmask = Some(m.arg(1)?.to_string()),
+            // keepalived: "protocol specified for fwmark - protocol will be
+            // ignored".
+            "protocol" if n.words.get(1).is_some_and(|w| w == "fwmark") => k.notes.push(
+                m.note("protocol: a fwmark service matches by mark alone: ignored, as keepalived does"),
+            ),
             "protocol" => {
                 v.proto = match m.arg(1)? {
                     "TCP" => Protocol::Tcp,
@@ -609,6 +758,14 @@ fn virtual_server(
     files: &[checks::TrackFile],
     k: &mut Keepalived,
 ) -> Result<(), Error> {
+    // keepalived: "Invalid virtual server IP address/port - skipping".
+    if !matches!(n.arg(1)?, "fwmark" | "group") && n.ip(1).is_err() {
+        k.notes.push(n.note(&format!(
+            "virtual_server {}: not an IPv4 or IPv6 address: this virtual_server is skipped, as keepalived does",
+            n.arg(1)?
+        )));
+        return Ok(());
+    }
     let v = vs_settings(n, k)?;
     let sched: sched::Kind = v
         .sched

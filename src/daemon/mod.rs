@@ -156,23 +156,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
             opts.place.queues,
             opts.socket
         );
-        let scraper = metrics.map(|m| {
-            let (workers, book) = (control.workers.stats.clone(), control.published.clone());
-            let mut sections: Vec<crate::metrics::Section> = Vec::new();
-            if let Some(k) = &control.keepalived {
-                let (vrrp, checks, view) = (k.vrrp_shared(), k.check_stats(), k.view());
-                sections.push(Box::new(move || vrrp.metrics()));
-                sections.push(Box::new(move || checks.metrics()));
-                sections.push(Box::new(move || crate::keepalived::metrics(&view)));
-            }
-            let sync = control.syncd.registry.clone();
-            sections.push(Box::new(move || crate::sync::metrics(&sync)));
-            if let Some(k) = &control.fast {
-                let shared = k.shared.clone();
-                sections.push(Box::new(move || fast::metrics(&shared)));
-            }
-            crate::metrics::spawn(m, workers, book, sections, stop.clone())
-        });
+        let scraper = metrics.map(|m| scrape(m, &control, stop.clone()));
         // The start-up rules, before the first request: the last run's
         // state when there is one (it began from --rules and carries every
         // change since), else --rules.
@@ -623,6 +607,30 @@ impl Control {
         log::info!("Reload of {path} done");
         Ok(())
     }
+}
+
+/// Serve `listener`'s scrapes on a thread of their own: the workers, the
+/// rules, and each part's families.
+fn scrape(
+    listener: std::net::TcpListener,
+    control: &Control,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let (workers, book) = (control.workers.stats.clone(), control.published.clone());
+    let mut sections: Vec<crate::metrics::Section> = Vec::new();
+    if let Some(k) = &control.keepalived {
+        let (vrrp, checks, view) = (k.vrrp_shared(), k.check_stats(), k.view());
+        sections.push(Box::new(move || vrrp.metrics()));
+        sections.push(Box::new(move || checks.metrics()));
+        sections.push(Box::new(move || crate::keepalived::metrics(&view)));
+    }
+    let sync = control.syncd.registry.clone();
+    sections.push(Box::new(move || crate::sync::metrics(&sync)));
+    if let Some(k) = &control.fast {
+        let shared = k.shared.clone();
+        sections.push(Box::new(move || fast::metrics(&shared)));
+    }
+    crate::metrics::spawn(listener, workers, book, sections, stop)
 }
 
 /// Build snapshot `version` of the book's rules for the workers.

@@ -46,14 +46,11 @@ pub struct Context {
 
 impl Context {
     /// The shared setup for `cfg`'s checks.
-    ///
-    /// # Errors
-    /// `script_user` names no user.
-    pub fn new(cfg: &Keepalived) -> Result<Self, String> {
-        Ok(Self {
+    pub fn new(cfg: &Keepalived) -> Self {
+        Self {
             tls: http::Tls::new(&cfg.ssl),
-            scripts: Policy::new(cfg.script_user.as_ref(), cfg.script_security)?,
-        })
+            scripts: Policy::new(cfg.script_user.as_ref(), cfg.script_security),
+        }
     }
 }
 
@@ -64,38 +61,73 @@ impl Context {
     pub fn notes(&self, cfg: &Keepalived) -> Vec<String> {
         let mut notes = Vec::new();
         if let Err(e) = &self.tls {
-            if cfg.checks.iter().any(|c| c.kind.name() == "SSL_GET") {
-                notes.push(format!("{e}: every SSL_GET check fails"));
+            if let Some(c) = cfg.checks.iter().find(|c| c.kind.name() == "SSL_GET") {
+                notes.push(format!("{}: {e}: every SSL_GET check fails", c.at));
             }
         }
-        let mut scripts: Vec<(&str, &str, Option<&config::keepalived::RunAs>)> = Vec::new();
+        if let (Some(why), Some(at)) = (self.scripts.unusable(), &cfg.script_user_at) {
+            notes.push(format!(
+                "{at}: {why}: scripts that run as script_user are not run (keepalived: \"Error setting global script uid/gid\")"
+            ));
+        }
+        // (where, what, command line, who it runs as)
+        let mut scripts: Vec<Script<'_>> = Vec::new();
         for c in &cfg.checks {
             if let config::keepalived::CheckKind::Misc { path, run_as, .. } = &c.kind {
-                scripts.push(("MISC_CHECK", path, run_as.as_ref()));
+                scripts.push((&c.at, "MISC_CHECK", path, run_as.as_ref()));
             }
         }
         for rs in &cfg.servers {
             for (what, p) in [("notify_up", &rs.notify_up), ("notify_down", &rs.notify_down)] {
                 if let Some(p) = p {
-                    scripts.push((what, &p.line, p.run_as.as_ref()));
+                    scripts.push((&p.at, what, &p.line, p.run_as.as_ref()));
                 }
             }
         }
         for vs in &cfg.extras {
             for (what, p) in [("quorum_up", &vs.quorum_up), ("quorum_down", &vs.quorum_down)] {
                 if let Some(p) = p {
-                    scripts.push((what, &p.line, p.run_as.as_ref()));
+                    scripts.push((&p.at, what, &p.line, p.run_as.as_ref()));
                 }
             }
         }
-        for (what, line, run_as) in scripts {
-            if let Err(e) = self.scripts.command(line, run_as) {
-                notes.push(format!("{what}: {e}"));
+        // VRRP's scripts run as the daemon's own user.
+        let vrrp_scripts = cfg.vrrp.scripts.iter().map(|s| &s.at).chain(
+            cfg.vrrp
+                .instances
+                .iter()
+                .filter(|i| {
+                    let n = &i.notify;
+                    [&n.master, &n.backup, &n.fault, &n.stop, &n.any]
+                        .iter()
+                        .any(|p| p.is_some())
+                })
+                .map(|i| &i.at),
+        );
+        let mut as_root = vrrp_scripts
+            .map(String::as_str)
+            .find(|_| nix::unistd::Uid::effective().is_root());
+        for (at, what, line, run_as) in scripts {
+            match self.scripts.command(line, run_as) {
+                Err(e) => notes.push(format!("{at}: {what}: {e}")),
+                Ok(_) if as_root.is_none() && self.scripts.runs_as_root(run_as) => as_root = Some(at),
+                Ok(_) => {}
             }
+        }
+        // keepalived: "SECURITY VIOLATION - check scripts are being
+        // executed but script_security not enabled" (it runs them anyway).
+        if let (false, Some(at)) = (cfg.script_security, as_root) {
+            notes.push(format!(
+                "{at}: scripts run as root without enable_script_security (keepalived warns: SECURITY VIOLATION); \
+                 add enable_script_security and script_user to global_defs"
+            ));
         }
         notes
     }
 }
+
+/// A script of the configuration: where, what, its command line, its user.
+type Script<'a> = (&'a str, &'a str, &'a str, Option<&'a config::keepalived::RunAs>);
 
 /// Lateness histogram bucket bounds, in seconds.
 pub const LATE_BOUNDS: [f64; 7] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0];

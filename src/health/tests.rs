@@ -27,11 +27,12 @@ fn check(kind: CheckKind, port: u16) -> Check {
         retry: 0,
         delay_before_retry: 0,
         warmup: 0,
+        at: "test:1".into(),
     }
 }
 
 fn ctx() -> Context {
-    Context::new(&config::keepalived::Keepalived::default()).unwrap()
+    Context::new(&config::keepalived::Keepalived::default())
 }
 
 fn attempt(c: &Check) -> Result<i64, String> {

@@ -40,6 +40,8 @@ pub struct Program {
     pub line: String,
     /// Who it runs as, if not `script_user`.
     pub run_as: Option<RunAs>,
+    /// Where it is written, `file:line`.
+    pub at: String,
 }
 
 /// The global `SSL { … }` block of `SSL_GET`.
@@ -173,6 +175,8 @@ pub struct Check {
     /// The first check comes at a random point within this many seconds
     /// (`warmup`, default `delay_loop`).
     pub warmup: u32,
+    /// Where the checker block stands, `file:line`.
+    pub at: String,
 }
 
 /// A real server's own settings that are not rules: its notify scripts.
@@ -237,6 +241,7 @@ pub(super) fn program(m: &Node) -> Result<Program, Error> {
     Ok(Program {
         line: m.arg(1)?.to_string(),
         run_as: run_as(m, 2),
+        at: format!("{}:{}", m.file, m.line),
     })
 }
 
@@ -289,10 +294,25 @@ pub(super) fn real_server(
     files: &[TrackFile],
     k: &mut Keepalived,
 ) -> Result<(), Error> {
-    let rip = n.ip(1)?;
+    // keepalived: "Invalid real server ip address/port - skipping".
+    let Ok(rip) = n.ip(1) else {
+        k.notes.push(n.note(&format!(
+            "real_server {}: not an IPv4 or IPv6 address: this server is skipped, as keepalived does",
+            n.arg(1)?
+        )));
+        return Ok(());
+    };
     // A fwmark service's server may have no port: it keeps each packet's.
     let rport = match n.words.get(2) {
         None if service.fwmark != 0 => 0,
+        // keepalived: "fwmark virtual server …, real server … has port
+        // specified - clearing".
+        Some(p) if service.fwmark != 0 => {
+            k.notes.push(n.note(&format!(
+                "real_server {rip} {p}: a fwmark service's server keeps each packet's port: port cleared, as keepalived does"
+            )));
+            0
+        }
         _ => n.num(2)? as u16,
     };
     let mut rs = vs.clone();
@@ -311,12 +331,15 @@ pub(super) fn real_server(
         }
         match m.words[0].as_str() {
             // ipvsadm's and keepalived's range: the rules take nothing wider.
-            "weight" => {
-                weight = m.num(1)?;
-                if weight > 65535 {
-                    return Err(m.at(format!("weight: \"{weight}\" is out of range (0 to 65535)")));
-                }
-            }
+            // keepalived: "Real server weight … is outside range 0-65535",
+            // and the weight stays.
+            "weight" => match m.num(1) {
+                Ok(w) if w <= 65535 => weight = w,
+                _ => k.notes.push(m.note(&format!(
+                    "weight {} is outside range 0-65535: ignored, weight {weight} kept, as keepalived does",
+                    m.arg(1)?
+                ))),
+            },
             "uthreshold" => u = Some(m.num(1)?),
             "lthreshold" => l = Some(m.num(1)?),
             "notify_up" => server.notify_up = Some(program(m)?),
@@ -358,6 +381,7 @@ pub(super) fn real_server(
         retry: 1,
         delay_before_retry: 1,
         warmup: rs.delay_loop,
+        at: format!("{}:{}", n.file, n.line),
     };
     let bfd_only = checks.is_empty() && n.kids().iter().any(|m| m.words[0] == "BFD_CHECK");
     if bfd_only {
@@ -386,7 +410,10 @@ fn checker(
     k: &mut Keepalived,
 ) -> Result<Check, Error> {
     let word = c.words[0].as_str();
-    let mut check = base.clone();
+    let mut check = Check {
+        at: format!("{}:{}", c.file, c.line),
+        ..base.clone()
+    };
     let mut own = rs.clone();
     let mut urls = Vec::new();
     let mut misc = (None, None, false, None);

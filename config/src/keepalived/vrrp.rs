@@ -125,6 +125,8 @@ pub struct Script {
     pub rise: u32,
     /// `fall` (default 1).
     pub fall: u32,
+    /// Where it is defined, `file:line`.
+    pub at: String,
 }
 
 /// One `vrrp_sync_group`.
@@ -210,7 +212,6 @@ const NOT_APPLIED: &[&str] = &[
     "use_vmac",
     "vmac_xmit_base",
     "smtp_alert",
-    "lvs_sync_daemon_interface",
     "virtual_routes",
     "virtual_rules",
     "strict_mode",
@@ -415,6 +416,8 @@ pub(super) fn instance(n: &Node, version: u8, notes: &mut Vec<String>) -> Result
             "garp_master_refresh_repeat" => i.garp_master_refresh_repeat = m.num(1)?,
             "down_timer_adverts" => i.down_timer_adverts = m.num(1)?.clamp(1, 100),
             "v3_checksum_as_v2" => i.v3_checksum_as_v2 = true,
+            // Read as lvs_sync_daemon by the caller (super::sync_daemon_interface).
+            "lvs_sync_daemon_interface" => {}
             w if NOT_APPLIED.contains(&w) => notes.push(m.note(&format!("vrrp_instance {w}: not applied"))),
             w => notes.push(m.note(&format!("vrrp_instance: unknown keyword \"{w}\" ignored"))),
         }
@@ -479,6 +482,7 @@ fn complete(n: &Node, i: &mut Instance, priority: Option<u8>) -> Result<(), Erro
 /// `script`, which keepalived ignores too.
 pub(super) fn script(n: &Node, notes: &mut Vec<String>) -> Result<Option<Script>, Error> {
     let mut s = Script {
+        at: format!("{}:{}", n.file, n.line),
         name: n.arg(1)?.to_string(),
         script: String::new(),
         interval: 1,
