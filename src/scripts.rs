@@ -113,7 +113,8 @@ impl Policy {
     /// could change.
     ///
     /// # Errors
-    /// Unknown user, or refused by the security rule.
+    /// Unknown user, another user than ours when we are not root, or
+    /// refused by the security rule.
     pub fn command(&self, line: &str, run_as: Option<&RunAs>) -> Result<Command, String> {
         let who = self.identity(run_as)?;
         let as_root = who.map_or_else(|| Uid::effective().is_root(), |i| i.uid == 0);
@@ -124,14 +125,30 @@ impl Policy {
                 ))
             })?;
         }
+        let me = Uid::effective();
+        // Only root may change to another user. A script configured to run
+        // as someone else is refused, said at load, rather than run as us
+        // behind the configuration's back.
+        if let Some(i) = who.filter(|i| !may_run_as(me.as_raw(), i.uid)) {
+            return Err(format!(
+                "{line:?} not run: it runs as uid {} but the daemon runs as uid {me} and cannot switch \
+                 users (run the daemon as root, or drop script_user/user so it runs as the daemon's user)",
+                i.uid
+            ));
+        }
         let mut cmd = Command::new("/bin/sh");
         cmd.args(["-c", line]).stdin(Stdio::null()).stdout(Stdio::null());
-        // Only root may change to another user; otherwise run as ourselves.
-        if let Some(i) = who.filter(|_| Uid::effective().is_root()) {
+        if let Some(i) = who.filter(|_| me.is_root()) {
             cmd.uid(i.uid).gid(i.gid);
         }
         Ok(cmd)
     }
+}
+
+/// Whether a process of uid `me` may start a script as uid `target`: root
+/// may switch to anyone, the rest only run as themselves.
+fn may_run_as(me: u32, target: u32) -> bool {
+    me == 0 || me == target
 }
 
 /// Why the program `line` starts could be changed by a non-root user: it,
@@ -248,6 +265,13 @@ mod tests {
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(Policy::new(Some(&root), false).command(&line, None).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_root_runs_scripts_as_another_user() {
+        assert!(may_run_as(0, 65534) && may_run_as(0, 0));
+        assert!(may_run_as(999, 999));
+        assert!(!may_run_as(999, 65534) && !may_run_as(999, 0));
     }
 
     #[test]

@@ -108,7 +108,19 @@ impl Files for MemFiles {
 
 /// The text of `path`, refused over [`MAX_FILE`].
 pub(super) fn read(files: &dyn Files, path: &Path) -> Result<String, Error> {
-    let cannot = |e: io::Error| Error::new(format!("cannot read {}: {e}", path.display()));
+    let cannot = |e: io::Error| {
+        // A keepalived.conf is often 0600 (it holds auth_pass), and the
+        // packaged daemon does not run as root.
+        let fix = if e.kind() == io::ErrorKind::PermissionDenied {
+            format!(
+                " (the daemon's user must read it: chgrp ferrovs {0} && chmod 0640 {0})",
+                path.display()
+            )
+        } else {
+            String::new()
+        };
+        Error::new(format!("cannot read {}: {e}{fix}", path.display()))
+    };
     let size = files.size(path).map_err(cannot)?;
     if size > MAX_FILE {
         return Err(Error::new(format!(
