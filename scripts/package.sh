@@ -48,7 +48,9 @@ man=$(mktemp -d)
 trap 'rm -rf "$man"' EXIT
 "$bin" generate man "$man"
 install -D -m 0644 "$man/ferrovs.8" "$root/usr/share/man/man8/ferrovs.8"
-install -D -m 0644 "$man/ferrovs-daemon.8" "$root/usr/share/man/man8/ferrovs-daemon.8"
+for page in ferrovs-daemon ferrovs-check ferrovs-doctor; do
+	install -D -m 0644 "$man/$page.8" "$root/usr/share/man/man8/$page.8"
+done
 install -D -m 0644 "$man/ferrovs.toml.5" "$root/usr/share/man/man5/ferrovs.toml.5"
 gzip -9n "$root"/usr/share/man/man*/*
 mkdir -p "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vendor-completions"

@@ -189,11 +189,10 @@ fn admin() -> Command {
         )
         .disable_help_flag(true)
         .disable_version_flag(true)
+        .disable_help_subcommand(true)
         .subcommand(crate::daemon::Opts::command().name("daemon"))
-        .subcommand(
-            Command::new("check").about("would the daemon start with this file (no root, no interface)"),
-        )
-        .subcommand(Command::new("doctor").about("check the host before running the daemon"));
+        .subcommand(check_command())
+        .subcommand(crate::doctor::Opts::command().name("doctor"));
     for &(short, long, value, help) in ADMIN {
         let mut a = Arg::new(long).long(long).help(help);
         if let Some(c) = short {
@@ -267,20 +266,151 @@ fn toml_page() -> String {
     t
 }
 
+/// `ferrovs check`, for its page (its parser is `crate::check`).
+fn check_command() -> Command {
+    Command::new("check")
+        .about(
+            "Say whether the daemon would start with a file, as keepalived -t does (no root, no interface)",
+        )
+        .disable_help_flag(true)
+        .arg(Arg::new("keepalived").long("keepalived").value_name("FILE").help(
+            "a keepalived.conf: every keyword not applied is said with its FILE:LINE; where keepalived \
+             warns and carries on, so does the check",
+        ))
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("FILE")
+                .help("a ferrovs.toml"),
+        )
+        .arg(
+            Arg::new("rules")
+                .long("rules")
+                .value_name("FILE")
+                .help("an ipvsadm-save file"),
+        )
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(ArgAction::SetTrue)
+                .help("also print the resulting services as ipvsadm-save text"),
+        )
+}
+
+/// The sections clap does not write: (page, EXAMPLES, FILES, SIGNALS,
+/// EXIT STATUS, SEE ALSO), roff.
+fn extra(page: &str) -> String {
+    let see = |pages: &[&str]| {
+        pages
+            .iter()
+            .map(|p| format!("\\fB{p}\\fR"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (examples, files, signals, exit, also): (&str, &str, &str, &str, String) = match page {
+        "ferrovs" => (
+            "ferrovs \\-A \\-t 10.0.0.100:80 \\-s wlc\nferrovs \\-a \\-t 10.0.0.100:80 \\-r 10.0.0.11:80 \\-g \\-w 1\n\
+             ferrovs \\-L \\-n \\-\\-stats\nferrovs \\-S \\-n > /etc/ferrovs/rules.save\nferrovs \\-L \\-n \\-\\-vrrp\n\
+             ferrovs \\-\\-counters \\-\\-json",
+            "/run/ferrovs/ferrovs.sock\tthe daemon's control socket ($FERROVS_SOCKET, \\-\\-socket)\n\
+             /etc/ferrovs/rules.save\tsaved rules (ferrovs\\-ipvsadm.service)",
+            "",
+            "0 done; 1 refused (the rules are as they were), or no daemon answers; 2 a bad command line. \
+             Invoked as ipvsadm: 2 when no daemon answers, as ipvsadm's \"Can't initialize ipvs\".",
+            see(&[
+                "ferrovs-daemon(8)",
+                "ferrovs-check(8)",
+                "ferrovs-doctor(8)",
+                "ferrovs.toml(5)",
+                "ipvsadm(8)",
+            ]),
+        ),
+        "ferrovs-daemon" => (
+            "ferrovs daemon \\-\\-interface eth0\nferrovs daemon \\-\\-config /etc/ferrovs/ferrovs.toml \\-\\-state\\-dir /run/ferrovs/state\n\
+             ferrovs daemon \\-\\-interface eth0 \\-\\-keepalived /etc/keepalived/keepalived.conf \\-\\-metrics 127.0.0.1:9410\n\
+             ferrovs daemon \\-\\-stop\\-clean \\-\\-bpf\\-pins /run/ferrovs/bpf",
+            "/etc/ferrovs/ferrovs.toml\tsettings (\\-\\-config)\n/run/ferrovs/state\trules and connections kept across restarts\n\
+             /run/ferrovs/bpf\tthe pinned XDP program (a bpffs)\n/usr/share/ferrovs/monitoring\tPrometheus alert rules, Grafana dashboard",
+            "SIGHUP\treload the keepalived configuration (as ferrovs \\-\\-reload)\n\
+             SIGTERM, SIGINT\tstop: VRRP masters send priority 0; with \\-\\-state\\-dir the state is saved and the program stays pinned",
+            "0 stopped on a signal; 1 a start that failed (every problem named; nothing was changed on the host).",
+            see(&[
+                "ferrovs(8)",
+                "ferrovs-check(8)",
+                "ferrovs-doctor(8)",
+                "ferrovs.toml(5)",
+                "keepalived.conf(5)",
+            ]),
+        ),
+        "ferrovs-check" => (
+            "ferrovs check \\-\\-keepalived /etc/keepalived/keepalived.conf \\-v\nferrovs check \\-\\-config /etc/ferrovs/ferrovs.toml\n\
+             ferrovs check \\-\\-rules /etc/ferrovs/rules.save",
+            "",
+            "",
+            "0 the daemon would start (notices, if any, each with FILE:LINE); 1 it would refuse the file \
+             (FILE:LINE: problem); 2 a bad command line.",
+            see(&["ferrovs(8)", "ferrovs-daemon(8)", "keepalived(8)"]),
+        ),
+        _ => (
+            "ferrovs doctor \\-\\-interface eth0\nferrovs doctor \\-\\-config /etc/ferrovs/ferrovs.toml",
+            "",
+            "",
+            "0 every check passed; 1 one failed (each line says why and how to fix it).",
+            see(&["ferrovs(8)", "ferrovs-daemon(8)"]),
+        ),
+    };
+    let table = |title: &str, body: &str| -> String {
+        if body.is_empty() {
+            return String::new();
+        }
+        let rows: String = body
+            .lines()
+            .map(|l| match l.split_once('\t') {
+                Some((k, v)) => format!(".TP\n.B {k}\n{v}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        format!(".SH {title}\n{rows}")
+    };
+    format!(
+        ".SH EXAMPLES\n.nf\n{examples}\n.fi\n{}{}.SH EXIT STATUS\n{exit}\n.SH SEE ALSO\n{also}\n",
+        table("FILES", files),
+        table("SIGNALS", signals)
+    )
+}
+
 fn write_man(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let render = |cmd: Command, section: &str| -> Result<Vec<u8>, String> {
+    let render = |cmd: Command, page: &str| -> Result<Vec<u8>, String> {
         let mut out = Vec::new();
         clap_mangen::Man::new(cmd)
-            .section(section)
+            .section("8")
             .render(&mut out)
             .map_err(|e| e.to_string())?;
+        out.extend_from_slice(extra(page).as_bytes());
         Ok(out)
     };
-    let daemon = crate::daemon::Opts::command().name("ferrovs-daemon");
     let pages = [
-        ("ferrovs.8", render(admin(), "8")?),
-        ("ferrovs-daemon.8", render(daemon, "8")?),
+        ("ferrovs.8", render(admin(), "ferrovs")?),
+        (
+            "ferrovs-daemon.8",
+            render(
+                crate::daemon::Opts::command().name("ferrovs-daemon"),
+                "ferrovs-daemon",
+            )?,
+        ),
+        (
+            "ferrovs-check.8",
+            render(check_command().name("ferrovs-check"), "ferrovs-check")?,
+        ),
+        (
+            "ferrovs-doctor.8",
+            render(
+                crate::doctor::Opts::command().name("ferrovs-doctor"),
+                "ferrovs-doctor",
+            )?,
+        ),
         ("ferrovs.toml.5", toml_page().into_bytes()),
     ];
     for (name, text) in pages {

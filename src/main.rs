@@ -114,7 +114,7 @@ fn main() -> ExitCode {
     if args.first().is_some_and(|a| a == "generate") {
         return docs::main(&args[1..]);
     }
-    if args.iter().any(|a| a == "-h" || a == "--help") {
+    if args.iter().any(|a| a == "-h" || a == "--help") || args.first().is_some_and(|a| a == "help") {
         print!("{USAGE}");
         return ExitCode::SUCCESS;
     }

@@ -266,6 +266,24 @@ fn prometheus_counters_move_with_traffic() {
     let weight = format!("ferrovs_real_server_weight{{service=\"TCP {svc}\",server=\"{RS1}:80\"}}");
     assert_eq!(value(&after, &weight), 1, "{after}");
     assert_eq!(value(&after, "node_ipvs_connections_total "), 3, "{after}");
+    // Our own listings take ipvsadm's -n and --json in any order.
+    let counters: serde_json::Value = serde_json::from_str(&d.ok(&["--counters", "--json"])).expect("JSON");
+    assert!(
+        counters["total"]["rx"].as_u64().is_some_and(|n| n >= 15),
+        "{counters}"
+    );
+    assert_eq!(
+        counters["workers"].as_array().map(Vec::len),
+        Some(1),
+        "{counters}"
+    );
+    // (-L -n --vrrp is taken: the daemon answers it, here with no instance.)
+    let vrrp = d.cmd(&["-L", "-n", "--vrrp"]);
+    assert!(
+        lab::text(&vrrp).contains("no VRRP instances"),
+        "{}",
+        lab::text(&vrrp)
+    );
     let backend = format!(
         "node_ipvs_backend_weight{{local_address=\"{VIP}\",local_port=\"80\",remote_address=\"{RS1}\",\
          remote_port=\"80\",proto=\"TCP\",local_mark=\"\"}}"

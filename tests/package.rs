@@ -116,10 +116,20 @@ fn the_package_installs_a_working_director_and_purges_clean() {
     for page in [
         "/usr/share/man/man8/ferrovs.8.gz",
         "/usr/share/man/man8/ferrovs-daemon.8.gz",
+        "/usr/share/man/man8/ferrovs-check.8.gz",
+        "/usr/share/man/man8/ferrovs-doctor.8.gz",
         "/usr/share/man/man5/ferrovs.toml.5.gz",
     ] {
         let shown = ok(Command::new("man").args(["-l", page]).env("MANPAGER", "cat"));
         assert!(shown.contains("NAME") && shown.len() > 500, "{page}: {shown}");
+        // Each page of a command says how to use it and where to go next,
+        // and names no page that does not exist.
+        if page.contains("man8") {
+            for section in ["EXAMPLES", "EXIT STATUS", "SEE ALSO"] {
+                assert!(shown.contains(section), "{page}: no {section}");
+            }
+            assert!(!shown.contains("ferrovs-help"), "{page}: {shown}");
+        }
     }
     let c = ok(Command::new("bash").args([
         "-c",

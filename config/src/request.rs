@@ -27,7 +27,10 @@ pub enum Request {
         dry_run: bool,
     },
     /// `--counters`: every worker's counters.
-    Counters,
+    Counters {
+        /// As JSON.
+        json: bool,
+    },
     /// `--reload`: read the keepalived configuration again, as SIGHUP.
     Reload,
     /// `--start-daemon master|backup [--mcast-interface IF] [--syncid N]
@@ -65,15 +68,22 @@ impl Request {
         if let Some(r) = daemon_request(&words)? {
             return Ok(r);
         }
+        // Listings of our own take their flags in any order, with -n (all
+        // of them are numeric) as ipvsadm's listings do.
+        let json = words.contains(&"--json");
+        let flags_only = |allowed: &[&str]| {
+            words
+                .iter()
+                .all(|w| allowed.contains(w) || matches!(*w, "-n" | "--numeric" | "--json"))
+        };
+        if words.contains(&"--counters") && flags_only(&["--counters"]) {
+            return Ok(Self::Counters { json });
+        }
+        if words.contains(&"--vrrp") && flags_only(&["--vrrp", "-L", "--list"]) {
+            return Ok(Self::Vrrp { json });
+        }
         match words[..] {
-            ["--counters"] => return Ok(Self::Counters),
             ["--reload"] => return Ok(Self::Reload),
-            ["-L" | "--list", "--vrrp"] | ["--vrrp", "-L" | "--list"] => {
-                return Ok(Self::Vrrp { json: false });
-            }
-            ["-L" | "--list", "--vrrp", "--json"] | ["-L" | "--list", "--json", "--vrrp"] => {
-                return Ok(Self::Vrrp { json: true });
-            }
             ["-R" | "--restore", "--dry-run"] => {
                 return Ok(Self::Restore {
                     text: String::new(),
@@ -247,6 +257,24 @@ mod tests {
         for bad in ["", "ok", "okay\n", "Error\nx"] {
             assert_eq!(parse_reply(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn our_listings_take_their_flags_in_any_order() {
+        let parse = |line: &str| Request::from_cli(&line.split_whitespace().collect::<Vec<_>>());
+        for (line, want) in [
+            ("-L -n --vrrp", Request::Vrrp { json: false }),
+            ("--vrrp -L", Request::Vrrp { json: false }),
+            ("-L --json -n --vrrp", Request::Vrrp { json: true }),
+            ("--counters", Request::Counters { json: false }),
+            ("--counters --json", Request::Counters { json: true }),
+            ("-n --counters", Request::Counters { json: false }),
+        ] {
+            assert_eq!(parse(line), Ok(want), "{line}");
+        }
+        // Another command's flags are not taken with them.
+        assert!(parse("--counters -C").is_err());
+        assert!(parse("--vrrp -A").is_err());
     }
 
     #[test]

@@ -50,6 +50,22 @@ pub struct KeeperStats {
 }
 
 impl KeeperStats {
+    /// The `--counters --json` object.
+    pub fn json(&self) -> serde_json::Value {
+        let punts: serde_json::Map<String, serde_json::Value> = PUNT_NAMES
+            .iter()
+            .zip(self.punts)
+            .map(|(n, v)| (n.to_string(), v.into()))
+            .collect();
+        serde_json::json!({
+            "flows": self.flows,
+            "map": self.in_map,
+            "full": self.full,
+            "errors": self.errors,
+            "punts": punts,
+        })
+    }
+
     /// The `--counters` line.
     pub fn line(&self) -> String {
         let mut text = format!(

@@ -422,7 +422,11 @@ impl Control {
     /// Answer one request.
     fn handle(&mut self, req: Request) -> Result<String, String> {
         let cmd = match req {
-            Request::Counters => {
+            Request::Counters { json: true } => {
+                let stats = self.workers.stats.iter().map(|s| &**s);
+                return Ok(render::counters_json(stats, self.fast.as_ref().map(|k| &k.stats)));
+            }
+            Request::Counters { json: false } => {
                 let mut text = render::counters_table(self.workers.stats.iter().map(|s| &**s));
                 if let Some(k) = &self.fast {
                     text += &k.stats.line();

@@ -157,12 +157,12 @@ pub fn vrrp(list: &[crate::vrrp::Status], ignored: &[(&'static str, u64)], json:
     out
 }
 
-/// The workers' counters summed, on one line: rx, tx, then every non-zero
-/// event and drop reason by name.
-pub fn counters<'a>(stats: impl Iterator<Item = &'a WorkerStats> + Clone) -> String {
+/// Every counter of `stats`, summed: frames, events, drops by reason.
+fn counter_values<'a>(stats: impl Iterator<Item = &'a WorkerStats> + Clone) -> Vec<(&'static str, u64)> {
     let sum = |f: &dyn Fn(&WorkerStats) -> u64| stats.clone().map(f).sum::<u64>();
-    let mut line = format!("rx {} tx {}", sum(&|s| s.rx.get()), sum(&|s| s.tx.get()));
-    let events: [(&str, u64); 15] = [
+    let events: [(&str, u64); 17] = [
+        ("rx", sum(&|s| s.rx.get())),
+        ("tx", sum(&|s| s.tx.get())),
         ("handoffs", sum(&|s| s.handoffs.get())),
         ("handoff_drops", sum(&|s| s.handoff_drops.get())),
         ("table_full", sum(&|s| s.table_full.get())),
@@ -180,12 +180,44 @@ pub fn counters<'a>(stats: impl Iterator<Item = &'a WorkerStats> + Clone) -> Str
         ("fast_drops", sum(&|s| s.fast_drops.get())),
     ];
     let drops = dataplane::Reason::ALL.map(|r| (r.name(), sum(&|s| s.drops(r))));
-    for (name, n) in events.into_iter().chain(drops) {
+    events.into_iter().chain(drops).collect()
+}
+
+/// One line of counters: rx and tx, then every other that is not 0.
+pub fn counters<'a>(stats: impl Iterator<Item = &'a WorkerStats> + Clone) -> String {
+    let values = counter_values(stats);
+    let mut line = format!("rx {} tx {}", values[0].1, values[1].1);
+    for (name, n) in values.into_iter().skip(2) {
         if n > 0 {
             let _ = write!(line, " {name} {n}");
         }
     }
     line
+}
+
+/// `ferrovs --counters --json`: every worker's counters (all of them, 0s
+/// included), their sum, and the fast path's.
+pub fn counters_json<'a>(
+    stats: impl Iterator<Item = &'a WorkerStats> + Clone,
+    fast: Option<&super::fast::KeeperStats>,
+) -> String {
+    let object = |values: Vec<(&str, u64)>| {
+        serde_json::Value::Object(
+            values
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.into()))
+                .collect(),
+        )
+    };
+    let workers: Vec<serde_json::Value> = stats
+        .clone()
+        .map(|w| object(counter_values(std::iter::once(w))))
+        .collect();
+    let mut out = serde_json::json!({ "workers": workers, "total": object(counter_values(stats)) });
+    if let Some(f) = fast {
+        out["fast_path"] = f.json();
+    }
+    out.to_string() + "\n"
 }
 
 /// `ferrovs --counters`: every worker's counters, one line each, then their
