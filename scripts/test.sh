@@ -12,6 +12,7 @@ shellcheck -x scripts/*.sh .ci/run packaging/debian/postinst packaging/debian/pr
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The size limits of the code: 120 lines a function, 900 a file.
 python3 scripts/sizes.py
+python3 scripts/cycles.py
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"

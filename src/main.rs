@@ -15,7 +15,6 @@ mod health;
 mod ipvsadm;
 mod keepalived;
 mod logging;
-mod metrics;
 mod placement;
 mod prom;
 mod ratecap;

@@ -232,7 +232,7 @@ fn size_parser() -> clap::builder::RangedU64ValueParser<usize> {
 }
 
 fn mac(s: &str) -> Result<String, String> {
-    dataplane::neigh::parse_mac(s)
+    host::parse_mac(s)
         .map(|_| s.to_string())
         .ok_or_else(|| format!("{s} is not a MAC address (aa:bb:cc:dd:ee:ff)"))
 }

@@ -7,10 +7,12 @@
 //! Must not touch: frames (the views in `wire`) or decisions (the worker).
 
 use crate::frame::Frame;
-use crate::fwd::{self, Route, Sent, nat::Side};
-use crate::snapshot::{FamilySnap, Snapshot};
+use crate::fwd::icmp;
+use crate::fwd::nat::{self, Side};
+use crate::fwd::route::{self, Route, Sent};
+use crate::snapshot::SnapFamily;
 use crate::stats::Reason;
-use crate::wire::{Headers, IpBits, Malformed, Quoted};
+use crate::wire::{Headers, Malformed, Quoted};
 use conntrack::ConnTable;
 
 /// A worker's connection tables, one per family.
@@ -22,10 +24,9 @@ pub struct Tables {
     pub v6: ConnTable<u128>,
 }
 
-/// An address family the workers forward.
-pub trait Family: IpBits {
-    /// This family's lookups in a snapshot.
-    fn fam(snap: &Snapshot) -> &FamilySnap<Self>;
+/// An address family the workers forward (its lookups in a snapshot come
+/// with [`SnapFamily`]).
+pub trait Family: SnapFamily {
     /// This family's connection table.
     fn table(t: &mut Tables) -> &mut ConnTable<Self>;
     /// NAT: rewrite `side`'s address and port of `frame`.
@@ -49,7 +50,7 @@ pub trait Family: IpBits {
     /// # Errors
     /// The quote is cut short or not TCP/UDP.
     fn quoted(h: &Headers<Self>, frame: &[u8]) -> Result<Quoted<Self>, Malformed>;
-    /// Translate an ICMP error for a NAT connection (`fwd::icmp::nat_error`).
+    /// Translate an ICMP error for a NAT connection (`icmp::nat_error`).
     fn nat_error(frame: &mut [u8], h: &Headers<Self>, q: &Quoted<Self>, side: Side, addr: Self, port: u16);
     /// An address of this family as the control plane shows it.
     fn ip(a: Self) -> std::net::IpAddr;
@@ -57,18 +58,13 @@ pub trait Family: IpBits {
 
 impl Family for u32 {
     #[inline]
-    fn fam(snap: &Snapshot) -> &FamilySnap<Self> {
-        &snap.v4
-    }
-
-    #[inline]
     fn table(t: &mut Tables) -> &mut ConnTable<Self> {
         &mut t.v4
     }
 
     #[inline]
     fn nat(frame: &mut [u8], h: &Headers<Self>, side: Side, addr: Self, port: u16) {
-        fwd::nat::rewrite(frame, h, side, addr, port);
+        nat::rewrite(frame, h, side, addr, port);
     }
 
     #[inline]
@@ -78,7 +74,7 @@ impl Family for u32 {
         r: &Route<'_>,
         macs: ([u8; 6], [u8; 6]),
     ) -> Result<Sent, Reason> {
-        fwd::tun4(frame, h, r, macs)
+        route::tun4(frame, h, r, macs)
     }
 
     fn frag_id(h: &Headers<Self>, frame: &[u8]) -> u32 {
@@ -90,7 +86,7 @@ impl Family for u32 {
     }
 
     fn nat_error(frame: &mut [u8], h: &Headers<Self>, q: &Quoted<Self>, side: Side, addr: Self, port: u16) {
-        fwd::icmp::nat_error(frame, h, q, side, addr, port);
+        icmp::nat_error(frame, h, q, side, addr, port);
     }
 
     fn ip(a: Self) -> std::net::IpAddr {
@@ -100,18 +96,13 @@ impl Family for u32 {
 
 impl Family for u128 {
     #[inline]
-    fn fam(snap: &Snapshot) -> &FamilySnap<Self> {
-        &snap.v6
-    }
-
-    #[inline]
     fn table(t: &mut Tables) -> &mut ConnTable<Self> {
         &mut t.v6
     }
 
     #[inline]
     fn nat(frame: &mut [u8], h: &Headers<Self>, side: Side, addr: Self, port: u16) {
-        fwd::nat::rewrite6(frame, h, side, addr, port);
+        nat::rewrite6(frame, h, side, addr, port);
     }
 
     #[inline]
@@ -121,7 +112,7 @@ impl Family for u128 {
         r: &Route<'_>,
         macs: ([u8; 6], [u8; 6]),
     ) -> Result<Sent, Reason> {
-        fwd::tun6(frame, h, r, macs)
+        route::tun6(frame, h, r, macs)
     }
 
     fn frag_id(h: &Headers<Self>, frame: &[u8]) -> u32 {
@@ -133,7 +124,7 @@ impl Family for u128 {
     }
 
     fn nat_error(frame: &mut [u8], h: &Headers<Self>, q: &Quoted<Self>, side: Side, addr: Self, port: u16) {
-        fwd::icmp::nat_error6(frame, h, q, side, addr, port);
+        icmp::nat_error6(frame, h, q, side, addr, port);
     }
 
     fn ip(a: Self) -> std::net::IpAddr {

@@ -22,7 +22,7 @@
 //! remembers), frame bytes beyond copying held ones.
 
 use crate::family::Family;
-use crate::owner::MAX_FRAME;
+use crate::frame::MAX_FRAME;
 use crate::wire::Headers;
 
 /// Entries in a worker's fragment table (a power of two).

@@ -18,10 +18,10 @@
 //! | sync | [`sync`] | what a master's worker hands the sync sender (bounded rings), what a backup's worker takes in |
 //! | frames | [`frame`] | what a rewrite may do to a frame (grow at the front, shrink) |
 //! | kernel | [`xsk`] | the only `unsafe`: UMEM, rings, owned frame tokens, the libbpf loader and typed maps of our steering program (and, with feature `bench`, the benchmark's programs) |
-//! | control side | [`neigh`] | RS MACs and interface addresses from rtnetlink |
 //!
-//! Must not touch: the control socket, rule parsing or process lifetime; the
-//! binary wires those. Scheduling and connection state come from the pure
+//! Must not touch: the control socket, rule parsing, process lifetime or
+//! host facts (neighbours, addresses, MTUs: the `host` crate); the binary
+//! wires those. Scheduling and connection state come from the pure
 //! `sched` and `conntrack` crates.
 
 pub mod family;
@@ -29,7 +29,6 @@ pub mod fast;
 pub mod frag;
 pub mod frame;
 pub mod fwd;
-pub mod neigh;
 pub mod owner;
 pub mod snapshot;
 pub mod stats;

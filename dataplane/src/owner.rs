@@ -21,8 +21,7 @@ use crate::sync::SyncConn;
 use crate::wire::{Headers, IpBits};
 use crossbeam_queue::ArrayQueue;
 
-/// Largest frame a hand-off buffer holds (a UMEM frame is 2 KiB).
-pub const MAX_FRAME: usize = 2048;
+pub use crate::frame::MAX_FRAME;
 
 /// One frame in transit between workers.
 #[derive(Debug)]

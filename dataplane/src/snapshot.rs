@@ -5,7 +5,6 @@
 //! Workers pick up the newest [`Update`] at a batch boundary and send the old
 //! one back, so that nothing is freed on the hot path.
 
-use crate::family::Family;
 use crate::stats::MAX_DESTS;
 use crate::wire::IpBits;
 use config::{FwdMethod, Rules};
@@ -60,6 +59,28 @@ impl<A> Default for FamilySnap<A> {
             fwmarks: HashMap::new(),
             marks: Vec::new(),
         }
+    }
+}
+
+/// An address family's half of a snapshot: the one thing about a family
+/// the snapshot itself needs (`crate::family::Family` builds the rest on
+/// it).
+pub trait SnapFamily: Addr + IpBits {
+    /// This family's lookups in `snap`.
+    fn fam(snap: &Snapshot) -> &FamilySnap<Self>;
+}
+
+impl SnapFamily for u32 {
+    #[inline]
+    fn fam(snap: &Snapshot) -> &FamilySnap<Self> {
+        &snap.v4
+    }
+}
+
+impl SnapFamily for u128 {
+    #[inline]
+    fn fam(snap: &Snapshot) -> &FamilySnap<Self> {
+        &snap.v6
     }
 }
 
@@ -410,7 +431,7 @@ impl Snapshot {
     /// Return whether (protocol, address, port) is a NAT real server, whose
     /// packets are replies to be translated back.
     #[inline]
-    pub fn is_nat_real<A: Family>(&self, proto: u8, addr: A, port: u16) -> bool {
+    pub fn is_nat_real<A: SnapFamily>(&self, proto: u8, addr: A, port: u16) -> bool {
         A::fam(self).nat_real(proto, addr, port).is_some()
     }
 
@@ -420,7 +441,7 @@ impl Snapshot {
     /// owned by client address alone, so the persistence template is on the
     /// same worker), else 0 (address and port decide).
     #[inline]
-    pub fn owner_mask<A: Family>(&self, reply: bool, proto: u8, addr: A, port: u16) -> A {
+    pub fn owner_mask<A: SnapFamily>(&self, reply: bool, proto: u8, addr: A, port: u16) -> A {
         if reply {
             A::fam(self).nat_real(proto, addr, port).unwrap_or_default()
         } else {
@@ -433,7 +454,7 @@ impl Snapshot {
 
     /// Return the (protocol, RIP, port) of every NAT real server of family
     /// `A`, for the steering program.
-    pub fn nat_real_keys<A: Family>(&self) -> Vec<(u8, A, u16)> {
+    pub fn nat_real_keys<A: SnapFamily>(&self) -> Vec<(u8, A, u16)> {
         A::fam(self).nat_reals.keys().copied().collect()
     }
 
@@ -458,7 +479,7 @@ impl Snapshot {
 
     /// Return the index of the service for (protocol, VIP, port).
     #[inline]
-    pub fn service<A: Family>(&self, proto: u8, vip: A, vport: u16) -> Option<usize> {
+    pub fn service<A: SnapFamily>(&self, proto: u8, vip: A, vport: u16) -> Option<usize> {
         A::fam(self).index.get(&(proto, vip, vport)).map(|&i| i as usize)
     }
 
@@ -468,7 +489,7 @@ impl Snapshot {
     }
 
     /// Return the fwmark service of `mark` in family `A`.
-    pub fn fwmark_service_of<A: Family>(&self, mark: u32) -> Option<usize> {
+    pub fn fwmark_service_of<A: SnapFamily>(&self, mark: u32) -> Option<usize> {
         A::fam(self).fwmarks.get(&mark).map(|&i| i as usize)
     }
 
@@ -476,7 +497,7 @@ impl Snapshot {
     /// the virtual service of that tuple, else the fwmark service of the
     /// first mark rule that matches it.
     #[inline]
-    pub fn classify<A: Family>(&self, proto: u8, dst: A, dport: u16) -> Option<usize> {
+    pub fn classify<A: SnapFamily>(&self, proto: u8, dst: A, dport: u16) -> Option<usize> {
         let f = A::fam(self);
         if let Some(&si) = f.index.get(&(proto, dst, dport)) {
             return Some(si as usize);
@@ -505,7 +526,7 @@ impl Snapshot {
 
     /// Return the (protocol, VIP, port) of every service of family `A` and
     /// of its mark rules (port 0: any), for the steering program.
-    pub fn steering_keys<A: Family>(&self) -> Vec<(u8, A, u16)> {
+    pub fn steering_keys<A: SnapFamily>(&self) -> Vec<(u8, A, u16)> {
         let f = A::fam(self);
         let mut keys: Vec<(u8, A, u16)> = f.index.keys().copied().collect();
         // Mark rules of marks that have a service; port 0 stands for any.

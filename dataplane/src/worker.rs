@@ -13,6 +13,10 @@ mod offload;
 mod schedule;
 mod synced;
 
+/// Marks a persistence template's key: its protocol field has this bit set,
+/// so templates and connections share the table without meeting.
+const TEMPLATE: u8 = 0x80;
+
 use crate::family::{Family, Tables};
 use crate::frag::{FragAction, FragTable, Held};
 use crate::frame::Frame;
@@ -26,45 +30,13 @@ use config::FwdMethod;
 use conntrack::{ConnState, ConnTable, Direction, FlowKey};
 use crossbeam_channel::{Receiver, Sender};
 use sched::Scheduler;
-use schedule::{Ctx, TEMPLATE};
+use schedule::Ctx;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// What to do with a frame after [`Forwarder::handle`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Send it (rewritten in place) out of this link (interface index).
-    Tx(u8),
-    /// Drop it; the reason was counted.
-    Drop(Reason),
-    /// Its bytes were handed to another worker; recycle the frame.
-    Consumed,
-}
-
-/// A source and sink of frames: AF_XDP rings in the daemon, memory in tests.
-pub trait PacketIo {
-    /// Receive one batch, let `f` rewrite each frame in place (it is told
-    /// the link the frame came in on), send those it returns [`Verdict::Tx`]
-    /// for out of the link it names, and recycle the rest.
-    fn poll(&mut self, f: impl FnMut(&mut dyn Frame, u8) -> Verdict) -> Batch;
-    /// Copy `bytes` (handed over by another worker, from link `link`) into a
-    /// free frame and let `f` decide on it as on a received one; it is sent
-    /// with the next batch. Return false when no frame is free.
-    fn inject(&mut self, bytes: &[u8], link: u8, f: impl FnMut(&mut dyn Frame, u8) -> Verdict) -> bool;
-}
-
-/// What one [`PacketIo::poll`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Batch {
-    /// Frames received.
-    pub rx: usize,
-    /// Frames queued for sending.
-    pub tx: usize,
-    /// Frames the handler wanted sent that found the TX ring full.
-    pub tx_full: usize,
-}
+pub use crate::frame::{Batch, PacketIo, Verdict};
 
 /// One worker's forwarding state: the rules it reads, its schedulers, its
 /// connection table and its counters.

@@ -2,14 +2,14 @@
 //!
 //! Owns: what the daemon knows of each interface (index, MAC, IPv4 and IPv6
 //! addresses, MTU) and the neighbour table of the real servers (both followed through
-//! rtnetlink notifications, `dataplane::neigh::Watch`), with the
+//! rtnetlink notifications, `host::Watch`), with the
 //! solicitation of those it lacks. Must not touch: the rules (callers say which RIPs
 //! matter) or the workers (a changed MAC reaches them in the next
 //! snapshot).
 
 use dataplane::LinkSnap;
-use dataplane::neigh::{self, Watch};
 use hashbrown::HashMap;
+use host::Watch;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -29,14 +29,14 @@ const RESOLVE_WAIT: Duration = Duration::from_millis(200);
 /// What is wrong, and how to fix it.
 pub fn check_link(name: &str, queues: u32) -> Result<u16, String> {
     let bad = |e: std::io::Error| format!("interface {name}: {e}");
-    let have = neigh::rx_queues(name).map_err(bad)?;
+    let have = host::rx_queues(name).map_err(bad)?;
     if queues == 0 || queues > have {
         return Err(format!(
             "--queues {queues} but {name} has {have} receive queue(s); raise them with \
              `ethtool -L {name} combined N` (or `rx N tx N`), N at most the cores"
         ));
     }
-    check_mtu(name, neigh::mtu(name).map_err(bad)?)
+    check_mtu(name, host::mtu(name).map_err(bad)?)
 }
 
 fn check_mtu(name: &str, mtu: u32) -> Result<u16, String> {
@@ -99,8 +99,8 @@ impl Links {
             let mtu = check_link(name, queues)?;
             links.push(Link {
                 name: name.clone(),
-                ifindex: neigh::ifindex(name).map_err(bad)?,
-                mac: neigh::link_mac(name).map_err(bad)?,
+                ifindex: host::ifindex(name).map_err(bad)?,
+                mac: host::link_mac(name).map_err(bad)?,
                 addr: None,
                 addr6: None,
                 mtu,
@@ -195,7 +195,7 @@ impl Links {
         for &a in rips.iter().filter(|&&a| neigh.mac(a).is_none()) {
             unresolved = true;
             if self.solicited.get(&a).is_none_or(|t| t.elapsed() >= NEIGH_EVERY) {
-                let _ = neigh::solicit(a);
+                let _ = host::solicit(a);
                 self.solicited.insert(a, Instant::now());
             }
         }

@@ -13,7 +13,7 @@
 //! | [`book`] | the rules: commit, trash, `-Z`, dry run, counters as listed | workers, steering |
 //! | [`render`] | the text and JSON of answers | state of any kind |
 //! | [`syncd`] | the connection sync daemons and the master's rings | the rules |
-//! | `crate::metrics` | the Prometheus endpoint, on a thread of its own | the control loop |
+//! | [`metrics`] | the Prometheus endpoint, on a thread of its own | the control loop |
 //!
 //! The control thread (this one) owns the rules. A change is validated in
 //! full on a copy ([`book::Book::commit`]), then published to every worker as
@@ -25,6 +25,7 @@
 mod book;
 mod fast;
 mod links;
+mod metrics;
 mod opts;
 mod preflight;
 mod render;
@@ -137,7 +138,7 @@ pub fn run(opts: Opts) -> Result<(), String> {
     let listener =
         ctl::listen(&socket, opts.socket_mode).map_err(|e| format!("control socket {}: {e}", opts.socket))?;
     let metrics = match &opts.metrics {
-        Some(a) => Some(crate::metrics::listen(a).map_err(|e| format!("metrics address {a}: {e}"))?),
+        Some(a) => Some(metrics::listen(a).map_err(|e| format!("metrics address {a}: {e}"))?),
         None => None,
     };
     let started = Control::start(&opts, links, keepalived, hup).and_then(|mut control| {
@@ -621,7 +622,7 @@ fn scrape(
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     let (workers, book) = (control.workers.stats.clone(), control.published.clone());
-    let mut sections: Vec<crate::metrics::Section> = Vec::new();
+    let mut sections: Vec<metrics::Section> = Vec::new();
     if let Some(k) = &control.keepalived {
         let (vrrp, checks, view) = (k.vrrp_shared(), k.check_stats(), k.view());
         sections.push(Box::new(move || vrrp.metrics()));
@@ -634,7 +635,7 @@ fn scrape(
         let shared = k.shared.clone();
         sections.push(Box::new(move || fast::metrics(&shared)));
     }
-    crate::metrics::spawn(listener, workers, book, sections, stop)
+    metrics::spawn(listener, workers, book, sections, stop)
 }
 
 /// Build snapshot `version` of the book's rules for the workers.

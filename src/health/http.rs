@@ -7,7 +7,7 @@
 //! but its connection.
 
 use super::Context;
-use super::probe::{connect, within};
+use super::net::{connect, within};
 use config::keepalived::{Check, Ssl, Url};
 use md5::{Digest, Md5};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};

@@ -10,6 +10,7 @@
 //! which recomputes the rules. Must not touch the rules itself.
 
 mod http;
+mod net;
 mod probe;
 
 use crate::scripts::Policy;

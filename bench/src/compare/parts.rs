@@ -160,7 +160,7 @@ fn io(e: std::io::Error) -> String {
 }
 
 fn eth0() -> Result<u32, String> {
-    dataplane::neigh::ifindex("eth0").map_err(io)
+    host::ifindex("eth0").map_err(io)
 }
 
 /// Run `gen-sink`: print `offered got errors elapsed p50 p99 p99.9 sent`
@@ -256,8 +256,8 @@ pub fn gen_sink(a: &GenSinkArgs) -> Result<(), String> {
 /// # Errors
 /// An unknown variant, or the programs could not be loaded or read.
 pub fn gen_check(a: &GenCheckArgs) -> Result<(), String> {
-    let tx = dataplane::neigh::ifindex("gen0").map_err(io)?;
-    let rx = dataplane::neigh::ifindex("sink0").map_err(io)?;
+    let tx = host::ifindex("gen0").map_err(io)?;
+    let rx = host::ifindex("sink0").map_err(io)?;
     let variant = a.variant.as_str();
     let pace = Pace {
         rate: a.rate,

@@ -16,9 +16,7 @@ use config::FwdMethod;
 use conntrack::{Conn, ConnState, ConnTable, Direction, FlowKey};
 use sched::{AnySched, Flow, Scheduler};
 
-/// Marks a persistence template's key: its protocol field has this bit set,
-/// so templates and connections share the table without meeting.
-pub(super) const TEMPLATE: u8 = 0x80;
+use super::TEMPLATE;
 
 /// The parts of a forwarder one decision borrows at once (the rules read,
 /// the schedulers and table written).

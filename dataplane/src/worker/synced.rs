@@ -5,8 +5,8 @@
 //! backup makes. Must not touch: sockets, the wire format.
 
 use super::Forwarder;
+use super::TEMPLATE;
 use super::account::{bind, count, uncount};
-use super::schedule::TEMPLATE;
 use crate::family::Family;
 use crate::owner;
 use crate::snapshot::Snapshot;

@@ -6,8 +6,7 @@
 //! on the same socket (no copy); dropped frames and completed TX frames go
 //! back to the fill ring.
 
-use crate::frame::Frame;
-use crate::worker::{Batch, PacketIo, Verdict};
+use crate::frame::{Batch, Frame, PacketIo, Verdict};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use xsk_rs::config::{BindFlags, FrameSize, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};

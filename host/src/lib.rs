@@ -1,5 +1,7 @@
-//! Real-server MACs and the director's addresses, from the kernel through
-//! rtnetlink (control side).
+//! What the host says about its network, in one place outside the hot
+//! path's crate: real-server MACs and the director's addresses from the
+//! kernel through rtnetlink, and interfaces' indexes, MACs, MTUs and queue
+//! counts from /sys.
 //!
 //! DR and the first hop of NAT/TUN need the RS's MAC. The operator never types
 //! it: a [`Watch`] dumps the kernel's IPv4 neighbour table and the

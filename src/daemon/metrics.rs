@@ -5,7 +5,7 @@
 //! time, from what the control thread published (the workers' counters and
 //! the rules' book), so a slow scraper never holds up a rules change.
 
-use crate::daemon::Book;
+use super::Book;
 use crate::prom::{Kind, Text};
 use config::{Counts, Rules};
 use dataplane::{Reason, WorkerStats};
