@@ -256,11 +256,9 @@ mod tests {
         let n = 37;
         h.reset(n);
         let mut keys: Vec<Option<(u32, usize)>> = vec![None; n];
-        let mut x: u64 = 88172645463325252;
+        let mut r = testkit::Rng::new(88172645463325252);
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = r.next_u64();
             let i = (x % n as u64) as usize;
             let k = if x % 5 == 0 {
                 None

@@ -706,11 +706,9 @@ mod differential {
             let mut indexed = AnySched::named(name).unwrap();
             indexed.update(&dests[..]);
             let mut scan = AnySched::named(name).unwrap();
-            let mut x: u64 = 0x1234_5678_9abc_def1;
+            let mut r = testkit::Rng::new(0x1234_5678_9abc_def1);
             for step in 0..20_000u32 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = r.next_u64();
                 let i = (x % n as u64) as usize;
                 let d = &mut dests[i];
                 match (x >> 8) % 8 {

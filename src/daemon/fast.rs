@@ -13,6 +13,7 @@ use dataplane::fast::{FastEvent, FastRings, Touch};
 use dataplane::xsk::{FastKey, FastVal, PUNT_NAMES, PUNT_REASONS, Steer};
 use hashbrown::HashMap;
 use std::fmt::Write as _;
+use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -115,6 +116,57 @@ pub fn metrics(shared: &Mutex<KeeperStats>) -> String {
     t.into_string()
 }
 
+/// The XDP flow map as the keeper uses it: the steering program's in the
+/// daemon, one in memory in the tests, so the keeper's decisions (what is
+/// offloaded, refused, pruned, handed back) are tested without root.
+pub trait FlowMap {
+    /// Turn the fast path on or off.
+    ///
+    /// # Errors
+    /// The switch could not be set.
+    fn switch(&self, on: bool) -> io::Result<()>;
+    /// Put these flows in; return how many were taken.
+    ///
+    /// # Errors
+    /// The map refused the batch.
+    fn add(&self, keys: &[FastKey], vals: &[FastVal]) -> io::Result<usize>;
+    /// Take one flow out, with its last counts.
+    fn take(&self, key: &FastKey) -> Option<FastVal>;
+    /// Take these flows out.
+    fn remove(&self, keys: &[FastKey]);
+    /// Every flow with its counts.
+    ///
+    /// # Errors
+    /// The read failed.
+    fn read(&self, keys: &mut Vec<FastKey>, vals: &mut Vec<FastVal>) -> io::Result<()>;
+    /// The punts by reason.
+    ///
+    /// # Errors
+    /// The read failed.
+    fn punts(&self) -> io::Result<[u64; PUNT_REASONS]>;
+}
+
+impl FlowMap for Steer {
+    fn switch(&self, on: bool) -> io::Result<()> {
+        self.set_fast(on)
+    }
+    fn add(&self, keys: &[FastKey], vals: &[FastVal]) -> io::Result<usize> {
+        self.fast_add(keys, vals)
+    }
+    fn take(&self, key: &FastKey) -> Option<FastVal> {
+        self.fast_take(key)
+    }
+    fn remove(&self, keys: &[FastKey]) {
+        self.fast_remove(keys);
+    }
+    fn read(&self, keys: &mut Vec<FastKey>, vals: &mut Vec<FastVal>) -> io::Result<()> {
+        self.fast_read(keys, vals)
+    }
+    fn punts(&self) -> io::Result<[u64; PUNT_REASONS]> {
+        self.fast_punts()
+    }
+}
+
 /// The flow map's keeper.
 #[derive(Debug)]
 pub struct Keeper {
@@ -155,8 +207,8 @@ impl Keeper {
     ///
     /// # Errors
     /// The program's switch could not be set.
-    pub fn start(steer: &Steer, workers: usize, capacity: usize) -> Result<Self, String> {
-        steer.set_fast(true).map_err(|e| format!("fast path: {e}"))?;
+    pub fn start(steer: &impl FlowMap, workers: usize, capacity: usize) -> Result<Self, String> {
+        steer.switch(true).map_err(|e| format!("fast path: {e}"))?;
         Ok(Self {
             rings: FastRings::new(workers),
             shadow: HashMap::new(),
@@ -173,21 +225,21 @@ impl Keeper {
 
     /// Apply what the workers asked since the last tick; once a second,
     /// hand the kernel's counts back to them.
-    pub fn pump(&mut self, steer: &Steer) {
+    pub fn pump(&mut self, steer: &impl FlowMap, now: Instant) {
         self.take_events();
         // Removals one by one, each with its last counts: packets the kernel
         // forwarded since the last read are handed back, not lost.
         for k in std::mem::take(&mut self.dels) {
-            let last = steer.fast_take(&k);
+            let last = steer.take(&k);
             if let (Some(s), Some(v)) = (self.shadow.remove(&k), last) {
                 self.hand_back(&s, &v);
             }
         }
         self.add(steer);
-        if self.last_read.elapsed() >= READ_EVERY {
-            self.last_read = Instant::now();
+        if now.saturating_duration_since(self.last_read) >= READ_EVERY {
+            self.last_read = now;
             self.touch(steer);
-            match steer.fast_punts() {
+            match steer.punts() {
                 Ok(p) => self.stats.punts = p,
                 Err(_) => self.stats.errors += 1,
             }
@@ -245,7 +297,7 @@ impl Keeper {
     }
 
     /// Put the waiting offloads in the map, as many as it has room for.
-    fn add(&mut self, steer: &Steer) {
+    fn add(&mut self, steer: &impl FlowMap) {
         let (keys, vals, shadows) = &mut self.adds;
         if keys.is_empty() {
             return;
@@ -265,7 +317,7 @@ impl Keeper {
         }
         let room = self.capacity.saturating_sub(self.shadow.len());
         let n = keys.len().min(room);
-        let taken = match steer.fast_add(&keys[..n], &vals[..n]) {
+        let taken = match steer.add(&keys[..n], &vals[..n]) {
             Ok(t) => t,
             Err(_) => {
                 self.stats.errors += 1;
@@ -284,9 +336,9 @@ impl Keeper {
     /// Read the map; hand each flow's new packets back to its worker, and
     /// take out flows no worker asked for (left over, say, from a removal
     /// that a full ring lost).
-    fn touch(&mut self, steer: &Steer) {
+    fn touch(&mut self, steer: &impl FlowMap) {
         let (keys, vals) = &mut self.read;
-        if steer.fast_read(keys, vals).is_err() {
+        if steer.read(keys, vals).is_err() {
             self.stats.errors += 1;
             return;
         }
@@ -339,14 +391,14 @@ impl Keeper {
     /// another MAC (its connections go to the workers to be decided again),
     /// and keep `live` for the offloads still on their way. What the
     /// workers pushed before is applied first, so none of it slips past.
-    pub fn prune(&mut self, steer: &Steer, live: Live) {
+    pub fn prune(&mut self, steer: &impl FlowMap, live: Live) {
         self.take_events();
         self.add(steer);
         self.remove(steer, |s| !keeps(Some(&live), s));
         self.live = Some(live);
     }
 
-    fn remove(&mut self, steer: &Steer, gone: impl Fn(&Shadow) -> bool) {
+    fn remove(&mut self, steer: &impl FlowMap, gone: impl Fn(&Shadow) -> bool) {
         let gone: Vec<FastKey> = self
             .shadow
             .iter()
@@ -354,7 +406,7 @@ impl Keeper {
             .map(|(k, _)| *k)
             .collect();
         if !gone.is_empty() {
-            steer.fast_remove(&gone);
+            steer.remove(&gone);
             for k in &gone {
                 self.shadow.remove(k);
             }
@@ -363,9 +415,12 @@ impl Keeper {
     }
 
     /// Empty the map (`-C`).
-    pub fn clear(&mut self, steer: &Steer) {
+    pub fn clear(&mut self, steer: &impl FlowMap) {
         self.take_events();
         self.add(steer);
         self.remove(steer, |_| true);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -339,7 +339,7 @@ impl Control {
             }
             self.follow_sync_daemon();
             if let Some(k) = &mut self.fast {
-                k.pump(self.workers.steer());
+                k.pump(self.workers.steer(), Instant::now());
             }
             if last_est.elapsed().as_secs() >= crate::estimator::INTERVAL_SECS {
                 last_est = Instant::now();
@@ -371,7 +371,7 @@ impl Control {
                     return;
                 };
                 self.warm_up(name, i, &conf);
-                (Some(i.vrid), Some(i.state == "MASTER"))
+                (Some(i.vrid), Some(i.state == ::vrrp::instance::State::Master))
             }
         };
         if self.syncd.follow(&conf, vrid, master, &self.workers.handoff()) {
@@ -390,8 +390,9 @@ impl Control {
         conf: &config::keepalived::vrrp::SyncDaemon,
     ) {
         let Some(k) = &self.keepalived else { return };
+        let now = Instant::now();
         if self.syncd.warmup.is_none() {
-            let w = syncd::Warmup::new(instance.to_string());
+            let w = syncd::Warmup::new(instance.to_string(), now);
             if let Ok(mut reg) = self.syncd.registry.lock() {
                 reg.push(("warmup", w.counters.clone()));
             }
@@ -401,9 +402,33 @@ impl Control {
             return;
         };
         let master = st.master.as_deref().and_then(|m| m.parse().ok());
-        let s = syncd::settings(conf, Some(st.vrid));
-        if w.step(st.state, master, &s, &self.workers.handoff()) {
-            k.vrrp_shared().hold(instance, false);
+        let pulled = self.syncd.pull.as_ref().and_then(|rx| rx.try_recv().ok());
+        if pulled.is_some() {
+            self.syncd.pull = None;
+        }
+        match w.step(now, (st.state, master), pulled) {
+            syncd::WarmStep::Wait => {}
+            syncd::WarmStep::Warm(_) => k.vrrp_shared().hold(instance, false),
+            syncd::WarmStep::Pull(from, within) => {
+                // The transfer runs on a thread of its own; its result comes
+                // back to the next step.
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                let s = syncd::settings(conf, Some(st.vrid));
+                let (h, c) = (self.workers.handoff(), w.counters.clone());
+                let started = std::thread::Builder::new()
+                    .name("sync-pull".into())
+                    .spawn(move || {
+                        let _ = tx.send(crate::sync::transfer::pull(
+                            from, s.port, s.syncid, &h, &c, within,
+                        ));
+                    });
+                self.syncd.pull = Some(rx);
+                if let Err(e) = started {
+                    // As a failed transfer: tried again after the retry delay.
+                    self.syncd.pull = None;
+                    let _ = w.step(now, (st.state, master), Some(Err(e.to_string())));
+                }
+            }
         }
     }
 

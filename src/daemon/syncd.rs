@@ -24,17 +24,33 @@ pub const WARM_BOUND: Duration = Duration::from_secs(30);
 const WARM_RETRY: Duration = Duration::from_secs(1);
 
 /// Where warming up stands.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    /// Waiting for a master to pull from (retrying after the instant).
+    /// Waiting for a master to pull from (not before the instant, after a
+    /// failed transfer).
     Cold(Option<Instant>),
-    /// A transfer runs; its result comes here.
-    Pulling(Receiver<Result<u64, String>>, Ipv4Addr, Instant),
+    /// A transfer from this master runs, started then.
+    Pulling(Ipv4Addr, Instant),
     /// Done: the instance is not held any more.
     Done,
 }
 
-/// A director warming up, and what it did (`-L --daemon --json`, metrics).
+/// What warming up asks of its driver after a [`Warmup::step`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WarmStep {
+    /// Nothing yet.
+    Wait,
+    /// Pull the table from this master, within this long; hand the result
+    /// to the next step.
+    Pull(Ipv4Addr, Duration),
+    /// Warm (`pulled`, `master`: nothing to pull, `timeout`): let the
+    /// instance go.
+    Warm(&'static str),
+}
+
+/// A director warming up, and what it did (`-L --daemon --json`, metrics):
+/// a state machine fed the instance's VRRP state, the transfer's result and
+/// the time; the driver runs the transfer (`crate::sync::transfer::pull`).
 #[derive(Debug)]
 pub struct Warmup {
     /// The VRRP instance held meanwhile.
@@ -48,11 +64,12 @@ pub struct Warmup {
 }
 
 impl Warmup {
-    /// Start warming up for `instance` (the caller holds it in VRRP).
-    pub fn new(instance: String) -> Self {
+    /// Start warming up for `instance` at `now` (the caller holds it in
+    /// VRRP).
+    pub fn new(instance: String, now: Instant) -> Self {
         Self {
             instance,
-            since: Instant::now(),
+            since: now,
             state: Stage::Cold(None),
             counters: Arc::default(),
             outcome: None,
@@ -75,65 +92,56 @@ impl Warmup {
         })
     }
 
-    /// A step: `state` and `master` are the instance's VRRP state and the
-    /// master it last heard; return true when it has just become warm.
+    fn done(&mut self, why: &'static str) -> WarmStep {
+        self.state = Stage::Done;
+        self.outcome = Some(why);
+        self.counters.warm.store(true, Ordering::Relaxed);
+        WarmStep::Warm(why)
+    }
+
+    /// A step at `now`: `state` and `master` are the instance's VRRP state
+    /// and the master it last heard; `pulled`, the result of the transfer
+    /// the last [`WarmStep::Pull`] asked for, once it has come.
     pub fn step(
         &mut self,
-        state: &str,
-        master: Option<Ipv4Addr>,
-        s: &Settings,
-        handoff: &Arc<Handoff>,
-    ) -> bool {
-        let done = |w: &mut Self, why: &'static str| {
-            w.state = Stage::Done;
-            w.outcome = Some(why);
-            w.counters.warm.store(true, Ordering::Relaxed);
-            true
-        };
-        match &self.state {
-            Stage::Done => false,
-            Stage::Pulling(rx, from, at) => match rx.try_recv() {
-                Ok(Ok(n)) => {
-                    log::info!(
-                        "sync: warm: {n} connections from {from} in {} ms",
-                        at.elapsed().as_millis()
-                    );
-                    done(self, "pulled")
-                }
-                Ok(Err(e)) => {
-                    log::warn!("sync: warm: transfer from {from}: {e}");
-                    self.state = Stage::Cold(Some(Instant::now() + WARM_RETRY));
-                    false
-                }
-                Err(_) => false,
-            },
-            Stage::Cold(_) if state == "MASTER" => {
+        now: Instant,
+        (state, master): (::vrrp::instance::State, Option<Ipv4Addr>),
+        pulled: Option<Result<u64, String>>,
+    ) -> WarmStep {
+        match (self.state, pulled) {
+            (Stage::Done, _) => WarmStep::Wait,
+            (Stage::Pulling(from, at), Some(Ok(n))) => {
+                log::info!(
+                    "sync: warm: {n} connections from {from} in {} ms",
+                    now.saturating_duration_since(at).as_millis()
+                );
+                self.done("pulled")
+            }
+            (Stage::Pulling(from, _), Some(Err(e))) => {
+                log::warn!("sync: warm: transfer from {from}: {e}");
+                self.state = Stage::Cold(Some(now + WARM_RETRY));
+                WarmStep::Wait
+            }
+            (Stage::Pulling(..), None) => WarmStep::Wait,
+            (Stage::Cold(_), _) if state == ::vrrp::instance::State::Master => {
                 log::info!("sync: warm: MASTER with no peer to pull from");
-                done(self, "master")
+                self.done("master")
             }
-            Stage::Cold(_) if self.since.elapsed() >= WARM_BOUND => {
+            (Stage::Cold(_), _) if now.saturating_duration_since(self.since) >= WARM_BOUND => {
                 log::warn!("sync: warm: no transfer within {WARM_BOUND:?}, going on cold");
-                done(self, "timeout")
+                self.done("timeout")
             }
-            Stage::Cold(retry) if retry.is_none_or(|t| Instant::now() >= t) => {
-                let Some(from) = master.filter(|_| state == "BACKUP") else {
-                    return false;
+            (Stage::Cold(retry), _) if retry.is_none_or(|t| now >= t) => {
+                let Some(from) = master.filter(|_| state == ::vrrp::instance::State::Backup) else {
+                    return WarmStep::Wait;
                 };
-                let (tx, rx) = crossbeam_channel::bounded(1);
-                let (h, c, s) = (handoff.clone(), self.counters.clone(), s.clone());
-                let left = WARM_BOUND.saturating_sub(self.since.elapsed());
-                let started = std::thread::Builder::new()
-                    .name("sync-pull".into())
-                    .spawn(move || {
-                        let _ = tx.send(crate::sync::transfer::pull(from, s.port, s.syncid, &h, &c, left));
-                    });
-                self.state = match started {
-                    Ok(_) => Stage::Pulling(rx, from, Instant::now()),
-                    Err(_) => Stage::Cold(Some(Instant::now() + WARM_RETRY)),
-                };
-                false
+                self.state = Stage::Pulling(from, now);
+                WarmStep::Pull(
+                    from,
+                    WARM_BOUND.saturating_sub(now.saturating_duration_since(self.since)),
+                )
             }
-            Stage::Cold(_) => false,
+            (Stage::Cold(_), _) => WarmStep::Wait,
         }
     }
 }
@@ -152,6 +160,8 @@ pub struct Syncd {
     failed_at: Option<std::time::Instant>,
     /// Warming up (keepalived's `lvs_sync_daemon` with an instance).
     pub warmup: Option<Warmup>,
+    /// The result of the transfer warming up asked for, once it comes.
+    pub pull: Option<Receiver<Result<u64, String>>>,
     /// When a master sends a connection (the daemon's sync settings).
     pub policy: dataplane::sync::SyncPolicy,
 }
@@ -320,5 +330,76 @@ impl Syncd {
             .collect();
         let warmup = self.warmup.as_ref().map(Warmup::json);
         format!("{}\n", serde_json::json!({ "daemons": list, "warmup": warmup }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::vrrp::instance::State;
+
+    const MASTER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+    #[test]
+    fn a_backup_pulls_from_its_master_and_is_warm() {
+        let t0 = Instant::now();
+        let mut w = Warmup::new("VI_1".into(), t0);
+        // No master heard yet: wait.
+        assert_eq!(w.step(t0, (State::Backup, None), None), WarmStep::Wait);
+        let heard = (State::Backup, Some(MASTER_ADDR));
+        assert_eq!(
+            w.step(t0 + Duration::from_secs(2), heard, None),
+            WarmStep::Pull(MASTER_ADDR, WARM_BOUND - Duration::from_secs(2))
+        );
+        // While it runs, nothing else is asked.
+        assert_eq!(w.step(t0 + Duration::from_secs(3), heard, None), WarmStep::Wait);
+        assert_eq!(
+            w.step(t0 + Duration::from_secs(4), heard, Some(Ok(1200))),
+            WarmStep::Warm("pulled")
+        );
+        assert_eq!(w.outcome, Some("pulled"));
+        assert!(w.counters.warm.load(Ordering::Relaxed));
+        assert_eq!(w.step(t0 + Duration::from_secs(5), heard, None), WarmStep::Wait);
+    }
+
+    #[test]
+    fn a_failed_pull_is_tried_again_after_the_retry_delay() {
+        let t0 = Instant::now();
+        let mut w = Warmup::new("VI_1".into(), t0);
+        let heard = (State::Backup, Some(MASTER_ADDR));
+        assert!(matches!(w.step(t0, heard, None), WarmStep::Pull(..)));
+        let failed = Some(Err("connection refused".into()));
+        assert_eq!(w.step(t0, heard, failed), WarmStep::Wait);
+        assert_eq!(w.step(t0 + WARM_RETRY / 2, heard, None), WarmStep::Wait);
+        assert!(matches!(w.step(t0 + WARM_RETRY, heard, None), WarmStep::Pull(..)));
+    }
+
+    #[test]
+    fn master_at_once_or_nothing_within_the_bound_lets_the_instance_go() {
+        let t0 = Instant::now();
+        let mut w = Warmup::new("VI_1".into(), t0);
+        // Elected master (no peer): nothing to pull; the hold ends.
+        assert_eq!(w.step(t0, (State::Master, None), None), WarmStep::Warm("master"));
+        let mut w = Warmup::new("VI_1".into(), t0);
+        // A backup that never hears a master: cold once the bound passes,
+        // so the instance cannot stay held at priority 1 for ever.
+        assert_eq!(
+            w.step(t0 + WARM_BOUND / 2, (State::Backup, None), None),
+            WarmStep::Wait
+        );
+        assert_eq!(
+            w.step(t0 + WARM_BOUND, (State::Backup, None), None),
+            WarmStep::Warm("timeout")
+        );
+    }
+
+    #[test]
+    fn a_fault_does_not_pull() {
+        let t0 = Instant::now();
+        let mut w = Warmup::new("VI_1".into(), t0);
+        assert_eq!(
+            w.step(t0, (State::Fault, Some(MASTER_ADDR)), None),
+            WarmStep::Wait
+        );
     }
 }

@@ -44,8 +44,9 @@ pub struct Status {
     pub interface: String,
     /// VRID.
     pub vrid: u8,
-    /// State (`MASTER`, …).
-    pub state: &'static str,
+    /// State (listed and serialized as keepalived names it: `MASTER`, …).
+    #[serde(serialize_with = "state_name")]
+    pub state: State,
     /// Configured priority.
     pub priority: u8,
     /// Priority after trackers.
@@ -66,6 +67,10 @@ pub struct Status {
     pub adverts_received: u64,
     /// Adverts for this instance that were ignored.
     pub adverts_ignored: u64,
+}
+
+fn state_name<S: serde::Serializer>(state: &State, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(state.name())
 }
 
 /// Ignored adverts by reason, over every interface.
@@ -122,12 +127,18 @@ impl Shared {
         use crate::prom::{Kind, Text};
         let list = self.status();
         let mut t = Text::new();
-        let states = ["INIT", "BACKUP", "MASTER", "FAULT", "STOP"];
+        let states = [
+            State::Init,
+            State::Backup,
+            State::Master,
+            State::Fault,
+            State::Stop,
+        ];
         let name = "ferrovs_vrrp_state";
         t.family(name, Kind::Gauge, "1 for the state each VRRP instance is in.");
         for s in &list {
             for st in states {
-                let labels: crate::prom::Labels<'_> = &[("vrrp_instance", &s.name), ("state", &st)];
+                let labels: crate::prom::Labels<'_> = &[("vrrp_instance", &s.name), ("state", &st.name())];
                 t.sample(name, labels, u8::from(s.state == st));
             }
         }
@@ -399,6 +410,10 @@ impl Engine {
                         self.runs[i].conf.name
                     ),
                     Action::Transition { from, to, why } => {
+                        // The new state is listed before the addresses
+                        // move: whoever sees the VIP arrive or leave reads
+                        // the state that moved it.
+                        self.publish();
                         self.runs[i].transition(port, now, (from, to, why));
                         // A member that yields to another master takes the
                         // group along; faults move the group in `track`
@@ -538,7 +553,7 @@ fn status_of(r: &Run) -> Status {
         name: r.conf.name.clone(),
         interface: r.conf.interface.clone(),
         vrid: r.conf.vrid,
-        state: r.inst.state().name(),
+        state: r.inst.state(),
         priority: r.conf.priority,
         effective_priority: r.inst.effective_priority(),
         master: r.inst.master().map(|(a, _)| a.to_string()),

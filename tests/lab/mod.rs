@@ -502,16 +502,7 @@ pub fn upload(lab: &Lab, (server, port, v6): (&str, u16, bool), to: &str, len: u
 /// Write `len` pseudo-random bytes (xorshift, different for each `seed`) to
 /// `path`: payloads whose every byte an end-to-end test can compare.
 pub fn random_file(path: &str, len: usize, seed: u64) {
-    let mut x = seed | 1;
-    let bytes: Vec<u8> = (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(path, bytes).expect("random file");
+    std::fs::write(path, testkit::Rng::new(seed | 1).bytes(len)).expect("random file");
 }
 
 /// A program running in a lab namespace, killed on drop (a namespace that

@@ -129,20 +129,7 @@ fn expiry_survives_clock_wrap() {
     assert!(!expired(5, u32::MAX));
 }
 
-/// A tiny deterministic generator (xorshift), so a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use testkit::Rng;
 
 /// Keys from a small space, so inserts, hits, misses and removals all
 /// happen often; few client tuples with several VIPs each, so probe runs
@@ -171,7 +158,7 @@ fn reply_of(k: &FlowKey) -> FlowKey {
 fn matches_a_plain_map_through_random_churn() {
     use std::collections::HashMap;
     for seed in 1..=8u64 {
-        let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut r = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let cap = 200;
         let mut t = ConnTable::with_capacity(cap);
         let mut m: HashMap<FlowKey, (Conn, bool)> = HashMap::new();

@@ -100,33 +100,29 @@ mod tests {
     use crate::wire::parse;
     use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 
-    /// A deterministic stream of pseudo-random numbers (xorshift64).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use testkit::Rng;
 
     fn packet(r: &mut Rng, udp: bool) -> Vec<u8> {
-        let src = (r.next() as u32).to_be_bytes();
-        let dst = (r.next() as u32).to_be_bytes();
-        let len = (r.next() % 200) as usize;
-        let payload: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
+        let src = (r.next_u64() as u32).to_be_bytes();
+        let dst = (r.next_u64() as u32).to_be_bytes();
+        let len = (r.next_u64() % 200) as usize;
+        let payload: Vec<u8> = (0..len).map(|_| r.next_u64() as u8).collect();
         let b = PacketBuilder::ethernet2([2; 6], [4; 6]).ipv4(src, dst, 64);
         let mut v = Vec::new();
         if udp {
-            b.udp(r.next() as u16, r.next() as u16)
+            b.udp(r.next_u64() as u16, r.next_u64() as u16)
                 .write(&mut v, &payload)
                 .unwrap();
         } else {
-            b.tcp(r.next() as u16, r.next() as u16, r.next() as u32, 1000)
-                .ack(r.next() as u32)
-                .write(&mut v, &payload)
-                .unwrap();
+            b.tcp(
+                r.next_u64() as u16,
+                r.next_u64() as u16,
+                r.next_u64() as u32,
+                1000,
+            )
+            .ack(r.next_u64() as u32)
+            .write(&mut v, &payload)
+            .unwrap();
         }
         v
     }
@@ -162,20 +158,20 @@ mod tests {
 
     #[test]
     fn incremental_checksums_equal_full_recomputation() {
-        let mut r = Rng(0x0123_4567_89ab_cdef);
+        let mut r = Rng::new(0x0123_4567_89ab_cdef);
         for i in 0..2000 {
             let udp = i % 2 == 1;
             let mut f = packet(&mut r, udp);
             let side = if i % 3 == 0 { Side::Src } else { Side::Dst };
             let h = parse(&f).unwrap();
-            rewrite(&mut f, &h, side, r.next() as u32, r.next() as u16);
+            rewrite(&mut f, &h, side, r.next_u64() as u32, r.next_u64() as u16);
             assert_eq!(f, recomputed(&f), "packet {i}");
         }
     }
 
     #[test]
     fn rewrite_then_reverse_is_the_identity() {
-        let mut r = Rng(42);
+        let mut r = Rng::new(42);
         for i in 0..2000 {
             let udp = i % 2 == 0;
             let orig = packet(&mut r, udp);
@@ -183,7 +179,7 @@ mod tests {
             let old_dst = u32::from_be_bytes([f[30], f[31], f[32], f[33]]);
             let old_dport = u16::from_be_bytes([f[36], f[37]]);
             let h = parse(&f).unwrap();
-            rewrite(&mut f, &h, Side::Dst, r.next() as u32, r.next() as u16);
+            rewrite(&mut f, &h, Side::Dst, r.next_u64() as u32, r.next_u64() as u16);
             rewrite(&mut f, &h, Side::Dst, old_dst, old_dport);
             // Ones'-complement has two zeros: 0x0000 and 0xffff may swap in
             // a checksum, both valid; compare everything else exactly.
@@ -200,7 +196,7 @@ mod tests {
 
     #[test]
     fn udp_without_checksum_keeps_none() {
-        let mut r = Rng(7);
+        let mut r = Rng::new(7);
         let mut f = packet(&mut r, true);
         f[40..42].fill(0);
         let h = parse(&f).unwrap();

@@ -471,17 +471,10 @@ fn no_prefix_or_noise_panics() {
     }
     // Deterministic noise (xorshift), with the header bytes that steer it kept
     // plausible half of the time.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut r = testkit::Rng::new(0x9e37_79b9_7f4a_7c15);
     for i in 0..20_000 {
-        let len = (x % 128) as usize;
-        let mut frame: Vec<u8> = (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let len = r.below(128) as usize;
+        let mut frame = r.bytes(len);
         if i % 2 == 0 && frame.len() > 34 {
             frame[12..14].copy_from_slice(&[0x08, 0x00]);
             frame[14] = 0x45;

@@ -279,17 +279,10 @@ fn malformed_ipv6_frames_are_counted_by_reason() {
     }
     assert_eq!(f.stats().drops(Reason::ExtHeaders), 2);
     // Noise with an IPv6 EtherType never panics.
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut r = testkit::Rng::new(0x2545_f491_4f6c_dd1d);
     for _ in 0..20_000 {
-        let len = 14 + (x % 160) as usize;
-        let mut frame: Vec<u8> = (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let len = 14 + r.below(160) as usize;
+        let mut frame = r.bytes(len);
         frame[12..14].copy_from_slice(&[0x86, 0xdd]);
         if frame.len() > 54 {
             frame[14] = 0x60;
