@@ -128,6 +128,11 @@ impl Running {
         if !self.cfg.vrrp.instances.is_empty() {
             self.vrrp = Some(crate::vrrp::Vrrp::start(&self.cfg.vrrp, &self.vrrp_shared)?);
         }
+        self.start_checks()
+    }
+
+    /// Start the configuration's health checks from their current state.
+    fn start_checks(&mut self) -> Result<(), String> {
         self.checkers = Some(health::start(
             &self.cfg.checks,
             &self.state,
@@ -208,13 +213,7 @@ impl Running {
         self.cfg = cfg;
         self.state = state;
         self.ctx = Arc::new(ctx);
-        self.checkers = Some(health::start(
-            &self.cfg.checks,
-            &self.state,
-            self.ctx.clone(),
-            self.stats.clone(),
-            &self.tx,
-        )?);
+        self.start_checks()?;
         match (&self.vrrp, self.cfg.vrrp.instances.is_empty()) {
             (Some(v), _) => v.reload(&self.cfg.vrrp),
             (None, false) => self.vrrp = Some(crate::vrrp::Vrrp::start(&self.cfg.vrrp, &self.vrrp_shared)?),

@@ -21,16 +21,7 @@ fn check(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn every_keepalived_sample_loads_ipv6_included() {
-    let mut samples: Vec<_> = std::fs::read_dir(SAMPLES)
-        .expect("keepalived's samples (scripts/deps.sh installs keepalived)")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("keepalived.conf."))
-        })
-        .collect();
-    samples.sort();
-    assert_eq!(samples.len(), 25, "{samples:?}");
+    let samples = lab::keepalived_samples();
     for p in &samples {
         let path = p.display().to_string();
         let (ok, text) = check(&["-v", "--keepalived", &path]);

@@ -17,8 +17,6 @@ use lab::{bin, run, text};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SAMPLES: &str = "/usr/share/doc/keepalived/samples";
-
 /// A namespace with eth0..eth3 (veth pairs), deleted on drop.
 struct Netns(String);
 
@@ -108,16 +106,7 @@ fn check_agrees_with_keepalived_t_on_start_and_warns_where_it_does() {
     let ns = Netns::new();
     let dir = std::env::temp_dir().join(format!("ferrovs-kat-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(SAMPLES)
-        .expect("keepalived's samples (scripts/deps.sh installs keepalived)")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("keepalived.conf."))
-        })
-        .collect();
-    files.sort();
-    assert_eq!(files.len(), 25, "{files:?}");
+    let mut files: Vec<PathBuf> = lab::keepalived_samples();
     for (name, body) in cases() {
         let p = dir.join(format!("{name}.conf"));
         std::fs::write(&p, body).unwrap();

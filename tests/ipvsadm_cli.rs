@@ -222,10 +222,7 @@ fn prometheus_counters_move_with_traffic() {
     let svc = format!("{VIP}:80");
     d.ok(&["-A", "-t", &svc, "-s", "rr"]);
     d.ok(&["-a", "-t", &svc, "-r", &format!("{RS1}:80"), "-g"]);
-    let scrape = || {
-        let out = lab.exec("dir", &["curl", "-s", "-m", "5", "http://127.0.0.1:9410/metrics"]);
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
+    let scrape = || lab::scrape(&lab);
     let value = |text: &str, series: &str| -> u64 {
         text.lines()
             .find(|l| l.starts_with(series))

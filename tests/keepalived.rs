@@ -131,8 +131,7 @@ fn sorry_server_answers_when_every_server_is_down() {
         assert!(d.log().contains(&line), "no {line:?} in\n{}", d.log());
     }
     // And what an operator alerts on, in the metrics.
-    let out = lab.exec("dir", &["curl", "-s", "-m", "5", "http://127.0.0.1:9410/metrics"]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = lab::scrape(&lab);
     let service = format!("service=\"TCP {VIP}:80\"");
     for series in [
         format!("ferrovs_real_server_up{{{service},server=\"{RS1}:80\"}} 0"),

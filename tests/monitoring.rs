@@ -6,7 +6,7 @@
 
 mod lab;
 
-use lab::{Daemon, Lab, RS1, RS2, VIP, wait_for};
+use lab::{Daemon, Lab, RS1, RS2, VIP, scrape, wait_for};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -20,11 +20,6 @@ const DASHBOARD: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/packaging/monitoring/ferrovs-dashboard.json"
 );
-
-fn scrape(lab: &Lab) -> String {
-    let out = lab.exec("dir", &["curl", "-s", "-m", "5", "http://127.0.0.1:9410/metrics"]);
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
 
 /// `promtool ARGS` with `stdin`; its exit status and what it said.
 fn promtool(args: &[&str], stdin: &str) -> (bool, String) {

@@ -689,3 +689,28 @@ pub fn nginx(lab: &Lab, role: &str, dir: &Scratch, server: &str, port: u16) -> B
     listening(lab, role, port);
     bg
 }
+
+/// keepalived's sample configurations (the Debian package scripts/deps.sh
+/// installs ships 25), sorted.
+#[allow(dead_code, reason = "not every test binary uses every helper")]
+pub fn keepalived_samples() -> Vec<PathBuf> {
+    let mut samples: Vec<PathBuf> = std::fs::read_dir("/usr/share/doc/keepalived/samples")
+        .expect("keepalived's samples (scripts/deps.sh installs keepalived)")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("keepalived.conf."))
+        })
+        .collect();
+    samples.sort();
+    assert_eq!(samples.len(), 25, "{samples:?}");
+    samples
+}
+
+/// The Prometheus text of the daemon of `lab`'s director serving
+/// `--metrics 127.0.0.1:9410`.
+#[allow(dead_code, reason = "not every test binary uses every helper")]
+pub fn scrape(lab: &Lab) -> String {
+    let out = lab.exec("dir", &["curl", "-s", "-m", "5", "http://127.0.0.1:9410/metrics"]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
