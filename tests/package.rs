@@ -72,6 +72,35 @@ impl Drop for Runtime {
     }
 }
 
+/// ferrovs-ipvsadm.service as systemd runs it, against the daemon on
+/// `socket`: it restores rules.save only into an empty table (never on top
+/// of the state a restarted daemon kept), and saves the rules at stop.
+fn ipvsadm_unit(socket: &str, ipvsadm: &dyn Fn(&[&str]) -> String) {
+    let unit = std::fs::read_to_string("/lib/systemd/system/ferrovs-ipvsadm.service").expect("the unit");
+    let step = |key: &str| {
+        let line = unit_line(&unit, key);
+        let script = line
+            .strip_prefix("/bin/sh -c '")
+            .and_then(|s| s.strip_suffix('\''))
+            .unwrap_or_else(|| panic!("{key}{line}"));
+        ok(Command::new("/bin/sh")
+            .args(["-c", script])
+            .env("FERROVS_SOCKET", socket));
+    };
+    let live = ipvsadm(&["-S", "-n"]);
+    std::fs::write("/etc/ferrovs/rules.save", "-A -t 10.99.0.200:80 -s wlc\n").unwrap();
+    step("ExecStart=");
+    assert_eq!(ipvsadm(&["-S", "-n"]), live, "restored on top of the live rules");
+    ipvsadm(&["-C"]);
+    step("ExecStart=");
+    let restored = ipvsadm(&["-S", "-n"]);
+    assert!(restored.contains("-A -t 10.99.0.200:80 -s wlc"), "{restored}");
+    ipvsadm(&["-a", "-t", "10.99.0.200:80", "-r", "10.99.0.11:80", "-g"]);
+    step("ExecStop=");
+    let saved = std::fs::read_to_string("/etc/ferrovs/rules.save").unwrap();
+    assert!(saved.contains("-a -t 10.99.0.200:80 -r 10.99.0.11:80"), "{saved}");
+}
+
 fn installed() -> bool {
     run(Command::new("dpkg-query").args(["-W", "-f=${Status}", "ferrovs"]))
         .stdout
@@ -184,6 +213,7 @@ fn the_package_installs_a_working_director_and_purges_clean() {
         );
         // It kept its state where the unit said, to start again with it.
         assert!(Path::new("/run/ferrovs/state").is_dir(), "{}", d.log());
+        ipvsadm_unit(&d.socket, &ipvsadm);
     }
     // Purge: nothing of it is left.
     ok(Command::new("dpkg").args(["--purge", "ferrovs"]));
