@@ -216,3 +216,105 @@ fn with_trash(rules: &Rules, trash: &[(ServiceKey, RealServer)]) -> Rules {
     }
     all
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(lines: &str) -> Rules {
+        Rules::from_commands("test", lines).unwrap()
+    }
+
+    const TWO: &str = "-A -t 10.0.0.100:80 -s rr\n\
+                       -a -t 10.0.0.100:80 -r 10.0.0.11:80 -g\n\
+                       -a -t 10.0.0.100:80 -r 10.0.0.12:80 -g\n";
+
+    fn id_of(b: &Book, rip: &str) -> u32 {
+        let addr: std::net::IpAddr = rip.parse().unwrap();
+        b.all_dests().find(|d| d.addr == addr).unwrap().id
+    }
+
+    #[test]
+    fn a_deleted_server_goes_to_the_trash_until_no_worker_counts_on_it() {
+        let mut b = Book::default();
+        b.commit(rules(TWO)).unwrap();
+        let gone = id_of(&b, "10.0.0.12");
+        let mut next = b.rules.clone();
+        next.apply_commands("test", "-d -t 10.0.0.100:80 -r 10.0.0.12:80")
+            .unwrap();
+        b.commit(next).unwrap();
+        // Not schedulable, still reachable by its connections (weight 0).
+        assert!(b.trashed(gone));
+        let w = b.with_trash();
+        let d = w.services[0].dests.iter().find(|d| d.id == gone).unwrap();
+        assert_eq!(d.weight, 0);
+        // A worker still counts a connection on it: it stays.
+        let workers = vec![Arc::new(WorkerStats::default())];
+        let slot = b.slots.slot(gone).unwrap();
+        workers[0].dest(slot).active.add(1);
+        assert!(!b.collect_trash(&workers));
+        assert!(b.trashed(gone));
+        // The connection ends: it goes, and its slot is free.
+        workers[0].dest(slot).active.sub(1);
+        assert!(b.collect_trash(&workers));
+        assert!(!b.trashed(gone) && b.slots.slot(gone).is_none());
+    }
+
+    #[test]
+    fn a_deleted_service_takes_its_trash_with_it() {
+        let mut b = Book::default();
+        b.commit(rules(TWO)).unwrap();
+        let mut next = b.rules.clone();
+        next.apply_commands("test", "-d -t 10.0.0.100:80 -r 10.0.0.12:80")
+            .unwrap();
+        b.commit(next).unwrap();
+        let mut next = b.rules.clone();
+        next.apply_commands("test", "-D -t 10.0.0.100:80").unwrap();
+        b.commit(next).unwrap();
+        assert_eq!(b.all_dests().count(), 0);
+    }
+
+    #[test]
+    fn a_commit_past_the_counter_slots_changes_nothing() {
+        let mut b = Book::default();
+        b.commit(rules(TWO)).unwrap();
+        let before = b.rules.clone();
+        let slot = |b: &Book| b.slots.slot(id_of(b, "10.0.0.12"));
+        let slot_before = slot(&b);
+        let mut big = String::from("-A -t 10.0.0.200:80 -s rr\n");
+        for i in 0..=dataplane::stats::MAX_DESTS {
+            big += &format!(
+                "-a -t 10.0.0.200:80 -r 10.{}.{}.{}:80 -g\n",
+                i >> 16 & 255,
+                i >> 8 & 255,
+                i & 255
+            );
+        }
+        let mut next = b.rules.clone();
+        next.apply_commands("test", &big).unwrap();
+        assert!(b.commit(next).is_err());
+        assert_eq!(b.rules, before);
+        assert_eq!(slot(&b), slot_before);
+    }
+
+    #[test]
+    fn zero_keeps_a_baseline_and_counts_from_it() {
+        let mut b = Book::default();
+        b.commit(rules(TWO)).unwrap();
+        let id = id_of(&b, "10.0.0.11");
+        let workers = vec![Arc::new(WorkerStats::default()), Arc::new(WorkerStats::default())];
+        let slot = b.slots.slot(id).unwrap();
+        for w in &workers {
+            w.dest(slot).in_pkts.add(10);
+            w.dest(slot).active.add(1);
+        }
+        assert_eq!(b.counts(id, &workers).in_pkts, 20);
+        b.zero(None, &workers).unwrap();
+        workers[0].dest(slot).in_pkts.add(3);
+        let c = b.counts(id, &workers);
+        // Packets from the baseline; connections as they are.
+        assert_eq!((c.in_pkts, c.active), (3, 2));
+        let unknown: ServiceKey = rules("-A -t 10.0.0.9:80 -s rr").services[0].key;
+        assert!(b.zero(Some(unknown), &workers).is_err());
+    }
+}
