@@ -3,10 +3,8 @@
 //! a UMEM frame, the benchmark's TCP frames, and a forwarder with
 //! established flows.
 
-use dataplane::stats::WorkerStats;
 use dataplane::wire::{TCP6_FRAME_LEN, tcp_frame, tcp6_frame};
-use dataplane::{Forwarder, Frame, Input, LinkSnap, SlotMap, Snapshot, Update, Verdict};
-use std::sync::Arc;
+use dataplane::{Forwarder, Frame, Verdict};
 
 /// A 64-byte TCP segment from 10.1.x.y:`cport` to the service.
 pub fn frame(cport: u16, syn: bool) -> [u8; 64] {
@@ -118,21 +116,5 @@ pub fn fresh_family(
         ),
     )
     .expect("valid rules");
-    let mut slots = SlotMap::default();
-    slots.assign(&rules).expect("two servers fit");
-    let links = [LinkSnap {
-        mac: [2, 0, 0, 0, 0, 1],
-        addr: 0x0a00_000a,
-        addr6: 0x2001_0db8_0000_0000_0000_0000_0000_000a,
-        mtu: 1500,
-        ifindex: 0,
-    }];
-    let mut input = Input::new(1, &rules, &slots, &links, &|_| Some(([2, 0, 0, 0, 0, 2], 0)));
-    input.sync = sync;
-    let snap = Snapshot::build(&input);
-    Forwarder::with_capacities(
-        Update::new(Arc::new(snap)),
-        (flows * 2, flows * 2),
-        Arc::new(WorkerStats::default()),
-    )
+    dataplane::fixture::forwarder(&rules, (flows * 2, flows * 2), sync)
 }

@@ -26,6 +26,7 @@
 
 pub mod family;
 pub mod fast;
+pub mod fixture;
 pub mod frag;
 pub mod frame;
 pub mod fwd;

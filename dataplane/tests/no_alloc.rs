@@ -1,11 +1,9 @@
 //! The hot path allocates nothing: new connections, established ones,
 //! malformed frames and expiry, on a warmed-up forwarder.
 
-use dataplane::stats::WorkerStats;
 use dataplane::sync::SyncMaster;
 use dataplane::wire::{tcp_frame, tcp6_frame};
-use dataplane::{Forwarder, Input, LinkSnap, SlotMap, Snapshot, Update, Verdict};
-use std::sync::Arc;
+use dataplane::{Forwarder, Verdict};
 
 fn frame(cport: u16, flags: u8) -> [u8; 64] {
     tcp_frame([10, 1, 0, 2], cport, [10, 0, 0, 100], 80, flags)
@@ -37,23 +35,7 @@ fn forwarder(commands: &str, capacity: usize) -> Forwarder {
 /// [`forwarder`], with a master sync daemon's rings if `sync`.
 fn forwarder_with(commands: &str, capacity: usize, sync: Option<SyncMaster>) -> Forwarder {
     let rules = config::Rules::from_commands("test", commands).unwrap();
-    let mut slots = SlotMap::default();
-    slots.assign(&rules).unwrap();
-    let links = [LinkSnap {
-        mac: [2, 0, 0, 0, 0, 1],
-        addr: 0x0a00_000a,
-        addr6: 0x2001_0db8_0000_0000_0000_0000_0000_000a,
-        mtu: 1500,
-        ifindex: 0,
-    }];
-    let mut input = Input::new(1, &rules, &slots, &links, &|_| Some(([2, 0, 0, 0, 0, 2], 0)));
-    input.sync = sync;
-    let snap = Snapshot::build(&input);
-    Forwarder::new(
-        Update::new(Arc::new(snap)),
-        capacity,
-        Arc::new(WorkerStats::default()),
-    )
+    dataplane::fixture::forwarder(&rules, (capacity, capacity / 4), sync)
 }
 
 #[test]

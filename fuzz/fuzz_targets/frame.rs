@@ -6,11 +6,10 @@
 //! to the client from the VIP:port it asked.
 #![no_main]
 
-use dataplane::stats::WorkerStats;
 use dataplane::wire;
-use dataplane::{Forwarder, Input, LinkSnap, SlotMap, Snapshot, Update, Verdict};
+use dataplane::{Forwarder, Verdict};
 use libfuzzer_sys::fuzz_target;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 /// Also the rules of the differential test of the two forwarders
 /// (dataplane/src/worker/tests/differential.rs), which runs this corpus.
@@ -18,17 +17,7 @@ const RULES: &str = include_str!("../frame.rules");
 
 fn forwarder() -> Forwarder {
     let rules = config::Rules::from_commands("fuzz", RULES).expect("valid rules");
-    let mut slots = SlotMap::default();
-    slots.assign(&rules).expect("slots");
-    let links = [LinkSnap {
-        mac: [2, 0, 0, 0, 0, 1],
-        addr: 0x0a00_000a,
-        addr6: 0x2001_0db8_0000_0000_0000_0000_0000_000a,
-        mtu: 1500,
-        ifindex: 0,
-    }];
-    let snap = Snapshot::build(&Input::new(1, &rules, &slots, &links, &|_| Some(([2, 0, 0, 0, 0, 2], 0))));
-    Forwarder::new(Update::new(Arc::new(snap)), 4096, Arc::new(WorkerStats::default()))
+    dataplane::fixture::forwarder(&rules, (4096, 1024), None)
 }
 
 static FWD: OnceLock<Mutex<Forwarder>> = OnceLock::new();
