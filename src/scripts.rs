@@ -101,10 +101,7 @@ impl Policy {
     /// Whether a script of `run_as` runs as root (its own user, else the
     /// default, else this process's).
     pub fn runs_as_root(&self, run_as: Option<&RunAs>) -> bool {
-        match self.identity(run_as) {
-            Ok(who) => who.map_or_else(|| Uid::effective().is_root(), |i| i.uid == 0),
-            Err(_) => false,
-        }
+        self.identity(run_as).is_ok_and(as_root)
     }
 
     /// A command for `line` (through `sh -c`, so quoting works as in a
@@ -117,8 +114,7 @@ impl Policy {
     /// refused by the security rule.
     pub fn command(&self, line: &str, run_as: Option<&RunAs>) -> Result<Command, String> {
         let who = self.identity(run_as)?;
-        let as_root = who.map_or_else(|| Uid::effective().is_root(), |i| i.uid == 0);
-        if self.security && as_root {
+        if self.security && as_root(who) {
             insecure(line).map_or(Ok(()), |why| {
                 Err(format!(
                     "{line:?} not run (enable_script_security: it runs as root and {why})"
@@ -143,6 +139,11 @@ impl Policy {
         }
         Ok(cmd)
     }
+}
+
+/// Whether a script of identity `who` (`None`: ours) runs as root.
+fn as_root(who: Option<Identity>) -> bool {
+    who.map_or_else(|| Uid::effective().is_root(), |i| i.uid == 0)
 }
 
 /// Whether a process of uid `me` may start a script as uid `target`: root

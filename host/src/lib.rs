@@ -308,6 +308,11 @@ pub fn link_mac(ifname: &str) -> io::Result<[u8; 6]> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{ifname} has no MAC address")))
 }
 
+/// Whether interface `ifname` exists (a name, not a path).
+pub fn exists(ifname: &str) -> bool {
+    !ifname.is_empty() && !ifname.contains('/') && Path::new("/sys/class/net").join(ifname).is_dir()
+}
+
 /// Return the index of interface `ifname`.
 ///
 /// # Errors

@@ -4,11 +4,11 @@
 //! operator with a mistyped interface and a bad core number learns both
 //! from one start, and the network saw nothing.
 //!
-//! Owns: the checks. Must not touch: the host (it only reads /sys).
+//! Owns: the checks. Must not touch: the host (it only reads it, through
+//! the `host` crate).
 
 use super::Opts;
 use crate::keepalived::Running;
-use std::path::Path;
 
 /// Check `opts` and the interfaces of `keepalived`'s configuration.
 ///
@@ -72,7 +72,7 @@ pub fn check(opts: &Opts, keepalived: Option<&Running>) -> Result<(), String> {
 
 /// That interface `name` exists.
 fn interface(name: &str) -> Result<(), String> {
-    if Path::new("/sys/class/net").join(name).is_dir() && !name.is_empty() && !name.contains('/') {
+    if host::exists(name) {
         return Ok(());
     }
     Err(format!("no such interface {name} (`ip -br link` lists them)"))
